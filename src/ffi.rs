@@ -1,0 +1,256 @@
+//! The C ABI: check pointers, catch panics, call the typed Rust API, map the
+//! result to a status code and remember the message for `ors_last_error()`.
+//! Nothing here knows about Redis.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::client;
+use crate::error::{Error, ErrorKind, Result};
+use crate::keys::SessionId;
+use crate::session::{self, Ttl};
+use crate::status::*;
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_last_error(message: &str) {
+    // Interior NULs cannot be shown through a C string; replace them.
+    let text = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
+    let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = text);
+}
+
+/// Maps a result to its status, recording the message of an error.
+fn finish(result: Result<i32>) -> i32 {
+    match result {
+        Ok(status) => status,
+        Err(e) => {
+            set_last_error(&e.message);
+            e.status()
+        }
+    }
+}
+
+/// Runs an export's body, turning a panic into `ORS_ERR_INTERNAL` and a fresh
+/// connection set for this thread (its sockets may be mid-reply).
+fn panic_boundary(body: impl FnOnce() -> Result<i32>) -> i32 {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(result) => finish(result),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            let _ = catch_unwind(client::reset_this_thread);
+            set_last_error(&format!(
+                "internal error (a bug in ors-redis, please report): {what}"
+            ));
+            ORS_ERR_INTERNAL
+        }
+    }
+}
+
+/// Reads a session id from C, reading at most 1025 bytes.
+///
+/// # Safety
+/// `ptr` is NULL or points to a NUL-terminated string.
+unsafe fn session_id_arg<'a>(ptr: *const c_char) -> Result<SessionId<'a>> {
+    if ptr.is_null() {
+        return Err(Error::invalid("session_id is NULL"));
+    }
+    const LIMIT: usize = 1025;
+    // SAFETY: the caller passes a NUL-terminated string; strnlen stops at the
+    // NUL or after LIMIT bytes, whichever comes first.
+    let len = unsafe { libc::strnlen(ptr, LIMIT) };
+    // SAFETY: `len` bytes from `ptr` were just read by strnlen.
+    let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
+    if len == LIMIT {
+        return Err(Error::invalid("session id is longer than 1024 bytes"));
+    }
+    SessionId::parse(bytes).map_err(Error::invalid)
+}
+
+/// Initializes the library: parses `config`, connects to the seed nodes,
+/// reads the slot map and checks the deployment (warnings are logged).
+///
+/// `config`: a NUL-terminated `key=value ...` string (see README); the
+/// library copies what it needs, the caller keeps ownership.
+///
+/// Returns `ORS_OK`; `ORS_ERR_INVALID_ARGUMENT` if `config` is NULL;
+/// `ORS_ERR_CONFIG` for a malformed config (unknown, duplicate or missing
+/// key, bad value) or a target that is not a Redis Cluster;
+/// `ORS_ERR_ALREADY_INITIALIZED`; `ORS_ERR_CONNECTION`, `ORS_ERR_AUTH` or
+/// `ORS_ERR_TLS` when no seed node can be used within `redis-connect-timeout`;
+/// `ORS_ERR_CLUSTER` when the cluster serves no slots.
+/// Thread-safe; may be called again after `ors_redis_shutdown`.
+#[no_mangle]
+pub extern "C" fn ors_redis_init(config: *const c_char) -> i32 {
+    panic_boundary(|| {
+        if config.is_null() {
+            return Err(Error::invalid("config is NULL"));
+        }
+        // SAFETY: non-NULL, and the caller passes a NUL-terminated string.
+        let text = unsafe { CStr::from_ptr(config) };
+        let text = text
+            .to_str()
+            .map_err(|_| Error::config("config: the string is not valid UTF-8"))?;
+        client::init(text).map(|()| ORS_OK)
+    })
+}
+
+/// Stops the library: waits for calls in flight on other threads, then
+/// closes every connection of every thread.
+///
+/// Returns `ORS_OK`, or `ORS_ERR_NOT_INITIALIZED` (and does nothing else)
+/// when not initialized. Thread-safe.
+#[no_mangle]
+pub extern "C" fn ors_redis_shutdown() -> i32 {
+    panic_boundary(|| client::shutdown().map(|()| ORS_OK))
+}
+
+/// Stores `len` bytes from `data` as the session's value, replacing any
+/// previous value and its TTL (one `SET key value EX ttl`).
+///
+/// `session_id`: NUL-terminated, 1 to 1024 bytes, no control characters, no
+/// `{` or `}`. `data`: read only during the call; may be NULL when `len` is
+/// 0 (stores an empty value). `ttl_seconds`: 0 means `default-ttl`.
+///
+/// Returns `ORS_OK`; `ORS_ERR_INVALID_ARGUMENT`; `ORS_ERR_TOO_LARGE`;
+/// `ORS_ERR_NOT_INITIALIZED`; `ORS_ERR_NOT_DURABLE` (with `wait-replicas`);
+/// `ORS_ERR_CONNECTION`, `ORS_ERR_TIMEOUT`, `ORS_ERR_CLUSTER`,
+/// `ORS_ERR_AUTH`, `ORS_ERR_SERVER`. Thread-safe.
+#[no_mangle]
+pub extern "C" fn ors_session_put(
+    session_id: *const c_char,
+    data: *const u8,
+    len: usize,
+    ttl_seconds: u32,
+) -> i32 {
+    panic_boundary(|| {
+        // SAFETY: `session_id` is NULL or NUL-terminated (checked inside).
+        let id = unsafe { session_id_arg(session_id) }?;
+        let value: &[u8] = if len == 0 {
+            &[]
+        } else if data.is_null() {
+            return Err(Error::invalid("data is NULL but len is not 0"));
+        } else {
+            // SAFETY: the caller guarantees `data` points to `len` readable
+            // bytes that stay valid for this call.
+            unsafe { std::slice::from_raw_parts(data, len) }
+        };
+        client::with_client(|c, conns| {
+            let ttl = Ttl::from_request(ttl_seconds, c.config.default_ttl_secs);
+            session::put(c, conns, id, value, ttl)
+        })
+        .map(|()| ORS_OK)
+    })
+}
+
+/// Reads a session's value.
+///
+/// On `ORS_OK`, `*data` points to a new buffer of `*len` bytes (non-NULL even
+/// when `*len` is 0) that the caller owns and releases with `ors_free`. On
+/// `ORS_NOT_FOUND` or an error, `*data` is NULL and `*len` is 0.
+///
+/// Returns `ORS_OK`, `ORS_NOT_FOUND`; `ORS_ERR_INVALID_ARGUMENT` (NULL
+/// `data`/`len`, bad id); `ORS_ERR_NOT_INITIALIZED`; `ORS_ERR_CONNECTION`,
+/// `ORS_ERR_TIMEOUT`, `ORS_ERR_CLUSTER`, `ORS_ERR_AUTH`, `ORS_ERR_SERVER`.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn ors_session_get(
+    session_id: *const c_char,
+    data: *mut *mut u8,
+    len: *mut usize,
+) -> i32 {
+    panic_boundary(|| {
+        if data.is_null() || len.is_null() {
+            return Err(Error::invalid("data and len must not be NULL"));
+        }
+        // SAFETY: both checked non-NULL; the caller passes writable pointers.
+        unsafe {
+            *data = std::ptr::null_mut();
+            *len = 0;
+        }
+        // SAFETY: `session_id` is NULL or NUL-terminated (checked inside).
+        let id = unsafe { session_id_arg(session_id) }?;
+        let value = client::with_client(|c, conns| session::get(c, conns, id))?;
+        let Some(value) = value else {
+            return Ok(ORS_NOT_FOUND);
+        };
+        // malloc(0) may return NULL; the contract promises a pointer.
+        // SAFETY: plain allocation; the result is checked for NULL.
+        let buf = unsafe { libc::malloc(value.len().max(1)) }.cast::<u8>();
+        if buf.is_null() {
+            return Err(Error::new(
+                ErrorKind::Internal,
+                format!("out of memory for a {}-byte value", value.len()),
+            ));
+        }
+        // SAFETY: `buf` has room for `value.len()` bytes and does not overlap
+        // `value`; `data` and `len` are writable (checked above).
+        unsafe {
+            std::ptr::copy_nonoverlapping(value.as_ptr(), buf, value.len());
+            *data = buf;
+            *len = value.len();
+        }
+        Ok(ORS_OK)
+    })
+}
+
+/// Deletes a session (`UNLINK`, or `DEL` on servers before Redis 4.0).
+///
+/// Returns `ORS_OK` when a session was removed, `ORS_NOT_FOUND` when there
+/// was none; `ORS_ERR_INVALID_ARGUMENT`; `ORS_ERR_NOT_INITIALIZED`;
+/// `ORS_ERR_NOT_DURABLE` (with `wait-replicas`); `ORS_ERR_CONNECTION`,
+/// `ORS_ERR_TIMEOUT`, `ORS_ERR_CLUSTER`, `ORS_ERR_AUTH`, `ORS_ERR_SERVER`.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn ors_session_del(session_id: *const c_char) -> i32 {
+    panic_boundary(|| {
+        // SAFETY: `session_id` is NULL or NUL-terminated (checked inside).
+        let id = unsafe { session_id_arg(session_id) }?;
+        let removed = client::with_client(|c, conns| session::del(c, conns, id))?;
+        Ok(if removed { ORS_OK } else { ORS_NOT_FOUND })
+    })
+}
+
+/// Releases a buffer returned by `ors_session_get`. `ors_free(NULL)` does
+/// nothing. Thread-safe (any thread may free any buffer).
+#[no_mangle]
+pub extern "C" fn ors_free(data: *mut u8) {
+    if !data.is_null() {
+        // SAFETY: every buffer handed out by ors_session_get comes from
+        // libc::malloc, and the caller frees it once.
+        unsafe { libc::free(data.cast()) };
+    }
+}
+
+/// A message about the last call on this thread that returned an error;
+/// empty when there was none. Never NULL, never contains a password. The
+/// string belongs to the library and stays valid until the next call of the
+/// library on the same thread.
+#[no_mangle]
+pub extern "C" fn ors_last_error() -> *const c_char {
+    catch_unwind(|| {
+        LAST_ERROR
+            .try_with(|slot| slot.borrow().as_ptr())
+            .unwrap_or(c"".as_ptr())
+    })
+    .unwrap_or(c"".as_ptr())
+}
+
+/// The name of a status constant, e.g. `"ORS_NOT_FOUND"`, or
+/// `"ORS_UNKNOWN_STATUS"` for any other value. Static storage; never NULL.
+#[no_mangle]
+pub extern "C" fn ors_status_name(status: i32) -> *const c_char {
+    status_name(status).as_ptr().cast()
+}
+
+/// The library version, e.g. `"0.1.0"`. Static storage; never NULL.
+#[no_mangle]
+pub extern "C" fn ors_redis_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}

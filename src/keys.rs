@@ -1,0 +1,237 @@
+//! Session ids, cluster names, and the Redis keys built from them.
+//!
+//! A session lives under `ORS:<cluster-name>:{<session_id>}`. The hash tag
+//! makes the slot depend on the session id alone, so sessions spread over
+//! every master. Validation happens here, once; the rest of the crate takes
+//! the validated types.
+
+/// Number of hash slots in a Redis Cluster.
+pub(crate) const SLOT_COUNT: usize = 16384;
+
+const MAX_SESSION_ID_BYTES: usize = 1024;
+const MAX_CLUSTER_NAME_CHARS: usize = 128;
+
+/// A session id that is safe to put inside a hash tag: 1 to 1024 bytes, no
+/// ASCII control characters, no `{` or `}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionId<'a>(&'a [u8]);
+
+impl<'a> SessionId<'a> {
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, String> {
+        if bytes.is_empty() {
+            return Err("session id is empty (1 to 1024 bytes expected)".into());
+        }
+        if bytes.len() > MAX_SESSION_ID_BYTES {
+            return Err(format!(
+                "session id is {} bytes long (at most {MAX_SESSION_ID_BYTES})",
+                bytes.len()
+            ));
+        }
+        if let Some(pos) = bytes
+            .iter()
+            .position(|&b| b.is_ascii_control() || b == b'{' || b == b'}')
+        {
+            let what = match bytes[pos] {
+                b'{' | b'}' => "a brace, which would change the key's hash tag",
+                _ => "an ASCII control character",
+            };
+            return Err(format!(
+                "session id has {what} at byte {pos} (0x{:02x})",
+                bytes[pos]
+            ));
+        }
+        Ok(SessionId(bytes))
+    }
+
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.0
+    }
+
+    /// The slot of the session's key: the CRC16 of its hash tag, which is
+    /// the session id itself.
+    pub fn slot(&self) -> u16 {
+        crc16(self.0) % SLOT_COUNT as u16
+    }
+}
+
+/// An ORS cluster name: 1 to 128 characters of `A-Z a-z 0-9 _ . -`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterName(String);
+
+impl ClusterName {
+    pub fn parse(name: &str) -> Result<Self, String> {
+        if name.is_empty() || name.len() > MAX_CLUSTER_NAME_CHARS {
+            return Err(format!(
+                "cluster-name must be 1 to {MAX_CLUSTER_NAME_CHARS} characters, got {}",
+                name.len()
+            ));
+        }
+        if let Some(c) = name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+        {
+            return Err(format!(
+                "cluster-name may only hold A-Z a-z 0-9 _ . - (found {c:?})"
+            ));
+        }
+        Ok(ClusterName(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Builds session keys. The prefix `ORS:<cluster-name>:{` is computed once.
+#[derive(Debug, Clone)]
+pub struct KeyBuilder {
+    prefix: Vec<u8>,
+}
+
+impl KeyBuilder {
+    pub fn new(cluster: &ClusterName) -> Self {
+        KeyBuilder {
+            prefix: format!("ORS:{}:{{", cluster.as_str()).into_bytes(),
+        }
+    }
+
+    /// Writes the key of `id` into `out` (cleared first), so that a thread can
+    /// reuse one buffer for every call.
+    pub fn write_key(&self, id: SessionId<'_>, out: &mut Vec<u8>) {
+        out.clear();
+        out.reserve(self.prefix.len() + id.0.len() + 1);
+        out.extend_from_slice(&self.prefix);
+        out.extend_from_slice(id.0);
+        out.push(b'}');
+    }
+
+    pub fn key(&self, id: SessionId<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write_key(id, &mut out);
+        out
+    }
+}
+
+/// The slot of any key, hash tags included, as the Redis Cluster spec
+/// defines it: if the key has a `{` followed later by a `}` with at least one
+/// byte between them, only those bytes are hashed.
+pub fn key_slot(key: &[u8]) -> u16 {
+    let hashed = match key.iter().position(|&b| b == b'{') {
+        Some(open) => match key[open + 1..].iter().position(|&b| b == b'}') {
+            Some(len) if len > 0 => &key[open + 1..open + 1 + len],
+            _ => key,
+        },
+        None => key,
+    };
+    crc16(hashed) % SLOT_COUNT as u16
+}
+
+/// CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0, as in the
+/// Redis Cluster specification.
+pub fn crc16(bytes: &[u8]) -> u16 {
+    bytes.iter().fold(0u16, |crc, &b| {
+        (crc << 8) ^ CRC16_TABLE[(((crc >> 8) as u8) ^ b) as usize]
+    })
+}
+
+const CRC16_TABLE: [u16; 256] = {
+    let mut table = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut crc = (i as u16) << 8;
+        let mut bit = 0;
+        while bit < 8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+            bit += 1;
+        }
+        table[i] = crc;
+        i += 1;
+    }
+    table
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc16_matches_the_cluster_spec_vector() {
+        // "The CRC16 ... of '123456789' is 0x31C3" (Redis Cluster spec, appendix A).
+        assert_eq!(crc16(b"123456789"), 0x31C3);
+        assert_eq!(crc16(b""), 0);
+    }
+
+    #[test]
+    fn key_slots_match_redis() {
+        // Values from `CLUSTER KEYSLOT` on a real server.
+        assert_eq!(key_slot(b"foo"), 12182);
+        assert_eq!(key_slot(b"bar"), 5061);
+        assert_eq!(key_slot(b"hello"), 866);
+        assert_eq!(key_slot(b"123456789"), 0x31C3 % 16384);
+    }
+
+    #[test]
+    fn hash_tags_follow_the_spec() {
+        assert_eq!(
+            key_slot(b"{user1000}.following"),
+            key_slot(b"{user1000}.followers")
+        );
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        // Only the first {...} counts.
+        assert_eq!(key_slot(b"foo{bar}{zap}"), key_slot(b"bar"));
+        // Empty tag: the whole key is hashed.
+        assert_eq!(key_slot(b"foo{}{bar}"), crc16(b"foo{}{bar}") % 16384);
+        // The tag is everything up to the first } after the first {.
+        assert_eq!(key_slot(b"foo{{bar}}zap"), key_slot(b"{bar"));
+        // No closing brace: the whole key.
+        assert_eq!(key_slot(b"foo{bar"), crc16(b"foo{bar") % 16384);
+    }
+
+    #[test]
+    fn session_keys_hash_by_session_id() {
+        let cluster = ClusterName::parse("ORS_EU").unwrap();
+        let keys = KeyBuilder::new(&cluster);
+        let id = SessionId::parse(b"00AB12CD-node7").unwrap();
+        let key = keys.key(id);
+        assert_eq!(key, b"ORS:ORS_EU:{00AB12CD-node7}");
+        assert_eq!(key_slot(&key), id.slot());
+        assert_eq!(id.slot(), key_slot(b"00AB12CD-node7"));
+
+        // The reused buffer is cleared first.
+        let mut buf = b"garbage".to_vec();
+        keys.write_key(SessionId::parse(b"x").unwrap(), &mut buf);
+        assert_eq!(buf, b"ORS:ORS_EU:{x}");
+    }
+
+    #[test]
+    fn session_id_rules() {
+        assert!(SessionId::parse(b"a").is_ok());
+        assert!(SessionId::parse(&[b'a'; 1024]).is_ok());
+        assert!(SessionId::parse("sess-é-ü".as_bytes()).is_ok());
+        assert!(SessionId::parse(b"with space and :colon").is_ok());
+        assert!(SessionId::parse(b"").unwrap_err().contains("empty"));
+        assert!(SessionId::parse(&[b'a'; 1025])
+            .unwrap_err()
+            .contains("1025 bytes"));
+        assert!(SessionId::parse(b"a{b").unwrap_err().contains("brace"));
+        assert!(SessionId::parse(b"a}b").unwrap_err().contains("brace"));
+        assert!(SessionId::parse(b"a\nb").unwrap_err().contains("control"));
+        assert!(SessionId::parse(b"a\x7fb").unwrap_err().contains("control"));
+        assert!(SessionId::parse(b"\x01").unwrap_err().contains("byte 0"));
+    }
+
+    #[test]
+    fn cluster_name_rules() {
+        assert!(ClusterName::parse("ORS_EU-1.prod").is_ok());
+        assert!(ClusterName::parse(&"a".repeat(128)).is_ok());
+        assert!(ClusterName::parse("").is_err());
+        assert!(ClusterName::parse(&"a".repeat(129)).is_err());
+        for bad in ["a b", "a:b", "a{b", "a*b", "é"] {
+            assert!(ClusterName::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! ors-redis: session persistence for Genesys Orchestration Server (ORS) on a
+//! Redis Cluster, behind a C ABI (`include/ors_redis.h`).
+//!
+//! The data path, top to bottom: `ffi` (pointers, panics, status codes) ->
+//! `session` (put/get/del as Redis commands) -> `keys` (validated ids, key
+//! and slot) -> `router` (slot -> master, retries under one deadline) ->
+//! `threads` (this thread's connections) -> `connection` (one node).
+//! `topology` holds the process's one slot map, `client` the lifecycle.
+
+pub mod client;
+pub mod config;
+pub mod connection;
+pub mod discovery;
+pub mod error;
+pub mod ffi;
+pub mod keys;
+pub mod logging;
+pub mod resp;
+pub mod router;
+pub mod session;
+pub mod status;
+pub mod threads;
+pub mod topology;

@@ -1,0 +1,222 @@
+//! Routes one command to the master of its slot and retries it under one
+//! deadline (`op-timeout`) for the whole call.
+//!
+//! - MOVED: the slot lives elsewhere; retry there at once and ask for a
+//!   (single-flight, rate-limited) slot-map refresh.
+//! - ASK: one key is being migrated; send `ASKING` and the command to the
+//!   target, once, without touching the map.
+//! - TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN: a transient cluster state;
+//!   back off a few milliseconds (growing) and retry.
+//! - A refused, reset or timed-out connection: drop it, refresh the map from
+//!   another node (a replica may have been promoted) and retry.
+//!
+//! When the deadline passes, the call fails with the status of the last
+//! cause: a connection problem, a timeout, or a cluster state.
+
+use std::time::{Duration, Instant};
+
+use redis::ServerError;
+
+use crate::client::Client;
+use crate::connection::{reply_error, NodeConnection};
+use crate::error::{parse_redirect, Error, ErrorKind, Redirect, Result};
+use crate::threads::ConnectionSet;
+
+/// What one attempt on one node produced.
+pub enum Reply<T> {
+    Done(T),
+    /// An error reply: the router decides whether it is a redirect, a
+    /// transient state, or final.
+    Error(ServerError),
+}
+
+/// One attempt: send the command on `conn` (prefixed by `ASKING` when
+/// `asking`) and read its replies.
+pub type Attempt<'a, T> = dyn FnMut(&mut NodeConnection, bool) -> Result<Reply<T>> + 'a;
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(2);
+const MAX_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Runs `attempt` against the master of `slot` until it succeeds, fails for
+/// good, or the call's deadline passes. `reply_budget` is how long one reply
+/// may take (the socket timeout, plus `wait-timeout` for a WAIT).
+pub fn route<T>(
+    client: &Client,
+    conns: &mut ConnectionSet,
+    slot: u16,
+    reply_budget: Duration,
+    attempt: &mut Attempt<'_, T>,
+) -> Result<T> {
+    let started = Instant::now();
+    let deadline = started + client.config.op_timeout;
+    let mut redirect: Option<(Box<str>, bool)> = None;
+    let mut backoff = FIRST_BACKOFF;
+    let mut last_error: Option<Error> = None;
+    let mut attempts: u32 = 0;
+    loop {
+        if Instant::now() >= deadline {
+            return Err(gave_up(last_error, attempts, client.config.op_timeout));
+        }
+        attempts += 1;
+        let map = conns.slot_map(&client.topology);
+        let (addr, asking): (Box<str>, bool) = match redirect.take() {
+            Some(target) => target,
+            None => match map.master_of(slot) {
+                Some(master) => (master.addr.as_ref().into(), false),
+                None => {
+                    last_error = Some(Error::new(
+                        ErrorKind::Cluster,
+                        format!("slot {slot} is not served by any master"),
+                    ));
+                    refresh(client, conns, map.epoch, None, deadline);
+                    backoff = pause(backoff, deadline);
+                    continue;
+                }
+            },
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let result = conns
+            .connection(&addr, &client.params, deadline)
+            .and_then(|conn| {
+                conn.set_timeout(reply_budget.min(remaining))?;
+                attempt(conn, asking)
+            });
+        let error = match result {
+            Ok(Reply::Done(value)) => return Ok(value),
+            Err(e) if e.is_retryable() => {
+                tracing::debug!(node = &*addr, slot, attempt = attempts, error = %e, "retrying after a connection error");
+                conns.drop_connection(&addr);
+                let e = e.at_node(&addr);
+                last_error = Some(e);
+                refresh(client, conns, map.epoch, Some(&addr), deadline);
+                backoff = pause(backoff, deadline);
+                continue;
+            }
+            Err(e) => return Err(e.at_node(&addr)),
+            Ok(Reply::Error(e)) => e,
+        };
+        let code = error.code();
+        if let Some(target) = parse_redirect(code, error.details().unwrap_or("")) {
+            match target {
+                Redirect::Moved { addr: to, .. } => {
+                    tracing::debug!(node = &*addr, slot, to = %to, "MOVED");
+                    let to = resolve_redirect(&to, &addr);
+                    let stale = map.master_of(slot).is_none_or(|m| *m.addr != *to);
+                    if stale {
+                        refresh(client, conns, map.epoch, None, deadline);
+                    }
+                    redirect = Some((to, false));
+                }
+                Redirect::Ask { addr: to, .. } => {
+                    tracing::debug!(node = &*addr, slot, to = %to, "ASK");
+                    redirect = Some((resolve_redirect(&to, &addr), true));
+                }
+            }
+            continue;
+        }
+        match code {
+            "TRYAGAIN" | "CLUSTERDOWN" | "LOADING" | "MASTERDOWN" => {
+                tracing::debug!(
+                    node = &*addr,
+                    slot,
+                    attempt = attempts,
+                    code,
+                    "transient cluster state, backing off"
+                );
+                last_error = Some(reply_error(&error).at_node(&addr));
+                if code == "CLUSTERDOWN" {
+                    refresh(client, conns, map.epoch, Some(&addr), deadline);
+                }
+                backoff = pause(backoff, deadline);
+            }
+            _ => return Err(reply_error(&error).at_node(&addr)),
+        }
+    }
+}
+
+/// A redirect to ":7002" (Redis 7 before a node learns its own IP) means the
+/// host of the node that answered.
+fn resolve_redirect(to: &str, from: &str) -> Box<str> {
+    if to.starts_with(':') {
+        if let Some((host, _)) = from.rsplit_once(':') {
+            return format!("{host}{to}").into();
+        }
+    }
+    to.into()
+}
+
+fn refresh(
+    client: &Client,
+    conns: &mut ConnectionSet,
+    seen_epoch: u64,
+    avoid: Option<&str>,
+    deadline: Instant,
+) {
+    let params = &client.params;
+    client
+        .topology
+        .refresh(seen_epoch, avoid, deadline, &mut |node| {
+            let addr = node.to_string();
+            let result = conns.connection(&addr, params, deadline).and_then(|conn| {
+                conn.set_timeout(
+                    params
+                        .socket_timeout
+                        .min(deadline.saturating_duration_since(Instant::now())),
+                )?;
+                conn.query(&[b"CLUSTER", b"SLOTS"])
+            });
+            if result.is_err() {
+                conns.drop_connection(&addr);
+            }
+            result
+        });
+}
+
+/// Sleeps for `backoff` (never past the deadline) and returns the next one.
+fn pause(backoff: Duration, deadline: Instant) -> Duration {
+    let left = deadline.saturating_duration_since(Instant::now());
+    std::thread::sleep(backoff.min(left));
+    (backoff * 2).min(MAX_BACKOFF)
+}
+
+fn gave_up(last: Option<Error>, attempts: u32, op_timeout: Duration) -> Error {
+    let ms = op_timeout.as_millis();
+    match last {
+        Some(e) => Error::new(
+            e.kind,
+            format!(
+                "gave up after {attempts} attempt(s) in op-timeout {ms} ms; last error: {}",
+                e.message
+            ),
+        ),
+        None => Error::new(ErrorKind::Timeout, format!("op-timeout of {ms} ms passed")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_without_a_host_use_the_answering_host() {
+        assert_eq!(
+            &*resolve_redirect(":7002", "127.0.0.1:7000"),
+            "127.0.0.1:7002"
+        );
+        assert_eq!(
+            &*resolve_redirect("10.0.0.2:7002", "127.0.0.1:7000"),
+            "10.0.0.2:7002"
+        );
+    }
+
+    #[test]
+    fn giving_up_names_the_last_cause() {
+        let t = Duration::from_millis(5000);
+        let e = gave_up(Some(Error::new(ErrorKind::Connection, "refused")), 7, t);
+        assert_eq!(e.kind, ErrorKind::Connection);
+        assert!(e.message.contains("7 attempt(s)") && e.message.contains("refused"));
+        assert_eq!(gave_up(None, 0, t).kind, ErrorKind::Timeout);
+        let c = gave_up(Some(Error::new(ErrorKind::Cluster, "CLUSTERDOWN")), 3, t);
+        assert_eq!(c.kind, ErrorKind::Cluster);
+    }
+}

@@ -1,0 +1,295 @@
+//! The three session operations, each one round trip to the session's master:
+//! `SET key value EX ttl`, `GET key`, `UNLINK key` (or `DEL` before Redis
+//! 4.0). With `wait-replicas > 0`, writes are followed by `WAIT n timeout` in
+//! the same pipeline on the same connection, so WAIT counts the replicas that
+//! have this very write.
+
+use std::sync::atomic::Ordering;
+
+use redis::Value;
+
+use crate::client::Client;
+use crate::connection::{reply_error, NodeConnection};
+use crate::error::{Error, ErrorKind, Result};
+use crate::keys::SessionId;
+use crate::resp::{push_bulk, push_decimal, push_header};
+use crate::router::{route, Reply};
+use crate::threads::ConnectionSet;
+
+/// A put's time-to-live: `ttl_seconds == 0` means the configured default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ttl(u32);
+
+impl Ttl {
+    pub fn from_request(ttl_seconds: u32, default_secs: u32) -> Ttl {
+        Ttl(if ttl_seconds == 0 {
+            default_secs
+        } else {
+            ttl_seconds
+        })
+    }
+}
+
+const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
+
+/// Values up to this size are copied into the command buffer and sent in one
+/// write; larger ones are written straight from the caller's buffer.
+const COPY_VALUE_LIMIT: usize = 16 * 1024;
+
+pub fn put(
+    client: &Client,
+    conns: &mut ConnectionSet,
+    id: SessionId<'_>,
+    data: &[u8],
+    ttl: Ttl,
+) -> Result<()> {
+    let max = client.config.max_value_bytes;
+    if data.len() > max {
+        return Err(Error::new(
+            ErrorKind::TooLarge,
+            format!(
+                "value of {} bytes is larger than max-value-bytes ({max})",
+                data.len()
+            ),
+        ));
+    }
+    let wait = client.config.wait_replicas;
+    let wait_ms = client.config.wait_timeout.as_millis() as u64;
+
+    // Command bytes: `head` ends just before the value, `tail` follows it.
+    let mut buf = std::mem::take(&mut conns.cmd);
+    buf.clear();
+    client.keys.write_key(id, &mut conns.key);
+    push_header(&mut buf, b'*', 5);
+    push_bulk(&mut buf, b"SET");
+    push_bulk(&mut buf, &conns.key);
+    push_header(&mut buf, b'$', data.len());
+    let inline = data.len() <= COPY_VALUE_LIMIT;
+    if inline {
+        buf.extend_from_slice(data);
+    }
+    let tail_start = buf.len();
+    buf.extend_from_slice(b"\r\n$2\r\nEX\r\n");
+    let mut ttl_text = Vec::with_capacity(10);
+    push_decimal(&mut ttl_text, ttl.0 as u64);
+    push_bulk(&mut buf, &ttl_text);
+    append_wait(&mut buf, wait, wait_ms);
+
+    let reply_budget = client.config.socket_timeout + write_wait_budget(client);
+    let result = route(
+        client,
+        conns,
+        id.slot(),
+        reply_budget,
+        &mut |conn, asking| {
+            if asking {
+                conn.send(ASKING)?;
+            }
+            if inline {
+                conn.send(&buf)?;
+            } else {
+                conn.send(&buf[..tail_start])?;
+                conn.send(data)?;
+                conn.send(&buf[tail_start..])?;
+            }
+            let reply = read_replies(conn, asking, wait)?;
+            match reply.first {
+                Value::Okay => check_wait(reply.wait, wait).map(Reply::Done),
+                Value::ServerError(e) => Ok(Reply::Error(e)),
+                other => Err(unexpected("SET", &other)),
+            }
+        },
+    );
+    conns.cmd = buf;
+    conns.trim_buffers();
+    result
+}
+
+pub fn get(
+    client: &Client,
+    conns: &mut ConnectionSet,
+    id: SessionId<'_>,
+) -> Result<Option<Vec<u8>>> {
+    let mut buf = std::mem::take(&mut conns.cmd);
+    buf.clear();
+    client.keys.write_key(id, &mut conns.key);
+    push_header(&mut buf, b'*', 2);
+    push_bulk(&mut buf, b"GET");
+    push_bulk(&mut buf, &conns.key);
+    let result = route(
+        client,
+        conns,
+        id.slot(),
+        client.config.socket_timeout,
+        &mut |conn, asking| {
+            if asking {
+                conn.send(ASKING)?;
+            }
+            conn.send(&buf)?;
+            match read_replies(conn, asking, 0)?.first {
+                Value::BulkString(bytes) => Ok(Reply::Done(Some(bytes))),
+                Value::Nil => Ok(Reply::Done(None)),
+                Value::ServerError(e) => Ok(Reply::Error(e)),
+                other => Err(unexpected("GET", &other)),
+            }
+        },
+    );
+    conns.cmd = buf;
+    result
+}
+
+/// Returns whether a session was removed.
+pub fn del(client: &Client, conns: &mut ConnectionSet, id: SessionId<'_>) -> Result<bool> {
+    let use_unlink = client.use_unlink.load(Ordering::Relaxed);
+    match del_with(client, conns, id, use_unlink) {
+        // A server without UNLINK (before 4.0) in a cluster we took for newer.
+        Err(e)
+            if use_unlink
+                && e.kind == ErrorKind::Server
+                && e.message.to_ascii_lowercase().contains("unknown command") =>
+        {
+            tracing::warn!("a server does not know UNLINK; using DEL from now on");
+            client.use_unlink.store(false, Ordering::Relaxed);
+            del_with(client, conns, id, false)
+        }
+        other => other,
+    }
+}
+
+fn del_with(
+    client: &Client,
+    conns: &mut ConnectionSet,
+    id: SessionId<'_>,
+    unlink: bool,
+) -> Result<bool> {
+    let wait = client.config.wait_replicas;
+    let mut buf = std::mem::take(&mut conns.cmd);
+    buf.clear();
+    client.keys.write_key(id, &mut conns.key);
+    push_header(&mut buf, b'*', 2);
+    push_bulk(&mut buf, if unlink { b"UNLINK" } else { b"DEL" });
+    push_bulk(&mut buf, &conns.key);
+    append_wait(
+        &mut buf,
+        wait,
+        client.config.wait_timeout.as_millis() as u64,
+    );
+    let reply_budget = client.config.socket_timeout + write_wait_budget(client);
+    let result = route(
+        client,
+        conns,
+        id.slot(),
+        reply_budget,
+        &mut |conn, asking| {
+            if asking {
+                conn.send(ASKING)?;
+            }
+            conn.send(&buf)?;
+            let reply = read_replies(conn, asking, wait)?;
+            match reply.first {
+                // Nothing was removed: there is no write to wait for.
+                Value::Int(0) => Ok(Reply::Done(false)),
+                Value::Int(_) => check_wait(reply.wait, wait).map(|()| Reply::Done(true)),
+                Value::ServerError(e) => Ok(Reply::Error(e)),
+                other => Err(unexpected("UNLINK", &other)),
+            }
+        },
+    );
+    conns.cmd = buf;
+    result
+}
+
+fn append_wait(buf: &mut Vec<u8>, replicas: u32, timeout_ms: u64) {
+    if replicas == 0 {
+        return;
+    }
+    let mut n = Vec::with_capacity(10);
+    let mut ms = Vec::with_capacity(10);
+    push_decimal(&mut n, replicas as u64);
+    push_decimal(&mut ms, timeout_ms);
+    push_header(buf, b'*', 3);
+    push_bulk(buf, b"WAIT");
+    push_bulk(buf, &n);
+    push_bulk(buf, &ms);
+}
+
+fn write_wait_budget(client: &Client) -> std::time::Duration {
+    if client.config.wait_replicas > 0 {
+        client.config.wait_timeout
+    } else {
+        std::time::Duration::ZERO
+    }
+}
+
+struct Replies {
+    first: Value,
+    wait: Option<Value>,
+}
+
+/// Reads every reply the attempt asked for, so that the connection stays in
+/// step whatever they say: ASKING's (checked), the command's, WAIT's.
+fn read_replies(conn: &mut NodeConnection, asking: bool, wait: u32) -> Result<Replies> {
+    let asking_reply = if asking { Some(conn.receive()?) } else { None };
+    let first = conn.receive()?;
+    let wait_reply = if wait > 0 {
+        Some(conn.receive()?)
+    } else {
+        None
+    };
+    if let Some(Value::ServerError(e)) = asking_reply {
+        return Err(reply_error(&e));
+    }
+    Ok(Replies {
+        first,
+        wait: wait_reply,
+    })
+}
+
+fn check_wait(reply: Option<Value>, wanted: u32) -> Result<()> {
+    match reply {
+        None => Ok(()),
+        Some(Value::Int(n)) if n >= wanted as i64 => Ok(()),
+        Some(Value::Int(n)) => Err(Error::new(
+            ErrorKind::NotDurable,
+            format!("the master applied the write but only {n} of {wanted} replica(s) acknowledged it within wait-timeout"),
+        )),
+        Some(Value::ServerError(e)) => Err(reply_error(&e)),
+        Some(other) => Err(unexpected("WAIT", &other)),
+    }
+}
+
+fn unexpected(command: &str, reply: &Value) -> Error {
+    Error::new(
+        ErrorKind::Server,
+        format!("unexpected reply to {command}: {reply:?}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_zero_means_the_default() {
+        assert_eq!(Ttl::from_request(0, 2_592_000), Ttl(2_592_000));
+        assert_eq!(Ttl::from_request(60, 2_592_000), Ttl(60));
+    }
+
+    #[test]
+    fn wait_is_appended_only_when_asked() {
+        let mut buf = Vec::new();
+        append_wait(&mut buf, 0, 100);
+        assert!(buf.is_empty());
+        append_wait(&mut buf, 1, 100);
+        assert_eq!(buf, b"*3\r\n$4\r\nWAIT\r\n$1\r\n1\r\n$3\r\n100\r\n");
+    }
+
+    #[test]
+    fn wait_replies_decide_durability() {
+        assert!(check_wait(None, 0).is_ok());
+        assert!(check_wait(Some(Value::Int(2)), 1).is_ok());
+        let e = check_wait(Some(Value::Int(0)), 1).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotDurable);
+        assert!(e.message.contains("only 0 of 1"));
+    }
+}

@@ -1,0 +1,196 @@
+//! Per-thread connection sets, and the registry that lets shutdown reach them.
+//!
+//! Each native thread that calls the library gets, on its first call, a
+//! `ThreadState` behind a mutex of its own: the calling thread is the only one
+//! that locks it on the hot path, so it is never contended there. Shutdown
+//! locks each one in turn, which waits for the call in flight on that thread
+//! and then closes its sockets. A thread's sockets close when it exits, from
+//! its thread-local destructor.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use crate::client::Client;
+use crate::config::NodeAddr;
+use crate::connection::{ConnectParams, NodeConnection};
+use crate::error::{Error, Result};
+use crate::topology::{SlotMap, Topology};
+
+/// One thread's connections (one per node it talks to), the slot map it
+/// routes with, and buffers reused from call to call.
+#[derive(Default)]
+pub struct ConnectionSet {
+    conns: HashMap<Box<str>, NodeConnection>,
+    map: Option<Arc<SlotMap>>,
+    /// Reused for packing commands.
+    pub cmd: Vec<u8>,
+    /// Reused for building keys.
+    pub key: Vec<u8>,
+}
+
+/// Buffers that grew past this for a large value are given back afterwards,
+/// so that one multi-MiB session does not pin memory in every thread.
+const KEEP_BUFFER_BYTES: usize = 256 * 1024;
+
+impl ConnectionSet {
+    /// Closes every connection.
+    pub fn clear(&mut self) {
+        self.conns.clear();
+        self.map = None;
+        self.cmd = Vec::new();
+        self.key = Vec::new();
+    }
+
+    pub fn open_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn trim_buffers(&mut self) {
+        if self.cmd.capacity() > KEEP_BUFFER_BYTES {
+            self.cmd = Vec::new();
+        }
+    }
+
+    /// The slot map to route with: the thread's cached one, replaced when
+    /// the shared topology has a newer epoch (an atomic load, no lock). On a
+    /// change, connections to nodes that are no longer masters are closed.
+    pub fn slot_map(&mut self, topology: &Topology) -> Arc<SlotMap> {
+        let epoch = topology.epoch();
+        match &self.map {
+            Some(map) if map.epoch == epoch => map.clone(),
+            _ => {
+                let map = topology.current();
+                self.conns.retain(|addr, _| map.is_master(addr));
+                self.map = Some(map.clone());
+                map
+            }
+        }
+    }
+
+    /// This thread's connection to `addr`, opened if it has none.
+    pub fn connection(
+        &mut self,
+        addr: &str,
+        params: &ConnectParams,
+        deadline: Instant,
+    ) -> Result<&mut NodeConnection> {
+        if !self.conns.contains_key(addr) {
+            let node = NodeAddr::parse(addr).map_err(|e| {
+                Error::new(
+                    crate::error::ErrorKind::Cluster,
+                    format!("bad node address from the cluster: {e}"),
+                )
+            })?;
+            let conn = NodeConnection::open(&node, params, deadline)?;
+            tracing::debug!(node = addr, "connected");
+            self.conns.insert(addr.into(), conn);
+        }
+        self.conns
+            .get_mut(addr)
+            .ok_or_else(|| Error::new(crate::error::ErrorKind::Internal, "connection vanished"))
+    }
+
+    /// Closes the connection to `addr` (after an error left it in an
+    /// unknown state).
+    pub fn drop_connection(&mut self, addr: &str) {
+        if self.conns.remove(addr).is_some() {
+            tracing::debug!(node = addr, "connection closed after an error");
+        }
+    }
+}
+
+/// What a thread holds: the library generation it is attached to, the client
+/// of that generation, and its connections.
+#[derive(Default)]
+pub struct ThreadState {
+    pub generation: u64,
+    pub client: Option<Arc<Client>>,
+    pub conns: ConnectionSet,
+}
+
+impl ThreadState {
+    /// Detaches from the client and closes every socket.
+    pub fn reset(&mut self) {
+        self.generation = 0;
+        self.client = None;
+        self.conns.clear();
+    }
+}
+
+struct ThreadSlot {
+    state: Mutex<ThreadState>,
+}
+
+/// Lives in thread-local storage; dropping it (thread exit) closes the
+/// thread's sockets.
+struct Registration(Arc<ThreadSlot>);
+
+impl Registration {
+    fn new() -> Self {
+        let slot = Arc::new(ThreadSlot {
+            state: Mutex::new(ThreadState::default()),
+        });
+        REGISTRY.lock().add(Arc::downgrade(&slot));
+        Registration(slot)
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.0.state.lock().reset();
+    }
+}
+
+/// Weak references to every thread's slot; dead ones are pruned as it grows.
+struct Registry {
+    slots: Vec<Weak<ThreadSlot>>,
+    prune_at: usize,
+}
+
+impl Registry {
+    fn add(&mut self, slot: Weak<ThreadSlot>) {
+        if self.slots.len() >= self.prune_at {
+            self.slots.retain(|w| w.strong_count() > 0);
+            // Amortised: prune again when the live set has doubled.
+            self.prune_at = (self.slots.len() * 2).max(64);
+        }
+        self.slots.push(slot);
+    }
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    slots: Vec::new(),
+    prune_at: 64,
+});
+
+thread_local! {
+    static THREAD: Registration = Registration::new();
+}
+
+/// Runs `f` on this thread's state, holding its lock. `None` when the thread
+/// is already tearing down its thread-locals.
+pub fn with_thread<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
+    THREAD
+        .try_with(|reg| {
+            let mut state = reg.0.state.lock();
+            f(&mut state)
+        })
+        .ok()
+}
+
+/// Runs `f` on every live thread's state, one at a time; each lock waits for
+/// the call in flight on that thread. Used by shutdown.
+pub fn for_each_thread(mut f: impl FnMut(&mut ThreadState)) {
+    let slots: Vec<Arc<ThreadSlot>> = REGISTRY
+        .lock()
+        .slots
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect();
+    for slot in slots {
+        f(&mut slot.state.lock());
+    }
+}

@@ -1,0 +1,515 @@
+//! The process's one slot map (slot -> master), read from `CLUSTER SLOTS`.
+//!
+//! `CLUSTER SLOTS` exists in every cluster-capable Redis (3.0 on); its node
+//! entries grew over time (node ids from 3.2 on, host names and a metadata
+//! map from 7.0 on), so only the first two fields of each entry are relied on.
+//!
+//! Threads keep an `Arc` of the map they route with and compare its epoch with
+//! an atomic counter on each call: no lock on the hot path. A refresh is
+//! single-flight (one thread asks the cluster, the others wait for its answer
+//! or go on with a direct redirect) and rate-limited, so that many threads
+//! that hit MOVED at once cause one `CLUSTER SLOTS`, not one each.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use redis::Value;
+
+use crate::config::NodeAddr;
+use crate::error::{Error, ErrorKind, Result};
+use crate::keys::SLOT_COUNT;
+
+/// At most one slot-map reload per interval, whatever the number of threads.
+const MIN_REFRESH_INTERVAL: Duration = Duration::from_millis(100);
+const UNSERVED: u16 = u16::MAX;
+
+/// A master with the slots it serves and its replicas.
+#[derive(Debug, Clone)]
+pub struct Master {
+    /// `host:port`, the key of per-thread connections.
+    pub addr: Arc<str>,
+    pub node: NodeAddr,
+    pub replicas: Vec<NodeAddr>,
+    pub ranges: Vec<(u16, u16)>,
+}
+
+/// An immutable snapshot of who serves which slot.
+#[derive(Debug)]
+pub struct SlotMap {
+    pub epoch: u64,
+    pub masters: Vec<Master>,
+    slots: Vec<u16>,
+}
+
+impl SlotMap {
+    /// Parses a `CLUSTER SLOTS` reply; `asked` is the node that sent it (an
+    /// empty or `?` endpoint means "the host you asked").
+    pub fn parse(reply: &Value, asked: &NodeAddr) -> Result<SlotMap> {
+        let bad = |what: &str| {
+            Error::new(
+                ErrorKind::Cluster,
+                format!("unexpected CLUSTER SLOTS reply from {asked}: {what}"),
+            )
+        };
+        let Value::Array(ranges) = reply else {
+            return Err(bad("not an array"));
+        };
+        let mut masters: Vec<Master> = Vec::new();
+        let mut slots = vec![UNSERVED; SLOT_COUNT];
+        for range in ranges {
+            let Value::Array(fields) = range else {
+                return Err(bad("a range is not an array"));
+            };
+            if fields.len() < 3 {
+                return Err(bad("a range has fewer than 3 fields"));
+            }
+            let start = int_of(&fields[0]).ok_or_else(|| bad("bad start slot"))?;
+            let end = int_of(&fields[1]).ok_or_else(|| bad("bad end slot"))?;
+            if start < 0 || end < start || end >= SLOT_COUNT as i64 {
+                return Err(bad("slot range out of bounds"));
+            }
+            let master = node_of(&fields[2], asked).ok_or_else(|| bad("bad master entry"))?;
+            let replicas: Vec<NodeAddr> = fields[3..]
+                .iter()
+                .filter_map(|f| node_of(f, asked))
+                .collect();
+            let addr = master.to_string();
+            let index = match masters.iter().position(|m| *m.addr == *addr) {
+                Some(i) => i,
+                None => {
+                    masters.push(Master {
+                        addr: addr.into(),
+                        node: master,
+                        replicas: Vec::new(),
+                        ranges: Vec::new(),
+                    });
+                    masters.len() - 1
+                }
+            };
+            let m = &mut masters[index];
+            m.ranges.push((start as u16, end as u16));
+            for r in replicas {
+                if !m.replicas.contains(&r) {
+                    m.replicas.push(r);
+                }
+            }
+            for slot in &mut slots[start as usize..=end as usize] {
+                *slot = index as u16;
+            }
+        }
+        masters.iter_mut().for_each(|m| m.ranges.sort_unstable());
+        Ok(SlotMap {
+            epoch: 0,
+            masters,
+            slots,
+        })
+    }
+
+    pub fn master_of(&self, slot: u16) -> Option<&Master> {
+        match self.slots.get(slot as usize) {
+            Some(&i) if i != UNSERVED => self.masters.get(i as usize),
+            _ => None,
+        }
+    }
+
+    pub fn is_master(&self, addr: &str) -> bool {
+        self.masters.iter().any(|m| &*m.addr == addr)
+    }
+
+    pub fn unserved_slots(&self) -> usize {
+        self.slots.iter().filter(|&&s| s == UNSERVED).count()
+    }
+
+    /// One line per master, for the init log.
+    pub fn describe(&self) -> String {
+        let mut lines = Vec::new();
+        for m in &self.masters {
+            let ranges: Vec<String> = m
+                .ranges
+                .iter()
+                .map(|(a, b)| {
+                    if a == b {
+                        a.to_string()
+                    } else {
+                        format!("{a}-{b}")
+                    }
+                })
+                .collect();
+            let replicas: Vec<String> = m.replicas.iter().map(|r| r.to_string()).collect();
+            lines.push(format!(
+                "master {} slots [{}] replicas [{}]",
+                m.addr,
+                ranges.join(","),
+                replicas.join(",")
+            ));
+        }
+        lines.join("; ")
+    }
+}
+
+fn int_of(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        Value::BulkString(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+        Value::SimpleString(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn text_of(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// A node entry: `[endpoint, port, id?, metadata?]`.
+fn node_of(v: &Value, asked: &NodeAddr) -> Option<NodeAddr> {
+    let Value::Array(f) = v else { return None };
+    let host = text_of(f.first()?)?;
+    let port = int_of(f.get(1)?)?;
+    let port = u16::try_from(port).ok().filter(|&p| p != 0)?;
+    let host = if host.is_empty() || host == "?" {
+        asked.host.clone()
+    } else {
+        host
+    };
+    Some(NodeAddr { host, port })
+}
+
+#[derive(Default)]
+struct RefreshState {
+    last_attempt: Option<Instant>,
+    /// Rotates the node asked first, so refreshes spread over the cluster.
+    next_candidate: usize,
+}
+
+/// The shared topology: the current map, its epoch, and the refresh gate.
+pub struct Topology {
+    seeds: Vec<NodeAddr>,
+    current: RwLock<Arc<SlotMap>>,
+    epoch: AtomicU64,
+    refresh: Mutex<RefreshState>,
+    refreshes: AtomicU64,
+}
+
+impl Topology {
+    pub fn new(seeds: Vec<NodeAddr>, mut initial: SlotMap) -> Self {
+        initial.epoch = 1;
+        Topology {
+            seeds,
+            current: RwLock::new(Arc::new(initial)),
+            epoch: AtomicU64::new(1),
+            refresh: Mutex::new(RefreshState::default()),
+            refreshes: AtomicU64::new(0),
+        }
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    pub fn current(&self) -> Arc<SlotMap> {
+        self.current.read().clone()
+    }
+
+    /// How many times the map was reloaded since init.
+    pub fn refresh_count(&self) -> u64 {
+        self.refreshes.load(Ordering::Relaxed)
+    }
+
+    /// Reloads the map unless another thread already did since `seen_epoch`
+    /// or one was attempted less than `MIN_REFRESH_INTERVAL` ago. `avoid` is a
+    /// node that just failed: it is asked last. `fetch` runs `CLUSTER SLOTS`
+    /// on a node over the calling thread's own connections.
+    pub fn refresh(
+        &self,
+        seen_epoch: u64,
+        avoid: Option<&str>,
+        deadline: Instant,
+        fetch: &mut dyn FnMut(&NodeAddr) -> Result<Value>,
+    ) {
+        // Single flight: if another thread is refreshing, wait for its result.
+        let mut state = match self.refresh.try_lock() {
+            Some(state) => state,
+            None => {
+                let _ = self.refresh.try_lock_until(deadline);
+                return;
+            }
+        };
+        if self.epoch() != seen_epoch {
+            return;
+        }
+        if state
+            .last_attempt
+            .is_some_and(|t| t.elapsed() < MIN_REFRESH_INTERVAL)
+        {
+            return;
+        }
+        state.last_attempt = Some(Instant::now());
+        let old = self.current();
+        let mut candidates: Vec<NodeAddr> = old.masters.iter().map(|m| m.node.clone()).collect();
+        if !candidates.is_empty() {
+            let start = state.next_candidate % candidates.len();
+            candidates.rotate_left(start);
+            state.next_candidate = state.next_candidate.wrapping_add(1);
+        }
+        for m in &old.masters {
+            candidates.extend(m.replicas.iter().cloned());
+        }
+        candidates.extend(self.seeds.iter().cloned());
+        let mut seen = BTreeSet::new();
+        candidates.retain(|c| seen.insert(c.to_string()));
+        if let Some(avoid) = avoid {
+            // Stable partition: the failed node goes last.
+            let (last, mut first): (Vec<_>, Vec<_>) =
+                candidates.into_iter().partition(|c| c.to_string() == avoid);
+            first.extend(last);
+            candidates = first;
+        }
+        for node in &candidates {
+            if Instant::now() >= deadline {
+                break;
+            }
+            match fetch(node).and_then(|reply| SlotMap::parse(&reply, node)) {
+                Ok(map) if map.masters.is_empty() => {
+                    tracing::debug!(node = %node, "CLUSTER SLOTS: no slots assigned, asking another node");
+                }
+                Ok(map) => {
+                    self.install(&old, map, node);
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(node = %node, error = %e, "slot map refresh: node did not answer");
+                }
+            }
+        }
+        tracing::warn!("slot map refresh: no node answered CLUSTER SLOTS");
+    }
+
+    fn install(&self, old: &SlotMap, mut map: SlotMap, from: &NodeAddr) {
+        self.refreshes.fetch_add(1, Ordering::Relaxed);
+        let changed = (0..SLOT_COUNT as u16)
+            .filter(|&s| old.master_of(s).map(|m| &m.addr) != map.master_of(s).map(|m| &m.addr))
+            .count();
+        if changed == 0 {
+            tracing::debug!(node = %from, "slot map refreshed: unchanged");
+            return;
+        }
+        let gone: Vec<&str> = old
+            .masters
+            .iter()
+            .filter(|m| !map.is_master(&m.addr))
+            .map(|m| &*m.addr)
+            .collect();
+        let new: Vec<&str> = map
+            .masters
+            .iter()
+            .filter(|m| !old.is_master(&m.addr))
+            .map(|m| &*m.addr)
+            .collect();
+        if !gone.is_empty() || !new.is_empty() {
+            tracing::warn!(
+                node = %from,
+                slots_moved = changed,
+                "cluster masters changed (failover?): no longer master [{}], new master [{}]",
+                gone.join(","),
+                new.join(",")
+            );
+        } else {
+            tracing::info!(node = %from, slots_moved = changed, "slot map changed (resharding)");
+        }
+        let mut current = self.current.write();
+        map.epoch = current.epoch + 1;
+        let epoch = map.epoch;
+        *current = Arc::new(map);
+        self.epoch.store(epoch, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    fn node(host: &str, port: i64, extra: Vec<Value>) -> Value {
+        let mut f = vec![bulk(host), Value::Int(port)];
+        f.extend(extra);
+        Value::Array(f)
+    }
+
+    fn asked() -> NodeAddr {
+        NodeAddr::parse("127.0.0.1:7000").unwrap()
+    }
+
+    #[test]
+    fn parses_redis_3_0_entries_without_ids() {
+        let reply = Value::Array(vec![
+            Value::Array(vec![
+                Value::Int(0),
+                Value::Int(8191),
+                node("127.0.0.1", 7000, vec![]),
+                node("127.0.0.1", 7003, vec![]),
+            ]),
+            Value::Array(vec![
+                Value::Int(8192),
+                Value::Int(16383),
+                node("127.0.0.1", 7001, vec![]),
+            ]),
+        ]);
+        let map = SlotMap::parse(&reply, &asked()).unwrap();
+        assert_eq!(map.masters.len(), 2);
+        assert_eq!(&*map.master_of(0).unwrap().addr, "127.0.0.1:7000");
+        assert_eq!(&*map.master_of(8191).unwrap().addr, "127.0.0.1:7000");
+        assert_eq!(&*map.master_of(8192).unwrap().addr, "127.0.0.1:7001");
+        assert_eq!(map.master_of(0).unwrap().replicas[0].port, 7003);
+        assert_eq!(map.unserved_slots(), 0);
+    }
+
+    #[test]
+    fn parses_redis_7_entries_with_ids_and_metadata() {
+        let meta = Value::Map(vec![(bulk("hostname"), bulk("node-a"))]);
+        let reply = Value::Array(vec![
+            Value::Array(vec![
+                Value::Int(0),
+                Value::Int(5),
+                node("127.0.0.1", 7000, vec![bulk("abc123"), meta.clone()]),
+                node("127.0.0.1", 7003, vec![bulk("def456"), meta]),
+            ]),
+            // Same master, a second range.
+            Value::Array(vec![
+                Value::Int(10),
+                Value::Int(10),
+                node("127.0.0.1", 7000, vec![bulk("abc123")]),
+            ]),
+            // Unknown endpoint: the host that was asked.
+            Value::Array(vec![
+                Value::Int(11),
+                Value::Int(20),
+                node("?", 7002, vec![]),
+            ]),
+            Value::Array(vec![Value::Int(21), Value::Int(30), node("", 7004, vec![])]),
+        ]);
+        let map = SlotMap::parse(&reply, &asked()).unwrap();
+        assert_eq!(map.masters.len(), 3);
+        assert_eq!(map.masters[0].ranges, vec![(0, 5), (10, 10)]);
+        assert!(map.master_of(6).is_none());
+        assert_eq!(&*map.master_of(15).unwrap().addr, "127.0.0.1:7002");
+        assert_eq!(&*map.master_of(25).unwrap().addr, "127.0.0.1:7004");
+        assert_eq!(map.unserved_slots(), 16384 - 6 - 1 - 10 - 10);
+        assert!(map
+            .describe()
+            .contains("master 127.0.0.1:7000 slots [0-5,10] replicas [127.0.0.1:7003]"));
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for reply in [
+            Value::Nil,
+            Value::Array(vec![Value::Int(1)]),
+            Value::Array(vec![Value::Array(vec![Value::Int(0), Value::Int(1)])]),
+            Value::Array(vec![Value::Array(vec![
+                Value::Int(5),
+                Value::Int(1),
+                node("h", 1, vec![]),
+            ])]),
+            Value::Array(vec![Value::Array(vec![
+                Value::Int(0),
+                Value::Int(16384),
+                node("h", 1, vec![]),
+            ])]),
+            Value::Array(vec![Value::Array(vec![
+                Value::Int(0),
+                Value::Int(1),
+                node("h", 0, vec![]),
+            ])]),
+        ] {
+            assert!(SlotMap::parse(&reply, &asked()).is_err(), "{reply:?}");
+        }
+    }
+
+    fn one_master_map(port: i64) -> Value {
+        Value::Array(vec![Value::Array(vec![
+            Value::Int(0),
+            Value::Int(16383),
+            node("127.0.0.1", port, vec![]),
+        ])])
+    }
+
+    #[test]
+    fn refresh_is_rate_limited_and_skips_when_someone_else_refreshed() {
+        let seeds = vec![asked()];
+        let topo = Topology::new(
+            seeds,
+            SlotMap::parse(&one_master_map(7000), &asked()).unwrap(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let mut calls = 0;
+        let mut fetch = |_: &NodeAddr| {
+            calls += 1;
+            Ok(one_master_map(7001))
+        };
+        topo.refresh(1, None, deadline, &mut fetch);
+        assert_eq!(topo.epoch(), 2);
+        assert_eq!(
+            &*topo.current().master_of(0).unwrap().addr,
+            "127.0.0.1:7001"
+        );
+        // A thread that saw epoch 1 does not refresh again: the map is newer.
+        topo.refresh(1, None, deadline, &mut fetch);
+        // Rate limit: right after a refresh, another is skipped.
+        topo.refresh(2, None, deadline, &mut fetch);
+        assert_eq!(calls, 1);
+        assert_eq!(topo.refresh_count(), 1);
+        std::thread::sleep(MIN_REFRESH_INTERVAL);
+        topo.refresh(2, None, deadline, &mut fetch);
+        assert_eq!(calls, 2);
+        assert_eq!(topo.epoch(), 2, "an unchanged map keeps its epoch");
+    }
+
+    #[test]
+    fn refresh_asks_the_failed_node_last() {
+        let topo = Topology::new(
+            vec![NodeAddr::parse("127.0.0.1:7005").unwrap()],
+            SlotMap::parse(
+                &Value::Array(vec![
+                    Value::Array(vec![
+                        Value::Int(0),
+                        Value::Int(99),
+                        node("127.0.0.1", 7000, vec![]),
+                    ]),
+                    Value::Array(vec![
+                        Value::Int(100),
+                        Value::Int(16383),
+                        node("127.0.0.1", 7001, vec![]),
+                    ]),
+                ]),
+                &asked(),
+            )
+            .unwrap(),
+        );
+        let mut asked_nodes = Vec::new();
+        let mut fetch = |n: &NodeAddr| {
+            asked_nodes.push(n.to_string());
+            Err(Error::new(ErrorKind::Connection, "refused"))
+        };
+        topo.refresh(
+            1,
+            Some("127.0.0.1:7000"),
+            Instant::now() + Duration::from_secs(1),
+            &mut fetch,
+        );
+        assert_eq!(
+            asked_nodes,
+            ["127.0.0.1:7001", "127.0.0.1:7005", "127.0.0.1:7000"]
+        );
+        assert_eq!(topo.epoch(), 1);
+    }
+}
