@@ -53,24 +53,59 @@ fn panic_boundary(body: impl FnOnce() -> Result<i32>) -> i32 {
     }
 }
 
-/// Reads a session id from C, reading at most 1025 bytes.
-///
-/// # Safety
-/// `ptr` is NULL or points to a NUL-terminated string.
-unsafe fn session_id_arg<'a>(ptr: *const c_char) -> Result<SessionId<'a>> {
+// Pointer helpers. Each turns a C pointer argument into a Rust reference,
+// returning ORS_ERR_INVALID_ARGUMENT for NULL instead of asserting. They are
+// private and only called with the exports' own arguments, whose validity the
+// C contract (include/ors_redis.h) puts on the caller.
+
+/// A NUL-terminated C string argument.
+fn c_str_arg<'a>(ptr: *const c_char, what: &str) -> Result<&'a CStr> {
+    if ptr.is_null() {
+        return Err(Error::invalid(format!("{what} is NULL")));
+    }
+    // SAFETY: non-NULL, and the contract requires a NUL-terminated string
+    // that outlives the call.
+    Ok(unsafe { CStr::from_ptr(ptr) })
+}
+
+/// A session id, reading at most 1025 bytes of it.
+fn session_id_arg<'a>(ptr: *const c_char) -> Result<SessionId<'a>> {
     if ptr.is_null() {
         return Err(Error::invalid("session_id is NULL"));
     }
     const LIMIT: usize = 1025;
-    // SAFETY: the caller passes a NUL-terminated string; strnlen stops at the
-    // NUL or after LIMIT bytes, whichever comes first.
+    // SAFETY: non-NULL and NUL-terminated per the contract; strnlen stops at
+    // the NUL or after LIMIT bytes, whichever comes first.
     let len = unsafe { libc::strnlen(ptr, LIMIT) };
-    // SAFETY: `len` bytes from `ptr` were just read by strnlen.
-    let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
     if len == LIMIT {
         return Err(Error::invalid("session id is longer than 1024 bytes"));
     }
+    // SAFETY: strnlen just read these `len` bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
     SessionId::parse(bytes).map_err(Error::invalid)
+}
+
+/// A `(data, len)` byte buffer argument; `data` may be NULL when `len` is 0.
+fn bytes_arg<'a>(data: *const u8, len: usize) -> Result<&'a [u8]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if data.is_null() {
+        return Err(Error::invalid("data is NULL but len is not 0"));
+    }
+    // SAFETY: non-NULL; the contract requires `len` readable bytes that stay
+    // valid for the call.
+    Ok(unsafe { std::slice::from_raw_parts(data, len) })
+}
+
+/// An out-parameter.
+fn out_arg<'a, T>(ptr: *mut T, what: &str) -> Result<&'a mut T> {
+    if ptr.is_null() {
+        return Err(Error::invalid(format!("{what} is NULL")));
+    }
+    // SAFETY: non-NULL; the contract requires a writable, aligned pointer
+    // that no one else uses during the call.
+    Ok(unsafe { &mut *ptr })
 }
 
 /// Initializes the library: parses `config`, connects to the seed nodes,
@@ -89,12 +124,7 @@ unsafe fn session_id_arg<'a>(ptr: *const c_char) -> Result<SessionId<'a>> {
 #[no_mangle]
 pub extern "C" fn ors_redis_init(config: *const c_char) -> i32 {
     panic_boundary(|| {
-        if config.is_null() {
-            return Err(Error::invalid("config is NULL"));
-        }
-        // SAFETY: non-NULL, and the caller passes a NUL-terminated string.
-        let text = unsafe { CStr::from_ptr(config) };
-        let text = text
+        let text = c_str_arg(config, "config")?
             .to_str()
             .map_err(|_| Error::config("config: the string is not valid UTF-8"))?;
         client::init(text).map(|()| ORS_OK)
@@ -130,17 +160,8 @@ pub extern "C" fn ors_session_put(
     ttl_seconds: u32,
 ) -> i32 {
     panic_boundary(|| {
-        // SAFETY: `session_id` is NULL or NUL-terminated (checked inside).
-        let id = unsafe { session_id_arg(session_id) }?;
-        let value: &[u8] = if len == 0 {
-            &[]
-        } else if data.is_null() {
-            return Err(Error::invalid("data is NULL but len is not 0"));
-        } else {
-            // SAFETY: the caller guarantees `data` points to `len` readable
-            // bytes that stay valid for this call.
-            unsafe { std::slice::from_raw_parts(data, len) }
-        };
+        let id = session_id_arg(session_id)?;
+        let value = bytes_arg(data, len)?;
         client::with_client(|c, conns| {
             let ttl = Ttl::from_request(ttl_seconds, c.config.default_ttl_secs);
             session::put(c, conns, id, value, ttl)
@@ -166,16 +187,11 @@ pub extern "C" fn ors_session_get(
     len: *mut usize,
 ) -> i32 {
     panic_boundary(|| {
-        if data.is_null() || len.is_null() {
-            return Err(Error::invalid("data and len must not be NULL"));
-        }
-        // SAFETY: both checked non-NULL; the caller passes writable pointers.
-        unsafe {
-            *data = std::ptr::null_mut();
-            *len = 0;
-        }
-        // SAFETY: `session_id` is NULL or NUL-terminated (checked inside).
-        let id = unsafe { session_id_arg(session_id) }?;
+        let out_data = out_arg(data, "data")?;
+        let out_len = out_arg(len, "len")?;
+        *out_data = std::ptr::null_mut();
+        *out_len = 0;
+        let id = session_id_arg(session_id)?;
         let value = client::with_client(|c, conns| session::get(c, conns, id))?;
         let Some(value) = value else {
             return Ok(ORS_NOT_FOUND);
@@ -190,12 +206,10 @@ pub extern "C" fn ors_session_get(
             ));
         }
         // SAFETY: `buf` has room for `value.len()` bytes and does not overlap
-        // `value`; `data` and `len` are writable (checked above).
-        unsafe {
-            std::ptr::copy_nonoverlapping(value.as_ptr(), buf, value.len());
-            *data = buf;
-            *len = value.len();
-        }
+        // `value`.
+        unsafe { std::ptr::copy_nonoverlapping(value.as_ptr(), buf, value.len()) };
+        *out_data = buf;
+        *out_len = value.len();
         Ok(ORS_OK)
     })
 }
@@ -210,8 +224,7 @@ pub extern "C" fn ors_session_get(
 #[no_mangle]
 pub extern "C" fn ors_session_del(session_id: *const c_char) -> i32 {
     panic_boundary(|| {
-        // SAFETY: `session_id` is NULL or NUL-terminated (checked inside).
-        let id = unsafe { session_id_arg(session_id) }?;
+        let id = session_id_arg(session_id)?;
         let removed = client::with_client(|c, conns| session::del(c, conns, id))?;
         Ok(if removed { ORS_OK } else { ORS_NOT_FOUND })
     })
