@@ -142,11 +142,20 @@ pub fn discover(config: &Config, params: &ConnectParams) -> Result<Discovery> {
             map.masters.len()
         ));
     }
-    for m in map.masters.iter().filter(|m| m.replicas.is_empty()) {
-        warnings.push(format!(
-            "master {} has no replica: its sessions are lost if it fails",
-            m.addr
-        ));
+    // CLUSTER SLOTS leaves out replicas that have not synced yet (7.0), so
+    // count them from CLUSTER NODES where the user may run it.
+    let replica_counts = replica_counts(&map, params);
+    for m in &map.masters {
+        let replicas = replica_counts
+            .as_ref()
+            .and_then(|c| c.get(&*m.addr).copied())
+            .unwrap_or(m.replicas.len());
+        if replicas == 0 {
+            warnings.push(format!(
+                "master {} has no replica: its sessions are lost if it fails",
+                m.addr
+            ));
+        }
     }
     let unserved = map.unserved_slots();
     if unserved > 0 {
@@ -188,6 +197,60 @@ pub fn deployment_warnings(addr: &str, fields: &HashMap<String, String>) -> Vec<
         None => {}
     }
     out
+}
+
+/// Live replicas per master address, from `CLUSTER NODES` of any master.
+fn replica_counts(map: &SlotMap, params: &ConnectParams) -> Option<HashMap<String, usize>> {
+    for master in &map.masters {
+        let reply = NodeConnection::open(
+            &master.node,
+            params,
+            Instant::now() + params.connect_timeout,
+        )
+        .and_then(|mut c| {
+            c.set_timeout(params.socket_timeout)?;
+            c.query(&[b"CLUSTER", b"NODES"])
+        });
+        if let Ok(Value::BulkString(text)) = reply {
+            return Some(count_replicas(
+                &String::from_utf8_lossy(&text),
+                &master.node,
+            ));
+        }
+    }
+    None
+}
+
+/// Parses `CLUSTER NODES` lines (`<id> <ip:port@cport[,host]> <flags> <master-id> ...`)
+/// into the number of healthy replicas of each master, keyed by `host:port`.
+pub fn count_replicas(text: &str, asked: &NodeAddr) -> HashMap<String, usize> {
+    let mut addr_of_id: HashMap<&str, String> = HashMap::new();
+    let mut replicas_of_id: HashMap<&str, usize> = HashMap::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split_ascii_whitespace().collect();
+        if fields.len() < 4 {
+            continue;
+        }
+        let (id, endpoint, flags, master_id) = (fields[0], fields[1], fields[2], fields[3]);
+        let endpoint = endpoint.split(['@', ',']).next().unwrap_or("");
+        let addr = match endpoint.strip_prefix(':') {
+            // Redis 3.x-4.x show ":port" for the node answering before it knows its IP.
+            Some(port) => format!("{}:{port}", asked.host),
+            None => endpoint.to_string(),
+        };
+        let healthy = !flags
+            .split(',')
+            .any(|f| matches!(f, "fail" | "fail?" | "noaddr" | "handshake"));
+        if flags.split(',').any(|f| f == "master") {
+            addr_of_id.insert(id, addr);
+        } else if flags.split(',').any(|f| f == "slave") && healthy {
+            *replicas_of_id.entry(master_id).or_default() += 1;
+        }
+    }
+    addr_of_id
+        .into_iter()
+        .map(|(id, addr)| (addr, replicas_of_id.get(id).copied().unwrap_or(0)))
+        .collect()
 }
 
 fn read_slot_map(seed: &NodeAddr, params: &ConnectParams) -> Result<SlotMap> {
@@ -246,6 +309,30 @@ mod tests {
             .contains("Sentinel"));
         let cluster = parse_info("redis_mode:cluster\r\ncluster_enabled:1\r\n");
         assert!(check_is_cluster(&node, &cluster).is_ok());
+    }
+
+    #[test]
+    fn replicas_are_counted_from_cluster_nodes() {
+        let text = "\
+15d0 127.0.0.1:7300@17300 master,fail - 1 1 1 disconnected
+4ab5 127.0.0.1:7302@17302 master - 0 1 3 connected 10923-16383
+b58f 127.0.0.1:7301@17301,node-b myself,master - 0 1 2 connected 5461-10922
+f933 127.0.0.1:7305@17305 slave 4ab5 0 1 3 connected
+2f27 127.0.0.1:7304@17304 slave b58f 0 1 2 connected
+dead 127.0.0.1:7303@17303 slave,fail b58f 0 1 2 disconnected
+";
+        let counts = count_replicas(text, &NodeAddr::parse("127.0.0.1:7301").unwrap());
+        assert_eq!(counts["127.0.0.1:7302"], 1);
+        assert_eq!(
+            counts["127.0.0.1:7301"], 1,
+            "a failed replica does not count"
+        );
+        assert_eq!(counts["127.0.0.1:7300"], 0);
+        let old = count_replicas(
+            "abc :7000 myself,master - 0 0 0 connected 0-16383\n",
+            &NodeAddr::parse("10.0.0.1:7000").unwrap(),
+        );
+        assert_eq!(old["10.0.0.1:7000"], 0);
     }
 
     #[test]
