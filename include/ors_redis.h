@@ -26,6 +26,31 @@
 
 
 /**
+ * Log level of a line passed to an `ors_log_fn`: an error.
+ */
+#define ORS_LOG_ERROR 1
+
+/**
+ * Log level: a warning (a failover, a deployment below recommendations).
+ */
+#define ORS_LOG_WARN 2
+
+/**
+ * Log level: information (the topology found at init).
+ */
+#define ORS_LOG_INFO 3
+
+/**
+ * Log level: debugging (each retry).
+ */
+#define ORS_LOG_DEBUG 4
+
+/**
+ * Log level: tracing.
+ */
+#define ORS_LOG_TRACE 5
+
+/**
  * Success.
  */
 #define ORS_OK 0
@@ -101,6 +126,55 @@
  * A bug inside the library (a caught panic); the library stays usable.
  */
 #define ORS_ERR_INTERNAL -99
+
+/**
+ * Called by `ors_session_scan` once per session id (NUL-terminated, valid
+ * during the call only). Return 0 to go on, anything else to stop.
+ */
+typedef int32_t (*ors_scan_fn)(const char *session_id, void *user_data);
+
+/**
+ * Receives the library's log lines: `level` is one of `ORS_LOG_ERROR` ..
+ * `ORS_LOG_TRACE`; `message` is NUL-terminated and valid during the call only.
+ */
+typedef void (*ors_log_fn)(int32_t level, const char *message, void *user_data);
+
+/**
+ * Counters filled by `ors_redis_get_stats`.
+ */
+typedef struct ors_redis_stats {
+  /**
+   * Calls made since init.
+   */
+  uint64_t puts;
+  uint64_t gets;
+  uint64_t dels;
+  /**
+   * Outcomes of get.
+   */
+  uint64_t hits;
+  uint64_t misses;
+  /**
+   * Calls of put, get, del and scan that returned a negative status.
+   */
+  uint64_t errors;
+  /**
+   * Attempts repeated after MOVED, ASK, TRYAGAIN, CLUSTERDOWN or a lost connection.
+   */
+  uint64_t retries;
+  /**
+   * Slot-map reloads.
+   */
+  uint64_t topology_refreshes;
+  /**
+   * Sockets open now.
+   */
+  uint64_t connections_open;
+  /**
+   * Threads holding a connection set now.
+   */
+  uint64_t threads_connected;
+} ors_redis_stats;
 
 #ifdef __cplusplus
 extern "C" {
@@ -196,6 +270,42 @@ const char *ors_status_name(int32_t status);
  * The library version, e.g. `"0.1.0"`. Static storage; never NULL.
  */
 const char *ors_redis_version(void);
+
+/**
+ * Calls `fn` once for each live session of this cluster name whose id
+ * starts with `id_prefix` (NULL or `""`: all), over every master, with
+ * `SCAN ... MATCH` (never `KEYS`). Each id is reported once. The prefix is
+ * literal text (no glob). `fn` may call the library (e.g. `ors_session_get`)
+ * on the same thread; it returns 0 to go on, anything else to stop early.
+ * `user_data` is passed through untouched.
+ *
+ * Returns `ORS_OK` (also after an early stop); `ORS_ERR_INVALID_ARGUMENT`
+ * (`fn` NULL, a prefix no id can have); `ORS_ERR_NOT_INITIALIZED` (also if
+ * the library is shut down during the scan); `ORS_ERR_CONNECTION`,
+ * `ORS_ERR_TIMEOUT`, `ORS_ERR_CLUSTER`, `ORS_ERR_AUTH`, `ORS_ERR_SERVER`.
+ * Thread-safe.
+ */
+int32_t ors_session_scan(const char *id_prefix, ors_scan_fn fn, void *user_data);
+
+/**
+ * Routes the library's log lines to `fn` (with `user_data`), filtered by
+ * `log-level` (`warn` until init sets it); `fn == NULL` restores the
+ * default, lines to stderr. May be called before init, and at any time.
+ * `fn` is called on whichever thread logs, which is any thread that calls
+ * the library; it must not block for long.
+ *
+ * Returns `ORS_OK`.
+ */
+int32_t ors_redis_set_logger(ors_log_fn fn, void *user_data);
+
+/**
+ * Fills `*out` with the library's counters (call counters count since the
+ * last init). Reading them takes no lock that calls wait for.
+ *
+ * Returns `ORS_OK`; `ORS_ERR_INVALID_ARGUMENT` if `out` is NULL;
+ * `ORS_ERR_NOT_INITIALIZED`.
+ */
+int32_t ors_redis_get_stats(struct ors_redis_stats *out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -19,6 +19,7 @@ use crate::discovery;
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::KeyBuilder;
 use crate::logging;
+use crate::stats;
 use crate::threads::{self, ConnectionSet};
 use crate::topology::Topology;
 
@@ -71,6 +72,7 @@ pub fn init(config_text: &str) -> Result<()> {
         "ors-redis {} initialized",
         env!("CARGO_PKG_VERSION")
     );
+    stats::reset_calls();
     *CURRENT.lock() = Some(Arc::new(client));
     ACTIVE_GENERATION.store(generation, Ordering::SeqCst);
     Ok(())
@@ -122,6 +124,7 @@ pub fn with_client<T>(f: impl FnOnce(&Client, &mut ConnectionSet) -> Result<T>) 
                 Some(c) if c.generation == generation => {
                     state.client = Some(c);
                     state.generation = generation;
+                    stats::thread_attached();
                 }
                 _ => return Err(not_initialized()),
             }
@@ -135,6 +138,16 @@ pub fn with_client<T>(f: impl FnOnce(&Client, &mut ConnectionSet) -> Result<T>) 
             "this thread is exiting; its connections are closed",
         ))
     })
+}
+
+/// The live client's slot-map reload count (for the stats).
+pub fn topology_refreshes() -> Result<u64> {
+    match &*CURRENT.lock() {
+        Some(c) if ACTIVE_GENERATION.load(Ordering::SeqCst) == c.generation => {
+            Ok(c.topology.refresh_count())
+        }
+        _ => Err(not_initialized()),
+    }
 }
 
 /// After a caught panic: close this thread's connections, which may be in

@@ -13,6 +13,7 @@ use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, Value};
 use crate::config::{Config, NodeAddr, Secret};
 use crate::error::{classify_reply_error, Error, ErrorKind, Result};
 use crate::resp;
+use crate::stats;
 
 /// What every connection of this library needs to know to open and
 /// authenticate, taken from the config once at init.
@@ -66,6 +67,7 @@ impl NodeConnection {
         let conn = redis::Client::open(info)
             .and_then(|client| client.get_connection_with_timeout(budget))
             .map_err(|e| connect_error(e, addr, budget))?;
+        stats::connection_opened();
         let mut node = NodeConnection {
             conn,
             read_timeout: Duration::ZERO,
@@ -150,6 +152,12 @@ impl NodeConnection {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+impl Drop for NodeConnection {
+    fn drop(&mut self) {
+        stats::connection_closed();
     }
 }
 

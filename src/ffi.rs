@@ -3,14 +3,64 @@
 //! Nothing here knows about Redis.
 
 use std::cell::RefCell;
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::AtomicU64;
 
 use crate::client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::SessionId;
+use crate::logging;
+use crate::scan::Scan;
 use crate::session::{self, Ttl};
+use crate::stats;
 use crate::status::*;
+
+/// Log level of a line passed to an `ors_log_fn`: an error.
+pub const ORS_LOG_ERROR: i32 = 1;
+/// Log level: a warning (a failover, a deployment below recommendations).
+pub const ORS_LOG_WARN: i32 = 2;
+/// Log level: information (the topology found at init).
+pub const ORS_LOG_INFO: i32 = 3;
+/// Log level: debugging (each retry).
+pub const ORS_LOG_DEBUG: i32 = 4;
+/// Log level: tracing.
+pub const ORS_LOG_TRACE: i32 = 5;
+
+/// Called by `ors_session_scan` once per session id (NUL-terminated, valid
+/// during the call only). Return 0 to go on, anything else to stop.
+#[allow(non_camel_case_types)]
+pub type ors_scan_fn =
+    Option<unsafe extern "C" fn(session_id: *const c_char, user_data: *mut c_void) -> i32>;
+
+/// Receives the library's log lines: `level` is one of `ORS_LOG_ERROR` ..
+/// `ORS_LOG_TRACE`; `message` is NUL-terminated and valid during the call only.
+#[allow(non_camel_case_types)]
+pub type ors_log_fn =
+    Option<unsafe extern "C" fn(level: i32, message: *const c_char, user_data: *mut c_void)>;
+
+/// Counters filled by `ors_redis_get_stats`.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct ors_redis_stats {
+    /// Calls made since init.
+    pub puts: u64,
+    pub gets: u64,
+    pub dels: u64,
+    /// Outcomes of get.
+    pub hits: u64,
+    pub misses: u64,
+    /// Calls of put, get, del and scan that returned a negative status.
+    pub errors: u64,
+    /// Attempts repeated after MOVED, ASK, TRYAGAIN, CLUSTERDOWN or a lost connection.
+    pub retries: u64,
+    /// Slot-map reloads.
+    pub topology_refreshes: u64,
+    /// Sockets open now.
+    pub connections_open: u64,
+    /// Threads holding a connection set now.
+    pub threads_connected: u64,
+}
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
@@ -51,6 +101,17 @@ fn panic_boundary(body: impl FnOnce() -> Result<i32>) -> i32 {
             ORS_ERR_INTERNAL
         }
     }
+}
+
+/// A put, get, del or scan: counted in the stats, and in `errors` when it
+/// returns a negative status.
+fn data_call(counter: fn(&stats::Stripe) -> &AtomicU64, body: impl FnOnce() -> Result<i32>) -> i32 {
+    stats::bump(counter);
+    let status = panic_boundary(body);
+    if status < 0 {
+        stats::bump(|s| &s.errors);
+    }
+    status
 }
 
 // Pointer helpers. Each turns a C pointer argument into a Rust reference,
@@ -159,15 +220,18 @@ pub extern "C" fn ors_session_put(
     len: usize,
     ttl_seconds: u32,
 ) -> i32 {
-    panic_boundary(|| {
-        let id = session_id_arg(session_id)?;
-        let value = bytes_arg(data, len)?;
-        client::with_client(|c, conns| {
-            let ttl = Ttl::from_request(ttl_seconds, c.config.default_ttl_secs);
-            session::put(c, conns, id, value, ttl)
-        })
-        .map(|()| ORS_OK)
-    })
+    data_call(
+        |s| &s.puts,
+        || {
+            let id = session_id_arg(session_id)?;
+            let value = bytes_arg(data, len)?;
+            client::with_client(|c, conns| {
+                let ttl = Ttl::from_request(ttl_seconds, c.config.default_ttl_secs);
+                session::put(c, conns, id, value, ttl)
+            })
+            .map(|()| ORS_OK)
+        },
+    )
 }
 
 /// Reads a session's value.
@@ -186,32 +250,44 @@ pub extern "C" fn ors_session_get(
     data: *mut *mut u8,
     len: *mut usize,
 ) -> i32 {
-    panic_boundary(|| {
-        let out_data = out_arg(data, "data")?;
-        let out_len = out_arg(len, "len")?;
-        *out_data = std::ptr::null_mut();
-        *out_len = 0;
-        let id = session_id_arg(session_id)?;
-        let value = client::with_client(|c, conns| session::get(c, conns, id))?;
-        let Some(value) = value else {
-            return Ok(ORS_NOT_FOUND);
-        };
-        // malloc(0) may return NULL; the contract promises a pointer.
-        // SAFETY: plain allocation; the result is checked for NULL.
-        let buf = unsafe { libc::malloc(value.len().max(1)) }.cast::<u8>();
-        if buf.is_null() {
-            return Err(Error::new(
-                ErrorKind::Internal,
-                format!("out of memory for a {}-byte value", value.len()),
-            ));
-        }
-        // SAFETY: `buf` has room for `value.len()` bytes and does not overlap
-        // `value`.
-        unsafe { std::ptr::copy_nonoverlapping(value.as_ptr(), buf, value.len()) };
-        *out_data = buf;
-        *out_len = value.len();
-        Ok(ORS_OK)
-    })
+    data_call(
+        |s| &s.gets,
+        || {
+            // On any error the outputs read NULL and 0: clear whichever was given
+            // before complaining about the other.
+            let mut out_data = out_arg(data, "data");
+            let mut out_len = out_arg(len, "len");
+            if let Ok(d) = &mut out_data {
+                **d = std::ptr::null_mut();
+            }
+            if let Ok(l) = &mut out_len {
+                **l = 0;
+            }
+            let (out_data, out_len) = (out_data?, out_len?);
+            let id = session_id_arg(session_id)?;
+            let value = client::with_client(|c, conns| session::get(c, conns, id))?;
+            let Some(value) = value else {
+                stats::bump(|s| &s.misses);
+                return Ok(ORS_NOT_FOUND);
+            };
+            // malloc(0) may return NULL; the contract promises a pointer.
+            // SAFETY: plain allocation; the result is checked for NULL.
+            let buf = unsafe { libc::malloc(value.len().max(1)) }.cast::<u8>();
+            if buf.is_null() {
+                return Err(Error::new(
+                    ErrorKind::Internal,
+                    format!("out of memory for a {}-byte value", value.len()),
+                ));
+            }
+            // SAFETY: `buf` has room for `value.len()` bytes and does not overlap
+            // `value`.
+            unsafe { std::ptr::copy_nonoverlapping(value.as_ptr(), buf, value.len()) };
+            *out_data = buf;
+            *out_len = value.len();
+            stats::bump(|s| &s.hits);
+            Ok(ORS_OK)
+        },
+    )
 }
 
 /// Deletes a session (`UNLINK`, or `DEL` on servers before Redis 4.0).
@@ -223,11 +299,14 @@ pub extern "C" fn ors_session_get(
 /// Thread-safe.
 #[no_mangle]
 pub extern "C" fn ors_session_del(session_id: *const c_char) -> i32 {
-    panic_boundary(|| {
-        let id = session_id_arg(session_id)?;
-        let removed = client::with_client(|c, conns| session::del(c, conns, id))?;
-        Ok(if removed { ORS_OK } else { ORS_NOT_FOUND })
-    })
+    data_call(
+        |s| &s.dels,
+        || {
+            let id = session_id_arg(session_id)?;
+            let removed = client::with_client(|c, conns| session::del(c, conns, id))?;
+            Ok(if removed { ORS_OK } else { ORS_NOT_FOUND })
+        },
+    )
 }
 
 /// Releases a buffer returned by `ors_session_get`. `ors_free(NULL)` does
@@ -266,4 +345,115 @@ pub extern "C" fn ors_status_name(status: i32) -> *const c_char {
 #[no_mangle]
 pub extern "C" fn ors_redis_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// Calls `fn` once for each live session of this cluster name whose id
+/// starts with `id_prefix` (NULL or `""`: all), over every master, with
+/// `SCAN ... MATCH` (never `KEYS`). Each id is reported once. The prefix is
+/// literal text (no glob). `fn` may call the library (e.g. `ors_session_get`)
+/// on the same thread; it returns 0 to go on, anything else to stop early.
+/// `user_data` is passed through untouched.
+///
+/// Returns `ORS_OK` (also after an early stop); `ORS_ERR_INVALID_ARGUMENT`
+/// (`fn` NULL, a prefix no id can have); `ORS_ERR_NOT_INITIALIZED` (also if
+/// the library is shut down during the scan); `ORS_ERR_CONNECTION`,
+/// `ORS_ERR_TIMEOUT`, `ORS_ERR_CLUSTER`, `ORS_ERR_AUTH`, `ORS_ERR_SERVER`.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn ors_session_scan(
+    id_prefix: *const c_char,
+    r#fn: ors_scan_fn,
+    user_data: *mut c_void,
+) -> i32 {
+    data_call(
+        |s| &s.scans,
+        || {
+            let callback = r#fn.ok_or_else(|| Error::invalid("fn is NULL"))?;
+            let prefix = if id_prefix.is_null() {
+                &[][..]
+            } else {
+                c_str_arg(id_prefix, "id_prefix")?.to_bytes()
+            };
+            let (mut scan, generation) = client::with_client(|c, _| {
+                Ok((Scan::new(&c.config.cluster_name, prefix)?, c.generation))
+            })?;
+            let mut id = Vec::new();
+            loop {
+                let page = client::with_client(|c, conns| {
+                    if c.generation != generation {
+                        return Err(Error::new(
+                            ErrorKind::NotInitialized,
+                            "the library was shut down during the scan",
+                        ));
+                    }
+                    scan.next_page(c, conns)
+                })?;
+                let Some(page) = page else {
+                    return Ok(ORS_OK);
+                };
+                for session_id in page {
+                    id.clear();
+                    id.extend_from_slice(&session_id);
+                    id.push(0);
+                    if call_scan_fn(callback, &id, user_data) != 0 {
+                        return Ok(ORS_OK);
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// Runs the host's scan callback on one NUL-terminated id.
+fn call_scan_fn(
+    callback: unsafe extern "C" fn(*const c_char, *mut c_void) -> i32,
+    id: &[u8],
+    user_data: *mut c_void,
+) -> i32 {
+    // SAFETY: the host gave `callback` and `user_data` together; `id` is
+    // NUL-terminated and outlives the call. No lock of ours is held, so the
+    // callback may call the library.
+    unsafe { callback(id.as_ptr().cast(), user_data) }
+}
+
+/// Routes the library's log lines to `fn` (with `user_data`), filtered by
+/// `log-level` (`warn` until init sets it); `fn == NULL` restores the
+/// default, lines to stderr. May be called before init, and at any time.
+/// `fn` is called on whichever thread logs, which is any thread that calls
+/// the library; it must not block for long.
+///
+/// Returns `ORS_OK`.
+#[no_mangle]
+pub extern "C" fn ors_redis_set_logger(r#fn: ors_log_fn, user_data: *mut c_void) -> i32 {
+    panic_boundary(|| {
+        logging::set_sink(r#fn, user_data);
+        Ok(ORS_OK)
+    })
+}
+
+/// Fills `*out` with the library's counters (call counters count since the
+/// last init). Reading them takes no lock that calls wait for.
+///
+/// Returns `ORS_OK`; `ORS_ERR_INVALID_ARGUMENT` if `out` is NULL;
+/// `ORS_ERR_NOT_INITIALIZED`.
+#[no_mangle]
+pub extern "C" fn ors_redis_get_stats(out: *mut ors_redis_stats) -> i32 {
+    panic_boundary(|| {
+        let out = out_arg(out, "out")?;
+        let refreshes = client::topology_refreshes()?;
+        let s = stats::snapshot();
+        *out = ors_redis_stats {
+            puts: s.puts,
+            gets: s.gets,
+            dels: s.dels,
+            hits: s.hits,
+            misses: s.misses,
+            errors: s.errors,
+            retries: s.retries,
+            topology_refreshes: refreshes,
+            connections_open: s.connections_open,
+            threads_connected: s.threads_connected,
+        };
+        Ok(ORS_OK)
+    })
 }

@@ -20,6 +20,7 @@ use redis::ServerError;
 use crate::client::Client;
 use crate::connection::{reply_error, NodeConnection};
 use crate::error::{parse_redirect, Error, ErrorKind, Redirect, Result};
+use crate::stats;
 use crate::threads::ConnectionSet;
 
 /// What one attempt on one node produced.
@@ -58,6 +59,9 @@ pub fn route<T>(
             return Err(gave_up(last_error, attempts, client.config.op_timeout));
         }
         attempts += 1;
+        if attempts > 1 {
+            stats::bump(|s| &s.retries);
+        }
         let map = conns.slot_map(&client.topology);
         let (addr, asking): (Box<str>, bool) = match redirect.take() {
             Some(target) => target,

@@ -114,6 +114,9 @@ pub struct ThreadState {
 impl ThreadState {
     /// Detaches from the client and closes every socket.
     pub fn reset(&mut self) {
+        if self.generation != 0 {
+            crate::stats::thread_detached();
+        }
         self.generation = 0;
         self.client = None;
         self.conns.clear();
