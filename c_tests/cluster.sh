@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# A local Redis Cluster for development and the C tests: 3 masters and 3
+# replicas on 127.0.0.1, ports ORS_CLUSTER_PORT .. ORS_CLUSTER_PORT+5.
+#
+#   c_tests/cluster.sh start|stop|status|restart
+#
+# Environment:
+#   ORS_CLUSTER_PORT          first port (default 7000)
+#   ORS_CLUSTER_DIR           data root, one folder per node (default <repo>/target/test-cluster)
+#   ORS_CLUSTER_NODE_TIMEOUT  cluster-node-timeout in ms (default 2000)
+#   ORS_CLUSTER_WAIT          seconds start waits for a healthy cluster (default 30)
+#   ORS_CLUSTER_EXTRA_CONF    file whose lines are appended to every node's config
+#                             (ACL users, requirepass/masterauth, TLS ...)
+#   ORS_REDIS_CLI_ARGS        extra redis-cli arguments (e.g. --user/--pass) for this script
+#   REDIS_SERVER, REDIS_CLI   binaries (default redis-server, redis-cli)
+#
+# Nodes are stopped by the pids in their pidfiles, never by name.
+set -euo pipefail
+
+PROG=cluster.sh
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+# shellcheck source=c_tests/redis-lib.sh
+. "$HERE/redis-lib.sh"
+
+BASE_PORT=${ORS_CLUSTER_PORT:-7000}
+DATA_ROOT=${ORS_CLUSTER_DIR:-$REPO/target/test-cluster}
+NODE_TIMEOUT=${ORS_CLUSTER_NODE_TIMEOUT:-2000}
+WAIT_LIMIT=${ORS_CLUSTER_WAIT:-30}
+EXTRA_CONF=${ORS_CLUSTER_EXTRA_CONF:-}
+NODES=6
+
+[[ "$BASE_PORT" =~ ^[0-9]+$ ]] || die "ORS_CLUSTER_PORT must be a number, not '$BASE_PORT'"
+[[ "$NODE_TIMEOUT" =~ ^[0-9]+$ ]] || die "ORS_CLUSTER_NODE_TIMEOUT must be a number of ms"
+[[ "$WAIT_LIMIT" =~ ^[0-9]+$ ]] || die "ORS_CLUSTER_WAIT must be a number of seconds"
+# The cluster bus listens on port+10000; keep it below the ephemeral range.
+((BASE_PORT >= 1024 && BASE_PORT + NODES - 1 + 10000 < 32768)) ||
+    die "ORS_CLUSTER_PORT=$BASE_PORT: ports must be >= 1024 and port+10000 below 32768 (max $((32768 - 10000 - NODES)))"
+mkdir -p "$DATA_ROOT"
+DATA_ROOT=$(cd "$DATA_ROOT" && pwd)
+
+PORTS=()
+for ((i = 0; i < NODES; i++)); do PORTS+=($((BASE_PORT + i))); done
+LAST_PORT=${PORTS[NODES - 1]}
+RANGE="127.0.0.1:$BASE_PORT-$LAST_PORT"
+
+node_dir() { printf '%s/%s\n' "$DATA_ROOT" "$1"; }
+node_pidfile() { printf '%s/redis.pid\n' "$(node_dir "$1")"; }
+
+# Sets HEALTH_REASON and returns 1 unless every node is up and agrees that
+# the cluster is ok, every slot is served, and each master has an online replica.
+HEALTH_REASON=""
+healthy() {
+    local port info state masters=0 replicas=0 role
+    for port in "${PORTS[@]}"; do
+        if ! pings "$port"; then
+            HEALTH_REASON="node $port does not answer"
+            return 1
+        fi
+        info=$(cli "$port" cluster info) || info=""
+        state=$(info_field cluster_state <<<"$info" || true)
+        if [[ "$state" != ok ]]; then
+            HEALTH_REASON="node $port: cluster_state:${state:-?}"
+            return 1
+        fi
+        if [[ "$(info_field cluster_slots_assigned <<<"$info" || true)" != 16384 ||
+            "$(info_field cluster_slots_ok <<<"$info" || true)" != 16384 ]]; then
+            HEALTH_REASON="node $port: not all 16384 slots assigned and ok"
+            return 1
+        fi
+        if [[ "$(info_field cluster_known_nodes <<<"$info" || true)" != "$NODES" ]]; then
+            HEALTH_REASON="node $port does not know all $NODES nodes yet"
+            return 1
+        fi
+        info=$(cli "$port" info replication) || info=""
+        role=$(info_field role <<<"$info" || true)
+        case "$role" in
+        master)
+            masters=$((masters + 1))
+            if ! grep -q '^slave[0-9]*:.*state=online' <<<"$info"; then
+                HEALTH_REASON="master $port has no online replica"
+                return 1
+            fi
+            ;;
+        slave)
+            replicas=$((replicas + 1))
+            if [[ "$(info_field master_link_status <<<"$info" || true)" != up ]]; then
+                HEALTH_REASON="replica $port: link to its master is not up"
+                return 1
+            fi
+            ;;
+        *)
+            HEALTH_REASON="node $port: unknown role '${role:-?}'"
+            return 1
+            ;;
+        esac
+    done
+    if ((masters != 3 || replicas != 3)); then
+        HEALTH_REASON="$masters masters and $replicas replicas, want 3 and 3"
+        return 1
+    fi
+    HEALTH_REASON=""
+    return 0
+}
+
+# Is every port served by a node this script started (from this data dir)?
+all_ours() {
+    local port
+    for port in "${PORTS[@]}"; do
+        [[ -n "$(node_pid "$port" "$(node_pidfile "$port")")" ]] || return 1
+    done
+}
+
+stop_nodes() {
+    local port pid pids=() stopped=()
+    for port in "${PORTS[@]}"; do
+        pid=$(node_pid "$port" "$(node_pidfile "$port")")
+        if [[ -n "$pid" ]]; then
+            pids+=("$pid")
+            stopped+=("$port")
+        fi
+    done
+    if ((${#pids[@]} == 0)); then
+        say "no cluster node running on $RANGE"
+        return 0
+    fi
+    stop_pids "${pids[@]}"
+    for port in "${PORTS[@]}"; do rm -f "$(node_pidfile "$port")"; done
+    say "stopped ${#pids[@]} node(s) on port(s) ${stopped[*]}"
+}
+
+redis_major() {
+    local v
+    v=$("$REDIS_SERVER" --version 2>/dev/null | sed -n 's/.* v=\([0-9]*\)\..*/\1/p')
+    printf '%s\n' "${v:-0}"
+}
+
+write_conf() {
+    local port=$1 dir major
+    dir=$(node_dir "$port")
+    major=$(redis_major)
+    {
+        printf '%s\n' \
+            "# written by c_tests/cluster.sh" \
+            "port $port" \
+            "bind 127.0.0.1" \
+            "protected-mode no" \
+            "daemonize yes" \
+            "dir $dir" \
+            "pidfile $dir/redis.pid" \
+            "logfile $dir/redis.log" \
+            "cluster-enabled yes" \
+            "cluster-config-file nodes.conf" \
+            "cluster-node-timeout $NODE_TIMEOUT" \
+            "appendonly yes" \
+            "save \"\""
+        # Lets tests use DEBUG SLEEP and friends over loopback (Redis 7+).
+        if ((major >= 7)); then printf '%s\n' "enable-debug-command local"; fi
+        append_extra_conf "$EXTRA_CONF"
+    } >"$dir/redis.conf"
+}
+
+show_log_tail() {
+    local port=$1 log
+    log="$(node_dir "$port")/redis.log"
+    [[ -r "$log" ]] && { echo "--- last lines of $log:" >&2; tail -n 20 "$log" >&2; }
+    return 0
+}
+
+start_cluster() {
+    need_binaries
+    if all_ours && healthy; then
+        say "cluster already running on $RANGE (cluster_state:ok)"
+        return 0
+    fi
+    # Anything partial or broken: stop our leftovers and start from scratch.
+    stop_nodes >/dev/null
+    local port
+    for port in "${PORTS[@]}"; do
+        port_busy "$port" && die "port $port is in use by a process this script did not start"
+        port_busy $((port + 10000)) && die "cluster bus port $((port + 10000)) is in use"
+    done
+    for port in "${PORTS[@]}"; do
+        rm -rf "$(node_dir "$port")"
+        mkdir -p "$(node_dir "$port")"
+        write_conf "$port"
+    done
+    for port in "${PORTS[@]}"; do
+        # 9>&-: the daemon must not inherit (and so hold) our lock.
+        if ! "$REDIS_SERVER" "$(node_dir "$port")/redis.conf" >/dev/null 9>&-; then
+            show_log_tail "$port"
+            stop_nodes >/dev/null
+            die "redis-server on port $port failed to start"
+        fi
+    done
+    if ! wait_ping 15 "${PORTS[@]}"; then
+        for port in "${PORTS[@]}"; do pings "$port" || show_log_tail "$port"; done
+        stop_nodes >/dev/null
+        die "nodes did not answer PING within 15s"
+    fi
+
+    local addrs=() create_log="$DATA_ROOT/create-$BASE_PORT.log"
+    for port in "${PORTS[@]}"; do addrs+=("127.0.0.1:$port"); done
+    if ! timeout 60 "$REDIS_CLI" "${ORS_CLI_ARGS[@]}" --cluster create "${addrs[@]}" \
+        --cluster-replicas 1 --cluster-yes </dev/null >"$create_log" 2>&1; then
+        cat "$create_log" >&2
+        stop_nodes >/dev/null
+        die "redis-cli --cluster create failed (log above, also in $create_log)"
+    fi
+
+    local deadline=$((SECONDS + WAIT_LIMIT))
+    until healthy; do
+        if ((SECONDS >= deadline)); then
+            echo "--- cluster create output:" >&2
+            cat "$create_log" >&2
+            stop_nodes >/dev/null
+            die "cluster not healthy after ${WAIT_LIMIT}s: $HEALTH_REASON"
+        fi
+        sleep 0.2
+    done
+    say "cluster up on $RANGE: 3 masters + 3 replicas, cluster_state:ok, data in $DATA_ROOT"
+}
+
+status_cluster() {
+    local port pid role rc=0
+    for port in "${PORTS[@]}"; do
+        pid=$(node_pid "$port" "$(node_pidfile "$port")")
+        if [[ -z "$pid" ]]; then
+            if port_busy "$port"; then
+                say "127.0.0.1:$port: in use by a process this script did not start"
+            else
+                say "127.0.0.1:$port: stopped"
+            fi
+            rc=1
+            continue
+        fi
+        role=$(cli "$port" info replication | info_field role || true)
+        say "127.0.0.1:$port: running, pid $pid, ${role:-no answer}"
+    done
+    if healthy; then
+        say "cluster on $RANGE is healthy (cluster_state:ok, 16384 slots, 3 masters with replicas)"
+    else
+        say "cluster on $RANGE is NOT healthy: $HEALTH_REASON"
+        rc=1
+    fi
+    return "$rc"
+}
+
+cmd=${1:-}
+case "$cmd" in
+start)
+    take_lock "$DATA_ROOT/.cluster-$BASE_PORT.lock"
+    start_cluster
+    ;;
+stop)
+    take_lock "$DATA_ROOT/.cluster-$BASE_PORT.lock"
+    stop_nodes
+    ;;
+restart)
+    take_lock "$DATA_ROOT/.cluster-$BASE_PORT.lock"
+    stop_nodes
+    start_cluster
+    ;;
+status)
+    status_cluster
+    ;;
+*)
+    echo "usage: $0 start|stop|status|restart" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The test command: Rust unit tests, the release library, then the C/C++ test
+# programs under ctest against a local Redis Cluster (started and stopped by
+# the ctest fixtures, and stopped here again on any exit).
+#
+#   c_tests/run-tests.sh [ctest arguments...]     e.g. -R test_init, -L core, -V
+#
+# Environment: ORS_TEST_PORT (first cluster port, default 7000),
+# ORS_STANDALONE_PORT (default 7010), ORS_TESTS_BUILD_DIR (default
+# target/c_tests-build), CARGO, REDIS_SERVER, REDIS_CLI,
+# ORS_SKIP_CARGO_TEST=1 to skip `cargo test`, ORS_TESTS_VALGRIND=1 to run
+# every test program a second time under valgrind (ctest label valgrind).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+cd "$REPO"
+
+CARGO=${CARGO:-cargo}
+export ORS_TEST_PORT=${ORS_TEST_PORT:-7000}
+export ORS_STANDALONE_PORT=${ORS_STANDALONE_PORT:-7010}
+export ORS_CLUSTER_PORT=$ORS_TEST_PORT
+BUILD_DIR=${ORS_TESTS_BUILD_DIR:-$REPO/target/c_tests-build}
+
+step() { printf '\n=== %s\n' "$*"; }
+
+cleanup() {
+    local rc=$?
+    "$HERE/cluster.sh" stop >/dev/null 2>&1 || echo "run-tests.sh: warning: cluster.sh stop failed" >&2
+    "$HERE/standalone.sh" stop >/dev/null 2>&1 || echo "run-tests.sh: warning: standalone.sh stop failed" >&2
+    if ((rc == 0)); then
+        printf '\n=== all tests passed\n'
+    else
+        printf '\n=== FAILED (exit code %d)\n' "$rc" >&2
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+"$HERE/ensure-deps.sh"
+
+if [[ "${ORS_SKIP_CARGO_TEST:-}" != 1 ]]; then
+    step "cargo test --release"
+    "$CARGO" test --release
+fi
+
+step "cargo build --release"
+"$CARGO" build --release
+
+step "cmake configure ($BUILD_DIR)"
+cmake -S "$HERE" -B "$BUILD_DIR" \
+    -DCARGO="$(command -v "$CARGO")" \
+    -DORS_TEST_PORT="$ORS_TEST_PORT" \
+    -DORS_STANDALONE_PORT="$ORS_STANDALONE_PORT" \
+    -DREDIS_CLI="${REDIS_CLI:-redis-cli}" \
+    -DREDIS_SERVER="${REDIS_SERVER:-redis-server}" \
+    -DORS_TESTS_VALGRIND="$([[ "${ORS_TESTS_VALGRIND:-}" == 1 ]] && echo ON || echo OFF)"
+
+step "cmake build"
+cmake --build "$BUILD_DIR" --parallel "$(nproc 2>/dev/null || echo 2)"
+
+step "ctest (cluster on 127.0.0.1:$ORS_TEST_PORT-$((ORS_TEST_PORT + 5)), standalone on $ORS_STANDALONE_PORT)"
+ctest --test-dir "$BUILD_DIR" --output-on-failure "$@"
