@@ -145,12 +145,14 @@ pub fn discover(config: &Config, params: &ConnectParams) -> Result<Discovery> {
     // CLUSTER SLOTS leaves out replicas that have not synced yet (7.0), so
     // count them from CLUSTER NODES where the user may run it.
     let replica_counts = replica_counts(&map, params);
-    for m in &map.masters {
-        let replicas = replica_counts
+    let replicas_of = |m: &crate::topology::Master| {
+        replica_counts
             .as_ref()
             .and_then(|c| c.get(&*m.addr).copied())
-            .unwrap_or(m.replicas.len());
-        if replicas == 0 {
+            .unwrap_or(m.replicas.len())
+    };
+    for m in &map.masters {
+        if replicas_of(m) == 0 {
             warnings.push(format!(
                 "master {} has no replica: its sessions are lost if it fails",
                 m.addr
@@ -167,7 +169,7 @@ pub fn discover(config: &Config, params: &ConnectParams) -> Result<Discovery> {
         masters = map.masters.len(),
         delete_command = if use_unlink { "UNLINK" } else { "DEL" },
         "cluster topology: {}",
-        map.describe()
+        map.describe(replicas_of)
     );
     for w in &warnings {
         tracing::warn!("deployment below ORS recommendations: {w}");

@@ -457,3 +457,39 @@ pub extern "C" fn ors_redis_get_stats(out: *mut ors_redis_stats) -> i32 {
         Ok(ORS_OK)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last_error() -> String {
+        // SAFETY: ors_last_error never returns NULL and the string stays
+        // valid until this thread's next call.
+        unsafe { CStr::from_ptr(ors_last_error()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn a_panic_becomes_internal_with_a_message_and_the_library_goes_on() {
+        let status = panic_boundary(|| panic!("boom in a test"));
+        assert_eq!(status, ORS_ERR_INTERNAL);
+        assert!(last_error().contains("boom in a test"), "{}", last_error());
+        assert_eq!(panic_boundary(|| Ok(ORS_OK)), ORS_OK);
+    }
+
+    #[test]
+    fn errors_become_statuses_and_messages() {
+        assert_eq!(ors_session_del(std::ptr::null()), ORS_ERR_INVALID_ARGUMENT);
+        assert!(last_error().contains("session_id is NULL"));
+        assert_eq!(
+            ors_session_put(c"a{b".as_ptr(), std::ptr::null(), 0, 0),
+            ORS_ERR_INVALID_ARGUMENT
+        );
+        assert!(last_error().contains("brace"));
+        assert_eq!(
+            ors_redis_get_stats(std::ptr::null_mut()),
+            ORS_ERR_INVALID_ARGUMENT
+        );
+    }
+}
