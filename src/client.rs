@@ -51,12 +51,7 @@ pub fn init(config_text: &str) -> Result<()> {
     }
     let config = Config::parse(config_text)?;
     logging::install(config.log_level);
-    if config.tls.enabled {
-        return Err(Error::config(
-            "config: tls-enabled=true, but this build of ors-redis has no TLS support yet",
-        ));
-    }
-    let params = ConnectParams::from_config(&config);
+    let params = ConnectParams::from_config(&config)?;
     let found = discovery::discover(&config, &params)?;
     let generation = NEXT_GENERATION.fetch_add(1, Ordering::SeqCst);
     let client = Client {

@@ -1,19 +1,26 @@
 //! One connection to one cluster node, owned by one thread.
 //!
-//! redis-rs does the socket, the RESP2 parser (and later TLS); we do the
-//! handshake (AUTH, so that the server's own refusal text reaches the caller)
-//! and keep every read bounded: a connection never waits longer than the
-//! caller's remaining deadline.
+//! The socket (plain TCP or rustls TLS) is ours; replies are parsed by
+//! redis-rs's RESP2 parser. redis-rs's own `Connection` cannot be used for
+//! TLS here: it always verifies the certificate against the host it connects
+//! to, so `tls-sni` (verify another name) is impossible with it. We also do
+//! the handshake (AUTH, so that the server's own refusal text reaches the
+//! caller) and keep every read bounded: a connection never waits longer than
+//! the caller's remaining deadline.
 
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::io::tcp::TcpSettings;
-use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, Value};
+use redis::Value;
+use rustls::{ClientConnection, StreamOwned};
 
 use crate::config::{Config, NodeAddr, Secret};
-use crate::error::{classify_reply_error, Error, ErrorKind, Result};
+use crate::error::{classify_reply_error, from_io, Error, ErrorKind, Result};
 use crate::resp;
 use crate::stats;
+use crate::tls::{self, TlsClient};
 
 /// What every connection of this library needs to know to open and
 /// authenticate, taken from the config once at init.
@@ -23,75 +30,160 @@ pub struct ConnectParams {
     pub socket_timeout: Duration,
     pub username: Option<String>,
     pub password: Option<Secret>,
+    /// Set when `tls-enabled=true`; CA files were read once, at init.
+    pub tls: Option<Arc<TlsClient>>,
 }
 
 impl ConnectParams {
-    pub fn from_config(config: &Config) -> Self {
-        ConnectParams {
+    pub fn from_config(config: &Config) -> Result<Self> {
+        let tls = if config.tls.enabled {
+            Some(Arc::new(TlsClient::from_settings(&config.tls)?))
+        } else {
+            None
+        };
+        Ok(ConnectParams {
             connect_timeout: config.connect_timeout,
             socket_timeout: config.socket_timeout,
             username: config.username.clone(),
             password: config.password.clone(),
+            tls,
+        })
+    }
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
         }
     }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// Reads from the stream and remembers why a read failed, so that a parse
+/// failure can be told apart: timeout, lost connection, or TLS alert.
+struct Recording<'a> {
+    stream: &'a mut Stream,
+    failure: &'a mut Option<Error>,
+}
+
+impl Read for Recording<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.stream.read(buf) {
+            Ok(0) if !buf.is_empty() => {
+                *self.failure = Some(Error::new(
+                    ErrorKind::Connection,
+                    "the node closed the connection",
+                ));
+                Ok(0)
+            }
+            Ok(n) => Ok(n),
+            Err(e) => {
+                *self.failure = Some(io_failure(&e, "read"));
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Classifies a socket error; a TLS alert or certificate problem inside it
+/// is `ORS_ERR_TLS`.
+fn io_failure(err: &io::Error, what: &str) -> Error {
+    if let Some(tls_err) = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+    {
+        let reason = tls_err.to_string();
+        return Error::new(
+            ErrorKind::Tls,
+            format!("TLS: {reason}{}", tls::advice(&reason)),
+        );
+    }
+    from_io(err, what)
 }
 
 /// A connection to one node, with the read timeout it currently has (so that
 /// the hot path does not repeat a `setsockopt` that changes nothing).
 pub struct NodeConnection {
-    conn: redis::Connection,
+    stream: Stream,
+    parser: redis::Parser,
     read_timeout: Duration,
+    failure: Option<Error>,
 }
 
 /// The smallest timeout we hand to a socket: zero would mean "block forever".
 const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 
 impl NodeConnection {
-    /// Opens and authenticates a connection to `addr`, all of it within
-    /// `connect-timeout` and before `deadline`.
+    /// Opens (TCP, then TLS if configured) and authenticates a connection to
+    /// `addr`, all of it within `connect-timeout` and before `deadline`.
     pub fn open(addr: &NodeAddr, params: &ConnectParams, deadline: Instant) -> Result<Self> {
+        let node = addr.to_string();
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            return Err(Error::new(ErrorKind::Timeout, "no time left to connect")
-                .at_node(&addr.to_string()));
+            return Err(Error::new(ErrorKind::Timeout, "no time left to connect").at_node(&node));
         }
         let budget = params.connect_timeout.min(remaining).max(MIN_TIMEOUT);
-        let info = ConnectionAddr::Tcp(addr.host.clone(), addr.port)
-            .into_connection_info()
-            .map_err(Error::from)?
-            .set_tcp_settings(TcpSettings::default().set_nodelay(true))
-            // CLIENT SETINFO would go out before AUTH and fail on servers that
-            // require a password (and on versions before 7.2).
-            .set_redis_settings(RedisConnectionInfo::default().set_skip_set_lib_name());
         let started = Instant::now();
-        let conn = redis::Client::open(info)
-            .and_then(|client| client.get_connection_with_timeout(budget))
-            .map_err(|e| connect_error(e, addr, budget))?;
+        let tcp = connect_tcp(addr, budget).map_err(|e| e.at_node(&node))?;
+        let left = budget.saturating_sub(started.elapsed()).max(MIN_TIMEOUT);
+        set_socket_timeouts(&tcp, left).map_err(|e| e.at_node(&node))?;
+        let stream = match &params.tls {
+            None => Stream::Plain(tcp),
+            Some(tls) => tls_handshake(tls, addr, tcp, budget).map_err(|e| e.at_node(&node))?,
+        };
         stats::connection_opened();
-        let mut node = NodeConnection {
-            conn,
-            read_timeout: Duration::ZERO,
+        let mut conn = NodeConnection {
+            stream,
+            parser: redis::Parser::new(),
+            read_timeout: left,
+            failure: None,
         };
         // The handshake shares the connect budget.
         let left = budget.saturating_sub(started.elapsed()).max(MIN_TIMEOUT);
-        node.set_timeout(left)?;
+        conn.set_timeout(left)?;
         if let Some(password) = &params.password {
-            node.authenticate(params.username.as_deref(), password)
-                .map_err(|e| e.at_node(&addr.to_string()))?;
+            conn.authenticate(params.username.as_deref(), password)
+                .map_err(|e| e.at_node(&node))?;
         }
-        Ok(node)
+        Ok(conn)
     }
 
     /// Sets the read and write timeout for the next request.
     pub fn set_timeout(&mut self, timeout: Duration) -> Result<()> {
         let timeout = timeout.max(MIN_TIMEOUT);
         if timeout != self.read_timeout {
-            self.conn
-                .set_read_timeout(Some(timeout))
-                .map_err(Error::from)?;
-            self.conn
-                .set_write_timeout(Some(timeout))
-                .map_err(Error::from)?;
+            set_socket_timeouts(self.stream.tcp(), timeout)?;
             self.read_timeout = timeout;
         }
         Ok(())
@@ -99,12 +191,26 @@ impl NodeConnection {
 
     /// Sends bytes that hold one or more packed commands, without waiting.
     pub fn send(&mut self, packed: &[u8]) -> Result<()> {
-        self.conn.send_packed_command(packed).map_err(Error::from)
+        self.stream
+            .write_all(packed)
+            .and_then(|()| self.stream.flush())
+            .map_err(|e| io_failure(&e, "write"))
     }
 
     /// Reads one reply. An error reply comes back as `Value::ServerError`.
     pub fn receive(&mut self) -> Result<Value> {
-        self.conn.recv_response().map_err(Error::from)
+        self.failure = None;
+        let reader = Recording {
+            stream: &mut self.stream,
+            failure: &mut self.failure,
+        };
+        match self.parser.parse_value(reader) {
+            Ok(value) => Ok(value),
+            // The socket's own failure says more than the parser's.
+            Err(e) => Err(self.failure.take().unwrap_or_else(|| {
+                Error::new(ErrorKind::Connection, format!("unreadable reply: {e}"))
+            })),
+        }
     }
 
     /// Sends one packed command and reads its reply.
@@ -171,15 +277,82 @@ pub fn reply_error(err: &redis::ServerError) -> Error {
     classify_reply_error(code, &full)
 }
 
-fn connect_error(err: redis::RedisError, addr: &NodeAddr, budget: Duration) -> Error {
-    let mut e = Error::from(err);
-    if e.kind == ErrorKind::Timeout {
-        e.message = format!(
-            "connect timed out after {} ms (check that the node is up and reachable)",
-            budget.as_millis()
-        );
-    } else if e.kind == ErrorKind::Connection {
-        e.message = format!("cannot connect: {}", e.message);
+fn set_socket_timeouts(tcp: &TcpStream, timeout: Duration) -> Result<()> {
+    tcp.set_read_timeout(Some(timeout))
+        .and_then(|()| tcp.set_write_timeout(Some(timeout)))
+        .map_err(|e| from_io(&e, "setting socket timeouts"))
+}
+
+/// Connects to the first address of `addr` that answers within `budget`.
+fn connect_tcp(addr: &NodeAddr, budget: Duration) -> Result<TcpStream> {
+    let resolved: Vec<_> = (addr.host.as_str(), addr.port)
+        .to_socket_addrs()
+        .map_err(|e| Error::new(ErrorKind::Connection, format!("cannot resolve host: {e}")))?
+        .collect();
+    let mut last: Option<io::Error> = None;
+    for sockaddr in resolved {
+        match TcpStream::connect_timeout(&sockaddr, budget) {
+            Ok(tcp) => {
+                tcp.set_nodelay(true)
+                    .map_err(|e| from_io(&e, "setting TCP_NODELAY"))?;
+                return Ok(tcp);
+            }
+            Err(e) => last = Some(e),
+        }
     }
-    e.at_node(&addr.to_string())
+    Err(match last {
+        Some(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            ) =>
+        {
+            Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "connect timed out after {} ms (check that the node is up and reachable)",
+                    budget.as_millis()
+                ),
+            )
+        }
+        Some(e) => Error::new(ErrorKind::Connection, format!("cannot connect: {e}")),
+        None => Error::new(
+            ErrorKind::Connection,
+            "the host name resolves to no address",
+        ),
+    })
+}
+
+/// Runs the TLS handshake to completion within the connect budget, so that a
+/// bad certificate fails the connect, not the first request.
+fn tls_handshake(
+    tls: &TlsClient,
+    addr: &NodeAddr,
+    mut tcp: TcpStream,
+    budget: Duration,
+) -> Result<Stream> {
+    let name = tls.server_name(&addr.host)?;
+    let mut conn = ClientConnection::new(tls.config.clone(), name)
+        .map_err(|e| Error::new(ErrorKind::Tls, format!("TLS setup: {e}")))?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp).map_err(|e| {
+            let failure = io_failure(&e, "TLS handshake");
+            match failure.kind {
+                ErrorKind::Timeout => Error::new(
+                    ErrorKind::Timeout,
+                    format!("TLS handshake timed out after {} ms", budget.as_millis()),
+                ),
+                ErrorKind::Tls => failure,
+                // Closed or reset mid-handshake: most likely not a TLS port.
+                _ => Error::new(
+                    ErrorKind::Tls,
+                    format!(
+                        "TLS handshake failed: {} (does the node listen with TLS on this port?)",
+                        failure.message
+                    ),
+                ),
+            }
+        })?;
+    }
+    Ok(Stream::Tls(Box::new(StreamOwned::new(conn, tcp))))
 }

@@ -22,4 +22,5 @@ pub mod session;
 pub mod stats;
 pub mod status;
 pub mod threads;
+pub mod tls;
 pub mod topology;
