@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the C tests need when it is missing: redis-server, redis-cli
-# and cmake (plus a C/C++ compiler). Uses apt-get when running as root on a
+# and cmake (plus a C/C++ compiler, and openssl for the TLS test certificates). Uses apt-get when running as root on a
 # Debian/Ubuntu machine; otherwise says what to install and fails.
 #
 #   c_tests/ensure-deps.sh            (run-tests.sh and run-demo.sh call it)
@@ -8,10 +8,10 @@ set -euo pipefail
 
 PROG=ensure-deps.sh
 # command -> Debian package
-declare -A PKG=([redis-server]=redis-server [redis-cli]=redis-tools [cmake]=cmake [cc]=gcc [c++]=g++)
+declare -A PKG=([redis-server]=redis-server [redis-cli]=redis-tools [cmake]=cmake [cc]=gcc [c++]=g++ [openssl]=openssl)
 
 missing=()
-for cmd in redis-server redis-cli cmake cc c++; do
+for cmd in redis-server redis-cli cmake cc c++ openssl; do
     # REDIS_SERVER / REDIS_CLI may point elsewhere; then that binary must exist.
     bin=$cmd
     [[ "$cmd" == redis-server && -n "${REDIS_SERVER:-}" ]] && bin=$REDIS_SERVER

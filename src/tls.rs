@@ -137,11 +137,15 @@ fn read_certs(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>> {
 
 /// A hint for the operator after a TLS failure, from rustls' reason.
 pub fn advice(reason: &str) -> &'static str {
-    if reason.contains("UnknownIssuer") || reason.contains("BadSignature") {
+    let lower = reason.to_ascii_lowercase();
+    if lower.contains("unknownissuer") || lower.contains("badsignature") {
         " (the node's certificate is not signed by a CA in tls-cacert/tls-cacertdir)"
-    } else if reason.contains("Expired") || reason.contains("NotValidYet") {
+    } else if lower.contains("expired")
+        || lower.contains("not valid yet")
+        || lower.contains("notvalidyet")
+    {
         " (the node's certificate is outside its validity period)"
-    } else if reason.contains("NotValidForName") {
+    } else if lower.contains("not valid for name") || lower.contains("notvalidforname") {
         " (the node's certificate does not name this host: fix the certificate or set tls-sni)"
     } else if reason.contains("CertificateRequired") || reason.contains("HandshakeFailure") {
         " (the node may require a client certificate: set tls-cert and tls-key)"
@@ -181,7 +185,14 @@ mod tests {
     fn advice_names_the_fix() {
         assert!(advice("invalid peer certificate: UnknownIssuer").contains("tls-cacert"));
         assert!(advice("invalid peer certificate: NotValidForName").contains("tls-sni"));
-        assert!(advice("invalid peer certificate: Expired").contains("validity"));
+        assert!(
+            advice("invalid peer certificate: certificate not valid for name \"127.0.0.1\"")
+                .contains("tls-sni")
+        );
+        assert!(
+            advice("invalid peer certificate: certificate expired: verification time 1")
+                .contains("validity")
+        );
         assert_eq!(advice("something else"), "");
     }
 }
