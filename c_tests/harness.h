@@ -240,13 +240,15 @@ static inline void h_sleep_ms(long ms)
 /* Config strings, session ids, keys                                   */
 /* ------------------------------------------------------------------ */
 
-/* "redis-nodes=<ORS_TEST_NODES> cluster-name=<name> <extra>", in a static
- * buffer (use it before the next call). */
+/* "redis-nodes=<ORS_TEST_NODES> cluster-name=<name> <ORS_TEST_AUTH> <extra>",
+ * in a static buffer (use it before the next call). ORS_TEST_AUTH holds the
+ * credentials when the tests run as an ACL user (ctest label acl). */
 static inline const char *config_for(const char *cluster_name, const char *extra)
 {
     static char buf[4096];
-    snprintf(buf, sizeof buf, "redis-nodes=%s cluster-name=%s%s%s", h_nodes(), cluster_name,
-             (extra && *extra) ? " " : "", extra ? extra : "");
+    const char *auth = h_env("ORS_TEST_AUTH", "");
+    snprintf(buf, sizeof buf, "redis-nodes=%s cluster-name=%s%s%s%s%s", h_nodes(), cluster_name, *auth ? " " : "",
+             auth, (extra && *extra) ? " " : "", extra ? extra : "");
     return buf;
 }
 

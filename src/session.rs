@@ -102,7 +102,7 @@ pub fn put(
     );
     conns.cmd = buf;
     conns.trim_buffers();
-    result
+    result.map_err(naming("SET"))
 }
 
 pub fn get(
@@ -135,7 +135,7 @@ pub fn get(
         },
     );
     conns.cmd = buf;
-    result
+    result.map_err(naming("GET"))
 }
 
 /// Returns whether a session was removed.
@@ -196,7 +196,17 @@ fn del_with(
         },
     );
     conns.cmd = buf;
-    result
+    result.map_err(naming(if unlink { "UNLINK" } else { "DEL" }))
+}
+
+/// Says which command a refusal was for: an ACL `NOPERM` reply does not.
+fn naming(command: &'static str) -> impl Fn(Error) -> Error {
+    move |mut e| {
+        if matches!(e.kind, ErrorKind::Auth | ErrorKind::Server) {
+            e.message = format!("{command} refused: {}", e.message);
+        }
+        e
+    }
 }
 
 fn append_wait(buf: &mut Vec<u8>, replicas: u32, timeout_ms: u64) {
