@@ -293,7 +293,8 @@ impl Builder {
                 self.tls.sni = Some(value.to_string())
             }
             "redis-connect-timeout" => {
-                self.connect_timeout_ms = Some(parse_num(key, value, 1, MAX_MILLIS, "milliseconds")?)
+                self.connect_timeout_ms =
+                    Some(parse_num(key, value, 1, MAX_MILLIS, "milliseconds")?)
             }
             "redis-socket-timeout" => {
                 self.socket_timeout_ms = Some(parse_num(key, value, 1, MAX_MILLIS, "milliseconds")?)
@@ -304,9 +305,7 @@ impl Builder {
             "default-ttl" => {
                 self.default_ttl = Some(parse_num(key, value, 1, u32::MAX as u64, "seconds")?)
             }
-            "wait-replicas" => {
-                self.wait_replicas = Some(parse_num(key, value, 0, 64, "replicas")?)
-            }
+            "wait-replicas" => self.wait_replicas = Some(parse_num(key, value, 0, 64, "replicas")?),
             // 0 would make WAIT block forever; a call must respect its deadline.
             "wait-timeout" => {
                 self.wait_timeout_ms = Some(parse_num(key, value, 1, MAX_MILLIS, "milliseconds")?)
@@ -317,7 +316,8 @@ impl Builder {
             "log-level" => {
                 self.log_level = Some(LogLevel::parse(value).ok_or_else(|| {
                     Error::config(format!(
-                        "config: log-level '{value}' is not one of off, error, warn, info, debug, trace"
+                        "config: log-level {} is not one of off, error, warn, info, debug, trace",
+                        shown(value)
                     ))
                 })?)
             }
@@ -378,8 +378,16 @@ fn parse_nodes(value: &str) -> Result<Vec<NodeAddr>> {
         .map(str::trim)
         .filter(|p| !p.is_empty())
     {
-        let node = NodeAddr::parse(part)
-            .map_err(|e| Error::config(format!("config: redis-nodes: {e}")))?;
+        let node = NodeAddr::parse(part).map_err(|e| {
+            if value.to_ascii_lowercase().contains("password") {
+                Error::config(format!(
+                    "config: redis-nodes: {}: not host:port;host:port",
+                    shown(value)
+                ))
+            } else {
+                Error::config(format!("config: redis-nodes: {e}"))
+            }
+        })?;
         if !nodes.contains(&node) {
             nodes.push(node);
         }
@@ -392,12 +400,24 @@ fn parse_nodes(value: &str) -> Result<Vec<NodeAddr>> {
     Ok(nodes)
 }
 
+/// A value for an error message, quoted; not shown when it mentions a
+/// password (a misplaced quote can pull `password=...` into another key's
+/// value, and the message must not repeat it).
+fn shown(value: &str) -> String {
+    if value.to_ascii_lowercase().contains("password") {
+        "(value not shown: it mentions a password; check the quoting)".to_string()
+    } else {
+        format!("'{value}'")
+    }
+}
+
 fn parse_bool(key: &str, value: &str) -> Result<bool> {
     match value.to_ascii_lowercase().as_str() {
         "true" | "on" | "1" | "yes" => Ok(true),
         "false" | "off" | "0" | "no" => Ok(false),
         _ => Err(Error::config(format!(
-            "config: {key} '{value}' is not a boolean (true/false, on/off, 1/0)"
+            "config: {key} {} is not a boolean (true/false, on/off, 1/0)",
+            shown(value)
         ))),
     }
 }
@@ -413,7 +433,8 @@ fn parse_num(key: &str, value: &str, min: u64, max: u64, unit: &str) -> Result<u
     match value.parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(Error::config(format!(
-            "config: {key} '{value}' must be a whole number of {unit} from {min} to {max}"
+            "config: {key} {} must be a whole number of {unit} from {min} to {max}",
+            shown(value)
         ))),
     }
 }
