@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Checks the shared library as a linker sees it: its SONAME is versioned and
-# its dynamic symbol table exports exactly the functions that the header
-# declares, nothing else.
+# Checks the shared library as a linker sees it: its SONAME is versioned, its
+# dynamic symbol table exports exactly the functions that the header
+# declares, nothing else, and it does not link OpenSSL (TLS is rustls, so it
+# cannot clash with the OpenSSL of the host process).
 #
 #   c_tests/check-library.sh <path/to/libors_redis.so> <path/to/ors_redis.h>
 set -euo pipefail
@@ -28,8 +29,16 @@ else
     fail=1
 fi
 
+needed=$(readelf -d "$lib" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' ')
+if grep -qE 'libssl|libcrypto' <<<"$needed"; then
+    echo "FAIL - links OpenSSL: $needed"
+    fail=1
+else
+    echo "ok - needs only: $needed(no libssl, no libcrypto)"
+fi
+
 if ((fail)); then
     echo "0 passed, 1 failed"
     exit 1
 fi
-echo "2 passed, 0 failed"
+echo "3 passed, 0 failed"
