@@ -26,8 +26,19 @@ pub fn push_bulk(out: &mut Vec<u8>, arg: &[u8]) {
 }
 
 /// Appends the decimal form of `n` without allocating.
-pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+pub fn push_decimal(out: &mut Vec<u8>, n: u64) {
     let mut digits = [0u8; 20];
+    out.extend_from_slice(decimal(n, &mut digits));
+}
+
+/// Appends a number as one bulk-string argument (`$2\r\n60\r\n`), without
+/// allocating.
+pub fn push_bulk_decimal(out: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    push_bulk(out, decimal(n, &mut digits));
+}
+
+fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut i = digits.len();
     loop {
         i -= 1;
@@ -37,7 +48,7 @@ pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
             break;
         }
     }
-    out.extend_from_slice(&digits[i..]);
+    &digits[i..]
 }
 
 #[cfg(test)]
@@ -52,6 +63,13 @@ mod tests {
             out,
             b"*5\r\n$3\r\nSET\r\n$3\r\nk\0y\r\n$0\r\n\r\n$2\r\nEX\r\n$2\r\n10\r\n"
         );
+    }
+
+    #[test]
+    fn bulk_decimals() {
+        let mut out = Vec::new();
+        push_bulk_decimal(&mut out, 2_592_000);
+        assert_eq!(out, b"$7\r\n2592000\r\n");
     }
 
     #[test]

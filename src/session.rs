@@ -12,7 +12,7 @@ use crate::client::Client;
 use crate::connection::{reply_error, NodeConnection};
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::SessionId;
-use crate::resp::{push_bulk, push_decimal, push_header};
+use crate::resp::{push_bulk, push_bulk_decimal, push_header};
 use crate::router::{route, Reply};
 use crate::threads::ConnectionSet;
 
@@ -70,9 +70,7 @@ pub fn put(
     }
     let tail_start = buf.len();
     buf.extend_from_slice(b"\r\n$2\r\nEX\r\n");
-    let mut ttl_text = Vec::with_capacity(10);
-    push_decimal(&mut ttl_text, ttl.0 as u64);
-    push_bulk(&mut buf, &ttl_text);
+    push_bulk_decimal(&mut buf, ttl.0 as u64);
     append_wait(&mut buf, wait, wait_ms);
 
     let reply_budget = client.config.socket_timeout + write_wait_budget(client);
@@ -213,14 +211,10 @@ fn append_wait(buf: &mut Vec<u8>, replicas: u32, timeout_ms: u64) {
     if replicas == 0 {
         return;
     }
-    let mut n = Vec::with_capacity(10);
-    let mut ms = Vec::with_capacity(10);
-    push_decimal(&mut n, replicas as u64);
-    push_decimal(&mut ms, timeout_ms);
     push_header(buf, b'*', 3);
     push_bulk(buf, b"WAIT");
-    push_bulk(buf, &n);
-    push_bulk(buf, &ms);
+    push_bulk_decimal(buf, replicas as u64);
+    push_bulk_decimal(buf, timeout_ms);
 }
 
 fn write_wait_budget(client: &Client) -> std::time::Duration {
