@@ -255,7 +255,9 @@ pub fn count_replicas(text: &str, asked: &NodeAddr) -> HashMap<String, usize> {
         .collect()
 }
 
-fn read_slot_map(seed: &NodeAddr, params: &ConnectParams) -> Result<SlotMap> {
+/// Reads the slot map from one seed, refusing a node that is not a cluster
+/// node (standalone, Sentinel) with a config error.
+pub fn read_slot_map(seed: &NodeAddr, params: &ConnectParams) -> Result<SlotMap> {
     let mut conn = NodeConnection::open(seed, params, Instant::now() + params.connect_timeout)?;
     conn.set_timeout(params.socket_timeout)?;
     match info(&mut conn) {

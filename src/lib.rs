@@ -6,7 +6,10 @@
 //! and slot) -> `router` (slot -> master, retries under one deadline) ->
 //! `threads` (this thread's connections) -> `connection` (one node).
 //! `topology` holds the process's one slot map, `client` the lifecycle.
+//! `admin` is apart from all that: the operator command's (`ors-redis`)
+//! one-thread view of a live cluster.
 
+pub mod admin;
 pub mod client;
 pub mod config;
 pub mod connection;

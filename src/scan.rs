@@ -43,26 +43,34 @@ pub struct Scan {
     seen: HashSet<Vec<u8>>,
 }
 
+/// The key prefix every session key of `cluster` starts with
+/// (`ORS:<cluster-name>:{`), and the `SCAN ... MATCH` pattern of the
+/// sessions whose id starts with `id_prefix`, taken literally.
+pub fn session_pattern(cluster: &ClusterName, id_prefix: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
+    if let Some(b) = id_prefix
+        .iter()
+        .find(|&&b| b.is_ascii_control() || b == b'{' || b == b'}')
+    {
+        return Err(Error::invalid(format!(
+            "id_prefix holds 0x{b:02x}, which no session id can contain"
+        )));
+    }
+    let key_prefix = format!("ORS:{}:{{", cluster.as_str()).into_bytes();
+    let mut pattern = key_prefix.clone();
+    for &b in id_prefix {
+        // Redis glob specials; `{` and `}` are literal in MATCH.
+        if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
+            pattern.push(b'\\');
+        }
+        pattern.push(b);
+    }
+    pattern.push(b'*');
+    Ok((key_prefix, pattern))
+}
+
 impl Scan {
     pub fn new(cluster: &ClusterName, id_prefix: &[u8]) -> Result<Scan> {
-        if let Some(b) = id_prefix
-            .iter()
-            .find(|&&b| b.is_ascii_control() || b == b'{' || b == b'}')
-        {
-            return Err(Error::invalid(format!(
-                "id_prefix holds 0x{b:02x}, which no session id can contain"
-            )));
-        }
-        let key_prefix = format!("ORS:{}:{{", cluster.as_str()).into_bytes();
-        let mut pattern = key_prefix.clone();
-        for &b in id_prefix {
-            // Redis glob specials; `{` and `}` are literal in MATCH.
-            if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
-                pattern.push(b'\\');
-            }
-            pattern.push(b);
-        }
-        pattern.push(b'*');
+        let (key_prefix, pattern) = session_pattern(cluster, id_prefix)?;
         Ok(Scan {
             key_prefix,
             pattern,

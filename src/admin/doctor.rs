@@ -1,0 +1,927 @@
+//! `ors-redis doctor`: the live cluster against what ORS recommends.
+//!
+//! [`gather`] asks every node what it is (CLUSTER NODES, INFO, CLUSTER INFO,
+//! CONFIG GET, PING round trips); [`evaluate`] turns those facts into
+//! pass/warn/fail checks, without I/O, so that the rules are unit-tested.
+//!
+//! The rules: every slot served and `cluster_state:ok`; at least 3 masters;
+//! every master with a replica on another host (the same host is a warning:
+//! a host failure loses both); AOF on everywhere (a promoted replica must
+//! have it too); `maxmemory-policy noeviction` (every session key has a TTL,
+//! so even `volatile-*` policies evict live sessions); authentication and
+//! TLS in use; one server version everywhere; round trips under 5 ms.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use super::{human_bytes, Admin, Status};
+use crate::config::NodeAddr;
+use crate::discovery::{parse_info, parse_version};
+
+/// PINGs per node; the median is reported.
+const PINGS: usize = 5;
+/// A round trip above this is a warning: ORS writes on every state change.
+const SLOW_ROUND_TRIP: Duration = Duration::from_millis(5);
+const MEMORY_WARN_PERCENT: f64 = 75.0;
+const MEMORY_FAIL_PERCENT: f64 = 90.0;
+const ALL_SLOTS: usize = 16384;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Master,
+    Replica,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Master => "master",
+            Role::Replica => "replica",
+        }
+    }
+}
+
+/// What one node told us (or why it told nothing).
+#[derive(Debug, Clone)]
+pub struct NodeFacts {
+    /// `host:port`, or a description for a node without address.
+    pub name: String,
+    pub addr: Option<NodeAddr>,
+    pub role: Role,
+    /// A replica's master, when known.
+    pub master: Option<String>,
+    /// The master serves slots.
+    pub serves_slots: bool,
+    /// CLUSTER NODES flags that mark the node failed (`fail`, `fail?`, ...).
+    pub marked: Option<String>,
+    /// Why the node could not be asked.
+    pub error: Option<String>,
+    pub round_trips: Vec<Duration>,
+    pub info: HashMap<String, String>,
+    pub cluster_info: HashMap<String, String>,
+    /// From CONFIG GET; `None` when the server refused it.
+    pub appendonly: Option<String>,
+    pub appendfsync: Option<String>,
+    pub maxmemory_policy: Option<String>,
+    /// Whether the node answered PING on a connection without credentials
+    /// (only asked when the config has a password).
+    pub open_without_auth: Option<bool>,
+}
+
+impl NodeFacts {
+    fn new(name: String, addr: Option<NodeAddr>, role: Role) -> Self {
+        NodeFacts {
+            name,
+            addr,
+            role,
+            master: None,
+            serves_slots: false,
+            marked: None,
+            error: None,
+            round_trips: Vec::new(),
+            info: HashMap::new(),
+            cluster_info: HashMap::new(),
+            appendonly: None,
+            appendfsync: None,
+            maxmemory_policy: None,
+            open_without_auth: None,
+        }
+    }
+
+    fn reachable(&self) -> bool {
+        self.error.is_none() && self.addr.is_some()
+    }
+
+    /// The median PING round trip.
+    pub fn round_trip(&self) -> Option<Duration> {
+        let mut sorted = self.round_trips.clone();
+        sorted.sort_unstable();
+        sorted.get(sorted.len() / 2).copied()
+    }
+
+    /// `appendonly` from CONFIG GET, else from INFO (`aof_enabled`).
+    pub fn aof_on(&self) -> Option<bool> {
+        match self.appendonly.as_deref() {
+            Some(v) => Some(v == "yes"),
+            None => self.info.get("aof_enabled").map(|v| v == "1"),
+        }
+    }
+
+    pub fn eviction_policy(&self) -> Option<&str> {
+        self.maxmemory_policy
+            .as_deref()
+            .or_else(|| self.info.get("maxmemory_policy").map(String::as_str))
+    }
+
+    fn info_u64(&self, field: &str) -> Option<u64> {
+        self.info.get(field).and_then(|v| v.parse().ok())
+    }
+}
+
+/// Everything `evaluate` needs.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub cluster_name: String,
+    pub seed: String,
+    pub nodes: Vec<NodeFacts>,
+    pub masters_serving: usize,
+    pub unserved_slots: usize,
+    /// How the config authenticates ("ACL user 'ors'", "password"), if at all.
+    pub auth: Option<String>,
+    pub tls: bool,
+    /// Where the node list came from: CLUSTER NODES, or CLUSTER SLOTS when
+    /// CLUSTER NODES was refused.
+    pub topology_source: &'static str,
+}
+
+/// One line of the doctor's report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: &'static str,
+    /// A node's address, or `cluster` for a check of the whole cluster.
+    pub node: String,
+    pub status: Status,
+    pub detail: String,
+}
+
+fn check(name: &'static str, node: impl Into<String>, status: Status, detail: String) -> Check {
+    Check {
+        name,
+        node: node.into(),
+        status,
+        detail,
+    }
+}
+
+const CLUSTER: &str = "cluster";
+
+/// Asks every node of the cluster for what [`evaluate`] checks.
+pub fn gather(admin: &mut Admin) -> Facts {
+    let (mut nodes, topology_source) = node_list(admin);
+    let check_auth = admin.config.password.is_some();
+    for node in &mut nodes {
+        let Some(addr) = node.addr.clone() else {
+            continue;
+        };
+        if let Err(e) = ask_node(admin, &addr, node, check_auth) {
+            node.error = Some(e.message);
+        }
+    }
+    Facts {
+        cluster_name: admin.config.cluster_name.as_str().to_string(),
+        seed: admin.seed.to_string(),
+        nodes,
+        masters_serving: admin.map.masters.len(),
+        unserved_slots: admin.map.unserved_slots(),
+        auth: match (&admin.config.username, &admin.config.password) {
+            (Some(user), Some(_)) => Some(format!("ACL user '{user}'")),
+            (None, Some(_)) => Some("password (requirepass or the default user)".to_string()),
+            _ => None,
+        },
+        tls: admin.config.tls.enabled,
+        topology_source,
+    }
+}
+
+fn ask_node(
+    admin: &mut Admin,
+    addr: &NodeAddr,
+    node: &mut NodeFacts,
+    check_auth: bool,
+) -> crate::error::Result<()> {
+    for _ in 0..PINGS {
+        node.round_trips.push(admin.ping(addr)?);
+    }
+    node.info = admin.info(addr, None)?;
+    if let Ok(reply) = admin.query(addr, &[b"CLUSTER", b"INFO"]) {
+        if let Some(text) = super::text_of(&reply) {
+            node.cluster_info = parse_info(&text);
+        }
+    }
+    node.appendonly = admin.config_get(addr, "appendonly")?;
+    node.appendfsync = admin.config_get(addr, "appendfsync")?;
+    node.maxmemory_policy = admin.config_get(addr, "maxmemory-policy")?;
+    if check_auth {
+        node.open_without_auth = admin.answers_without_auth(addr).ok();
+    }
+    Ok(())
+}
+
+/// Every node of the cluster, masters first, from CLUSTER NODES (asked of
+/// the seed, then of each master), or from the slot map when every node
+/// refuses CLUSTER NODES.
+fn node_list(admin: &mut Admin) -> (Vec<NodeFacts>, &'static str) {
+    let mut askable = vec![admin.seed.clone()];
+    askable.extend(admin.masters().into_iter().filter(|m| *m != admin.seed));
+    for asked in &askable {
+        let Ok(list) = admin.cluster_nodes(asked) else {
+            continue;
+        };
+        let names: HashMap<&str, String> = list
+            .iter()
+            .map(|n| (n.id.as_str(), n.addr_text()))
+            .collect();
+        let mut nodes: Vec<NodeFacts> = list
+            .iter()
+            .filter(|n| n.is_master() || n.is_replica())
+            .map(|n| {
+                let role = if n.is_master() {
+                    Role::Master
+                } else {
+                    Role::Replica
+                };
+                let mut facts = NodeFacts::new(n.addr_text(), n.addr.clone(), role);
+                facts.serves_slots = n.is_master() && n.slots > 0;
+                facts.master = n
+                    .master_id
+                    .as_deref()
+                    .map(|id| names.get(id).cloned().unwrap_or_else(|| format!("id {id}")));
+                if n.is_failed() {
+                    facts.marked = Some(n.flags.join(","));
+                }
+                facts
+            })
+            .collect();
+        sort_nodes(&mut nodes);
+        return (nodes, "CLUSTER NODES");
+    }
+    let mut nodes = Vec::new();
+    for m in &admin.map.masters {
+        let mut facts = NodeFacts::new(m.addr.to_string(), Some(m.node.clone()), Role::Master);
+        facts.serves_slots = true;
+        nodes.push(facts);
+        for r in &m.replicas {
+            let mut facts = NodeFacts::new(r.to_string(), Some(r.clone()), Role::Replica);
+            facts.master = Some(m.addr.to_string());
+            nodes.push(facts);
+        }
+    }
+    sort_nodes(&mut nodes);
+    (nodes, "CLUSTER SLOTS")
+}
+
+fn sort_nodes(nodes: &mut [NodeFacts]) {
+    nodes.sort_by(|a, b| {
+        let key = |n: &NodeFacts| {
+            (
+                n.role,
+                n.addr.as_ref().map(|a| (a.host.clone(), a.port)),
+                n.name.clone(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+}
+
+/// The checks, in the order the report shows them.
+pub fn evaluate(facts: &Facts) -> Vec<Check> {
+    let mut out = Vec::new();
+    reachability(facts, &mut out);
+    cluster_state(facts, &mut out);
+    masters(facts, &mut out);
+    replicas(facts, &mut out);
+    aof(facts, &mut out);
+    eviction(facts, &mut out);
+    memory(facts, &mut out);
+    versions(facts, &mut out);
+    auth(facts, &mut out);
+    tls(facts, &mut out);
+    round_trips(facts, &mut out);
+    out
+}
+
+fn reachable(facts: &Facts) -> impl Iterator<Item = &NodeFacts> {
+    facts.nodes.iter().filter(|n| n.reachable())
+}
+
+/// "on all 6 nodes" or "on 127.0.0.1:7000, 127.0.0.1:7001".
+fn where_(names: &[&str], total: usize) -> String {
+    if names.len() == total && total > 1 {
+        format!("on all {total} nodes")
+    } else {
+        format!("on {}", names.join(", "))
+    }
+}
+
+fn reachability(facts: &Facts, out: &mut Vec<Check>) {
+    for n in &facts.nodes {
+        if let Some(flags) = &n.marked {
+            out.push(check(
+                "node",
+                &n.name,
+                Status::Fail,
+                format!("the cluster marks this {} as {flags}", n.role.as_str()),
+            ));
+        }
+        if let Some(e) = &n.error {
+            out.push(check(
+                "node",
+                &n.name,
+                Status::Fail,
+                format!("{} not reachable: {e}", n.role.as_str()),
+            ));
+        }
+    }
+}
+
+fn cluster_state(facts: &Facts, out: &mut Vec<Check>) {
+    let asked: Vec<&NodeFacts> = reachable(facts)
+        .filter(|n| !n.cluster_info.is_empty())
+        .collect();
+    let not_ok: Vec<String> = asked
+        .iter()
+        .filter(|n| n.cluster_info.get("cluster_state").map(String::as_str) != Some("ok"))
+        .map(|n| {
+            format!(
+                "{} (cluster_state:{})",
+                n.name,
+                n.cluster_info
+                    .get("cluster_state")
+                    .map(String::as_str)
+                    .unwrap_or("?")
+            )
+        })
+        .collect();
+    let slots_ok = asked
+        .iter()
+        .filter_map(|n| {
+            n.cluster_info
+                .get("cluster_slots_ok")?
+                .parse::<usize>()
+                .ok()
+        })
+        .min();
+    let served = ALL_SLOTS - facts.unserved_slots.min(ALL_SLOTS);
+    let mut problems = Vec::new();
+    if facts.unserved_slots > 0 {
+        problems.push(format!(
+            "{} of {ALL_SLOTS} slots have no master: sessions hashing there cannot be stored",
+            facts.unserved_slots
+        ));
+    }
+    if let Some(ok) = slots_ok.filter(|&ok| ok < ALL_SLOTS) {
+        problems.push(format!(
+            "only {ok} of {ALL_SLOTS} slots are ok (the others are on failing masters)"
+        ));
+    }
+    if !not_ok.is_empty() {
+        problems.push(format!("state not ok on {}", not_ok.join(", ")));
+    }
+    if asked.is_empty() {
+        problems.push("no node answered CLUSTER INFO".to_string());
+    }
+    if problems.is_empty() {
+        out.push(check(
+            "cluster state",
+            CLUSTER,
+            Status::Pass,
+            format!(
+                "cluster_state:ok on {} node(s); {served} of {ALL_SLOTS} slots served",
+                asked.len()
+            ),
+        ));
+    } else {
+        out.push(check(
+            "cluster state",
+            CLUSTER,
+            Status::Fail,
+            problems.join("; "),
+        ));
+    }
+}
+
+fn masters(facts: &Facts, out: &mut Vec<Check>) {
+    let n = facts.masters_serving;
+    if n >= 3 {
+        out.push(check(
+            "masters",
+            CLUSTER,
+            Status::Pass,
+            format!("{n} masters serve the slots (ORS: at least 3)"),
+        ));
+    } else {
+        out.push(check(
+            "masters",
+            CLUSTER,
+            Status::Fail,
+            format!("only {n} master(s); ORS recommends at least 3, each with a replica"),
+        ));
+    }
+}
+
+fn replicas(facts: &Facts, out: &mut Vec<Check>) {
+    for m in facts
+        .nodes
+        .iter()
+        .filter(|n| n.role == Role::Master && n.serves_slots)
+    {
+        let healthy: Vec<&NodeFacts> = facts
+            .nodes
+            .iter()
+            .filter(|r| r.role == Role::Replica && r.master.as_deref() == Some(m.name.as_str()))
+            .filter(|r| r.marked.is_none() && r.reachable())
+            // A replica whose link to the master is down has stale data.
+            .filter(|r| r.info.get("master_link_status").is_none_or(|s| s == "up"))
+            .collect();
+        let same_host = |r: &&NodeFacts| match (&r.addr, &m.addr) {
+            (Some(a), Some(b)) => a.host == b.host,
+            _ => false,
+        };
+        let names: Vec<&str> = healthy.iter().map(|r| r.name.as_str()).collect();
+        let (status, detail) = if healthy.is_empty() {
+            (
+                Status::Fail,
+                "no working replica (or none reachable): this master's sessions are lost if it fails".to_string(),
+            )
+        } else if healthy.iter().all(same_host) {
+            (
+                Status::Warn,
+                format!(
+                    "{} replica(s) ({}), all on the same host as the master: a host failure loses both",
+                    healthy.len(),
+                    names.join(", ")
+                ),
+            )
+        } else {
+            (
+                Status::Pass,
+                format!(
+                    "{} replica(s) ({}), on another host",
+                    healthy.len(),
+                    names.join(", ")
+                ),
+            )
+        };
+        out.push(check("replicas", &m.name, status, detail));
+    }
+}
+
+fn aof(facts: &Facts, out: &mut Vec<Check>) {
+    let nodes: Vec<&NodeFacts> = reachable(facts).collect();
+    if nodes.is_empty() {
+        return;
+    }
+    let off: Vec<&str> = nodes
+        .iter()
+        .filter(|n| n.aof_on() == Some(false))
+        .map(|n| n.name.as_str())
+        .collect();
+    let unknown: Vec<&str> = nodes
+        .iter()
+        .filter(|n| n.aof_on().is_none())
+        .map(|n| n.name.as_str())
+        .collect();
+    let write_errors: Vec<&str> = nodes
+        .iter()
+        .filter(|n| {
+            n.info
+                .get("aof_last_write_status")
+                .is_some_and(|s| s != "ok")
+        })
+        .map(|n| n.name.as_str())
+        .collect();
+    let mut fsync: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for n in nodes.iter().filter(|n| n.aof_on() == Some(true)) {
+        fsync
+            .entry(
+                n.appendfsync
+                    .as_deref()
+                    .unwrap_or("unknown (CONFIG GET refused)"),
+            )
+            .or_default()
+            .push(n.name.as_str());
+    }
+    let fsync_text = fsync
+        .iter()
+        .map(|(mode, names)| format!("appendfsync {mode} {}", where_(names, nodes.len())))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let (status, detail) = if !off.is_empty() {
+        (
+            Status::Fail,
+            format!(
+                "appendonly no {}: sessions written since the last snapshot are lost when a node restarts; \
+                 set appendonly yes",
+                where_(&off, nodes.len())
+            ),
+        )
+    } else if !write_errors.is_empty() {
+        (
+            Status::Fail,
+            format!(
+                "the last AOF write failed {} (disk full or not writable?)",
+                where_(&write_errors, nodes.len())
+            ),
+        )
+    } else if !unknown.is_empty() {
+        (
+            Status::Warn,
+            format!(
+                "cannot tell whether AOF is on {} (neither CONFIG GET nor INFO told)",
+                where_(&unknown, nodes.len())
+            ),
+        )
+    } else if fsync.contains_key("no") {
+        (
+            Status::Warn,
+            format!(
+                "appendonly yes on all {} nodes, but {fsync_text}: the OS decides when to write \
+                 (up to ~30 s of sessions lost on a crash); everysec is the usual choice",
+                nodes.len()
+            ),
+        )
+    } else {
+        (
+            Status::Pass,
+            format!(
+                "appendonly yes {}; {fsync_text}",
+                where_(
+                    &nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
+                    nodes.len()
+                )
+            ),
+        )
+    };
+    out.push(check("aof", CLUSTER, status, detail));
+}
+
+fn eviction(facts: &Facts, out: &mut Vec<Check>) {
+    let nodes: Vec<&NodeFacts> = reachable(facts).collect();
+    if nodes.is_empty() {
+        return;
+    }
+    let mut by_policy: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for n in &nodes {
+        by_policy
+            .entry(n.eviction_policy().unwrap_or("unknown"))
+            .or_default()
+            .push(n.name.as_str());
+    }
+    let bad: Vec<String> = by_policy
+        .iter()
+        .filter(|(p, _)| !matches!(**p, "noeviction" | "unknown"))
+        .map(|(p, names)| format!("{p} {}", where_(names, nodes.len())))
+        .collect();
+    let (status, detail) = if !bad.is_empty() {
+        (
+            Status::Fail,
+            format!(
+                "{}: under memory pressure Redis evicts keys, and every session key has a TTL, \
+                 so live sessions can vanish; set maxmemory-policy noeviction",
+                bad.join("; ")
+            ),
+        )
+    } else if let Some(names) = by_policy.get("unknown") {
+        (
+            Status::Warn,
+            format!(
+                "cannot tell the policy {} (CONFIG GET refused, INFO has no maxmemory_policy)",
+                where_(names, nodes.len())
+            ),
+        )
+    } else {
+        (
+            Status::Pass,
+            format!("noeviction on all {} node(s)", nodes.len()),
+        )
+    };
+    out.push(check("maxmemory-policy", CLUSTER, status, detail));
+}
+
+fn memory(facts: &Facts, out: &mut Vec<Check>) {
+    for m in reachable(facts).filter(|n| n.role == Role::Master && n.serves_slots) {
+        let (Some(used), Some(max)) = (m.info_u64("used_memory"), m.info_u64("maxmemory")) else {
+            continue;
+        };
+        if max == 0 {
+            out.push(check(
+                "memory",
+                &m.name,
+                Status::Pass,
+                format!(
+                    "used {}, no maxmemory limit (see ors-redis capacity)",
+                    human_bytes(used)
+                ),
+            ));
+            continue;
+        }
+        let percent = used as f64 * 100.0 / max as f64;
+        let status = if percent >= MEMORY_FAIL_PERCENT {
+            Status::Fail
+        } else if percent >= MEMORY_WARN_PERCENT {
+            Status::Warn
+        } else {
+            Status::Pass
+        };
+        let mut detail = format!(
+            "used {} of maxmemory {} ({percent:.1}%)",
+            human_bytes(used),
+            human_bytes(max)
+        );
+        if status != Status::Pass {
+            detail.push_str(": with noeviction, writes fail once maxmemory is reached");
+        }
+        out.push(check("memory", &m.name, status, detail));
+    }
+}
+
+fn versions(facts: &Facts, out: &mut Vec<Check>) {
+    let nodes: Vec<&NodeFacts> = reachable(facts).collect();
+    let mut by_version: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for n in &nodes {
+        by_version
+            .entry(
+                n.info
+                    .get("redis_version")
+                    .map(String::as_str)
+                    .unwrap_or("unknown"),
+            )
+            .or_default()
+            .push(n.name.as_str());
+    }
+    if by_version.is_empty() {
+        return;
+    }
+    let text = by_version
+        .iter()
+        .map(|(v, names)| format!("{v} {}", where_(names, nodes.len())))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let old = by_version
+        .keys()
+        .any(|v| parse_version(v).is_none_or(|v| v < (4, 0, 0)));
+    let (status, detail) = if old {
+        (
+            Status::Warn,
+            format!("{text}: before 4.0 there is no UNLINK (deletes block the node with DEL)"),
+        )
+    } else if by_version.len() > 1 {
+        (
+            Status::Warn,
+            format!("mixed versions: {text}; finish the upgrade so every node behaves alike"),
+        )
+    } else {
+        (Status::Pass, text)
+    };
+    out.push(check("version", CLUSTER, status, detail));
+}
+
+fn auth(facts: &Facts, out: &mut Vec<Check>) {
+    let Some(how) = &facts.auth else {
+        out.push(check(
+            "auth",
+            CLUSTER,
+            Status::Warn,
+            "no password in the config: anyone who reaches the nodes can read and delete \
+             sessions (set requirepass or ACL users, and password= / username=)"
+                .to_string(),
+        ));
+        return;
+    };
+    let open: Vec<&str> = reachable(facts)
+        .filter(|n| n.open_without_auth == Some(true))
+        .map(|n| n.name.as_str())
+        .collect();
+    let total = reachable(facts).count();
+    if open.is_empty() {
+        out.push(check(
+            "auth",
+            CLUSTER,
+            Status::Pass,
+            format!("{how}; the nodes refuse clients without credentials"),
+        ));
+    } else {
+        out.push(check(
+            "auth",
+            CLUSTER,
+            Status::Warn,
+            format!(
+                "{how}, but {} answer without credentials (the default user has no password)",
+                where_(&open, total)
+            ),
+        ));
+    }
+}
+
+fn tls(facts: &Facts, out: &mut Vec<Check>) {
+    if facts.tls {
+        out.push(check(
+            "tls",
+            CLUSTER,
+            Status::Pass,
+            "tls-enabled=true".to_string(),
+        ));
+        return;
+    }
+    let loopback = facts
+        .nodes
+        .iter()
+        .filter_map(|n| n.addr.as_ref())
+        .all(|a| is_loopback(&a.host));
+    let mut detail =
+        "TLS off: sessions and the password cross the network in clear text".to_string();
+    if loopback {
+        detail.push_str(" (every node is on loopback here)");
+    }
+    out.push(check("tls", CLUSTER, Status::Warn, detail));
+}
+
+fn round_trips(facts: &Facts, out: &mut Vec<Check>) {
+    for n in reachable(facts) {
+        let Some(median) = n.round_trip() else {
+            continue;
+        };
+        let max = n.round_trips.iter().max().copied().unwrap_or(median);
+        let text = format!(
+            "PING {} ms (median of {}, max {} ms)",
+            millis(median),
+            n.round_trips.len(),
+            millis(max)
+        );
+        if median >= SLOW_ROUND_TRIP {
+            out.push(check(
+                "latency",
+                &n.name,
+                Status::Warn,
+                format!(
+                    "{text}: above {} ms; ORS writes on every state change, keep Redis close",
+                    SLOW_ROUND_TRIP.as_millis()
+                ),
+            ));
+        } else {
+            out.push(check("latency", &n.name, Status::Pass, text));
+        }
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host == "::1" || host.starts_with("127.")
+}
+
+/// Milliseconds with two decimals.
+pub fn millis(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
+}
+
+/// The overall result: the worst status of all checks.
+pub fn worst(checks: &[Check]) -> Status {
+    checks
+        .iter()
+        .map(|c| c.status)
+        .max()
+        .unwrap_or(Status::Pass)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, role: Role, master: Option<&str>) -> NodeFacts {
+        let addr = NodeAddr::parse(name).unwrap();
+        let mut n = NodeFacts::new(name.to_string(), Some(addr), role);
+        n.serves_slots = role == Role::Master;
+        n.master = master.map(str::to_string);
+        n.round_trips = vec![Duration::from_micros(80); PINGS];
+        n.info = parse_info(
+            "redis_version:7.0.15\r\naof_enabled:1\r\nmaxmemory_policy:noeviction\r\n\
+             used_memory:1048576\r\nmaxmemory:0\r\nmaster_link_status:up\r\n",
+        );
+        n.cluster_info = parse_info("cluster_state:ok\r\ncluster_slots_ok:16384\r\n");
+        n.appendonly = Some("yes".into());
+        n.appendfsync = Some("everysec".into());
+        n.maxmemory_policy = Some("noeviction".into());
+        n
+    }
+
+    fn healthy(hosts_apart: bool) -> Facts {
+        let other = if hosts_apart { "10.0.0.2" } else { "10.0.0.1" };
+        let mut nodes = Vec::new();
+        for i in 0..3 {
+            nodes.push(node(&format!("10.0.0.1:700{i}"), Role::Master, None));
+            nodes.push(node(
+                &format!("{other}:701{i}"),
+                Role::Replica,
+                Some(&format!("10.0.0.1:700{i}")),
+            ));
+        }
+        Facts {
+            cluster_name: "T".into(),
+            seed: "10.0.0.1:7000".into(),
+            nodes,
+            masters_serving: 3,
+            unserved_slots: 0,
+            auth: Some("ACL user 'ors'".into()),
+            tls: true,
+            topology_source: "CLUSTER NODES",
+        }
+    }
+
+    fn status_of(checks: &[Check], name: &str) -> Vec<Status> {
+        checks
+            .iter()
+            .filter(|c| c.name == name)
+            .map(|c| c.status)
+            .collect()
+    }
+
+    #[test]
+    fn a_healthy_cluster_passes() {
+        let checks = evaluate(&healthy(true));
+        for c in &checks {
+            assert_eq!(c.status, Status::Pass, "{c:?}");
+        }
+        assert_eq!(status_of(&checks, "replicas").len(), 3);
+        assert_eq!(status_of(&checks, "latency").len(), 6);
+        assert_eq!(worst(&checks), Status::Pass);
+    }
+
+    #[test]
+    fn replicas_on_the_same_host_warn() {
+        let checks = evaluate(&healthy(false));
+        assert_eq!(status_of(&checks, "replicas"), vec![Status::Warn; 3]);
+        assert_eq!(worst(&checks), Status::Warn);
+    }
+
+    #[test]
+    fn a_weak_cluster_fails() {
+        let mut facts = healthy(true);
+        facts.nodes.retain(|n| n.role == Role::Master);
+        for n in &mut facts.nodes {
+            n.appendonly = Some("no".into());
+            n.maxmemory_policy = Some("allkeys-lru".into());
+        }
+        facts.auth = None;
+        facts.tls = false;
+        let checks = evaluate(&facts);
+        assert_eq!(status_of(&checks, "replicas"), vec![Status::Fail; 3]);
+        assert_eq!(status_of(&checks, "aof"), vec![Status::Fail]);
+        assert_eq!(status_of(&checks, "maxmemory-policy"), vec![Status::Fail]);
+        assert_eq!(status_of(&checks, "auth"), vec![Status::Warn]);
+        assert_eq!(status_of(&checks, "tls"), vec![Status::Warn]);
+        let eviction = checks
+            .iter()
+            .find(|c| c.name == "maxmemory-policy")
+            .unwrap();
+        assert!(eviction.detail.contains("allkeys-lru on all 3 nodes"));
+        assert_eq!(worst(&checks), Status::Fail);
+    }
+
+    #[test]
+    fn cluster_state_slots_and_masters() {
+        let mut facts = healthy(true);
+        facts.unserved_slots = 100;
+        facts.masters_serving = 2;
+        facts.nodes[0].cluster_info = parse_info("cluster_state:fail\r\n");
+        let checks = evaluate(&facts);
+        let state = checks.iter().find(|c| c.name == "cluster state").unwrap();
+        assert_eq!(state.status, Status::Fail);
+        assert!(state.detail.contains("100 of 16384 slots"));
+        assert!(state.detail.contains("10.0.0.1:7000 (cluster_state:fail)"));
+        assert_eq!(status_of(&checks, "masters"), vec![Status::Fail]);
+    }
+
+    #[test]
+    fn unreachable_and_failed_nodes_fail() {
+        let mut facts = healthy(true);
+        facts.nodes[1].error = Some("connection refused".into());
+        facts.nodes[3].marked = Some("slave,fail".into());
+        let checks = evaluate(&facts);
+        assert_eq!(status_of(&checks, "node"), vec![Status::Fail; 2]);
+        // Neither an unreachable nor a failed replica counts.
+        assert_eq!(
+            status_of(&checks, "replicas"),
+            vec![Status::Fail, Status::Fail, Status::Pass]
+        );
+    }
+
+    #[test]
+    fn fsync_memory_versions_latency_and_auth() {
+        let mut facts = healthy(true);
+        facts.nodes[0].appendfsync = Some("no".into());
+        facts.nodes[0]
+            .info
+            .insert("maxmemory".into(), "1100000".into());
+        facts.nodes[2]
+            .info
+            .insert("redis_version".into(), "6.2.6".into());
+        facts.nodes[4].round_trips = vec![Duration::from_millis(12); PINGS];
+        facts.nodes[5].open_without_auth = Some(true);
+        let checks = evaluate(&facts);
+        assert_eq!(status_of(&checks, "aof"), vec![Status::Warn]);
+        let memory = checks.iter().find(|c| c.name == "memory").unwrap();
+        assert_eq!(memory.status, Status::Fail);
+        assert!(memory.detail.contains("95.3%"), "{}", memory.detail);
+        let version = checks.iter().find(|c| c.name == "version").unwrap();
+        assert_eq!(version.status, Status::Warn);
+        assert!(version.detail.contains("6.2.6 on 10.0.0.1:7001"));
+        assert!(checks
+            .iter()
+            .any(|c| c.name == "latency" && c.status == Status::Warn && c.node == "10.0.0.1:7002"));
+        assert_eq!(status_of(&checks, "auth"), vec![Status::Warn]);
+    }
+
+    #[test]
+    fn milliseconds() {
+        assert_eq!(millis(Duration::from_micros(1234)), "1.23");
+    }
+}

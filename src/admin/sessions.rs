@@ -1,0 +1,480 @@
+//! One ORS cluster's sessions, for operators: list and count them, read or
+//! delete one, and purge every key of the cluster name when it is
+//! decommissioned.
+//!
+//! Listings are `SCAN cursor MATCH pattern COUNT 1000` on every master, never
+//! `KEYS` (which blocks a node while it walks its whole keyspace). `SCAN` may
+//! return a key twice, so ids are deduplicated. Deleting keys during a `SCAN`
+//! is safe: keys present for the whole scan are still returned.
+
+use std::collections::{HashMap, HashSet};
+
+use redis::Value;
+
+use super::Admin;
+use crate::config::NodeAddr;
+use crate::connection::reply_error;
+use crate::error::{parse_redirect, Error, ErrorKind, Redirect, Result};
+use crate::keys::{key_slot, ClusterName, KeyBuilder, SessionId};
+use crate::scan::session_pattern;
+
+const SCAN_COUNT: &[u8] = b"1000";
+/// SCAN round trips on one master, at most (10^11 keys at 1000 a call):
+/// a bound, not a limit anyone should meet.
+const MAX_SCAN_CALLS: u64 = 100_000_000;
+/// MOVED/ASK redirects followed for one command.
+const MAX_REDIRECTS: usize = 5;
+/// Purge scans again until a pass finds nothing, at most this often.
+const MAX_PURGE_PASSES: u32 = 4;
+
+/// Where a scan is, for a progress indicator.
+pub struct ScanProgress<'a> {
+    pub node: &'a NodeAddr,
+    /// 1-based number of the master being scanned.
+    pub master: usize,
+    pub masters: usize,
+    /// Keys returned so far, all masters together (repeats included).
+    pub keys: u64,
+}
+
+pub type ProgressFn<'a> = dyn FnMut(&ScanProgress<'_>) + 'a;
+
+/// What a page visitor of [`Admin::scan_keys`] gets: the admin handle (to
+/// run commands), the master's index and address, and the keys of one page.
+pub type PageFn<'a> = dyn FnMut(&mut Admin, usize, &NodeAddr, Vec<Vec<u8>>) -> Result<()> + 'a;
+
+/// The MATCH pattern of every key of the cluster name, sessions or not.
+/// Cluster names hold no glob characters (`A-Z a-z 0-9 _ . -`).
+pub fn cluster_pattern(cluster: &ClusterName) -> Vec<u8> {
+    format!("ORS:{}:*", cluster.as_str()).into_bytes()
+}
+
+/// The session id inside a session key, or `None` for any other key.
+pub fn id_of_key<'k>(prefix: &[u8], key: &'k [u8]) -> Option<&'k [u8]> {
+    key.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_suffix(b"}"))
+        .filter(|id| SessionId::parse(id).is_ok())
+}
+
+/// A session's time to live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ttl {
+    Seconds(u64),
+    /// The key has no TTL (the library never writes one like that).
+    Persistent,
+}
+
+/// One session as stored.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub key: Vec<u8>,
+    pub node: NodeAddr,
+    pub value: Vec<u8>,
+    pub ttl: Ttl,
+}
+
+/// The sessions a scan found, each with the index of its master.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Sorted by id.
+    pub ids: Vec<(Vec<u8>, usize)>,
+    pub masters: Vec<NodeAddr>,
+    pub per_master: Vec<u64>,
+}
+
+/// What a purge did.
+#[derive(Debug, Default)]
+pub struct PurgeReport {
+    pub masters: Vec<NodeAddr>,
+    pub deleted_per_master: Vec<u64>,
+    pub deleted: u64,
+    pub passes: u32,
+    /// The last pass found no key left.
+    pub verified: bool,
+    /// Keys the last pass still found (when not verified).
+    pub found_in_last_pass: u64,
+}
+
+impl Admin {
+    /// Runs `SCAN ... MATCH pattern` to the end on every master, handing
+    /// each page of keys to `visit`.
+    pub fn scan_keys(
+        &mut self,
+        pattern: &[u8],
+        progress: &mut ProgressFn<'_>,
+        visit: &mut PageFn<'_>,
+    ) -> Result<()> {
+        let masters = self.masters();
+        let mut seen: u64 = 0;
+        for (index, node) in masters.iter().enumerate() {
+            let mut cursor = b"0".to_vec();
+            let mut calls: u64 = 0;
+            loop {
+                calls += 1;
+                if calls > MAX_SCAN_CALLS {
+                    return Err(Error::new(
+                        ErrorKind::Server,
+                        format!("node {node}: SCAN did not finish after {MAX_SCAN_CALLS} calls"),
+                    ));
+                }
+                let (next, keys) = self.scan_page(node, &cursor, pattern)?;
+                seen += keys.len() as u64;
+                let done = next == b"0";
+                visit(self, index, node, keys)?;
+                progress(&ScanProgress {
+                    node,
+                    master: index + 1,
+                    masters: masters.len(),
+                    keys: seen,
+                });
+                if done {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_page(
+        &mut self,
+        node: &NodeAddr,
+        cursor: &[u8],
+        pattern: &[u8],
+    ) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
+        let reply = self.query(
+            node,
+            &[b"SCAN", cursor, b"MATCH", pattern, b"COUNT", SCAN_COUNT],
+        )?;
+        let bad = || {
+            Error::new(
+                ErrorKind::Server,
+                format!("node {node}: unexpected SCAN reply"),
+            )
+        };
+        let Value::Array(mut parts) = reply else {
+            return Err(bad());
+        };
+        if parts.len() != 2 {
+            return Err(bad());
+        }
+        let Some(Value::Array(keys)) = parts.pop() else {
+            return Err(bad());
+        };
+        let cursor = match parts.pop() {
+            Some(Value::BulkString(c)) => c,
+            Some(Value::SimpleString(c)) => c.into_bytes(),
+            _ => return Err(bad()),
+        };
+        let keys = keys
+            .into_iter()
+            .filter_map(|k| match k {
+                Value::BulkString(k) => Some(k),
+                _ => None,
+            })
+            .collect();
+        Ok((cursor, keys))
+    }
+
+    /// The sessions of this cluster name whose id starts with `id_prefix`,
+    /// each once.
+    pub fn list_sessions(
+        &mut self,
+        id_prefix: &[u8],
+        progress: &mut ProgressFn<'_>,
+    ) -> Result<Listing> {
+        let (prefix, pattern) = session_pattern(&self.config.cluster_name, id_prefix)?;
+        let masters = self.masters();
+        let mut found: HashMap<Vec<u8>, usize> = HashMap::new();
+        self.scan_keys(&pattern, progress, &mut |_, index, _, keys| {
+            for key in keys {
+                if let Some(id) = id_of_key(&prefix, &key) {
+                    found.entry(id.to_vec()).or_insert(index);
+                }
+            }
+            Ok(())
+        })?;
+        let mut per_master = vec![0u64; masters.len()];
+        for &index in found.values() {
+            if let Some(n) = per_master.get_mut(index) {
+                *n += 1;
+            }
+        }
+        let mut ids: Vec<(Vec<u8>, usize)> = found.into_iter().collect();
+        ids.sort_unstable();
+        Ok(Listing {
+            ids,
+            masters,
+            per_master,
+        })
+    }
+
+    /// Every key under `ORS:<cluster-name>:` (sessions or not), per master.
+    pub fn count_cluster_keys(&mut self, progress: &mut ProgressFn<'_>) -> Result<Vec<u64>> {
+        let pattern = cluster_pattern(&self.config.cluster_name);
+        let mut per_master = vec![0u64; self.map.masters.len()];
+        let mut seen: HashSet<Vec<u8>> = HashSet::new();
+        self.scan_keys(&pattern, progress, &mut |_, index, _, keys| {
+            for key in keys {
+                if seen.insert(key) {
+                    if let Some(n) = per_master.get_mut(index) {
+                        *n += 1;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok(per_master)
+    }
+
+    /// One session's value and TTL; `None` when there is no such session.
+    pub fn get_session(&mut self, id: SessionId<'_>) -> Result<Option<Session>> {
+        let key = KeyBuilder::new(&self.config.cluster_name).key(id);
+        let (node, reply) = self.on_key_slot(&key, &[b"GET", &key])?;
+        let value = match reply {
+            Value::Nil => return Ok(None),
+            Value::BulkString(v) => v,
+            _ => return Err(unexpected_reply(&node, "GET")),
+        };
+        let (node, reply) = self.on_key_slot(&key, &[b"TTL", &key])?;
+        let ttl = match reply {
+            Value::Int(n) if n >= 0 => Ttl::Seconds(n as u64),
+            Value::Int(-1) => Ttl::Persistent,
+            // -2: it expired or was deleted between GET and TTL.
+            Value::Int(_) => return Ok(None),
+            _ => return Err(unexpected_reply(&node, "TTL")),
+        };
+        Ok(Some(Session {
+            key,
+            node,
+            value,
+            ttl,
+        }))
+    }
+
+    /// Deletes one session with `UNLINK` (`DEL` where the server has no
+    /// UNLINK, before 4.0). Returns the node and command, or `None` when
+    /// there was no such session.
+    pub fn delete_session(
+        &mut self,
+        id: SessionId<'_>,
+    ) -> Result<Option<(NodeAddr, &'static str)>> {
+        let key = KeyBuilder::new(&self.config.cluster_name).key(id);
+        let (node, reply, command) = match self.on_key_slot(&key, &[b"UNLINK", &key]) {
+            Ok((node, reply)) => (node, reply, "UNLINK"),
+            Err(e) if is_unknown_command(&e) => {
+                let (node, reply) = self.on_key_slot(&key, &[b"DEL", &key])?;
+                (node, reply, "DEL")
+            }
+            Err(e) => return Err(e),
+        };
+        match reply {
+            Value::Int(n) if n > 0 => Ok(Some((node, command))),
+            Value::Int(_) => Ok(None),
+            _ => Err(unexpected_reply(&node, command)),
+        }
+    }
+
+    /// Deletes every key under `ORS:<cluster-name>:` on every master, then
+    /// scans again until a pass finds nothing left (at most
+    /// `MAX_PURGE_PASSES` passes).
+    pub fn purge(&mut self, progress: &mut ProgressFn<'_>) -> Result<PurgeReport> {
+        let pattern = cluster_pattern(&self.config.cluster_name);
+        let masters = self.masters();
+        let mut report = PurgeReport {
+            deleted_per_master: vec![0; masters.len()],
+            masters,
+            ..PurgeReport::default()
+        };
+        let mut without_unlink: HashSet<String> = HashSet::new();
+        for pass in 1..=MAX_PURGE_PASSES {
+            report.passes = pass;
+            let mut found: u64 = 0;
+            let per_master = &mut report.deleted_per_master;
+            self.scan_keys(&pattern, progress, &mut |admin, index, node, keys| {
+                found += keys.len() as u64;
+                let deleted = admin.delete_keys(node, &keys, &mut without_unlink)?;
+                if let Some(n) = per_master.get_mut(index) {
+                    *n += deleted;
+                }
+                Ok(())
+            })?;
+            report.found_in_last_pass = found;
+            if found == 0 {
+                report.verified = true;
+                break;
+            }
+        }
+        report.deleted = report.deleted_per_master.iter().sum();
+        Ok(report)
+    }
+
+    /// Deletes `keys` on `node`, one command each in one pipeline. Keys that
+    /// moved away (MOVED/ASK) are left for the next pass.
+    fn delete_keys(
+        &mut self,
+        node: &NodeAddr,
+        keys: &[Vec<u8>],
+        without_unlink: &mut HashSet<String>,
+    ) -> Result<u64> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let node_key = node.to_string();
+        // At most two rounds: UNLINK, then DEL if the node has no UNLINK.
+        for _ in 0..2 {
+            let command: &[u8] = if without_unlink.contains(&node_key) {
+                b"DEL"
+            } else {
+                b"UNLINK"
+            };
+            let commands: Vec<Vec<&[u8]>> = keys.iter().map(|k| vec![command, k]).collect();
+            let replies = self.pipeline(node, &commands)?;
+            let mut deleted = 0;
+            let mut retry_with_del = false;
+            for reply in replies {
+                match reply {
+                    Value::Int(n) if n > 0 => deleted += 1,
+                    Value::Int(_) => {}
+                    Value::ServerError(e) => {
+                        if parse_redirect(e.code(), e.details().unwrap_or("")).is_some() {
+                            continue;
+                        }
+                        let e = reply_error(&e);
+                        if is_unknown_command(&e) && command == b"UNLINK" {
+                            retry_with_del = true;
+                            break;
+                        }
+                        return Err(e.at_node(&node_key));
+                    }
+                    _ => return Err(unexpected_reply(node, "UNLINK")),
+                }
+            }
+            if !retry_with_del {
+                return Ok(deleted);
+            }
+            without_unlink.insert(node_key.clone());
+        }
+        Ok(0)
+    }
+
+    /// Runs one command on the master of `key`'s slot, following MOVED and
+    /// ASK redirects (a few at most). Returns the node that answered.
+    pub fn on_key_slot(&mut self, key: &[u8], args: &[&[u8]]) -> Result<(NodeAddr, Value)> {
+        let slot = key_slot(key);
+        let mut node = self
+            .map
+            .master_of(slot)
+            .map(|m| m.node.clone())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Cluster,
+                    format!("slot {slot} is not served by any master (run ors-redis doctor)"),
+                )
+            })?;
+        let mut asking = false;
+        for _ in 0..=MAX_REDIRECTS {
+            let mut commands: Vec<Vec<&[u8]>> = Vec::with_capacity(2);
+            if asking {
+                commands.push(vec![&b"ASKING"[..]]);
+            }
+            commands.push(args.to_vec());
+            let reply = self
+                .pipeline(&node, &commands)?
+                .pop()
+                .ok_or_else(|| unexpected_reply(&node, "pipeline"))?;
+            let Value::ServerError(e) = reply else {
+                return Ok((node, reply));
+            };
+            match parse_redirect(e.code(), e.details().unwrap_or("")) {
+                Some(Redirect::Moved { addr, .. }) => {
+                    node = redirect_target(&addr, &node)?;
+                    asking = false;
+                }
+                Some(Redirect::Ask { addr, .. }) => {
+                    node = redirect_target(&addr, &node)?;
+                    asking = true;
+                }
+                None => return Err(reply_error(&e).at_node(&node.to_string())),
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Cluster,
+            format!(
+                "slot {slot}: still redirected after {MAX_REDIRECTS} redirects (is the cluster resharding?)"
+            ),
+        ))
+    }
+}
+
+/// A redirect's `host:port`; Redis 7 sends ":port" before a node knows its
+/// own IP, which means the host of the node that answered.
+fn redirect_target(to: &str, from: &NodeAddr) -> Result<NodeAddr> {
+    let bad = |why: String| {
+        Error::new(
+            ErrorKind::Cluster,
+            format!("node {from}: bad redirect address: {why}"),
+        )
+    };
+    match to.strip_prefix(':') {
+        Some(port) => match port.parse::<u16>() {
+            Ok(port) if port != 0 => Ok(NodeAddr {
+                host: from.host.clone(),
+                port,
+            }),
+            _ => Err(bad(format!("'{to}'"))),
+        },
+        None => NodeAddr::parse(to).map_err(bad),
+    }
+}
+
+fn is_unknown_command(e: &Error) -> bool {
+    e.kind == ErrorKind::Server && e.message.to_ascii_lowercase().contains("unknown command")
+}
+
+fn unexpected_reply(node: &NodeAddr, what: &str) -> Error {
+    Error::new(
+        ErrorKind::Server,
+        format!("node {node}: unexpected {what} reply"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cluster_pattern_covers_every_key_of_the_name() {
+        let cluster = ClusterName::parse("EU").unwrap();
+        assert_eq!(cluster_pattern(&cluster), b"ORS:EU:*".to_vec());
+    }
+
+    #[test]
+    fn ids_come_out_of_session_keys_only() {
+        let (prefix, _) = session_pattern(&ClusterName::parse("EU").unwrap(), b"").unwrap();
+        assert_eq!(id_of_key(&prefix, b"ORS:EU:{s-1}"), Some(&b"s-1"[..]));
+        assert_eq!(id_of_key(&prefix, b"ORS:EU:{}"), None);
+        assert_eq!(id_of_key(&prefix, b"ORS:EU:{a}b}"), None);
+        assert_eq!(id_of_key(&prefix, b"ORS:EU:meta"), None);
+        assert_eq!(id_of_key(&prefix, b"ORS:EUX:{s}"), None);
+    }
+
+    #[test]
+    fn redirect_targets() {
+        let from = NodeAddr::parse("10.0.0.1:7000").unwrap();
+        assert_eq!(
+            redirect_target(":7002", &from).unwrap().to_string(),
+            "10.0.0.1:7002"
+        );
+        assert_eq!(
+            redirect_target("10.0.0.2:7001", &from).unwrap().to_string(),
+            "10.0.0.2:7001"
+        );
+        let v6 = NodeAddr::parse("[::1]:7000").unwrap();
+        assert_eq!(
+            redirect_target(":7002", &v6).unwrap().to_string(),
+            "[::1]:7002"
+        );
+        assert!(redirect_target("nonsense", &from).is_err());
+    }
+}
