@@ -62,41 +62,49 @@ pub fn route<T>(
         if attempts > 1 {
             stats::bump(|s| &s.retries);
         }
-        let map = conns.slot_map(&client.topology);
+        let (epoch, owner) = {
+            let map = conns.slot_map(&client.topology);
+            (
+                map.epoch,
+                map.master_of(slot).map(|m| Box::<str>::from(&*m.addr)),
+            )
+        };
         let (addr, asking): (Box<str>, bool) = match redirect.take() {
             Some(target) => target,
-            None => match map.master_of(slot) {
-                Some(master) => (master.addr.as_ref().into(), false),
+            None => match owner {
+                Some(master) => (master, false),
                 None => {
                     last_error = Some(Error::new(
                         ErrorKind::Cluster,
                         format!("slot {slot} is not served by any master"),
                     ));
-                    refresh(client, conns, map.epoch, None, deadline);
+                    refresh(client, conns, epoch, None, deadline);
                     backoff = pause(backoff, deadline);
                     continue;
                 }
             },
         };
         let remaining = deadline.saturating_duration_since(Instant::now());
+        // Why: errors of opening a connection already name their node
+        // (connection.rs); naming it again gave "node X: node X: ...".
         let result = conns
             .connection(&addr, &client.params, deadline)
             .and_then(|conn| {
-                conn.set_timeout(reply_budget.min(remaining))?;
-                attempt(conn, asking)
+                conn.set_timeout(reply_budget.min(remaining))
+                    .and_then(|()| attempt(conn, asking))
+                    .map_err(|e| e.at_node(&addr))
             });
         let error = match result {
             Ok(Reply::Done(value)) => return Ok(value),
             Err(e) if e.is_retryable() => {
                 tracing::debug!(node = &*addr, slot, attempt = attempts, error = %e, "retrying after a connection error");
                 conns.drop_connection(&addr);
-                let e = e.at_node(&addr);
                 last_error = Some(e);
-                refresh(client, conns, map.epoch, Some(&addr), deadline);
+                refresh(client, conns, epoch, Some(&addr), deadline);
                 backoff = pause(backoff, deadline);
                 continue;
             }
-            Err(e) => return Err(e.at_node(&addr)),
+            Err(e) => return Err(e),
             Ok(Reply::Error(e)) => e,
         };
         let code = error.code();
@@ -105,9 +113,12 @@ pub fn route<T>(
                 Redirect::Moved { addr: to, .. } => {
                     tracing::debug!(node = &*addr, slot, to = %to, "MOVED");
                     let to = resolve_redirect(&to, &addr);
-                    let stale = map.master_of(slot).is_none_or(|m| *m.addr != *to);
+                    let stale = conns
+                        .slot_map(&client.topology)
+                        .master_of(slot)
+                        .is_none_or(|m| *m.addr != *to);
                     if stale {
-                        refresh(client, conns, map.epoch, None, deadline);
+                        refresh(client, conns, epoch, None, deadline);
                     }
                     redirect = Some((to, false));
                 }
@@ -129,7 +140,7 @@ pub fn route<T>(
                 );
                 last_error = Some(reply_error(&error).at_node(&addr));
                 if code == "CLUSTERDOWN" {
-                    refresh(client, conns, map.epoch, Some(&addr), deadline);
+                    refresh(client, conns, epoch, Some(&addr), deadline);
                 }
                 backoff = pause(backoff, deadline);
             }

@@ -57,17 +57,16 @@ impl ConnectionSet {
     /// The slot map to route with: the thread's cached one, replaced when
     /// the shared topology has a newer epoch (an atomic load, no lock). On a
     /// change, connections to nodes that are no longer masters are closed.
-    pub fn slot_map(&mut self, topology: &Topology) -> Arc<SlotMap> {
+    pub fn slot_map(&mut self, topology: &Topology) -> &SlotMap {
         let epoch = topology.epoch();
-        match &self.map {
-            Some(map) if map.epoch == epoch => map.clone(),
-            _ => {
-                let map = topology.current();
-                self.conns.retain(|addr, _| map.is_master(addr));
-                self.map = Some(map.clone());
-                map
-            }
+        // A borrow, not an Arc clone: cloning would bump one shared counter
+        // from every thread on every call.
+        if self.map.as_ref().is_none_or(|map| map.epoch != epoch) {
+            let map = topology.current();
+            self.conns.retain(|addr, _| map.is_master(addr));
+            self.map = Some(map);
         }
+        self.map.get_or_insert_with(|| topology.current())
     }
 
     /// This thread's connection to `addr`, opened if it has none.

@@ -233,6 +233,12 @@ impl Topology {
         deadline: Instant,
         fetch: &mut dyn FnMut(&NodeAddr) -> Result<Value>,
     ) {
+        // Why: a call whose deadline has passed (its last attempt timed out
+        // on a frozen node) can ask no node; it must neither use up the
+        // rate-limit slot nor log that no node answered.
+        if Instant::now() >= deadline {
+            return;
+        }
         // Single flight: if another thread is refreshing, wait for its result.
         let mut state = match self.refresh.try_lock() {
             Some(state) => state,
@@ -271,9 +277,11 @@ impl Topology {
             first.extend(last);
             candidates = first;
         }
-        for node in &candidates {
+        for (asked, node) in candidates.iter().enumerate() {
             if Instant::now() >= deadline {
-                break;
+                // Why: running out of the call's time is not "no node answered".
+                tracing::debug!(asked, "slot map refresh: the call's deadline passed");
+                return;
             }
             match fetch(node).and_then(|reply| SlotMap::parse(&reply, node)) {
                 Ok(map) if map.masters.is_empty() => {
@@ -472,6 +480,25 @@ mod tests {
         topo.refresh(2, None, deadline, &mut fetch);
         assert_eq!(calls.get(), 2);
         assert_eq!(topo.epoch(), 2, "an unchanged map keeps its epoch");
+    }
+
+    #[test]
+    fn refresh_after_the_deadline_asks_nobody_and_keeps_the_rate_limit_slot() {
+        let topo = Topology::new(
+            vec![asked()],
+            SlotMap::parse(&one_master_map(7000), &asked()).unwrap(),
+        );
+        let calls = std::cell::Cell::new(0);
+        let mut fetch = |_: &NodeAddr| {
+            calls.set(calls.get() + 1);
+            Ok(one_master_map(7001))
+        };
+        topo.refresh(1, None, Instant::now(), &mut fetch);
+        assert_eq!(calls.get(), 0);
+        // A thread with time left is not rate-limited by the one without.
+        topo.refresh(1, None, Instant::now() + Duration::from_secs(1), &mut fetch);
+        assert_eq!(calls.get(), 1);
+        assert_eq!(topo.epoch(), 2);
     }
 
     #[test]
