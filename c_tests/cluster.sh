@@ -4,12 +4,30 @@
 #
 #   c_tests/cluster.sh start|stop|status|restart
 #
+# Node-level controls for the chaos tests (they keep every node's data):
+#
+#   c_tests/cluster.sh node-kill PORT [SIGNAL]   signal one node (default KILL;
+#                                                 STOP freezes it, CONT thaws it)
+#   c_tests/cluster.sh node-start PORT           restart a stopped node from its own
+#                                                 dir, nodes.conf and AOF (no wipe)
+#   c_tests/cluster.sh node-pid PORT              print the pid of the node (for a program
+#                                                 that signals it itself, to time the signal)
+#   c_tests/cluster.sh stop-all                  stop every node (SIGTERM), keep data
+#   c_tests/cluster.sh resume                    start every stopped node from its
+#                                                 data, wait until healthy
+#   c_tests/cluster.sh wait-healthy [SECONDS]    wait until healthy (default ORS_CLUSTER_WAIT)
+#
 # Environment:
 #   ORS_CLUSTER_PORT          first port (default 7000)
 #   ORS_CLUSTER_DIR           data root, one folder per node (default <repo>/target/test-cluster)
 #   ORS_CLUSTER_NODE_TIMEOUT  cluster-node-timeout in ms (default 2000)
 #   ORS_CLUSTER_WAIT          seconds start waits for a healthy cluster (default 30)
 #   ORS_CLUSTER_EXTRA_CONF    file whose lines are appended to every node's config
+#   ORS_CLUSTER_TLS_DIR       TLS only: a folder with ca.pem, server.pem, server.key;
+#                             nodes listen with TLS on their port (port 0, tls-port,
+#                             tls-cluster, tls-replication); set ORS_REDIS_CLI_ARGS to
+#                             "--tls --cacert ... --cert ... --key ..." to match
+#   ORS_CLUSTER_TLS_AUTH_CLIENTS  with TLS: tls-auth-clients yes|no|optional (default no)
 #                             (ACL users, requirepass/masterauth, TLS ...)
 #   ORS_REDIS_CLI_ARGS        extra redis-cli arguments (e.g. --user/--pass) for this script
 #   REDIS_SERVER, REDIS_CLI   binaries (default redis-server, redis-cli)
@@ -28,6 +46,8 @@ DATA_ROOT=${ORS_CLUSTER_DIR:-$REPO/target/test-cluster}
 NODE_TIMEOUT=${ORS_CLUSTER_NODE_TIMEOUT:-2000}
 WAIT_LIMIT=${ORS_CLUSTER_WAIT:-30}
 EXTRA_CONF=${ORS_CLUSTER_EXTRA_CONF:-}
+TLS_DIR=${ORS_CLUSTER_TLS_DIR:-}
+TLS_AUTH_CLIENTS=${ORS_CLUSTER_TLS_AUTH_CLIENTS:-no}
 NODES=6
 
 [[ "$BASE_PORT" =~ ^[0-9]+$ ]] || die "ORS_CLUSTER_PORT must be a number, not '$BASE_PORT'"
@@ -156,6 +176,18 @@ write_conf() {
             "save \"\""
         # Lets tests use DEBUG SLEEP and friends over loopback (Redis 7+).
         if ((major >= 7)); then printf '%s\n' "enable-debug-command local"; fi
+        if [[ -n "$TLS_DIR" ]]; then
+            # Later lines win: the plain port is closed, TLS takes its number.
+            printf '%s\n' \
+                "port 0" \
+                "tls-port $port" \
+                "tls-cert-file $TLS_DIR/server.pem" \
+                "tls-key-file $TLS_DIR/server.key" \
+                "tls-ca-cert-file $TLS_DIR/ca.pem" \
+                "tls-cluster yes" \
+                "tls-replication yes" \
+                "tls-auth-clients $TLS_AUTH_CLIENTS"
+        fi
         append_extra_conf "$EXTRA_CONF"
     } >"$dir/redis.conf"
 }
@@ -221,6 +253,97 @@ start_cluster() {
     say "cluster up on $RANGE: 3 masters + 3 replicas, cluster_state:ok, data in $DATA_ROOT"
 }
 
+# Is PORT one of this cluster's ports?
+our_port() {
+    local port
+    for port in "${PORTS[@]}"; do [[ "$port" == "$1" ]] && return 0; done
+    return 1
+}
+
+# node-kill PORT [SIGNAL]: signals the node we started on PORT. After KILL
+# (or TERM), waits until the process is gone, so that the port is free for
+# node-start.
+kill_node() {
+    local port=$1 sig=${2:-KILL} pid deadline
+    our_port "$port" || die "node-kill: $port is not a port of this cluster ($RANGE)"
+    sig=${sig#SIG}
+    [[ "$sig" =~ ^(KILL|TERM|STOP|CONT|INT)$ ]] || die "node-kill: signal must be KILL, TERM, INT, STOP or CONT, not '$sig'"
+    pid=$(node_pid "$port" "$(node_pidfile "$port")")
+    [[ -n "$pid" ]] || die "node-kill: no node of ours runs on port $port"
+    kill -"$sig" "$pid" || die "node-kill: kill -$sig $pid failed"
+    if [[ "$sig" == KILL || "$sig" == TERM || "$sig" == INT ]]; then
+        # A frozen node handles TERM only once it runs again.
+        [[ "$sig" == KILL ]] || kill -CONT "$pid" 2>/dev/null || true
+        deadline=$((SECONDS + ORS_STOP_WAIT))
+        while kill -0 "$pid" 2>/dev/null; do
+            ((SECONDS < deadline)) || die "node-kill: pid $pid (port $port) still alive ${ORS_STOP_WAIT}s after SIG$sig"
+            sleep 0.05
+        done
+    fi
+    say "sent SIG$sig to node $port (pid $pid)"
+}
+
+# node-start PORT: starts the node on PORT from what is in its folder (config,
+# nodes.conf, AOF): it loads its data and rejoins the cluster by itself.
+start_node() {
+    local port=$1 dir
+    our_port "$port" || die "node-start: $port is not a port of this cluster ($RANGE)"
+    dir=$(node_dir "$port")
+    [[ -r "$dir/redis.conf" ]] || die "node-start: no node was ever created in $dir (use start)"
+    if [[ -n "$(node_pid "$port" "$(node_pidfile "$port")")" ]]; then
+        say "node $port is already running"
+        return 0
+    fi
+    port_busy "$port" && die "node-start: port $port is in use by a process this script did not start"
+    # 9>&-: the daemon must not inherit (and so hold) our lock.
+    if ! "$REDIS_SERVER" "$dir/redis.conf" >/dev/null 9>&-; then
+        show_log_tail "$port"
+        die "node-start: redis-server on port $port failed to start"
+    fi
+    # PING answers once the AOF is loaded (until then: -LOADING).
+    if ! wait_ping 30 "$port"; then
+        show_log_tail "$port"
+        die "node-start: node $port did not answer PING within 30s"
+    fi
+    say "node $port started from its data (pid $(node_pid "$port" "$(node_pidfile "$port")"))"
+}
+
+wait_healthy() {
+    local limit=${1:-$WAIT_LIMIT} deadline
+    [[ "$limit" =~ ^[0-9]+$ ]] || die "wait-healthy: SECONDS must be a number"
+    deadline=$((SECONDS + limit))
+    until healthy; do
+        ((SECONDS < deadline)) || die "cluster on $RANGE not healthy after ${limit}s: $HEALTH_REASON"
+        sleep 0.1
+    done
+    say "cluster on $RANGE is healthy"
+}
+
+# resume: every node that is not running starts from its data; then waits
+# until the cluster is healthy again.
+resume_cluster() {
+    need_binaries
+    local port started=()
+    for port in "${PORTS[@]}"; do
+        [[ -r "$(node_dir "$port")/redis.conf" ]] || die "resume: no cluster data in $DATA_ROOT (use start)"
+    done
+    for port in "${PORTS[@]}"; do
+        [[ -n "$(node_pid "$port" "$(node_pidfile "$port")")" ]] && continue
+        port_busy "$port" && die "resume: port $port is in use by a process this script did not start"
+        if ! "$REDIS_SERVER" "$(node_dir "$port")/redis.conf" >/dev/null 9>&-; then
+            show_log_tail "$port"
+            die "resume: redis-server on port $port failed to start"
+        fi
+        started+=("$port")
+    done
+    if ! wait_ping 30 "${PORTS[@]}"; then
+        for port in "${PORTS[@]}"; do pings "$port" || show_log_tail "$port"; done
+        die "resume: nodes did not answer PING within 30s"
+    fi
+    say "resume: started ${#started[@]} node(s) from their data${started[*]:+: ${started[*]}}"
+    wait_healthy "$WAIT_LIMIT"
+}
+
 status_cluster() {
     local port pid role rc=0
     for port in "${PORTS[@]}"; do
@@ -264,8 +387,36 @@ restart)
 status)
     status_cluster
     ;;
+node-kill)
+    (($# >= 2)) || die "usage: $0 node-kill PORT [SIGNAL]"
+    take_lock "$DATA_ROOT/.cluster-$BASE_PORT.lock"
+    kill_node "$2" "${3:-KILL}"
+    ;;
+node-pid)
+    (($# >= 2)) || die "usage: $0 node-pid PORT"
+    our_port "$2" || die "node-pid: $2 is not a port of this cluster ($RANGE)"
+    pid=$(node_pid "$2" "$(node_pidfile "$2")")
+    [[ -n "$pid" ]] || die "node-pid: no node of ours runs on port $2"
+    printf '%s\n' "$pid"
+    ;;
+node-start)
+    (($# >= 2)) || die "usage: $0 node-start PORT"
+    take_lock "$DATA_ROOT/.cluster-$BASE_PORT.lock"
+    start_node "$2"
+    ;;
+stop-all)
+    take_lock "$DATA_ROOT/.cluster-$BASE_PORT.lock"
+    stop_nodes
+    ;;
+resume)
+    take_lock "$DATA_ROOT/.cluster-$BASE_PORT.lock"
+    resume_cluster
+    ;;
+wait-healthy)
+    wait_healthy "${2:-$WAIT_LIMIT}"
+    ;;
 *)
-    echo "usage: $0 start|stop|status|restart" >&2
+    echo "usage: $0 start|stop|status|restart|node-kill PORT [SIGNAL]|node-start PORT|node-pid PORT|stop-all|resume|wait-healthy [SECONDS]" >&2
     exit 2
     ;;
 esac

@@ -100,6 +100,8 @@ stop_pids() {
     local pid alive deadline
     (($# > 0)) || return 0
     kill -TERM "$@" 2>/dev/null || true
+    # A node frozen with SIGSTOP (chaos tests) acts on TERM only once thawed.
+    kill -CONT "$@" 2>/dev/null || true
     deadline=$((SECONDS + ORS_STOP_WAIT))
     while :; do
         alive=()

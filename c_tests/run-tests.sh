@@ -3,13 +3,20 @@
 # programs under ctest against a local Redis Cluster (started and stopped by
 # the ctest fixtures, and stopped here again on any exit).
 #
-#   c_tests/run-tests.sh [ctest arguments...]     e.g. -R test_init, -L core, -V
+#   c_tests/run-tests.sh [ctest arguments...]     e.g. -R test_init, -L core, -LE chaos, -V
+#
+# ctest labels: core (the C harness), chaos (the chaos suite, on a cluster of
+# its own that it kills, freezes, reshards and restarts; a few minutes),
+# valgrind (with ORS_TESTS_VALGRIND=1), fixture.
 #
 # Environment: ORS_TEST_PORT (first cluster port, default 7000),
-# ORS_STANDALONE_PORT (default 7010), ORS_TESTS_BUILD_DIR (default
-# target/c_tests-build), CARGO, REDIS_SERVER, REDIS_CLI,
-# ORS_SKIP_CARGO_TEST=1 to skip `cargo test`, ORS_TESTS_VALGRIND=1 to run
-# every test program a second time under valgrind (ctest label valgrind).
+# ORS_STANDALONE_PORT (default 7010), ORS_CHAOS_PORT (first port of the chaos
+# cluster, default 7040), ORS_TESTS_BUILD_DIR (default target/c_tests-build),
+# CARGO, REDIS_SERVER, REDIS_CLI, ORS_SKIP_CARGO_TEST=1 to skip `cargo test`,
+# ORS_TESTS_VALGRIND=1 to run every core test program a second time under
+# valgrind (ctest label valgrind), ORS_TESTS_SANITIZE=1 to build the test
+# programs with AddressSanitizer and UBSan (use a build dir of its own, e.g.
+# ORS_TESTS_BUILD_DIR=target/c_tests-asan, and -L core).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,7 +27,13 @@ CARGO=${CARGO:-cargo}
 export ORS_TEST_PORT=${ORS_TEST_PORT:-7000}
 export ORS_STANDALONE_PORT=${ORS_STANDALONE_PORT:-7010}
 export ORS_CLUSTER_PORT=$ORS_TEST_PORT
+export ORS_CHAOS_PORT=${ORS_CHAOS_PORT:-7040}
+CHAOS_DIR=$REPO/target/chaos-cluster
 BUILD_DIR=${ORS_TESTS_BUILD_DIR:-$REPO/target/c_tests-build}
+if [[ "${ORS_TESTS_SANITIZE:-}" == 1 && "${ORS_TESTS_VALGRIND:-}" == 1 ]]; then
+    echo "run-tests.sh: ORS_TESTS_SANITIZE=1 and ORS_TESTS_VALGRIND=1 do not mix (run twice, two build dirs)" >&2
+    exit 2
+fi
 
 step() { printf '\n=== %s\n' "$*"; }
 
@@ -28,6 +41,8 @@ cleanup() {
     local rc=$?
     "$HERE/cluster.sh" stop >/dev/null 2>&1 || echo "run-tests.sh: warning: cluster.sh stop failed" >&2
     "$HERE/standalone.sh" stop >/dev/null 2>&1 || echo "run-tests.sh: warning: standalone.sh stop failed" >&2
+    ORS_CLUSTER_PORT=$ORS_CHAOS_PORT ORS_CLUSTER_DIR=$CHAOS_DIR "$HERE/cluster.sh" stop >/dev/null 2>&1 ||
+        echo "run-tests.sh: warning: cluster.sh stop (chaos cluster) failed" >&2
     if ((rc == 0)); then
         printf '\n=== all tests passed\n'
     else
@@ -56,10 +71,19 @@ cmake -S "$HERE" -B "$BUILD_DIR" \
     -DORS_STANDALONE_PORT="$ORS_STANDALONE_PORT" \
     -DREDIS_CLI="${REDIS_CLI:-redis-cli}" \
     -DREDIS_SERVER="${REDIS_SERVER:-redis-server}" \
-    -DORS_TESTS_VALGRIND="$([[ "${ORS_TESTS_VALGRIND:-}" == 1 ]] && echo ON || echo OFF)"
+    -DORS_CHAOS_PORT="$ORS_CHAOS_PORT" \
+    -DORS_CHAOS_DIR="$CHAOS_DIR" \
+    -DORS_TESTS_VALGRIND="$([[ "${ORS_TESTS_VALGRIND:-}" == 1 ]] && echo ON || echo OFF)" \
+    -DORS_SANITIZE="$([[ "${ORS_TESTS_SANITIZE:-}" == 1 ]] && echo ON || echo OFF)"
 
 step "cmake build"
 cmake --build "$BUILD_DIR" --parallel "$(nproc 2>/dev/null || echo 2)"
 
-step "ctest (cluster on 127.0.0.1:$ORS_TEST_PORT-$((ORS_TEST_PORT + 5)), standalone on $ORS_STANDALONE_PORT)"
+step "ctest (cluster on 127.0.0.1:$ORS_TEST_PORT-$((ORS_TEST_PORT + 5)), standalone on $ORS_STANDALONE_PORT, chaos cluster on $ORS_CHAOS_PORT-$((ORS_CHAOS_PORT + 5)))"
 ctest --test-dir "$BUILD_DIR" --output-on-failure "$@"
+
+# The chaos suite's measurements (one "# FIGURE" line per scenario).
+if grep -q '# FIGURE' "$BUILD_DIR/Testing/Temporary/LastTest.log" 2>/dev/null; then
+    step "chaos figures"
+    grep -h '# FIGURE' "$BUILD_DIR/Testing/Temporary/LastTest.log" | sed 's/^.*# FIGURE /  /'
+fi

@@ -1,0 +1,219 @@
+/*
+ * chaos_failover.c - a master killed with SIGKILL under load.
+ *
+ * Worker threads put and get their sessions (a third of them on each master)
+ * without pause. One master is killed; with op-timeout above the cluster's
+ * failover time, no call may fail while its replica is promoted. The killed
+ * node is then restarted from its data: it must rejoin as a replica, and the
+ * load goes on on the same library instance (no re-init).
+ *
+ * Figures: the longest call, and the time from the kill to the first
+ * successful call on the dead master's slots.
+ */
+#include "chaos.h"
+
+#define CLUSTER "chaos_failover"
+#define THREADS 6
+#define IDS 30
+#define OP_TIMEOUT_MS 10000
+#define MAX_ITERS 50000000L
+#define RUN_LIMIT_MS 120000
+
+struct worker {
+    int t;
+    char ids[IDS][64];
+    uint32_t tag[IDS];
+    int on_victim[IDS];
+    uint32_t last_put[IDS], last_ok[IDS];
+    long calls, failed, wrong, stale, stale_elsewhere, calls_after_rejoin;
+    long by_status[16];
+    char first_failure[512];
+    struct chaos_lat lat;
+};
+
+static struct worker workers[THREADS];
+static int stop_flag;
+static int rejoined_flag;
+static int64_t kill_us;          /* when the kill was sent (0: not yet) */
+static int64_t first_ok_after_us; /* end of the first OK call on the victim's slots started after the kill */
+static int64_t run_end_ms;
+
+static void record_failure(struct worker *w, const char *what, const char *id, int32_t st)
+{
+    w->failed++;
+    if (w->failed == 1)
+        snprintf(w->first_failure, sizeof w->first_failure, "%s %s: %s, last_error=\"%s\"", what, id,
+                 h_code_name(st), ors_last_error());
+}
+
+static void count_status(struct worker *w, int32_t st)
+{
+    int i = st == -99 ? 15 : (st < 0 ? -st : st);
+    if (i >= 0 && i < 16) w->by_status[i]++;
+}
+
+static void *work(void *arg)
+{
+    struct worker *w = (struct worker *)arg;
+    long iter;
+    for (iter = 0; iter < MAX_ITERS && !chaos_load(&stop_flag) && h_now_ms() < run_end_ms; iter++) {
+        int k = (int)(iter % IDS), valid;
+        uint32_t seq = ++w->last_put[k], got;
+        int64_t t0, t1;
+        int32_t st;
+        int after_rejoin = chaos_load(&rejoined_flag);
+
+        t0 = chaos_now_us();
+        st = chaos_put(w->ids[k], w->tag[k], seq, 600);
+        t1 = chaos_now_us();
+        w->calls++;
+        w->calls_after_rejoin += after_rejoin;
+        count_status(w, st);
+        chaos_lat_add(&w->lat, t1 - t0);
+        if (st != ORS_OK) {
+            record_failure(w, "put", w->ids[k], st);
+            continue;
+        }
+        w->last_ok[k] = seq;
+        if (w->on_victim[k] && chaos_load64(&kill_us) && t0 >= chaos_load64(&kill_us))
+            chaos_min64(&first_ok_after_us, t1);
+
+        t0 = chaos_now_us();
+        st = chaos_get(w->ids[k], w->tag[k], &valid, &got);
+        t1 = chaos_now_us();
+        w->calls++;
+        w->calls_after_rejoin += after_rejoin;
+        count_status(w, st);
+        chaos_lat_add(&w->lat, t1 - t0);
+        if (st == ORS_OK && !valid) {
+            w->wrong++;
+        } else if (st == ORS_OK && got > w->last_put[k]) {
+            w->wrong++;
+        } else if ((st == ORS_OK && got < w->last_ok[k]) || st == ORS_NOT_FOUND) {
+            /* An acknowledged write that the promoted replica never got. */
+            w->stale++;
+            if (!w->on_victim[k]) w->stale_elsewhere++;
+        } else if (st != ORS_OK) {
+            record_failure(w, "get", w->ids[k], st);
+        } else if (w->on_victim[k] && chaos_load64(&kill_us) && t0 >= chaos_load64(&kill_us)) {
+            chaos_min64(&first_ok_after_us, t1);
+        }
+    }
+    return NULL;
+}
+
+int main(void)
+{
+    static struct chaos_topo topo;
+    pthread_t th[THREADS];
+    int started[THREADS];
+    int i, k, victim, new_master = 0, rc;
+    char extra[256];
+    long calls = 0, failed = 0, wrong = 0, stale = 0, stale_elsewhere = 0, after_rejoin = 0;
+    struct chaos_lat all;
+    ors_redis_stats st0, st1;
+    int64_t recovery_us = 0, wait_end;
+    char role[64];
+
+    h_begin("chaos_failover: SIGKILL of a master under load");
+    memset(&all, 0, sizeof all);
+    if (!chaos_cluster_ready()) return h_done();
+    if (!CHECK(chaos_topology(&topo, 0) == 3, "the cluster has 3 masters")) return h_done();
+    victim = topo.master_port[0];
+    h_note("masters %d %d %d; the victim is %d", topo.master_port[0], topo.master_port[1], topo.master_port[2],
+           victim);
+
+    snprintf(extra, sizeof extra, "op-timeout=%d log-level=warn", OP_TIMEOUT_MS);
+    ors_redis_set_logger(chaos_logger, NULL);
+    if (CHECK_STATUS(ors_redis_init(chaos_config(CLUSTER, extra)), ORS_OK, "init (%s)", extra) != ORS_OK)
+        return h_done();
+
+    /* Ids spread evenly: id k of each thread lives on master k % 3. */
+    for (i = 0; i < THREADS; i++) {
+        struct worker *w = &workers[i];
+        memset(w, 0, sizeof *w);
+        w->t = i;
+        for (k = 0; k < IDS; k++) {
+            int want = topo.master_port[k % 3], n;
+            for (n = 0; n < 100000; n++) {
+                snprintf(w->ids[k], sizeof w->ids[k], "%ld-fo-%d-%d-%d", (long)getpid(), i, k, n);
+                if (topo.owner[chaos_slot(w->ids[k])] == want) break;
+            }
+            w->tag[k] = chaos_tag(w->ids[k]);
+            w->on_victim[k] = topo.owner[chaos_slot(w->ids[k])] == victim;
+        }
+    }
+    chaos_check_slot_function(CLUSTER, workers[0].ids[0]);
+
+    st0 = chaos_stats();
+    run_end_ms = h_now_ms() + RUN_LIMIT_MS;
+    for (i = 0; i < THREADS; i++) started[i] = pthread_create(&th[i], NULL, work, &workers[i]) == 0;
+    h_sleep_ms(1000);
+
+    {
+        int64_t at = 0;
+        rc = chaos_signal_node(victim, SIGKILL, &at);
+        chaos_store64(&kill_us, at);
+        CHECK(rc == 1, "master %d killed with SIGKILL", victim);
+    }
+
+    /* The replica takes over: wait (bounded) for the first success on the victim's slots. */
+    wait_end = h_now_ms() + 60000;
+    while (!chaos_load64(&first_ok_after_us) && h_now_ms() < wait_end) h_sleep_ms(20);
+    if (chaos_load64(&first_ok_after_us)) recovery_us = chaos_load64(&first_ok_after_us) - chaos_load64(&kill_us);
+    CHECK(recovery_us > 0, "calls on the killed master's slots succeed again (%.0f ms after the kill)",
+          recovery_us / 1000.0);
+    for (k = 0; k < CHAOS_SLOTS; k++)
+        if (topo.owner[k] == victim) break;
+    new_master = chaos_wait_failover(victim, k, 30000);
+    CHECK(new_master != 0, "a replica was promoted for the killed master's slots (new master %d)", new_master);
+    h_sleep_ms(1000);
+
+    /* The killed node comes back from its own data and rejoins as a replica. */
+    rc = chaos_ctl("node-start %d", victim);
+    CHECK(rc == 0, "node %d restarted from its data (cluster.sh node-start)", victim);
+    rc = chaos_ctl("wait-healthy 60");
+    CHECK(rc == 0, "cluster healthy again: 3 masters with an online replica each");
+    snprintf(role, sizeof role, "%s", chaos_role(victim));
+    CHECK(strcmp(role, "slave") == 0, "the restarted node %d rejoined as a replica (ROLE: %s)", victim, role);
+    chaos_store(&rejoined_flag, 1);
+    h_sleep_ms(1500);
+
+    chaos_store(&stop_flag, 1);
+    for (i = 0; i < THREADS; i++)
+        if (started[i]) pthread_join(th[i], NULL);
+    st1 = chaos_stats();
+
+    for (i = 0; i < THREADS; i++) {
+        struct worker *w = &workers[i];
+        calls += w->calls;
+        failed += w->failed;
+        wrong += w->wrong;
+        stale += w->stale;
+        stale_elsewhere += w->stale_elsewhere;
+        after_rejoin += w->calls_after_rejoin;
+        chaos_lat_merge(&all, &w->lat);
+        if (w->failed) h_note("thread %d: %ld failed call(s), first: %s", i, w->failed, w->first_failure);
+    }
+    CHECK(failed == 0, "no call failed during the failover (%ld calls, %ld failed)", calls, failed);
+    CHECK(wrong == 0, "no get returned bytes that were never written for its session (%ld)", wrong);
+    CHECK(stale_elsewhere == 0, "no acknowledged write lost on the masters that stayed up (%ld)", stale_elsewhere);
+    CHECK(all.max_us <= (int64_t)(OP_TIMEOUT_MS + 1500) * 1000, "longest call %.0f ms <= op-timeout %d ms + 1500",
+          all.max_us / 1000.0, OP_TIMEOUT_MS);
+    CHECK(after_rejoin > 0, "the load went on after the node rejoined, without re-init (%ld calls)", after_rejoin);
+    {
+        int warn;
+        chaos_log_counts(&warn, NULL, NULL);
+        h_note("FIGURE failover: %d threads, %ld calls, %ld failed; longest call %.0f ms (p99 %.1f ms); kill -> first "
+               "success on the killed master's slots %.0f ms; new master %d; restarted node %d rejoined as %s; "
+               "retries %" PRIu64 ", slot-map reloads %" PRIu64 "; stale reads after the failover (async "
+               "replication) %ld; warn lines %d",
+               THREADS, calls, failed, all.max_us / 1000.0, chaos_lat_ms(&all, 0.99), recovery_us / 1000.0,
+               new_master, victim, role[0] ? role : "?", st1.retries - st0.retries,
+               st1.topology_refreshes - st0.topology_refreshes, stale, warn);
+    }
+    CHECK_STATUS(ors_redis_shutdown(), ORS_OK, "shutdown");
+    for (i = 0; i < THREADS; i++) chaos_lat_free(&workers[i].lat);
+    chaos_lat_free(&all);
+    return h_done();
+}
