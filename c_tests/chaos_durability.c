@@ -146,6 +146,7 @@ static void run_pass(int wait_replicas)
     long acked = 0, acked_victim = 0, acked_at_risk = 0, lost = 0, lost_victim = 0, lost_at_risk = 0, bad = 0;
     long nd_total = 0, nd_elsewhere = 0;
     int64_t lost_latest_us = 0;
+    char lost_text[160] = "";
     int64_t failover_ms_max = 0, t_pass = h_now_ms();
 
     h_note("--- wait-replicas=%d: %d rounds", wait_replicas, ROUNDS);
@@ -285,12 +286,16 @@ static void run_pass(int wait_replicas)
               "wait-replicas=0: writes lost only on killed masters' slots (%ld lost, %ld of them there)", lost,
               lost_victim);
     }
+    if (lost)
+        snprintf(lost_text, sizeof lost_text,
+                 " (%ld of them acknowledged within 1 s before their master's kill, the earliest %.3f ms before it)",
+                 lost_at_risk, lost_latest_us / 1000.0);
     h_note("FIGURE durability wait-replicas=%d: %d kill+restart rounds, %ld acknowledged writes checked (%ld on the "
-           "killed masters' slots, %ld of them acknowledged within 1 s before the kill), %ld lost (%ld of the "
-           "at-risk ones, acknowledged at most %.3f ms before the kill); ORS_ERR_NOT_DURABLE puts %ld (%ld of them on masters that were not killed; explicit "
+           "killed masters' slots, %ld of them acknowledged within 1 s before the kill), %ld lost%s; "
+           "ORS_ERR_NOT_DURABLE puts %ld (%ld of them on masters that were not killed; explicit "
            "checks %d); worker puts on the killed master's slots between kill and restart %d: %d NOT_DURABLE, %d OK; "
            "longest promotion %lld ms; pass took %.0f s",
-           wait_replicas, ROUNDS, acked, acked_victim, acked_at_risk, lost, lost_at_risk, lost_latest_us / 1000.0,
+           wait_replicas, ROUNDS, acked, acked_victim, acked_at_risk, lost, lost_text,
            nd_total, nd_elsewhere,
            not_durable_checked, window_puts, window_nd, window_ok, (long long)failover_ms_max,
            (h_now_ms() - t_pass) / 1000.0);

@@ -8,7 +8,10 @@
 #   c_tests/expect-exit.sh CODE REGEX -- COMMAND [ARGS...]
 set -uo pipefail
 
-(($# >= 4)) && [[ "$3" == -- ]] || { echo "usage: $0 CODE REGEX -- COMMAND [ARGS...]" >&2; exit 2; }
+if (($# < 4)) || [[ "$3" != -- ]]; then
+    echo "usage: $0 CODE REGEX -- COMMAND [ARGS...]" >&2
+    exit 2
+fi
 want=$1 regex=$2
 shift 3
 out=$("$@" 2>&1)
