@@ -16,7 +16,7 @@ pub mod sessions;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use redis::Value;
+use crate::reply::Value;
 
 use crate::config::{Config, NodeAddr};
 use crate::connection::{reply_error, ConnectParams, NodeConnection};
@@ -182,7 +182,6 @@ impl Admin {
     pub fn config_get(&mut self, node: &NodeAddr, name: &str) -> Result<Option<String>> {
         match self.query(node, &[b"CONFIG", b"GET", name.as_bytes()]) {
             Ok(Value::Array(items)) => Ok(items.get(1).and_then(text_of)),
-            Ok(Value::Map(pairs)) => Ok(pairs.first().and_then(|(_, v)| text_of(v))),
             Ok(_) => Ok(None),
             Err(e) if matches!(e.kind, ErrorKind::Server | ErrorKind::Auth) => Ok(None),
             Err(e) => Err(e),
@@ -239,7 +238,6 @@ pub fn text_of(v: &Value) -> Option<String> {
     match v {
         Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
         Value::SimpleString(s) => Some(s.clone()),
-        Value::VerbatimString { text, .. } => Some(text.clone()),
         _ => None,
     }
 }

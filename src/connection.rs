@@ -1,10 +1,11 @@
 //! One connection to one cluster node, owned by one thread.
 //!
-//! The socket (plain TCP or rustls TLS) is ours; replies are parsed by
-//! redis-rs's RESP2 parser. redis-rs's own `Connection` cannot be used for
-//! TLS here: it always verifies the certificate against the host it connects
-//! to, so `tls-sni` (verify another name) is impossible with it. We also do
-//! the handshake (AUTH, so that the server's own refusal text reaches the
+//! The socket (plain TCP or rustls TLS) and the reply reader (src/reply.rs)
+//! are ours. redis-rs's `Connection` was used first and dropped: it always
+//! verifies the certificate against the host it connects to, so `tls-sni`
+//! (verify another name) is impossible with it, and its parser cost more
+//! than half of a call's instructions (see reply.rs). We also do the
+//! handshake (AUTH, so that the server's own refusal text reaches the
 //! caller) and keep every read bounded: a connection never waits longer than
 //! the caller's remaining deadline.
 
@@ -13,11 +14,11 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::Value;
 use rustls::{ClientConnection, StreamOwned};
 
 use crate::config::{Config, NodeAddr, Secret};
 use crate::error::{classify_reply_error, from_io, Error, ErrorKind, Result};
+use crate::reply::{Bulk, ReadError, ReplyReader, ServerError, Value};
 use crate::resp;
 use crate::stats;
 use crate::tls::{self, TlsClient};
@@ -90,32 +91,6 @@ impl Write for Stream {
     }
 }
 
-/// Reads from the stream and remembers why a read failed, so that a parse
-/// failure can be told apart: timeout, lost connection, or TLS alert.
-struct Recording<'a> {
-    stream: &'a mut Stream,
-    failure: &'a mut Option<Error>,
-}
-
-impl Read for Recording<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.stream.read(buf) {
-            Ok(0) if !buf.is_empty() => {
-                *self.failure = Some(Error::new(
-                    ErrorKind::Connection,
-                    "the node closed the connection",
-                ));
-                Ok(0)
-            }
-            Ok(n) => Ok(n),
-            Err(e) => {
-                *self.failure = Some(io_failure(&e, "read"));
-                Err(e)
-            }
-        }
-    }
-}
-
 /// Classifies a socket error; a TLS alert or certificate problem inside it
 /// is `ORS_ERR_TLS`.
 fn io_failure(err: &io::Error, what: &str) -> Error {
@@ -136,9 +111,8 @@ fn io_failure(err: &io::Error, what: &str) -> Error {
 /// the hot path does not repeat a `setsockopt` that changes nothing).
 pub struct NodeConnection {
     stream: Stream,
-    parser: redis::Parser,
+    reader: ReplyReader,
     read_timeout: Duration,
-    failure: Option<Error>,
 }
 
 /// The smallest timeout we hand to a socket: zero would mean "block forever".
@@ -165,9 +139,8 @@ impl NodeConnection {
         stats::connection_opened();
         let mut conn = NodeConnection {
             stream,
-            parser: redis::Parser::new(),
+            reader: ReplyReader::new(),
             read_timeout: left,
-            failure: None,
         };
         // The handshake shares the connect budget.
         let left = budget.saturating_sub(started.elapsed()).max(MIN_TIMEOUT);
@@ -199,18 +172,17 @@ impl NodeConnection {
 
     /// Reads one reply. An error reply comes back as `Value::ServerError`.
     pub fn receive(&mut self) -> Result<Value> {
-        self.failure = None;
-        let reader = Recording {
-            stream: &mut self.stream,
-            failure: &mut self.failure,
-        };
-        match self.parser.parse_value(reader) {
-            Ok(value) => Ok(value),
-            // The socket's own failure says more than the parser's.
-            Err(e) => Err(self.failure.take().unwrap_or_else(|| {
-                Error::new(ErrorKind::Connection, format!("unreadable reply: {e}"))
-            })),
-        }
+        self.reader
+            .read_value(&mut self.stream)
+            .map_err(read_failure)
+    }
+
+    /// Reads one reply that should be a bulk string (a GET's), straight into
+    /// a buffer that can be handed to C.
+    pub fn receive_bulk(&mut self) -> Result<Bulk> {
+        self.reader
+            .read_bulk(&mut self.stream)
+            .map_err(read_failure)
     }
 
     /// Sends one packed command and reads its reply.
@@ -268,13 +240,20 @@ impl Drop for NodeConnection {
 }
 
 /// Turns an error reply into our error, with its full text.
-pub fn reply_error(err: &redis::ServerError) -> Error {
-    let code = err.code();
-    let full = match err.details() {
-        Some(detail) => format!("{code} {detail}"),
-        None => code.to_string(),
-    };
-    classify_reply_error(code, &full)
+pub fn reply_error(err: &ServerError) -> Error {
+    classify_reply_error(err.code(), err.text())
+}
+
+/// A failed read leaves the connection out of step: every kind of failure
+/// is one the router drops the connection for.
+fn read_failure(err: ReadError) -> Error {
+    match err {
+        ReadError::Io(e) => io_failure(&e, "read"),
+        ReadError::Closed => Error::new(ErrorKind::Connection, "the node closed the connection"),
+        ReadError::Protocol(why) => {
+            Error::new(ErrorKind::Connection, format!("unreadable reply: {why}"))
+        }
+    }
 }
 
 fn set_socket_timeouts(tcp: &TcpStream, timeout: Duration) -> Result<()> {

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use redis::Value;
+use crate::reply::Value;
 
 use crate::config::{Config, NodeAddr};
 use crate::connection::{ConnectParams, NodeConnection};
@@ -46,7 +46,6 @@ pub fn parse_info(text: &str) -> HashMap<String, String> {
 fn info(conn: &mut NodeConnection) -> Result<HashMap<String, String>> {
     match conn.query(&[b"INFO"])? {
         Value::BulkString(b) => Ok(parse_info(&String::from_utf8_lossy(&b))),
-        Value::VerbatimString { text, .. } => Ok(parse_info(&text)),
         other => Err(Error::new(
             ErrorKind::Server,
             format!("unexpected INFO reply: {other:?}"),

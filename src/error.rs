@@ -113,38 +113,6 @@ pub fn from_io(err: &io::Error, what: &str) -> Error {
     }
 }
 
-impl From<redis::RedisError> for Error {
-    /// The one classifier for errors raised by redis-rs itself (I/O, parse,
-    /// handshake). Error replies from the server arrive as values and go
-    /// through [`classify_reply_error`].
-    fn from(err: redis::RedisError) -> Self {
-        if err.is_timeout() {
-            return Error::new(ErrorKind::Timeout, format!("timed out ({err})"));
-        }
-        match err.kind() {
-            redis::ErrorKind::AuthenticationFailed => {
-                Error::new(ErrorKind::Auth, format!("authentication failed ({err})"))
-            }
-            redis::ErrorKind::Io => {
-                let text = err.to_string();
-                if text.contains("SSL") || text.contains("TLS") || text.contains("certificate") {
-                    Error::new(ErrorKind::Tls, text)
-                } else {
-                    Error::new(ErrorKind::Connection, text)
-                }
-            }
-            redis::ErrorKind::InvalidClientConfig => Error::config(err.to_string()),
-            redis::ErrorKind::Server(_) | redis::ErrorKind::Extension => {
-                classify_reply_error(err.code().unwrap_or(""), &err.to_string())
-            }
-            _ if err.is_connection_dropped() || err.is_connection_refusal() => {
-                Error::new(ErrorKind::Connection, err.to_string())
-            }
-            _ => Error::new(ErrorKind::Server, err.to_string()),
-        }
-    }
-}
-
 /// What the router should do about an error reply from a node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redirect {

@@ -270,20 +270,10 @@ pub extern "C" fn ors_session_get(
                 stats::bump(|s| &s.misses);
                 return Ok(ORS_NOT_FOUND);
             };
-            // malloc(0) may return NULL; the contract promises a pointer.
-            // SAFETY: plain allocation; the result is checked for NULL.
-            let buf = unsafe { libc::malloc(value.len().max(1)) }.cast::<u8>();
-            if buf.is_null() {
-                return Err(Error::new(
-                    ErrorKind::Internal,
-                    format!("out of memory for a {}-byte value", value.len()),
-                ));
-            }
-            // SAFETY: `buf` has room for `value.len()` bytes and does not overlap
-            // `value`.
-            unsafe { std::ptr::copy_nonoverlapping(value.as_ptr(), buf, value.len()) };
+            // Read straight into a malloc'd buffer: the caller frees it with ors_free.
+            let (buf, buf_len) = value.into_raw();
             *out_data = buf;
-            *out_len = value.len();
+            *out_len = buf_len;
             stats::bump(|s| &s.hits);
             Ok(ORS_OK)
         },

@@ -18,6 +18,8 @@ pub mod error;
 pub mod ffi;
 pub mod keys;
 pub mod logging;
+pub mod malloc_buf;
+pub mod reply;
 pub mod resp;
 pub mod router;
 pub mod scan;

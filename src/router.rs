@@ -15,11 +15,10 @@
 
 use std::time::{Duration, Instant};
 
-use redis::ServerError;
-
 use crate::client::Client;
 use crate::connection::{reply_error, NodeConnection};
 use crate::error::{parse_redirect, Error, ErrorKind, Redirect, Result};
+use crate::reply::ServerError;
 use crate::stats;
 use crate::threads::ConnectionSet;
 

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use redis::Value;
+use crate::reply::Value;
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};

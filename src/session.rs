@@ -6,12 +6,14 @@
 
 use std::sync::atomic::Ordering;
 
-use redis::Value;
+use crate::reply::Value;
 
 use crate::client::Client;
 use crate::connection::{reply_error, NodeConnection};
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::SessionId;
+use crate::malloc_buf::MallocBuf;
+use crate::reply::Bulk;
 use crate::resp::{push_bulk, push_bulk_decimal, push_header};
 use crate::router::{route, Reply};
 use crate::threads::ConnectionSet;
@@ -107,7 +109,7 @@ pub fn get(
     client: &Client,
     conns: &mut ConnectionSet,
     id: SessionId<'_>,
-) -> Result<Option<Vec<u8>>> {
+) -> Result<Option<MallocBuf>> {
     let mut buf = std::mem::take(&mut conns.cmd);
     buf.clear();
     client.keys.write_key(id, &mut conns.key);
@@ -124,11 +126,18 @@ pub fn get(
                 conn.send(ASKING)?;
             }
             conn.send(&buf)?;
-            match read_replies(conn, asking, 0)?.first {
-                Value::BulkString(bytes) => Ok(Reply::Done(Some(bytes))),
-                Value::Nil => Ok(Reply::Done(None)),
-                Value::ServerError(e) => Ok(Reply::Error(e)),
-                other => Err(unexpected("GET", &other)),
+            // Both replies are read before either is judged: the connection
+            // stays in step.
+            let asking_reply = if asking { Some(conn.receive()?) } else { None };
+            let reply = conn.receive_bulk()?;
+            if let Some(asking_reply) = asking_reply {
+                check_asking(asking_reply)?;
+            }
+            match reply {
+                Bulk::Data(value) => Ok(Reply::Done(Some(value))),
+                Bulk::Nil => Ok(Reply::Done(None)),
+                Bulk::Other(Value::ServerError(e)) => Ok(Reply::Error(e)),
+                Bulk::Other(other) => Err(unexpected("GET", &other)),
             }
         },
     );
@@ -240,13 +249,21 @@ fn read_replies(conn: &mut NodeConnection, asking: bool, wait: u32) -> Result<Re
     } else {
         None
     };
-    if let Some(Value::ServerError(e)) = asking_reply {
-        return Err(reply_error(&e));
+    if let Some(reply) = asking_reply {
+        check_asking(reply)?;
     }
     Ok(Replies {
         first,
         wait: wait_reply,
     })
+}
+
+/// ASKING answers OK; a refusal (an ACL without it, say) is the call's error.
+fn check_asking(reply: Value) -> Result<()> {
+    match reply {
+        Value::ServerError(e) => Err(reply_error(&e)),
+        _ => Ok(()),
+    }
 }
 
 fn check_wait(reply: Option<Value>, wanted: u32) -> Result<()> {

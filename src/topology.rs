@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::reply::Value;
 use parking_lot::{Mutex, RwLock};
-use redis::Value;
 
 use crate::config::NodeAddr;
 use crate::error::{Error, ErrorKind, Result};
@@ -383,7 +383,8 @@ mod tests {
 
     #[test]
     fn parses_redis_7_entries_with_ids_and_metadata() {
-        let meta = Value::Map(vec![(bulk("hostname"), bulk("node-a"))]);
+        // RESP2 sends the metadata map as a flat array.
+        let meta = Value::Array(vec![bulk("hostname"), bulk("node-a")]);
         let reply = Value::Array(vec![
             Value::Array(vec![
                 Value::Int(0),

@@ -8,7 +8,7 @@
 //! `MEMORY USAGE` (or refuses it) the cost is estimated from `STRLEN` and the
 //! key's length with the allocator's size classes.
 
-use redis::Value;
+use crate::reply::Value;
 
 use super::sessions::ProgressFn;
 use super::{human_bytes, Admin, Status};

@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use redis::Value;
+use crate::reply::Value;
 
 use super::Admin;
 use crate::config::NodeAddr;
