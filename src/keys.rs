@@ -16,6 +16,18 @@ const MAX_CLUSTER_NAME_CHARS: usize = 128;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionId<'a>(&'a [u8]);
 
+/// Bytes a session id may not hold: ASCII control characters and braces.
+/// A table, because every call checks every byte of its id.
+static FORBIDDEN_IN_SESSION_ID: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_control() || b == b'{' as usize || b == b'}' as usize;
+        b += 1;
+    }
+    table
+};
+
 impl<'a> SessionId<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self, String> {
         if bytes.is_empty() {
@@ -29,7 +41,7 @@ impl<'a> SessionId<'a> {
         }
         if let Some(pos) = bytes
             .iter()
-            .position(|&b| b.is_ascii_control() || b == b'{' || b == b'}')
+            .position(|&b| FORBIDDEN_IN_SESSION_ID[b as usize])
         {
             let what = match bytes[pos] {
                 b'{' | b'}' => "a brace, which would change the key's hash tag",

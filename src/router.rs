@@ -47,6 +47,22 @@ pub fn route<T>(
     reply_budget: Duration,
     attempt: &mut Attempt<'_, T>,
 ) -> Result<T> {
+    // The node address is copied into a buffer the thread reuses: no
+    // allocation, and no shared reference count bumped by every thread.
+    let mut addr = std::mem::take(&mut conns.target);
+    let result = route_with(client, conns, slot, reply_budget, attempt, &mut addr);
+    conns.target = addr;
+    result
+}
+
+fn route_with<T>(
+    client: &Client,
+    conns: &mut ConnectionSet,
+    slot: u16,
+    reply_budget: Duration,
+    attempt: &mut Attempt<'_, T>,
+    addr: &mut String,
+) -> Result<T> {
     let started = Instant::now();
     let deadline = started + client.config.op_timeout;
     let mut redirect: Option<(Box<str>, bool)> = None;
@@ -61,17 +77,19 @@ pub fn route<T>(
         if attempts > 1 {
             stats::bump(|s| &s.retries);
         }
-        let (epoch, owner) = {
-            let map = conns.slot_map(&client.topology);
-            (
-                map.epoch,
-                map.master_of(slot).map(|m| Box::<str>::from(&*m.addr)),
-            )
-        };
-        let (addr, asking): (Box<str>, bool) = match redirect.take() {
-            Some(target) => target,
-            None => match owner {
-                Some(master) => (master, false),
+        addr.clear();
+        let map = conns.slot_map(&client.topology);
+        let epoch = map.epoch;
+        let asking = match redirect.take() {
+            Some((to, asking)) => {
+                addr.push_str(&to);
+                asking
+            }
+            None => match map.master_of(slot) {
+                Some(master) => {
+                    addr.push_str(&master.addr);
+                    false
+                }
                 None => {
                     last_error = Some(Error::new(
                         ErrorKind::Cluster,
@@ -87,19 +105,19 @@ pub fn route<T>(
         // Why: errors of opening a connection already name their node
         // (connection.rs); naming it again gave "node X: node X: ...".
         let result = conns
-            .connection(&addr, &client.params, deadline)
+            .connection(addr, &client.params, deadline)
             .and_then(|conn| {
                 conn.set_timeout(reply_budget.min(remaining))
                     .and_then(|()| attempt(conn, asking))
-                    .map_err(|e| e.at_node(&addr))
+                    .map_err(|e| e.at_node(addr))
             });
         let error = match result {
             Ok(Reply::Done(value)) => return Ok(value),
             Err(e) if e.is_retryable() => {
-                tracing::debug!(node = &*addr, slot, attempt = attempts, error = %e, "retrying after a connection error");
-                conns.drop_connection(&addr);
+                tracing::debug!(node = addr.as_str(), slot, attempt = attempts, error = %e, "retrying after a connection error");
+                conns.drop_connection(addr);
                 last_error = Some(e);
-                refresh(client, conns, epoch, Some(&addr), deadline);
+                refresh(client, conns, epoch, Some(addr.as_str()), deadline);
                 backoff = pause(backoff, deadline);
                 continue;
             }
@@ -110,8 +128,8 @@ pub fn route<T>(
         if let Some(target) = parse_redirect(code, error.details().unwrap_or("")) {
             match target {
                 Redirect::Moved { addr: to, .. } => {
-                    tracing::debug!(node = &*addr, slot, to = %to, "MOVED");
-                    let to = resolve_redirect(&to, &addr);
+                    tracing::debug!(node = addr.as_str(), slot, to = %to, "MOVED");
+                    let to = resolve_redirect(&to, addr);
                     let stale = conns
                         .slot_map(&client.topology)
                         .master_of(slot)
@@ -122,8 +140,8 @@ pub fn route<T>(
                     redirect = Some((to, false));
                 }
                 Redirect::Ask { addr: to, .. } => {
-                    tracing::debug!(node = &*addr, slot, to = %to, "ASK");
-                    redirect = Some((resolve_redirect(&to, &addr), true));
+                    tracing::debug!(node = addr.as_str(), slot, to = %to, "ASK");
+                    redirect = Some((resolve_redirect(&to, addr), true));
                 }
             }
             continue;
@@ -131,19 +149,19 @@ pub fn route<T>(
         match code {
             "TRYAGAIN" | "CLUSTERDOWN" | "LOADING" | "MASTERDOWN" => {
                 tracing::debug!(
-                    node = &*addr,
+                    node = addr.as_str(),
                     slot,
                     attempt = attempts,
                     code,
                     "transient cluster state, backing off"
                 );
-                last_error = Some(reply_error(&error).at_node(&addr));
+                last_error = Some(reply_error(&error).at_node(addr));
                 if code == "CLUSTERDOWN" {
-                    refresh(client, conns, epoch, Some(&addr), deadline);
+                    refresh(client, conns, epoch, Some(addr.as_str()), deadline);
                 }
                 backoff = pause(backoff, deadline);
             }
-            _ => return Err(reply_error(&error).at_node(&addr)),
+            _ => return Err(reply_error(&error).at_node(addr)),
         }
     }
 }

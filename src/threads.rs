@@ -7,7 +7,6 @@
 //! and then closes its sockets. A thread's sockets close when it exits, from
 //! its thread-local destructor.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
@@ -23,8 +22,11 @@ use crate::topology::{SlotMap, Topology};
 /// routes with, and buffers reused from call to call.
 #[derive(Default)]
 pub struct ConnectionSet {
-    conns: HashMap<Box<str>, NodeConnection>,
+    /// A handful of nodes: a linear search by address beats hashing it.
+    conns: Vec<(Box<str>, NodeConnection)>,
     map: Option<Arc<SlotMap>>,
+    /// Reused by the router for the address of the node it sends to.
+    pub target: String,
     /// Reused for packing commands.
     pub cmd: Vec<u8>,
     /// Reused for building keys.
@@ -42,6 +44,7 @@ impl ConnectionSet {
         self.map = None;
         self.cmd = Vec::new();
         self.key = Vec::new();
+        self.target = String::new();
     }
 
     pub fn open_count(&self) -> usize {
@@ -63,7 +66,7 @@ impl ConnectionSet {
         // from every thread on every call.
         if self.map.as_ref().is_none_or(|map| map.epoch != epoch) {
             let map = topology.current();
-            self.conns.retain(|addr, _| map.is_master(addr));
+            self.conns.retain(|(addr, _)| map.is_master(addr));
             self.map = Some(map);
         }
         self.map.get_or_insert_with(|| topology.current())
@@ -76,26 +79,29 @@ impl ConnectionSet {
         params: &ConnectParams,
         deadline: Instant,
     ) -> Result<&mut NodeConnection> {
-        if !self.conns.contains_key(addr) {
-            let node = NodeAddr::parse(addr).map_err(|e| {
-                Error::new(
-                    crate::error::ErrorKind::Cluster,
-                    format!("bad node address from the cluster: {e}"),
-                )
-            })?;
-            let conn = NodeConnection::open(&node, params, deadline)?;
-            tracing::debug!(node = addr, "connected");
-            self.conns.insert(addr.into(), conn);
-        }
-        self.conns
-            .get_mut(addr)
-            .ok_or_else(|| Error::new(crate::error::ErrorKind::Internal, "connection vanished"))
+        let index = match self.conns.iter().position(|(a, _)| **a == *addr) {
+            Some(index) => index,
+            None => {
+                let node = NodeAddr::parse(addr).map_err(|e| {
+                    Error::new(
+                        crate::error::ErrorKind::Cluster,
+                        format!("bad node address from the cluster: {e}"),
+                    )
+                })?;
+                let conn = NodeConnection::open(&node, params, deadline)?;
+                tracing::debug!(node = addr, "connected");
+                self.conns.push((addr.into(), conn));
+                self.conns.len() - 1
+            }
+        };
+        Ok(&mut self.conns[index].1)
     }
 
     /// Closes the connection to `addr` (after an error left it in an
     /// unknown state).
     pub fn drop_connection(&mut self, addr: &str) {
-        if self.conns.remove(addr).is_some() {
+        if let Some(index) = self.conns.iter().position(|(a, _)| **a == *addr) {
+            self.conns.swap_remove(index);
             tracing::debug!(node = addr, "connection closed after an error");
         }
     }
