@@ -1,0 +1,60 @@
+//! Replies come from the network: the RESP2 reader must never panic, never
+//! allocate what a lying length announces, and decode the same bytes to the
+//! same values however the socket splits them.
+#![no_main]
+
+use std::io::{self, Read};
+
+use libfuzzer_sys::fuzz_target;
+use ors_redis::reply::{Bulk, ReadError, ReplyReader, Value};
+
+/// Hands out its bytes `step` at a time, as a socket may.
+struct Trickle<'a> {
+    bytes: &'a [u8],
+    step: usize,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.step.min(buf.len()).min(self.bytes.len());
+        buf[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        Ok(n)
+    }
+}
+
+/// Every value the bytes decode to, then how decoding ended.
+fn decode(bytes: &[u8], step: usize, as_bulk: bool) -> (Vec<Value>, String) {
+    let mut src = Trickle { bytes, step };
+    let mut reader = ReplyReader::new();
+    let mut values = Vec::new();
+    for _ in 0..64 {
+        let next = if as_bulk {
+            reader.read_bulk(&mut src).map(|bulk| match bulk {
+                Bulk::Data(buf) => Value::BulkString(buf.as_slice().to_vec()),
+                Bulk::Nil => Value::Nil,
+                Bulk::Other(value) => value,
+            })
+        } else {
+            reader.read_value(&mut src)
+        };
+        match next {
+            Ok(value) => values.push(value),
+            Err(ReadError::Closed) => return (values, "closed".into()),
+            Err(ReadError::Protocol(why)) => return (values, why),
+            Err(ReadError::Io(e)) => return (values, e.to_string()),
+        }
+    }
+    (values, "limit".into())
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&step, bytes)) = data.split_first() else {
+        return;
+    };
+    let whole = decode(bytes, usize::MAX, false);
+    let split = decode(bytes, (step as usize % 13) + 1, false);
+    assert_eq!(whole, split);
+    // A bulk string read into a malloc'd buffer is the same bulk string.
+    assert_eq!(decode(bytes, (step as usize % 7) + 1, true), whole);
+});
