@@ -1,5 +1,5 @@
-//! The crate's one error type, the classifier for errors coming from redis-rs
-//! and from Redis replies, and the single mapping to the C status codes.
+//! The crate's one error type, the classifiers for socket errors and for
+//! Redis error replies, and the single mapping to the C status codes.
 //!
 //! Messages say what failed, on which node and what to check. They are built
 //! from our own words and from server error texts; a password is never passed
