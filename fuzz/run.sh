@@ -22,8 +22,10 @@ for target in "${targets[@]}"; do
     echo "=== fuzz $target for ${seconds}s"
     log="$scratch/$target.log"
     # -print_final_stats: the run count shows that it really ran.
+    # -malloc_limit_mb: no single allocation above 64 MB, so that a length
+    # read from the input (a reply's, say) cannot make us allocate it.
     if ! RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$scratch/$target" "corpus/$target" -- \
-        -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
+        -max_total_time="$seconds" -print_final_stats=1 -malloc_limit_mb=64 >"$log" 2>&1; then
         grep -a -v -E '^#[0-9]+' "$log" | tail -n 40 >&2
         echo "fuzz/run.sh: $target failed (a failing input is kept in fuzz/artifacts/$target)" >&2
         exit 1

@@ -9,7 +9,7 @@
 //! caller) and keep every read bounded: a connection never waits longer than
 //! the caller's remaining deadline.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -170,6 +170,26 @@ impl NodeConnection {
             .map_err(|e| io_failure(&e, "write"))
     }
 
+    /// Sends a command whose middle part is the caller's value: one `writev`
+    /// of the three parts on plain TCP, so the value is never copied. TLS
+    /// encrypts into records of its own anyway: there the parts are joined
+    /// in `scratch` first, so that they go out as one record, not three.
+    pub fn send_parts(&mut self, parts: [&[u8]; 3], scratch: &mut Vec<u8>) -> Result<()> {
+        match &mut self.stream {
+            Stream::Plain(tcp) => write_all_vectored(tcp, parts),
+            Stream::Tls(_) => {
+                scratch.clear();
+                parts
+                    .iter()
+                    .for_each(|part| scratch.extend_from_slice(part));
+                self.stream
+                    .write_all(scratch)
+                    .and_then(|()| self.stream.flush())
+            }
+        }
+        .map_err(|e| io_failure(&e, "write"))
+    }
+
     /// Reads one reply. An error reply comes back as `Value::ServerError`.
     pub fn receive(&mut self) -> Result<Value> {
         self.reader
@@ -254,6 +274,22 @@ fn read_failure(err: ReadError) -> Error {
             Error::new(ErrorKind::Connection, format!("unreadable reply: {why}"))
         }
     }
+}
+
+/// `write_all` for several buffers (std's `write_all_vectored` is not
+/// stable): retries after short writes.
+fn write_all_vectored(tcp: &mut TcpStream, parts: [&[u8]; 3]) -> io::Result<()> {
+    let mut slices = parts.map(IoSlice::new);
+    let mut slices: &mut [IoSlice<'_>] = &mut slices;
+    while !slices.is_empty() {
+        match tcp.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn set_socket_timeouts(tcp: &TcpStream, timeout: Duration) -> Result<()> {

@@ -6,28 +6,53 @@
 
 use std::ptr::NonNull;
 
-/// Owns `len` bytes from `malloc`: `filled` of them (a prefix) are the
-/// content, and up to `zeroed` they are initialised. Freed on drop unless
-/// handed out with [`MallocBuf::into_raw`].
+/// A buffer meant to hold `len` bytes, of which `filled` (a prefix) are
+/// written so far; `cap` bytes are allocated, and up to `zeroed` they are
+/// initialised. Freed on drop unless handed out with [`MallocBuf::into_raw`].
 pub struct MallocBuf {
     ptr: NonNull<u8>,
     len: usize,
+    cap: usize,
     filled: usize,
     zeroed: usize,
 }
 
+/// Allocated up front, whatever length is announced; beyond this the buffer
+/// grows as bytes arrive, so that a lying length (from a broken or hostile
+/// peer) costs nothing until the bytes really come.
+const FIRST_ALLOCATION: usize = 64 * 1024;
+
 impl MallocBuf {
-    /// Allocates `len` uninitialised bytes; `None` when `malloc` fails.
+    /// A buffer for `len` bytes; `None` when `malloc` fails.
     pub fn new(len: usize) -> Option<MallocBuf> {
-        // malloc(0) may return NULL; the contract promises a pointer.
-        // SAFETY: plain allocation; the result is checked for NULL.
-        let raw = unsafe { libc::malloc(len.max(1)) }.cast::<u8>();
+        let cap = len.clamp(1, FIRST_ALLOCATION);
+        // SAFETY: plain allocation of at least one byte (malloc(0) may
+        // return NULL; the contract promises a pointer); checked for NULL.
+        let raw = unsafe { libc::malloc(cap) }.cast::<u8>();
         NonNull::new(raw).map(|ptr| MallocBuf {
             ptr,
             len,
+            cap,
             filled: 0,
             zeroed: 0,
         })
+    }
+
+    /// Makes room for `more` bytes after the filled ones. Panics past
+    /// `len` (a bug) or when memory runs out.
+    fn reserve(&mut self, more: usize) {
+        assert!(more <= self.len - self.filled, "MallocBuf overflow");
+        let need = self.filled + more;
+        if need <= self.cap {
+            return;
+        }
+        let cap = need.max(self.cap.saturating_mul(2)).min(self.len);
+        // SAFETY: `ptr` came from malloc/realloc; realloc keeps the first
+        // `cap` old bytes (so `filled` and `zeroed` stay true) and the result
+        // is checked for NULL, in which case the old block is still ours.
+        let raw = unsafe { libc::realloc(self.ptr.as_ptr().cast(), cap) }.cast::<u8>();
+        self.ptr = NonNull::new(raw).unwrap_or_else(|| panic!("out of memory for {cap} bytes"));
+        self.cap = cap;
     }
 
     pub fn len(&self) -> usize {
@@ -45,9 +70,9 @@ impl MallocBuf {
 
     /// Appends `src` after what is filled. Panics past the end (a bug).
     pub fn push(&mut self, src: &[u8]) {
-        assert!(src.len() <= self.len - self.filled, "MallocBuf overflow");
+        self.reserve(src.len());
         // SAFETY: the destination range filled..filled+src.len() is inside
-        // the allocation (checked above) and cannot overlap `src`, which is
+        // the allocation (reserved above) and cannot overlap `src`, which is
         // borrowed from elsewhere while `self` is borrowed mutably.
         unsafe {
             std::ptr::copy_nonoverlapping(
@@ -65,9 +90,11 @@ impl MallocBuf {
     /// [`MallocBuf::advance`] with what was read into it. Bytes are zeroed
     /// once, however many reads they take.
     pub fn unfilled_mut(&mut self, want: usize) -> &mut [u8] {
-        let target = self.filled + want.min(self.len - self.filled);
+        let more = want.min(self.len - self.filled);
+        self.reserve(more);
+        let target = self.filled + more;
         if self.zeroed < target {
-            // SAFETY: zeroed..target is inside the allocation.
+            // SAFETY: zeroed..target is inside the allocation (reserved).
             unsafe {
                 std::ptr::write_bytes(self.ptr.as_ptr().add(self.zeroed), 0, target - self.zeroed)
             };
@@ -131,6 +158,28 @@ mod tests {
         assert_eq!(len, 6);
         // SAFETY: into_raw handed over a malloc'd pointer.
         unsafe { libc::free(ptr.cast()) };
+    }
+
+    #[test]
+    fn grows_as_bytes_arrive_not_as_announced() {
+        let len = 5 * FIRST_ALLOCATION + 3;
+        let mut buf = MallocBuf::new(len).unwrap();
+        assert_eq!(buf.cap, FIRST_ALLOCATION);
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let mut at = 0;
+        while at < len {
+            let n = (len - at).min(10_000);
+            if at % 20_000 == 0 {
+                buf.push(&data[at..at + n]);
+            } else {
+                let room = buf.unfilled_mut(n);
+                room[..n].copy_from_slice(&data[at..at + n]);
+                buf.advance(n);
+            }
+            at += n;
+            assert!(buf.cap <= len);
+        }
+        assert!(buf.as_slice() == data);
     }
 
     #[test]

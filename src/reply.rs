@@ -435,24 +435,26 @@ fn parse_i64(digits: &[u8]) -> Option<i64> {
     Some(n)
 }
 
+/// A byte source that hands out its bytes `step` at a time, as a socket
+/// may: for the unit tests and the fuzz target.
+#[doc(hidden)]
+pub struct Trickle<'a> {
+    pub bytes: &'a [u8],
+    pub step: usize,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.step.min(buf.len()).min(self.bytes.len());
+        buf[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Hands out its bytes `step` at a time, as a socket may.
-    struct Trickle<'a> {
-        bytes: &'a [u8],
-        step: usize,
-    }
-
-    impl Read for Trickle<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = self.step.min(buf.len()).min(self.bytes.len());
-            buf[..n].copy_from_slice(&self.bytes[..n]);
-            self.bytes = &self.bytes[n..];
-            Ok(n)
-        }
-    }
 
     fn encode(value: &Value, out: &mut Vec<u8>) {
         match value {

@@ -34,10 +34,6 @@ impl Ttl {
 
 const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
 
-/// Values up to this size are copied into the command buffer and sent in one
-/// write; larger ones are written straight from the caller's buffer.
-const COPY_VALUE_LIMIT: usize = 16 * 1024;
-
 pub fn put(
     client: &Client,
     conns: &mut ConnectionSet,
@@ -58,18 +54,16 @@ pub fn put(
     let wait = client.config.wait_replicas;
     let wait_ms = client.config.wait_timeout.as_millis() as u64;
 
-    // Command bytes: `head` ends just before the value, `tail` follows it.
+    // Command bytes: `buf[..tail_start]` ends just before the value, the
+    // rest follows it. The value itself is sent from the caller's buffer.
     let mut buf = std::mem::take(&mut conns.cmd);
+    let mut scratch = std::mem::take(&mut conns.scratch);
     buf.clear();
     client.keys.write_key(id, &mut conns.key);
     push_header(&mut buf, b'*', 5);
     push_bulk(&mut buf, b"SET");
     push_bulk(&mut buf, &conns.key);
     push_header(&mut buf, b'$', data.len());
-    let inline = data.len() <= COPY_VALUE_LIMIT;
-    if inline {
-        buf.extend_from_slice(data);
-    }
     let tail_start = buf.len();
     buf.extend_from_slice(b"\r\n$2\r\nEX\r\n");
     push_bulk_decimal(&mut buf, ttl.0 as u64);
@@ -85,13 +79,8 @@ pub fn put(
             if asking {
                 conn.send(ASKING)?;
             }
-            if inline {
-                conn.send(&buf)?;
-            } else {
-                conn.send(&buf[..tail_start])?;
-                conn.send(data)?;
-                conn.send(&buf[tail_start..])?;
-            }
+            let (head, tail) = buf.split_at(tail_start);
+            conn.send_parts([head, data, tail], &mut scratch)?;
             let reply = read_replies(conn, asking, wait)?;
             match reply.first {
                 Value::Okay => check_wait(reply.wait, wait).map(Reply::Done),
@@ -101,6 +90,7 @@ pub fn put(
         },
     );
     conns.cmd = buf;
+    conns.scratch = scratch;
     conns.trim_buffers();
     result.map_err(naming("SET"))
 }

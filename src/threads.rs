@@ -31,6 +31,8 @@ pub struct ConnectionSet {
     pub cmd: Vec<u8>,
     /// Reused for building keys.
     pub key: Vec<u8>,
+    /// Reused to join a command's parts for TLS.
+    pub scratch: Vec<u8>,
 }
 
 /// Buffers that grew past this for a large value are given back afterwards,
@@ -44,6 +46,7 @@ impl ConnectionSet {
         self.map = None;
         self.cmd = Vec::new();
         self.key = Vec::new();
+        self.scratch = Vec::new();
         self.target = String::new();
     }
 
@@ -54,6 +57,9 @@ impl ConnectionSet {
     pub fn trim_buffers(&mut self) {
         if self.cmd.capacity() > KEEP_BUFFER_BYTES {
             self.cmd = Vec::new();
+        }
+        if self.scratch.capacity() > KEEP_BUFFER_BYTES {
+            self.scratch = Vec::new();
         }
     }
 

@@ -1,27 +1,11 @@
-//! Replies come from the network: the RESP2 reader must never panic, never
-//! allocate what a lying length announces, and decode the same bytes to the
-//! same values however the socket splits them.
+//! Replies come from the network: the RESP2 reader must never panic, and it
+//! must decode the same bytes to the same values however the socket splits
+//! them. (A lying length allocates only what really arrives: the fuzzer's
+//! malloc limit would catch it otherwise.)
 #![no_main]
 
-use std::io::{self, Read};
-
 use libfuzzer_sys::fuzz_target;
-use ors_redis::reply::{Bulk, ReadError, ReplyReader, Value};
-
-/// Hands out its bytes `step` at a time, as a socket may.
-struct Trickle<'a> {
-    bytes: &'a [u8],
-    step: usize,
-}
-
-impl Read for Trickle<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.step.min(buf.len()).min(self.bytes.len());
-        buf[..n].copy_from_slice(&self.bytes[..n]);
-        self.bytes = &self.bytes[n..];
-        Ok(n)
-    }
-}
+use ors_redis::reply::{Bulk, ReadError, ReplyReader, Trickle, Value};
 
 /// Every value the bytes decode to, then how decoding ended.
 fn decode(bytes: &[u8], step: usize, as_bulk: bool) -> (Vec<Value>, String) {
