@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Builds the portable release: libors_redis.so (and the ors-redis operator
+# command) linked against glibc 2.17 symbol versions, so that they load on
+# the older enterprise Linux hosts ORS runs on (RHEL/CentOS 7 and later),
+# whatever glibc the build machine has. Uses cargo-zigbuild, with zig as the
+# C compiler and linker (ring's C and assembly included).
+#
+#   cmake/portable-build.sh
+#     -> target/x86_64-unknown-linux-gnu/release/libors_redis.so
+#        target/x86_64-unknown-linux-gnu/release/ors-redis
+#
+# Installs what is missing first: cargo-zigbuild and zig (PyPI packages
+# cargo-zigbuild and ziglang, pinned below) into a virtualenv under
+# ORS_PORTABLE_TOOLS (default target/portable-tools); a cargo-zigbuild and zig
+# already on PATH are used as they are. Then checks the result with
+# cmake/check-glibc.sh. Install it with
+#   cmake -S cmake -B target/cmake-portable -DORS_REDIS_LIBRARY=target/x86_64-unknown-linux-gnu/release/libors_redis.so
+#   cmake --install target/cmake-portable --prefix /opt/ors-redis
+#
+# Environment: ORS_PORTABLE_GLIBC (default 2.17), ORS_PORTABLE_TOOLS, CARGO.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+cd "$REPO"
+
+GLIBC=${ORS_PORTABLE_GLIBC:-2.17}
+TOOLS=${ORS_PORTABLE_TOOLS:-$REPO/target/portable-tools}
+TARGET=x86_64-unknown-linux-gnu
+CARGO_ZIGBUILD_VERSION=0.24.1
+ZIGLANG_VERSION=0.17.1
+export CARGO=${CARGO:-cargo}
+
+step() { printf '\n=== %s\n' "$*"; }
+
+have_zig() { command -v zig >/dev/null 2>&1 || python3 -m ziglang version >/dev/null 2>&1; }
+
+if [[ -x "$TOOLS/venv/bin/cargo-zigbuild" ]]; then
+    export PATH="$TOOLS/venv/bin:$PATH"
+fi
+if ! command -v cargo-zigbuild >/dev/null 2>&1 || ! have_zig; then
+    step "installing cargo-zigbuild $CARGO_ZIGBUILD_VERSION and zig (ziglang $ZIGLANG_VERSION) into $TOOLS/venv"
+    python3 -m venv "$TOOLS/venv"
+    "$TOOLS/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "cargo-zigbuild==$CARGO_ZIGBUILD_VERSION" "ziglang==$ZIGLANG_VERSION"
+    export PATH="$TOOLS/venv/bin:$PATH"
+fi
+if [[ "$(uname -m)" != x86_64 ]]; then
+    echo "portable-build.sh: builds for $TARGET on an x86_64 host only (this is $(uname -m))" >&2
+    exit 1
+fi
+rustup target list --installed 2>/dev/null | grep -qx "$TARGET" || rustup target add "$TARGET"
+
+step "cargo zigbuild --release --target $TARGET.$GLIBC ($(cargo-zigbuild --version), zig $(zig version 2>/dev/null || python3 -m ziglang version))"
+start=$(date +%s)
+"$CARGO" zigbuild --release --target "$TARGET.$GLIBC"
+echo "built in $(($(date +%s) - start)) s"
+
+out=$REPO/target/$TARGET/release
+step "checking glibc symbol versions (at most $GLIBC)"
+"$HERE/check-glibc.sh" "$out/libors_redis.so" "$GLIBC"
+"$HERE/check-glibc.sh" "$out/ors-redis" "$GLIBC"
+echo
+echo "portable library: $out/libors_redis.so"
