@@ -123,6 +123,7 @@ for wrong in "$((major + 1)).0" "$major.$((minor + 1))"; do
 done
 
 export PKG_CONFIG_PATH=$lib/pkgconfig
+check "pkg-config --validate ors_redis" pkg-config --validate ors_redis
 check "pkg-config --modversion ors_redis is $version" test "$(pkg-config --modversion ors_redis)" = "$version"
 # shellcheck disable=SC2207 # pkg-config output is a list of flags, split on purpose
 flags=($(pkg-config --cflags --libs ors_redis))
