@@ -3,6 +3,8 @@
 // std::string ids and std::vector<uint8_t> values, and the version macros.
 // Built twice by CMake: as is, and with -fno-exceptions -fno-rtti (the way
 // some legacy code bases build), both under -Wall -Wextra -Wpedantic -Werror.
+// With exceptions, scan() must carry one thrown by its callback past the C
+// library to its caller.
 //
 // Environment: ORS_TEST_NODES, ORS_TEST_AUTH (see harness.h).
 #include "ors_redis.hpp"
@@ -10,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <unistd.h>
@@ -152,6 +155,52 @@ void bad_ids()
     check_status(ors_redis::del(""), ORS_ERR_INVALID_ARGUMENT, "del with an empty id");
 }
 
+void scanning()
+{
+    const std::string prefix = id("scan-");
+    for (int i = 0; i < 5; ++i) {
+        check_status(ors_redis::put(prefix + std::to_string(i), std::vector<uint8_t>(1, 1), 60), ORS_OK,
+                     "put a session to scan for");
+    }
+    std::vector<std::string> seen;
+    check_status(ors_redis::scan(prefix,
+                                 [&seen](const std::string &session_id) -> bool {
+                                     seen.push_back(session_id);
+                                     return true;
+                                 }),
+                 ORS_OK, "scan with a lambda");
+    bool all_prefixed = true;
+    for (const std::string &s : seen) all_prefixed = all_prefixed && s.compare(0, prefix.size(), prefix) == 0;
+    check(seen.size() == 5 && all_prefixed, "scan reports each of the 5 sessions under the prefix once");
+
+    int calls = 0;
+    check_status(ors_redis::scan(prefix,
+                                 [&calls](const std::string &) -> bool {
+                                     ++calls;
+                                     return false;
+                                 }),
+                 ORS_OK, "scan stopped by the callback");
+    check(calls == 1, "returning false stops after the first id");
+    check_status(ors_redis::scan(std::string("a\0b", 3), [](const std::string &) -> bool { return true; }),
+                 ORS_ERR_INVALID_ARGUMENT, "scan with a NUL byte inside the prefix");
+
+#ifdef ORS_REDIS_HPP_EXCEPTIONS
+    bool caught = false;
+    try {
+        ors_redis::scan(prefix, [](const std::string &) -> bool { throw std::runtime_error("from the callback"); });
+    } catch (const std::runtime_error &e) {
+        caught = std::strcmp(e.what(), "from the callback") == 0;
+    }
+    check(caught, "an exception thrown by the callback reaches the caller of scan, past the C library");
+    check_status(ors_redis::del(id("after-throw")), ORS_NOT_FOUND, "the library works on after it");
+#else
+    std::printf("# built without exceptions: ORS_REDIS_HPP_EXCEPTIONS is not defined\n");
+#endif
+    for (int i = 0; i < 5; ++i) {
+        check_status(ors_redis::del(prefix + std::to_string(i)), ORS_OK, "del a scanned session");
+    }
+}
+
 } // namespace
 
 int main()
@@ -178,6 +227,7 @@ int main()
                      "the second one's end did not shut the first down");
         values();
         bad_ids();
+        scanning();
         ors_redis_stats stats;
         check_status(ors_redis::get_stats(stats), ORS_OK, "get_stats");
         check(stats.puts >= 3 && stats.gets >= 5, "the counters saw the calls");

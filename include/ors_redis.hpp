@@ -10,13 +10,14 @@
  *   if (ors_redis::get(id, value) == ORS_OK) restore(value.data(), value.size());
  *   ors_redis::del(id);
  *
- * Nothing here throws and nothing hides an error: every call returns the C
- * status code (ORS_OK, ORS_NOT_FOUND, or a negative ORS_ERR_*), and
- * ors_redis::last_error() says what failed. The only allocations of the
- * wrapper itself are in the functions that fill a std::vector or std::string
- * (with -fno-exceptions a failed allocation ends the process, as anywhere else
- * in such a program). The rules of the C API hold unchanged: any function may
- * be called from any thread, init is once per process.
+ * Nothing here throws (scan() only passes on what its own callback threw)
+ * and nothing hides an error: every call returns the C status code (ORS_OK,
+ * ORS_NOT_FOUND, or a negative ORS_ERR_*), and ors_redis::last_error() says
+ * what failed. The wrapper itself allocates only where it fills a
+ * std::vector or std::string (with -fno-exceptions a failed allocation ends
+ * the process, as anywhere else in such a program). The rules of the C API
+ * hold unchanged: any function may be called from any thread, init is once
+ * per process.
  *
  * Session ids are std::string; an id that holds a NUL byte cannot be passed to
  * C and is refused with ORS_ERR_INVALID_ARGUMENT without calling the library
@@ -31,6 +32,11 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
+#include <exception>
+#define ORS_REDIS_HPP_EXCEPTIONS 1
+#endif
 
 namespace ors_redis {
 
@@ -161,6 +167,52 @@ inline status del(const std::string &session_id)
 {
     if (!detail::valid_id(session_id)) return ORS_ERR_INVALID_ARGUMENT;
     return ors_session_del(session_id.c_str());
+}
+
+namespace detail {
+template <class F> struct scan_context {
+    F *fn;
+#ifdef ORS_REDIS_HPP_EXCEPTIONS
+    std::exception_ptr error;
+#endif
+};
+
+// The C callback: never lets an exception into the library (it would
+// unwind through Rust frames); scan() rethrows it once the library returned.
+template <class F> int32_t scan_trampoline(const char *session_id, void *user_data)
+{
+    scan_context<F> *ctx = static_cast<scan_context<F> *>(user_data);
+#ifdef ORS_REDIS_HPP_EXCEPTIONS
+    try {
+        return (*ctx->fn)(std::string(session_id)) ? 0 : 1;
+    } catch (...) {
+        ctx->error = std::current_exception();
+        return 1;
+    }
+#else
+    return (*ctx->fn)(std::string(session_id)) ? 0 : 1;
+#endif
+}
+} // namespace detail
+
+/**
+ * ors_session_scan: calls fn(const std::string &session_id) once for each
+ * live session of this cluster name whose id starts with prefix ("" for all),
+ * on the calling thread; fn returns true to go on, false to stop (scan then
+ * returns ORS_OK). fn may call get() to load each session. Where exceptions
+ * are enabled, one thrown by fn stops the scan and is rethrown from scan()
+ * after the library has returned: it never passes through the C library.
+ */
+template <class F> status scan(const std::string &prefix, F fn)
+{
+    if (!detail::valid_id(prefix)) return ORS_ERR_INVALID_ARGUMENT;
+    detail::scan_context<F> ctx;
+    ctx.fn = &fn;
+    const status st = ors_session_scan(prefix.c_str(), &detail::scan_trampoline<F>, &ctx);
+#ifdef ORS_REDIS_HPP_EXCEPTIONS
+    if (ctx.error) std::rethrow_exception(ctx.error);
+#endif
+    return st;
 }
 
 /** ors_redis_get_stats. */
