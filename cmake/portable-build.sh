@@ -63,7 +63,9 @@ if [[ "$(uname -m)" != x86_64 ]]; then
     echo "portable-build.sh: builds for $TARGET on an x86_64 host only (this is $(uname -m))" >&2
     exit 1
 fi
-rustup target list --installed 2>/dev/null | grep -qx "$TARGET" || rustup target add "$TARGET"
+if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx "$TARGET"; then
+    rustup target add "$TARGET"
+fi
 
 step "cargo zigbuild --release --target $TARGET.$GLIBC ($(cargo-zigbuild --version), zig $(zig version 2>/dev/null || python3 -m ziglang version))"
 start=$(date +%s)
