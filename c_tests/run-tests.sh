@@ -7,7 +7,9 @@
 #
 # ctest labels: core (the C harness), chaos (the chaos suite, on a cluster of
 # its own that it kills, freezes, reshards and restarts; a few minutes),
-# valgrind (with ORS_TESTS_VALGRIND=1), fixture.
+# package (cmake --install and consumers of the installed tree; with
+# ORS_TESTS_PORTABLE_LIB also the portable build), valgrind (with
+# ORS_TESTS_VALGRIND=1), fixture.
 #
 # Environment: ORS_TEST_PORT (first cluster port, default 7000),
 # ORS_STANDALONE_PORT (default 7010), ORS_CHAOS_PORT (first port of the chaos
@@ -16,7 +18,9 @@
 # ORS_TESTS_VALGRIND=1 to run every core test program a second time under
 # valgrind (ctest label valgrind), ORS_TESTS_SANITIZE=1 to build the test
 # programs with AddressSanitizer and UBSan (use a build dir of its own, e.g.
-# ORS_TESTS_BUILD_DIR=target/c_tests-asan, and -L core).
+# ORS_TESTS_BUILD_DIR=target/c_tests-asan, and -L core),
+# ORS_TESTS_PORTABLE_LIB=target/x86_64-unknown-linux-gnu/release/libors_redis.so
+# to check and run tests against the portable build (cmake/portable-build.sh).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -64,6 +68,9 @@ fi
 step "cargo build --release"
 "$CARGO" build --release
 
+portable_lib=${ORS_TESTS_PORTABLE_LIB:-}
+[[ -z "$portable_lib" ]] || portable_lib=$(realpath "$portable_lib")
+
 step "cmake configure ($BUILD_DIR)"
 cmake -S "$HERE" -B "$BUILD_DIR" \
     -DCARGO="$(command -v "$CARGO")" \
@@ -74,7 +81,8 @@ cmake -S "$HERE" -B "$BUILD_DIR" \
     -DORS_CHAOS_PORT="$ORS_CHAOS_PORT" \
     -DORS_CHAOS_DIR="$CHAOS_DIR" \
     -DORS_TESTS_VALGRIND="$([[ "${ORS_TESTS_VALGRIND:-}" == 1 ]] && echo ON || echo OFF)" \
-    -DORS_SANITIZE="$([[ "${ORS_TESTS_SANITIZE:-}" == 1 ]] && echo ON || echo OFF)"
+    -DORS_SANITIZE="$([[ "${ORS_TESTS_SANITIZE:-}" == 1 ]] && echo ON || echo OFF)" \
+    -DORS_TESTS_PORTABLE_LIB="$portable_lib"
 
 step "cmake build"
 cmake --build "$BUILD_DIR" --parallel "$(nproc 2>/dev/null || echo 2)"

@@ -4,6 +4,9 @@
 #   # or: cmake -Dors_redis_DIR=<repo>/cmake ...
 #   target_link_libraries(app PRIVATE ors_redis::ors_redis)
 #
+# (An installed ors-redis has a config of its own, which builds nothing:
+# cmake/templates/ors_redisConfig.cmake.in, installed by cmake/CMakeLists.txt.)
+#
 # The Rust library is built with cargo: once at configure time when it is
 # missing, and at every build through the target ors_redis_cargo_build (cargo
 # is incremental, so an up-to-date build costs a second). Executables load

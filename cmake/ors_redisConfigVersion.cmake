@@ -1,9 +1,17 @@
-# Version file for the ors_redis package config (SameMajorVersion): a request
-# for X.Y is satisfied by 0.1.0 when X is 0 and X.Y <= 0.1.0. Keep PACKAGE_VERSION
-# in step with Cargo.toml.
+# Version file for the source-tree ors_redis package config (SameMajorVersion):
+# a request for X.Y is satisfied by version V when X is V's major and X.Y <= V.
+# The version is read from Cargo.toml beside this folder, its only home.
+# (The installed package gets a version file of its own: cmake/CMakeLists.txt.)
 
-set(PACKAGE_VERSION "0.1.0")
-set(_ors_redis_major "0")
+file(STRINGS "${CMAKE_CURRENT_LIST_DIR}/../Cargo.toml" PACKAGE_VERSION
+     REGEX "^version *= *\"[0-9]+\\.[0-9]+\\.[0-9]+\"" LIMIT_COUNT 1)
+string(REGEX REPLACE "^version *= *\"([^\"]*)\".*" "\\1" PACKAGE_VERSION "${PACKAGE_VERSION}")
+if(NOT PACKAGE_VERSION MATCHES "^[0-9]+\\.[0-9]+\\.[0-9]+$")
+  set(PACKAGE_VERSION "unknown")
+  set(PACKAGE_VERSION_UNSUITABLE TRUE)
+  return()
+endif()
+string(REGEX REPLACE "\\..*" "" _ors_redis_major "${PACKAGE_VERSION}")
 
 if(PACKAGE_VERSION VERSION_LESS PACKAGE_FIND_VERSION)
   set(PACKAGE_VERSION_COMPATIBLE FALSE)
