@@ -193,6 +193,21 @@ def proc_cpu_s(pids: list[int]) -> float:
     return total / CLK_TCK
 
 
+def proc_wakeups(pids: list[int]) -> int:
+    """Voluntary context switches so far of these processes' main threads: for
+    redis-server, how often its event loop went to sleep waiting for work."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+    return total
+
+
 def machine_busy_s() -> float:
     """CPU-seconds the whole machine spent busy (not idle, not iowait)."""
     with open("/proc/stat") as f:
@@ -212,14 +227,18 @@ class CpuWindow:
     seconds: float = 0.0
     server_s: float = 0.0
     busy_s: float = 0.0
+    wake0: int = 0
+    server_wakeups: int = 0
 
     def begin(self) -> None:
         self.t0, self.srv0, self.busy0 = time.monotonic(), proc_cpu_s(self.server_pids), machine_busy_s()
+        self.wake0 = proc_wakeups(self.server_pids)
 
     def end(self) -> None:
         self.seconds = time.monotonic() - self.t0
         self.server_s = proc_cpu_s(self.server_pids) - self.srv0
         self.busy_s = machine_busy_s() - self.busy0
+        self.server_wakeups = proc_wakeups(self.server_pids) - self.wake0
 
 
 # ---------------------------------------------------------------------------
@@ -262,6 +281,7 @@ def run_ours(bench: Path, config: str, threads: int, size: int, seconds: float, 
         raise BenchError(f"ors_bench failed (exit {rc}): {' '.join(cmd)}\n{err}")
     calls = max(result["calls"], 1)
     result["server_cpu_us_per_op"] = win.server_s * 1e6 / calls
+    result["server_wakeups_per_op"] = win.server_wakeups / calls
     result["foreign_cores"] = max(0.0, (win.busy_s - win.server_s) / max(win.seconds, 1e-9)
                                   - result["cpu_us_per_op"] * calls / 1e6 / max(win.seconds, 1e-9))
     return result
@@ -303,6 +323,7 @@ def run_redis_benchmark(cluster: Cluster, cmd_name: str, clients: int, size: int
         "sys_us_per_op": ru.ru_stime * 1e6 / requests,
         "csw_per_op": (ru.ru_nvcsw + ru.ru_nivcsw) / requests,
         "server_cpu_us_per_op": win.server_s * 1e6 / requests,
+        "server_wakeups_per_op": win.server_wakeups / requests,
         "foreign_cores": max(0.0, (win.busy_s - win.server_s - cpu_s) / max(win.seconds, 1e-9)),
         "seconds": win.seconds,
     }

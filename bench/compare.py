@@ -201,6 +201,7 @@ def aggregate(records: list[dict], sizes: list[int], threads: list[int], mix: st
                     "ours_user": o["user_us_per_op"], "ours_sys": o["sys_us_per_op"],
                     "ours_srv": o["server_cpu_us_per_op"], "ours_foreign": o["foreign_cores"],
                     "ours_csw": o["csw_per_op"],
+                    "ours_swk": o.get("server_wakeups_per_op", float("nan")),
                     "put_p50": o["put_p50_us"], "put_p99": o["put_p99_us"],
                     "get_p50": o["get_p50_us"], "get_p99": o["get_p99_us"],
                     "del_p50": o["del_p50_us"], "del_p99": o["del_p99_us"],
@@ -215,6 +216,8 @@ def aggregate(records: list[dict], sizes: list[int], threads: list[int], mix: st
                     "rb_sys": (s["sys_us_per_op"] + g["sys_us_per_op"]) / 2,
                     "rb_srv": (s["server_cpu_us_per_op"] + g["server_cpu_us_per_op"]) / 2,
                     "rb_csw": (s["csw_per_op"] + g["csw_per_op"]) / 2,
+                    "rb_swk": (s.get("server_wakeups_per_op", float("nan"))
+                               + g.get("server_wakeups_per_op", float("nan"))) / 2,
                     "rb_foreign": max(s["foreign_cores"], g["foreign_cores"]),
                     "hit_ratio": g.get("hit_ratio", float("nan")),
                 })
@@ -263,8 +266,8 @@ def render_markdown(rows: list[dict], args, elapsed: float, machine: str) -> str
     L.append("")
     L.append("| value | T | put p50 / p99 | SET p50 / p99 | get p50 / p99 | GET p50 / p99 | del p50 / p99 "
              "| SET ops/s | GET ops/s | client CPU user+sys ours / rb | context switches/op ours / rb "
-             "| server CPU µs/op ours / rb | GET hits | other load (cores) ours / rb |")
-    L.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+             "| server CPU µs/op ours / rb | server wake-ups/op ours / rb | GET hits | other load (cores) ours / rb |")
+    L.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         L.append(f"| {r['size'] // 1024} KiB | {r['threads']} | {fmt(r['put_p50'], 1)} / {fmt(r['put_p99'], 1)} "
                  f"| {fmt(r['set_p50'], 1)} / {fmt(r['set_p99'], 1)} | {fmt(r['get_p50'], 1)} / {fmt(r['get_p99'], 1)} "
@@ -272,7 +275,8 @@ def render_markdown(rows: list[dict], args, elapsed: float, machine: str) -> str
                  f"| {fmt(r['set_ops'])} | {fmt(r['get_ops'])} "
                  f"| {r['ours_user']:.2f}+{r['ours_sys']:.2f} / {r['rb_user']:.2f}+{r['rb_sys']:.2f} "
                  f"| {r['ours_csw']:.2f} / {r['rb_csw']:.2f} "
-                 f"| {fmt(r['ours_srv'], 1)} / {fmt(r['rb_srv'], 1)} | {r['hit_ratio'] * 100:.2f}% "
+                 f"| {fmt(r['ours_srv'], 1)} / {fmt(r['rb_srv'], 1)} "
+                 f"| {fmt(r['ours_swk'], 2)} / {fmt(r['rb_swk'], 2)} | {r['hit_ratio'] * 100:.2f}% "
                  f"| {r['ours_foreign']:.2f} / {r['rb_foreign']:.2f} |")
     L.append("")
     L.append("Targets (1 KiB unless said):")
@@ -299,7 +303,9 @@ def render_markdown(rows: list[dict], args, elapsed: float, machine: str) -> str
     L.append(f"- {RB_NOTE}")
     L.append(f"- {mix_note(args.mix)}")
     L.append("- redis-benchmark's CPU is its own rusage (os.wait4), start-up included; server CPU is the six "
-             "redis-server processes' utime+stime from /proc over the run, per operation. \"Other load\" is CPU "
+             "redis-server processes' utime+stime from /proc over the run, per operation; server wake-ups are the "
+             "voluntary context switches of their main threads (event loops going to sleep for want of work), "
+             "per operation. \"Other load\" is CPU "
              "the rest of the machine used during the run (other processes): figures from runs with a high "
              "value are less reliable.")
     return "\n".join(L) + "\n"
