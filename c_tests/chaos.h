@@ -87,20 +87,13 @@ static inline const char *chaos_config(const char *cluster_name, const char *ext
 /* cluster.sh                                                          */
 /* ------------------------------------------------------------------ */
 
-/* Runs `cluster.sh <args>` (bounded by `timeout`), copies its output as "# "
- * lines, returns its exit status (-1 when it could not run or was killed). */
-static inline int chaos_ctl(const char *fmt, ...) H_PRINTF(1, 2);
-static inline int chaos_ctl(const char *fmt, ...)
+/* Runs a command line through the shell, its output copied as "# " lines;
+ * returns its exit status (-1 when it could not run or was killed). */
+static inline int chaos_run_noted(const char *cmd)
 {
-    char args[512], cmd[2048], line[1024];
-    va_list ap;
-    FILE *p;
+    char line[1024];
+    FILE *p = popen(cmd, "re");
     int rc;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "timeout 180 '%s' %s 2>&1", h_env("ORS_CLUSTER_SH", "./cluster.sh"), args);
-    p = popen(cmd, "re");
     if (!p) return -1;
     while (fgets(line, sizeof line, p)) {
         size_t len = strlen(line);
@@ -109,6 +102,32 @@ static inline int chaos_ctl(const char *fmt, ...)
     }
     rc = pclose(p);
     return (rc != -1 && WIFEXITED(rc)) ? WEXITSTATUS(rc) : -1;
+}
+
+/* Runs a shell command line, output as "# " lines; its exit status. */
+static inline int chaos_sh(const char *fmt, ...) H_PRINTF(1, 2);
+static inline int chaos_sh(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return chaos_run_noted(cmd);
+}
+
+/* Runs `cluster.sh <args>` (bounded by `timeout`), copies its output as "# "
+ * lines, returns its exit status (-1 when it could not run or was killed). */
+static inline int chaos_ctl(const char *fmt, ...) H_PRINTF(1, 2);
+static inline int chaos_ctl(const char *fmt, ...)
+{
+    char args[512], cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "timeout 180 '%s' %s 2>&1", h_env("ORS_CLUSTER_SH", "./cluster.sh"), args);
+    return chaos_run_noted(cmd);
 }
 
 /* The pid of the chaos cluster's node on `port` (cluster.sh node-pid, which
@@ -157,28 +176,6 @@ static inline int chaos_cluster_ready(void)
     int rc = chaos_ctl("start");
     CHECK(rc == 0, "chaos cluster is up and healthy (cluster.sh start, exit %d)", rc);
     return rc == 0;
-}
-
-/* Runs a shell command line, output as "# " lines; its exit status. */
-static inline int chaos_sh(const char *fmt, ...) H_PRINTF(1, 2);
-static inline int chaos_sh(const char *fmt, ...)
-{
-    char cmd[4096], line[1024];
-    va_list ap;
-    FILE *p;
-    int rc;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    p = popen(cmd, "re");
-    if (!p) return -1;
-    while (fgets(line, sizeof line, p)) {
-        size_t len = strlen(line);
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
-        h_note("%s", line);
-    }
-    rc = pclose(p);
-    return (rc != -1 && WIFEXITED(rc)) ? WEXITSTATUS(rc) : -1;
 }
 
 /* Runs a shell command; its output (truncated to cap-1 bytes, the rest read

@@ -69,24 +69,16 @@ pub fn put(
     push_bulk_decimal(&mut buf, ttl.0 as u64);
     append_wait(&mut buf, wait, wait_ms);
 
-    let reply_budget = client.config.socket_timeout + write_wait_budget(client);
-    let result = route(
+    let (head, tail) = buf.split_at(tail_start);
+    let result = route_write(
         client,
         conns,
-        id.slot(),
-        reply_budget,
-        &mut |conn, asking| {
-            if asking {
-                conn.send(ASKING)?;
-            }
-            let (head, tail) = buf.split_at(tail_start);
-            conn.send_parts([head, data, tail], &mut scratch)?;
-            let reply = read_replies(conn, asking, wait)?;
-            match reply.first {
-                Value::Okay => check_wait(reply.wait, wait).map(Reply::Done),
-                Value::ServerError(e) => Ok(Reply::Error(e)),
-                other => Err(unexpected("SET", &other)),
-            }
+        id,
+        &mut |conn| conn.send_parts([head, data, tail], &mut scratch),
+        &|first, wait_reply| match first {
+            Value::Okay => check_wait(wait_reply, wait).map(Reply::Done),
+            Value::ServerError(e) => Ok(Reply::Error(e)),
+            other => Err(unexpected("SET", &other)),
         },
     );
     conns.cmd = buf;
@@ -160,19 +152,48 @@ fn del_with(
     unlink: bool,
 ) -> Result<bool> {
     let wait = client.config.wait_replicas;
+    let command = if unlink { "UNLINK" } else { "DEL" };
     let mut buf = std::mem::take(&mut conns.cmd);
     buf.clear();
     client.keys.write_key(id, &mut conns.key);
     push_header(&mut buf, b'*', 2);
-    push_bulk(&mut buf, if unlink { b"UNLINK" } else { b"DEL" });
+    push_bulk(&mut buf, command.as_bytes());
     push_bulk(&mut buf, &conns.key);
     append_wait(
         &mut buf,
         wait,
         client.config.wait_timeout.as_millis() as u64,
     );
+    let result = route_write(
+        client,
+        conns,
+        id,
+        &mut |conn| conn.send(&buf),
+        &|first, wait_reply| match first {
+            // Nothing was removed: there is no write to wait for.
+            Value::Int(0) => Ok(Reply::Done(false)),
+            Value::Int(_) => check_wait(wait_reply, wait).map(|()| Reply::Done(true)),
+            Value::ServerError(e) => Ok(Reply::Error(e)),
+            other => Err(unexpected(command, &other)),
+        },
+    );
+    conns.cmd = buf;
+    result.map_err(naming(command))
+}
+
+/// Routes a write to the session's master: `send` writes the command (and
+/// its WAIT, when `wait-replicas` asks for one), `judge` reads the command's
+/// reply and WAIT's. ASKING is sent first when the router says so.
+fn route_write<T>(
+    client: &Client,
+    conns: &mut ConnectionSet,
+    id: SessionId<'_>,
+    send: &mut dyn FnMut(&mut NodeConnection) -> Result<()>,
+    judge: &dyn Fn(Value, Option<Value>) -> Result<Reply<T>>,
+) -> Result<T> {
+    let wait = client.config.wait_replicas;
     let reply_budget = client.config.socket_timeout + write_wait_budget(client);
-    let result = route(
+    route(
         client,
         conns,
         id.slot(),
@@ -181,19 +202,11 @@ fn del_with(
             if asking {
                 conn.send(ASKING)?;
             }
-            conn.send(&buf)?;
+            send(conn)?;
             let reply = read_replies(conn, asking, wait)?;
-            match reply.first {
-                // Nothing was removed: there is no write to wait for.
-                Value::Int(0) => Ok(Reply::Done(false)),
-                Value::Int(_) => check_wait(reply.wait, wait).map(|()| Reply::Done(true)),
-                Value::ServerError(e) => Ok(Reply::Error(e)),
-                other => Err(unexpected("UNLINK", &other)),
-            }
+            judge(reply.first, reply.wait)
         },
-    );
-    conns.cmd = buf;
-    result.map_err(naming(if unlink { "UNLINK" } else { "DEL" }))
+    )
 }
 
 /// Says which command a refusal was for: an ACL `NOPERM` reply does not.
