@@ -8,10 +8,10 @@
  */
 #define _GNU_SOURCE 1
 #include "harness.h"
+#include "fake_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 
 #define CLUSTER "t_init"
@@ -237,83 +237,6 @@ static void check_accepted_syntax(void)
                     "t_init-A.z_0");
 }
 
-/* ------------------------------------------------------------------ */
-/* A server that accepts connections and never answers                 */
-/* ------------------------------------------------------------------ */
-
-struct silent_server {
-    int listen_fd;
-    int port;
-    int stop;
-    int accepted;
-    pthread_mutex_t lock;
-};
-
-static void *silent_server_run(void *arg)
-{
-    struct silent_server *s = (struct silent_server *)arg;
-    int conns[64];
-    int n = 0, i, loops;
-    /* bounded: at most 60 s of 100 ms polls */
-    for (loops = 0; loops < 600; loops++) {
-        struct pollfd p;
-        int stop;
-        pthread_mutex_lock(&s->lock);
-        stop = s->stop;
-        pthread_mutex_unlock(&s->lock);
-        if (stop) break;
-        p.fd = s->listen_fd;
-        p.events = POLLIN;
-        p.revents = 0;
-        if (poll(&p, 1, 100) > 0 && n < 64) {
-            int c = accept(s->listen_fd, NULL, NULL);
-            if (c >= 0) {
-                conns[n++] = c;
-                pthread_mutex_lock(&s->lock);
-                s->accepted++;
-                pthread_mutex_unlock(&s->lock);
-            }
-        }
-    }
-    for (i = 0; i < n; i++) close(conns[i]);
-    return NULL;
-}
-
-static int silent_server_start(struct silent_server *s, pthread_t *t)
-{
-    struct sockaddr_in a;
-    socklen_t alen = sizeof a;
-    memset(s, 0, sizeof *s);
-    pthread_mutex_init(&s->lock, NULL);
-    s->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (s->listen_fd < 0) return -1;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    if (bind(s->listen_fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(s->listen_fd, 16) != 0 ||
-        getsockname(s->listen_fd, (struct sockaddr *)&a, &alen) != 0) {
-        close(s->listen_fd);
-        return -1;
-    }
-    s->port = ntohs(a.sin_port);
-    if (pthread_create(t, NULL, silent_server_run, s) != 0) {
-        close(s->listen_fd);
-        return -1;
-    }
-    return 0;
-}
-
-static void silent_server_stop(struct silent_server *s, pthread_t t)
-{
-    pthread_mutex_lock(&s->lock);
-    s->stop = 1;
-    pthread_mutex_unlock(&s->lock);
-    pthread_join(t, NULL);
-    close(s->listen_fd);
-    pthread_mutex_destroy(&s->lock);
-}
-
 static int port_listens(int port)
 {
     struct sockaddr_in a;
@@ -332,8 +255,7 @@ static void check_fail_fast(void)
 {
     int64_t t0, elapsed;
     int32_t st;
-    struct silent_server silent;
-    pthread_t silent_thread;
+    struct fake_server silent;
     char needle[32];
 
     CHECK(!port_listens(UNREACHABLE_PORT), "precondition: nothing listens on 127.0.0.1:%d", UNREACHABLE_PORT);
@@ -366,7 +288,7 @@ static void check_fail_fast(void)
     if (st == ORS_OK) ors_redis_shutdown();
 
     /* a node that accepts the TCP connection and never answers */
-    if (CHECK(silent_server_start(&silent, &silent_thread) == 0, "started a silent TCP server on 127.0.0.1")) {
+    if (CHECK(fake_server_start(&silent, NULL) == 0, "started a silent TCP server on 127.0.0.1")) {
         int accepted;
         snprintf(cfg, sizeof cfg,
                  "redis-nodes=127.0.0.1:%d cluster-name=" CLUSTER
@@ -376,9 +298,7 @@ static void check_fail_fast(void)
         st = ors_redis_init(cfg);
         elapsed = h_now_ms() - t0;
         h_save_error();
-        pthread_mutex_lock(&silent.lock);
-        accepted = silent.accepted;
-        pthread_mutex_unlock(&silent.lock);
+        accepted = fake_server_accepted(&silent);
         h_note("init against a silent server took %" PRId64 " ms: %s (%s), %d connection(s) accepted", elapsed,
                h_code_name(st), h_saved_error(), accepted);
         CHECK(st == ORS_ERR_CONNECTION || st == ORS_ERR_TIMEOUT,
@@ -387,7 +307,7 @@ static void check_fail_fast(void)
               elapsed, FAIL_FAST_BOUND_MS);
         CHECK(accepted >= 1, "the library did reach the silent server (%d connections)", accepted);
         if (st == ORS_OK) ors_redis_shutdown();
-        silent_server_stop(&silent, silent_thread);
+        fake_server_stop(&silent);
     }
 
     /* a standalone redis-server: answers, but is not a cluster */

@@ -9,11 +9,7 @@
  */
 #define _GNU_SOURCE 1
 #include "harness.h"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
+#include "fake_server.h"
 
 #define CLUSTER "t_tls"
 #define FAIL_FAST_BOUND_MS 10000
@@ -65,82 +61,22 @@ static void refused(const char *config, const char *reason, const char *what)
 
 /* A plain TCP server that answers anything with a Redis error and closes:
  * what a TLS client meets on a port without TLS. */
-struct plain_server {
-    int listen_fd;
-    int stop;
-    int served;
-    pthread_mutex_t lock;
-};
-
-static void *plain_server_run(void *arg)
-{
-    struct plain_server *s = (struct plain_server *)arg;
-    static const char reply[] = "-ERR this server does not speak TLS\r\n";
-    int loops;
-    for (loops = 0; loops < 600; loops++) { /* at most 60 s of 100 ms polls */
-        struct pollfd p;
-        int stop, c;
-        char buf[512];
-        pthread_mutex_lock(&s->lock);
-        stop = s->stop;
-        pthread_mutex_unlock(&s->lock);
-        if (stop) break;
-        p.fd = s->listen_fd;
-        p.events = POLLIN;
-        p.revents = 0;
-        if (poll(&p, 1, 100) <= 0) continue;
-        c = accept(s->listen_fd, NULL, NULL);
-        if (c < 0) continue;
-        if (read(c, buf, sizeof buf) < 0) { /* the ClientHello, ignored */
-        }
-        if (write(c, reply, sizeof reply - 1) < 0) {
-        }
-        close(c);
-        pthread_mutex_lock(&s->lock);
-        s->served++;
-        pthread_mutex_unlock(&s->lock);
-    }
-    return NULL;
-}
-
 static void check_tls_handshake_failure(void)
 {
-    struct plain_server s;
-    struct sockaddr_in a;
-    socklen_t alen = sizeof a;
-    pthread_t t;
+    struct fake_server s;
     char config[256];
-    int port, served;
-
-    memset(&s, 0, sizeof s);
-    pthread_mutex_init(&s.lock, NULL);
-    s.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (!CHECK(s.listen_fd >= 0 && bind(s.listen_fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-                   listen(s.listen_fd, 16) == 0 && getsockname(s.listen_fd, (struct sockaddr *)&a, &alen) == 0,
+    if (!CHECK(fake_server_start(&s, "-ERR this server does not speak TLS\r\n") == 0,
                "started a plain TCP server on 127.0.0.1"))
         return;
-    port = ntohs(a.sin_port);
-    if (!CHECK(pthread_create(&t, NULL, plain_server_run, &s) == 0, "started its thread")) {
-        close(s.listen_fd);
-        return;
-    }
     snprintf(config, sizeof config, "redis-nodes=127.0.0.1:%d cluster-name=" CLUSTER " tls-enabled=true tls-cacert=%s",
-             port, "/dev/null");
+             s.port, "/dev/null");
     /* /dev/null holds no CA: that is a config error before any connection. */
     CHECK_STATUS(ors_redis_init(config), ORS_ERR_CONFIG, "a tls-cacert without any certificate");
-    snprintf(config, sizeof config, "redis-nodes=127.0.0.1:%d cluster-name=" CLUSTER " tls-enabled=true", port);
+    snprintf(config, sizeof config, "redis-nodes=127.0.0.1:%d cluster-name=" CLUSTER " tls-enabled=true", s.port);
     refused(config, "TLS", "a server that does not speak TLS (system CAs)");
-    pthread_mutex_lock(&s.lock);
-    served = s.served;
-    s.stop = 1;
-    pthread_mutex_unlock(&s.lock);
-    CHECK(served >= 1, "the library did connect to the plain server (%d connection(s))", served);
-    pthread_join(t, NULL);
-    close(s.listen_fd);
-    pthread_mutex_destroy(&s.lock);
+    CHECK(fake_server_accepted(&s) >= 1, "the library did connect to the plain server (%d connection(s))",
+          fake_server_accepted(&s));
+    fake_server_stop(&s);
 }
 
 int main(void)
