@@ -210,6 +210,7 @@ done
 
 # --- fetch ----------------------------------------------------------------------
 
+mkdir -p "$WORK"
 step "fetch ${#SELECTED[@]} server build(s) (cache: $ORS_MATRIX_CACHE)"
 declare -A LAUNCHER FETCH_ERROR
 for i in "${SELECTED[@]}"; do
