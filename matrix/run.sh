@@ -368,7 +368,7 @@ tls_pass() {
     if ! ORS_CLUSTER_TLS_DIR=$TLS_DIR ORS_REDIS_CLI_ARGS="$TLS_CLI_ARGS" "$REPO/c_tests/cluster.sh" start \
         >"$WORK/$row/tls-start.log" 2>&1; then
         # A build without TLS refuses the tls-* lines (or tls-port) at start.
-        if grep -qiE 'tls.*(not (built|supported|compiled))|bad directive|unknown option|no such config' \
+        if grep -qiE 'tls.*(not (built|supported|compiled))|failed finding tls support|bad directive|unknown option|no such config' \
             "$WORK/$row/tls-start.log" "$WORK/cluster/$PORT/redis.log" 2>/dev/null; then
             R_TLS[$row]="not in this build"
             ORS_CLUSTER_TLS_DIR=$TLS_DIR ORS_REDIS_CLI_ARGS="$TLS_CLI_ARGS" "$REPO/c_tests/cluster.sh" stop >/dev/null 2>&1 || true
