@@ -346,6 +346,20 @@ auth_pass() {
     ORS_TEST_NODES=$NODES ORS_TEST_PORT=$PORT ORS_TEST_AUTH=$auth run_programs "$log" "${programs[@]}" || true
     count_checks "$log"
     calls=$(cmdstat auth)
+    if ((num < 600)); then
+        # No ACL users before 6.0: a username must be refused, with a message that says why.
+        if out=$(timeout 60 "$REPO/target/release/ors-redis" sessions count \
+            --config "redis-nodes=$NODES cluster-name=matrix username=ors password=$DEFAULT_PW" 2>&1); then
+            what+=" (a username was accepted!)"
+            R_FAILS[$row]+="auth: a username was accepted by a server without ACL users; "
+        elif [[ "$out" == *"predates Redis 6"* ]]; then
+            what+=" (a username is refused: \"predates Redis 6\")"
+        else
+            what+=" (username: unexpected answer)"
+            R_FAILS[$row]+="auth: with a username: $out; "
+        fi
+        printf '### username on a server before 6.0\n%s\n' "$out" >>"$log"
+    fi
     "$REPO/c_tests/cluster.sh" stop >/dev/null 2>&1 || true
     unset REDISCLI_AUTH
     R_AUTH[$row]="$what: AUTH $calls; $CHECKS_OK passed, $CHECKS_BAD failed"
@@ -353,6 +367,7 @@ auth_pass() {
         R_FAILS[$row]+="auth: $FAILED_PROGRAMS; "
         return 1
     fi
+    [[ "${R_FAILS[$row]:-}" != *"auth: "* ]]
 }
 
 tls_pass() {
@@ -432,7 +447,9 @@ done
             ANY_FAILED=1
             continue
         fi
-        printf '| %s | %s | %s | %s | %s | %s | %s | %ss |\n' "${R_SERVER[$row]:-$row}" "$(source_of "$i")" \
+        name=${R_SERVER[$row]:-$row}
+        [[ "$row" == *-tls ]] && name+=" (TLS build)"
+        printf '| %s | %s | %s | %s | %s | %s | %s | %ss |\n' "$name" "$(source_of "$i")" \
             "${R_CORE[$row]:-}" "${R_CHECKS[$row]:-}" "${R_DEL[$row]:-}" "${R_AUTH[$row]:-skipped}" \
             "${R_TLS[$row]:-skipped}" "${R_SECONDS[$row]:-?}"
     done
