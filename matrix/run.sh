@@ -181,6 +181,18 @@ server_reports() {
     printf '%s\n' "${v:-?}"
 }
 
+# What one node entry of CLUSTER SLOTS holds on this server: "ip, port" (3.0),
+# "ip, port, id", "ip, port, id, metadata" (7.0 on: host names and more).
+slots_entry_shape() {
+    timeout 10 "$REDIS_CLI" -h 127.0.0.1 -p "$PORT" "${CLI_ARGS[@]}" --json CLUSTER SLOTS 2>/dev/null |
+        python3 -c '
+import json, sys
+entry = json.load(sys.stdin)[0][2]
+names = ["ip", "port", "id", "metadata"]
+print(", ".join(names[:len(entry)]) + (", ..." if len(entry) > 4 else ""))
+' 2>/dev/null || printf '?\n'
+}
+
 # Sums the "N passed, M failed" lines of a log into CHECKS_OK / CHECKS_BAD.
 count_checks() {
     local log=$1 line
@@ -260,7 +272,7 @@ TLS_CLI_ARGS="--tls --cacert $TLS_DIR/ca.pem"
 # --- one row ----------------------------------------------------------------------
 
 # Row results, by row name.
-declare -A R_SERVER R_CORE R_CHECKS R_DEL R_AUTH R_TLS R_SECONDS R_FAILS
+declare -A R_SERVER R_SLOTS R_CORE R_CHECKS R_DEL R_AUTH R_TLS R_SECONDS R_FAILS
 ANY_FAILED=0
 
 # version_num of the row's server (MAJOR*100+MINOR).
@@ -283,6 +295,7 @@ core_pass() {
         return 1
     fi
     R_SERVER[$row]=$(server_reports)
+    R_SLOTS[$row]=$(slots_entry_shape)
     reset_stats
     # The fixtures' cleanup is left out (-FC): the nodes' commandstats are read after the run.
     ctest --test-dir "$BUILD" -L core -FC 'cluster|standalone' --output-on-failure --timeout 300 >"$log" 2>&1 || true
@@ -438,18 +451,18 @@ done
 # --- the table ------------------------------------------------------------------------
 
 {
-    printf '| server | source | core: ctest tests | core: checks | delete commands the masters ran | auth pass | TLS pass | time |\n'
-    printf '|---|---|---|---|---|---|---|---:|\n'
+    printf '| server | source | CLUSTER SLOTS node entry | core: ctest tests | core: checks | delete commands the masters ran | auth pass | TLS pass | time |\n'
+    printf '|---|---|---|---|---|---|---|---|---:|\n'
     for i in "${SELECTED[@]}"; do
         row=${ROWS[i]}
         if [[ -n "${FETCH_ERROR[$row]:-}" ]]; then
-            printf '| %s | %s | **fetch failed**: %s | | | | | |\n' "$row" "$(source_of "$i")" "${FETCH_ERROR[$row]}"
+            printf '| %s | %s | **fetch failed**: %s | | | | | | |\n' "$row" "$(source_of "$i")" "${FETCH_ERROR[$row]}"
             ANY_FAILED=1
             continue
         fi
         name=${R_SERVER[$row]:-$row}
         [[ "$row" == *-tls ]] && name+=" (TLS build)"
-        printf '| %s | %s | %s | %s | %s | %s | %s | %ss |\n' "$name" "$(source_of "$i")" \
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %ss |\n' "$name" "$(source_of "$i")" "${R_SLOTS[$row]:-?}" \
             "${R_CORE[$row]:-}" "${R_CHECKS[$row]:-}" "${R_DEL[$row]:-}" "${R_AUTH[$row]:-skipped}" \
             "${R_TLS[$row]:-skipped}" "${R_SECONDS[$row]:-?}"
     done
