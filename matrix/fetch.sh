@@ -15,7 +15,7 @@ set -euo pipefail
 
 PROG=fetch.sh
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-CACHE=${ORS_MATRIX_CACHE:-$HOME/.cache/ors-redis-matrix}
+CACHE=${ORS_MATRIX_CACHE:-${HOME:-/tmp}/.cache/ors-redis-matrix}
 JOBS=${ORS_MATRIX_JOBS:-2}
 MIRROR=${ORS_MATRIX_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg

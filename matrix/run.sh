@@ -11,7 +11,7 @@
 # Per row:
 #   core  ctest -L core (every test_*.c, the C++ consumer, the demo, ...) on a
 #         cluster on 127.0.0.1:7200-7205 and a standalone server on 7210;
-#         UNLINK vs DEL is read from the nodes' INFO commandstats afterwards.
+#         UNLINK vs DEL is read from the masters' INFO commandstats afterwards.
 #   auth  the cluster again with passwords: an ACL user (username + password,
 #         c_tests/acl.conf) from Redis 6.0 on, requirepass (password alone)
 #         before; test_status, test_roundtrip, test_threads, test_errors,
