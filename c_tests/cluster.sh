@@ -150,9 +150,7 @@ stop_nodes() {
 }
 
 redis_major() {
-    local v
-    v=$("$REDIS_SERVER" --version 2>/dev/null | sed -n 's/.* v=\([0-9]*\)\..*/\1/p')
-    printf '%s\n' "${v:-0}"
+    printf '%s\n' $(($(server_version_num) / 100))
 }
 
 write_conf() {
@@ -164,7 +162,6 @@ write_conf() {
             "# written by c_tests/cluster.sh" \
             "port $port" \
             "bind 127.0.0.1" \
-            "protected-mode no" \
             "daemonize yes" \
             "dir $dir" \
             "pidfile $dir/redis.pid" \
@@ -174,6 +171,7 @@ write_conf() {
             "cluster-node-timeout $NODE_TIMEOUT" \
             "appendonly yes" \
             "save \"\""
+        common_conf_lines
         # Lets tests use DEBUG SLEEP and friends over loopback (Redis 7+).
         if ((major >= 7)); then printf '%s\n' "enable-debug-command local"; fi
         if [[ -n "$TLS_DIR" ]]; then

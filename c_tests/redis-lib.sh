@@ -24,6 +24,28 @@ need_binaries() {
     done
 }
 
+# The version of $REDIS_SERVER (Redis or Valkey) as MAJOR*100+MINOR, e.g.
+# 302 for 3.2.6; 0 when it cannot be read.
+server_version_num() {
+    local v major minor
+    v=$("$REDIS_SERVER" --version 2>/dev/null | sed -n 's/.* v=\([0-9]*\.[0-9]*\).*/\1/p')
+    major=${v%%.*}
+    minor=${v#*.}
+    [[ "$major" =~ ^[0-9]+$ && "$minor" =~ ^[0-9]+$ ]] || {
+        printf '0\n'
+        return 0
+    }
+    printf '%s\n' $((major * 100 + minor))
+}
+
+# Config lines every test server gets that not every version knows:
+# protected-mode exists from Redis 3.2 on (3.0 refuses to start on it).
+common_conf_lines() {
+    local num
+    num=$(server_version_num)
+    if ((num == 0 || num >= 302)); then printf '%s\n' "protected-mode no"; fi
+}
+
 # cli PORT ARGS... : one redis-cli call that cannot hang the script.
 cli() {
     local port=$1

@@ -49,13 +49,13 @@ start_server() {
             "# written by c_tests/standalone.sh" \
             "port $PORT" \
             "bind 127.0.0.1" \
-            "protected-mode no" \
             "daemonize yes" \
             "dir $DIR" \
             "pidfile $PIDFILE" \
             "logfile $DIR/redis.log" \
             "save \"\"" \
             "appendonly no"
+        common_conf_lines
         append_extra_conf "$EXTRA_CONF"
     } >"$DIR/redis.conf"
     # 9>&-: the daemon must not inherit (and so hold) our lock.
