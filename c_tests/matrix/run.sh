@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The compatibility matrix: for each server build of matrix/versions.txt,
-# fetch it (matrix/fetch.sh, cached), start a 3-master cluster of it, run the
+# The compatibility matrix: for each server build of c_tests/matrix/versions.txt,
+# fetch it (c_tests/matrix/fetch.sh, cached), start a 3-master cluster of it, run the
 # core C harness against it, then the authentication and TLS passes, and
 # print one table row.
 #
-#   matrix/run.sh                  the rows that install without compiling (CI)
-#   matrix/run.sh --full           every row, source builds included; writes matrix/results.md
-#   matrix/run.sh --only 3.0.5 valkey-9.0.0 ...
+#   c_tests/matrix/run.sh                  the rows that install without compiling (CI)
+#   c_tests/matrix/run.sh --full           every row, source builds included; writes c_tests/matrix/results.md
+#   c_tests/matrix/run.sh --only 3.0.5 valkey-9.0.0 ...
 #
 # Per row:
 #   core  ctest -L core (every test_*.c, the C++ consumer, the demo, ...) on a
@@ -20,7 +20,7 @@
 #   tls   where the build has TLS: a TLS-only cluster (tls-cluster,
 #         tls-replication), test_roundtrip and test_status over TLS.
 #
-# Options: --full, --only ROW..., --results FILE (default: matrix/results.md
+# Options: --full, --only ROW..., --results FILE (default: c_tests/matrix/results.md
 # with --full, target/matrix/results.md otherwise), --no-auth, --no-tls.
 # Environment: ORS_MATRIX_CACHE (downloads and builds, default
 # ~/.cache/ors-redis-matrix), REDIS_CLI (a redis-cli with --cluster, Redis 5+;
@@ -29,7 +29,7 @@ set -euo pipefail
 
 PROG=run.sh
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
 cd "$REPO"
 
 export ORS_MATRIX_CACHE=${ORS_MATRIX_CACHE:-$HOME/.cache/ors-redis-matrix}
@@ -99,7 +99,7 @@ if ((${#ONLY[@]} > 0)); then
     for want in "${ONLY[@]}"; do
         found=""
         for i in "${!ROWS[@]}"; do [[ "${ROWS[i]}" == "$want" ]] && found=$i; done
-        [[ -n "$found" ]] || die "no row '$want' in matrix/versions.txt (rows: ${ROWS[*]})"
+        [[ -n "$found" ]] || die "no row '$want' in c_tests/matrix/versions.txt (rows: ${ROWS[*]})"
         SELECTED+=("$found")
     done
 else
@@ -469,7 +469,7 @@ done
 } >"$WORK/table.md"
 
 {
-    printf '<!-- written by matrix/run.sh%s on %s -->\n' "$( ((FULL)) && printf ' --full')" "$(date -u +%Y-%m-%d)"
+    printf '<!-- written by c_tests/matrix/run.sh%s on %s -->\n' "$( ((FULL)) && printf ' --full')" "$(date -u +%Y-%m-%d)"
     cat "$WORK/table.md"
     fails=""
     for i in "${SELECTED[@]}"; do
