@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use crate::cluster_nodes::parse_cluster_nodes;
 use crate::reply::Value;
 
 use crate::config::{Config, NodeAddr};
@@ -225,32 +226,18 @@ fn replica_counts(map: &SlotMap, params: &ConnectParams) -> Option<HashMap<Strin
 /// Parses `CLUSTER NODES` lines (`<id> <ip:port@cport[,host]> <flags> <master-id> ...`)
 /// into the number of healthy replicas of each master, keyed by `host:port`.
 pub fn count_replicas(text: &str, asked: &NodeAddr) -> HashMap<String, usize> {
-    let mut addr_of_id: HashMap<&str, String> = HashMap::new();
-    let mut replicas_of_id: HashMap<&str, usize> = HashMap::new();
-    for line in text.lines() {
-        let fields: Vec<&str> = line.split_ascii_whitespace().collect();
-        if fields.len() < 4 {
-            continue;
-        }
-        let (id, endpoint, flags, master_id) = (fields[0], fields[1], fields[2], fields[3]);
-        let endpoint = endpoint.split(['@', ',']).next().unwrap_or("");
-        let addr = match endpoint.strip_prefix(':') {
-            // Redis 3.x-4.x show ":port" for the node answering before it knows its IP.
-            Some(port) => format!("{}:{port}", asked.host),
-            None => endpoint.to_string(),
-        };
-        let healthy = !flags
-            .split(',')
-            .any(|f| matches!(f, "fail" | "fail?" | "noaddr" | "handshake"));
-        if flags.split(',').any(|f| f == "master") {
-            addr_of_id.insert(id, addr);
-        } else if flags.split(',').any(|f| f == "slave") && healthy {
-            *replicas_of_id.entry(master_id).or_default() += 1;
-        }
-    }
-    addr_of_id
-        .into_iter()
-        .map(|(id, addr)| (addr, replicas_of_id.get(id).copied().unwrap_or(0)))
+    let nodes = parse_cluster_nodes(text, asked);
+    nodes
+        .iter()
+        .filter(|n| n.is_master())
+        .filter_map(|master| {
+            let healthy_replicas = nodes
+                .iter()
+                .filter(|r| r.is_replica() && !r.is_failed())
+                .filter(|r| r.master_id.as_deref() == Some(master.id.as_str()))
+                .count();
+            Some((master.addr.as_ref()?.to_string(), healthy_replicas))
+        })
         .collect()
 }
 

@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod client;
+pub mod cluster_nodes;
 pub mod config;
 pub mod connection;
 pub mod discovery;

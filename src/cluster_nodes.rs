@@ -1,0 +1,118 @@
+//! `CLUSTER NODES`, parsed once for everyone who reads it: init's replica
+//! count (`discovery`) and the operator command (`admin`).
+
+use crate::config::NodeAddr;
+
+/// One line of `CLUSTER NODES`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterNode {
+    pub id: String,
+    /// `None` for a node the cluster knows no address of (`noaddr`).
+    pub addr: Option<NodeAddr>,
+    pub flags: Vec<String>,
+    /// The master's id, for a replica.
+    pub master_id: Option<String>,
+    pub connected: bool,
+    /// Number of slots this node serves (a master).
+    pub slots: usize,
+}
+
+impl ClusterNode {
+    fn has_flag(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f == flag)
+    }
+
+    pub fn is_master(&self) -> bool {
+        self.has_flag("master")
+    }
+
+    pub fn is_replica(&self) -> bool {
+        self.has_flag("slave")
+    }
+
+    /// Marked failed (or suspected), without an address, or not yet joined.
+    pub fn is_failed(&self) -> bool {
+        ["fail", "fail?", "noaddr", "handshake"]
+            .iter()
+            .any(|f| self.has_flag(f))
+    }
+
+    pub fn addr_text(&self) -> String {
+        match &self.addr {
+            Some(a) => a.to_string(),
+            None => format!("(no address, id {})", self.id),
+        }
+    }
+}
+
+/// Parses `CLUSTER NODES`: `<id> <ip:port@cport[,hostname]> <flags>
+/// <master-id> <ping> <pong> <epoch> <link-state> <slot>...`. `asked` is the
+/// node that answered (Redis 3.x-4.x shows ":port" for itself before it
+/// knows its IP).
+pub fn parse_cluster_nodes(text: &str, asked: &NodeAddr) -> Vec<ClusterNode> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split_ascii_whitespace().collect();
+        if fields.len() < 8 {
+            continue;
+        }
+        let endpoint = fields[1].split(['@', ',']).next().unwrap_or("");
+        let addr = match endpoint.strip_prefix(':') {
+            Some("0") | Some("") => None,
+            Some(port) => NodeAddr::parse(&format!("{}:{port}", asked.host)).ok(),
+            None => NodeAddr::parse(endpoint).ok(),
+        };
+        let slots = fields[8..]
+            .iter()
+            // Migrating/importing entries look like "[5461->-<id>]".
+            .filter(|s| !s.starts_with('['))
+            .map(|s| match s.split_once('-') {
+                Some((a, b)) => match (a.parse::<usize>(), b.parse::<usize>()) {
+                    (Ok(a), Ok(b)) if b >= a => b - a + 1,
+                    _ => 0,
+                },
+                None => usize::from(s.parse::<usize>().is_ok()),
+            })
+            .sum();
+        out.push(ClusterNode {
+            id: fields[0].to_string(),
+            addr,
+            flags: fields[2].split(',').map(str::to_string).collect(),
+            master_id: Some(fields[3]).filter(|m| *m != "-").map(str::to_string),
+            connected: fields[7] == "connected",
+            slots,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_nodes_lines_are_parsed() {
+        let text = "\
+f033 127.0.0.1:7064@17064 slave 020a 0 1795655072111 1 connected
+3a2b 127.0.0.1:7061@17061,node-b master - 0 1795655072111 2 connected 5461-10922
+020a :7060@17060 myself,master - 0 1795655071000 1 connected 0-5460 16383 [93->-3a2b]
+dead :0@0 master,fail,noaddr - 0 1 4 disconnected
+short line
+";
+        let asked = NodeAddr::parse("10.0.0.1:7060").unwrap();
+        let nodes = parse_cluster_nodes(text, &asked);
+        assert_eq!(nodes.len(), 4);
+        assert!(nodes[0].is_replica() && !nodes[0].is_master());
+        assert_eq!(nodes[0].master_id.as_deref(), Some("020a"));
+        assert_eq!(
+            nodes[1].addr.as_ref().unwrap().to_string(),
+            "127.0.0.1:7061"
+        );
+        assert_eq!(nodes[1].slots, 5462);
+        assert_eq!(nodes[1].master_id, None);
+        assert_eq!(nodes[2].addr.as_ref().unwrap().to_string(), "10.0.0.1:7060");
+        assert_eq!(nodes[2].slots, 5462);
+        assert!(nodes[3].addr.is_none() && nodes[3].is_failed() && !nodes[3].connected);
+        assert!(nodes[3].addr_text().contains("dead"));
+    }
+}
