@@ -175,19 +175,14 @@ impl NodeConnection {
     /// encrypts into records of its own anyway: there the parts are joined
     /// in `scratch` first, so that they go out as one record, not three.
     pub fn send_parts(&mut self, parts: [&[u8]; 3], scratch: &mut Vec<u8>) -> Result<()> {
-        match &mut self.stream {
-            Stream::Plain(tcp) => write_all_vectored(tcp, parts),
-            Stream::Tls(_) => {
-                scratch.clear();
-                parts
-                    .iter()
-                    .for_each(|part| scratch.extend_from_slice(part));
-                self.stream
-                    .write_all(scratch)
-                    .and_then(|()| self.stream.flush())
-            }
+        if let Stream::Plain(tcp) = &mut self.stream {
+            return write_all_vectored(tcp, parts).map_err(|e| io_failure(&e, "write"));
         }
-        .map_err(|e| io_failure(&e, "write"))
+        scratch.clear();
+        parts
+            .iter()
+            .for_each(|part| scratch.extend_from_slice(part));
+        self.send(scratch)
     }
 
     /// Reads one reply. An error reply comes back as `Value::ServerError`.

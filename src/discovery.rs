@@ -7,11 +7,10 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use crate::cluster_nodes::parse_cluster_nodes;
-use crate::reply::Value;
-
 use crate::config::{Config, NodeAddr};
 use crate::connection::{ConnectParams, NodeConnection};
 use crate::error::{Error, ErrorKind, Result};
+use crate::reply::Value;
 use crate::topology::SlotMap;
 
 /// What init found.

@@ -6,14 +6,12 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::reply::Value;
-
 use crate::client::Client;
 use crate::connection::{reply_error, NodeConnection};
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::SessionId;
 use crate::malloc_buf::MallocBuf;
-use crate::reply::Bulk;
+use crate::reply::{Bulk, Value};
 use crate::resp::{push_bulk, push_bulk_decimal, push_header};
 use crate::router::{route, Reply};
 use crate::threads::ConnectionSet;

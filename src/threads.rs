@@ -85,7 +85,7 @@ impl ConnectionSet {
         params: &ConnectParams,
         deadline: Instant,
     ) -> Result<&mut NodeConnection> {
-        let index = match self.conns.iter().position(|(a, _)| **a == *addr) {
+        let index = match self.index_of(addr) {
             Some(index) => index,
             None => {
                 let node = NodeAddr::parse(addr).map_err(|e| {
@@ -103,10 +103,15 @@ impl ConnectionSet {
         Ok(&mut self.conns[index].1)
     }
 
+    /// Where this thread's connection to `addr` is, if it has one.
+    fn index_of(&self, addr: &str) -> Option<usize> {
+        self.conns.iter().position(|(a, _)| **a == *addr)
+    }
+
     /// Closes the connection to `addr` (after an error left it in an
     /// unknown state).
     pub fn drop_connection(&mut self, addr: &str) {
-        if let Some(index) = self.conns.iter().position(|(a, _)| **a == *addr) {
+        if let Some(index) = self.index_of(addr) {
             self.conns.swap_remove(index);
             tracing::debug!(node = addr, "connection closed after an error");
         }

@@ -15,12 +15,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::reply::Value;
 use parking_lot::{Mutex, RwLock};
 
 use crate::config::NodeAddr;
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::SLOT_COUNT;
+use crate::reply::Value;
 
 /// At most one slot-map reload per interval, whatever the number of threads.
 const MIN_REFRESH_INTERVAL: Duration = Duration::from_millis(100);
