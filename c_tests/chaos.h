@@ -147,17 +147,43 @@ static inline long chaos_node_pid(int port)
     return pid > 1 ? pid : 0;
 }
 
+/* The state letter of process `pid` in /proc/<pid>/stat ('T' when stopped),
+ * or '?' when it cannot be read. */
+static inline char chaos_proc_state(long pid)
+{
+    char path[64], buf[512], *close_paren;
+    FILE *f;
+    size_t n;
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    f = fopen(path, "re");
+    if (!f) return '?';
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    close_paren = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+    return (close_paren && close_paren[1] == ' ' && close_paren[2]) ? close_paren[2] : '?';
+}
+
 /* Sends `sig` to the node with pid `pid` (chaos_node_pid) or on `port` from
- * this process, so that *at_us (taken just before kill(2)) is the moment of
- * the signal; cluster.sh node-kill would add a shell's start-up time to it.
- * After SIGKILL, waits (bounded) until the process is gone. Returns 1 on
- * success. */
+ * this process, so that *at_us is the moment of the signal; cluster.sh
+ * node-kill would add a shell's start-up time to it. *at_us is taken just
+ * before kill(2), except for SIGSTOP: a node running on the other core
+ * finishes the reply it is writing before it stops, so *at_us is when
+ * /proc shows it stopped (bounded wait), the moment from which it can
+ * answer nothing. After SIGKILL, waits (bounded) until the process is gone.
+ * Returns 1 on success. */
 static inline int chaos_signal_pid(long pid, int sig, int64_t *at_us)
 {
     int64_t end;
     if (pid <= 1) return 0;
     *at_us = chaos_now_us();
     if (kill((pid_t)pid, sig) != 0) return 0;
+    if (sig == SIGSTOP) {
+        end = h_now_ms() + 2000;
+        while (chaos_proc_state(pid) != 'T' && h_now_ms() < end) h_sleep_ms(1);
+        *at_us = chaos_now_us();
+        return chaos_proc_state(pid) == 'T';
+    }
     if (sig != SIGKILL) return 1;
     end = h_now_ms() + 10000;
     while (kill((pid_t)pid, 0) == 0 && h_now_ms() < end) h_sleep_ms(5);
