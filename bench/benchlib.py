@@ -288,12 +288,16 @@ def run_ours(bench: Path, config: str, threads: int, size: int, seconds: float, 
 
 
 def run_redis_benchmark(cluster: Cluster, cmd_name: str, clients: int, size: int, requests: int,
-                        keyspace: int, server_pids: list[int], tls: bool = False) -> dict:
+                        keyspace: int, server_pids: list[int], tls: bool = False,
+                        threads: int | None = None) -> dict:
     """One redis-benchmark --cluster run of SET or GET; CPU from the child's
-    rusage (os.wait4)."""
+    rusage (os.wait4). threads: its --threads (event-loop threads; without
+    it, --cluster runs one per master and spreads the clients over them)."""
     cmd = ["redis-benchmark", "--cluster", "-h", "127.0.0.1", "-p", str(cluster.port), "-P", "1",
            "-c", str(clients), "-d", str(size), "-t", cmd_name.lower(), "-r", str(keyspace),
            "-n", str(requests), "--csv"]
+    if threads:
+        cmd += ["--threads", str(threads)]
     if tls:
         cmd += cluster.cli_args()
     win = CpuWindow(server_pids)

@@ -11,6 +11,11 @@ thread count T, it runs (in an order rotated from pass to pass)
   - redis-benchmark --cluster -P 1 -c T -t set, then -t get, same value size,
     over a prepopulated -r keyspace (GET hits are checked with INFO stats),
     with -n chosen to last about --seconds;
+  - like for like (unless --no-like-for-like): ors_bench with writes only
+    (--mix 1:0:1) and with reads (--mix 1:50:1), compared with the SET and
+    the GET run; and, for T above the number of masters,
+    redis-benchmark --threads T (one client per event-loop thread, as each
+    ORS worker waits for its own reply);
 and prints the medians with ratios ours / redis-benchmark; writes
 bench/results.md, bench/results.json and bench/throughput.svg.
 
@@ -43,9 +48,17 @@ KEYSPACE = 1000  # redis-benchmark -r: keys per master hash tag
 RB_NOTE = (
     "redis-benchmark 7.0 in --cluster mode binds each client to one master and uses one hash tag per "
     "master (keys `key:{tag}:<rand>`): with -c 1 every request goes to the same master, with -c 4 the "
-    "masters get 2/1/1 clients. ors-redis spreads every thread's calls over all masters by session id, "
-    "as ORS does."
+    "masters get 2/1/1 clients. Unless told --threads, it runs one event-loop thread per master (3 here) "
+    "and spreads its clients over them, so at -c 16 each thread multiplexes 5-6 clients and is often awake "
+    "when a reply comes. ors-redis spreads every thread's calls over all masters by session id, as ORS does, "
+    "and each ORS thread blocks on its own call."
 )
+
+# The like-for-like runs: ors_bench with only writes (a put creating the
+# session's key, a delete removing it) beside redis-benchmark's SET run, and
+# with 50 gets per session (96% of calls) beside its GET run.
+WRITES_MIX = "1:0:1"
+READS_MIX = "1:50:1"
 
 
 def mix_note(mix: str) -> str:
@@ -81,20 +94,22 @@ class RbRunner:
         self.cluster, self.pids, self.seconds, self.tls = cluster, pids, seconds, tls
         self.rate: dict[tuple, float] = {}
 
-    def requests_for(self, cmd: str, clients: int, size: int) -> int:
-        rate = self.rate.get((cmd, clients, size), 5000.0 * min(clients, 4))
+    def requests_for(self, cmd: str, clients: int, size: int, threads: int | None = None) -> int:
+        rate = self.rate.get((cmd, clients, size, threads), 5000.0 * min(clients, 4))
         return max(5000, int(rate * self.seconds))
 
-    def run(self, cmd: str, clients: int, size: int, requests: int | None = None) -> dict:
-        n = requests or self.requests_for(cmd, clients, size)
+    def run(self, cmd: str, clients: int, size: int, requests: int | None = None,
+            threads: int | None = None) -> dict:
+        n = requests or self.requests_for(cmd, clients, size, threads)
         masters = self.cluster.masters() if cmd == "GET" else []
         before = self.cluster.keyspace_stats(masters) if masters else (0, 0)
-        r = bl.run_redis_benchmark(self.cluster, cmd, clients, size, n, KEYSPACE, self.pids, tls=self.tls)
+        r = bl.run_redis_benchmark(self.cluster, cmd, clients, size, n, KEYSPACE, self.pids, tls=self.tls,
+                                   threads=threads)
         if masters:
             after = self.cluster.keyspace_stats(masters)
             hits, misses = after[0] - before[0], after[1] - before[1]
             r["hit_ratio"] = hits / max(hits + misses, 1)
-        self.rate[(cmd, clients, size)] = r["ops_per_sec"]
+        self.rate[(cmd, clients, size, threads)] = r["ops_per_sec"]
         return r
 
     def prepopulate(self, size: int) -> None:
@@ -106,6 +121,24 @@ class RbRunner:
 # ---------------------------------------------------------------------------
 # Default mode: ours vs redis-benchmark
 
+# The runs of one configuration. ours: ors_bench with --mix (None: the
+# command line's); SET/GET: redis-benchmark as it runs by default; SETt/GETt:
+# redis-benchmark --threads T, one client per event-loop thread, which is
+# ORS's model (each thread waits for its own reply).
+OURS_MIX = {"ours": None, "ours-w": WRITES_MIX, "ours-r": READS_MIX}
+RB_TOOLS = {"SET": ("SET", False), "GET": ("GET", False), "SETt": ("SET", True), "GETt": ("GET", True)}
+
+
+def tools_for(threads: int, masters: int, like_for_like: bool) -> list[str]:
+    """The runs for one (size, T). The per-thread redis-benchmark runs only
+    differ from its default when T exceeds its one thread per master."""
+    tools = ["ours", "SET", "GET"]
+    if like_for_like:
+        tools += ["ours-w", "ours-r"]
+        if threads > masters:
+            tools += ["SETt", "GETt"]
+    return tools
+
 
 def compare(args, bench: Path) -> int:
     cluster = bl.Cluster(args.port, Path(args.cluster_dir), reuse=args.reuse)
@@ -115,28 +148,33 @@ def compare(args, bench: Path) -> int:
         pids = cluster.server_pids()
         config = f"redis-nodes={cluster.nodes()} cluster-name=bench"
         rb = RbRunner(cluster, pids, args.seconds)
+        n_masters = len(cluster.masters())
         started = time.monotonic()
         bl.log("calibrating redis-benchmark -n (not recorded)")
         for size in args.sizes:
             rb.prepopulate(size)
             for t in args.threads:
-                for cmd in ("SET", "GET"):
-                    rb.run(cmd, t, size, requests=max(5000, 3000 * t))
+                for tool in tools_for(t, n_masters, args.like_for_like):
+                    if tool in RB_TOOLS:
+                        cmd, per_thread = RB_TOOLS[tool]
+                        rb.run(cmd, t, size, requests=max(5000, 3000 * t), threads=t if per_thread else None)
         for alt in range(args.alternations):
             for size in args.sizes:
                 rb.prepopulate(size)
                 for t in args.threads:
-                    order = ["ours", "SET", "GET"]
-                    k = alt % 3
+                    order = tools_for(t, n_masters, args.like_for_like)
+                    k = alt % len(order)
                     order = order[k:] + order[:k]
                     for tool in order:
-                        if tool == "ours":
+                        if tool in OURS_MIX:
+                            mix = OURS_MIX[tool] or args.mix
                             r = bl.run_ours(bench, config, t, size, args.seconds, args.warmup, pids,
-                                            extra=["--mix", args.mix])
+                                            extra=["--mix", mix])
                             if r["errors"]:
                                 raise bl.BenchError(f"ors_bench reported {r['errors']} errors")
                         else:
-                            r = rb.run(tool, t, size)
+                            cmd, per_thread = RB_TOOLS[tool]
+                            r = rb.run(cmd, t, size, threads=t if per_thread else None)
                         r.update(alt=alt, size=size, threads=t, tool=tool)
                         records.append(r)
                         bl.log(f"pass {alt + 1}/{args.alternations} {size} B T={t} {tool:4}: "
@@ -190,12 +228,13 @@ def aggregate(records: list[dict], sizes: list[int], threads: list[int], mix: st
             alts = sorted({r["alt"] for r in sel})
             per_alt = []
             for a in alts:
-                o = next((r for r in sel if r["alt"] == a and r["tool"] == "ours"), None)
-                s = next((r for r in sel if r["alt"] == a and r["tool"] == "SET"), None)
-                g = next((r for r in sel if r["alt"] == a and r["tool"] == "GET"), None)
+                def run(tool: str) -> dict | None:
+                    return next((r for r in sel if r["alt"] == a and r["tool"] == tool), None)
+                o, s, g = run("ours"), run("SET"), run("GET")
                 if not (o and s and g):
                     continue
-                per_alt.append({
+                per_alt.append(like_for_like(run("ours-w"), run("ours-r"), s, g, run("SETt"), run("GETt"), w))
+                per_alt[-1].update({
                     "ours_ops": o["ops_per_sec"], "ours_p50": o["all_p50_us"], "ours_p99": o["all_p99_us"],
                     "ours_p999": o["all_p999_us"], "ours_cpu": o["cpu_us_per_op"],
                     "ours_user": o["user_us_per_op"], "ours_sys": o["sys_us_per_op"],
@@ -221,6 +260,8 @@ def aggregate(records: list[dict], sizes: list[int], threads: list[int], mix: st
                     "rb_foreign": max(s["foreign_cores"], g["foreign_cores"]),
                     "hit_ratio": g.get("hit_ratio", float("nan")),
                 })
+                if per_alt[-1]["rbt_ops"]:
+                    per_alt[-1]["rbt_ratio"] = o["ops_per_sec"] / per_alt[-1]["rbt_ops"]
             if not per_alt:
                 continue
             row = {"size": size, "threads": t, "n": len(per_alt)}
@@ -230,8 +271,46 @@ def aggregate(records: list[dict], sizes: list[int], threads: list[int], mix: st
             row["rb_ops_all"] = [p["rb_ops"] for p in per_alt]
             row["ops_ratio_per_pass"] = [p["ours_ops"] / p["rb_ops"] for p in per_alt]
             row["mix_ratio_per_pass"] = [p["ours_ops"] / p["rb_mix_ops"] for p in per_alt]
+            for key in ("lf_ratio", "rbt_ratio", "lf_rbt_ratio"):
+                row[key + "_per_pass"] = [p[key] for p in per_alt if p[key] is not None]
+            row["rbt_ops_all"] = [p["rbt_ops"] for p in per_alt if p["rbt_ops"] is not None]
             rows.append(row)
     return rows
+
+
+def like_for_like(ow: dict | None, orr: dict | None, s: dict, g: dict, st: dict | None, gt: dict | None,
+                  w: float) -> dict:
+    """One pass's like-for-like figures (None where a run is missing):
+    ours writes-only beside SET, ours reads beside GET, and redis-benchmark
+    in ORS's model (--threads T) beside ours."""
+    def mean(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else (a + b) / 2
+
+    def div(a: float | None, b: float | None) -> float | None:
+        return None if a is None or not b else a / b
+
+    def field(r: dict | None, key: str) -> float | None:
+        return r[key] if r else None
+
+    lf_ours = mean(field(ow, "ops_per_sec"), field(orr, "ops_per_sec"))
+    rbt = mean(field(st, "ops_per_sec"), field(gt, "ops_per_sec"))
+    rbt_mix = (1 / (w / st["ops_per_sec"] + (1 - w) / gt["ops_per_sec"])) if st and gt else None
+    return {
+        "oursw_ops": field(ow, "ops_per_sec"), "oursr_ops": field(orr, "ops_per_sec"),
+        "oursw_cpu": field(ow, "cpu_us_per_op"), "oursr_cpu": field(orr, "cpu_us_per_op"),
+        "oursw_put_p50": field(ow, "put_p50_us"), "oursw_put_p99": field(ow, "put_p99_us"),
+        "oursw_del_p99": field(ow, "del_p99_us"),
+        "oursr_get_p50": field(orr, "get_p50_us"), "oursr_get_p99": field(orr, "get_p99_us"),
+        "lf_ours_ops": lf_ours, "lf_ratio": div(lf_ours, (s["ops_per_sec"] + g["ops_per_sec"]) / 2),
+        "lf_p99_ratio": div(mean(field(ow, "put_p99_us"), field(orr, "get_p99_us")),
+                            (s["p99_us"] + g["p99_us"]) / 2),
+        "lf_cpu_ratio": div(mean(field(ow, "cpu_us_per_op"), field(orr, "cpu_us_per_op")),
+                            (s["cpu_us_per_op"] + g["cpu_us_per_op"]) / 2),
+        "sett_ops": field(st, "ops_per_sec"), "gett_ops": field(gt, "ops_per_sec"),
+        "rbt_ops": rbt, "rbt_mix_ops": rbt_mix,
+        "rbt_cpu": mean(field(st, "cpu_us_per_op"), field(gt, "cpu_us_per_op")),
+        "rbt_ratio": None, "lf_rbt_ratio": div(lf_ours, rbt),
+    }
 
 
 def render_markdown(rows: list[dict], args, elapsed: float, machine: str) -> str:
@@ -262,6 +341,7 @@ def render_markdown(rows: list[dict], args, elapsed: float, machine: str) -> str
                  f"| {ratio(r['ours_ops'], r['rb_mix_ops']):.2f} | "
                  + ", ".join(f"{x:.2f}" for x in r["mix_ratio_per_pass"]) + " |")
     L.append("")
+    render_like_for_like(L, rows)
     L.append("Per operation (medians; µs):")
     L.append("")
     L.append("| value | T | put p50 / p99 | SET p50 / p99 | get p50 / p99 | GET p50 / p99 | del p50 / p99 "
@@ -297,6 +377,24 @@ def render_markdown(rows: list[dict], args, elapsed: float, machine: str) -> str
             q = ratio(r["ours_p99"], r["rb_p99"])
             L.append(f"- p99 at T=1, {r['size'] // 1024} KiB: ours / redis-benchmark = {q:.3f} "
                      f"({'met' if q <= 1.2 else 'MISSED'}, target ≤ 1.2)")
+    lf = [r for r in rows if r["size"] == 1024 and not math.isnan(r["lf_ratio"])]
+    if lf:
+        L.append("")
+        L.append("The same targets like for like (ours writes-only beside SET, ours reads beside GET; 1 KiB):")
+        L.append("")
+        for r in lf:
+            q = r["lf_ratio"]
+            L.append(f"- ops/s at T={r['threads']}: mean of ours / mean of redis-benchmark = {q:.3f} "
+                     f"({'met' if q >= 1 else 'MISSED'}; per pass: "
+                     + ", ".join(f"{x:.2f}" for x in r["lf_ratio_per_pass"]) + ")"
+                     + (f"; against redis-benchmark --threads {r['threads']} (ORS's model): "
+                        f"{r['lf_rbt_ratio']:.3f} ({'met' if r['lf_rbt_ratio'] >= 1 else 'MISSED'})"
+                        if not math.isnan(r["lf_rbt_ratio"]) else ""))
+        for r in lf:
+            if r["threads"] == 1:
+                q = r["lf_p99_ratio"]
+                L.append(f"- p99 at T=1: (put p99 + get p99) / (SET p99 + GET p99) = {q:.3f} "
+                         f"({'met' if q <= 1.2 else 'MISSED'}, target ≤ 1.2)")
     L.append("")
     L.append("Notes:")
     L.append("")
@@ -309,6 +407,49 @@ def render_markdown(rows: list[dict], args, elapsed: float, machine: str) -> str
              "the rest of the machine used during the run (other processes): figures from runs with a high "
              "value are less reliable.")
     return "\n".join(L) + "\n"
+
+
+def render_like_for_like(L: list[str], rows: list[dict]) -> None:
+    """The like-for-like tables, when the runs were made."""
+    lf = [r for r in rows if not math.isnan(r["lf_ratio"])]
+    if not lf:
+        return
+    L.append(f"Like for like, from the same passes: ors_bench with writes only (--mix {WRITES_MIX}: a put "
+             f"creating the session's key, a del unlinking it) beside redis-benchmark's SET run, and with reads "
+             f"(--mix {READS_MIX}: 50 gets per session, 96% of calls) beside its GET run:")
+    L.append("")
+    L.append("| value | T | ours writes ops/s | rb SET ops/s | ratio | ours reads ops/s | rb GET ops/s | ratio "
+             "| mean / mean | put p50 / p99 µs | SET p50 / p99 µs | get p50 / p99 µs | GET p50 / p99 µs "
+             "| p99 ratio (means) | client CPU ratio (means) |")
+    L.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in lf:
+        L.append(f"| {r['size'] // 1024} KiB | {r['threads']} | {fmt(r['oursw_ops'])} | {fmt(r['set_ops'])} "
+                 f"| {ratio(r['oursw_ops'], r['set_ops']):.2f} | {fmt(r['oursr_ops'])} | {fmt(r['get_ops'])} "
+                 f"| {ratio(r['oursr_ops'], r['get_ops']):.2f} | **{r['lf_ratio']:.2f}** "
+                 f"| {fmt(r['oursw_put_p50'], 1)} / {fmt(r['oursw_put_p99'], 1)} "
+                 f"| {fmt(r['set_p50'], 1)} / {fmt(r['set_p99'], 1)} "
+                 f"| {fmt(r['oursr_get_p50'], 1)} / {fmt(r['oursr_get_p99'], 1)} "
+                 f"| {fmt(r['rget_p50'], 1)} / {fmt(r['rget_p99'], 1)} "
+                 f"| {r['lf_p99_ratio']:.2f} | {r['lf_cpu_ratio']:.2f} |")
+    L.append("")
+    rbt = [r for r in lf if not math.isnan(r["rbt_ratio"])]
+    if not rbt:
+        return
+    L.append("redis-benchmark in ORS's model: --threads T, one client per event-loop thread, so that each "
+             "thread waits for its own reply as an ORS worker does (its default runs one thread per master "
+             "and multiplexes the clients over them):")
+    L.append("")
+    L.append("| value | T | rb --threads T SET / GET ops/s | mean | ours ops/s (mix) | ratio "
+             "| ours writes / reads ops/s | ratio (means) | rb default mean | rb --threads T / default "
+             "| CPU µs/op rb --threads T / default |")
+    L.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rbt:
+        L.append(f"| {r['size'] // 1024} KiB | {r['threads']} | {fmt(r['sett_ops'])} / {fmt(r['gett_ops'])} "
+                 f"| {fmt(r['rbt_ops'])} | {fmt(r['ours_ops'])} | **{r['rbt_ratio']:.2f}** "
+                 f"| {fmt(r['oursw_ops'])} / {fmt(r['oursr_ops'])} | **{r['lf_rbt_ratio']:.2f}** "
+                 f"| {fmt(r['rb_ops'])} | {ratio(r['rbt_ops'], r['rb_ops']):.2f} "
+                 f"| {fmt(r['rbt_cpu'], 2)} / {fmt(r['rb_cpu'], 2)} |")
+    L.append("")
 
 
 # ---------------------------------------------------------------------------
@@ -329,10 +470,13 @@ def nice_max(x: float) -> tuple[float, float]:
 
 
 def write_svg(path: Path, rows: list[dict], sizes: list[int], threads: list[int], mix: str) -> None:
-    W, H = 420 * len(sizes) + 40, 374
+    W, H = 420 * len(sizes) + 40, 390
     pw, ph, top, left = 340, 240, 64, 70
-    colors = {"ours": "#2b6cb0", "rb": "#dd8a2b"}
-    vmax = max([max(r["ours_ops_all"] + r["rb_ops_all"]) for r in rows] + [1])
+    colors = {"ours": "#2b6cb0", "rb": "#dd8a2b", "rbt": "#9a9a9a"}
+    bars = [("ours_ops", "ours_ops_all", "ours"), ("rb_ops", "rb_ops_all", "rb")]
+    if any(r.get("rbt_ops_all") for r in rows):
+        bars.append(("rbt_ops", "rbt_ops_all", "rbt"))
+    vmax = max([max(r["ours_ops_all"] + r["rb_ops_all"] + r.get("rbt_ops_all", [])) for r in rows] + [1])
     ymax, step = nice_max(vmax * 1.05)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
            f'font-family="Helvetica,Arial,sans-serif" font-size="12">',
@@ -358,18 +502,20 @@ def write_svg(path: Path, rows: list[dict], sizes: list[int], threads: list[int]
             out.append(f'<text transform="translate({x0 - 48},{top + ph / 2}) rotate(-90)" text-anchor="middle">'
                        f'operations per second</text>')
         gw = pw / len(threads)
-        bw = gw * 0.3
+        bw = gw * 0.6 / len(bars)
         for j, t in enumerate(threads):
             r = next((r for r in rows if r["size"] == size and r["threads"] == t), None)
             gx = x0 + j * gw + gw / 2
             out.append(f'<text x="{gx:.1f}" y="{top + ph + 18}" text-anchor="middle">T = {t}</text>')
             if not r:
                 continue
-            for k, (key, allkey) in enumerate((("ours_ops", "ours_ops_all"), ("rb_ops", "rb_ops_all"))):
-                bx = gx - bw - 2 + k * (bw + 4)
-                v = r[key]
+            for k, (key, allkey, who) in enumerate(bars):
+                bx = gx - len(bars) * (bw + 4) / 2 + 2 + k * (bw + 4)
+                v = r.get(key, float("nan"))
+                if not r.get(allkey) or math.isnan(v):
+                    continue
                 h = ph * v / ymax
-                col = colors["ours" if k == 0 else "rb"]
+                col = colors[who]
                 out.append(f'<rect x="{bx:.1f}" y="{top + ph - h:.1f}" width="{bw:.1f}" height="{h:.1f}" fill="{col}"/>')
                 lo, hi = min(r[allkey]), max(r[allkey])
                 cx = bx + bw / 2
@@ -379,11 +525,15 @@ def write_svg(path: Path, rows: list[dict], sizes: list[int], threads: list[int]
                     out.append(f'<line x1="{cx - 4:.1f}" y1="{yy:.1f}" x2="{cx + 4:.1f}" y2="{yy:.1f}" stroke="black"/>')
                 out.append(f'<text x="{cx:.1f}" y="{y_hi - 5:.1f}" text-anchor="middle" font-size="10">'
                            f'{v / 1000:.1f}k</text>')
-    ly = H - 28
+    ly = H - 44
     out.append(f'<rect x="{left}" y="{ly - 10}" width="12" height="12" fill="{colors["ours"]}"/>')
     out.append(f'<text x="{left + 18}" y="{ly}">ors-redis (ors_bench --mix {mix}: put:get:del per session; T threads)</text>')
     out.append(f'<rect x="{left}" y="{ly + 6}" width="12" height="12" fill="{colors["rb"]}"/>')
     out.append(f'<text x="{left + 18}" y="{ly + 16}">redis-benchmark --cluster -P 1 -c T (mean of SET and GET)</text>')
+    if len(bars) == 3:
+        out.append(f'<rect x="{left}" y="{ly + 22}" width="12" height="12" fill="{colors["rbt"]}"/>')
+        out.append(f'<text x="{left + 18}" y="{ly + 32}">the same with --threads T: one client per thread, '
+                   f'as ORS\'s workers (T &gt; 3)</text>')
     out.append("</svg>")
     path.write_text("\n".join(out) + "\n")
 
@@ -524,6 +674,9 @@ def main() -> int:
     # redis-benchmark's SET/GET mean that the targets compare with. ORS's own
     # shape, 1:1:1, is two writes in three calls: run it with --mix 1:1:1.
     ap.add_argument("--mix", default="1:2:1", help="ors_bench --mix (1:2:1: one write in two calls)")
+    ap.add_argument("--no-like-for-like", dest="like_for_like", action="store_false",
+                    help="skip the like-for-like runs (ours writes-only and reads beside SET and GET, "
+                         "redis-benchmark --threads T)")
     ap.add_argument("--out-dir", default=str(HERE), help="where to write results (default bench/)")
     ap.add_argument("--label", help="what the library is, for the reports (e.g. 'commit 95e9f02')")
     ap.add_argument("--from-json", help="only redraw the tables and chart from a results.json")
