@@ -523,7 +523,7 @@ def write_svg(path: Path, rows: list[dict], sizes: list[int], threads: list[int]
                 out.append(f'<line x1="{cx:.1f}" y1="{y_lo:.1f}" x2="{cx:.1f}" y2="{y_hi:.1f}" stroke="black"/>')
                 for yy in (y_lo, y_hi):
                     out.append(f'<line x1="{cx - 4:.1f}" y1="{yy:.1f}" x2="{cx + 4:.1f}" y2="{yy:.1f}" stroke="black"/>')
-                out.append(f'<text x="{cx:.1f}" y="{y_hi - 5:.1f}" text-anchor="middle" font-size="10">'
+                out.append(f'<text x="{cx:.1f}" y="{y_hi - 5:.1f}" text-anchor="middle" font-size="9">'
                            f'{v / 1000:.1f}k</text>')
     ly = H - 44
     out.append(f'<rect x="{left}" y="{ly - 10}" width="12" height="12" fill="{colors["ours"]}"/>')
