@@ -246,6 +246,7 @@ def aggregate(records: list[dict], sizes: list[int], threads: list[int], mix: st
                     "del_p50": o["del_p50_us"], "del_p99": o["del_p99_us"],
                     "set_ops": s["ops_per_sec"], "get_ops": g["ops_per_sec"],
                     "set_p50": s["p50_us"], "set_p99": s["p99_us"], "rget_p50": g["p50_us"], "rget_p99": g["p99_us"],
+                    "set_srv": s["server_cpu_us_per_op"],
                     "rb_ops": (s["ops_per_sec"] + g["ops_per_sec"]) / 2,
                     # redis-benchmark's rates combined at our share of writes (time per call weighted).
                     "rb_mix_ops": 1 / (w / s["ops_per_sec"] + (1 - w) / g["ops_per_sec"]),
@@ -297,6 +298,7 @@ def like_for_like(ow: dict | None, orr: dict | None, s: dict, g: dict, st: dict 
     rbt_mix = (1 / (w / st["ops_per_sec"] + (1 - w) / gt["ops_per_sec"])) if st and gt else None
     return {
         "oursw_ops": field(ow, "ops_per_sec"), "oursr_ops": field(orr, "ops_per_sec"),
+        "oursw_srv": field(ow, "server_cpu_us_per_op"), "sett_srv": field(st, "server_cpu_us_per_op"),
         "oursw_cpu": field(ow, "cpu_us_per_op"), "oursr_cpu": field(orr, "cpu_us_per_op"),
         "oursw_put_p50": field(ow, "put_p50_us"), "oursw_put_p99": field(ow, "put_p99_us"),
         "oursw_del_p99": field(ow, "del_p99_us"),
@@ -441,14 +443,16 @@ def render_like_for_like(L: list[str], rows: list[dict]) -> None:
     L.append("")
     L.append("| value | T | rb --threads T SET / GET ops/s | mean | ours ops/s (mix) | ratio "
              "| ours writes / reads ops/s | ratio (means) | rb default mean | rb --threads T / default "
-             "| CPU µs/op rb --threads T / default |")
-    L.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+             "| CPU µs/op rb --threads T / default "
+             "| server CPU µs per write: SET, default / --threads T; ours writes |")
+    L.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rbt:
         L.append(f"| {r['size'] // 1024} KiB | {r['threads']} | {fmt(r['sett_ops'])} / {fmt(r['gett_ops'])} "
                  f"| {fmt(r['rbt_ops'])} | {fmt(r['ours_ops'])} | **{r['rbt_ratio']:.2f}** "
                  f"| {fmt(r['oursw_ops'])} / {fmt(r['oursr_ops'])} | **{r['lf_rbt_ratio']:.2f}** "
                  f"| {fmt(r['rb_ops'])} | {ratio(r['rbt_ops'], r['rb_ops']):.2f} "
-                 f"| {fmt(r['rbt_cpu'], 2)} / {fmt(r['rb_cpu'], 2)} |")
+                 f"| {fmt(r['rbt_cpu'], 2)} / {fmt(r['rb_cpu'], 2)} "
+                 f"| {fmt(r['set_srv'], 1)} / {fmt(r['sett_srv'], 1)}; {fmt(r['oursw_srv'], 1)} |")
     L.append("")
 
 
