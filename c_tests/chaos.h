@@ -1,8 +1,9 @@
 /*
  * chaos.h - helpers for the chaos suite (c_tests/chaos_*.c, ctest label
  * chaos): control of the suite's own local cluster through cluster.sh, its
- * slot map as the nodes see it, self-checking session values, latency
- * figures, and the process's sockets and memory.
+ * slot map as the nodes see it, self-checking session values, worker
+ * threads that put and get their own sessions, latency figures, and the
+ * process's sockets and memory.
  *
  * The chaos cluster is not the core tests' one: 3 masters + 3 replicas on
  * ORS_CHAOS_PORT .. +5 (default 7040), data in ORS_CLUSTER_DIR. ctest sets
@@ -574,6 +575,185 @@ static inline int32_t chaos_get(const char *id, uint32_t tag, int *valid, uint32
     if (st == ORS_OK) *valid = chaos_value_ok(data, len, tag, seq);
     ors_free(data);
     return st;
+}
+
+/* ------------------------------------------------------------------ */
+/* Worker threads that put and get sessions of their own               */
+/* ------------------------------------------------------------------ */
+
+/* The most sessions one worker thread calls (a program's IDS). */
+#define CHAOS_WORKER_IDS 32
+
+/* Stops the build when a program's n sessions per worker do not fit (C99
+ * has no _Static_assert: an array of size -1 is the error). */
+#define CHAOS_WORKER_IDS_FIT(n) typedef char chaos_worker_ids_fit[(n) <= CHAOS_WORKER_IDS ? 1 : -1]
+
+/* How many names chaos_worker_place tries for a session on a given master:
+ * about one in three lands there, so running out means a wrong map. */
+#define CHAOS_PLACE_TRIES 1000000L
+
+/* One call of a worker: when it started, how long it took, its status. */
+struct chaos_call {
+    int64_t t0;
+    int32_t us;
+    int8_t status;
+};
+
+/* A worker thread: its sessions with, for each, the last sequence number
+ * put and the last one acknowledged (a get may return any value between
+ * the two), what its gets found, the failures its program counts, and the
+ * log of its calls when the program keeps one. */
+struct chaos_worker {
+    int t; /* its index */
+    char ids[CHAOS_WORKER_IDS][64];
+    uint32_t tag[CHAOS_WORKER_IDS], last_put[CHAOS_WORKER_IDS], last_ok[CHAOS_WORKER_IDS];
+    struct chaos_call *calls; /* NULL: calls not kept */
+    int n, max_calls;         /* n is published after its call's fields: main reads while the worker runs */
+    long wrong, stale;        /* see enum chaos_read */
+    char first_wrong[256];
+    long failed; /* chaos_worker_failed */
+    char first_failure[512];
+};
+
+/* Readies worker t, with room for max_calls calls when max_calls > 0;
+ * returns 0 when that room could not be had. */
+static inline int chaos_worker_init(struct chaos_worker *w, int t, int max_calls)
+{
+    memset(w, 0, sizeof *w);
+    w->t = t;
+    if (max_calls <= 0) return 1;
+    w->calls = (struct chaos_call *)calloc((size_t)max_calls, sizeof *w->calls);
+    w->max_calls = w->calls ? max_calls : 0;
+    return w->calls != NULL;
+}
+
+static inline void chaos_worker_free(struct chaos_worker *w)
+{
+    free(w->calls);
+    w->calls = NULL;
+    w->max_calls = 0;
+}
+
+/* Names session k of worker w "<pid>-<kind>-<t>-<k>-<n>" with the first n
+ * whose slot the master on `port` serves in *topo (port 0: n = 0, wherever
+ * it lives), so that the program knows which master each session is on;
+ * sets its tag. Returns 0 when no n did (the last name tried is kept). */
+static inline int chaos_worker_place(struct chaos_worker *w, int k, const char *kind, const struct chaos_topo *topo,
+                                     int port)
+{
+    long n;
+    for (n = 0; n < CHAOS_PLACE_TRIES; n++) {
+        snprintf(w->ids[k], sizeof w->ids[k], "%ld-%s-%d-%d-%ld", (long)getpid(), kind, w->t, k, n);
+        if (!port || topo->owner[chaos_slot(w->ids[k])] == port) break;
+    }
+    w->tag[k] = chaos_tag(w->ids[k]);
+    return n < CHAOS_PLACE_TRIES;
+}
+
+static inline void chaos_worker_add_call(struct chaos_worker *w, int64_t t0, int64_t t1, int32_t st)
+{
+    if (w->n < w->max_calls) {
+        struct chaos_call *c = &w->calls[w->n];
+        c->t0 = t0;
+        c->us = (int32_t)(t1 - t0);
+        c->status = (int8_t)st;
+        chaos_store(&w->n, w->n + 1); /* published after its fields: main reads while we run */
+    }
+}
+
+/* What a get of a session returned, against what its worker put. */
+enum chaos_read {
+    CHAOS_READ_NONE,    /* no get: the put was not acknowledged */
+    CHAOS_READ_CURRENT, /* the last acknowledged value, or one put after it */
+    CHAOS_READ_WRONG,   /* bytes never written for the session, or a value not put yet */
+    CHAOS_READ_STALE,   /* nothing, or a value older than the last acknowledged one */
+    CHAOS_READ_FAILED   /* an error */
+};
+
+/* One round of a worker on a session: the put of its next value and, when
+ * acknowledged, a get; each call's status and times. */
+struct chaos_round {
+    int32_t put_st, get_st; /* get_st: only when read != CHAOS_READ_NONE */
+    int64_t put_t0, put_t1, get_t0, get_t1;
+    enum chaos_read read;
+};
+
+/* Runs one round on session k of w (values kept `ttl` seconds): counts its
+ * wrong and stale gets, and logs both calls when w keeps a log. The caller
+ * counts the failures it does not allow (chaos_worker_failed): right after
+ * the round, ors_last_error() is the failed call's. */
+static inline void chaos_worker_round(struct chaos_worker *w, int k, uint32_t ttl, struct chaos_round *r)
+{
+    uint32_t seq = ++w->last_put[k], got;
+    int valid;
+    memset(r, 0, sizeof *r);
+    r->put_t0 = chaos_now_us();
+    r->put_st = chaos_put(w->ids[k], w->tag[k], seq, ttl);
+    r->put_t1 = chaos_now_us();
+    chaos_worker_add_call(w, r->put_t0, r->put_t1, r->put_st);
+    if (r->put_st != ORS_OK) return;
+    w->last_ok[k] = seq;
+    r->get_t0 = chaos_now_us();
+    r->get_st = chaos_get(w->ids[k], w->tag[k], &valid, &got);
+    r->get_t1 = chaos_now_us();
+    chaos_worker_add_call(w, r->get_t0, r->get_t1, r->get_st);
+    if (r->get_st == ORS_OK && (!valid || got > w->last_put[k])) {
+        r->read = CHAOS_READ_WRONG;
+        if (w->wrong++ == 0)
+            snprintf(w->first_wrong, sizeof w->first_wrong, "get %s: %s value (seq %u, last put %u)", w->ids[k],
+                     valid ? "future" : "malformed", got, w->last_put[k]);
+    } else if (r->get_st == ORS_NOT_FOUND || (r->get_st == ORS_OK && got < w->last_ok[k])) {
+        r->read = CHAOS_READ_STALE;
+        w->stale++;
+    } else {
+        r->read = r->get_st == ORS_OK ? CHAOS_READ_CURRENT : CHAOS_READ_FAILED;
+    }
+}
+
+/* Counts a failed call (`what`: "put", "get") of w on session k that its
+ * program does not allow, and keeps the first one's text. */
+static inline void chaos_worker_failed(struct chaos_worker *w, const char *what, int k, int32_t st)
+{
+    if (w->failed++ == 0)
+        snprintf(w->first_failure, sizeof w->first_failure, "%s %s: %s, last_error=\"%s\"", what, w->ids[k],
+                 h_code_name(st), ors_last_error());
+}
+
+/* The end of the first successful call started at or after `from` among
+ * the logged calls of workers w[0 .. n-1]; 0: none yet. The workers may be
+ * running: each one's count is read once, and the calls below it are whole. */
+static inline int64_t chaos_first_success(const struct chaos_worker *w, int n, int64_t from)
+{
+    int64_t best = 0;
+    int i, j;
+    for (i = 0; i < n; i++) {
+        int calls = chaos_load(&w[i].n);
+        for (j = 0; j < calls; j++) {
+            const struct chaos_call *c = &w[i].calls[j];
+            if (c->t0 >= from && c->status == ORS_OK) {
+                if (!best || c->t0 + c->us < best) best = c->t0 + c->us;
+                break;
+            }
+        }
+    }
+    return best;
+}
+
+/* chaos_first_success, polled until there is one (at most limit_ms). */
+static inline int64_t chaos_wait_first_success(const struct chaos_worker *w, int n, int64_t from, long limit_ms)
+{
+    int64_t end = h_now_ms() + limit_ms, t = 0;
+    while (!(t = chaos_first_success(w, n, from)) && h_now_ms() < end) h_sleep_ms(20);
+    return t;
+}
+
+/* Raises *stop_flag and joins the worker threads that started. */
+static inline void chaos_stop_workers(int *stop_flag, const pthread_t *th, const int *started, int n)
+{
+    int i;
+    chaos_store(stop_flag, 1);
+    for (i = 0; i < n; i++)
+        if (started[i]) pthread_join(th[i], NULL);
 }
 
 /* ------------------------------------------------------------------ */

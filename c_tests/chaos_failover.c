@@ -19,15 +19,13 @@
 #define MAX_ITERS 50000000L
 #define RUN_LIMIT_MS 120000
 
+CHAOS_WORKER_IDS_FIT(IDS);
+
 struct worker {
-    int t;
-    char ids[IDS][64];
-    uint32_t tag[IDS];
+    struct chaos_worker s; /* its sessions; s.failed: every failed call */
     int on_victim[IDS];
-    uint32_t last_put[IDS], last_ok[IDS];
-    long calls, failed, wrong, stale, stale_elsewhere, calls_after_rejoin;
+    long calls, stale_elsewhere, calls_after_rejoin;
     long by_status[16];
-    char first_failure[512];
     struct chaos_lat lat;
 };
 
@@ -38,18 +36,21 @@ static int64_t kill_us;          /* when the kill was sent (0: not yet) */
 static int64_t first_ok_after_us; /* end of the first OK call on the victim's slots started after the kill */
 static int64_t run_end_ms;
 
-static void record_failure(struct worker *w, const char *what, const char *id, int32_t st)
-{
-    w->failed++;
-    if (w->failed == 1)
-        snprintf(w->first_failure, sizeof w->first_failure, "%s %s: %s, last_error=\"%s\"", what, id,
-                 h_code_name(st), ors_last_error());
-}
-
-static void count_status(struct worker *w, int32_t st)
+static void count_call(struct worker *w, int32_t st, int64_t t0, int64_t t1, int after_rejoin)
 {
     int i = st == -99 ? 15 : (st < 0 ? -st : st);
+    w->calls++;
+    w->calls_after_rejoin += after_rejoin;
     if (i >= 0 && i < 16) w->by_status[i]++;
+    chaos_lat_add(&w->lat, t1 - t0);
+}
+
+/* A successful call on session k: the first on the victim's slots that
+ * started after the kill ends the recovery. */
+static void note_success(struct worker *w, int k, int64_t t0, int64_t t1)
+{
+    if (w->on_victim[k] && chaos_load64(&kill_us) && t0 >= chaos_load64(&kill_us))
+        chaos_min64(&first_ok_after_us, t1);
 }
 
 static void *work(void *arg)
@@ -57,46 +58,25 @@ static void *work(void *arg)
     struct worker *w = (struct worker *)arg;
     long iter;
     for (iter = 0; iter < MAX_ITERS && !chaos_load(&stop_flag) && h_now_ms() < run_end_ms; iter++) {
-        int k = (int)(iter % IDS), valid;
-        uint32_t seq = ++w->last_put[k], got;
-        int64_t t0, t1;
-        int32_t st;
+        int k = (int)(iter % IDS);
         int after_rejoin = chaos_load(&rejoined_flag);
+        struct chaos_round r;
 
-        t0 = chaos_now_us();
-        st = chaos_put(w->ids[k], w->tag[k], seq, 600);
-        t1 = chaos_now_us();
-        w->calls++;
-        w->calls_after_rejoin += after_rejoin;
-        count_status(w, st);
-        chaos_lat_add(&w->lat, t1 - t0);
-        if (st != ORS_OK) {
-            record_failure(w, "put", w->ids[k], st);
+        chaos_worker_round(&w->s, k, 600, &r);
+        count_call(w, r.put_st, r.put_t0, r.put_t1, after_rejoin);
+        if (r.put_st != ORS_OK) {
+            chaos_worker_failed(&w->s, "put", k, r.put_st);
             continue;
         }
-        w->last_ok[k] = seq;
-        if (w->on_victim[k] && chaos_load64(&kill_us) && t0 >= chaos_load64(&kill_us))
-            chaos_min64(&first_ok_after_us, t1);
-
-        t0 = chaos_now_us();
-        st = chaos_get(w->ids[k], w->tag[k], &valid, &got);
-        t1 = chaos_now_us();
-        w->calls++;
-        w->calls_after_rejoin += after_rejoin;
-        count_status(w, st);
-        chaos_lat_add(&w->lat, t1 - t0);
-        if (st == ORS_OK && !valid) {
-            w->wrong++;
-        } else if (st == ORS_OK && got > w->last_put[k]) {
-            w->wrong++;
-        } else if ((st == ORS_OK && got < w->last_ok[k]) || st == ORS_NOT_FOUND) {
+        note_success(w, k, r.put_t0, r.put_t1);
+        count_call(w, r.get_st, r.get_t0, r.get_t1, after_rejoin);
+        if (r.read == CHAOS_READ_STALE) {
             /* An acknowledged write that the promoted replica never got. */
-            w->stale++;
             if (!w->on_victim[k]) w->stale_elsewhere++;
-        } else if (st != ORS_OK) {
-            record_failure(w, "get", w->ids[k], st);
-        } else if (w->on_victim[k] && chaos_load64(&kill_us) && t0 >= chaos_load64(&kill_us)) {
-            chaos_min64(&first_ok_after_us, t1);
+        } else if (r.read == CHAOS_READ_FAILED) {
+            chaos_worker_failed(&w->s, "get", k, r.get_st);
+        } else if (r.read == CHAOS_READ_CURRENT) {
+            note_success(w, k, r.get_t0, r.get_t1);
         }
     }
     return NULL;
@@ -132,18 +112,13 @@ int main(void)
     for (i = 0; i < THREADS; i++) {
         struct worker *w = &workers[i];
         memset(w, 0, sizeof *w);
-        w->t = i;
+        chaos_worker_init(&w->s, i, 0);
         for (k = 0; k < IDS; k++) {
-            int want = topo.master_port[k % 3], n;
-            for (n = 0; n < 100000; n++) {
-                snprintf(w->ids[k], sizeof w->ids[k], "%ld-fo-%d-%d-%d", (long)getpid(), i, k, n);
-                if (topo.owner[chaos_slot(w->ids[k])] == want) break;
-            }
-            w->tag[k] = chaos_tag(w->ids[k]);
-            w->on_victim[k] = topo.owner[chaos_slot(w->ids[k])] == victim;
+            chaos_worker_place(&w->s, k, "fo", &topo, topo.master_port[k % 3]);
+            w->on_victim[k] = topo.owner[chaos_slot(w->s.ids[k])] == victim;
         }
     }
-    chaos_check_slot_function(CLUSTER, workers[0].ids[0]);
+    chaos_check_slot_function(CLUSTER, workers[0].s.ids[0]);
 
     st0 = chaos_stats();
     run_end_ms = h_now_ms() + RUN_LIMIT_MS;
@@ -179,21 +154,20 @@ int main(void)
     chaos_store(&rejoined_flag, 1);
     h_sleep_ms(1500);
 
-    chaos_store(&stop_flag, 1);
-    for (i = 0; i < THREADS; i++)
-        if (started[i]) pthread_join(th[i], NULL);
+    chaos_stop_workers(&stop_flag, th, started, THREADS);
     st1 = chaos_stats();
 
     for (i = 0; i < THREADS; i++) {
         struct worker *w = &workers[i];
         calls += w->calls;
-        failed += w->failed;
-        wrong += w->wrong;
-        stale += w->stale;
+        failed += w->s.failed;
+        wrong += w->s.wrong;
+        stale += w->s.stale;
         stale_elsewhere += w->stale_elsewhere;
         after_rejoin += w->calls_after_rejoin;
         chaos_lat_merge(&all, &w->lat);
-        if (w->failed) h_note("thread %d: %ld failed call(s), first: %s", i, w->failed, w->first_failure);
+        if (w->s.failed) h_note("thread %d: %ld failed call(s), first: %s", i, w->s.failed, w->s.first_failure);
+        if (w->s.wrong) h_note("thread %d: %s", i, w->s.first_wrong);
     }
     CHECK(failed == 0, "no call failed during the failover (%ld calls, %ld failed)", calls, failed);
     CHECK(wrong == 0, "no get returned bytes that were never written for its session (%ld)", wrong);

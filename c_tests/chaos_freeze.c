@@ -30,93 +30,36 @@
 #define MAX_CALLS 1500000
 #define RUN_LIMIT_MS 150000
 
-struct call {
-    int64_t t0;
-    int32_t us;
-    int8_t status;
-};
+CHAOS_WORKER_IDS_FIT(IDS);
 
-struct worker {
-    int t, is_a;
-    char ids[IDS][64];
-    uint32_t tag[IDS], last_put[IDS], last_ok[IDS];
-    struct call *calls;
-    int n;
-    long wrong, stale, errors;
-    char first_wrong[256];
-    char first_error[512]; /* of an error other than an A thread's TIMEOUT */
-};
-
-static struct worker workers[THREADS];
+/* The A threads first: workers[0 .. A_THREADS-1]. */
+static struct chaos_worker workers[THREADS];
 static int stop_flag;
 static int64_t run_end_ms;
 
-static void add_call(struct worker *w, int64_t t0, int64_t t1, int32_t st)
+static int is_a(const struct chaos_worker *w)
 {
-    if (w->n < MAX_CALLS) {
-        struct call *c = &w->calls[w->n];
-        c->t0 = t0;
-        c->us = (int32_t)(t1 - t0);
-        c->status = (int8_t)st;
-        chaos_store(&w->n, w->n + 1); /* published after its fields: main reads while we run */
-    }
+    return w->t < A_THREADS;
+}
+
+/* The end of the first A call started at or after `from` that succeeded; 0: none yet. */
+static int64_t first_a_success(int64_t from)
+{
+    return chaos_first_success(workers, A_THREADS, from);
 }
 
 static void *work(void *arg)
 {
-    struct worker *w = (struct worker *)arg;
+    struct chaos_worker *w = (struct chaos_worker *)arg;
     long iter;
     for (iter = 0; !chaos_load(&stop_flag) && w->n < MAX_CALLS - 2 && h_now_ms() < run_end_ms; iter++) {
-        int k = (int)(iter % IDS), valid;
-        uint32_t seq = ++w->last_put[k], got;
-        int64_t t0 = chaos_now_us(), t1;
-        int32_t st = chaos_put(w->ids[k], w->tag[k], seq, 600);
-        t1 = chaos_now_us();
-        add_call(w, t0, t1, st);
-        if (st != ORS_OK && !(w->is_a && st == ORS_ERR_TIMEOUT) && w->errors++ == 0)
-            snprintf(w->first_error, sizeof w->first_error, "put %s: %s, last_error=\"%s\"", w->ids[k],
-                     h_code_name(st), ors_last_error());
-        if (st != ORS_OK) continue;
-        w->last_ok[k] = seq;
-        t0 = chaos_now_us();
-        st = chaos_get(w->ids[k], w->tag[k], &valid, &got);
-        t1 = chaos_now_us();
-        add_call(w, t0, t1, st);
-        if (st == ORS_OK && (!valid || got > w->last_put[k])) {
-            if (w->wrong++ == 0)
-                snprintf(w->first_wrong, sizeof w->first_wrong, "get %s: %s value (seq %u, last put %u)", w->ids[k],
-                         valid ? "future" : "malformed", got, w->last_put[k]);
-        } else if (st == ORS_NOT_FOUND || (st == ORS_OK && got < w->last_ok[k])) {
-            w->stale++;
-        }
+        int k = (int)(iter % IDS);
+        struct chaos_round r;
+        chaos_worker_round(w, k, 600, &r);
+        /* Noted as diagnostics: an A thread's TIMEOUT is what the freeze is for. */
+        if (r.put_st != ORS_OK && !(is_a(w) && r.put_st == ORS_ERR_TIMEOUT)) chaos_worker_failed(w, "put", k, r.put_st);
     }
     return NULL;
-}
-
-/* First OK call of the A threads that started at or after `from`; its end. */
-static int64_t first_a_success(int64_t from)
-{
-    int64_t best = 0;
-    int i, j;
-    for (i = 0; i < A_THREADS; i++) {
-        struct worker *w = &workers[i];
-        int n = chaos_load(&w->n);
-        for (j = 0; j < n; j++) {
-            struct call *c = &w->calls[j];
-            if (c->t0 >= from && c->status == ORS_OK) {
-                if (!best || c->t0 + c->us < best) best = c->t0 + c->us;
-                break;
-            }
-        }
-    }
-    return best;
-}
-
-static int64_t wait_a_success(int64_t from, long limit_ms)
-{
-    int64_t end = h_now_ms() + limit_ms, t = 0;
-    while (!(t = first_a_success(from)) && h_now_ms() < end) h_sleep_ms(20);
-    return t;
 }
 
 struct window_stats {
@@ -124,16 +67,16 @@ struct window_stats {
     struct chaos_lat lat;
 };
 
-/* Calls of A (is_a=1) or B threads that started in [from, to). */
-static void window(int is_a, int64_t from, int64_t to, struct window_stats *s)
+/* Calls of A (a_threads=1) or B threads that started in [from, to). */
+static void window(int a_threads, int64_t from, int64_t to, struct window_stats *s)
 {
     int i, j;
     memset(s, 0, sizeof *s);
     for (i = 0; i < THREADS; i++) {
-        struct worker *w = &workers[i];
-        if (w->is_a != is_a) continue;
+        struct chaos_worker *w = &workers[i];
+        if (is_a(w) != a_threads) continue;
         for (j = 0; j < w->n; j++) {
-            struct call *c = &w->calls[j];
+            struct chaos_call *c = &w->calls[j];
             if (c->t0 < from || c->t0 >= to) continue;
             s->calls++;
             chaos_lat_add(&s->lat, c->us);
@@ -174,23 +117,12 @@ int main(void)
     if (CHECK_STATUS(ors_redis_init(chaos_config(CLUSTER, extra)), ORS_OK, "init (%s)", extra) != ORS_OK)
         return h_done();
 
+    /* A sessions on the victim (master 1), B sessions alternately on masters 0 and 2. */
     for (i = 0; i < THREADS; i++) {
-        struct worker *w = &workers[i];
-        memset(w, 0, sizeof *w);
-        w->t = i;
-        w->is_a = i < A_THREADS;
-        w->calls = (struct call *)calloc(MAX_CALLS, sizeof *w->calls);
-        for (k = 0; k < IDS; k++) {
-            int n;
-            for (n = 0; n < 1000000; n++) {
-                int owner;
-                snprintf(w->ids[k], sizeof w->ids[k], "%ld-fz-%d-%d-%d", (long)getpid(), i, k, n);
-                owner = topo.owner[chaos_slot(w->ids[k])];
-                if (w->is_a ? owner == victim : (owner != victim && owner == topo.master_port[k % 2 ? 0 : 2]))
-                    break;
-            }
-            w->tag[k] = chaos_tag(w->ids[k]);
-        }
+        struct chaos_worker *w = &workers[i];
+        chaos_worker_init(w, i, MAX_CALLS);
+        for (k = 0; k < IDS; k++)
+            chaos_worker_place(w, k, "fz", &topo, is_a(w) ? victim : topo.master_port[k % 2 ? 0 : 2]);
     }
     a_slot = chaos_slot(workers[0].ids[0]);
 
@@ -216,7 +148,7 @@ int main(void)
     if (t > 0) h_sleep_ms((long)t);
     i = chaos_signal_pid(victim_pid, SIGCONT, &cont1);
     CHECK(i, "phase 1: master %d thawed (SIGCONT) after %.1f s", victim, (cont1 - freeze1) / 1e6);
-    t = wait_a_success(cont1, 10000);
+    t = chaos_wait_first_success(workers, A_THREADS, cont1, 10000);
     CHECK(t != 0, "phase 1: calls on %d's slots succeed again by themselves, %.0f ms after SIGCONT", victim,
           (t - cont1) / 1000.0);
     h_sleep_ms(500);
@@ -228,7 +160,7 @@ int main(void)
     if (victim2 != victim) h_note("phase 1 caused a failover after all: %d now serves the A sessions", victim2);
     CHECK(chaos_signal_node(victim2, SIGSTOP, &freeze2), "phase 2: master %d frozen (SIGSTOP) until failover",
           victim2);
-    t = wait_a_success(freeze2, 40000);
+    t = chaos_wait_first_success(workers, A_THREADS, freeze2, 40000);
     CHECK(t != 0, "phase 2: calls on the frozen master's slots succeed again after the failover, %.0f ms after "
                   "SIGSTOP",
           (t - freeze2) / 1000.0);
@@ -243,9 +175,7 @@ int main(void)
     }
     recovered = chaos_now_us();
     h_sleep_ms(1000);
-    chaos_store(&stop_flag, 1);
-    for (i = 0; i < THREADS; i++)
-        if (started[i]) pthread_join(th[i], NULL);
+    chaos_stop_workers(&stop_flag, th, started, THREADS);
     end_us = chaos_now_us();
     st1 = chaos_stats();
 
@@ -254,9 +184,9 @@ int main(void)
         wrong += workers[i].wrong;
         stale += workers[i].stale;
         if (workers[i].wrong) h_note("thread %d: %s", i, workers[i].first_wrong);
-        if (workers[i].errors)
-            h_note("%s thread %d: %ld error(s), first: %s", workers[i].is_a ? "A" : "B", i, workers[i].errors,
-                   workers[i].first_error);
+        if (workers[i].failed)
+            h_note("%s thread %d: %ld error(s), first: %s", is_a(&workers[i]) ? "A" : "B", i, workers[i].failed,
+                   workers[i].first_failure);
         for (j = 0; j < workers[i].n; j++)
             if (workers[i].calls[j].us > longest_us) longest_us = workers[i].calls[j].us;
     }
@@ -328,6 +258,6 @@ int main(void)
     chaos_lat_free(&a2.lat);
     chaos_lat_free(&b2.lat);
     chaos_lat_free(&after.lat);
-    for (i = 0; i < THREADS; i++) free(workers[i].calls);
+    for (i = 0; i < THREADS; i++) chaos_worker_free(&workers[i]);
     return h_done();
 }

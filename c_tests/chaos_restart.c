@@ -20,80 +20,21 @@
 #define MAX_CALLS 2000000
 #define RUN_LIMIT_MS 150000
 
-struct call {
-    int64_t t0;
-    int32_t us;
-    int8_t status;
-};
+CHAOS_WORKER_IDS_FIT(IDS);
 
-struct worker {
-    int t;
-    char ids[IDS][64];
-    uint32_t tag[IDS], last_put[IDS], last_ok[IDS];
-    struct call *calls;
-    int n;
-    long wrong, stale;
-    char first_wrong[256];
-};
-
-static struct worker workers[THREADS];
+static struct chaos_worker workers[THREADS];
 static int stop_flag;
 static int64_t run_end_ms;
 
-static void add_call(struct worker *w, int64_t t0, int64_t t1, int32_t st)
-{
-    if (w->n < MAX_CALLS) {
-        struct call *c = &w->calls[w->n];
-        c->t0 = t0;
-        c->us = (int32_t)(t1 - t0);
-        c->status = (int8_t)st;
-        chaos_store(&w->n, w->n + 1);
-    }
-}
-
 static void *work(void *arg)
 {
-    struct worker *w = (struct worker *)arg;
+    struct chaos_worker *w = (struct chaos_worker *)arg;
     long iter;
     for (iter = 0; !chaos_load(&stop_flag) && w->n < MAX_CALLS - 2 && h_now_ms() < run_end_ms; iter++) {
-        int k = (int)(iter % IDS), valid;
-        uint32_t seq = ++w->last_put[k], got;
-        int64_t t0 = chaos_now_us(), t1;
-        int32_t st = chaos_put(w->ids[k], w->tag[k], seq, 900);
-        t1 = chaos_now_us();
-        add_call(w, t0, t1, st);
-        if (st != ORS_OK) continue;
-        w->last_ok[k] = seq;
-        t0 = chaos_now_us();
-        st = chaos_get(w->ids[k], w->tag[k], &valid, &got);
-        t1 = chaos_now_us();
-        add_call(w, t0, t1, st);
-        if (st == ORS_OK && (!valid || got > w->last_put[k])) {
-            if (w->wrong++ == 0)
-                snprintf(w->first_wrong, sizeof w->first_wrong, "get %s: %s value", w->ids[k],
-                         valid ? "future" : "malformed");
-        } else if (st == ORS_NOT_FOUND || (st == ORS_OK && got < w->last_ok[k])) {
-            w->stale++;
-        }
+        struct chaos_round r;
+        chaos_worker_round(w, (int)(iter % IDS), 900, &r);
     }
     return NULL;
-}
-
-static int64_t first_success(int64_t from)
-{
-    int64_t best = 0;
-    int i, j;
-    for (i = 0; i < THREADS; i++) {
-        int n = chaos_load(&workers[i].n);
-        for (j = 0; j < n; j++) {
-            struct call *c = &workers[i].calls[j];
-            if (c->t0 >= from && c->status == ORS_OK) {
-                if (!best || c->t0 + c->us < best) best = c->t0 + c->us;
-                break;
-            }
-        }
-    }
-    return best;
 }
 
 int main(void)
@@ -104,7 +45,7 @@ int main(void)
     char extra[256];
     long keep_ok = 0, keep_back = 0, down_calls = 0, down_conn = 0, down_cluster = 0, down_timeout = 0,
          down_other = 0, over = 0, after_calls = 0, after_ok = 0, wrong = 0, stale = 0;
-    int64_t longest_us = 0, down_longest_us = 0, stop_begin, down_at, resume_begin, healthy_at, first_ok = 0, t0, end;
+    int64_t longest_us = 0, down_longest_us = 0, stop_begin, down_at, resume_begin, healthy_at, first_ok = 0, t0;
     int32_t probe;
     ors_redis_stats st1;
 
@@ -122,15 +63,10 @@ int main(void)
     }
     CHECK(keep_ok == KEEP, "%d sessions written before the outage (%ld OK)", KEEP, keep_ok);
 
+    /* Where the sessions live does not matter: every node goes down. */
     for (i = 0; i < THREADS; i++) {
-        struct worker *w = &workers[i];
-        memset(w, 0, sizeof *w);
-        w->t = i;
-        w->calls = (struct call *)calloc(MAX_CALLS, sizeof *w->calls);
-        for (k = 0; k < IDS; k++) {
-            snprintf(w->ids[k], sizeof w->ids[k], "%ld-rs-%d-%d", (long)getpid(), i, k);
-            w->tag[k] = chaos_tag(w->ids[k]);
-        }
+        chaos_worker_init(&workers[i], i, MAX_CALLS);
+        for (k = 0; k < IDS; k++) chaos_worker_place(&workers[i], k, "rs", NULL, 0);
     }
     run_end_ms = h_now_ms() + RUN_LIMIT_MS;
     for (i = 0; i < THREADS; i++) started[i] = workers[i].calls && pthread_create(&th[i], NULL, work, &workers[i]) == 0;
@@ -164,25 +100,22 @@ int main(void)
     healthy_at = chaos_now_us();
     CHECK(rc == 0, "cluster restarted from its data and healthy again (cluster.sh resume, %.1f s)",
           (healthy_at - resume_begin) / 1e6);
-    end = h_now_ms() + 30000;
-    while (!(first_ok = first_success(resume_begin)) && h_now_ms() < end) h_sleep_ms(20);
+    first_ok = chaos_wait_first_success(workers, THREADS, resume_begin, 30000);
     CHECK(first_ok != 0, "the same library instance works again without re-init (first success %.0f ms after the "
                          "restart began)",
           (first_ok - resume_begin) / 1000.0);
     h_sleep_ms(1500);
-    chaos_store(&stop_flag, 1);
-    for (i = 0; i < THREADS; i++)
-        if (started[i]) pthread_join(th[i], NULL);
+    chaos_stop_workers(&stop_flag, th, started, THREADS);
     st1 = chaos_stats();
 
     for (i = 0; i < THREADS; i++) {
-        struct worker *w = &workers[i];
+        struct chaos_worker *w = &workers[i];
         int j;
         wrong += w->wrong;
         stale += w->stale;
         if (w->wrong) h_note("thread %d: %s", i, w->first_wrong);
         for (j = 0; j < w->n; j++) {
-            struct call *c = &w->calls[j];
+            struct chaos_call *c = &w->calls[j];
             if (c->us > longest_us) longest_us = c->us;
             if (c->us > (OP_TIMEOUT_MS + MARGIN_MS) * 1000L) over++;
             /* Started after the last node stopped, due before the restart began. */
@@ -227,6 +160,6 @@ int main(void)
            down_longest_us / 1000.0, OP_TIMEOUT_MS, (healthy_at - resume_begin) / 1e6,
            (first_ok - resume_begin) / 1000.0, keep_back, KEEP, after_calls, st1.topology_refreshes);
     CHECK_STATUS(ors_redis_shutdown(), ORS_OK, "shutdown");
-    for (i = 0; i < THREADS; i++) free(workers[i].calls);
+    for (i = 0; i < THREADS; i++) chaos_worker_free(&workers[i]);
     return h_done();
 }
