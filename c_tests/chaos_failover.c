@@ -87,7 +87,7 @@ int main(void)
     static struct chaos_topo topo;
     pthread_t th[THREADS];
     int started[THREADS];
-    int i, k, victim, new_master = 0, rc;
+    int i, k, victim, new_master = 0, rc, placed;
     char extra[256];
     long calls = 0, failed = 0, wrong = 0, stale = 0, stale_elsewhere = 0, after_rejoin = 0;
     struct chaos_lat all;
@@ -109,15 +109,19 @@ int main(void)
         return h_done();
 
     /* Ids spread evenly: id k of each thread lives on master k % 3. */
+    placed = 0;
     for (i = 0; i < THREADS; i++) {
         struct worker *w = &workers[i];
         memset(w, 0, sizeof *w);
         chaos_worker_init(&w->s, i, 0);
         for (k = 0; k < IDS; k++) {
-            chaos_worker_place(&w->s, k, "fo", &topo, topo.master_port[k % 3]);
+            placed += chaos_worker_place(&w->s, k, "fo", &topo, topo.master_port[k % 3]);
             w->on_victim[k] = topo.owner[chaos_slot(w->s.ids[k])] == victim;
         }
     }
+    if (!CHECK(placed == THREADS * IDS, "every session id lives on the master chosen for it (%d of %d)", placed,
+               THREADS * IDS))
+        return h_done();
     chaos_check_slot_function(CLUSTER, workers[0].s.ids[0]);
 
     st0 = chaos_stats();

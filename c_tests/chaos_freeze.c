@@ -98,7 +98,7 @@ int main(void)
     static struct chaos_topo topo;
     pthread_t th[THREADS];
     int started[THREADS];
-    int i, k, victim, victim2, new_master, a_slot;
+    int i, k, victim, victim2, new_master, a_slot, placed;
     char extra[256];
     int64_t freeze1 = 0, cont1 = 0, freeze2 = 0, recovered = 0, end_us, t, probe_us = 0;
     int32_t probe_st = ORS_OK;
@@ -122,12 +122,16 @@ int main(void)
         return h_done();
 
     /* A sessions on the victim (master 1), B sessions alternately on masters 0 and 2. */
+    placed = 0;
     for (i = 0; i < THREADS; i++) {
         struct chaos_worker *w = &workers[i];
         chaos_worker_init(w, i, MAX_CALLS);
         for (k = 0; k < IDS; k++)
-            chaos_worker_place(w, k, "fz", &topo, is_a(w) ? victim : topo.master_port[k % 2 ? 0 : 2]);
+            placed += chaos_worker_place(w, k, "fz", &topo, is_a(w) ? victim : topo.master_port[k % 2 ? 0 : 2]);
     }
+    if (!CHECK(placed == THREADS * IDS, "every session id lives on the master chosen for it (%d of %d)", placed,
+               THREADS * IDS))
+        return h_done();
     a_slot = chaos_slot(workers[0].ids[0]);
 
     st0 = chaos_stats();
