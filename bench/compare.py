@@ -188,14 +188,16 @@ def compare(args, bench: Path) -> int:
     return report(records, args, elapsed, bl.Machine.describe())
 
 
-def report(records: list[dict], args, elapsed: float, machine: str) -> int:
+def report(records: list[dict], args, elapsed: float, machine: str, saved_args: dict | None = None) -> int:
+    """Writes the tables, the data and the chart. saved_args: the arguments
+    to record in results.json (a redraw keeps those of the run measured)."""
     rows = aggregate(records, args.sizes, args.threads, args.mix)
     md = render_markdown(rows, args, elapsed, machine)
     print(md)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.md").write_text(md)
-    saved = {k: v for k, v in vars(args).items() if k != "from_json"}
+    saved = saved_args or {k: v for k, v in vars(args).items() if k != "from_json"}
     (out / "results.json").write_text(json.dumps({"machine": machine, "elapsed": elapsed, "args": saved,
                                                   "records": records, "rows": rows}, indent=1))
     write_svg(out / "throughput.svg", rows, args.sizes, args.threads, args.mix)
@@ -210,7 +212,7 @@ def rerender(args) -> int:
         if key in data["args"]:
             setattr(args, key, data["args"][key])
     args.library = data["args"].get("library", "?")
-    return report(data["records"], args, data.get("elapsed", float("nan")), data["machine"])
+    return report(data["records"], args, data.get("elapsed", float("nan")), data["machine"], data["args"])
 
 
 def write_share(mix: str) -> float:
@@ -233,7 +235,7 @@ def aggregate(records: list[dict], sizes: list[int], threads: list[int], mix: st
                 o, s, g = run("ours"), run("SET"), run("GET")
                 if not (o and s and g):
                     continue
-                per_alt.append(like_for_like(run("ours-w"), run("ours-r"), s, g, run("SETt"), run("GETt"), w))
+                per_alt.append(like_for_like(o, run("ours-w"), run("ours-r"), s, g, run("SETt"), run("GETt")))
                 per_alt[-1].update({
                     "ours_ops": o["ops_per_sec"], "ours_p50": o["all_p50_us"], "ours_p99": o["all_p99_us"],
                     "ours_p999": o["all_p999_us"], "ours_cpu": o["cpu_us_per_op"],
@@ -261,8 +263,6 @@ def aggregate(records: list[dict], sizes: list[int], threads: list[int], mix: st
                     "rb_foreign": max(s["foreign_cores"], g["foreign_cores"]),
                     "hit_ratio": g.get("hit_ratio", float("nan")),
                 })
-                if per_alt[-1]["rbt_ops"]:
-                    per_alt[-1]["rbt_ratio"] = o["ops_per_sec"] / per_alt[-1]["rbt_ops"]
             if not per_alt:
                 continue
             row = {"size": size, "threads": t, "n": len(per_alt)}
@@ -279,8 +279,8 @@ def aggregate(records: list[dict], sizes: list[int], threads: list[int], mix: st
     return rows
 
 
-def like_for_like(ow: dict | None, orr: dict | None, s: dict, g: dict, st: dict | None, gt: dict | None,
-                  w: float) -> dict:
+def like_for_like(o: dict, ow: dict | None, orr: dict | None, s: dict, g: dict, st: dict | None,
+                  gt: dict | None) -> dict:
     """One pass's like-for-like figures (None where a run is missing):
     ours writes-only beside SET, ours reads beside GET, and redis-benchmark
     in ORS's model (--threads T) beside ours."""
@@ -295,23 +295,19 @@ def like_for_like(ow: dict | None, orr: dict | None, s: dict, g: dict, st: dict 
 
     lf_ours = mean(field(ow, "ops_per_sec"), field(orr, "ops_per_sec"))
     rbt = mean(field(st, "ops_per_sec"), field(gt, "ops_per_sec"))
-    rbt_mix = (1 / (w / st["ops_per_sec"] + (1 - w) / gt["ops_per_sec"])) if st and gt else None
+    put_p99, get_p99 = field(ow, "put_p99_us"), field(orr, "get_p99_us")
     return {
         "oursw_ops": field(ow, "ops_per_sec"), "oursr_ops": field(orr, "ops_per_sec"),
         "oursw_srv": field(ow, "server_cpu_us_per_op"), "sett_srv": field(st, "server_cpu_us_per_op"),
-        "oursw_cpu": field(ow, "cpu_us_per_op"), "oursr_cpu": field(orr, "cpu_us_per_op"),
-        "oursw_put_p50": field(ow, "put_p50_us"), "oursw_put_p99": field(ow, "put_p99_us"),
-        "oursw_del_p99": field(ow, "del_p99_us"),
-        "oursr_get_p50": field(orr, "get_p50_us"), "oursr_get_p99": field(orr, "get_p99_us"),
-        "lf_ours_ops": lf_ours, "lf_ratio": div(lf_ours, (s["ops_per_sec"] + g["ops_per_sec"]) / 2),
-        "lf_p99_ratio": div(mean(field(ow, "put_p99_us"), field(orr, "get_p99_us")),
-                            (s["p99_us"] + g["p99_us"]) / 2),
+        "oursw_put_p50": field(ow, "put_p50_us"), "oursw_put_p99": put_p99,
+        "oursr_get_p50": field(orr, "get_p50_us"), "oursr_get_p99": get_p99,
+        "lf_ratio": div(lf_ours, (s["ops_per_sec"] + g["ops_per_sec"]) / 2),
+        "lf_p99_ratio": div(mean(put_p99, get_p99), (s["p99_us"] + g["p99_us"]) / 2),
         "lf_cpu_ratio": div(mean(field(ow, "cpu_us_per_op"), field(orr, "cpu_us_per_op")),
                             (s["cpu_us_per_op"] + g["cpu_us_per_op"]) / 2),
         "sett_ops": field(st, "ops_per_sec"), "gett_ops": field(gt, "ops_per_sec"),
-        "rbt_ops": rbt, "rbt_mix_ops": rbt_mix,
-        "rbt_cpu": mean(field(st, "cpu_us_per_op"), field(gt, "cpu_us_per_op")),
-        "rbt_ratio": None, "lf_rbt_ratio": div(lf_ours, rbt),
+        "rbt_ops": rbt, "rbt_cpu": mean(field(st, "cpu_us_per_op"), field(gt, "cpu_us_per_op")),
+        "rbt_ratio": div(o["ops_per_sec"], rbt), "lf_rbt_ratio": div(lf_ours, rbt),
     }
 
 
@@ -537,7 +533,7 @@ def write_svg(path: Path, rows: list[dict], sizes: list[int], threads: list[int]
     if len(bars) == 3:
         out.append(f'<rect x="{left}" y="{ly + 22}" width="12" height="12" fill="{colors["rbt"]}"/>')
         out.append(f'<text x="{left + 18}" y="{ly + 32}">the same with --threads T: one client per thread, '
-                   f'as ORS\'s workers (T &gt; 3)</text>')
+                   f'as ORS\'s workers (T above the number of masters)</text>')
     out.append("</svg>")
     path.write_text("\n".join(out) + "\n")
 
