@@ -25,7 +25,6 @@ struct worker {
     struct chaos_worker s; /* its sessions; s.failed: every failed call */
     int on_victim[IDS];
     long calls, stale_elsewhere, calls_after_rejoin;
-    long by_status[16];
     struct chaos_lat lat;
 };
 
@@ -36,12 +35,10 @@ static int64_t kill_us;          /* when the kill was sent (0: not yet) */
 static int64_t first_ok_after_us; /* end of the first OK call on the victim's slots started after the kill */
 static int64_t run_end_ms;
 
-static void count_call(struct worker *w, int32_t st, int64_t t0, int64_t t1, int after_rejoin)
+static void count_call(struct worker *w, int64_t t0, int64_t t1, int after_rejoin)
 {
-    int i = st == -99 ? 15 : (st < 0 ? -st : st);
     w->calls++;
     w->calls_after_rejoin += after_rejoin;
-    if (i >= 0 && i < 16) w->by_status[i]++;
     chaos_lat_add(&w->lat, t1 - t0);
 }
 
@@ -63,13 +60,13 @@ static void *work(void *arg)
         struct chaos_round r;
 
         chaos_worker_round(&w->s, k, 600, &r);
-        count_call(w, r.put_st, r.put_t0, r.put_t1, after_rejoin);
+        count_call(w, r.put_t0, r.put_t1, after_rejoin);
         if (r.put_st != ORS_OK) {
             chaos_worker_failed(&w->s, "put", k, r.put_st);
             continue;
         }
         note_success(w, k, r.put_t0, r.put_t1);
-        count_call(w, r.get_st, r.get_t0, r.get_t1, after_rejoin);
+        count_call(w, r.get_t0, r.get_t1, after_rejoin);
         if (r.read == CHAOS_READ_STALE) {
             /* An acknowledged write that the promoted replica never got. */
             if (!w->on_victim[k]) w->stale_elsewhere++;
