@@ -228,18 +228,6 @@ static inline void nf_calls_add(struct nf_calls *c, int64_t us, int32_t st, long
     }
 }
 
-/* The logged calls of workers w[0 .. n-1] started in [from, to). */
-static inline void nf_calls_of(struct nf_calls *c, const struct chaos_worker *w, int n, int64_t from, int64_t to,
-                               long bound_ms)
-{
-    int i, j;
-    memset(c, 0, sizeof *c);
-    for (i = 0; i < n; i++)
-        for (j = 0; j < chaos_load(&w[i].n); j++)
-            if (w[i].calls[j].t0 >= from && w[i].calls[j].t0 < to)
-                nf_calls_add(c, w[i].calls[j].us, w[i].calls[j].status, bound_ms);
-}
-
 /* Prints "# FIGURE <what>: ..." for c and checks the bound. */
 static inline void nf_check_bound(const char *what, const struct nf_calls *c, long bound_ms)
 {
@@ -259,6 +247,7 @@ struct nf_worker {
     long max_rounds; /* bounded in count, and by *stop in time */
     int *stop;
     uint32_t ttl;
+    long pace_ms; /* pause between rounds */
 };
 
 static inline void *nf_worker_main(void *arg)
@@ -269,6 +258,7 @@ static inline void *nf_worker_main(void *arg)
     for (i = 0; i < nw->max_rounds && !chaos_load(nw->stop); i++) {
         chaos_worker_round(&nw->w, 0, nw->ttl, &r);
         if (r.read == CHAOS_READ_NONE || r.read == CHAOS_READ_FAILED) h_sleep_ms(5); /* no busy loop on errors */
+        else if (nw->pace_ms) h_sleep_ms(nw->pace_ms);
     }
     return NULL;
 }
@@ -283,7 +273,45 @@ static inline int nf_worker_init(struct nf_worker *nw, int t, const struct chaos
     nw->max_rounds = max_calls / 2;
     nw->stop = stop;
     nw->ttl = 600;
+    nw->pace_ms = 1;
     return chaos_worker_init(&nw->w, t, max_calls) && chaos_worker_place(&nw->w, 0, "nf", topo, port);
+}
+
+/* The logged calls of workers w[0 .. n-1] started in [from, to). */
+static inline void nf_calls_of(struct nf_calls *c, const struct nf_worker *w, int n, int64_t from, int64_t to,
+                               long bound_ms)
+{
+    int i, j;
+    memset(c, 0, sizeof *c);
+    for (i = 0; i < n; i++)
+        for (j = 0; j < chaos_load(&w[i].w.n); j++)
+            if (w[i].w.calls[j].t0 >= from && w[i].w.calls[j].t0 < to)
+                nf_calls_add(c, w[i].w.calls[j].us, w[i].w.calls[j].status, bound_ms);
+}
+
+/* Starts workers w[0 .. n-1]; started[i] says which did. */
+static inline int nf_start_workers(struct nf_worker *w, pthread_t *th, int *started, int n)
+{
+    int i, all = 1;
+    for (i = 0; i < n; i++) {
+        started[i] = pthread_create(&th[i], NULL, nf_worker_main, &w[i]) == 0;
+        all &= started[i];
+    }
+    CHECK(all, "%d worker threads started", n);
+    return all;
+}
+
+/* Wrong values read by workers w[0 .. n-1] (none allowed, whatever the fault). */
+static inline void nf_check_wrong(const struct nf_worker *w, int n)
+{
+    long wrong = 0;
+    const char *first = "";
+    int i;
+    for (i = 0; i < n; i++) {
+        if (w[i].w.wrong && !wrong) first = w[i].w.first_wrong;
+        wrong += w[i].w.wrong;
+    }
+    CHECK(wrong == 0, "no get returned a value never put or not yet put (%ld%s%s)", wrong, wrong ? ": " : "", first);
 }
 
 #endif /* ORS_NETFAULT_H */

@@ -1,6 +1,76 @@
+/*
+ * nf_blackhole.c - a blackholed master: first its client port (the library's
+ * packets to it and its replies dropped, the cluster still sees it alive),
+ * then the whole node until the cluster fails it over. Every call to it
+ * returns within op-timeout + 250 ms; calls to the other masters go on
+ * without an error (their max latency printed); once a replica took over,
+ * calls on the victim's slots succeed again.
+ */
 #include "netfault.h"
+
+#define OP_TIMEOUT 2000
+#define ON_VICTIM 2
+#define WORKERS (ON_VICTIM + 2)
+#define MAX_CALLS 200000
+
 int main(void)
 {
-    h_begin("stub");
+    static struct chaos_topo topo;
+    static struct nf_worker w[WORKERS];
+    pthread_t th[WORKERS];
+    int started[WORKERS], stop = 0, i, m, new_master = 0;
+    long bound = OP_TIMEOUT + NF_SLACK_MS;
+    int64_t t_client, t_node, t_failover, t_end;
+    struct nf_calls c;
+    char extra[128];
+
+    h_begin("nf_blackhole");
+    ors_redis_set_logger(chaos_logger, NULL);
+    if (chaos_topology(&topo, 0) < 3) {
+        CHECK(0, "the cluster's slot map can be read");
+        return h_done();
+    }
+    m = topo.master_port[0];
+    h_note("victim master %s:%d; op-timeout %d ms", nf_host(m), m, OP_TIMEOUT);
+    snprintf(extra, sizeof extra, "op-timeout=%d log-level=warn", OP_TIMEOUT);
+    if (CHECK_STATUS(ors_redis_init(nf_config("nfblackhole", extra)), ORS_OK, "init") != ORS_OK) return h_done();
+    for (i = 0; i < WORKERS; i++) {
+        int port = i < ON_VICTIM ? m : topo.master_port[1 + (i - ON_VICTIM) % (topo.n_masters - 1)];
+        if (!nf_worker_init(&w[i], i, &topo, port, MAX_CALLS, &stop)) {
+            CHECK(0, "worker %d ready", i);
+            return h_done();
+        }
+    }
+    if (!nf_start_workers(w, th, started, WORKERS)) goto out;
+    h_sleep_ms(1000);
+
+    t_client = chaos_now_us();
+    CHECK(nf_blackhole_client(m), "client port of M blackholed");
+    h_sleep_ms(3000);
+    t_node = chaos_now_us();
+    CHECK(nf_blackhole_node(m), "whole node M blackholed");
+    new_master = chaos_wait_failover(m, chaos_slot(w[0].w.ids[0]), 30000);
+    t_failover = chaos_now_us();
+    CHECK(new_master != 0, "a replica took over M's slots (now on %d)", new_master);
+    printf("# FIGURE blackhole: failover %.2f s after the whole node was blackholed\n", (t_failover - t_node) / 1e6);
+    h_sleep_ms(2000);
+    t_end = chaos_now_us();
+    chaos_stop_workers(&stop, th, started, WORKERS);
+    nf_heal();
+
+    nf_calls_of(&c, w, ON_VICTIM, t_client, t_node, bound);
+    nf_check_bound("blackhole: calls to M, client port blackholed", &c, bound);
+    nf_calls_of(&c, w, ON_VICTIM, t_node, t_failover, bound);
+    nf_check_bound("blackhole: calls to M, whole node blackholed until failover", &c, bound);
+    nf_calls_of(&c, w, ON_VICTIM, t_failover, t_end, bound);
+    nf_check_bound("blackhole: calls on M's slots after the failover", &c, bound);
+    CHECK(c.ok > 0, "calls on M's slots succeed after the failover (%ld ok)", c.ok);
+    nf_calls_of(&c, w + ON_VICTIM, WORKERS - ON_VICTIM, t_client, t_end, bound);
+    nf_check_bound("blackhole: calls to the other masters meanwhile", &c, bound);
+    CHECK(c.errors == 0 && c.ok > 0, "calls to the other masters all succeeded (%ld of %ld)", c.ok, c.n);
+    nf_check_wrong(w, WORKERS);
+out:
+    for (i = 0; i < WORKERS; i++) chaos_worker_free(&w[i].w);
+    ors_redis_shutdown();
     return h_done();
 }

@@ -1,6 +1,0 @@
-#include "netfault.h"
-int main(void)
-{
-    h_begin("stub");
-    return h_done();
-}
