@@ -242,7 +242,7 @@ static inline void nf_check_bound(const char *what, const struct nf_calls *c, lo
 /* ------------------------------------------------------------------ */
 
 struct nf_worker {
-    struct chaos_worker w;
+    struct chaos_worker *w; /* an element of the program's chaos_worker array, for chaos.h's helpers */
     int port;        /* the master its session lives on */
     long max_rounds; /* bounded in count, and by *stop in time */
     int *stop;
@@ -256,7 +256,7 @@ static inline void *nf_worker_main(void *arg)
     struct chaos_round r;
     long i;
     for (i = 0; i < nw->max_rounds && !chaos_load(nw->stop); i++) {
-        chaos_worker_round(&nw->w, 0, nw->ttl, &r);
+        chaos_worker_round(nw->w, 0, nw->ttl, &r);
         if (r.read == CHAOS_READ_NONE || r.read == CHAOS_READ_FAILED) h_sleep_ms(5); /* no busy loop on errors */
         else if (nw->pace_ms) h_sleep_ms(nw->pace_ms);
     }
@@ -265,28 +265,29 @@ static inline void *nf_worker_main(void *arg)
 
 /* Readies worker t with one session on the master on `port` (topology *t)
  * and room for max_calls logged calls. */
-static inline int nf_worker_init(struct nf_worker *nw, int t, const struct chaos_topo *topo, int port, int max_calls,
-                                 int *stop)
+static inline int nf_worker_init(struct nf_worker *nw, struct chaos_worker *cw, int t, const struct chaos_topo *topo,
+                                 int port, int max_calls, int *stop)
 {
     memset(nw, 0, sizeof *nw);
+    nw->w = cw;
     nw->port = port;
     nw->max_rounds = max_calls / 2;
     nw->stop = stop;
     nw->ttl = 600;
     nw->pace_ms = 1;
-    return chaos_worker_init(&nw->w, t, max_calls) && chaos_worker_place(&nw->w, 0, "nf", topo, port);
+    return chaos_worker_init(cw, t, max_calls) && chaos_worker_place(cw, 0, "nf", topo, port);
 }
 
 /* The logged calls of workers w[0 .. n-1] started in [from, to). */
-static inline void nf_calls_of(struct nf_calls *c, const struct nf_worker *w, int n, int64_t from, int64_t to,
+static inline void nf_calls_of(struct nf_calls *c, const struct chaos_worker *w, int n, int64_t from, int64_t to,
                                long bound_ms)
 {
     int i, j;
     memset(c, 0, sizeof *c);
     for (i = 0; i < n; i++)
-        for (j = 0; j < chaos_load(&w[i].w.n); j++)
-            if (w[i].w.calls[j].t0 >= from && w[i].w.calls[j].t0 < to)
-                nf_calls_add(c, w[i].w.calls[j].us, w[i].w.calls[j].status, bound_ms);
+        for (j = 0; j < chaos_load(&w[i].n); j++)
+            if (w[i].calls[j].t0 >= from && w[i].calls[j].t0 < to)
+                nf_calls_add(c, w[i].calls[j].us, w[i].calls[j].status, bound_ms);
 }
 
 /* Starts workers w[0 .. n-1]; started[i] says which did. */
@@ -302,14 +303,14 @@ static inline int nf_start_workers(struct nf_worker *w, pthread_t *th, int *star
 }
 
 /* Wrong values read by workers w[0 .. n-1] (none allowed, whatever the fault). */
-static inline void nf_check_wrong(const struct nf_worker *w, int n)
+static inline void nf_check_wrong(const struct chaos_worker *w, int n)
 {
     long wrong = 0;
     const char *first = "";
     int i;
     for (i = 0; i < n; i++) {
-        if (w[i].w.wrong && !wrong) first = w[i].w.first_wrong;
-        wrong += w[i].w.wrong;
+        if (w[i].wrong && !wrong) first = w[i].first_wrong;
+        wrong += w[i].wrong;
     }
     CHECK(wrong == 0, "no get returned a value never put or not yet put (%ld%s%s)", wrong, wrong ? ": " : "", first);
 }

@@ -16,7 +16,8 @@
 int main(void)
 {
     static struct chaos_topo topo;
-    static struct nf_worker w[WORKERS];
+    static struct nf_worker nw[WORKERS];
+    static struct chaos_worker w[WORKERS];
     pthread_t th[WORKERS];
     int started[WORKERS], stop = 0, i, m, new_master = 0;
     long bound = OP_TIMEOUT + NF_SLACK_MS;
@@ -36,20 +37,20 @@ int main(void)
     if (CHECK_STATUS(ors_redis_init(nf_config("nfblackhole", extra)), ORS_OK, "init") != ORS_OK) return h_done();
     for (i = 0; i < WORKERS; i++) {
         int port = i < ON_VICTIM ? m : topo.master_port[1 + (i - ON_VICTIM) % (topo.n_masters - 1)];
-        if (!nf_worker_init(&w[i], i, &topo, port, MAX_CALLS, &stop)) {
+        if (!nf_worker_init(&nw[i], &w[i], i, &topo, port, MAX_CALLS, &stop)) {
             CHECK(0, "worker %d ready", i);
             return h_done();
         }
     }
-    if (!nf_start_workers(w, th, started, WORKERS)) goto out;
+    if (!nf_start_workers(nw, th, started, WORKERS)) goto out;
     h_sleep_ms(1000);
 
-    t_client = chaos_now_us();
     CHECK(nf_blackhole_client(m), "client port of M blackholed");
+    t_client = chaos_now_us();
     h_sleep_ms(3000);
-    t_node = chaos_now_us();
     CHECK(nf_blackhole_node(m), "whole node M blackholed");
-    new_master = chaos_wait_failover(m, chaos_slot(w[0].w.ids[0]), 30000);
+    t_node = chaos_now_us();
+    new_master = chaos_wait_failover(m, chaos_slot(w[0].ids[0]), 30000);
     t_failover = chaos_now_us();
     CHECK(new_master != 0, "a replica took over M's slots (now on %d)", new_master);
     printf("# FIGURE blackhole: failover %.2f s after the whole node was blackholed\n", (t_failover - t_node) / 1e6);
@@ -70,7 +71,7 @@ int main(void)
     CHECK(c.errors == 0 && c.ok > 0, "calls to the other masters all succeeded (%ld of %ld)", c.ok, c.n);
     nf_check_wrong(w, WORKERS);
 out:
-    for (i = 0; i < WORKERS; i++) chaos_worker_free(&w[i].w);
+    for (i = 0; i < WORKERS; i++) chaos_worker_free(&w[i]);
     ors_redis_shutdown();
     return h_done();
 }

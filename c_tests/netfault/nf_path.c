@@ -22,7 +22,8 @@
 int main(int argc, char **argv)
 {
     static struct chaos_topo topo;
-    static struct nf_worker w[WORKERS];
+    static struct nf_worker nw[WORKERS];
+    static struct chaos_worker w[WORKERS];
     static struct chaos_lat failed;
     pthread_t th[WORKERS];
     const char *mode = argc > 1 ? argv[1] : "";
@@ -48,20 +49,20 @@ int main(int argc, char **argv)
     if (CHECK_STATUS(ors_redis_init(nf_config("nfpath", extra)), ORS_OK, "init") != ORS_OK) return h_done();
     for (i = 0; i < WORKERS; i++) {
         int port = i < ON_VICTIM ? m : topo.master_port[1 + (i - ON_VICTIM) % (topo.n_masters - 1)];
-        if (!nf_worker_init(&w[i], i, &topo, port, MAX_CALLS, &stop)) {
+        if (!nf_worker_init(&nw[i], &w[i], i, &topo, port, MAX_CALLS, &stop)) {
             CHECK(0, "worker %d ready", i);
             return h_done();
         }
     }
-    if (!nf_start_workers(w, th, started, WORKERS)) goto out;
+    if (!nf_start_workers(nw, th, started, WORKERS)) goto out;
     h_sleep_ms(1000);
 
-    t_fault = chaos_now_us();
     if (reset)
         CHECK(nf_rule("-s 127.0.0.1 -d %s -p tcp --dport %d -j REJECT --reject-with tcp-reset", nf_host(m), m),
               "client packets to M answered with a reset");
     else
         CHECK(nf_rule("-s %s -p tcp --sport %d -d 127.0.0.1 -j DROP", nf_host(m), m), "M's packets to the client dropped");
+    t_fault = chaos_now_us();
     h_sleep_ms(FAULT_MS);
     nf_heal();
     t_heal = chaos_now_us();
@@ -73,9 +74,9 @@ int main(int argc, char **argv)
     nf_calls_of(&c, w, ON_VICTIM, t_fault, t_heal, bound);
     nf_check_bound(what, &c, bound);
     for (i = 0; i < ON_VICTIM; i++)
-        for (j = 0; j < w[i].w.n; j++)
-            if (w[i].w.calls[j].t0 >= t_fault && w[i].w.calls[j].t0 < t_heal && w[i].w.calls[j].status < 0)
-                chaos_lat_add(&failed, w[i].w.calls[j].us);
+        for (j = 0; j < w[i].n; j++)
+            if (w[i].calls[j].t0 >= t_fault && w[i].calls[j].t0 < t_heal && w[i].calls[j].status < 0)
+                chaos_lat_add(&failed, w[i].calls[j].us);
     if (failed.n) {
         double med = chaos_lat_ms(&failed, 0.5);
         printf("# FIGURE %s: %zu failed calls during the fault, median %.1f ms, max %.1f ms\n", mode, failed.n, med,
@@ -85,8 +86,8 @@ int main(int argc, char **argv)
 
     first_ok = 0;
     for (i = 0; i < ON_VICTIM; i++)
-        for (j = 0; j < w[i].w.n; j++) {
-            const struct chaos_call *k = &w[i].w.calls[j];
+        for (j = 0; j < w[i].n; j++) {
+            const struct chaos_call *k = &w[i].calls[j];
             if (k->t0 >= t_heal && k->status == ORS_OK && (!first_ok || k->t0 + k->us < first_ok))
                 first_ok = k->t0 + k->us;
         }
@@ -103,7 +104,7 @@ int main(int argc, char **argv)
     nf_check_wrong(w, WORKERS);
 out:
     chaos_lat_free(&failed);
-    for (i = 0; i < WORKERS; i++) chaos_worker_free(&w[i].w);
+    for (i = 0; i < WORKERS; i++) chaos_worker_free(&w[i]);
     ors_redis_shutdown();
     return h_done();
 }
