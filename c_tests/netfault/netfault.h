@@ -278,7 +278,8 @@ static inline int nf_worker_init(struct nf_worker *nw, struct chaos_worker *cw, 
     return chaos_worker_init(cw, t, max_calls) && chaos_worker_place(cw, 0, "nf", topo, port);
 }
 
-/* The logged calls of workers w[0 .. n-1] started in [from, to). */
+/* The logged calls of workers w[0 .. n-1] that overlap [from, to): started
+before `to` and ended after `from`. */
 static inline void nf_calls_of(struct nf_calls *c, const struct chaos_worker *w, int n, int64_t from, int64_t to,
                                long bound_ms)
 {
@@ -286,7 +287,7 @@ static inline void nf_calls_of(struct nf_calls *c, const struct chaos_worker *w,
     memset(c, 0, sizeof *c);
     for (i = 0; i < n; i++)
         for (j = 0; j < chaos_load(&w[i].n); j++)
-            if (w[i].calls[j].t0 >= from && w[i].calls[j].t0 < to)
+            if (w[i].calls[j].t0 < to && w[i].calls[j].t0 + w[i].calls[j].us > from)
                 nf_calls_add(c, w[i].calls[j].us, w[i].calls[j].status, bound_ms);
 }
 

@@ -75,7 +75,7 @@ int main(int argc, char **argv)
     nf_check_bound(what, &c, bound);
     for (i = 0; i < ON_VICTIM; i++)
         for (j = 0; j < w[i].n; j++)
-            if (w[i].calls[j].t0 >= t_fault && w[i].calls[j].t0 < t_heal && w[i].calls[j].status < 0)
+            if (w[i].calls[j].t0 < t_heal && w[i].calls[j].t0 + w[i].calls[j].us > t_fault && w[i].calls[j].status < 0)
                 chaos_lat_add(&failed, w[i].calls[j].us);
     if (failed.n) {
         double med = chaos_lat_ms(&failed, 0.5);
