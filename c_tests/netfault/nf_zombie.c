@@ -164,6 +164,9 @@ int main(int argc, char **argv)
     after[1] = seen(&s[1]);
     printf("# FIGURE zombie %s: 200 ms after the heal, A's session shows %s, B's shows %s\n", variant,
            describe(after[0]), describe(after[1]));
+    if (!sigstop)
+        CHECK(after[0] == 1 && after[1] == 1,
+              "the blackholed calls had no effect (M never received them): both sessions still show v1");
     if (sigstop)
         printf("# FIGURE zombie sigstop: the failed put %s applied after it returned, the failed del %s\n",
                after[0] == 2 ? "WAS" : "was not", after[1] == 0 ? "WAS" : "was not");
