@@ -45,6 +45,26 @@ static inline const char *nf_config(const char *cluster_name, const char *extra)
     return buf;
 }
 
+/* Reads the slot map, names the victim (the first master in port order, the
+ * same on every run) and initialises the library with op-timeout and
+ * `extra`; the victim's port, 0 on failure (checks printed). */
+static inline int nf_begin(struct chaos_topo *topo, const char *cluster_name, long op_timeout, const char *extra)
+{
+    char opts[256];
+    int m;
+    ors_redis_set_logger(chaos_logger, NULL);
+    if (chaos_topology(topo, 0) < 3) {
+        CHECK(0, "the cluster's slot map can be read");
+        return 0;
+    }
+    m = topo->master_port[0];
+    snprintf(opts, sizeof opts, "op-timeout=%ld log-level=warn%s%s", op_timeout, (extra && *extra) ? " " : "",
+             extra ? extra : "");
+    h_note("victim master %s:%d; %s", nf_host(m), m, opts);
+    if (CHECK_STATUS(ors_redis_init(nf_config(cluster_name, opts)), ORS_OK, "init") != ORS_OK) return 0;
+    return m;
+}
+
 /* ------------------------------------------------------------------ */
 /* iptables rules in this namespace                                    */
 /* ------------------------------------------------------------------ */
@@ -289,6 +309,25 @@ static inline void nf_calls_of(struct nf_calls *c, const struct chaos_worker *w,
         for (j = 0; j < chaos_load(&w[i].n); j++)
             if (w[i].calls[j].t0 < to && w[i].calls[j].t0 + w[i].calls[j].us > from)
                 nf_calls_add(c, w[i].calls[j].us, w[i].calls[j].status, bound_ms);
+}
+
+/* Readies n workers, each with room for max_calls logged calls: the first
+ * on_victim on the slots of the master on `m`, the others spread over the
+ * other masters. */
+static inline int nf_workers_ready(struct nf_worker *nw, struct chaos_worker *w, int n, int on_victim,
+                                   const struct chaos_topo *topo, int m, int max_calls, int *stop)
+{
+    int i, others = 0, other[CHAOS_MAX_MASTERS];
+    for (i = 0; i < topo->n_masters; i++)
+        if (topo->master_port[i] != m) other[others++] = topo->master_port[i];
+    for (i = 0; i < n; i++) {
+        int port = (i < on_victim || !others) ? m : other[(i - on_victim) % others];
+        if (!nf_worker_init(&nw[i], &w[i], i, topo, port, max_calls, stop)) {
+            CHECK(0, "worker %d ready (a session on master %d)", i, port);
+            return 0;
+        }
+    }
+    return 1;
 }
 
 /* Starts workers w[0 .. n-1]; started[i] says which did. */

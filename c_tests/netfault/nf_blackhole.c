@@ -25,26 +25,11 @@ int main(void)
     long bound = OP_TIMEOUT + NF_SLACK_MS;
     int64_t t_client, t_node, t_failover, t_end;
     struct nf_calls c;
-    char extra[128];
 
     h_begin("nf_blackhole");
-    ors_redis_set_logger(chaos_logger, NULL);
-    if (chaos_topology(&topo, 0) < 3) {
-        CHECK(0, "the cluster's slot map can be read");
-        return h_done();
-    }
-    m = topo.master_port[0];
-    h_note("victim master %s:%d; op-timeout %d ms", nf_host(m), m, OP_TIMEOUT);
-    snprintf(extra, sizeof extra, "op-timeout=%d log-level=warn", OP_TIMEOUT);
-    if (CHECK_STATUS(ors_redis_init(nf_config("nfblackhole", extra)), ORS_OK, "init") != ORS_OK) return h_done();
-    for (i = 0; i < WORKERS; i++) {
-        int port = i < ON_VICTIM ? m : topo.master_port[1 + (i - ON_VICTIM) % (topo.n_masters - 1)];
-        if (!nf_worker_init(&nw[i], &w[i], i, &topo, port, MAX_CALLS, &stop)) {
-            CHECK(0, "worker %d ready", i);
-            return h_done();
-        }
-    }
-    if (!nf_start_workers(nw, th, started, WORKERS)) goto out;
+    if (!(m = nf_begin(&topo, "nfblackhole", OP_TIMEOUT, ""))) return h_done();
+    if (!nf_workers_ready(nw, w, WORKERS, ON_VICTIM, &topo, m, MAX_CALLS, &stop) ||
+        !nf_start_workers(nw, th, started, WORKERS)) goto out;
     h_sleep_ms(1000);
 
     CHECK(nf_blackhole_client(m), "client port of M blackholed");

@@ -50,12 +50,9 @@ int main(void)
         m = topo.master_port[0];
         r = nf_replica_of(m, m);
         if (!CHECK(r > 0, "run %d: master %d has a replica (%d)", run + 1, m, r)) break;
-        for (i = 0; i < WORKERS; i++)
-            if (!nf_worker_init(&nw[i], &w[i], i, &topo, m, MAX_CALLS, &stop)) {
-                CHECK(0, "worker %d ready", i);
-                goto out;
-            }
-        if (!nf_start_workers(nw, th, started, WORKERS)) goto out;
+        if (!nf_workers_ready(nw, w, WORKERS, WORKERS, &topo, m, MAX_CALLS, &stop) ||
+            !nf_start_workers(nw, th, started, WORKERS))
+            goto out;
         h_sleep_ms(500);
         CHECK(nf_blackhole_node(m), "run %d: master %s:%d blackholed whole", run + 1, nf_host(m), m);
         t_bh = chaos_now_us(); /* once the rules are in: calls started later cannot reach it */

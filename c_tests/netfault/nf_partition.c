@@ -97,17 +97,10 @@ int main(int argc, char **argv)
     snprintf(name, sizeof name, "nf_partition wait-replicas=%d", wait_replicas);
     h_begin(name);
     chaos_value_span = 64;
-    ors_redis_set_logger(chaos_logger, NULL);
-    if (chaos_topology(&topo, 0) < 3) {
-        CHECK(0, "the cluster's slot map can be read");
-        return h_done();
-    }
-    m = topo.master_port[0];
+    snprintf(extra, sizeof extra, "wait-replicas=%d", wait_replicas);
+    if (!(m = nf_begin(&topo, "nfpart", OP_TIMEOUT, extra))) return h_done();
     r = nf_replica_of(m, m);
     CHECK(r > 0, "M %s:%d has a replica (%d)", nf_host(m), m, r);
-    snprintf(extra, sizeof extra, "op-timeout=%d wait-replicas=%d log-level=warn", OP_TIMEOUT, wait_replicas);
-    if (CHECK_STATUS(ors_redis_init(nf_config("nfpart", extra)), ORS_OK, "init (%s)", extra) != ORS_OK)
-        return h_done();
     for (i = 0; i < WRITERS; i++) {
         w[i].t = i;
         w[i].stop = &stop;

@@ -39,7 +39,7 @@ int main(void)
     static struct chaos_topo topo;
     long mib = atol(h_env("NF_TRICKLE_MIB", "8")), rate = atol(h_env("NF_TRICKLE_RATE", "20"));
     long bound = OP_TIMEOUT + NF_SLACK_MS;
-    char id[64], extra[128], match[256];
+    char id[64], match[256];
     int m, i, v;
     long n;
     uint8_t *data;
@@ -48,12 +48,7 @@ int main(void)
     struct nf_calls c;
 
     h_begin("nf_trickle");
-    ors_redis_set_logger(chaos_logger, NULL);
-    if (chaos_topology(&topo, 0) < 3) {
-        CHECK(0, "the cluster's slot map can be read");
-        return h_done();
-    }
-    m = topo.master_port[0];
+    if (!(m = nf_begin(&topo, "nftrickle", OP_TIMEOUT, ""))) return h_done();
     for (n = 0; n < CHAOS_PLACE_TRIES; n++) {
         snprintf(id, sizeof id, "%ld-trickle-%ld", (long)getpid(), n);
         if (topo.owner[chaos_slot(id)] == m) break;
@@ -64,9 +59,7 @@ int main(void)
         if (!big[v]) return 1;
         h_fill(big[v], big_len, 13, (unsigned)v);
     }
-    h_note("master %s:%d, value %ld MiB, %ld packets/s, op-timeout %d ms", nf_host(m), m, mib, rate, OP_TIMEOUT);
-    snprintf(extra, sizeof extra, "op-timeout=%d log-level=warn", OP_TIMEOUT);
-    if (CHECK_STATUS(ors_redis_init(nf_config("nftrickle", extra)), ORS_OK, "init") != ORS_OK) return h_done();
+    h_note("value %ld MiB, %ld packets/s", mib, rate);
     CHECK_STATUS(ors_session_put(id, big[1], big_len, 600), ORS_OK, "put of the %ld MiB value, network whole", mib);
 
     /* Replies trickle: gets. */

@@ -91,20 +91,13 @@ int main(int argc, char **argv)
     long bad[2] = {0, 0}, reads = 0;
     int64_t t_fault = 0, t_heal = 0, first_bad_at[2] = {0, 0};
     long pid = 0;
-    char extra[128];
 
     h_begin(sigstop ? "nf_zombie sigstop" : "nf_zombie blackhole");
     if (!sigstop && strcmp(variant, "blackhole") != 0) {
         fprintf(stderr, "usage: %s blackhole|sigstop\n", argv[0]);
         return 2;
     }
-    ors_redis_set_logger(chaos_logger, NULL);
-    if (chaos_topology(&topo, 0) < 3) {
-        CHECK(0, "the cluster's slot map can be read");
-        return h_done();
-    }
-    m = topo.master_port[0];
-    h_note("victim master %s:%d; op-timeout %ld ms", nf_host(m), m, op_timeout);
+    if (!(m = nf_begin(&topo, "nfzombie", op_timeout, ""))) return h_done();
     if (sigstop) {
         /* No failover while M is frozen: that would move v3 elsewhere. */
         for (i = 0; i < CHAOS_NODES; i++)
@@ -113,8 +106,6 @@ int main(int argc, char **argv)
         pid = chaos_node_pid(m);
         CHECK(pid > 0, "pid of the victim (%ld)", pid);
     }
-    snprintf(extra, sizeof extra, "op-timeout=%ld log-level=warn", op_timeout);
-    if (CHECK_STATUS(ors_redis_init(nf_config("nfzombie", extra)), ORS_OK, "init") != ORS_OK) return h_done();
 
     memset(s, 0, sizeof s);
     for (i = 0; i < 2; i++) {
