@@ -338,6 +338,7 @@ static inline int nf_start_workers(struct nf_worker *w, pthread_t *th, int *star
         started[i] = pthread_create(&th[i], NULL, nf_worker_main, &w[i]) == 0;
         all &= started[i];
     }
+    if (!all) chaos_stop_workers(w[0].stop, th, started, n);
     CHECK(all, "%d worker threads started", n);
     return all;
 }
