@@ -8,15 +8,14 @@
 //! is safe: keys present for the whole scan are still returned.
 
 use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
-use crate::reply::Value;
+use ors_redis::operator::{
+    key_slot, parse_redirect, reply_error, session_pattern, ClusterName, Error, ErrorKind,
+    KeyBuilder, NodeAddr, Redirect, Result, SessionId, Value,
+};
 
 use super::Admin;
-use crate::config::NodeAddr;
-use crate::connection::reply_error;
-use crate::error::{parse_redirect, Error, ErrorKind, Redirect, Result};
-use crate::keys::{key_slot, ClusterName, KeyBuilder, SessionId};
-use crate::scan::session_pattern;
 
 const SCAN_COUNT: &[u8] = b"1000";
 /// SCAN round trips on one master, at most (10^11 keys at 1000 a call):
@@ -24,6 +23,8 @@ const SCAN_COUNT: &[u8] = b"1000";
 const MAX_SCAN_CALLS: u64 = 100_000_000;
 /// MOVED/ASK redirects followed for one command.
 const MAX_REDIRECTS: usize = 5;
+/// Between two tries of a command whose master is failing over.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// Purge scans again until a pass finds nothing, at most this often.
 const MAX_PURGE_PASSES: u32 = 4;
 
@@ -359,8 +360,33 @@ impl Admin {
     }
 
     /// Runs one command on the master of `key`'s slot, following MOVED and
-    /// ASK redirects (a few at most). Returns the node that answered.
+    /// ASK redirects. Like the library, it rides out a failover: a master
+    /// that does not answer, or a cluster that is down for the moment, is
+    /// retried with the slot map read again, until op-timeout.
     pub fn on_key_slot(&mut self, key: &[u8], args: &[&[u8]]) -> Result<(NodeAddr, Value)> {
+        let deadline = Instant::now() + self.config.op_timeout;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match self.on_key_slot_once(key, args) {
+                Err(e)
+                    if matches!(
+                        e.kind,
+                        ErrorKind::Connection | ErrorKind::Timeout | ErrorKind::Cluster
+                    ) && Instant::now() + RETRY_PAUSE < deadline =>
+                {
+                    tracing::debug!(attempt, error = %e.message, "retrying after the slot map is read again");
+                    std::thread::sleep(RETRY_PAUSE);
+                    if let Err(e) = self.refresh() {
+                        tracing::debug!(error = %e.message, "no slot map yet");
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn on_key_slot_once(&mut self, key: &[u8], args: &[&[u8]]) -> Result<(NodeAddr, Value)> {
         let slot = key_slot(key);
         let mut node = self
             .map
