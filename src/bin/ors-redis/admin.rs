@@ -130,7 +130,7 @@ impl Admin {
                     });
                 }
                 Err(e) => {
-                    tracing::warn!(seed = %seed, error = %e.message, "seed gave no slot map");
+                    tracing::debug!(seed = %seed, error = %e.message, "seed gave no slot map");
                     refusals.push((seed.clone(), e));
                 }
             }

@@ -18,6 +18,8 @@ struct Report<'a> {
     /// Masters serving slots and not marked failed, and the other nodes.
     masters: usize,
     replicas: usize,
+    /// Nodes marked failed or not answering.
+    nodes_down: usize,
     summary: Summary,
     checks: &'a [Check],
     nodes: Vec<NodeOut<'a>>,
@@ -68,6 +70,7 @@ pub fn run(ctx: &Ctx) -> i32 {
         status: worst,
         masters,
         replicas,
+        nodes_down: facts.as_ref().map_or(0, doctor::nodes_down),
         summary: Summary {
             pass: count(&checks, Status::Pass),
             warn: count(&checks, Status::Warn),
@@ -98,8 +101,16 @@ fn count(checks: &[Check], status: Status) -> usize {
 fn to_text(r: &Report<'_>, facts: Option<&Facts>) -> String {
     let mut out = match facts {
         Some(f) => format!(
-            "ors-redis doctor: cluster-name {}, {} masters and {} replicas (from {} of {})\n\n",
-            r.cluster_name, r.masters, r.replicas, f.topology_source, f.seed
+            "ors-redis doctor: cluster-name {}, {} masters and {} replicas{} (from {} of {})\n\n",
+            r.cluster_name,
+            r.masters,
+            r.replicas,
+            match r.nodes_down {
+                0 => String::new(),
+                n => format!(", {n} node(s) down"),
+            },
+            f.topology_source,
+            f.seed
         ),
         None => format!(
             "ors-redis doctor: cluster-name {}: no node of redis-nodes gave a slot map\n\n",

@@ -473,7 +473,12 @@ fn cluster_state(facts: &Facts, out: &mut Vec<Check>) {
     if !not_ok.is_empty() {
         problems.push(format!("state not ok on {}", not_ok.join(", ")));
     }
-    if asked.is_empty() {
+    // Refused by the ACL: the `permission` row says so.
+    let refused = facts
+        .nodes
+        .iter()
+        .any(|n| n.denied.iter().any(|d| d == "cluster|info"));
+    if asked.is_empty() && !refused {
         problems.push("no node answered CLUSTER INFO".to_string());
     }
     if problems.is_empty() {
@@ -506,6 +511,11 @@ pub fn node_counts(facts: &Facts) -> (usize, usize) {
         .filter(|n| n.role == Role::Replica)
         .count();
     (masters, replicas)
+}
+
+/// Nodes marked failed or not answering.
+pub fn nodes_down(facts: &Facts) -> usize {
+    facts.nodes.iter().filter(|n| n.down()).count()
 }
 
 fn serving_masters(facts: &Facts) -> impl Iterator<Item = &NodeFacts> {

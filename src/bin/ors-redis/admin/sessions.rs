@@ -15,7 +15,7 @@ use ors_redis::operator::{
     KeyBuilder, NodeAddr, Redirect, Result, SessionId, Value,
 };
 
-use super::Admin;
+use super::{server_error, Admin};
 
 const SCAN_COUNT: &[u8] = b"1000";
 /// SCAN round trips on one master, at most (10^11 keys at 1000 a call):
@@ -421,7 +421,7 @@ impl Admin {
                     node = redirect_target(&addr, &node)?;
                     asking = true;
                 }
-                None => return Err(reply_error(&e).at_node(&node.to_string())),
+                None => return Err(server_error(&node, &e, args)),
             }
         }
         Err(Error::new(
