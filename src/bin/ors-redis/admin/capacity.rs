@@ -189,12 +189,7 @@ pub fn measure(
     }
     let sample = summarize(&costs, no_memory_usage);
 
-    let mut all_nodes: Vec<&NodeAddr> = Vec::new();
-    for m in &admin.map.masters {
-        all_nodes.push(&m.node);
-        all_nodes.extend(m.replicas.iter());
-    }
-    let hosts: Vec<String> = all_nodes.iter().map(|n| n.host.clone()).collect();
+    let hosts = node_hosts(admin);
     let mut usage = Vec::with_capacity(masters.len());
     for (node, sessions) in masters.into_iter().zip(sessions_per_master) {
         let nodes_on_host = hosts.iter().filter(|h| **h == node.host).count().max(1) as u64;
@@ -214,6 +209,26 @@ pub fn measure(
         sessions: total,
         masters: usage,
     })
+}
+
+/// The host of every node of the cluster, from CLUSTER NODES (which lists
+/// every node), else from the slot map.
+fn node_hosts(admin: &mut Admin) -> Vec<String> {
+    let seed = admin.seed.clone();
+    match admin.cluster_nodes(&seed) {
+        Ok(nodes) => nodes
+            .iter()
+            .filter(|n| !n.is_failed())
+            .filter_map(|n| n.addr.as_ref().map(|a| a.host.clone()))
+            .collect(),
+        Err(_) => admin
+            .map
+            .masters
+            .iter()
+            .flat_map(|m| std::iter::once(&m.node).chain(m.replicas.iter()))
+            .map(|n| n.host.clone())
+            .collect(),
+    }
 }
 
 /// `MEMORY USAGE` and `STRLEN` of a batch of keys in one pipeline (only
