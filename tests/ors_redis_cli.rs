@@ -1119,8 +1119,10 @@ static VALIDATED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 /// docs/operators.md's field reference: per command (`envelope` for the
 /// fields of every command), each field's path and the JSON types it may
 /// have (`absent`: it may be left out).
-fn reference() -> &'static BTreeMap<String, Vec<(String, Vec<String>)>> {
-    static REFERENCE: OnceLock<BTreeMap<String, Vec<(String, Vec<String>)>>> = OnceLock::new();
+type Reference = BTreeMap<String, Vec<(String, Vec<String>)>>;
+
+fn reference() -> &'static Reference {
+    static REFERENCE: OnceLock<Reference> = OnceLock::new();
     REFERENCE.get_or_init(|| {
         let text = std::fs::read_to_string(Path::new(REPO).join("docs/operators.md"))
             .expect("read docs/operators.md");
@@ -1129,7 +1131,7 @@ fn reference() -> &'static BTreeMap<String, Vec<(String, Vec<String>)>> {
             .nth(1)
             .expect("a '## JSON field reference' section");
         let section = section.split("\n## ").next().unwrap_or(section);
-        let mut out: BTreeMap<String, Vec<(String, Vec<String>)>> = BTreeMap::new();
+        let mut out = Reference::new();
         let mut current: Option<String> = None;
         for line in section.lines() {
             if let Some(heading) = line.strip_prefix("### ") {
