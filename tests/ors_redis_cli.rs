@@ -461,6 +461,22 @@ fn good_cluster(good: &GoodCluster) {
     assert_eq!(out.code, 1);
     assert!(row(&out.stdout, "seed").contains("FAIL") && !out.stdout.contains("Wr0ng-Passw0rd"));
 
+    // A seed that is down in front of a working one: a warning row of its
+    // own, and the cluster is checked through the next seed.
+    let dead_first = format!(
+        "redis-nodes=127.0.0.1:{};127.0.0.1:{} cluster-name={CLUSTER_NAME} password={PASSWORD}",
+        dead_port(),
+        good_port()
+    );
+    let out = ors(&["doctor"], Some(&dead_first));
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let seed = row(&out.stdout, "seed");
+    assert!(
+        seed.contains("WARN") && seed.contains("not reachable"),
+        "{seed}"
+    );
+    assert_eq!(rows(&out.stdout, "latency").len(), 6);
+
     // The same config from a file with ORS's [persistence] section, and from --config.
     let file = Path::new(TMP).join("cli-persistence.cfg");
     let mut text =

@@ -1197,6 +1197,80 @@ mod tests {
     }
 
     #[test]
+    fn a_failover_is_described_and_counted_once() {
+        let mut facts = healthy(true);
+        facts.nodes[0].error = Some("connection refused".into());
+        let checks = evaluate(&facts);
+        let failover: Vec<&Check> = checks.iter().filter(|c| c.id == "failover").collect();
+        assert_eq!(failover.len(), 1);
+        assert!(
+            failover[0].detail.starts_with(
+                "master 10.0.0.1:7000 down (not reachable: connection refused); \
+                 replica 10.0.0.2:7010 is taking over"
+            ),
+            "{}",
+            failover[0].detail
+        );
+        // Not also "no working replica" for the master being replaced.
+        assert_eq!(status_of(&checks, "replicas"), vec![Status::Pass; 2]);
+        assert_eq!(node_counts(&facts), (2, 3));
+        let masters = checks.iter().find(|c| c.id == "masters").unwrap();
+        assert!(
+            masters
+                .detail
+                .starts_with("only 2 master(s) serve the slots (1 more down)"),
+            "{}",
+            masters.detail
+        );
+    }
+
+    #[test]
+    fn permissions_open_slots_and_slot_maps() {
+        let mut facts = healthy(true);
+        for n in &mut facts.nodes {
+            n.denied = vec!["ping".into(), "config|get".into()];
+            n.slot_view = Some(vec!["0-5460 a".into()]);
+        }
+        facts.nodes[2].slot_view = Some(vec!["0-5460 b".into()]);
+        facts.nodes[0].open_slots = vec!["slot 0 migrating to 10.0.0.1:7001".into()];
+        let checks = evaluate(&facts);
+        let denied = checks.iter().find(|c| c.id == "permission").unwrap();
+        assert!(
+            denied
+                .detail
+                .starts_with("permission denied: the ACL lacks +ping +config|get on all 6 nodes"),
+            "{}",
+            denied.detail
+        );
+        assert_eq!(status_of(&checks, "open_slots"), vec![Status::Warn]);
+        assert_eq!(status_of(&checks, "slot_map"), vec![Status::Fail]);
+        let (view, open) = slot_view(
+            "a1 10.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460 [5461->-b2]\n\
+             b2 10.0.0.1:7001@17001 master - 0 0 2 connected 5461-10922 [5461-<-a1]\n",
+        );
+        assert_eq!(view, ["0-5460 a1", "5461-10922 b2"]);
+        assert_eq!(open, ["slot 5461 migrating to 10.0.0.1:7001"]);
+    }
+
+    #[test]
+    fn a_seed_that_is_no_cluster_node_is_a_row() {
+        let seed = NodeAddr::parse("10.0.0.9:6379").unwrap();
+        let rows = seed_checks(&[(
+            seed.clone(),
+            Error::new(ErrorKind::Connection, "cannot connect"),
+        )]);
+        assert_eq!(rows[0].id, "seed");
+        assert_eq!(rows[0].node.as_deref(), Some("10.0.0.9:6379"));
+        assert_eq!(rows[0].detail, "not reachable: cannot connect");
+        let mut facts = healthy(true);
+        facts.seed_errors = vec![(
+            seed,
+            Error::config("node 10.0.0.9:6379 is a Redis Sentinel"),
+        )];
+        assert_eq!(status_of(&evaluate(&facts), "seed"), vec![Status::Fail]);
+    }
+
+    #[test]
     fn fsync_memory_versions_latency_and_auth() {
         let mut facts = healthy(true);
         facts.nodes[0].appendfsync = Some("no".into());
