@@ -928,7 +928,16 @@ fn failover(good: &GoodCluster, config: &str) {
         assert!(failover_row, "{doc}");
     }
 
-    // The library rides out a failover within op-timeout; so does the command.
+    // The library rides out a failover within op-timeout; so does the
+    // command: a scan over the masters, and a session on the lost master.
+    let started = Instant::now();
+    let (out, env) = ors_json(&["sessions", "count"], &config, "sessions_count");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(n(&env["result"]["count"]), SESSIONS as f64);
+    eprintln!(
+        "ors_redis_cli: sessions count across a failover took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let started = Instant::now();
     let (out, env) = ors_json(
         &["sessions", "get", "node7-sess-0002"],

@@ -56,6 +56,9 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// Between two tries of an operation while a master fails over.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
 /// A one-thread view of the cluster: the config, the slot map read at
 /// connect, and a connection per node talked to so far.
 pub struct Admin {
@@ -158,6 +161,32 @@ impl Admin {
             }
         }
         Err(last.unwrap_or_else(|| Error::new(ErrorKind::Cluster, "no node gave a slot map")))
+    }
+
+    /// Runs `op` again, with the slot map read again, while it fails the
+    /// way a failover makes things fail (a master that does not answer, a
+    /// cluster down for the moment), until op-timeout: as the library does.
+    pub fn riding_out<T>(&mut self, mut op: impl FnMut(&mut Admin) -> Result<T>) -> Result<T> {
+        let deadline = Instant::now() + self.config.op_timeout;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match op(self) {
+                Err(e)
+                    if matches!(
+                        e.kind,
+                        ErrorKind::Connection | ErrorKind::Timeout | ErrorKind::Cluster
+                    ) && Instant::now() + RETRY_PAUSE < deadline =>
+                {
+                    tracing::debug!(attempt, error = %e.message, "retrying with the slot map read again");
+                    std::thread::sleep(RETRY_PAUSE);
+                    if let Err(e) = self.refresh() {
+                        tracing::debug!(error = %e.message, "no slot map yet");
+                    }
+                }
+                other => return other,
+            }
+        }
     }
 
     /// The addresses of the masters, in slot-map order.

@@ -8,7 +8,6 @@
 //! is safe: keys present for the whole scan are still returned.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
 
 use ors_redis::operator::{
     key_slot, parse_redirect, reply_error, session_pattern, ClusterName, Error, ErrorKind,
@@ -23,8 +22,6 @@ const SCAN_COUNT: &[u8] = b"1000";
 const MAX_SCAN_CALLS: u64 = 100_000_000;
 /// MOVED/ASK redirects followed for one command.
 const MAX_REDIRECTS: usize = 5;
-/// Between two tries of a command whose master is failing over.
-const RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// Purge scans again until a pass finds nothing, at most this often.
 const MAX_PURGE_PASSES: u32 = 4;
 
@@ -178,8 +175,16 @@ impl Admin {
     }
 
     /// The sessions of this cluster name whose id starts with `id_prefix`,
-    /// each once.
+    /// each once. A failover during the scan: scanned again from the start.
     pub fn list_sessions(
+        &mut self,
+        id_prefix: &[u8],
+        progress: &mut ProgressFn<'_>,
+    ) -> Result<Listing> {
+        self.riding_out(|admin| admin.list_sessions_once(id_prefix, &mut *progress))
+    }
+
+    fn list_sessions_once(
         &mut self,
         id_prefix: &[u8],
         progress: &mut ProgressFn<'_>,
@@ -212,6 +217,10 @@ impl Admin {
 
     /// Every key under `ORS:<cluster-name>:` (sessions or not), per master.
     pub fn count_cluster_keys(&mut self, progress: &mut ProgressFn<'_>) -> Result<Vec<u64>> {
+        self.riding_out(|admin| admin.count_cluster_keys_once(&mut *progress))
+    }
+
+    fn count_cluster_keys_once(&mut self, progress: &mut ProgressFn<'_>) -> Result<Vec<u64>> {
         let pattern = cluster_pattern(&self.config.cluster_name);
         let mut per_master = vec![0u64; self.map.masters.len()];
         let mut seen: HashSet<Vec<u8>> = HashSet::new();
@@ -360,30 +369,9 @@ impl Admin {
     }
 
     /// Runs one command on the master of `key`'s slot, following MOVED and
-    /// ASK redirects. Like the library, it rides out a failover: a master
-    /// that does not answer, or a cluster that is down for the moment, is
-    /// retried with the slot map read again, until op-timeout.
+    /// ASK redirects, and riding out a failover like the library.
     pub fn on_key_slot(&mut self, key: &[u8], args: &[&[u8]]) -> Result<(NodeAddr, Value)> {
-        let deadline = Instant::now() + self.config.op_timeout;
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            match self.on_key_slot_once(key, args) {
-                Err(e)
-                    if matches!(
-                        e.kind,
-                        ErrorKind::Connection | ErrorKind::Timeout | ErrorKind::Cluster
-                    ) && Instant::now() + RETRY_PAUSE < deadline =>
-                {
-                    tracing::debug!(attempt, error = %e.message, "retrying after the slot map is read again");
-                    std::thread::sleep(RETRY_PAUSE);
-                    if let Err(e) = self.refresh() {
-                        tracing::debug!(error = %e.message, "no slot map yet");
-                    }
-                }
-                other => return other,
-            }
-        }
+        self.riding_out(|admin| admin.on_key_slot_once(key, args))
     }
 
     fn on_key_slot_once(&mut self, key: &[u8], args: &[&[u8]]) -> Result<(NodeAddr, Value)> {
