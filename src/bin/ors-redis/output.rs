@@ -51,10 +51,22 @@ pub fn json_error(command: &str, error: &Error) {
         ok: false,
         result: None,
         error: Some(ErrorOut {
-            kind: format!("{:?}", error.kind).to_lowercase(),
+            kind: snake_case(&format!("{:?}", error.kind)),
             message: &error.message,
         }),
     });
+}
+
+/// `InvalidArgument` -> `invalid_argument`.
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 fn emit_json<T: Serialize>(value: &T) {
@@ -169,5 +181,11 @@ mod tests {
              cluster state  FAIL\n"
         );
         assert_eq!(Table::plain().render(), "");
+    }
+
+    #[test]
+    fn error_kinds_are_snake_case() {
+        assert_eq!(snake_case("InvalidArgument"), "invalid_argument");
+        assert_eq!(snake_case("Connection"), "connection");
     }
 }
