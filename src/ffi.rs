@@ -84,9 +84,12 @@ fn finish(result: Result<i32>) -> i32 {
 }
 
 /// Runs an export's body, turning a panic into `ORS_ERR_INTERNAL` and a fresh
-/// connection set for this thread (its sockets may be mid-reply).
+/// connection set for this thread (its sockets may be mid-reply). Lines
+/// logged inside reach the host's logger after the body has released every
+/// lock of the library, before the export returns.
 fn panic_boundary(body: impl FnOnce() -> Result<i32>) -> i32 {
-    match catch_unwind(AssertUnwindSafe(body)) {
+    let call = logging::enter_call();
+    let status = match catch_unwind(AssertUnwindSafe(body)) {
         Ok(result) => finish(result),
         Err(panic) => {
             let what = panic
@@ -100,6 +103,23 @@ fn panic_boundary(body: impl FnOnce() -> Result<i32>) -> i32 {
             ));
             ORS_ERR_INTERNAL
         }
+    };
+    drop(call);
+    deliver_log_lines();
+    status
+}
+
+/// Hands this thread's queued log lines to the host's logger; the caller
+/// holds no lock of the library. The logger may call the library itself:
+/// this call's `ors_last_error()` text is kept across it.
+fn deliver_log_lines() {
+    if !logging::has_pending() {
+        return;
+    }
+    let saved = LAST_ERROR.try_with(|slot| slot.borrow().clone()).ok();
+    let _ = catch_unwind(logging::deliver_pending);
+    if let Some(saved) = saved {
+        let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = saved);
     }
 }
 
@@ -371,16 +391,22 @@ pub extern "C" fn ors_session_scan(
             loop {
                 let page = client::with_client(|c, conns| {
                     if c.generation != generation {
-                        return Err(Error::new(
-                            ErrorKind::NotInitialized,
-                            "the library was shut down during the scan",
-                        ));
+                        return Err(shut_down_during_scan());
                     }
                     scan.next_page(c, conns)
+                })
+                .map_err(|e| {
+                    if e.kind == ErrorKind::NotInitialized {
+                        shut_down_during_scan()
+                    } else {
+                        e
+                    }
                 })?;
                 let Some(page) = page else {
                     return Ok(ORS_OK);
                 };
+                // No lock is held between pages: lines logged so far go out.
+                deliver_log_lines();
                 for session_id in page {
                     id.clear();
                     id.extend_from_slice(&session_id);
@@ -388,9 +414,21 @@ pub extern "C" fn ors_session_scan(
                     if call_scan_fn(callback, &id, user_data) != 0 {
                         return Ok(ORS_OK);
                     }
+                    // The callback may have shut the library down.
+                    if !client::is_live(generation) {
+                        return Err(shut_down_during_scan());
+                    }
                 }
             }
         },
+    )
+}
+
+fn shut_down_during_scan() -> Error {
+    Error::new(
+        ErrorKind::NotInitialized,
+        "the library was shut down during the scan (by its callback or another thread); \
+         ids after that point were not reported",
     )
 }
 
