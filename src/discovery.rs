@@ -499,6 +499,28 @@ dead 127.0.0.1:7303@17303 slave,fail b58f 0 1 2 disconnected
     }
 
     #[test]
+    fn init_without_a_seed_returns_a_status_the_header_lists_for_init() {
+        let seeds: Vec<NodeAddr> = ["10.0.0.1:7000", "10.0.0.2:7000"]
+            .iter()
+            .map(|s| NodeAddr::parse(s).unwrap())
+            .collect();
+        let timeout = || Some(Error::new(ErrorKind::Timeout, "connect timed out"));
+        let e = no_seed_error(&seeds, &[timeout(), None]);
+        assert_eq!(e.kind, ErrorKind::Connection);
+        assert!(e.message.contains("every seed node"), "{}", e.message);
+        for (other, want) in [
+            (ErrorKind::Server, ErrorKind::Connection),
+            (ErrorKind::Connection, ErrorKind::Connection),
+            (ErrorKind::Internal, ErrorKind::Connection),
+            (ErrorKind::Cluster, ErrorKind::Cluster),
+        ] {
+            let e = no_seed_error(&seeds, &[timeout(), Some(Error::new(other, "x"))]);
+            assert_eq!(e.kind, want, "{other:?}");
+            assert!(e.message.contains("no answer") || e.message.contains("timed out"));
+        }
+    }
+
+    #[test]
     fn deployment_warnings_follow_ors_recommendations() {
         let good = parse_info("aof_enabled:1\r\nmaxmemory_policy:noeviction\r\n");
         assert!(deployment_warnings("n", &good).is_empty());
