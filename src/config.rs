@@ -780,7 +780,7 @@ mod tests {
         ];
         for password in passwords {
             for text in [
-                format!("{password}"),
+                password.to_string(),
                 format!("{password} {BASE}"),
                 format!("{BASE} {password}"),
                 format!("redis-nodes=h:1 {password} cluster-name=T"),
