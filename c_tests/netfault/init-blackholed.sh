@@ -29,7 +29,7 @@ LIBDIR=${CARGO_TARGET:-$REPO/target/release}
 PORT=7000
 
 if [[ "${1:-}" != --inside ]]; then
-    [[ $(id -u) == 0 ]] || { echo "init-blackholed.sh: needs root (unshare -n, iptables)" >&2; exit 2; }
+    [[ $(id -u) == 0 ]] || { echo "init-blackholed.sh: needs root (unshare -n, iptables)" >&2; exit 77; }
     [[ -e "$LIBDIR/libors_redis.so" ]] || { echo "init-blackholed.sh: no $LIBDIR/libors_redis.so (cargo build --release)" >&2; exit 2; }
     exec unshare -n "$0" --inside
 fi
@@ -81,7 +81,7 @@ for i in 11 12 13 14 15 16; do
 done
 seeds="127.0.0.11:$PORT;127.0.0.12:$PORT;127.0.0.13:$PORT;127.0.0.14:$PORT;127.0.0.15:$PORT;127.0.0.16:$PORT"
 run_init "redis-nodes=$seeds cluster-name=netfault $timeouts"
-echo "# figure: init with 6 blackholed seeds, redis-connect-timeout=$CONNECT_TIMEOUT: $ms ms, $status ($error)"
+echo "# FIGURE init with 6 blackholed seeds, redis-connect-timeout=$CONNECT_TIMEOUT: $ms ms, $status ($error)"
 check "$([[ $status == ORS_ERR_CONNECTION ]] && echo 1)" "6 blackholed seeds: ORS_ERR_CONNECTION (got $status)"
 check "$([[ $error == *"every seed"*"timed out"* ]] && echo 1)" "the message says every seed timed out"
 check "$([[ -n $ms && $ms -lt $((CONNECT_TIMEOUT + 500)) ]] && echo 1)" \
@@ -115,7 +115,7 @@ for i in 14 15 16; do
     iptables -A INPUT -d 127.0.0.$i -p tcp -j DROP
 done
 run_init "redis-nodes=127.0.0.14:$PORT;127.0.0.15:$PORT;127.0.0.16:$PORT;127.0.0.11:$PORT cluster-name=netfault $timeouts"
-echo "# figure: init with 3 blackholed seeds before a good one: $ms ms, $status"
+echo "# FIGURE init with 3 blackholed seeds before a good one: $ms ms, $status"
 check "$([[ $status == ORS_OK ]] && echo 1)" "3 blackholed seeds, then a good one: ORS_OK (got $status: $error)"
 check "$([[ -n $ms && $ms -lt 500 ]] && echo 1)" "the good seed is used at once ($ms ms)"
 
@@ -125,7 +125,7 @@ for i in 12 13; do
 done
 run_init "redis-nodes=127.0.0.11:$PORT cluster-name=netfault $timeouts"
 bound=$((CONNECT_TIMEOUT + SOCKET_TIMEOUT + 500))
-echo "# figure: init with 2 of 3 masters' client ports blackholed: $ms ms, $status"
+echo "# FIGURE init with 2 of 3 masters' client ports blackholed: $ms ms, $status"
 check "$([[ $status == ORS_OK ]] && echo 1)" "2 masters blackholed: ORS_OK with warnings (got $status: $error)"
 check "$([[ -n $ms && $ms -lt $bound ]] && echo 1)" "the masters are checked at once: init within $bound ms ($ms ms)"
 iptables -F INPUT
