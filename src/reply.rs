@@ -13,6 +13,20 @@
 //! Replies from the network are untrusted: lengths, nesting and line sizes
 //! are bounded, and anything malformed is a protocol error (the connection
 //! is then dropped, since it is no longer in step).
+//!
+//! redis-rs's `parse_redis_value` is this reader's oracle in the tests
+//! (`tests/redis_oracle.rs`, fuzz target `reply_oracle`): whatever this
+//! reader accepts, redis-rs reads to an equal value. Known differences, all
+//! places where this reader is the stricter one, except the last:
+//! - a length below -1 (`$-2`, `*-5`) is a protocol error here, nil there;
+//! - RESP3 types (`%`, `~`, `_`, `,`, `#`, `!`, `=`, `(`, `>`, `|`) are
+//!   errors here: we never send `HELLO 3`;
+//! - nesting deeper than 8 levels is refused here (redis-rs: 100);
+//! - a bulk string above 512 MB (Redis's `proto-max-bulk-len`), or a GET's
+//!   above `max-value-bytes`, is refused here before it is read;
+//! - numbers: no sign `+`, no spaces, no bare LF as a line end here;
+//! - a status or error line that is not UTF-8 is read lossily here (U+FFFD)
+//!   and refused by redis-rs; the oracle skips such lines.
 
 use std::fmt;
 use std::io::{self, Read};
