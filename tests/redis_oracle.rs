@@ -8,7 +8,7 @@
 mod oracle;
 
 use ors_redis::keys::{key_slot, ClusterName, KeyBuilder, SessionId};
-use ors_redis::reply::{ServerError, Value};
+use ors_redis::reply::{encode, ServerError, Value};
 use ors_redis::resp::{pack_command, push_bulk, push_bulk_decimal, push_header};
 use redis::cluster_routing::Slot;
 
@@ -81,29 +81,6 @@ fn value(rng: &mut Rng, depth: usize) -> Value {
             }
         ))),
         _ => Value::Array((0..rng.below(5)).map(|_| value(rng, depth + 1)).collect()),
-    }
-}
-
-fn encode(value: &Value, out: &mut Vec<u8>) {
-    match value {
-        Value::Nil => out.extend_from_slice(if out.len().is_multiple_of(2) {
-            b"$-1\r\n"
-        } else {
-            b"*-1\r\n"
-        }),
-        Value::Int(n) => out.extend_from_slice(format!(":{n}\r\n").as_bytes()),
-        Value::BulkString(b) => {
-            out.extend_from_slice(format!("${}\r\n", b.len()).as_bytes());
-            out.extend_from_slice(b);
-            out.extend_from_slice(b"\r\n");
-        }
-        Value::Array(items) => {
-            out.extend_from_slice(format!("*{}\r\n", items.len()).as_bytes());
-            items.iter().for_each(|item| encode(item, out));
-        }
-        Value::Okay => out.extend_from_slice(b"+OK\r\n"),
-        Value::SimpleString(s) => out.extend_from_slice(format!("+{s}\r\n").as_bytes()),
-        Value::ServerError(e) => out.extend_from_slice(format!("-{}\r\n", e.text()).as_bytes()),
     }
 }
 
