@@ -6,8 +6,14 @@
 //! (verify another name) is impossible with it, and its parser cost more
 //! than half of a call's instructions (see reply.rs). We also do the
 //! handshake (AUTH, so that the server's own refusal text reaches the
-//! caller) and keep every read bounded: a connection never waits longer than
-//! the caller's remaining deadline.
+//! caller) and keep every read and write bounded: a connection never waits
+//! longer than the caller's remaining deadline, and waits in slices so that a
+//! late reply can be given up on when the slot map moves (see `Late`).
+//!
+//! A connection given up on (an error, a timeout, a request possibly still
+//! unanswered) is aborted with a reset, never closed gracefully: a graceful
+//! close leaves the request in the kernel's send queue, retransmitted until
+//! the node takes it, possibly long after the call returned an error.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -17,10 +23,11 @@ use std::time::{Duration, Instant};
 use rustls::{ClientConnection, StreamOwned};
 
 use crate::config::{Config, NodeAddr, Secret};
-use crate::error::{classify_reply_error, from_io, Error, ErrorKind, Result};
+use crate::error::{classify_reply_error, from_io, local_shortage, Error, ErrorKind, Result};
 use crate::reply::{Bulk, ReadError, ReplyReader, ServerError, Value};
 use crate::resp;
 use crate::stats;
+use crate::threads;
 use crate::tls::{self, TlsClient};
 
 /// What every connection of this library needs to know to open and
@@ -94,6 +101,10 @@ impl Write for Stream {
 /// Classifies a socket error; a TLS alert or certificate problem inside it
 /// is `ORS_ERR_TLS`.
 fn io_failure(err: &io::Error, what: &str) -> Error {
+    // A `Late` check gave up on the connection: its error, as it was.
+    if let Some(ours) = err.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
+        return ours.clone();
+    }
     if let Some(tls_err) = err
         .get_ref()
         .and_then(|e| e.downcast_ref::<rustls::Error>())
@@ -107,12 +118,44 @@ fn io_failure(err: &io::Error, what: &str) -> Error {
     from_io(err, what)
 }
 
-/// A connection to one node, with the read timeout it currently has (so that
-/// the hot path does not repeat a `setsockopt` that changes nothing).
+/// How long one blocking read or write waits before the clock and the slot
+/// map are looked at again. A healthy node answers in well under a
+/// millisecond, so a slice only runs out while a reply is late; the socket
+/// keeps this timeout from call to call (no `setsockopt` on the hot path).
+pub const SLICE: Duration = Duration::from_millis(25);
+
+/// Asked between slices while a reply (or a write) is late: `Ok` to keep
+/// waiting, an error to give this connection up (the router aborts it and
+/// retries; e.g. a newer slot map serves the slot elsewhere).
+pub type Late<'a> = dyn FnMut() -> Result<()> + 'a;
+
+/// Keeps waiting: for exchanges that have nothing else to look at.
+fn keep_waiting() -> Result<()> {
+    Ok(())
+}
+
+/// A connection to one node.
+///
+/// Deadlines: `begin` gives the call's deadline and how long one reply may
+/// take (`redis-socket-timeout`, plus `wait-timeout` for a WAIT). Writes may
+/// use what is left of the call; a reply is due `reply_budget` after the
+/// request went out, and never after the call's deadline. Every blocking
+/// read and write waits at most a `SLICE`, and less when less time is left.
 pub struct NodeConnection {
     stream: Stream,
     reader: ReplyReader,
-    read_timeout: Duration,
+    /// The SO_RCVTIMEO/SO_SNDTIMEO the socket has now.
+    timeout: Duration,
+    call_deadline: Instant,
+    reply_budget: Duration,
+    reply_deadline: Instant,
+    /// A request went out whose replies may not all have been read: closing
+    /// now must abort (reset) the connection, or the kernel would go on
+    /// delivering the request after the call gave up on it.
+    unsettled: bool,
+    /// The fork generation the socket was opened in (see threads.rs): after a
+    /// fork, the child only closes its copy of the descriptor.
+    fork_generation: u64,
 }
 
 /// The smallest timeout we hand to a socket: zero would mean "block forever".
@@ -129,22 +172,29 @@ impl NodeConnection {
         }
         let budget = params.connect_timeout.min(remaining).max(MIN_TIMEOUT);
         let started = Instant::now();
+        let connect_deadline = started + budget;
         let tcp = connect_tcp(addr, budget).map_err(|e| e.at_node(&node))?;
+        // The TLS handshake blocks in rustls: it gets the whole rest of the budget.
         let left = budget.saturating_sub(started.elapsed()).max(MIN_TIMEOUT);
         set_socket_timeouts(&tcp, left).map_err(|e| e.at_node(&node))?;
         let stream = match &params.tls {
             None => Stream::Plain(tcp),
             Some(tls) => tls_handshake(tls, addr, tcp, budget).map_err(|e| e.at_node(&node))?,
         };
+        let timeout = SLICE.min(left);
+        set_socket_timeouts(stream.tcp(), timeout).map_err(|e| e.at_node(&node))?;
         stats::connection_opened();
         let mut conn = NodeConnection {
             stream,
             reader: ReplyReader::new(),
-            read_timeout: left,
+            timeout,
+            call_deadline: connect_deadline,
+            reply_budget: budget,
+            reply_deadline: connect_deadline,
+            unsettled: false,
+            fork_generation: threads::fork_generation(),
         };
         // The handshake shares the connect budget.
-        let left = budget.saturating_sub(started.elapsed()).max(MIN_TIMEOUT);
-        conn.set_timeout(left)?;
         if let Some(password) = &params.password {
             conn.authenticate(params.username.as_deref(), password)
                 .map_err(|e| e.at_node(&node))?;
@@ -152,58 +202,132 @@ impl NodeConnection {
         Ok(conn)
     }
 
-    /// Sets the read and write timeout for the next request.
+    /// Starts a call's attempt on this connection: nothing may wait past
+    /// `call_deadline`, and one reply may take `reply_budget` from the moment
+    /// its request was sent. No system call.
+    pub fn begin(&mut self, call_deadline: Instant, reply_budget: Duration) {
+        self.call_deadline = call_deadline;
+        self.reply_budget = reply_budget;
+        self.reply_deadline = call_deadline;
+    }
+
+    /// The next exchange (request and reply) may take `timeout` from now.
     pub fn set_timeout(&mut self, timeout: Duration) -> Result<()> {
-        let timeout = timeout.max(MIN_TIMEOUT);
-        if timeout != self.read_timeout {
-            set_socket_timeouts(self.stream.tcp(), timeout)?;
-            self.read_timeout = timeout;
-        }
+        self.begin(Instant::now() + timeout, timeout);
         Ok(())
+    }
+
+    /// Every reply asked for was read (or the attempt ended without a
+    /// connection error): an ordinary close is safe again.
+    pub fn settle(&mut self) {
+        self.unsettled = false;
+    }
+
+    /// Closes a connection given up on with a reset: the kernel discards
+    /// what is still queued to send instead of retransmitting it later.
+    pub fn abort(mut self) {
+        self.unsettled = true;
     }
 
     /// Sends bytes that hold one or more packed commands, without waiting.
     pub fn send(&mut self, packed: &[u8]) -> Result<()> {
-        self.stream
-            .write_all(packed)
-            .and_then(|()| self.stream.flush())
-            .map_err(|e| io_failure(&e, "write"))
+        self.send_with(packed, &mut keep_waiting)
+    }
+
+    fn send_with(&mut self, packed: &[u8], late: &mut Late<'_>) -> Result<()> {
+        self.unsettled = true;
+        let mut wire = self.wire(self.call_deadline, late);
+        let mut rest = packed;
+        while !rest.is_empty() {
+            match wire.wait(|s| s.write(rest)) {
+                Ok(0) => return Err(io_failure(&io::ErrorKind::WriteZero.into(), "write")),
+                Ok(n) => rest = &rest[n..],
+                Err(e) => return Err(io_failure(&e, "write")),
+            }
+        }
+        wire.wait(|s| s.flush())
+            .map_err(|e| io_failure(&e, "write"))?;
+        self.sent();
+        Ok(())
     }
 
     /// Sends a command whose middle part is the caller's value: one `writev`
     /// of the three parts on plain TCP, so the value is never copied. TLS
     /// encrypts into records of its own anyway: there the parts are joined
     /// in `scratch` first, so that they go out as one record, not three.
-    pub fn send_parts(&mut self, parts: [&[u8]; 3], scratch: &mut Vec<u8>) -> Result<()> {
-        if let Stream::Plain(tcp) = &mut self.stream {
-            return write_all_vectored(tcp, parts).map_err(|e| io_failure(&e, "write"));
+    fn send_parts_with(
+        &mut self,
+        parts: [&[u8]; 3],
+        scratch: &mut Vec<u8>,
+        late: &mut Late<'_>,
+    ) -> Result<()> {
+        if !matches!(self.stream, Stream::Plain(_)) {
+            scratch.clear();
+            parts
+                .iter()
+                .for_each(|part| scratch.extend_from_slice(part));
+            return self.send_with(scratch, late);
         }
-        scratch.clear();
-        parts
-            .iter()
-            .for_each(|part| scratch.extend_from_slice(part));
-        self.send(scratch)
+        self.unsettled = true;
+        let mut wire = self.wire(self.call_deadline, late);
+        let mut slices = parts.map(IoSlice::new);
+        let mut slices: &mut [IoSlice<'_>] = &mut slices;
+        while !slices.is_empty() {
+            match wire.wait(|s| s.write_vectored(slices)) {
+                Ok(0) => return Err(io_failure(&io::ErrorKind::WriteZero.into(), "write")),
+                Ok(n) => IoSlice::advance_slices(&mut slices, n),
+                Err(e) => return Err(io_failure(&e, "write")),
+            }
+        }
+        self.sent();
+        Ok(())
+    }
+
+    /// The request went out: its reply is due within the reply budget.
+    fn sent(&mut self) {
+        self.reply_deadline = self.call_deadline.min(Instant::now() + self.reply_budget);
+    }
+
+    fn wire<'w>(&'w mut self, deadline: Instant, late: &'w mut Late<'_>) -> Wire<'w, 'w> {
+        Wire {
+            stream: &mut self.stream,
+            timeout: &mut self.timeout,
+            deadline,
+            late,
+        }
     }
 
     /// Reads one reply. An error reply comes back as `Value::ServerError`.
     pub fn receive(&mut self) -> Result<Value> {
-        self.reader
-            .read_value(&mut self.stream)
-            .map_err(read_failure)
+        self.receive_with(&mut keep_waiting)
     }
 
-    /// Reads one reply that should be a bulk string (a GET's), straight into
-    /// a buffer that can be handed to C.
-    pub fn receive_bulk(&mut self) -> Result<Bulk> {
-        self.reader
-            .read_bulk(&mut self.stream)
-            .map_err(read_failure)
+    fn receive_with(&mut self, late: &mut Late<'_>) -> Result<Value> {
+        let mut wire = Wire {
+            stream: &mut self.stream,
+            timeout: &mut self.timeout,
+            deadline: self.reply_deadline,
+            late,
+        };
+        self.reader.read_value(&mut wire).map_err(read_failure)
+    }
+
+    fn receive_bulk_with(&mut self, late: &mut Late<'_>) -> Result<Bulk> {
+        let mut wire = Wire {
+            stream: &mut self.stream,
+            timeout: &mut self.timeout,
+            deadline: self.reply_deadline,
+            late,
+        };
+        self.reader.read_bulk(&mut wire).map_err(read_failure)
     }
 
     /// Sends one packed command and reads its reply.
     pub fn request(&mut self, packed: &[u8]) -> Result<Value> {
         self.send(packed)?;
-        self.receive()
+        let value = self.receive()?;
+        self.settle();
+        Ok(value)
     }
 
     /// A command whose error reply is a failure (used outside the data path:
@@ -248,9 +372,114 @@ impl NodeConnection {
     }
 }
 
+/// One attempt's view of a connection, as the session operations use it:
+/// while a reply or a write is late, `late` is asked between slices whether
+/// to keep waiting.
+pub struct Exchange<'c, 'l> {
+    conn: &'c mut NodeConnection,
+    late: &'c mut Late<'l>,
+}
+
+impl<'c, 'l> Exchange<'c, 'l> {
+    pub fn new(conn: &'c mut NodeConnection, late: &'c mut Late<'l>) -> Self {
+        Exchange { conn, late }
+    }
+
+    /// Sends bytes that hold one or more packed commands.
+    pub fn send(&mut self, packed: &[u8]) -> Result<()> {
+        self.conn.send_with(packed, self.late)
+    }
+
+    /// Sends a command whose middle part is the caller's value (see
+    /// `NodeConnection::send_parts_with`).
+    pub fn send_parts(&mut self, parts: [&[u8]; 3], scratch: &mut Vec<u8>) -> Result<()> {
+        self.conn.send_parts_with(parts, scratch, self.late)
+    }
+
+    /// Reads one reply. An error reply comes back as `Value::ServerError`.
+    pub fn receive(&mut self) -> Result<Value> {
+        self.conn.receive_with(self.late)
+    }
+
+    /// Reads one reply that should be a bulk string (a GET's), straight into
+    /// a buffer that can be handed to C.
+    pub fn receive_bulk(&mut self) -> Result<Bulk> {
+        self.conn.receive_bulk_with(self.late)
+    }
+}
+
+/// The socket as the reply reader and the writers see it: each blocking
+/// read or write is cut into slices and bounded by `deadline`. A slice that
+/// ends without data (EAGAIN) leaves the stream, rustls' state and the
+/// reader's partial reply as they were, so waiting simply goes on.
+struct Wire<'w, 'l> {
+    stream: &'w mut Stream,
+    timeout: &'w mut Duration,
+    deadline: Instant,
+    late: &'w mut Late<'l>,
+}
+
+impl Wire<'_, '_> {
+    fn wait<R>(&mut self, mut op: impl FnMut(&mut Stream) -> io::Result<R>) -> io::Result<R> {
+        loop {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            // Only when less is left than the socket waits anyway.
+            if left < *self.timeout {
+                self.set_timeout(left)?;
+            }
+            match op(self.stream) {
+                Err(e) if is_slice_end(&e) => {
+                    (self.late)().map_err(io::Error::other)?;
+                    let left = self.deadline.saturating_duration_since(Instant::now());
+                    let slice = SLICE.min(left);
+                    if *self.timeout < slice {
+                        self.set_timeout(slice)?;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => return other,
+            }
+        }
+    }
+
+    fn set_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        let timeout = timeout.max(MIN_TIMEOUT);
+        let tcp = self.stream.tcp();
+        tcp.set_read_timeout(Some(timeout))?;
+        tcp.set_write_timeout(Some(timeout))?;
+        *self.timeout = timeout;
+        Ok(())
+    }
+}
+
+impl Read for Wire<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.wait(|s| s.read(buf))
+    }
+}
+
+/// A socket timeout ran out: EAGAIN on Unix, WSAETIMEDOUT on Windows.
+fn is_slice_end(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
 impl Drop for NodeConnection {
     fn drop(&mut self) {
         stats::connection_closed();
+        // After a fork the socket is the parent's too: the child only closes
+        // its descriptor, which leaves the parent's connection as it is.
+        if self.unsettled && self.fork_generation == threads::fork_generation() {
+            // Best effort: if it fails, the close below is a graceful one.
+            let _ = abort_on_close(self.stream.tcp());
+        }
+        // TLS: no close_notify is sent on drop (rustls sends one only when
+        // asked), so an aborted TLS connection ends with the reset alone.
     }
 }
 
@@ -271,19 +500,74 @@ fn read_failure(err: ReadError) -> Error {
     }
 }
 
-/// `write_all` for several buffers (std's `write_all_vectored` is not
-/// stable): retries after short writes.
-fn write_all_vectored(tcp: &mut TcpStream, parts: [&[u8]; 3]) -> io::Result<()> {
-    let mut slices = parts.map(IoSlice::new);
-    let mut slices: &mut [IoSlice<'_>] = &mut slices;
-    while !slices.is_empty() {
-        match tcp.write_vectored(slices) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut slices, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+/// Makes the next close of `tcp` an abort: SO_LINGER {on, 0} turns close
+/// into a reset (RST) that discards the send queue, instead of a FIN after
+/// which the kernel keeps retransmitting queued requests until the peer
+/// acknowledges them, however late.
+#[cfg(unix)]
+fn abort_on_close(tcp: &TcpStream) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the descriptor is open (owned by `tcp`), and `optval` points to
+    // a `linger` of the length given.
+    let rc = unsafe {
+        libc::setsockopt(
+            tcp.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
+}
+
+#[cfg(windows)]
+fn abort_on_close(tcp: &TcpStream) -> io::Result<()> {
+    use std::os::windows::io::AsRawSocket;
+    /// Winsock's `struct linger`.
+    #[repr(C)]
+    struct Linger {
+        l_onoff: u16,
+        l_linger: u16,
+    }
+    const SOL_SOCKET: i32 = 0xffff;
+    const SO_LINGER: i32 = 0x0080;
+    #[link(name = "ws2_32")]
+    extern "system" {
+        fn setsockopt(s: usize, level: i32, optname: i32, optval: *const u8, optlen: i32) -> i32;
+    }
+    let linger = Linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the socket is open (owned by `tcp`), and `optval` points to a
+    // `linger` of the length given.
+    let rc = unsafe {
+        setsockopt(
+            tcp.as_raw_socket() as usize,
+            SOL_SOCKET,
+            SO_LINGER,
+            (&linger as *const Linger).cast(),
+            std::mem::size_of::<Linger>() as i32,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
+fn abort_on_close(_tcp: &TcpStream) -> io::Result<()> {
     Ok(())
 }
 
@@ -325,6 +609,7 @@ fn connect_tcp(addr: &NodeAddr, budget: Duration) -> Result<TcpStream> {
                 ),
             )
         }
+        Some(e) if local_shortage(&e).is_some() => from_io(&e, "cannot open a connection"),
         Some(e) => Error::new(ErrorKind::Connection, format!("cannot connect: {e}")),
         None => Error::new(
             ErrorKind::Connection,
