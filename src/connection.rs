@@ -165,6 +165,17 @@ impl NodeConnection {
     /// Opens (TCP, then TLS if configured) and authenticates a connection to
     /// `addr`, all of it within `connect-timeout` and before `deadline`.
     pub fn open(addr: &NodeAddr, params: &ConnectParams, deadline: Instant) -> Result<Self> {
+        Self::open_with(addr, params, deadline, &mut keep_waiting)
+    }
+
+    /// `open`, asking `late` between slices of a TCP connect that takes long
+    /// (a silent node: the slot may have moved meanwhile).
+    pub fn open_with(
+        addr: &NodeAddr,
+        params: &ConnectParams,
+        deadline: Instant,
+        late: &mut Late<'_>,
+    ) -> Result<Self> {
         let node = addr.to_string();
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
@@ -173,7 +184,7 @@ impl NodeConnection {
         let budget = params.connect_timeout.min(remaining).max(MIN_TIMEOUT);
         let started = Instant::now();
         let connect_deadline = started + budget;
-        let tcp = connect_tcp(addr, budget).map_err(|e| e.at_node(&node))?;
+        let tcp = connect_tcp(addr, budget, late).map_err(|e| e.at_node(&node))?;
         // The TLS handshake blocks in rustls: it gets the whole rest of the budget.
         let left = budget.saturating_sub(started.elapsed()).max(MIN_TIMEOUT);
         set_socket_timeouts(&tcp, left).map_err(|e| e.at_node(&node))?;
@@ -578,14 +589,14 @@ fn set_socket_timeouts(tcp: &TcpStream, timeout: Duration) -> Result<()> {
 }
 
 /// Connects to the first address of `addr` that answers within `budget`.
-fn connect_tcp(addr: &NodeAddr, budget: Duration) -> Result<TcpStream> {
+fn connect_tcp(addr: &NodeAddr, budget: Duration, late: &mut Late<'_>) -> Result<TcpStream> {
     let resolved: Vec<_> = (addr.host.as_str(), addr.port)
         .to_socket_addrs()
         .map_err(|e| Error::new(ErrorKind::Connection, format!("cannot resolve host: {e}")))?
         .collect();
     let mut last: Option<io::Error> = None;
     for sockaddr in resolved {
-        match TcpStream::connect_timeout(&sockaddr, budget) {
+        match connect_sliced(&sockaddr, budget, late) {
             Ok(tcp) => {
                 tcp.set_nodelay(true)
                     .map_err(|e| from_io(&e, "setting TCP_NODELAY"))?;
@@ -610,12 +621,131 @@ fn connect_tcp(addr: &NodeAddr, budget: Duration) -> Result<TcpStream> {
             )
         }
         Some(e) if local_shortage(&e).is_some() => from_io(&e, "cannot open a connection"),
+        // A `Late` check gave up waiting: its own error.
+        Some(e) if e.get_ref().is_some_and(|inner| inner.is::<Error>()) => {
+            io_failure(&e, "connect")
+        }
         Some(e) => Error::new(ErrorKind::Connection, format!("cannot connect: {e}")),
         None => Error::new(
             ErrorKind::Connection,
             "the host name resolves to no address",
         ),
     })
+}
+
+/// A TCP connect bounded by `budget` that waits in slices, asking `late`
+/// between them (Linux: a non-blocking connect and poll).
+#[cfg(target_os = "linux")]
+fn connect_sliced(
+    sockaddr: &std::net::SocketAddr,
+    budget: Duration,
+    late: &mut Late<'_>,
+) -> io::Result<TcpStream> {
+    use std::net::SocketAddr;
+    use std::os::fd::{AsRawFd, FromRawFd};
+
+    let deadline = Instant::now() + budget;
+    // SAFETY: plain socket(2); the descriptor is owned by `tcp` right after.
+    let fd = unsafe {
+        libc::socket(
+            if sockaddr.is_ipv4() {
+                libc::AF_INET
+            } else {
+                libc::AF_INET6
+            },
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a socket we just opened and own nowhere else.
+    let tcp = unsafe { TcpStream::from_raw_fd(fd) };
+    // SAFETY: all-zero bytes are a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match sockaddr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    // SAFETY: `storage` holds a sockaddr of `len` bytes.
+    let rc = unsafe {
+        libc::connect(
+            tcp.as_raw_fd(),
+            (&storage as *const libc::sockaddr_storage).cast(),
+            len as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINPROGRESS) {
+            return Err(err);
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            let mut pfd = libc::pollfd {
+                fd: tcp.as_raw_fd(),
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            let wait = SLICE.min(left).as_millis().max(1) as libc::c_int;
+            // SAFETY: one valid pollfd.
+            let n = unsafe { libc::poll(&mut pfd, 1, wait) };
+            if n > 0 {
+                break;
+            }
+            if n < 0 {
+                let err = io::Error::last_os_error();
+                if err.kind() != io::ErrorKind::Interrupted {
+                    return Err(err);
+                }
+                continue;
+            }
+            late().map_err(io::Error::other)?;
+        }
+        if let Some(err) = tcp.take_error()? {
+            return Err(err);
+        }
+    }
+    tcp.set_nonblocking(false)?;
+    Ok(tcp)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn connect_sliced(
+    sockaddr: &std::net::SocketAddr,
+    budget: Duration,
+    _late: &mut Late<'_>,
+) -> io::Result<TcpStream> {
+    TcpStream::connect_timeout(sockaddr, budget)
 }
 
 /// Runs the TLS handshake to completion within the connect budget, so that a

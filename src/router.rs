@@ -109,12 +109,12 @@ fn route_with<T>(
         };
         // Why: errors of opening a connection already name their node
         // (connection.rs); naming it again gave "node X: node X: ...".
-        let result = match conns.connection(addr, &client.params, deadline) {
+        let node: &str = addr;
+        let mut late = || late_reply(client, slot, node, epoch, deadline);
+        let result = match conns.connection_with(node, &client.params, deadline, &mut late) {
             Err(e) => Err(e),
             Ok(conn) => {
                 conn.begin(deadline, reply_budget);
-                let node: &str = addr;
-                let mut late = || late_reply(client, slot, node, epoch, deadline);
                 let outcome = attempt(&mut Exchange::new(conn, &mut late), asking);
                 // Every reply was read unless a connection error cut it short.
                 if !matches!(&outcome, Err(e) if e.is_retryable()) {
@@ -215,7 +215,7 @@ fn late_reply(
         Some(to) => Err(Error::new(
             ErrorKind::Connection,
             format!(
-                "no reply yet, and the slot map now has slot {slot} on {to}: connection aborted"
+                "no answer yet, and the slot map now has slot {slot} on {to}: connection aborted"
             ),
         )),
     }

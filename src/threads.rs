@@ -25,7 +25,7 @@ use parking_lot::Mutex;
 
 use crate::client::Client;
 use crate::config::NodeAddr;
-use crate::connection::{ConnectParams, NodeConnection};
+use crate::connection::{ConnectParams, Late, NodeConnection};
 use crate::error::{Error, Result};
 use crate::topology::{SlotMap, Topology};
 
@@ -96,6 +96,17 @@ impl ConnectionSet {
         params: &ConnectParams,
         deadline: Instant,
     ) -> Result<&mut NodeConnection> {
+        self.connection_with(addr, params, deadline, &mut || Ok(()))
+    }
+
+    /// `connection`, asking `late` between slices of a slow connect.
+    pub fn connection_with(
+        &mut self,
+        addr: &str,
+        params: &ConnectParams,
+        deadline: Instant,
+        late: &mut Late<'_>,
+    ) -> Result<&mut NodeConnection> {
         let index = match self.index_of(addr) {
             Some(index) => index,
             None => {
@@ -105,7 +116,7 @@ impl ConnectionSet {
                         format!("bad node address from the cluster: {e}"),
                     )
                 })?;
-                let conn = NodeConnection::open(&node, params, deadline)?;
+                let conn = NodeConnection::open_with(&node, params, deadline, late)?;
                 tracing::debug!(node = addr, "connected");
                 self.conns.push((addr.into(), conn));
                 self.conns.len() - 1
