@@ -213,18 +213,20 @@ impl NodeConnection {
         Ok(conn)
     }
 
-    /// Starts a call's attempt on this connection: nothing may wait past
-    /// `call_deadline`, and one reply may take `reply_budget` from the moment
-    /// its request was sent. No system call.
-    pub fn begin(&mut self, call_deadline: Instant, reply_budget: Duration) {
+    /// Starts a call's attempt on this connection at `now`: nothing may
+    /// wait past `call_deadline`, and one reply may take `reply_budget` from
+    /// the moment its request was sent (a request that goes out in one
+    /// write counts as sent at `now`: no clock read on the hot path).
+    pub fn begin(&mut self, now: Instant, call_deadline: Instant, reply_budget: Duration) {
         self.call_deadline = call_deadline;
         self.reply_budget = reply_budget;
-        self.reply_deadline = call_deadline;
+        self.reply_deadline = call_deadline.min(now + reply_budget);
     }
 
     /// The next exchange (request and reply) may take `timeout` from now.
     pub fn set_timeout(&mut self, timeout: Duration) -> Result<()> {
-        self.begin(Instant::now() + timeout, timeout);
+        let now = Instant::now();
+        self.begin(now, now + timeout, timeout);
         Ok(())
     }
 
@@ -258,7 +260,9 @@ impl NodeConnection {
         }
         wire.wait(|s| s.flush())
             .map_err(|e| io_failure(&e, "write"))?;
-        self.sent();
+        if wire.ops > 1 {
+            self.sent();
+        }
         Ok(())
     }
 
@@ -290,11 +294,14 @@ impl NodeConnection {
                 Err(e) => return Err(io_failure(&e, "write")),
             }
         }
-        self.sent();
+        if wire.ops > 1 {
+            self.sent();
+        }
         Ok(())
     }
 
-    /// The request went out: its reply is due within the reply budget.
+    /// A request that took more than one write went out now: its reply is
+    /// due within the reply budget from now.
     fn sent(&mut self) {
         self.reply_deadline = self.call_deadline.min(Instant::now() + self.reply_budget);
     }
@@ -305,6 +312,7 @@ impl NodeConnection {
             timeout: &mut self.timeout,
             deadline,
             late,
+            ops: 0,
         }
     }
 
@@ -319,6 +327,7 @@ impl NodeConnection {
             timeout: &mut self.timeout,
             deadline: self.reply_deadline,
             late,
+            ops: 0,
         };
         self.reader.read_value(&mut wire).map_err(read_failure)
     }
@@ -329,6 +338,7 @@ impl NodeConnection {
             timeout: &mut self.timeout,
             deadline: self.reply_deadline,
             late,
+            ops: 0,
         };
         self.reader.read_bulk(&mut wire).map_err(read_failure)
     }
@@ -428,19 +438,27 @@ struct Wire<'w, 'l> {
     timeout: &'w mut Duration,
     deadline: Instant,
     late: &'w mut Late<'l>,
+    /// System calls made so far.
+    ops: u32,
 }
 
 impl Wire<'_, '_> {
     fn wait<R>(&mut self, mut op: impl FnMut(&mut Stream) -> io::Result<R>) -> io::Result<R> {
         loop {
-            let left = self.deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::ErrorKind::TimedOut.into());
+            // The first call goes without a clock read (the hot path makes
+            // one write and one read): it can overrun the deadline by one
+            // slice at most. Every later one is bounded by what is left.
+            if self.ops > 0 {
+                let left = self.deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                // Only when less is left than the socket waits anyway.
+                if left < *self.timeout {
+                    self.set_timeout(left)?;
+                }
             }
-            // Only when less is left than the socket waits anyway.
-            if left < *self.timeout {
-                self.set_timeout(left)?;
-            }
+            self.ops += 1;
             match op(self.stream) {
                 Err(e) if is_slice_end(&e) => {
                     (self.late)().map_err(io::Error::other)?;
@@ -780,4 +798,171 @@ fn tls_handshake(
         })?;
     }
     Ok(Stream::Tls(Box::new(StreamOwned::new(conn, tcp))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+    use std::thread;
+
+    fn params() -> ConnectParams {
+        ConnectParams {
+            connect_timeout: Duration::from_secs(1),
+            socket_timeout: Duration::from_secs(1),
+            username: None,
+            password: None,
+            tls: None,
+        }
+    }
+
+    /// A node on loopback that runs `serve` on the one connection it accepts.
+    fn node(serve: impl FnOnce(TcpStream) + Send + 'static) -> (NodeAddr, thread::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handle = thread::spawn(move || serve(listener.accept().unwrap().0));
+        (
+            NodeAddr {
+                host: "127.0.0.1".into(),
+                port,
+            },
+            handle,
+        )
+    }
+
+    fn silent(tcp: TcpStream) {
+        thread::sleep(Duration::from_millis(1500));
+        drop(tcp);
+    }
+
+    const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
+
+    #[test]
+    fn a_reply_is_due_its_budget_after_the_request_and_never_after_the_call() {
+        let (addr, server) = node(silent);
+        let mut conn =
+            NodeConnection::open(&addr, &params(), Instant::now() + Duration::from_secs(1))
+                .unwrap();
+        let now = Instant::now();
+        conn.begin(
+            now,
+            now + Duration::from_secs(5),
+            Duration::from_millis(150),
+        );
+        assert_eq!(conn.reply_deadline, now + Duration::from_millis(150));
+        conn.send(PING).unwrap();
+        let e = conn.receive().unwrap_err();
+        let took = now.elapsed();
+        assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
+        assert!(
+            took >= Duration::from_millis(150) && took < Duration::from_millis(150) + SLICE * 2,
+            "{took:?}"
+        );
+        // The call's deadline caps the reply budget.
+        conn.begin(now, now + Duration::from_millis(10), Duration::from_secs(1));
+        assert_eq!(conn.reply_deadline, now + Duration::from_millis(10));
+        drop(conn);
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_trickling_reply_cannot_stretch_the_call() {
+        let (addr, server) = node(|mut tcp| {
+            let _ = tcp.write_all(b"$100000\r\n");
+            for _ in 0..200 {
+                if tcp.write_all(b"x").is_err() {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(5));
+            }
+        });
+        let mut conn =
+            NodeConnection::open(&addr, &params(), Instant::now() + Duration::from_secs(1))
+                .unwrap();
+        let now = Instant::now();
+        conn.begin(
+            now,
+            now + Duration::from_millis(300),
+            Duration::from_secs(10),
+        );
+        conn.send(PING).unwrap();
+        let e = conn.receive().unwrap_err();
+        let took = now.elapsed();
+        assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
+        assert!(took < Duration::from_millis(300) + SLICE * 2, "{took:?}");
+        drop(conn);
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_late_check_can_give_the_connection_up_between_slices() {
+        let (addr, server) = node(silent);
+        let mut conn =
+            NodeConnection::open(&addr, &params(), Instant::now() + Duration::from_secs(1))
+                .unwrap();
+        let now = Instant::now();
+        conn.begin(now, now + Duration::from_secs(5), Duration::from_secs(5));
+        let mut asked = 0;
+        let mut late = || {
+            asked += 1;
+            if asked < 3 {
+                Ok(())
+            } else {
+                Err(Error::new(ErrorKind::Connection, "the slot moved"))
+            }
+        };
+        let mut exchange = Exchange::new(&mut conn, &mut late);
+        exchange.send(PING).unwrap();
+        let e = exchange.receive().unwrap_err();
+        assert_eq!(e.message, "the slot moved");
+        assert!(now.elapsed() < SLICE * 6, "{:?}", now.elapsed());
+        assert_eq!(asked, 3);
+        drop(conn);
+        server.join().unwrap();
+    }
+
+    /// What the server reads after the client closed: the request, then a
+    /// reset (abort) or an end of file (graceful close).
+    fn close_as_seen_by_the_node(abort: bool) -> io::ErrorKind {
+        let (closed, wait_close) = std::sync::mpsc::channel();
+        let (seen, result) = std::sync::mpsc::channel();
+        let (addr, server) = node(move |mut tcp| {
+            wait_close.recv().unwrap();
+            let mut buf = [0u8; 64];
+            let n = tcp.read(&mut buf).unwrap();
+            assert_eq!(&buf[..n], PING, "the request is read first either way");
+            let end = match tcp.read(&mut buf) {
+                Ok(0) => io::ErrorKind::UnexpectedEof,
+                Ok(_) => io::ErrorKind::Other,
+                Err(e) => e.kind(),
+            };
+            seen.send(end).unwrap();
+        });
+        let mut conn =
+            NodeConnection::open(&addr, &params(), Instant::now() + Duration::from_secs(1))
+                .unwrap();
+        conn.set_timeout(Duration::from_secs(1)).unwrap();
+        conn.send(PING).unwrap();
+        if abort {
+            conn.abort();
+        } else {
+            conn.settle();
+            drop(conn);
+        }
+        closed.send(()).unwrap();
+        server.join().unwrap();
+        result.recv().unwrap()
+    }
+
+    #[test]
+    fn a_connection_given_up_on_is_reset_and_a_settled_one_closed() {
+        assert_eq!(
+            close_as_seen_by_the_node(true),
+            io::ErrorKind::ConnectionReset
+        );
+        assert_eq!(
+            close_as_seen_by_the_node(false),
+            io::ErrorKind::UnexpectedEof
+        );
+    }
 }

@@ -69,15 +69,19 @@ fn route_with<T>(
     attempt: &mut Attempt<'_, T>,
     addr: &mut String,
 ) -> Result<T> {
-    let started = Instant::now();
-    let deadline = started + client.config.op_timeout;
+    // One clock read per attempt: it also starts the attempt's reply budget.
+    let mut now = Instant::now();
+    let deadline = now + client.config.op_timeout;
     let mut redirect: Option<(Box<str>, bool)> = None;
     let mut backoff = FIRST_BACKOFF;
     let mut last_error: Option<Error> = None;
     let mut attempts: u32 = 0;
     loop {
-        if Instant::now() >= deadline {
-            return Err(gave_up(last_error, attempts, client.config.op_timeout));
+        if attempts > 0 {
+            now = Instant::now();
+            if now >= deadline {
+                return Err(gave_up(last_error, attempts, client.config.op_timeout));
+            }
         }
         attempts += 1;
         if attempts > 1 {
@@ -114,7 +118,7 @@ fn route_with<T>(
         let result = match conns.connection_with(node, &client.params, deadline, &mut late) {
             Err(e) => Err(e),
             Ok(conn) => {
-                conn.begin(deadline, reply_budget);
+                conn.begin(now, deadline, reply_budget);
                 let outcome = attempt(&mut Exchange::new(conn, &mut late), asking);
                 // Every reply was read unless a connection error cut it short.
                 if !matches!(&outcome, Err(e) if e.is_retryable()) {
