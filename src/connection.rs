@@ -258,8 +258,11 @@ impl NodeConnection {
                 Err(e) => return Err(io_failure(&e, "write")),
             }
         }
-        wire.wait(|s| s.flush())
-            .map_err(|e| io_failure(&e, "write"))?;
+        // Plain TCP has nothing to flush: no call, no clock read.
+        if matches!(wire.stream, Stream::Tls(_)) {
+            wire.wait(|s| s.flush())
+                .map_err(|e| io_failure(&e, "write"))?;
+        }
         if wire.ops > 1 {
             self.sent();
         }
