@@ -318,13 +318,7 @@ impl NodeConnection {
     }
 
     fn wire<'w>(&'w mut self, deadline: Instant, late: &'w mut Late<'_>) -> Wire<'w, 'w> {
-        Wire {
-            stream: &mut self.stream,
-            timeout: &mut self.timeout,
-            deadline,
-            late,
-            ops: 0,
-        }
+        Wire::new(&mut self.stream, &mut self.timeout, deadline, late)
     }
 
     /// Reads one reply. An error reply comes back as `Value::ServerError`.
@@ -333,25 +327,26 @@ impl NodeConnection {
     }
 
     fn receive_with(&mut self, late: &mut Late<'_>) -> Result<Value> {
-        let mut wire = Wire {
-            stream: &mut self.stream,
-            timeout: &mut self.timeout,
-            deadline: self.reply_deadline,
-            late,
-            ops: 0,
-        };
-        self.reader.read_value(&mut wire).map_err(read_failure)
+        self.read_reply(late, |reader, wire| reader.read_value(wire))
     }
 
     fn receive_bulk_with(&mut self, late: &mut Late<'_>) -> Result<Bulk> {
-        let mut wire = Wire {
-            stream: &mut self.stream,
-            timeout: &mut self.timeout,
-            deadline: self.reply_deadline,
+        self.read_reply(late, |reader, wire| reader.read_bulk(wire))
+    }
+
+    /// Runs the reply reader on the socket, bounded by the reply's deadline.
+    fn read_reply<T>(
+        &mut self,
+        late: &mut Late<'_>,
+        read: impl FnOnce(&mut ReplyReader, &mut Wire<'_, '_>) -> std::result::Result<T, ReadError>,
+    ) -> Result<T> {
+        let mut wire = Wire::new(
+            &mut self.stream,
+            &mut self.timeout,
+            self.reply_deadline,
             late,
-            ops: 0,
-        };
-        self.reader.read_bulk(&mut wire).map_err(read_failure)
+        );
+        read(&mut self.reader, &mut wire).map_err(read_failure)
     }
 
     /// Sends one packed command and reads its reply.
@@ -453,7 +448,22 @@ struct Wire<'w, 'l> {
     ops: u32,
 }
 
-impl Wire<'_, '_> {
+impl<'w, 'l> Wire<'w, 'l> {
+    fn new(
+        stream: &'w mut Stream,
+        timeout: &'w mut Duration,
+        deadline: Instant,
+        late: &'w mut Late<'l>,
+    ) -> Self {
+        Wire {
+            stream,
+            timeout,
+            deadline,
+            late,
+            ops: 0,
+        }
+    }
+
     fn wait<R>(&mut self, mut op: impl FnMut(&mut Stream) -> io::Result<R>) -> io::Result<R> {
         loop {
             // The first call goes without a clock read (the hot path makes
@@ -848,30 +858,39 @@ mod tests {
 
     const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
 
+    fn connect(addr: &NodeAddr) -> NodeConnection {
+        NodeConnection::open(addr, &params(), Instant::now() + Duration::from_secs(1)).unwrap()
+    }
+
+    /// A PING with the call's and the reply's budgets: the receive's error
+    /// and how long it took from the start of the attempt.
+    fn failed_ping(
+        conn: &mut NodeConnection,
+        call: Duration,
+        reply: Duration,
+    ) -> (Error, Duration) {
+        let now = Instant::now();
+        conn.begin(now, now + call, reply);
+        assert_eq!(conn.reply_deadline, now + call.min(reply));
+        conn.send(PING).unwrap();
+        let e = conn.receive().unwrap_err();
+        (e, now.elapsed())
+    }
+
     #[test]
     fn a_reply_is_due_its_budget_after_the_request_and_never_after_the_call() {
         let (addr, server) = node(silent);
-        let mut conn =
-            NodeConnection::open(&addr, &params(), Instant::now() + Duration::from_secs(1))
-                .unwrap();
-        let now = Instant::now();
-        conn.begin(
-            now,
-            now + Duration::from_secs(5),
+        let mut conn = connect(&addr);
+        let (e, took) = failed_ping(
+            &mut conn,
+            Duration::from_secs(5),
             Duration::from_millis(150),
         );
-        assert_eq!(conn.reply_deadline, now + Duration::from_millis(150));
-        conn.send(PING).unwrap();
-        let e = conn.receive().unwrap_err();
-        let took = now.elapsed();
         assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
         assert!(
             took >= Duration::from_millis(150) && took < Duration::from_millis(150) + SLICE * 2,
             "{took:?}"
         );
-        // The call's deadline caps the reply budget.
-        conn.begin(now, now + Duration::from_millis(10), Duration::from_secs(1));
-        assert_eq!(conn.reply_deadline, now + Duration::from_millis(10));
         drop(conn);
         server.join().unwrap();
     }
@@ -887,18 +906,12 @@ mod tests {
                 thread::sleep(Duration::from_millis(5));
             }
         });
-        let mut conn =
-            NodeConnection::open(&addr, &params(), Instant::now() + Duration::from_secs(1))
-                .unwrap();
-        let now = Instant::now();
-        conn.begin(
-            now,
-            now + Duration::from_millis(300),
+        let mut conn = connect(&addr);
+        let (e, took) = failed_ping(
+            &mut conn,
+            Duration::from_millis(300),
             Duration::from_secs(10),
         );
-        conn.send(PING).unwrap();
-        let e = conn.receive().unwrap_err();
-        let took = now.elapsed();
         assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
         assert!(took < Duration::from_millis(300) + SLICE * 2, "{took:?}");
         drop(conn);
@@ -908,9 +921,7 @@ mod tests {
     #[test]
     fn a_late_check_can_give_the_connection_up_between_slices() {
         let (addr, server) = node(silent);
-        let mut conn =
-            NodeConnection::open(&addr, &params(), Instant::now() + Duration::from_secs(1))
-                .unwrap();
+        let mut conn = connect(&addr);
         let now = Instant::now();
         conn.begin(now, now + Duration::from_secs(5), Duration::from_secs(5));
         let mut asked = 0;
@@ -949,9 +960,7 @@ mod tests {
             };
             seen.send(end).unwrap();
         });
-        let mut conn =
-            NodeConnection::open(&addr, &params(), Instant::now() + Duration::from_secs(1))
-                .unwrap();
+        let mut conn = connect(&addr);
         conn.set_timeout(Duration::from_secs(1)).unwrap();
         conn.send(PING).unwrap();
         if abort {

@@ -184,6 +184,16 @@ fn node_of(v: &Value, asked: &NodeAddr) -> Option<NodeAddr> {
     Some(NodeAddr { host, port })
 }
 
+/// The rate limit: whether `interval` has passed since `last` (which then
+/// becomes now).
+fn due(last: &mut Option<Instant>, interval: Duration) -> bool {
+    if last.is_some_and(|t| t.elapsed() < interval) {
+        return false;
+    }
+    *last = Some(Instant::now());
+    true
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum Asked {
     Answered,
@@ -311,13 +321,9 @@ impl Topology {
         if self.epoch() != seen_epoch {
             return;
         }
-        if state
-            .last_attempt
-            .is_some_and(|t| t.elapsed() < MIN_REFRESH_INTERVAL)
-        {
+        if !due(&mut state.last_attempt, MIN_REFRESH_INTERVAL) {
             return;
         }
-        state.last_attempt = Some(Instant::now());
         let old = self.current();
         let rotation = state.next_candidate;
         state.next_candidate = state.next_candidate.wrapping_add(1);
@@ -343,13 +349,9 @@ impl Topology {
         let Some(mut state) = self.refresh.try_lock() else {
             return;
         };
-        if state
-            .last_late
-            .is_some_and(|t| t.elapsed() < LATE_REFRESH_INTERVAL)
-        {
+        if !due(&mut state.last_late, LATE_REFRESH_INTERVAL) {
             return;
         }
-        state.last_late = Some(Instant::now());
         let old = self.current();
         let candidates = late_candidates(&old, &self.seeds, silent);
         if self.ask(&old, &candidates, deadline, fetch) == Asked::NoAnswer {
@@ -634,24 +636,19 @@ mod tests {
     }
 
     fn two_masters_with_replicas() -> SlotMap {
-        SlotMap::parse(
-            &Value::Array(vec![
-                Value::Array(vec![
-                    Value::Int(0),
-                    Value::Int(99),
-                    node("127.0.0.1", 7000, vec![]),
-                    node("127.0.0.1", 7003, vec![]),
-                ]),
-                Value::Array(vec![
-                    Value::Int(100),
-                    Value::Int(16383),
-                    node("127.0.0.1", 7001, vec![]),
-                    node("127.0.0.1", 7004, vec![]),
-                ]),
-            ]),
-            &asked(),
-        )
-        .unwrap()
+        let range = |start, end, master, replica| {
+            Value::Array(vec![
+                Value::Int(start),
+                Value::Int(end),
+                node("127.0.0.1", master, vec![]),
+                node("127.0.0.1", replica, vec![]),
+            ])
+        };
+        let reply = Value::Array(vec![
+            range(0, 99, 7000, 7003),
+            range(100, 16383, 7001, 7004),
+        ]);
+        SlotMap::parse(&reply, &asked()).unwrap()
     }
 
     #[test]
