@@ -841,6 +841,7 @@ mod tests {
             username: None,
             password: None,
             tls: None,
+            max_value_bytes: 64 << 20,
         }
     }
 
