@@ -177,8 +177,12 @@ done
 check "every key written from wine has a TTL ($no_ttl without)" test "$no_ttl" -eq 0
 
 echo "# 3. the CMake package for Windows"
-ORS_WIN_NODES=$nodes "$HERE/package-test.sh" && pk=0 || pk=$?
-check "c_tests/windows/package-test.sh" test "$pk" -eq 0
+pk=0
+ORS_WIN_NODES=$nodes ORS_WIN_STANDIN=$bin "$HERE/package-test.sh" >"$WORK/package.log" 2>&1 || pk=$?
+grep -v -E '^[0-9]+ passed, [0-9]+ failed$' "$WORK/package.log" || true
+passed=$((passed + $(grep -c '^ok - ' "$WORK/package.log" || true)))
+failed=$((failed + $(grep -c '^FAIL - ' "$WORK/package.log" || true)))
+((pk == 0)) || grep -q '^FAIL - ' "$WORK/package.log" || fail "c_tests/windows/package-test.sh exited $pk"
 
 echo "$passed passed, $failed failed"
 ((failed == 0))
