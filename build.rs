@@ -105,7 +105,13 @@ END
         .arg("-o")
         .arg(&obj_path)
         .status()
-        .unwrap_or_else(|e| panic!("{windres} (mingw-w64's binutils) is needed for a Windows build: {e}"));
-    assert!(status.success(), "{windres} failed on {}", rc_path.display());
+        .unwrap_or_else(|e| {
+            panic!("{windres} (mingw-w64's binutils) is needed for a Windows build: {e}")
+        });
+    assert!(
+        status.success(),
+        "{windres} failed on {}",
+        rc_path.display()
+    );
     println!("cargo:rustc-cdylib-link-arg={}", obj_path.display());
 }
