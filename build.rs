@@ -4,14 +4,16 @@
 //! The header is generated into OUT_DIR and copied into `include/` only when
 //! it differs, so an unchanged header keeps its timestamp. Under CI (`CI` set)
 //! the committed header is never rewritten: a stale one is left for the
-//! `header_is_current` test (and `.ci/run`) to catch.
+//! `header_is_current` test (and `.ci/run`) to catch. A source tree that
+//! cannot be written (read-only, vendored, a package cache) never fails the
+//! build: the header is left as it is, with a cargo warning.
 //!
 //! For a Windows target, ors_redis.dll gets a version resource instead of a
 //! SONAME (compiled with mingw's windres; `WINDRES` names another one).
 
 use std::env;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn main() {
     let crate_dir =
@@ -51,16 +53,31 @@ fn main() {
     if fs::read(&committed).ok().as_deref() != Some(new.as_slice()) {
         if env::var_os("CI").is_some() {
             println!("cargo:warning=include/ors_redis.h is stale: build locally and commit the regenerated header");
-        } else {
-            fs::create_dir_all(crate_dir.join("include")).expect("include/ can be created");
-            fs::write(&committed, &new).expect("include/ors_redis.h is writable");
+        } else if let Err(e) = replace(&committed, &new) {
+            println!(
+                "cargo:warning=include/ors_redis.h is stale and could not be rewritten ({e}); the current header is {}",
+                generated.display()
+            );
         }
     }
 }
 
+/// Writes `path` through a temporary file in the same folder and a rename, so
+/// that two builds at once (debug and release) never leave a torn header.
+fn replace(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".ors_redis.h.{}.tmp", std::process::id()));
+    fs::write(&tmp, content)
+        .and_then(|()| fs::rename(&tmp, path))
+        .inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        })
+}
+
 /// Compiles the DLL's VERSIONINFO (what Explorer's Details tab and ORS's
 /// support tools show) from Cargo.toml's version and links it into the cdylib.
-fn windows_version_resource(out_dir: &std::path::Path, major: &str, minor: &str, patch: &str) {
+fn windows_version_resource(out_dir: &Path, major: &str, minor: &str, patch: &str) {
     let version = format!("{major}.{minor}.{patch}");
     let description = env::var("CARGO_PKG_DESCRIPTION").unwrap_or_default();
     let rc = format!(

@@ -9,7 +9,7 @@
    and the RSS before and after is read from /proc/self/statm. With --tls,
    the same against the TLS cluster.
 2. RSS over a long run: T = 16, 1 KiB values, put/get/del, sampled every
-   --every seconds for --duration seconds (the README's figure is from a
+   --every seconds for --duration seconds (bench/memory-results.md is from a
    5-minute run: --duration 300).
 
 Writes bench/memory-results.md (and .json). Starts and stops its cluster(s)
@@ -69,7 +69,7 @@ def long_run(bench: Path, config: str, threads: int, duration: float, every: flo
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--duration", type=float, default=60, help="seconds of the T=16 run (default 60; README: 300)")
+    ap.add_argument("--duration", type=float, default=60, help="seconds of the T=16 run (default 60; bench/memory-results.md: 300)")
     ap.add_argument("--every", type=float, default=10, help="RSS sample interval in seconds (10)")
     ap.add_argument("--threads", type=int, default=16, help="threads of the long run (16)")
     ap.add_argument("--probe-threads", type=int, default=32, help="threads of the RSS probe (32)")
