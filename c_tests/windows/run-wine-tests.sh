@@ -129,6 +129,8 @@ if wait_file ready 240; then
     stopped_pid=$(env "${cluster_env[@]}" "$REPO/c_tests/cluster.sh" node-pid "$BASE")
     role=$("$REDIS_CLI" -p "$BASE" role | head -n 1)
     check "the node on $BASE is a master ($role)" test "$role" = master
+    # Let the master close redis-cli's connection first: only the DLL's may count.
+    sleep 0.5
     kill -STOP "$stopped_pid"
     touch "$sig/stopped"
     if wait_file timed-out 60; then
