@@ -36,15 +36,10 @@ cd "$REPO"
 TARGET=x86_64-pc-windows-gnu
 MINGW=x86_64-w64-mingw32
 export CARGO=${CARGO:-cargo}
-run_tests=0
-case "${1:-}" in
---test) run_tests=1 ;;
-"") ;;
-*)
+[[ $# -eq 0 || ($# -eq 1 && $1 == --test) ]] || {
     echo "usage: $0 [--test]" >&2
     exit 2
-    ;;
-esac
+}
 
 step() { printf '\n=== %s\n' "$*"; }
 die() {
@@ -143,7 +138,7 @@ else
     echo "rust-lld not found: the MSVC link probe is skipped"
 fi
 
-if ((run_tests)); then
+if [[ ${1:-} == --test ]]; then
     "$REPO/c_tests/windows/run-wine-tests.sh"
 fi
 echo

@@ -20,20 +20,8 @@ TOOLCHAIN=$REPO/cmake/mingw-w64-x86_64.cmake
 DLL=$REPO/target/windows/bin/ors_redis.dll
 work=$(mktemp -d "${TMPDIR:-/tmp}/ors-redis-winpkg.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-ok() { echo "ok - $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL - $*"; failed=$((failed + 1)); }
-check() {
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else fail "$what"; fi
-}
-quiet() {
-    if "$@" >"$work/last.log" 2>&1; then return 0; fi
-    sed 's/^/#   /' "$work/last.log"
-    return 1
-}
+# shellcheck source=c_tests/checks.sh
+. "$REPO/c_tests/checks.sh"
 
 prefix=$work/prefix
 if ! quiet cmake -S "$REPO/cmake" -B "$work/build" -DCMAKE_TOOLCHAIN_FILE="$TOOLCHAIN" -DORS_REDIS_LIBRARY="$DLL" ||

@@ -45,15 +45,8 @@ command -v wine >/dev/null || {
     exit 1
 }
 
-passed=0
-failed=0
-ok() { echo "ok - $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL - $*"; failed=$((failed + 1)); }
-check() { # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else fail "$what"; fi
-}
+# shellcheck source=c_tests/checks.sh
+. "$REPO/c_tests/checks.sh"
 
 cluster_env=(ORS_CLUSTER_PORT="$BASE" ORS_CLUSTER_DIR="$WORK/cluster" ORS_CLUSTER_NODE_TIMEOUT=15000)
 standalone_env=(ORS_STANDALONE_PORT=$((BASE + 10)) ORS_STANDALONE_DIR="$WORK/standalone")
