@@ -34,6 +34,8 @@ MINGW=x86_64-w64-mingw32
 CLUSTER_NAME=win_contract
 export WINEPREFIX=${WINEPREFIX:-$REPO/target/wineprefix}
 export WINEDEBUG=${WINEDEBUG:--all}
+# No Mono or Gecko installer prompts when wine creates the prefix.
+export WINEDLLOVERRIDES=${WINEDLLOVERRIDES:-mscoree,mshtml=}
 REDIS_CLI=${REDIS_CLI:-redis-cli}
 
 [[ -f "$DIST/bin/ors_redis.dll" ]] || {
