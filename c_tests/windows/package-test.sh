@@ -63,6 +63,13 @@ for kind in mingw msvc; do
         test "$got" = "location=$prefix/bin/ors_redis.dll implib=$want"
 done
 
+# The source-tree config builds for the host with cargo: it must refuse a
+# Windows toolchain and point to the Windows build instead.
+msg=$(cmake -S "$probe" -B "$probe/build-tree" -DCMAKE_TOOLCHAIN_FILE="$TOOLCHAIN" \
+    -Dors_redis_DIR="$REPO/cmake" 2>&1 || true)
+check "the source-tree package config refuses a Windows toolchain and names windows-build.sh" \
+    grep -q "for Windows, build with cmake/windows-build.sh" <<<"$msg"
+
 src=$work/consumer-src
 cp -R "$REPO/c_tests/package" "$src"
 if quiet cmake -S "$src" -B "$work/consumer" -DCMAKE_TOOLCHAIN_FILE="$TOOLCHAIN" -DCMAKE_PREFIX_PATH="$prefix" &&
