@@ -20,8 +20,9 @@
 # setup only and never part of what ships.
 #
 # Servers: a cluster on ORS_WIN_PORT..+5 (default 7300), a standalone Redis
-# on +10, nothing on +19, the TLS cluster on +20..+25 and a node with an
-# expired certificate on +30. All are stopped on exit. The last line is
+# on +10, nothing on +19, the TLS cluster on +20..+25, a node with an
+# expired certificate on +30, a cluster node without slots on +40. All are
+# stopped on exit. The last line is
 # "N passed, M failed".
 set -euo pipefail
 
@@ -53,22 +54,34 @@ command -v wine >/dev/null || {
 cluster_env=(ORS_CLUSTER_PORT="$BASE" ORS_CLUSTER_DIR="$WORK/cluster" ORS_CLUSTER_NODE_TIMEOUT=15000)
 standalone_env=(ORS_STANDALONE_PORT=$((BASE + 10)) ORS_STANDALONE_DIR="$WORK/standalone")
 tls_env=(ORS_TLS_CLUSTER_PORT=$((BASE + 20)) ORS_TLS_BAD_PORT=$((BASE + 30)) ORS_TLS_DIR="$WORK/tls")
+noslots=$WORK/noslots
 stopped_pid=
 cleanup() {
     [[ -n "$stopped_pid" ]] && kill -CONT "$stopped_pid" 2>/dev/null
+    [[ -s "$noslots/redis.pid" ]] && kill "$(cat "$noslots/redis.pid")" 2>/dev/null
     env "${tls_env[@]}" "$REPO/c_tests/tls-servers.sh" stop >/dev/null 2>&1 || true
     env "${standalone_env[@]}" "$REPO/c_tests/standalone.sh" stop >/dev/null 2>&1 || true
     env "${cluster_env[@]}" "$REPO/c_tests/cluster.sh" stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
-echo "# servers: cluster $BASE..$((BASE + 5)), standalone $((BASE + 10)), TLS $((BASE + 20))..$((BASE + 25)) and $((BASE + 30))"
+echo "# servers: cluster $BASE..$((BASE + 5)), standalone $((BASE + 10)), TLS $((BASE + 20))..$((BASE + 25)) and $((BASE + 30)), no slots $((BASE + 40))"
 env "${cluster_env[@]}" "$REPO/c_tests/cluster.sh" start >"$WORK.log" 2>&1 ||
     { cat "$WORK.log"; exit 1; }
 env "${standalone_env[@]}" "$REPO/c_tests/standalone.sh" start >>"$WORK.log" 2>&1 ||
     { cat "$WORK.log"; exit 1; }
 env "${tls_env[@]}" "$REPO/c_tests/tls-servers.sh" start >>"$WORK.log" 2>&1 ||
     { cat "$WORK.log"; exit 1; }
+# A cluster node nobody gave slots to: init there is ORS_ERR_CLUSTER.
+rm -rf "$noslots"
+mkdir -p "$noslots"
+"${REDIS_SERVER:-redis-server}" --port $((BASE + 40)) --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file nodes.conf \
+    --dir "$noslots" --pidfile "$noslots/redis.pid" --logfile "$noslots/redis.log" --save '' --appendonly no \
+    --daemonize yes >/dev/null
+for ((i = 0; i < 50; i++)); do
+    [[ "$("$REDIS_CLI" -p $((BASE + 40)) ping 2>/dev/null)" == PONG ]] && break
+    sleep 0.1
+done
 
 bin=$WORK/bin
 sig=$WORK/signals
@@ -102,7 +115,7 @@ log=$WORK/win_contract.log
 (
     cd "$bin"
     ORS_TEST_NODES=$nodes ORS_WIN_CLUSTER=$CLUSTER_NAME ORS_STANDALONE_PORT=$((BASE + 10)) \
-        ORS_WIN_CLOSED_PORT=$((BASE + 19)) ORS_WIN_SIGNALS=$(winpath "$sig") \
+        ORS_WIN_CLOSED_PORT=$((BASE + 19)) ORS_WIN_NOSLOTS_PORT=$((BASE + 40)) ORS_WIN_SIGNALS=$(winpath "$sig") \
         ORS_WIN_TLS_NODES="127.0.0.1:$((BASE + 20));127.0.0.1:$((BASE + 21))" \
         ORS_WIN_TLS_BAD_PORT=$((BASE + 30)) ORS_WIN_TLS_CERTS=$(winpath "$WORK/tls/certs") \
         timeout 300 wine win_contract.exe

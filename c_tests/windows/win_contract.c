@@ -10,6 +10,7 @@
  *   ORS_WIN_CLUSTER       cluster name the script prepared (a WRONGTYPE key)
  *   ORS_STANDALONE_PORT   a non-cluster redis-server
  *   ORS_WIN_CLOSED_PORT   a port nothing listens on
+ *   ORS_WIN_NOSLOTS_PORT  a cluster-enabled node that serves no slot
  *   ORS_WIN_SIGNALS       folder for the stop-node handshake with the script
  *   ORS_WIN_TLS_NODES, ORS_WIN_TLS_BAD_PORT, ORS_WIN_TLS_CERTS  the TLS servers
  */
@@ -184,6 +185,8 @@ static void test_init_errors(void)
     snprintf(extra, sizeof extra, "127.0.0.1:%s", closed);
     status_is(ors_redis_init(config(extra, "redis-connect-timeout=300")), ORS_ERR_CONNECTION,
               "init against a closed port");
+    snprintf(extra, sizeof extra, "127.0.0.1:%s", env("ORS_WIN_NOSLOTS_PORT"));
+    status_is(ors_redis_init(config(extra, "")), ORS_ERR_CLUSTER, "init against a cluster node with no slots");
     status_is(ors_redis_init(config(env("ORS_TEST_NODES"), "password='not-set s3cret'")), ORS_ERR_AUTH,
               "init with a password the server does not have");
     check(strstr(ors_last_error(), "s3cret") == NULL, "the message never carries the password");
