@@ -4,6 +4,7 @@
 #
 #   c_tests/windows/run-wine-tests.sh      (cmake/windows-build.sh --test runs it)
 #
+#   0. the library's unit tests (cargo test --lib) built for Windows;
 #   1. msvc_link_probe.exe, linked by lld-link through ors_redis.lib alone;
 #   2. win_contract.exe (mingw gcc): every export, every status code the
 #      library produces against real servers, binary values, TTLs, scan,
@@ -99,6 +100,18 @@ deps=$($MINGW-objdump -p "$bin/win_contract.exe" | sed -n 's/^\s*DLL Name: //p' 
 check "win_contract.exe imports only $deps" bash -c "! grep -qiE 'libgcc|winpthread|libstdc' <<<'$deps'"
 
 winpath() { echo "Z:$1"; } # forward slashes: no escaping in the config string
+
+echo "# 0. the library's unit tests built for Windows, run under wine"
+# The panic boundary test among them: a panic is caught at the C boundary
+# with the Windows unwinder too (ORS_ERR_INTERNAL, the library goes on).
+unit=$WORK/unit-tests.log
+if (cd "$REPO" && WINEPATH="Z:$bin" CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine \
+    "${CARGO:-cargo}" test --release --target x86_64-pc-windows-gnu --lib >"$unit" 2>&1); then
+    ok "cargo test --lib under wine: $(grep -o 'test result: .*passed; [0-9]* failed' "$unit" | tail -n 1)"
+else
+    fail "cargo test --lib under wine"
+    grep -E '^test .* FAILED|panicked|^error' "$unit" | head -n 20 | sed 's/^/#   /'
+fi
 
 echo "# 1. an MSVC-linked program (lld-link, ors_redis.lib)"
 if [[ -f "$bin/msvc_link_probe.exe" ]]; then
