@@ -16,8 +16,9 @@
 # MSVC-style linker (lld-link, shipped with Rust as rust-lld) links a program
 # against ors_redis.lib and that program runs under wine when wine is there.
 #
-# --test then runs the contract tests under wine against local Linux Redis
-# servers (c_tests/windows/run-wine-tests.sh; ports from ORS_WIN_PORT).
+# --test then runs the Windows tests under wine: the library's unit tests,
+# the C contract against local Linux Redis servers and the CMake package
+# (c_tests/windows/run-wine-tests.sh; ports from ORS_WIN_PORT, default 7300).
 # Install it for a Windows consumer with
 #   cmake -S cmake -B target/cmake-windows -DCMAKE_TOOLCHAIN_FILE=cmake/mingw-w64-x86_64.cmake \
 #         -DORS_REDIS_LIBRARY=target/windows/bin/ors_redis.dll
