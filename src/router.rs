@@ -121,7 +121,12 @@ fn route_with<T>(
                 backoff = pause(backoff, deadline);
                 continue;
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                if e.spoils_connection() {
+                    conns.drop_connection(addr);
+                }
+                return Err(e);
+            }
             Ok(Reply::Error(e)) => e,
         };
         let code = error.code();
