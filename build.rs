@@ -7,6 +7,9 @@
 //! `header_is_current` test (and `.ci/run`) to catch. A source tree that
 //! cannot be written (read-only, vendored, a package cache) never fails the
 //! build: the header is left as it is, with a cargo warning.
+//!
+//! For a Windows target, ors_redis.dll gets a version resource instead of a
+//! SONAME (compiled with mingw's windres; `WINDRES` names another one).
 
 use std::env;
 use std::fs;
@@ -20,7 +23,11 @@ fn main() {
     let minor = env::var("CARGO_PKG_VERSION_MINOR").expect("cargo sets the version");
     let patch = env::var("CARGO_PKG_VERSION_PATCH").expect("cargo sets the version");
 
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libors_redis.so.{major}");
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("windows") {
+        windows_version_resource(&out_dir, &major, &minor, &patch);
+    } else {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libors_redis.so.{major}");
+    }
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=include/ors_redis.h");
@@ -66,4 +73,62 @@ fn replace(path: &Path, content: &[u8]) -> std::io::Result<()> {
         .inspect_err(|_| {
             let _ = fs::remove_file(&tmp);
         })
+}
+
+/// Compiles the DLL's VERSIONINFO (what Explorer's Details tab and ORS's
+/// support tools show) from Cargo.toml's version and links it into the cdylib.
+fn windows_version_resource(out_dir: &Path, major: &str, minor: &str, patch: &str) {
+    let version = format!("{major}.{minor}.{patch}");
+    let description = env::var("CARGO_PKG_DESCRIPTION").unwrap_or_default();
+    let rc = format!(
+        r#"#include <winver.h>
+VS_VERSION_INFO VERSIONINFO
+FILEVERSION {major},{minor},{patch},0
+PRODUCTVERSION {major},{minor},{patch},0
+FILEOS VOS_NT_WINDOWS32
+FILETYPE VFT_DLL
+BEGIN
+  BLOCK "StringFileInfo"
+  BEGIN
+    BLOCK "040904B0"
+    BEGIN
+      VALUE "CompanyName", "ors-redis"
+      VALUE "FileDescription", "{description}"
+      VALUE "FileVersion", "{version}"
+      VALUE "InternalName", "ors_redis"
+      VALUE "LegalCopyright", "MIT License"
+      VALUE "OriginalFilename", "ors_redis.dll"
+      VALUE "ProductName", "ors-redis"
+      VALUE "ProductVersion", "{version}"
+    END
+  END
+  BLOCK "VarFileInfo"
+  BEGIN
+    VALUE "Translation", 0x409, 1200
+  END
+END
+"#
+    );
+    let rc_path = out_dir.join("ors_redis_version.rc");
+    let obj_path = out_dir.join("ors_redis_version.o");
+    fs::write(&rc_path, rc).expect("OUT_DIR is writable");
+    println!("cargo:rerun-if-env-changed=WINDRES");
+    let windres = env::var("WINDRES").unwrap_or_else(|_| "x86_64-w64-mingw32-windres".into());
+    let status = std::process::Command::new(&windres)
+        .arg("--input-format=rc")
+        .arg("--output-format=coff")
+        .arg("-i")
+        .arg(&rc_path)
+        .arg("-o")
+        .arg(&obj_path)
+        .status()
+        .unwrap_or_else(|e| {
+            panic!("{windres} (mingw-w64's binutils) is needed for a Windows build: {e}")
+        });
+    assert!(
+        status.success(),
+        "{windres} failed on {}",
+        rc_path.display()
+    );
+    println!("cargo:rustc-cdylib-link-arg={}", obj_path.display());
 }

@@ -31,22 +31,8 @@ export ORS_TEST_NODES=${ORS_TEST_NODES:-127.0.0.1:7000;127.0.0.1:7001;127.0.0.1:
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ors-redis-package.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-ok() { echo "ok - $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL - $*"; failed=$((failed + 1)); }
-check() { # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else fail "$what"; fi
-}
-# Runs a command quietly; its output is shown only when it fails.
-quiet() {
-    local log=$work/last.log
-    if "$@" >"$log" 2>&1; then return 0; fi
-    sed 's/^/#   /' "$log"
-    return 1
-}
+# shellcheck source=c_tests/checks.sh
+. "$HERE/checks.sh"
 
 version=$(sed -n 's/^version *= *"\([0-9.]*\)".*/\1/p' "$REPO/Cargo.toml" | head -n 1)
 major=${version%%.*}

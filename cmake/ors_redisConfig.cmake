@@ -38,6 +38,14 @@ if(CMAKE_VERSION VERSION_LESS 3.16)
   return()
 endif()
 
+if(WIN32)
+  # This config runs cargo for the host; Windows consumers use the installed package.
+  set(ors_redis_FOUND FALSE)
+  set(ors_redis_NOT_FOUND_MESSAGE "for Windows, build with cmake/windows-build.sh and install \
+cmake/CMakeLists.txt (-DORS_REDIS_LIBRARY=target/windows/bin/ors_redis.dll): see docs/windows.md")
+  return()
+endif()
+
 cmake_policy(PUSH)
 cmake_policy(VERSION 3.16)
 

@@ -12,8 +12,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <unistd.h>
 #include <vector>
+#ifdef _WIN32
+#include <process.h>
+#define getpid _getpid
+#else
+#include <unistd.h>
+#endif
 
 #ifndef ORS_PACKAGE_VERSION
 #error "build with -DORS_PACKAGE_VERSION=\"<version the package reports>\""
