@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use rustls::{ClientConnection, StreamOwned};
 
 use crate::config::{Config, NodeAddr, Secret};
-use crate::error::{classify_reply_error, from_io, Error, ErrorKind, Result};
+use crate::error::{from_io, Error, ErrorKind, ReplyClass, Result};
 use crate::reply::{Bulk, ReadError, ReplyReader, ServerError, Value};
 use crate::resp;
 use crate::stats;
@@ -98,11 +98,7 @@ fn io_failure(err: &io::Error, what: &str) -> Error {
         .get_ref()
         .and_then(|e| e.downcast_ref::<rustls::Error>())
     {
-        let reason = tls_err.to_string();
-        return Error::new(
-            ErrorKind::Tls,
-            format!("TLS: {reason}{}", tls::advice(&reason)),
-        );
+        return tls::failure(tls_err);
     }
     from_io(err, what)
 }
@@ -227,12 +223,10 @@ impl NodeConnection {
             Ok(_) => Ok(()),
             // Before Redis 6 there are no ACL users: AUTH takes one argument.
             // The "default" user is what a one-argument AUTH means anyway.
-            Err(e)
-                if username == Some("default") && e.message.contains("wrong number of arguments") =>
-            {
+            Err(e) if username == Some("default") && e.is_reply(ReplyClass::WrongArity) => {
                 self.query(&[b"AUTH", pass]).map(|_| ())
             }
-            Err(e) if e.message.contains("wrong number of arguments") => Err(Error::new(
+            Err(e) if e.is_reply(ReplyClass::WrongArity) => Err(Error::new(
                 ErrorKind::Auth,
                 format!(
                     "{} (this server predates Redis 6 and has no ACL users: configure 'password' alone)",
@@ -256,7 +250,7 @@ impl Drop for NodeConnection {
 
 /// Turns an error reply into our error, with its full text.
 pub fn reply_error(err: &ServerError) -> Error {
-    classify_reply_error(err.code(), err.text())
+    err.to_error()
 }
 
 /// A failed read leaves the connection out of step: every kind of failure

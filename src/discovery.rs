@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::cluster_nodes::parse_cluster_nodes;
 use crate::config::{Config, NodeAddr};
 use crate::connection::{ConnectParams, NodeConnection};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, ReplyClass, Result};
 use crate::reply::Value;
 use crate::topology::SlotMap;
 
@@ -248,11 +248,11 @@ pub fn read_slot_map(seed: &NodeAddr, params: &ConnectParams) -> Result<SlotMap>
     match info(&mut conn) {
         Ok(fields) => check_is_cluster(seed, &fields)?,
         // A least-privilege ACL user may not run INFO; CLUSTER SLOTS tells too.
-        Err(e) if e.kind == ErrorKind::Auth && e.message.contains("NOPERM") => {}
+        Err(e) if e.is_reply(ReplyClass::NoPerm) => {}
         Err(e) => return Err(e.at_node(&seed.to_string())),
     }
     let reply = conn.query(&[b"CLUSTER", b"SLOTS"]).map_err(|e| {
-        if e.message.contains("cluster support disabled") {
+        if e.is_reply(ReplyClass::ClusterDisabled) {
             Error::config(format!(
                 "node {seed} is a standalone Redis (cluster support disabled); ORS persistence needs a Redis Cluster"
             ))

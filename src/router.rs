@@ -16,11 +16,15 @@
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
-use crate::connection::{reply_error, NodeConnection};
-use crate::error::{parse_redirect, Error, ErrorKind, Redirect, Result};
+use crate::connection::NodeConnection;
+use crate::error::{Error, ErrorKind, ReplyClass, Result};
 use crate::reply::ServerError;
-use crate::stats;
+use crate::stats::{self, Call};
 use crate::threads::ConnectionSet;
+
+pub mod redirect;
+
+use redirect::Redirect;
 
 /// What one attempt on one node produced.
 pub enum Reply<T> {
@@ -75,7 +79,7 @@ fn route_with<T>(
         }
         attempts += 1;
         if attempts > 1 {
-            stats::bump(|s| &s.retries);
+            stats::bump(Call::Retries);
         }
         addr.clear();
         let map = conns.slot_map(&client.topology);
@@ -124,57 +128,37 @@ fn route_with<T>(
             Err(e) => return Err(e),
             Ok(Reply::Error(e)) => e,
         };
-        let code = error.code();
-        if let Some(target) = parse_redirect(code, error.details().unwrap_or("")) {
-            match target {
-                Redirect::Moved { addr: to, .. } => {
-                    tracing::debug!(node = addr.as_str(), slot, to = %to, "MOVED");
-                    let to = resolve_redirect(&to, addr);
-                    let stale = conns
-                        .slot_map(&client.topology)
-                        .master_of(slot)
-                        .is_none_or(|m| *m.addr != *to);
-                    if stale {
-                        refresh(client, conns, epoch, None, deadline);
-                    }
-                    redirect = Some((to, false));
-                }
-                Redirect::Ask { addr: to, .. } => {
-                    tracing::debug!(node = addr.as_str(), slot, to = %to, "ASK");
-                    redirect = Some((resolve_redirect(&to, addr), true));
+        if let Some(to) = Redirect::of(&error, addr) {
+            tracing::debug!(node = addr.as_str(), slot, to = %to.addr, ask = to.ask, "redirected");
+            if !to.ask {
+                let stale = conns
+                    .slot_map(&client.topology)
+                    .master_of(slot)
+                    .is_none_or(|m| *m.addr != *to.addr);
+                if stale {
+                    refresh(client, conns, epoch, None, deadline);
                 }
             }
+            redirect = Some((to.addr, to.ask));
             continue;
         }
-        match code {
-            "TRYAGAIN" | "CLUSTERDOWN" | "LOADING" | "MASTERDOWN" => {
-                tracing::debug!(
-                    node = addr.as_str(),
-                    slot,
-                    attempt = attempts,
-                    code,
-                    "transient cluster state, backing off"
-                );
-                last_error = Some(reply_error(&error).at_node(addr));
-                if code == "CLUSTERDOWN" {
-                    refresh(client, conns, epoch, Some(addr.as_str()), deadline);
-                }
-                backoff = pause(backoff, deadline);
-            }
-            _ => return Err(reply_error(&error).at_node(addr)),
+        let class = error.class();
+        if !class.is_transient() {
+            return Err(error.to_error().at_node(addr));
         }
-    }
-}
-
-/// A redirect to ":7002" (Redis 7 before a node learns its own IP) means the
-/// host of the node that answered.
-fn resolve_redirect(to: &str, from: &str) -> Box<str> {
-    if to.starts_with(':') {
-        if let Some((host, _)) = from.rsplit_once(':') {
-            return format!("{host}{to}").into();
+        tracing::debug!(
+            node = addr.as_str(),
+            slot,
+            attempt = attempts,
+            code = error.code(),
+            "transient cluster state, backing off"
+        );
+        last_error = Some(error.to_error().at_node(addr));
+        if class == ReplyClass::ClusterDown {
+            refresh(client, conns, epoch, Some(addr.as_str()), deadline);
         }
+        backoff = pause(backoff, deadline);
     }
-    to.into()
 }
 
 fn refresh(
@@ -214,13 +198,13 @@ fn pause(backoff: Duration, deadline: Instant) -> Duration {
 fn gave_up(last: Option<Error>, attempts: u32, op_timeout: Duration) -> Error {
     let ms = op_timeout.as_millis();
     match last {
-        Some(e) => Error::new(
-            e.kind,
-            format!(
+        Some(mut e) => {
+            e.message = format!(
                 "gave up after {attempts} attempt(s) in op-timeout {ms} ms; last error: {}",
                 e.message
-            ),
-        ),
+            );
+            e
+        }
         None => Error::new(ErrorKind::Timeout, format!("op-timeout of {ms} ms passed")),
     }
 }
@@ -228,18 +212,6 @@ fn gave_up(last: Option<Error>, attempts: u32, op_timeout: Duration) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redirects_without_a_host_use_the_answering_host() {
-        assert_eq!(
-            &*resolve_redirect(":7002", "127.0.0.1:7000"),
-            "127.0.0.1:7002"
-        );
-        assert_eq!(
-            &*resolve_redirect("10.0.0.2:7002", "127.0.0.1:7000"),
-            "10.0.0.2:7002"
-        );
-    }
 
     #[test]
     fn giving_up_names_the_last_cause() {

@@ -8,11 +8,12 @@ use std::sync::atomic::Ordering;
 
 use crate::client::Client;
 use crate::connection::{reply_error, NodeConnection};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, ReplyClass, Result};
 use crate::keys::SessionId;
 use crate::malloc_buf::MallocBuf;
 use crate::reply::{Bulk, Value};
 use crate::resp::{push_bulk, push_bulk_decimal, push_header};
+use crate::router::redirect::{check_asking, ASKING};
 use crate::router::{route, Reply};
 use crate::threads::ConnectionSet;
 
@@ -29,8 +30,6 @@ impl Ttl {
         })
     }
 }
-
-const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
 
 pub fn put(
     client: &Client,
@@ -130,11 +129,7 @@ pub fn del(client: &Client, conns: &mut ConnectionSet, id: SessionId<'_>) -> Res
     let use_unlink = client.use_unlink.load(Ordering::Relaxed);
     match del_with(client, conns, id, use_unlink) {
         // A server without UNLINK (before 4.0) in a cluster we took for newer.
-        Err(e)
-            if use_unlink
-                && e.kind == ErrorKind::Server
-                && e.message.to_ascii_lowercase().contains("unknown command") =>
-        {
+        Err(e) if use_unlink && e.is_reply(ReplyClass::UnknownCommand) => {
             tracing::warn!("a server does not know UNLINK; using DEL from now on");
             client.use_unlink.store(false, Ordering::Relaxed);
             del_with(client, conns, id, false)
@@ -257,14 +252,6 @@ fn read_replies(conn: &mut NodeConnection, asking: bool, wait: u32) -> Result<Re
         first,
         wait: wait_reply,
     })
-}
-
-/// ASKING answers OK; a refusal (an ACL without it, say) is the call's error.
-fn check_asking(reply: Value) -> Result<()> {
-    match reply {
-        Value::ServerError(e) => Err(reply_error(&e)),
-        _ => Ok(()),
-    }
 }
 
 fn check_wait(reply: Option<Value>, wanted: u32) -> Result<()> {
