@@ -18,9 +18,9 @@ use crate::reply::Value;
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
-use crate::keys::ClusterName;
+use crate::keys::{ClusterName, KeyBuilder};
 use crate::resp;
-use crate::stats;
+use crate::stats::{self, Call};
 use crate::threads::ConnectionSet;
 
 /// Keys asked of a node per SCAN round trip.
@@ -29,10 +29,8 @@ const SCAN_COUNT: &[u8] = b"1000";
 const MAX_PASSES: u32 = 4;
 
 pub struct Scan {
-    /// `ORS:<cluster-name>:{`: what every key starts with.
-    key_prefix: Vec<u8>,
-    /// The MATCH pattern: key prefix, the id prefix with glob characters
-    /// escaped, then `*`.
+    keys: KeyBuilder,
+    /// The MATCH pattern of the ids asked for (`KeyBuilder::session_pattern`).
     pattern: Vec<u8>,
     masters: Vec<Arc<str>>,
     master: usize,
@@ -43,36 +41,21 @@ pub struct Scan {
     seen: HashSet<Vec<u8>>,
 }
 
-/// The key prefix every session key of `cluster` starts with
-/// (`ORS:<cluster-name>:{`), and the `SCAN ... MATCH` pattern of the
-/// sessions whose id starts with `id_prefix`, taken literally.
+/// The key prefix (`ORS:<cluster-name>:{`) and the MATCH pattern of the
+/// sessions whose id starts with `id_prefix`. Kept for the operator command
+/// until it calls `KeyBuilder` itself.
 pub fn session_pattern(cluster: &ClusterName, id_prefix: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
-    if let Some(b) = id_prefix
-        .iter()
-        .find(|&&b| b.is_ascii_control() || b == b'{' || b == b'}')
-    {
-        return Err(Error::invalid(format!(
-            "id_prefix holds 0x{b:02x}, which no session id can contain"
-        )));
-    }
-    let key_prefix = format!("ORS:{}:{{", cluster.as_str()).into_bytes();
-    let mut pattern = key_prefix.clone();
-    for &b in id_prefix {
-        // Redis glob specials; `{` and `}` are literal in MATCH.
-        if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
-            pattern.push(b'\\');
-        }
-        pattern.push(b);
-    }
-    pattern.push(b'*');
-    Ok((key_prefix, pattern))
+    let keys = KeyBuilder::new(cluster);
+    let pattern = keys.session_pattern(id_prefix).map_err(Error::invalid)?;
+    let prefix = pattern[..keys.key_len(0) - 1].to_vec();
+    Ok((prefix, pattern))
 }
 
 impl Scan {
-    pub fn new(cluster: &ClusterName, id_prefix: &[u8]) -> Result<Scan> {
-        let (key_prefix, pattern) = session_pattern(cluster, id_prefix)?;
+    pub fn new(keys: &KeyBuilder, id_prefix: &[u8]) -> Result<Scan> {
+        let pattern = keys.session_pattern(id_prefix).map_err(Error::invalid)?;
         Ok(Scan {
-            key_prefix,
+            keys: keys.clone(),
             pattern,
             masters: Vec::new(),
             master: 0,
@@ -122,7 +105,7 @@ impl Scan {
                     // A cursor means nothing on another node: start over
                     // (ids already reported are not reported again).
                     tracing::warn!(node = &*addr, error = %e, "scan interrupted, starting a new pass");
-                    stats::bump(|s| &s.retries);
+                    stats::bump(Call::Retries);
                     conns.drop_connection(&addr);
                     std::thread::sleep(std::time::Duration::from_millis(50));
                     self.start_pass(client, conns);
@@ -132,10 +115,7 @@ impl Scan {
             };
             let mut page = Vec::new();
             for key in keys {
-                if let Some(id) = key
-                    .strip_prefix(self.key_prefix.as_slice())
-                    .and_then(|rest| rest.strip_suffix(b"}"))
-                {
+                if let Some(id) = self.keys.session_id(&key) {
                     if self.seen.insert(id.to_vec()) {
                         page.push(id.to_vec());
                     }
@@ -210,12 +190,13 @@ mod tests {
 
     #[test]
     fn the_prefix_is_matched_literally() {
-        let cluster = ClusterName::parse("EU").unwrap();
-        let scan = Scan::new(&cluster, br"a*b?c[d]e\f").unwrap();
+        let keys = KeyBuilder::new(&ClusterName::parse("EU").unwrap());
+        let scan = Scan::new(&keys, br"a*b?c[d]e\f").unwrap();
         assert_eq!(scan.pattern, br"ORS:EU:{a\*b\?c\[d\]e\\f*".to_vec());
-        let all = Scan::new(&cluster, b"").unwrap();
+        let all = Scan::new(&keys, b"").unwrap();
         assert_eq!(all.pattern, b"ORS:EU:{*".to_vec());
-        assert!(Scan::new(&cluster, b"a{").is_err());
-        assert!(Scan::new(&cluster, b"a\n").is_err());
+        let e = Scan::new(&keys, b"a{").err().unwrap();
+        assert_eq!(e.kind, ErrorKind::InvalidArgument);
+        assert!(Scan::new(&keys, b"a\n").is_err());
     }
 }
