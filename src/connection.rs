@@ -52,16 +52,27 @@ impl ConnectParams {
     }
 }
 
+#[cfg(test)]
+pub mod scripted;
+
 enum Stream {
     Plain(TcpStream),
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    /// A node in memory (unit tests of the router).
+    #[cfg(test)]
+    Scripted(scripted::ScriptedStream),
 }
 
 impl Stream {
-    fn tcp(&self) -> &TcpStream {
+    fn set_timeouts(&mut self, timeout: Duration) -> Result<()> {
         match self {
-            Stream::Plain(s) => s,
-            Stream::Tls(s) => &s.sock,
+            Stream::Plain(s) => set_socket_timeouts(s, timeout),
+            Stream::Tls(s) => set_socket_timeouts(&s.sock, timeout),
+            #[cfg(test)]
+            Stream::Scripted(s) => {
+                s.timeout = timeout;
+                Ok(())
+            }
         }
     }
 }
@@ -71,6 +82,8 @@ impl Read for Stream {
         match self {
             Stream::Plain(s) => s.read(buf),
             Stream::Tls(s) => s.read(buf),
+            #[cfg(test)]
+            Stream::Scripted(s) => s.read(buf),
         }
     }
 }
@@ -80,6 +93,8 @@ impl Write for Stream {
         match self {
             Stream::Plain(s) => s.write(buf),
             Stream::Tls(s) => s.write(buf),
+            #[cfg(test)]
+            Stream::Scripted(s) => s.write(buf),
         }
     }
 
@@ -87,6 +102,8 @@ impl Write for Stream {
         match self {
             Stream::Plain(s) => s.flush(),
             Stream::Tls(s) => s.flush(),
+            #[cfg(test)]
+            Stream::Scripted(s) => s.flush(),
         }
     }
 }
@@ -148,11 +165,22 @@ impl NodeConnection {
         Ok(conn)
     }
 
+    /// A connection to a node in memory, answering from its script.
+    #[cfg(test)]
+    pub fn scripted(stream: scripted::ScriptedStream) -> Self {
+        stats::connection_opened();
+        NodeConnection {
+            read_timeout: stream.timeout,
+            stream: Stream::Scripted(stream),
+            reader: ReplyReader::new(),
+        }
+    }
+
     /// Sets the read and write timeout for the next request.
     pub fn set_timeout(&mut self, timeout: Duration) -> Result<()> {
         let timeout = timeout.max(MIN_TIMEOUT);
         if timeout != self.read_timeout {
-            set_socket_timeouts(self.stream.tcp(), timeout)?;
+            self.stream.set_timeouts(timeout)?;
             self.read_timeout = timeout;
         }
         Ok(())

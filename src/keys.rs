@@ -114,6 +114,11 @@ impl KeyBuilder {
     /// reuse one buffer for every call.
     pub fn write_key(&self, id: SessionId<'_>, out: &mut Vec<u8>) {
         out.clear();
+        self.push_key(id, out);
+    }
+
+    /// Appends the key of `id` to `out` (`key_len` bytes).
+    pub fn push_key(&self, id: SessionId<'_>, out: &mut Vec<u8>) {
         out.reserve(self.key_len(id.0.len()));
         out.extend_from_slice(&self.prefix);
         out.extend_from_slice(id.0);

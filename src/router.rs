@@ -23,6 +23,8 @@ use crate::stats::{self, Call};
 use crate::threads::ConnectionSet;
 
 pub mod redirect;
+#[cfg(test)]
+mod scripted_tests;
 
 use redirect::Redirect;
 

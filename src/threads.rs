@@ -18,6 +18,10 @@ use crate::connection::{ConnectParams, NodeConnection};
 use crate::error::{Error, Result};
 use crate::topology::{SlotMap, Topology};
 
+/// Opens a connection to a node in memory (unit tests).
+#[cfg(test)]
+pub type Dial = dyn FnMut(&str) -> Result<NodeConnection> + Send;
+
 /// One thread's connections (one per node it talks to), the slot map it
 /// routes with, and buffers reused from call to call.
 #[derive(Default)]
@@ -33,6 +37,9 @@ pub struct ConnectionSet {
     pub key: Vec<u8>,
     /// Reused to join a command's parts for TLS.
     pub scratch: Vec<u8>,
+    /// Opens connections instead of `NodeConnection::open` (unit tests).
+    #[cfg(test)]
+    pub dial: Option<Box<Dial>>,
 }
 
 /// Buffers that grew past this for a large value are given back afterwards,
@@ -94,6 +101,12 @@ impl ConnectionSet {
                         format!("bad node address from the cluster: {e}"),
                     )
                 })?;
+                #[cfg(test)]
+                if let Some(dial) = &mut self.dial {
+                    let conn = dial(addr)?;
+                    self.conns.push((addr.into(), conn));
+                    return Ok(&mut self.conns.last_mut().expect("just pushed").1);
+                }
                 let conn = NodeConnection::open(&node, params, deadline)?;
                 tracing::debug!(node = addr, "connected");
                 self.conns.push((addr.into(), conn));
