@@ -79,7 +79,8 @@ check "the installed header is the repository's" cmp -s "$prefix/include/ors_red
 if [[ -n "$library" ]]; then
     check "the installed library is the prebuilt one" cmp -s "$lib/libors_redis.so.$version" "$library"
 fi
-check "nothing else installed (8 files and links)" test "$(find "$prefix" ! -type d | wc -l)" -eq 8
+check "bin/ors-redis installed and runs" test "$("$prefix/bin/ors-redis" --version)" = "ors-redis $version"
+check "nothing else installed (9 files and links)" test "$(find "$prefix" ! -type d | wc -l)" -eq 9
 
 # DESTDIR: files go under the stage, paths inside them name the final prefix.
 stage=$work/stage

@@ -27,7 +27,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 "$HERE/ensure-deps.sh"
-"$CARGO" build --release
+# --features cli: the same build as c_tests/CMakeLists.txt asks for (the operator command too).
+"$CARGO" build --release --features cli
 cmake -S "$HERE" -B "$BUILD_DIR" -DCARGO="$(command -v "$CARGO")" >/dev/null
 cmake --build "$BUILD_DIR" --target ors_demo --parallel "$(nproc 2>/dev/null || echo 2)"
 

@@ -61,12 +61,13 @@ trap 'exit 143' TERM
 "$HERE/ensure-deps.sh"
 
 if [[ "${ORS_SKIP_CARGO_TEST:-}" != 1 ]]; then
-    step "cargo test --release"
-    "$CARGO" test --release
+    # --features cli: the operator command and its test (tests/ors_redis_cli.rs) too.
+    step "cargo test --release --features cli"
+    "$CARGO" test --release --features cli
 fi
 
-step "cargo build --release"
-"$CARGO" build --release
+step "cargo build --release --features cli"
+"$CARGO" build --release --features cli
 
 portable_lib=${ORS_TESTS_PORTABLE_LIB:-}
 [[ -z "$portable_lib" ]] || portable_lib=$(realpath "$portable_lib")

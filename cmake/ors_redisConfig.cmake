@@ -17,9 +17,12 @@
 # Inputs (cache or normal variables, else environment):
 #   CARGO                 the cargo binary (default: cargo on PATH or in ~/.cargo/bin)
 #   ORS_REDIS_TARGET_DIR  cargo's target directory (default <repo>/target)
+#   ORS_REDIS_CARGO_FEATURES  cargo features, e.g. "cli" to build the operator
+#                         command ors-redis too (the library is the same)
 # Outputs:
 #   ors_redis::ors_redis  IMPORTED SHARED target (GLOBAL)
 #   ors_redis_ROOT, ors_redis_INCLUDE_DIR, ors_redis_LIBRARY
+#   ors_redis_COMMAND     target/release/ors-redis (with the cli feature)
 
 if(TARGET ors_redis::ors_redis)
   # Found before (GLOBAL target): just hand out the variables again.
@@ -84,8 +87,18 @@ set(_ors_redis_cargo_args
     build --release
     --manifest-path "${ors_redis_ROOT}/Cargo.toml"
     --target-dir "${ORS_REDIS_TARGET_DIR}")
+set(ors_redis_COMMAND "")
+if(ORS_REDIS_CARGO_FEATURES)
+  string(REPLACE ";" "," _ors_redis_features "${ORS_REDIS_CARGO_FEATURES}")
+  list(APPEND _ors_redis_cargo_args --features "${_ors_redis_features}")
+  if(_ors_redis_features MATCHES "(^|,)cli(,|$)")
+    set(ors_redis_COMMAND "${ORS_REDIS_TARGET_DIR}/release/ors-redis")
+  endif()
+  unset(_ors_redis_features)
+endif()
 
-if(NOT EXISTS "${ors_redis_LIBRARY}" OR NOT EXISTS "${ors_redis_INCLUDE_DIR}/ors_redis.h")
+if(NOT EXISTS "${ors_redis_LIBRARY}" OR NOT EXISTS "${ors_redis_INCLUDE_DIR}/ors_redis.h"
+   OR (ors_redis_COMMAND AND NOT EXISTS "${ors_redis_COMMAND}"))
   message(STATUS "ors_redis: building the Rust library (${CARGO} build --release)")
   execute_process(
     COMMAND "${CARGO}" ${_ors_redis_cargo_args}
@@ -109,7 +122,7 @@ if(NOT TARGET ors_redis_cargo_build)
     COMMAND "${CARGO}" ${_ors_redis_cargo_args}
     COMMAND "${CMAKE_COMMAND}" -E create_symlink libors_redis.so "${_ors_redis_solink}"
     WORKING_DIRECTORY "${ors_redis_ROOT}"
-    BYPRODUCTS "${ors_redis_LIBRARY}" "${_ors_redis_solink}"
+    BYPRODUCTS "${ors_redis_LIBRARY}" "${_ors_redis_solink}" ${ors_redis_COMMAND}
     COMMENT "Building ors_redis with cargo"
     USES_TERMINAL
     VERBATIM)

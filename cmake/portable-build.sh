@@ -67,9 +67,10 @@ if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep 
     rustup target add "$TARGET"
 fi
 
-step "cargo zigbuild --release --target $TARGET.$GLIBC ($(cargo-zigbuild --version), zig $(zig version 2>/dev/null || python3 -m ziglang version))"
+step "cargo zigbuild --release --features cli --target $TARGET.$GLIBC ($(cargo-zigbuild --version), zig $(zig version 2>/dev/null || python3 -m ziglang version))"
 start=$(date +%s)
-"$CARGO" zigbuild --release --target "$TARGET.$GLIBC"
+# --features cli: the operator command too (the library is the same).
+"$CARGO" zigbuild --release --features cli --target "$TARGET.$GLIBC"
 echo "built in $(($(date +%s) - start)) s"
 
 out=$REPO/target/$TARGET/release

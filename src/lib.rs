@@ -6,10 +6,9 @@
 //! and slot) -> `router` (slot -> master, retries under one deadline) ->
 //! `threads` (this thread's connections) -> `connection` (one node).
 //! `topology` holds the process's one slot map, `client` the lifecycle.
-//! `admin` is apart from all that: the operator command's (`ors-redis`)
-//! one-thread view of a live cluster.
+//! `operator` is the small surface the operator command (`ors-redis`, the
+//! `cli` feature) builds on.
 
-pub mod admin;
 pub mod client;
 pub mod cluster_nodes;
 pub mod config;
@@ -20,6 +19,7 @@ pub mod ffi;
 pub mod keys;
 pub mod logging;
 pub mod malloc_buf;
+pub mod operator;
 pub mod reply;
 pub mod resp;
 pub mod router;

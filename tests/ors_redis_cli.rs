@@ -1,31 +1,76 @@
 //! The `ors-redis` operator command, run as a program against real local
-//! clusters that this test starts and stops itself:
+//! servers that this test starts and stops itself (ports from
+//! `ORS_TEST_PORT`, default 7000, as `c_tests/run-tests.sh` sets it; B below):
 //!
-//! - a good one: `c_tests/cluster.sh` on 127.0.0.1:7060-7065 (3 masters + 3
-//!   replicas, AOF on, a password), with sessions written through the C API;
-//! - a weak one: three plain `redis-server` processes on 127.0.0.1:7070-7072,
-//!   joined by `redis-cli --cluster create --cluster-replicas 0`, with AOF off
-//!   and `maxmemory-policy allkeys-lru`, which `doctor` must flag.
+//! - a good cluster: `c_tests/cluster.sh` on B+60..B+65 (3 masters + 3
+//!   replicas, AOF on, a password, and the ACL users of
+//!   docs/operators.md), with sessions written through the C API; one of
+//!   its masters is killed to see `doctor` and `sessions get` during a
+//!   failover, and restarted;
+//! - a weak cluster: three plain `redis-server` processes on B+70..B+72,
+//!   joined by `redis-cli --cluster create --cluster-replicas 0`, with AOF
+//!   off and `maxmemory-policy allkeys-lru`, which `doctor` must flag;
+//! - a standalone server on B+66 and a Sentinel on B+67, which `doctor`
+//!   must report as rows, not as usage errors; nothing listens on B+69.
 //!
-//! One test function drives every scenario, so nothing runs in parallel with
-//! it; both clusters are stopped by pid from `Drop` guards, also when an
-//! assertion fails. It needs `redis-server` and `redis-cli`
-//! (`c_tests/ensure-deps.sh` installs them; CI always has them).
+//! Every `--json` output is checked against the field reference in
+//! docs/operators.md. One test function drives every scenario, so nothing
+//! runs in parallel with it; every server is stopped by pid from a `Drop`
+//! guard, also when an assertion fails. It needs `redis-server` and
+//! `redis-cli` (`c_tests/ensure-deps.sh` installs them; CI always has them).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ors-redis");
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
 
-const GOOD_PORT: u16 = 7060;
-const WEAK_PORT: u16 = 7070;
 const WEAK_NODES: u16 = 3;
 const PASSWORD: &str = "cli-test-s3cret";
 const CLUSTER_NAME: &str = "CLI_TEST";
+
+/// The operator's read-only ACL rule and what del/purge add, as
+/// docs/operators.md gives them (the test reads them from there).
+const OPERATOR_USER: &str = "ors-operator";
+const OPERATOR_PASSWORD: &str = "operator-pw";
+const OPERATOR_RW_USER: &str = "ors-operator-rw";
+/// The library's own least-privilege user (docs/security.md's rule).
+const LIBRARY_USER: &str = "ors";
+const LIBRARY_PASSWORD: &str = "library-pw";
+
+fn base_port() -> u16 {
+    std::env::var("ORS_TEST_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(7000)
+}
+
+fn good_port() -> u16 {
+    base_port() + 60
+}
+
+fn weak_port() -> u16 {
+    base_port() + 70
+}
+
+fn standalone_port() -> u16 {
+    base_port() + 66
+}
+
+fn sentinel_port() -> u16 {
+    base_port() + 67
+}
+
+fn dead_port() -> u16 {
+    base_port() + 69
+}
 
 #[test]
 fn operator_command_against_real_clusters() {
@@ -40,6 +85,10 @@ fn operator_command_against_real_clusters() {
     let started = Instant::now();
     without_a_cluster();
     {
+        let servers = LoneServers::start();
+        not_a_cluster(&servers);
+    }
+    {
         let weak = WeakCluster::start();
         weak_cluster(&weak);
     }
@@ -47,6 +96,16 @@ fn operator_command_against_real_clusters() {
         let good = GoodCluster::start();
         good_cluster(&good);
     }
+    let validated = VALIDATED.lock().map(|v| v.clone()).unwrap_or_default();
+    let documented: BTreeSet<String> = reference()
+        .keys()
+        .filter(|k| *k != "envelope")
+        .cloned()
+        .collect();
+    assert_eq!(
+        validated, documented,
+        "every command's --json output was checked against docs/operators.md"
+    );
     eprintln!(
         "ors_redis_cli: done in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -58,14 +117,12 @@ fn operator_command_against_real_clusters() {
 fn without_a_cluster() {
     let top = ors(&["--help"], None);
     assert_eq!(top.code, 0);
-    assert!(top.stdout.contains("Usage: ors-redis [options] <command>"));
+    assert!(top.stdout.contains("Usage: ors-redis [OPTIONS] <COMMAND>"));
+    assert!(top.stdout.contains("ORS_REDIS_CONFIG]"), "{}", top.stdout);
     for (args, usage) in [
         (&["doctor", "--help"][..], "Usage: ors-redis doctor"),
         (&["capacity", "-h"][..], "Usage: ors-redis capacity"),
-        (
-            &["sessions", "--help"][..],
-            "Usage: ors-redis sessions <subcommand>",
-        ),
+        (&["sessions", "--help"][..], "Usage: ors-redis sessions"),
         (
             &["sessions", "list", "--help"][..],
             "Usage: ors-redis sessions list",
@@ -76,54 +133,81 @@ fn without_a_cluster() {
         ),
         (
             &["sessions", "get", "--help"][..],
-            "Usage: ors-redis sessions get ID",
+            "Usage: ors-redis sessions get",
         ),
         (
             &["sessions", "del", "--help"][..],
-            "Usage: ors-redis sessions del ID",
+            "Usage: ors-redis sessions del",
         ),
         (
             &["help", "sessions", "purge"][..],
-            "Usage: ors-redis sessions purge --yes",
+            "Usage: ors-redis sessions purge",
         ),
     ] {
         let out = ors(args, None);
         assert_eq!(out.code, 0, "{args:?}");
-        assert!(out.stdout.starts_with(usage), "{args:?}: {}", out.stdout);
+        assert!(out.stdout.contains(usage), "{args:?}: {}", out.stdout);
     }
+    let doctor = ors(&["doctor", "--help"], None);
+    assert!(doctor.stdout.contains("open_slots") && doctor.stdout.contains("Exit status"));
     let version = ors(&["--version"], None);
     assert_eq!(
         version.stdout.trim(),
         format!("ors-redis {}", env!("CARGO_PKG_VERSION"))
     );
+    let completions = ors(&["completions", "bash"], None);
+    assert_eq!(completions.code, 0);
+    assert!(
+        completions.stdout.contains("complete -F _ors__redis")
+            && completions.stdout.contains("doctor")
+    );
 
     // Usage and config errors: status 2, a message that names the problem.
+    let nowhere = format!("redis-nodes=127.0.0.1:{}", dead_port());
+    let nowhere_t = format!("{nowhere} cluster-name=T");
     for (args, config, message) in [
         (&[][..], None, "Usage: ors-redis"),
         (&["doctor"][..], None, "no config"),
-        (&["frobnicate"][..], None, "unknown command 'frobnicate'"),
-        (&["sessions"][..], None, "needs a subcommand"),
+        (
+            &["frobnicate"][..],
+            None,
+            "unrecognized subcommand 'frobnicate'",
+        ),
+        (
+            &["doctr"][..],
+            None,
+            "a similar subcommand exists: 'doctor'",
+        ),
+        (&["sessions"][..], None, "Usage: ors-redis sessions"),
         (
             &["sessions", "grab"][..],
             None,
-            "unknown sessions subcommand 'grab'",
+            "unrecognized subcommand 'grab'",
         ),
-        (&["sessions", "get"][..], None, "needs a session id"),
-        (&["doctor", "--yes"][..], None, "doctor does not take --yes"),
+        (&["sessions", "get"][..], None, "<ID>"),
+        (
+            &["doctor", "--yes"][..],
+            None,
+            "unexpected argument '--yes'",
+        ),
         (
             &["sessions", "get", "x", "--raw", "--escaped"][..],
             None,
-            "exclude each other",
+            "cannot be used with",
         ),
-        (&["doctor", "--bogus"][..], None, "unknown option --bogus"),
+        (
+            &["doctor", "--bogus"][..],
+            None,
+            "unexpected argument '--bogus'",
+        ),
         (
             &["capacity", "--sessions", "many"][..],
             None,
-            "--sessions 'many'",
+            "invalid value 'many' for '--sessions <N>'",
         ),
         (
             &["doctor"][..],
-            Some("redis-nodes=127.0.0.1:7060"),
+            Some(nowhere.as_str()),
             "missing required key 'cluster-name'",
         ),
         (
@@ -132,8 +216,19 @@ fn without_a_cluster() {
             "cannot read --config-file",
         ),
         (
+            &[
+                "doctor",
+                "--config",
+                "x",
+                "--config-file",
+                "/nonexistent/ors.cfg",
+            ][..],
+            None,
+            "not both",
+        ),
+        (
             &["sessions", "get", "a{b"][..],
-            Some("redis-nodes=127.0.0.1:7060 cluster-name=T"),
+            Some(nowhere_t.as_str()),
             "brace",
         ),
     ] {
@@ -146,14 +241,52 @@ fn without_a_cluster() {
         );
     }
 
-    // Nothing listens: doctor reports that as its failed check, status 1.
-    let config = "redis-nodes=127.0.0.1:7069 cluster-name=T redis-connect-timeout=300";
-    let out = ors(&["doctor"], Some(config));
+    // Nothing listens: doctor reports that as a row (status 1), in the
+    // table and in the JSON; the other commands say where they could not go.
+    let config = format!("{nowhere_t} redis-connect-timeout=300");
+    let out = ors(&["doctor"], Some(&config));
     assert_eq!(out.code, 1);
-    assert!(out.stdout.contains("connect") && out.stdout.contains("FAIL"));
-    let out = ors(&["sessions", "count"], Some(config));
+    let seed = row(&out.stdout, "seed");
+    assert!(
+        seed.contains("FAIL") && seed.contains("not reachable"),
+        "{seed}"
+    );
+    let (out, env) = ors_json(&["doctor"], &config, "doctor");
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("127.0.0.1:7069"), "{}", out.stderr);
+    assert_eq!(env["ok"], Value::Bool(false));
+    assert_eq!(env["result"]["checks"][0]["id"], "seed");
+    let (out, env) = ors_json(&["sessions", "count"], &config, "sessions_count");
+    assert_eq!(out.code, 1);
+    assert!(env["result"].is_null());
+    let dead = format!("127.0.0.1:{}", dead_port());
+    assert!(s(&env["error"]["message"]).contains(&dead), "{env}");
+    assert!(out.stderr.contains(&dead), "{}", out.stderr);
+}
+
+/// A standalone server and a Sentinel in redis-nodes: doctor's rows, exit 1.
+fn not_a_cluster(servers: &LoneServers) {
+    for (port, what) in [
+        (standalone_port(), "is a standalone Redis"),
+        (sentinel_port(), "is a Redis Sentinel"),
+    ] {
+        let config = format!("redis-nodes=127.0.0.1:{port} cluster-name=T");
+        let out = ors(&["doctor"], Some(&config));
+        assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+        let seed = row(&out.stdout, "seed");
+        assert!(
+            seed.contains("FAIL") && seed.contains(what),
+            "{}",
+            out.stdout
+        );
+        let (out, env) = ors_json(&["doctor"], &config, "doctor");
+        assert_eq!(out.code, 1);
+        assert!(s(&env["result"]["checks"][0]["detail"]).contains(what));
+        // The other commands: a config problem, status 2.
+        assert_eq!(ors(&["sessions", "count"], Some(&config)).code, 2);
+    }
+    // A cluster seed behind a standalone one: the cluster is checked, and
+    // the standalone seed is a failed row of its own.
+    let _ = servers;
 }
 
 fn weak_cluster(weak: &WeakCluster) {
@@ -165,38 +298,40 @@ fn weak_cluster(weak: &WeakCluster) {
         "doctor must fail a weak cluster:\n{}",
         out.stdout
     );
-    let rows = |check: &str| -> Vec<String> {
-        out.stdout
-            .lines()
-            .filter(|l| l.starts_with(&format!("{check} ")))
-            .map(str::to_string)
-            .collect()
-    };
-    let replicas = rows("replicas");
+    let replicas = rows(&out.stdout, "replicas");
     assert_eq!(replicas.len(), 3, "{}", out.stdout);
     assert!(replicas
         .iter()
         .all(|r| r.contains("FAIL") && r.contains("no working replica")));
-    assert!(rows("aof")[0].contains("FAIL") && rows("aof")[0].contains("appendonly no"));
-    let eviction = &rows("maxmemory-policy")[0];
+    let aof = row(&out.stdout, "aof");
+    assert!(aof.contains("FAIL") && aof.contains("appendonly no"));
+    let eviction = row(&out.stdout, "maxmemory_policy");
     assert!(eviction.contains("FAIL") && eviction.contains("allkeys-lru on all 3 nodes"));
-    assert!(rows("cluster state")[0].contains("PASS"));
-    assert!(rows("masters")[0].contains("PASS"));
-    assert!(rows("auth")[0].contains("WARN"));
-    assert_eq!(rows("latency").len(), 3);
+    for (check, status) in [
+        ("cluster_state", "PASS"),
+        ("open_slots", "PASS"),
+        ("slot_map", "PASS"),
+        ("masters", "PASS"),
+        ("auth", "WARN"),
+    ] {
+        assert!(
+            row(&out.stdout, check).contains(status),
+            "{check}: {}",
+            out.stdout
+        );
+    }
+    assert_eq!(rows(&out.stdout, "latency").len(), 3);
     assert!(out.stdout.contains("result: FAIL"));
 
-    let json = ors(&["doctor", "--json"], Some(&config));
-    assert_eq!(json.code, 1);
-    let doc = parse_json(&json.stdout);
-    assert_eq!(doc.get("result").str(), "fail");
-    assert_eq!(doc.get("ok"), &J::Bool(false));
-    let failed: Vec<&str> = doc
-        .get("checks")
-        .arr()
+    let (out, env) = ors_json(&["doctor"], &config, "doctor");
+    assert_eq!(out.code, 1);
+    let doc = &env["result"];
+    assert_eq!(doc["status"], "fail");
+    assert_eq!(env["ok"], Value::Bool(false));
+    let failed: Vec<&str> = a(&doc["checks"])
         .iter()
-        .filter(|c| c.get("status").str() == "fail")
-        .map(|c| c.get("check").str())
+        .filter(|c| c["status"] == "fail")
+        .map(|c| s(&c["id"]))
         .collect();
     assert_eq!(
         failed,
@@ -205,37 +340,51 @@ fn weak_cluster(weak: &WeakCluster) {
             "replicas",
             "replicas",
             "aof",
-            "maxmemory-policy"
+            "maxmemory_policy"
         ]
     );
-    assert_eq!(doc.get("nodes").arr().len(), 3);
-    assert_eq!(doc.get("nodes").arr()[0].get("aof"), &J::Bool(false));
+    assert_eq!(a(&doc["nodes"]).len(), 3);
+    assert_eq!(doc["nodes"][0]["aof"], Value::Bool(false));
+
+    // An open slot (a resharding left half done): a warning, as
+    // `redis-cli --cluster check` gives.
+    let target = cli_out(weak_port() + 1, &["CLUSTER", "MYID"]);
+    let slot = cli_out(
+        weak_port(),
+        &["CLUSTER", "SETSLOT", "0", "MIGRATING", target.trim()],
+    );
+    assert_eq!(slot.trim(), "OK");
+    let out = ors(&["doctor"], Some(&config));
+    let open = row(&out.stdout, "open_slots");
+    assert!(
+        open.contains("WARN")
+            && open.contains(&format!(
+                "slot 0 migrating to 127.0.0.1:{} (on 127.0.0.1:{})",
+                weak_port() + 1,
+                weak_port()
+            )),
+        "{}",
+        out.stdout
+    );
+    cli_out(weak_port(), &["CLUSTER", "SETSLOT", "0", "STABLE"]);
 
     // 64 MiB per master cannot hold a million 4 KiB sessions.
-    let out = ors(
-        &[
-            "capacity",
-            "--sessions",
-            "1000000",
-            "--avg-bytes",
-            "4K",
-            "--json",
-        ],
-        Some(&config),
+    let (out, env) = ors_json(
+        &["capacity", "--sessions", "1000000", "--avg-bytes", "4K"],
+        &config,
+        "capacity",
     );
     assert_eq!(out.code, 1, "{}", out.stdout);
-    let cap = parse_json(&out.stdout);
-    assert_eq!(cap.get("measured").get("sessions").num(), 0.0);
-    assert_eq!(
-        cap.get("projection").get("source").str(),
-        "--avg-bytes, estimated"
-    );
-    for m in cap.get("projection").get("masters").arr() {
-        assert_eq!(m.get("limit").str(), "maxmemory");
-        assert_eq!(m.get("limit_bytes").num(), 64.0 * 1024.0 * 1024.0);
-        assert_eq!(m.get("status").str(), "fail");
+    let cap = &env["result"];
+    assert_eq!(n(&cap["measured"]["sessions"]), 0.0);
+    assert_eq!(cap["projection"]["source"], "avg_bytes_estimate");
+    for m in a(&cap["projection"]["masters"]) {
+        assert_eq!(m["budget"], "maxmemory");
+        assert_eq!(n(&m["budget_bytes"]), 64.0 * 1024.0 * 1024.0);
+        assert_eq!(m["status"], "fail");
     }
-    assert_eq!(cap.get("result").str(), "fail");
+    assert_eq!(cap["status"], "fail");
+    assert_eq!(env["ok"], Value::Bool(false));
 }
 
 fn good_cluster(good: &GoodCluster) {
@@ -250,67 +399,92 @@ fn good_cluster(good: &GoodCluster) {
     let out = ors(&["doctor"], Some(&config));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(!out.stdout.contains("FAIL"), "{}", out.stdout);
-    let replicas: Vec<&str> = out
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("replicas "))
-        .collect();
+    let replicas = rows(&out.stdout, "replicas");
     assert_eq!(replicas.len(), 3);
     assert!(replicas
         .iter()
         .all(|r| r.contains("WARN") && r.contains("same host")));
     for (check, status) in [
-        ("cluster state", "PASS"),
+        ("cluster_state", "PASS"),
+        ("open_slots", "PASS"),
+        ("slot_map", "PASS"),
         ("masters", "PASS"),
         ("aof", "PASS"),
-        ("maxmemory-policy", "PASS"),
+        ("appendfsync", "PASS"),
+        ("maxmemory_policy", "PASS"),
         ("version", "PASS"),
         ("auth", "PASS"),
         ("tls", "WARN"),
     ] {
-        let line = out
-            .stdout
-            .lines()
-            .find(|l| l.starts_with(&format!("{check} ")))
-            .unwrap_or_else(|| panic!("no {check} line in\n{}", out.stdout));
+        let line = row(&out.stdout, check);
         assert!(line.contains(status), "{line}");
     }
-    assert!(out.stdout.contains("appendfsync everysec on all 6 nodes"));
-    assert_eq!(
-        out.stdout
-            .lines()
-            .filter(|l| l.starts_with("latency "))
-            .count(),
-        6
-    );
+    assert!(row(&out.stdout, "appendfsync").contains("appendfsync everysec on all 6 nodes"));
+    assert!(row(&out.stdout, "slot_map").contains("6 node(s) agree"));
+    assert_eq!(rows(&out.stdout, "latency").len(), 6);
     assert!(out.stdout.contains("result: WARN"));
+    assert!(out.stdout.starts_with(&format!(
+        "ors-redis doctor: cluster-name {CLUSTER_NAME}, 3 masters and 3 replicas"
+    )));
     assert!(!out.stdout.contains(PASSWORD) && !out.stderr.contains(PASSWORD));
-    let doc = parse_json(&ors(&["doctor", "--json"], Some(&config)).stdout);
-    assert_eq!(doc.get("result").str(), "warn");
-    let nodes = doc.get("nodes").arr();
+    let (_, env) = ors_json(&["doctor"], &config, "doctor");
+    let doc = &env["result"];
+    assert_eq!(doc["status"], "warn");
+    assert_eq!(env["ok"], Value::Bool(true));
+    let nodes = a(&doc["nodes"]);
     assert_eq!(nodes.len(), 6);
-    assert!(nodes.iter().all(|n| n.get("round_trip_ms").num() >= 0.0));
-    assert_eq!(
-        nodes
-            .iter()
-            .filter(|n| n.get("role").str() == "replica")
-            .count(),
-        3
+    assert!(nodes
+        .iter()
+        .all(|n| n["round_trip_ms"].as_f64() >= Some(0.0)));
+    assert_eq!(nodes.iter().filter(|n| n["role"] == "replica").count(), 3);
+    assert_eq!((n(&doc["masters"]), n(&doc["replicas"])), (3.0, 3.0));
+
+    // log-level and -v reach the command's own log lines (stderr).
+    let quiet = ors(&["doctor"], Some(&config));
+    assert!(!quiet.stderr.contains("slot map read"), "{}", quiet.stderr);
+    let verbose = ors(&["-v", "doctor"], Some(&config));
+    assert!(
+        verbose.stderr.contains("slot map read"),
+        "{}",
+        verbose.stderr
+    );
+    let by_config = ors(&["doctor"], Some(&format!("{config} log-level=info")));
+    assert!(
+        by_config.stderr.contains("slot map read"),
+        "{}",
+        by_config.stderr
     );
 
-    // A wrong password: doctor's failed check, without the password in it.
+    // A wrong password: doctor's failed row, without the password in it.
     let wrong = config.replace(PASSWORD, "Wr0ng-Passw0rd");
     let out = ors(&["doctor"], Some(&wrong));
     assert_eq!(out.code, 1);
-    assert!(out.stdout.contains("connect") && !out.stdout.contains("Wr0ng-Passw0rd"));
+    assert!(row(&out.stdout, "seed").contains("FAIL") && !out.stdout.contains("Wr0ng-Passw0rd"));
+
+    // A seed that is down in front of a working one: a warning row of its
+    // own, and the cluster is checked through the next seed.
+    let dead_first = format!(
+        "redis-nodes=127.0.0.1:{};127.0.0.1:{} cluster-name={CLUSTER_NAME} password={PASSWORD}",
+        dead_port(),
+        good_port()
+    );
+    let out = ors(&["doctor"], Some(&dead_first));
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let seed = row(&out.stdout, "seed");
+    assert!(
+        seed.contains("WARN") && seed.contains("not reachable"),
+        "{seed}"
+    );
+    assert_eq!(rows(&out.stdout, "latency").len(), 6);
 
     // The same config from a file with ORS's [persistence] section, and from --config.
     let file = Path::new(TMP).join("cli-persistence.cfg");
     let mut text =
         String::from("# ORS application options\n[orchestration]\nsome-option=1\n[persistence]\n");
     text.push_str(&format!(
-        "redis-nodes = 127.0.0.1:{GOOD_PORT};127.0.0.1:{}\ncluster-name={CLUSTER_NAME}\npassword={PASSWORD}\n",
-        GOOD_PORT + 1
+        "redis-nodes = 127.0.0.1:{};127.0.0.1:{}\ncluster-name={CLUSTER_NAME}\npassword={PASSWORD}\n",
+        good_port(),
+        good_port() + 1
     ));
     std::fs::write(&file, text).expect("write the config file");
     let by_file = ors(
@@ -323,7 +497,17 @@ fn good_cluster(good: &GoodCluster) {
         None,
     );
     let by_flag = ors(&["sessions", "count", "--config", &config], None);
-    for out in [&by_file, &by_flag] {
+    // --config-file wins over ORS_REDIS_CONFIG.
+    let over_env = ors(
+        &[
+            "sessions",
+            "count",
+            "--config-file",
+            &file.to_string_lossy(),
+        ],
+        Some(&wrong),
+    );
+    for out in [&by_file, &by_flag, &over_env] {
         assert_eq!(out.code, 0, "{}", out.stderr);
         assert!(
             out.stdout.contains(&format!("total           {SESSIONS}")),
@@ -333,20 +517,12 @@ fn good_cluster(good: &GoodCluster) {
     }
 
     // count and list, with and without a prefix.
-    let count = parse_json(&ors(&["sessions", "count", "--json"], Some(&config)).stdout);
-    assert_eq!(count.get("count").num(), SESSIONS as f64);
-    let per_master: f64 = count
-        .get("masters")
-        .arr()
-        .iter()
-        .map(|m| m.get("sessions").num())
-        .sum();
+    let (_, env) = ors_json(&["sessions", "count"], &config, "sessions_count");
+    let count = &env["result"];
+    assert_eq!(n(&count["count"]), SESSIONS as f64);
+    let per_master: f64 = a(&count["masters"]).iter().map(|m| n(&m["count"])).sum();
     assert_eq!(per_master, SESSIONS as f64);
-    assert!(count
-        .get("masters")
-        .arr()
-        .iter()
-        .all(|m| m.get("sessions").num() > 0.0));
+    assert!(a(&count["masters"]).iter().all(|m| n(&m["count"]) > 0.0));
     let node7 = ors(&["sessions", "count", "--prefix", "node7-"], Some(&config));
     assert!(
         node7.stdout.contains("total           250"),
@@ -356,18 +532,14 @@ fn good_cluster(good: &GoodCluster) {
     assert!(node7
         .stderr
         .contains("250 session(s) of cluster-name CLI_TEST with prefix 'node7-'"));
-    let glob = parse_json(
-        &ors(
-            &["sessions", "list", "--prefix", "glob*", "--json"],
-            Some(&config),
-        )
-        .stdout,
+    let (_, env) = ors_json(
+        &["sessions", "list", "--prefix", "glob*"],
+        &config,
+        "sessions_list",
     );
-    let ids: Vec<&str> = glob
-        .get("sessions")
-        .arr()
+    let ids: Vec<&str> = a(&env["result"]["sessions"])
         .iter()
-        .map(|s| s.get("id").str())
+        .map(|s| s["id"].as_str().unwrap_or_default())
         .collect();
     assert_eq!(ids, ["glob*id"], "the prefix is literal, not a pattern");
     let list = ors(&["sessions", "list", "-q"], Some(&config));
@@ -379,12 +551,10 @@ fn good_cluster(good: &GoodCluster) {
     );
     assert!(list.stdout.starts_with("SESSION ID"));
     assert!(list.stderr.is_empty(), "--quiet: {}", list.stderr);
-    let listed = parse_json(&ors(&["sessions", "list", "--json", "-q"], Some(&config)).stdout);
-    let all: Vec<&str> = listed
-        .get("sessions")
-        .arr()
+    let (_, env) = ors_json(&["sessions", "list", "-q"], &config, "sessions_list");
+    let all: Vec<&str> = a(&env["result"]["sessions"])
         .iter()
-        .map(|s| s.get("id").str())
+        .map(|s| s["id"].as_str().unwrap_or_default())
         .collect();
     let mut sorted = all.clone();
     sorted.sort_unstable();
@@ -397,18 +567,17 @@ fn good_cluster(good: &GoodCluster) {
     let raw = ors_bytes(&["sessions", "get", "bin-1"], &config);
     assert_eq!(raw.0, 0);
     assert_eq!(raw.1, BINARY_VALUE, "raw value on stdout, byte for byte");
-    let bin = parse_json(&ors(&["sessions", "get", "bin-1", "--json"], Some(&config)).stdout);
-    assert_eq!(bin.get("encoding").str(), "base64");
-    assert_eq!(base64_decode(bin.get("value").str()), BINARY_VALUE);
-    let text = parse_json(&ors(&["sessions", "get", TEXT_ID, "--json"], Some(&config)).stdout);
-    assert_eq!(text.get("encoding").str(), "utf-8");
-    assert_eq!(text.get("value").str(), TEXT_VALUE);
-    let ttl = text.get("ttl_seconds").num();
+    let (_, env) = ors_json(&["sessions", "get", "bin-1"], &config, "sessions_get");
+    let bin = &env["result"];
+    assert_eq!(bin["encoding"], "base64");
+    assert_eq!(base64_decode(s(&bin["value"])), BINARY_VALUE);
+    let (_, env) = ors_json(&["sessions", "get", TEXT_ID], &config, "sessions_get");
+    let text = &env["result"];
+    assert_eq!(text["encoding"], "utf-8");
+    assert_eq!(text["value"], TEXT_VALUE);
+    let ttl = n(&text["ttl_seconds"]);
     assert!((3500.0..=3600.0).contains(&ttl), "ttl {ttl}");
-    assert_eq!(
-        text.get("key").str(),
-        format!("ORS:{CLUSTER_NAME}:{{{TEXT_ID}}}")
-    );
+    assert_eq!(s(&text["key"]), format!("ORS:{CLUSTER_NAME}:{{{TEXT_ID}}}"));
     let dump = ors(&["sessions", "get", "bin-1", "--escaped"], Some(&config));
     assert!(
         dump.stdout.contains("value (binary, hexdump):"),
@@ -424,17 +593,83 @@ fn good_cluster(good: &GoodCluster) {
     let missing = ors(&["sessions", "get", "no-such-session"], Some(&config));
     assert_eq!(missing.code, 1);
     assert!(missing.stderr.contains("no session 'no-such-session'"));
+    let (out, env) = ors_json(
+        &["sessions", "get", "no-such-session"],
+        &config,
+        "sessions_get",
+    );
+    assert_eq!(out.code, 1);
+    assert_eq!(env["result"]["found"], Value::Bool(false));
 
     // On a terminal (through script(1), where it exists): a progress line
-    // that is cleared, and the value shown rather than dumped raw.
+    // that is cleared, and the value shown rather than dumped raw; with
+    // TERM=dumb no escape sequence at all.
     if have("script") {
         let out = on_a_terminal(
             &format!("'{BIN}' sessions count; '{BIN}' sessions get bin-1"),
             &config,
+            "xterm",
         );
-        assert!(out.contains("\r\x1b[2Kcounting: master 1/3"), "{out:?}");
+        assert!(out.contains("counting: master 1/3"), "{out:?}");
+        assert!(out.contains("\x1b["), "{out:?}");
         assert!(out.contains("value (binary, hexdump):"), "{out:?}");
         assert!(out.contains("ttl "), "{out:?}");
+        let dumb = on_a_terminal(&format!("'{BIN}' sessions count"), &config, "dumb");
+        assert!(
+            !dumb.contains('\x1b') && !dumb.contains("counting: master"),
+            "{dumb:?}"
+        );
+        assert!(
+            dumb.contains(&format!("total           {SESSIONS}")),
+            "{dumb:?}"
+        );
+    }
+
+    // Pipes: `| head -1` takes the first line and the command ends quietly
+    // (0 or 141, no panic), also for a reader that is gone at once.
+    for args in [
+        "sessions list",
+        "sessions count",
+        "sessions get text-1",
+        "sessions list --json",
+        "sessions count --json",
+        "sessions get text-1 --json",
+        "doctor --json",
+    ] {
+        let out = Command::new("bash")
+            .args([
+                "-c",
+                &format!("'{BIN}' {args} 2>\"$ERR\" | head -1 >/dev/null; echo ${{PIPESTATUS[0]}}; cat \"$ERR\""),
+            ])
+            .env("ORS_REDIS_CONFIG", &config)
+            .env("ERR", Path::new(TMP).join("cli-pipe.err"))
+            .output()
+            .expect("run bash");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let code = text.lines().next().unwrap_or_default();
+        assert!(
+            code == "0" || code == "141",
+            "{args} | head -1: exit {code}: {text}"
+        );
+        assert!(
+            !text.contains("panicked") && !text.contains("Broken pipe"),
+            "{args}: {text}"
+        );
+    }
+    for args in [
+        &["sessions", "list"][..],
+        &["sessions", "count"][..],
+        &["sessions", "get", "bin-1"][..],
+        &["sessions", "get", "text-1", "--escaped"][..],
+        &["sessions", "list", "--json"][..],
+        &["doctor"][..],
+        &["capacity", "--json"][..],
+        &["--help"][..],
+    ] {
+        // 0 when the output fit into the pipe before the reader was gone.
+        let (code, stderr) = to_a_closed_pipe(args, &config);
+        assert!(matches!(code, Some(0 | 141)), "{args:?}: {code:?} {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 
     // capacity: ORS's rules and a measured projection.
@@ -467,38 +702,38 @@ fn good_cluster(good: &GoodCluster) {
     assert!(out
         .stdout
         .contains("WARN  3 masters now; 12 ORS HA pairs call for 4"));
-    let cap = parse_json(
-        &ors(
-            &[
-                "capacity",
-                "--sessions",
-                "30000",
-                "--sample",
-                "1000",
-                "--json",
-            ],
-            Some(&config),
-        )
-        .stdout,
+    assert!(
+        out.stdout.contains(" / 6 nodes)"),
+        "the host's RAM shared by 6 nodes: {}",
+        out.stdout
     );
-    let measured = cap.get("measured");
-    assert_eq!(measured.get("method").str(), "memory-usage");
-    assert_eq!(measured.get("sessions").num(), SESSIONS as f64);
-    assert_eq!(measured.get("sampled").num(), SESSIONS as f64);
+    let (_, env) = ors_json(
+        &["capacity", "--sessions", "30000", "--sample", "1000"],
+        &config,
+        "capacity",
+    );
+    let cap = &env["result"];
+    let measured = &cap["measured"];
+    assert_eq!(measured["method"], "memory_usage");
+    assert_eq!(n(&measured["sessions"]), SESSIONS as f64);
+    assert_eq!(n(&measured["sampled"]), SESSIONS as f64);
     // Mostly 1000-byte values: Redis adds a little under 200 bytes to each.
-    let each = measured.get("bytes_per_session").num();
+    let each = n(&measured["bytes_per_session"]);
     assert!((1000.0..1400.0).contains(&each), "bytes per session {each}");
-    let masters = cap.get("projection").get("masters").arr();
+    let masters = a(&cap["projection"]["masters"]);
     assert_eq!(masters.len(), 3);
-    let planned: f64 = masters
-        .iter()
-        .map(|m| m.get("sessions_planned").num())
-        .sum();
+    let planned: f64 = masters.iter().map(|m| n(&m["sessions_planned"])).sum();
     assert_eq!(planned, 30000.0);
     for m in masters {
-        assert!(m.get("projected_bytes").num() > m.get("used_memory").num());
-        assert_eq!(m.get("limit").str(), "host-memory");
+        assert!(n(&m["projected_bytes"]) > n(&m["used_memory"]));
+        // Six nodes on this host: each master's budget is a sixth of its RAM.
+        assert_eq!(m["budget"], "host_memory_share");
+        assert_eq!(n(&m["nodes_on_host"]), 6.0);
+        assert_eq!(n(&m["budget_bytes"]), (n(&m["host_memory"]) / 6.0).floor());
     }
+
+    least_privilege(good);
+    failover(good, &config);
 
     // del: UNLINK, then nothing left to delete.
     let out = ors(&["sessions", "del", "node8-sess-0001"], Some(&config));
@@ -506,20 +741,19 @@ fn good_cluster(good: &GoodCluster) {
     assert!(out
         .stdout
         .contains("deleted session 'node8-sess-0001' (UNLINK on 127.0.0.1:"));
-    let again = ors(
-        &["sessions", "del", "node8-sess-0001", "--json"],
-        Some(&config),
+    let (again, env) = ors_json(
+        &["sessions", "del", "node8-sess-0001"],
+        &config,
+        "sessions_del",
     );
     assert_eq!(again.code, 1);
-    assert_eq!(parse_json(&again.stdout).get("deleted"), &J::Bool(false));
-    let node8 = parse_json(
-        &ors(
-            &["sessions", "count", "--prefix", "node8-", "--json"],
-            Some(&config),
-        )
-        .stdout,
+    assert_eq!(env["result"]["deleted"], Value::Bool(false));
+    let (_, env) = ors_json(
+        &["sessions", "count", "--prefix", "node8-"],
+        &config,
+        "sessions_count",
     );
-    assert_eq!(node8.get("count").num(), 49.0);
+    assert_eq!(n(&env["result"]["count"]), 49.0);
 
     // purge: refused without --yes (nothing deleted), then everything under
     // ORS:CLI_TEST: goes, and the other cluster name's key stays.
@@ -533,19 +767,213 @@ fn good_cluster(good: &GoodCluster) {
         "{}",
         refused.stderr
     );
-    let count = parse_json(&ors(&["sessions", "count", "--json"], Some(&config)).stdout);
-    assert_eq!(count.get("count").num(), (SESSIONS - 1) as f64);
-    let purged = ors(&["sessions", "purge", "--yes", "--json"], Some(&config));
+    let (refused, env) = ors_json(&["sessions", "purge"], &config, "sessions_purge");
+    assert_eq!(refused.code, 2);
+    assert_eq!(n(&env["result"]["would_delete"]), keys as f64);
+    let (_, env) = ors_json(&["sessions", "count"], &config, "sessions_count");
+    assert_eq!(n(&env["result"]["count"]), (SESSIONS - 1) as f64);
+    let (purged, env) = ors_json(&["sessions", "purge", "--yes"], &config, "sessions_purge");
     assert_eq!(purged.code, 0, "{}", purged.stderr);
-    let report = parse_json(&purged.stdout);
-    assert_eq!(report.get("deleted").num(), keys as f64);
-    assert_eq!(report.get("verified"), &J::Bool(true));
-    let count = parse_json(&ors(&["sessions", "count", "--json"], Some(&config)).stdout);
-    assert_eq!(count.get("count").num(), 0.0);
+    assert_eq!(n(&env["result"]["deleted"]), keys as f64);
+    assert_eq!(env["result"]["verified"], Value::Bool(true));
+    let (_, env) = ors_json(&["sessions", "count"], &config, "sessions_count");
+    assert_eq!(n(&env["result"]["count"]), 0.0);
     let other = config.replace(CLUSTER_NAME, "OTHER_NAME");
-    let kept = parse_json(&ors(&["sessions", "list", "--json"], Some(&other)).stdout);
-    assert_eq!(kept.get("count").num(), 1.0);
-    assert_eq!(kept.get("sessions").arr()[0].get("id").str(), "kept");
+    let (_, env) = ors_json(&["sessions", "list"], &other, "sessions_list");
+    assert_eq!(n(&env["result"]["count"]), 1.0);
+    assert_eq!(env["result"]["sessions"][0]["id"], "kept");
+}
+
+/// The operator's read-only ACL user runs every read-only subcommand as
+/// well as the default user; the library's user, which lacks what the
+/// operator command needs, is told exactly what is missing.
+fn least_privilege(good: &GoodCluster) {
+    let as_user = |user: &str, password: &str| {
+        good.config_without_password() + &format!(" username={user} password={password}")
+    };
+    let operator = as_user(OPERATOR_USER, OPERATOR_PASSWORD);
+    let out = ors(&["doctor"], Some(&operator));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(rows(&out.stdout, "permission").is_empty(), "{}", out.stdout);
+    assert!(row(&out.stdout, "auth").contains(&format!("ACL user '{OPERATOR_USER}'")));
+    assert_eq!(rows(&out.stdout, "latency").len(), 6);
+    let (out, env) = ors_json(&["capacity", "--sample", "50"], &operator, "capacity");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(env["result"]["measured"]["method"], "memory_usage");
+    assert_eq!(n(&env["result"]["measured"]["sampled"]), 50.0);
+    for (args, command) in [
+        (&["sessions", "list"][..], "sessions_list"),
+        (&["sessions", "count"][..], "sessions_count"),
+    ] {
+        let (out, env) = ors_json(args, &operator, command);
+        assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+        assert_eq!(n(&env["result"]["count"]), SESSIONS as f64);
+    }
+    let get = ors_bytes(&["sessions", "get", "bin-1"], &operator);
+    assert_eq!((get.0, get.1.as_slice()), (0, BINARY_VALUE));
+    // del and purge need the write rule.
+    let out = ors(&["sessions", "del", "node7-sess-0001"], Some(&operator));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("permission denied: the ACL lacks +unlink"),
+        "{}",
+        out.stderr
+    );
+    let writer = as_user(OPERATOR_RW_USER, OPERATOR_PASSWORD);
+    let out = ors(&["sessions", "del", "glob*id"], Some(&writer));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    good.redis_cli(&[
+        "-c",
+        "SET",
+        &format!("ORS:{CLUSTER_NAME}:{{glob*id}}"),
+        "g",
+        "EX",
+        "3600",
+    ]);
+
+    // The library's own user: refusals named as what they are.
+    let library = as_user(LIBRARY_USER, LIBRARY_PASSWORD);
+    let out = ors(&["doctor"], Some(&library));
+    assert_eq!(out.code, 1);
+    let denied = row(&out.stdout, "permission");
+    assert!(
+        denied.contains("permission denied: the ACL lacks +ping"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("not reachable"), "{}", out.stdout);
+    let out = ors(&["capacity"], Some(&library));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("MEMORY USAGE refused"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains("no session to measure"));
+}
+
+/// A master killed: doctor describes the failover and counts alike in the
+/// header, the masters row and the JSON; `sessions get` on its slots rides
+/// the failover out within op-timeout; the node is restarted afterwards.
+fn failover(good: &GoodCluster, config: &str) {
+    let (_, env) = ors_json(
+        &["sessions", "get", "node7-sess-0002"],
+        config,
+        "sessions_get",
+    );
+    let master = s(&env["result"]["node"]).to_string();
+    let port: u16 = master
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port");
+    // Seeds that stay up: the other masters.
+    let seeds: Vec<String> = (0..6)
+        .map(|i| good_port() + i)
+        .filter(|p| *p != port)
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect();
+    let config = format!(
+        "{} op-timeout=20000",
+        config.replace(
+            &format!("127.0.0.1:{};127.0.0.1:{}", good_port(), good_port() + 1),
+            &seeds.join(";")
+        )
+    );
+    let out = good.script(&["node-kill", &port.to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _restart = Restart { good, port };
+
+    let out = ors(&["doctor"], Some(&config));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let row_text = row(&out.stdout, "failover");
+    assert!(
+        row_text.contains(&format!("master {master} down")) && row_text.contains("is taking over"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !rows(&out.stdout, "replicas")
+            .iter()
+            .any(|r| r.contains(&master)),
+        "no 'no working replica' for the master being replaced: {}",
+        out.stdout
+    );
+    let header_masters = out
+        .stdout
+        .split(", ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|t| t.parse::<usize>().ok())
+        .expect("the header's count of masters");
+    let (_, env) = ors_json(&["doctor"], &config, "doctor");
+    let doc = &env["result"];
+    assert_eq!(n(&doc["masters"]) as usize, header_masters);
+    let masters_row = a(&doc["checks"])
+        .iter()
+        .find(|c| c["id"] == "masters")
+        .map(|c| s(&c["detail"]).to_string())
+        .unwrap_or_default();
+    assert!(
+        masters_row.contains(&format!("{header_masters} master")),
+        "{masters_row} vs {header_masters}"
+    );
+    if header_masters == 2 {
+        let failover_row = a(&doc["checks"]).iter().any(|c| c["id"] == "failover");
+        assert!(failover_row, "{doc}");
+    }
+
+    // The library rides out a failover within op-timeout; so does the
+    // command: a scan over the masters, and a session on the lost master.
+    let started = Instant::now();
+    let (out, env) = ors_json(&["sessions", "count"], &config, "sessions_count");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(n(&env["result"]["count"]), SESSIONS as f64);
+    eprintln!(
+        "ors_redis_cli: sessions count across a failover took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let started = Instant::now();
+    let (out, env) = ors_json(
+        &["sessions", "get", "node7-sess-0002"],
+        &config,
+        "sessions_get",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(env["result"]["found"], Value::Bool(true));
+    assert_ne!(
+        s(&env["result"]["node"]),
+        master,
+        "served by the promoted replica"
+    );
+    eprintln!(
+        "ors_redis_cli: sessions get across a failover took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Restarts a killed node and waits until the cluster is healthy again.
+struct Restart<'a> {
+    good: &'a GoodCluster,
+    port: u16,
+}
+
+impl Drop for Restart<'_> {
+    fn drop(&mut self) {
+        let out = self.good.script(&["node-start", &self.port.to_string()]);
+        if !out.status.success() {
+            eprintln!("node-start: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let out = self.good.script(&["wait-healthy", "60"]);
+        if !out.status.success() {
+            eprintln!("wait-healthy: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
 }
 
 // ------------------------------------------------------------ the sessions
@@ -614,11 +1042,86 @@ fn command(args: &[&str], config: Option<&str>) -> Output {
     cmd.output().expect("run ors-redis")
 }
 
+/// Runs `args --json`, checks the envelope and every field against the
+/// reference in docs/operators.md, and returns the document.
+fn ors_json(args: &[&str], config: &str, name: &str) -> (Run, Value) {
+    let mut with_json = args.to_vec();
+    with_json.push("--json");
+    let out = ors(&with_json, Some(config));
+    let doc: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {:?} {}", out.stdout, out.stderr));
+    assert_eq!(doc["schema_version"], 1, "{doc}");
+    assert_eq!(doc["command"], name, "{doc}");
+    assert_eq!(
+        doc["ok"].as_bool(),
+        Some(out.code == 0),
+        "ok agrees with the exit status: {doc}"
+    );
+    validate(name, &doc);
+    (out, doc)
+}
+
+/// Starts the command with stdout a pipe whose reader is already gone.
+fn to_a_closed_pipe(args: &[&str], config: &str) -> (Option<i32>, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("ORS_REDIS_CONFIG", config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ors-redis");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait for ors-redis");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The table rows of a check (`<id> <node> <STATUS> <detail>`).
+fn rows(stdout: &str, check: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with(&format!("{check} ")))
+        .map(str::to_string)
+        .collect()
+}
+
+fn row(stdout: &str, check: &str) -> String {
+    rows(stdout, check)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no {check} row in\n{stdout}"))
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
+}
+
+fn n(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+fn a(v: &Value) -> &[Value] {
+    v.as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .expect("base64")
+}
+
 /// Runs a shell command line under script(1), so that it has a terminal.
-fn on_a_terminal(line: &str, config: &str) -> String {
+fn on_a_terminal(line: &str, config: &str, term: &str) -> String {
     let out = Command::new("script")
         .args(["-qec", line, "/dev/null"])
         .env("ORS_REDIS_CONFIG", config)
+        .env("TERM", term)
         .stdin(Stdio::null())
         .output()
         .expect("run script");
@@ -633,7 +1136,144 @@ fn have(program: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-// ------------------------------------------------------------ the clusters
+// ------------------------------------------- the JSON field reference
+
+/// Commands whose output was checked against the reference.
+static VALIDATED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// docs/operators.md's field reference: per command (`envelope` for the
+/// fields of every command), each field's path and the JSON types it may
+/// have (`absent`: it may be left out).
+type Reference = BTreeMap<String, Vec<(String, Vec<String>)>>;
+
+fn reference() -> &'static Reference {
+    static REFERENCE: OnceLock<Reference> = OnceLock::new();
+    REFERENCE.get_or_init(|| {
+        let text = std::fs::read_to_string(Path::new(REPO).join("docs/operators.md"))
+            .expect("read docs/operators.md");
+        let section = text
+            .split("\n## JSON field reference")
+            .nth(1)
+            .expect("a '## JSON field reference' section");
+        let section = section.split("\n## ").next().unwrap_or(section);
+        let mut out = Reference::new();
+        let mut current: Option<String> = None;
+        for line in section.lines() {
+            if let Some(heading) = line.strip_prefix("### ") {
+                current = heading.split('`').nth(1).map(str::to_string);
+                continue;
+            }
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let (Some(name), Some(path), Some(types)) =
+                (current.as_ref(), cells.get(1), cells.get(2))
+            else {
+                continue;
+            };
+            let Some(path) = path.strip_prefix('`').and_then(|p| p.strip_suffix('`')) else {
+                continue;
+            };
+            let types = types.split(',').map(|t| t.trim().to_string()).collect();
+            out.entry(name.clone())
+                .or_default()
+                .push((path.to_string(), types));
+        }
+        assert!(out.contains_key("envelope") && out.len() > 1, "{out:?}");
+        out
+    })
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(x) if x.is_u64() || x.is_i64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn walk<'v>(v: &'v Value, path: &str, out: &mut Vec<(String, &'v Value)>) {
+    match v {
+        Value::Object(fields) => {
+            for (key, value) in fields {
+                let p = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                out.push((p.clone(), value));
+                walk(value, &p, out);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                let p = format!("{path}[]");
+                out.push((p.clone(), item));
+                walk(item, &p, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every field of `doc` is in the reference with one of its types, and
+/// every field the reference does not mark `absent` is there.
+fn validate(name: &str, doc: &Value) {
+    let reference = reference();
+    let fields: Vec<&(String, Vec<String>)> = reference["envelope"]
+        .iter()
+        .chain(reference.get(name).into_iter().flatten())
+        .collect();
+    assert!(reference.contains_key(name), "no reference for {name}");
+    let mut seen = Vec::new();
+    walk(doc, "", &mut seen);
+    for (path, value) in &seen {
+        let Some((_, types)) = fields.iter().find(|(p, _)| p == path) else {
+            panic!("{name}: field {path} is not in docs/operators.md's reference: {doc}");
+        };
+        let t = json_type(value);
+        assert!(
+            types
+                .iter()
+                .any(|want| want == t || (want == "number" && t == "integer")),
+            "{name}: {path} is {t}, the reference says {types:?}"
+        );
+    }
+    let present: BTreeSet<&str> = seen.iter().map(|(p, _)| p.as_str()).collect();
+    for (path, types) in &fields {
+        // Optional fields, and the elements of an array (which may be empty).
+        if types.iter().any(|t| t == "absent") || path.ends_with("[]") {
+            continue;
+        }
+        let parent = path.rsplit_once('.').map(|(p, _)| p).unwrap_or("");
+        let parent_there =
+            parent.is_empty() || seen.iter().any(|(p, v)| p == parent && v.is_object());
+        assert!(
+            !parent_there || present.contains(path.as_str()),
+            "{name}: {path} is missing: {doc}"
+        );
+    }
+    if let Ok(mut v) = VALIDATED.lock() {
+        v.insert(name.to_string());
+    }
+}
+
+// ------------------------------------------------------------ the servers
+
+/// A line `ACL SETUSER <user> ...` of a doc, as a redis.conf `user` line
+/// with `password` for its `>PASSWORD`.
+fn acl_rule(doc: &str, user: &str, password: &str) -> String {
+    let text = std::fs::read_to_string(Path::new(REPO).join(doc)).expect("read the doc");
+    let prefix = format!("ACL SETUSER {user} ");
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no '{prefix}...' in {doc}"));
+    format!("user {user} {}", &line[prefix.len()..]).replace(">PASSWORD", &format!(">{password}"))
+}
 
 /// The good cluster, from c_tests/cluster.sh; stopped (by its pidfiles) on drop.
 struct GoodCluster {
@@ -646,13 +1286,21 @@ impl GoodCluster {
         let dir = Path::new(TMP).join("cli-good-cluster");
         std::fs::create_dir_all(&dir).expect("create the cluster dir");
         let extra_conf = Path::new(TMP).join("cli-good-cluster.conf");
+        let users = [
+            acl_rule("docs/operators.md", OPERATOR_USER, OPERATOR_PASSWORD),
+            acl_rule("docs/operators.md", OPERATOR_RW_USER, OPERATOR_PASSWORD),
+            acl_rule("docs/security.md", LIBRARY_USER, LIBRARY_PASSWORD),
+        ];
         std::fs::write(
             &extra_conf,
-            format!("requirepass {PASSWORD}\nmasterauth {PASSWORD}\n"),
+            format!(
+                "requirepass {PASSWORD}\nmasterauth {PASSWORD}\n{}\n",
+                users.join("\n")
+            ),
         )
         .expect("write the extra config");
         let cluster = GoodCluster { dir, extra_conf };
-        let out = cluster.script("start");
+        let out = cluster.script(&["start"]);
         assert!(
             out.status.success(),
             "cluster.sh start failed:\n{}{}",
@@ -662,10 +1310,10 @@ impl GoodCluster {
         cluster
     }
 
-    fn script(&self, action: &str) -> Output {
+    fn script(&self, args: &[&str]) -> Output {
         Command::new(Path::new(REPO).join("c_tests/cluster.sh"))
-            .arg(action)
-            .env("ORS_CLUSTER_PORT", GOOD_PORT.to_string())
+            .args(args)
+            .env("ORS_CLUSTER_PORT", good_port().to_string())
             .env("ORS_CLUSTER_DIR", &self.dir)
             .env("ORS_CLUSTER_EXTRA_CONF", &self.extra_conf)
             .env(
@@ -677,18 +1325,23 @@ impl GoodCluster {
             .expect("run c_tests/cluster.sh")
     }
 
-    fn config(&self) -> String {
+    fn config_without_password(&self) -> String {
         format!(
-            "redis-nodes=127.0.0.1:{GOOD_PORT};127.0.0.1:{} cluster-name={CLUSTER_NAME} password={PASSWORD}",
-            GOOD_PORT + 1
+            "redis-nodes=127.0.0.1:{};127.0.0.1:{} cluster-name={CLUSTER_NAME}",
+            good_port(),
+            good_port() + 1
         )
+    }
+
+    fn config(&self) -> String {
+        format!("{} password={PASSWORD}", self.config_without_password())
     }
 
     fn redis_cli(&self, args: &[&str]) {
         let status = Command::new("redis-cli")
             .args([
                 "-p",
-                &GOOD_PORT.to_string(),
+                &good_port().to_string(),
                 "-a",
                 PASSWORD,
                 "--no-auth-warning",
@@ -703,12 +1356,81 @@ impl GoodCluster {
 
 impl Drop for GoodCluster {
     fn drop(&mut self) {
-        let out = self.script("stop");
+        let out = self.script(&["stop"]);
         if !out.status.success() {
             eprintln!(
                 "cluster.sh stop failed: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
+        }
+    }
+}
+
+/// A standalone server and a Sentinel (watching it): children, stopped by
+/// pid on drop.
+struct LoneServers {
+    children: Vec<Child>,
+}
+
+impl LoneServers {
+    fn start() -> Self {
+        let dir = Path::new(TMP).join("cli-lone-servers");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the dir");
+        let dir_text = dir.to_string_lossy().into_owned();
+        let mut servers = LoneServers {
+            children: Vec::new(),
+        };
+        let standalone = Command::new("redis-server")
+            .args([
+                "--port",
+                &standalone_port().to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .args(["--save", "", "--appendonly", "no", "--dir", &dir_text])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        servers.children.push(standalone);
+        // A Sentinel needs a config file it can rewrite.
+        let conf = dir.join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {}\nbind 127.0.0.1\ndir {dir_text}\nsentinel monitor lone 127.0.0.1 {} 1\n",
+                sentinel_port(),
+                standalone_port()
+            ),
+        )
+        .expect("write sentinel.conf");
+        let sentinel = Command::new("redis-server")
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server --sentinel");
+        servers.children.push(sentinel);
+        for port in [standalone_port(), sentinel_port()] {
+            wait_until(
+                Duration::from_secs(15),
+                &format!("{port} answers PING"),
+                || cli_out(port, &["PING"]).trim() == "PONG",
+            );
+        }
+        servers
+    }
+}
+
+impl Drop for LoneServers {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }
@@ -787,11 +1509,14 @@ impl WeakCluster {
     }
 
     fn ports() -> impl Iterator<Item = u16> {
-        WEAK_PORT..WEAK_PORT + WEAK_NODES
+        weak_port()..weak_port() + WEAK_NODES
     }
 
     fn config(&self) -> String {
-        format!("redis-nodes=127.0.0.1:{WEAK_PORT} cluster-name={CLUSTER_NAME}")
+        format!(
+            "redis-nodes=127.0.0.1:{} cluster-name={CLUSTER_NAME}",
+            weak_port()
+        )
     }
 }
 
@@ -864,271 +1589,4 @@ fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-// ------------------------------------------- a strict JSON reader, for checks
-
-#[derive(Debug, Clone, PartialEq)]
-enum J {
-    Null,
-    Bool(bool),
-    Num(f64),
-    Str(String),
-    Arr(Vec<J>),
-    Obj(Vec<(String, J)>),
-}
-
-impl J {
-    fn get(&self, key: &str) -> &J {
-        match self {
-            J::Obj(fields) => fields
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v)
-                .unwrap_or_else(|| panic!("no key {key:?} in {self:?}")),
-            _ => panic!("not an object: {self:?}"),
-        }
-    }
-
-    fn str(&self) -> &str {
-        match self {
-            J::Str(s) => s,
-            _ => panic!("not a string: {self:?}"),
-        }
-    }
-
-    fn num(&self) -> f64 {
-        match self {
-            J::Num(n) => *n,
-            _ => panic!("not a number: {self:?}"),
-        }
-    }
-
-    fn arr(&self) -> &[J] {
-        match self {
-            J::Arr(a) => a,
-            _ => panic!("not an array: {self:?}"),
-        }
-    }
-}
-
-/// Parses RFC 8259 JSON strictly; panics (failing the test) on anything else.
-fn parse_json(text: &str) -> J {
-    let mut p = JsonReader {
-        s: text.as_bytes(),
-        i: 0,
-    };
-    let value = p.value();
-    p.ws();
-    assert_eq!(p.i, p.s.len(), "trailing data after JSON in {text:?}");
-    value
-}
-
-struct JsonReader<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl JsonReader<'_> {
-    fn fail(&self, what: &str) -> ! {
-        panic!(
-            "bad JSON at byte {}: {what} in {:?}",
-            self.i,
-            String::from_utf8_lossy(self.s)
-        )
-    }
-
-    fn ws(&mut self) {
-        while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
-            self.i += 1;
-        }
-    }
-
-    fn eat(&mut self, lit: &str) -> bool {
-        if self.s[self.i..].starts_with(lit.as_bytes()) {
-            self.i += lit.len();
-            true
-        } else {
-            false
-        }
-    }
-
-    fn value(&mut self) -> J {
-        self.ws();
-        match self.s.get(self.i) {
-            Some(b'{') => {
-                self.i += 1;
-                let mut fields = Vec::new();
-                self.ws();
-                if self.eat("}") {
-                    return J::Obj(fields);
-                }
-                loop {
-                    self.ws();
-                    let key = self.string();
-                    self.ws();
-                    if !self.eat(":") {
-                        self.fail("expected ':'");
-                    }
-                    fields.push((key, self.value()));
-                    self.ws();
-                    if self.eat("}") {
-                        return J::Obj(fields);
-                    }
-                    if !self.eat(",") {
-                        self.fail("expected ',' or '}'");
-                    }
-                }
-            }
-            Some(b'[') => {
-                self.i += 1;
-                let mut items = Vec::new();
-                self.ws();
-                if self.eat("]") {
-                    return J::Arr(items);
-                }
-                loop {
-                    items.push(self.value());
-                    self.ws();
-                    if self.eat("]") {
-                        return J::Arr(items);
-                    }
-                    if !self.eat(",") {
-                        self.fail("expected ',' or ']'");
-                    }
-                }
-            }
-            Some(b'"') => J::Str(self.string()),
-            Some(b't') if self.eat("true") => J::Bool(true),
-            Some(b'f') if self.eat("false") => J::Bool(false),
-            Some(b'n') if self.eat("null") => J::Null,
-            Some(b'-' | b'0'..=b'9') => self.number(),
-            _ => self.fail("expected a value"),
-        }
-    }
-
-    fn number(&mut self) -> J {
-        let start = self.i;
-        self.eat("-");
-        let digits = |r: &mut Self| {
-            let from = r.i;
-            while r.i < r.s.len() && r.s[r.i].is_ascii_digit() {
-                r.i += 1;
-            }
-            r.i - from
-        };
-        let int_start = self.i;
-        if digits(self) == 0 || (self.s[int_start] == b'0' && self.i - int_start > 1) {
-            self.fail("bad integer part");
-        }
-        if self.eat(".") && digits(self) == 0 {
-            self.fail("bad fraction");
-        }
-        if self.eat("e") || self.eat("E") {
-            let _ = self.eat("+") || self.eat("-");
-            if digits(self) == 0 {
-                self.fail("bad exponent");
-            }
-        }
-        let text =
-            std::str::from_utf8(&self.s[start..self.i]).unwrap_or_else(|_| self.fail("utf-8"));
-        J::Num(text.parse().unwrap_or_else(|_| self.fail("number")))
-    }
-
-    fn hex4(&mut self) -> u32 {
-        let text = self
-            .s
-            .get(self.i..self.i + 4)
-            .unwrap_or_else(|| self.fail("short \\u"));
-        let text = std::str::from_utf8(text).unwrap_or_else(|_| self.fail("\\u"));
-        self.i += 4;
-        u32::from_str_radix(text, 16).unwrap_or_else(|_| self.fail("bad \\u"))
-    }
-
-    fn string(&mut self) -> String {
-        if !self.eat("\"") {
-            self.fail("expected a string");
-        }
-        let mut out = String::new();
-        loop {
-            let Some(&b) = self.s.get(self.i) else {
-                self.fail("unterminated string");
-            };
-            match b {
-                b'"' => {
-                    self.i += 1;
-                    return out;
-                }
-                b'\\' => {
-                    self.i += 1;
-                    let Some(&e) = self.s.get(self.i) else {
-                        self.fail("unterminated escape");
-                    };
-                    self.i += 1;
-                    match e {
-                        b'"' => out.push('"'),
-                        b'\\' => out.push('\\'),
-                        b'/' => out.push('/'),
-                        b'b' => out.push('\u{8}'),
-                        b'f' => out.push('\u{c}'),
-                        b'n' => out.push('\n'),
-                        b'r' => out.push('\r'),
-                        b't' => out.push('\t'),
-                        b'u' => {
-                            let mut code = self.hex4();
-                            if (0xD800..0xDC00).contains(&code) {
-                                if !self.eat("\\u") {
-                                    self.fail("lone surrogate");
-                                }
-                                let low = self.hex4();
-                                code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
-                            }
-                            out.push(
-                                char::from_u32(code).unwrap_or_else(|| self.fail("bad code point")),
-                            );
-                        }
-                        _ => self.fail("unknown escape"),
-                    }
-                }
-                0..=0x1f => self.fail("raw control character in a string"),
-                _ => {
-                    let rest = std::str::from_utf8(&self.s[self.i..]).unwrap_or_else(|e| {
-                        std::str::from_utf8(&self.s[self.i..self.i + e.valid_up_to()])
-                            .unwrap_or_default()
-                    });
-                    let c = rest
-                        .chars()
-                        .next()
-                        .unwrap_or_else(|| self.fail("bad UTF-8"));
-                    out.push(c);
-                    self.i += c.len_utf8();
-                }
-            }
-        }
-    }
-}
-
-fn base64_decode(text: &str) -> Vec<u8> {
-    let value = |c: u8| -> u32 {
-        match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => panic!("bad base64 {text:?}"),
-        }
-    };
-    let mut out = Vec::new();
-    for chunk in text.as_bytes().chunks(4) {
-        let data: Vec<u8> = chunk.iter().copied().filter(|&c| c != b'=').collect();
-        let mut n = 0u32;
-        for (i, &c) in data.iter().enumerate() {
-            n |= value(c) << (18 - 6 * i);
-        }
-        for i in 0..data.len().saturating_sub(1) {
-            out.push((n >> (16 - 8 * i)) as u8);
-        }
-    }
-    out
 }

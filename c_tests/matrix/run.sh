@@ -244,8 +244,8 @@ rm -f "$WORK.fetch.log"
 # --- the library and the test programs, built once ---------------------------------------
 
 mkdir -p "$WORK"
-step "cargo build --release, C test programs in $BUILD"
-"$CARGO" build --release
+step "cargo build --release --features cli, C test programs in $BUILD"
+"$CARGO" build --release --features cli
 first_launcher=""
 for i in "${SELECTED[@]}"; do
     [[ -n "${LAUNCHER[${ROWS[i]}]:-}" ]] && { first_launcher=${LAUNCHER[${ROWS[i]}]}; break; }

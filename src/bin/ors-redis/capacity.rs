@@ -1,16 +1,14 @@
 //! `ors-redis capacity`: prints the rules, the measurement and the
 //! projection of `ors_redis::admin::capacity`.
 
-use ors_redis::admin::capacity::{self, Limit, Measured, Method, Plan, Projection, Recommendation};
-use ors_redis::admin::{human_bytes, Admin, Status};
+use serde::Serialize;
 
-use crate::args::Parsed;
-use crate::output::{Json, Table};
-use crate::term::with_progress;
+use crate::admin::capacity::{self, Limit, Measured, Method, Plan, Projection, Recommendation};
+use crate::admin::{human_bytes, Admin, Status};
+use crate::cli::CapacityArgs;
+use crate::output::{self, Table};
+use crate::progress::with_progress;
 use crate::{failure, Ctx, EXIT_FAIL, EXIT_OK};
-
-const DEFAULT_SAMPLE: u64 = 1000;
-const MAX_SAMPLE: u64 = 1_000_000;
 
 /// Everything the report shows.
 struct Report {
@@ -36,30 +34,24 @@ impl Report {
     }
 }
 
-/// The plan and the sample size from the options (checked before the
-/// config is loaded, so that a typo is named first).
-pub fn options(a: &Parsed) -> Result<(Plan, u64), String> {
+pub fn run(ctx: &Ctx, args: &CapacityArgs) -> i32 {
     let plan = Plan {
-        ors_pairs: a.number("ors-pairs", 1, 1_000_000)?,
-        sessions: a.number("sessions", 0, 1_000_000_000_000)?,
-        avg_bytes: a.size("avg-bytes", 512 << 20)?,
-        ors_memory: a.size("ors-memory", 1 << 50)?,
+        ors_pairs: args.ors_pairs,
+        sessions: args.sessions,
+        avg_bytes: args.avg_bytes,
+        ors_memory: args.ors_memory,
     };
-    let sample = a.number("sample", 0, MAX_SAMPLE)?.unwrap_or(DEFAULT_SAMPLE);
-    Ok((plan, sample))
-}
-
-pub fn run(ctx: &Ctx, plan: Plan, sample_limit: u64) -> i32 {
+    let sample_limit = args.sample;
     let mut admin = match Admin::connect(ctx.config.clone()) {
         Ok(a) => a,
-        Err(e) => return failure(&e),
+        Err(e) => return failure(ctx, "capacity", &e),
     };
     let measured = with_progress("sampling", ctx.quiet, |progress| {
         capacity::measure(&mut admin, sample_limit, progress)
     });
     let measured = match measured {
         Ok(m) => m,
-        Err(e) => return failure(&e),
+        Err(e) => return failure(ctx, "capacity", &e),
     };
     let key_len = measured
         .sample
@@ -88,9 +80,13 @@ pub fn run(ctx: &Ctx, plan: Plan, sample_limit: u64) -> i32 {
         findings,
     };
     if ctx.json {
-        print!("{}", to_json(ctx, &report).render());
+        output::json(
+            "capacity",
+            report.worst() != Status::Fail,
+            &to_json(ctx, &report),
+        );
     } else {
-        print!("{}", to_text(ctx, &report));
+        output::print(&to_text(ctx, &report));
     }
     if report.worst() == Status::Fail {
         EXIT_FAIL
@@ -111,7 +107,11 @@ fn method_text(m: &Method) -> String {
 fn limit_text(limit: Limit) -> String {
     match limit {
         Limit::Maxmemory(n) => format!("maxmemory {}", human_bytes(n)),
-        Limit::HostMemory(n) => format!("host RAM {}", human_bytes(n)),
+        Limit::HostShare { ram, nodes } => format!(
+            "{} (host RAM {} / {nodes} nodes)",
+            human_bytes(ram / nodes.max(1)),
+            human_bytes(ram)
+        ),
         Limit::Unknown => "unknown".to_string(),
     }
 }
@@ -268,91 +268,153 @@ fn to_text(ctx: &Ctx, r: &Report) -> String {
     out
 }
 
-fn to_json(ctx: &Ctx, r: &Report) -> Json {
+/// `result` of `capacity --json`.
+#[derive(Serialize)]
+struct CapacityOut<'a> {
+    cluster_name: &'a str,
+    masters_now: usize,
+    status: Status,
+    plan: PlanOut,
+    rules: RulesOut,
+    measured: MeasuredOut,
+    projection: ProjectionOut,
+    findings: Vec<FindingOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct PlanOut {
+    ors_pairs: Option<u64>,
+    sessions: Option<u64>,
+    avg_bytes: Option<u64>,
+    ors_memory: Option<u64>,
+    sample: u64,
+}
+
+#[derive(Serialize)]
+struct RulesOut {
+    masters: u64,
+    instances: u64,
+    bytes_per_session: Option<u64>,
+    data_per_master: Option<u64>,
+    maxmemory_per_master: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct MeasuredOut {
+    sessions: u64,
+    sampled: u64,
+    /// `memory_usage` or `estimate`.
+    method: &'static str,
+    method_note: Option<String>,
+    average_value_bytes: Option<f64>,
+    average_key_bytes: Option<f64>,
+    bytes_per_session: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct ProjectionOut {
+    sessions: u64,
+    bytes_per_session: Option<f64>,
+    /// `measured` or `avg_bytes_estimate`.
+    source: Option<&'static str>,
+    masters: Vec<MasterOut>,
+}
+
+#[derive(Serialize)]
+struct MasterOut {
+    node: String,
+    sessions_now: u64,
+    used_memory: u64,
+    sessions_planned: u64,
+    projected_bytes: u64,
+    /// What the budget is: `maxmemory`, `host_memory_share` (the host's RAM
+    /// divided by the cluster's nodes on it) or `unknown`.
+    budget: &'static str,
+    budget_bytes: Option<u64>,
+    host_memory: Option<u64>,
+    nodes_on_host: Option<u64>,
+    percent: Option<f64>,
+    status: Status,
+    note: String,
+}
+
+#[derive(Serialize)]
+struct FindingOut<'a> {
+    status: Status,
+    detail: &'a str,
+}
+
+fn master_out(p: &Projection) -> MasterOut {
+    let (budget, host_memory, nodes_on_host) = match p.limit {
+        Limit::Maxmemory(_) => ("maxmemory", None, None),
+        Limit::HostShare { ram, nodes } => ("host_memory_share", Some(ram), Some(nodes)),
+        Limit::Unknown => ("unknown", None, None),
+    };
+    MasterOut {
+        node: p.node.to_string(),
+        sessions_now: p.sessions_now,
+        used_memory: p.used_now,
+        sessions_planned: p.sessions_planned,
+        projected_bytes: p.projected,
+        budget,
+        budget_bytes: p.limit.bytes(),
+        host_memory,
+        nodes_on_host,
+        percent: p.percent,
+        status: p.status,
+        note: p.note.clone(),
+    }
+}
+
+fn to_json<'a>(ctx: &'a Ctx, r: &'a Report) -> CapacityOut<'a> {
     let s = &r.measured.sample;
     let (method, method_note) = match &s.method {
-        Method::MemoryUsage => ("memory-usage", None),
+        Method::MemoryUsage => ("memory_usage", None),
         Method::Estimate(why) => ("estimate", Some(why.clone())),
     };
-    let projections = r
-        .projections
-        .iter()
-        .map(|p| {
-            let (kind, bytes) = match p.limit {
-                Limit::Maxmemory(n) => ("maxmemory", Some(n)),
-                Limit::HostMemory(n) => ("host-memory", Some(n)),
-                Limit::Unknown => ("unknown", None),
-            };
-            Json::obj(vec![
-                ("node", p.node.to_string().into()),
-                ("sessions_now", p.sessions_now.into()),
-                ("used_memory", p.used_now.into()),
-                ("sessions_planned", p.sessions_planned.into()),
-                ("projected_bytes", p.projected.into()),
-                ("limit", kind.into()),
-                ("limit_bytes", bytes.into()),
-                ("percent", p.percent.into()),
-                ("status", p.status.as_str().into()),
-                ("note", p.note.as_str().into()),
-            ])
-        })
-        .collect();
-    let findings = r
-        .findings
-        .iter()
-        .map(|(status, text)| {
-            Json::obj(vec![
-                ("status", status.as_str().into()),
-                ("detail", text.as_str().into()),
-            ])
-        })
-        .collect();
-    Json::obj(vec![
-        ("command", "capacity".into()),
-        ("cluster_name", ctx.config.cluster_name.as_str().into()),
-        ("masters_now", r.measured.masters.len().into()),
-        (
-            "plan",
-            Json::obj(vec![
-                ("ors_pairs", r.plan.ors_pairs.into()),
-                ("sessions", r.plan.sessions.into()),
-                ("avg_bytes", r.plan.avg_bytes.into()),
-                ("ors_memory", r.plan.ors_memory.into()),
-                ("sample", r.sample_limit.into()),
-            ]),
-        ),
-        (
-            "rules",
-            Json::obj(vec![
-                ("masters", r.rec.masters.into()),
-                ("instances", r.rec.instances.into()),
-                ("bytes_per_session", r.rec.bytes_per_session.into()),
-                ("data_per_master", r.rec.data_per_master.into()),
-                ("maxmemory_per_master", r.rec.maxmemory_per_master.into()),
-            ]),
-        ),
-        (
-            "measured",
-            Json::obj(vec![
-                ("sessions", r.measured.sessions.into()),
-                ("sampled", s.sessions.into()),
-                ("method", method.into()),
-                ("method_note", method_note.into()),
-                ("average_value_bytes", s.average_value().into()),
-                ("average_key_bytes", s.average_key().into()),
-                ("bytes_per_session", s.bytes_per_session().into()),
-            ]),
-        ),
-        (
-            "projection",
-            Json::obj(vec![
-                ("sessions", r.planned.into()),
-                ("bytes_per_session", r.per_session.map(|(b, _)| b).into()),
-                ("source", r.per_session.map(|(_, src)| src).into()),
-                ("masters", Json::Arr(projections)),
-            ]),
-        ),
-        ("findings", Json::Arr(findings)),
-        ("result", r.worst().as_str().into()),
-    ])
+    CapacityOut {
+        cluster_name: ctx.config.cluster_name.as_str(),
+        masters_now: r.measured.masters.len(),
+        status: r.worst(),
+        plan: PlanOut {
+            ors_pairs: r.plan.ors_pairs,
+            sessions: r.plan.sessions,
+            avg_bytes: r.plan.avg_bytes,
+            ors_memory: r.plan.ors_memory,
+            sample: r.sample_limit,
+        },
+        rules: RulesOut {
+            masters: r.rec.masters,
+            instances: r.rec.instances,
+            bytes_per_session: r.rec.bytes_per_session,
+            data_per_master: r.rec.data_per_master,
+            maxmemory_per_master: r.rec.maxmemory_per_master,
+        },
+        measured: MeasuredOut {
+            sessions: r.measured.sessions,
+            sampled: s.sessions,
+            method,
+            method_note,
+            average_value_bytes: s.average_value(),
+            average_key_bytes: s.average_key(),
+            bytes_per_session: s.bytes_per_session(),
+        },
+        projection: ProjectionOut {
+            sessions: r.planned,
+            bytes_per_session: r.per_session.map(|(b, _)| b),
+            source: r.per_session.map(|(_, src)| match src {
+                "measured" => "measured",
+                _ => "avg_bytes_estimate",
+            }),
+            masters: r.projections.iter().map(master_out).collect(),
+        },
+        findings: r
+            .findings
+            .iter()
+            .map(|(status, detail)| FindingOut {
+                status: *status,
+                detail,
+            })
+            .collect(),
+    }
 }

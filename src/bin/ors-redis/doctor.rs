@@ -1,37 +1,91 @@
-//! `ors-redis doctor`: prints the checks of `ors_redis::admin::doctor`.
+//! `ors-redis doctor`: prints the checks of `admin::doctor`.
 
-use ors_redis::admin::doctor::{self, Check, Facts, NodeFacts, Role};
-use ors_redis::admin::{Admin, Status};
-use ors_redis::error::ErrorKind;
+use serde::Serialize;
 
-use crate::output::{Json, Table};
-use crate::{failure, Ctx, EXIT_FAIL, EXIT_OK};
+use crate::admin::doctor::{self, Check, Facts, NodeFacts};
+use crate::admin::{Admin, Status};
+use crate::output::{self, Table};
+use crate::{Ctx, EXIT_FAIL, EXIT_OK};
+
+/// `result` of `doctor --json`.
+#[derive(Serialize)]
+struct Report<'a> {
+    cluster_name: &'a str,
+    /// The node that gave the slot map; null when none did.
+    seed: Option<&'a str>,
+    /// The worst status of all checks.
+    status: Status,
+    /// Masters serving slots and not marked failed, and the other nodes.
+    masters: usize,
+    replicas: usize,
+    /// Nodes marked failed or not answering.
+    nodes_down: usize,
+    summary: Summary,
+    checks: &'a [Check],
+    nodes: Vec<NodeOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    pass: usize,
+    warn: usize,
+    fail: usize,
+}
+
+#[derive(Serialize)]
+struct NodeOut<'a> {
+    node: &'a str,
+    role: &'static str,
+    master: Option<&'a str>,
+    reachable: bool,
+    error: Option<&'a str>,
+    marked: Option<&'a str>,
+    version: Option<&'a str>,
+    round_trip_ms: Option<f64>,
+    aof: Option<bool>,
+    appendfsync: Option<&'a str>,
+    maxmemory_policy: Option<&'a str>,
+    used_memory: Option<u64>,
+    maxmemory: Option<u64>,
+    cluster_state: Option<&'a str>,
+    /// Commands this node refused for lack of ACL permission.
+    denied: &'a [String],
+}
 
 pub fn run(ctx: &Ctx) -> i32 {
-    let (facts, checks) = match Admin::connect(ctx.config.clone()) {
+    let (facts, checks) = match Admin::connect_seeds(ctx.config.clone()) {
         Ok(mut admin) => {
             let facts = doctor::gather(&mut admin);
             let checks = doctor::evaluate(&facts);
             (Some(facts), checks)
         }
-        Err(e) if e.kind == ErrorKind::Config => return failure(&e),
-        // Unreachable or refused: that is the doctor's first finding.
-        Err(e) => {
-            let seeds: Vec<String> = ctx.config.nodes.iter().map(|n| n.to_string()).collect();
-            let check = Check {
-                name: "connect",
-                node: seeds.join(";"),
-                status: Status::Fail,
-                detail: e.message,
-            };
-            (None, vec![check])
-        }
+        // No seed gave a slot map: each seed's reason is a finding.
+        Err(refusals) => (None, doctor::seed_checks(&refusals)),
     };
     let worst = doctor::worst(&checks);
+    let (masters, replicas) = facts.as_ref().map_or((0, 0), doctor::node_counts);
+    let report = Report {
+        cluster_name: ctx.config.cluster_name.as_str(),
+        seed: facts.as_ref().map(|f| f.seed.as_str()),
+        status: worst,
+        masters,
+        replicas,
+        nodes_down: facts.as_ref().map_or(0, doctor::nodes_down),
+        summary: Summary {
+            pass: count(&checks, Status::Pass),
+            warn: count(&checks, Status::Warn),
+            fail: count(&checks, Status::Fail),
+        },
+        checks: &checks,
+        nodes: facts
+            .as_ref()
+            .map(|f| f.nodes.iter().map(node_out).collect())
+            .unwrap_or_default(),
+    };
     if ctx.json {
-        print!("{}", to_json(ctx, facts.as_ref(), &checks, worst).render());
+        output::json("doctor", worst != Status::Fail, &report);
     } else {
-        print!("{}", to_text(ctx, facts.as_ref(), &checks, worst));
+        output::print(&to_text(&report, facts.as_ref()));
     }
     if worst == Status::Fail {
         EXIT_FAIL
@@ -40,109 +94,67 @@ pub fn run(ctx: &Ctx) -> i32 {
     }
 }
 
-fn counts(checks: &[Check]) -> [(Status, usize); 3] {
-    [Status::Pass, Status::Warn, Status::Fail]
-        .map(|s| (s, checks.iter().filter(|c| c.status == s).count()))
+fn count(checks: &[Check], status: Status) -> usize {
+    checks.iter().filter(|c| c.status == status).count()
 }
 
-fn to_text(ctx: &Ctx, facts: Option<&Facts>, checks: &[Check], worst: Status) -> String {
-    let mut out = String::new();
-    match facts {
-        Some(f) => {
-            let masters = f.nodes.iter().filter(|n| n.role == Role::Master).count();
-            let replicas = f.nodes.len() - masters;
-            out.push_str(&format!(
-                "ors-redis doctor: cluster-name {}, {masters} masters and {replicas} replicas \
-                 (from {} of {})\n\n",
-                f.cluster_name, f.topology_source, f.seed
-            ));
-        }
-        None => out.push_str(&format!(
-            "ors-redis doctor: cluster-name {}\n\n",
-            ctx.config.cluster_name.as_str()
-        )),
-    }
+fn to_text(r: &Report<'_>, facts: Option<&Facts>) -> String {
+    let mut out = match facts {
+        Some(f) => format!(
+            "ors-redis doctor: cluster-name {}, {} masters and {} replicas{} (from {} of {})\n\n",
+            r.cluster_name,
+            r.masters,
+            r.replicas,
+            match r.nodes_down {
+                0 => String::new(),
+                n => format!(", {n} node(s) down"),
+            },
+            f.topology_source,
+            f.seed
+        ),
+        None => format!(
+            "ors-redis doctor: cluster-name {}: no node of redis-nodes gave a slot map\n\n",
+            r.cluster_name
+        ),
+    };
     let mut table = Table::new(&["CHECK", "NODE", "STATUS", "DETAIL"]);
-    for c in checks {
+    for c in r.checks {
         table.row(vec![
-            c.name.to_string(),
-            c.node.clone(),
+            c.id.to_string(),
+            c.node.clone().unwrap_or_else(|| "-".to_string()),
             c.status.as_str().to_uppercase(),
             c.detail.clone(),
         ]);
     }
     out.push_str(&table.render());
-    let summary: Vec<String> = counts(checks)
-        .iter()
-        .map(|(s, n)| format!("{n} {}", s.as_str()))
-        .collect();
     out.push_str(&format!(
-        "\nresult: {} ({})\n",
-        worst.as_str().to_uppercase(),
-        summary.join(", ")
+        "\nresult: {} ({} pass, {} warn, {} fail)\n",
+        r.status.as_str().to_uppercase(),
+        r.summary.pass,
+        r.summary.warn,
+        r.summary.fail
     ));
     out
 }
 
-fn to_json(ctx: &Ctx, facts: Option<&Facts>, checks: &[Check], worst: Status) -> Json {
-    let summary = Json::Obj(
-        counts(checks)
-            .iter()
-            .map(|(s, n)| (s.as_str().to_string(), Json::from(*n)))
-            .collect(),
-    );
-    let checks_json: Vec<Json> = checks
-        .iter()
-        .map(|c| {
-            Json::obj(vec![
-                ("check", c.name.into()),
-                ("node", c.node.as_str().into()),
-                ("status", c.status.as_str().into()),
-                ("detail", c.detail.as_str().into()),
-            ])
-        })
-        .collect();
-    let nodes: Vec<Json> = facts
-        .map(|f| f.nodes.iter().map(node_json).collect())
-        .unwrap_or_default();
-    Json::obj(vec![
-        ("command", "doctor".into()),
-        ("cluster_name", ctx.config.cluster_name.as_str().into()),
-        ("seed", facts.map(|f| f.seed.clone()).into()),
-        ("result", worst.as_str().into()),
-        ("ok", (worst != Status::Fail).into()),
-        ("summary", summary),
-        ("checks", Json::Arr(checks_json)),
-        ("nodes", Json::Arr(nodes)),
-    ])
-}
-
-fn node_json(n: &NodeFacts) -> Json {
-    let info = |field: &str| Json::from(n.info.get(field).cloned());
-    let info_num = |field: &str| Json::from(n.info.get(field).and_then(|v| v.parse::<u64>().ok()));
-    Json::obj(vec![
-        ("node", n.name.as_str().into()),
-        ("role", n.role.as_str().into()),
-        ("master", n.master.clone().into()),
-        ("reachable", (n.error.is_none() && n.addr.is_some()).into()),
-        ("error", n.error.clone().into()),
-        ("marked", n.marked.clone().into()),
-        ("version", info("redis_version")),
-        (
-            "round_trip_ms",
-            n.round_trip().map(|d| d.as_secs_f64() * 1000.0).into(),
-        ),
-        ("aof", n.aof_on().into()),
-        ("appendfsync", n.appendfsync.clone().into()),
-        (
-            "maxmemory_policy",
-            n.eviction_policy().map(str::to_string).into(),
-        ),
-        ("used_memory", info_num("used_memory")),
-        ("maxmemory", info_num("maxmemory")),
-        (
-            "cluster_state",
-            n.cluster_info.get("cluster_state").cloned().into(),
-        ),
-    ])
+fn node_out(n: &NodeFacts) -> NodeOut<'_> {
+    let info = |field: &str| n.info.get(field).map(String::as_str);
+    let info_num = |field: &str| n.info.get(field).and_then(|v| v.parse::<u64>().ok());
+    NodeOut {
+        node: &n.name,
+        role: n.role.as_str(),
+        master: n.master.as_deref(),
+        reachable: n.error.is_none() && n.addr.is_some(),
+        error: n.error.as_deref(),
+        marked: n.marked.as_deref(),
+        version: info("redis_version"),
+        round_trip_ms: n.round_trip().map(|d| d.as_secs_f64() * 1000.0),
+        aof: n.aof_on(),
+        appendfsync: n.appendfsync.as_deref(),
+        maxmemory_policy: n.eviction_policy(),
+        used_memory: info_num("used_memory"),
+        maxmemory: info_num("maxmemory"),
+        cluster_state: n.cluster_info.get("cluster_state").map(String::as_str),
+        denied: &n.denied,
+    }
 }

@@ -1,24 +1,26 @@
-//! `ors-redis`: the operator command. It takes the same config as the
-//! library (`--config`, `--config-file` or `ORS_REDIS_CONFIG`) and runs one
-//! of `doctor`, `capacity` or `sessions ...` against the live cluster. The
-//! cluster work is in the library (`ors_redis::admin`); this binary parses
-//! the command line and prints tables or JSON.
+//! `ors-redis`: the operator command (built with the `cli` feature). It takes
+//! the same config as the library (`--config`, `--config-file` or
+//! `ORS_REDIS_CONFIG`) and runs `doctor`, `capacity` or `sessions ...`
+//! against the live cluster. `admin` is its one-thread view of the cluster
+//! (on `ors_redis::operator`, the library's small surface for it); the
+//! other modules turn the findings into tables or one JSON envelope.
 
-mod args;
+mod admin;
 mod capacity;
+mod cli;
 mod doctor;
-mod help;
 mod output;
+mod progress;
 mod sessions;
 mod settings;
-mod term;
+mod text;
 
-use std::io::Write;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 
-use ors_redis::config::Config;
-use ors_redis::logging;
+use ors_redis::operator::{install_logging, Config, Error, ErrorKind, LogLevel};
 
-use crate::args::Parsed;
+use crate::cli::{Cli, Command, Global, SessionsCommand};
 
 /// Exit statuses: 0 success, 1 a failed check or operation, 2 usage/config.
 pub const EXIT_OK: i32 = 0;
@@ -30,169 +32,128 @@ pub struct Ctx {
     pub config: Config,
     pub json: bool,
     pub quiet: bool,
-    pub args: Parsed,
 }
 
 impl Ctx {
     /// A note for the operator on stderr (not with --quiet).
     pub fn note(&self, text: &str) {
         if !self.quiet {
-            eprintln!("ors-redis: {text}");
+            output::note(text);
         }
     }
 }
 
 fn main() {
-    let code = run(std::env::args_os().skip(1).collect());
-    // Output may be a closed pipe (`| head`): nothing more to say then.
-    let _ = std::io::stdout().flush();
+    let code = run();
+    output::flush();
     std::process::exit(code);
 }
 
-fn run(raw: Vec<std::ffi::OsString>) -> i32 {
-    let args = match args::parse(raw) {
-        Ok(a) => a,
-        Err(e) => return usage_error(&e, "ors-redis --help"),
-    };
-    if args.flag("version") {
-        println!("ors-redis {}", env!("CARGO_PKG_VERSION"));
-        return EXIT_OK;
-    }
-    let command = args.word(0);
-    let sub = args.word(1);
-    if command.as_deref() == Some("help") {
-        return match help_text(args.word(1).as_deref(), args.word(2).as_deref()) {
-            Some(text) => print_help(text),
-            None => usage_error("no such command", "ors-redis --help"),
-        };
-    }
-    let Some(command) = command else {
-        if args.flag("help") {
-            return print_help(help::TOP);
+fn run() -> i32 {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        // --help and --version print and exit 0; usage errors exit 2.
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            let text = e.render().to_string();
+            if e.use_stderr() {
+                output::note_raw(&text);
+            } else {
+                output::print(&text);
+            }
+            return code;
         }
-        eprint!("{}", help::TOP);
-        return EXIT_USAGE;
     };
-    let Some(text) = help_text(Some(&command), sub.as_deref()) else {
-        return match (command.as_str(), sub) {
-            ("sessions", Some(sub)) => usage_error(
-                &format!("unknown sessions subcommand '{sub}'"),
-                "ors-redis sessions --help",
-            ),
-            _ => usage_error(&format!("unknown command '{command}'"), "ors-redis --help"),
-        };
-    };
-    if args.flag("help") {
-        return print_help(text);
-    }
-    let allowed: &[&str] = match (command.as_str(), sub.as_deref()) {
-        ("doctor", _) => &[],
-        ("capacity", _) => &["ors-pairs", "sessions", "avg-bytes", "sample", "ors-memory"],
-        ("sessions", Some("list" | "count")) => &["prefix"],
-        ("sessions", Some("get")) => &["raw", "escaped"],
-        ("sessions", Some("purge")) => &["yes"],
-        _ => &[],
-    };
-    let name = match (command.as_str(), sub.as_deref()) {
-        ("sessions", Some(sub)) => format!("sessions {sub}"),
-        _ => command.clone(),
-    };
-    let see = format!("ors-redis {name} --help");
-    if command == "sessions" && sub.is_none() {
-        return usage_error(
-            "sessions needs a subcommand: list, count, get, del or purge",
-            &see,
-        );
-    }
-    if let Err(e) = args.only(&name, allowed) {
-        return usage_error(&e, &see);
-    }
-    if args.flag("raw") && args.flag("escaped") {
-        return usage_error("--raw and --escaped exclude each other", &see);
-    }
-    let want_words = match (command.as_str(), sub.as_deref()) {
-        ("sessions", Some("get" | "del")) => 3,
-        ("sessions", _) => 2,
-        _ => 1,
-    };
-    if args.words.len() > want_words {
-        return usage_error(
-            &format!(
-                "unexpected argument '{}'",
-                term::escape(&args.words[want_words])
-            ),
-            &see,
-        );
-    }
-    if args.words.len() < want_words {
-        return usage_error(&format!("{name} needs a session id"), &see);
-    }
-    let capacity_plan = match command.as_str() {
-        "capacity" => match capacity::options(&args) {
-            Ok(plan) => Some(plan),
-            Err(e) => return usage_error(&e, &see),
-        },
-        _ => None,
-    };
-    let config = match settings::load(args.value("config"), args.value("config-file")) {
+    let cli = match Cli::from_arg_matches(&matches) {
         Ok(c) => c,
-        Err(e) => return usage_error(&e, &see),
+        Err(e) => return usage_error(&e.to_string()),
     };
-    // The library's own warnings (at the config's log-level) go to stderr.
-    logging::install(config.log_level);
+    // --config-file wins over ORS_REDIS_CONFIG; --config with it is a mistake.
+    let config_from_env = matches.value_source("config") == Some(ValueSource::EnvVariable);
+    let command = match cli.command {
+        Command::Completions { shell } => {
+            let mut buffer = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "ors-redis", &mut buffer);
+            output::write_bytes(&buffer);
+            return EXIT_OK;
+        }
+        command => command,
+    };
+    let config = match load_config(&cli.global, config_from_env) {
+        Ok(c) => c,
+        Err(e) => return usage_error(&e),
+    };
+    // The library's log lines (and the command's own) go to stderr, at the
+    // config's log-level, or as -v asks.
+    install_logging(match cli.global.verbose {
+        0 => config.log_level,
+        1 => LogLevel::Info,
+        2 => LogLevel::Debug,
+        _ => LogLevel::Trace,
+    });
     let ctx = Ctx {
         config,
-        json: args.flag("json"),
-        quiet: args.flag("quiet"),
-        args,
+        json: cli.global.json,
+        quiet: cli.global.quiet,
     };
-    match (command.as_str(), sub.as_deref()) {
-        ("doctor", _) => doctor::run(&ctx),
-        ("capacity", _) => match capacity_plan {
-            Some((plan, sample)) => capacity::run(&ctx, plan, sample),
-            None => usage_error("capacity: no plan", &see),
-        },
-        ("sessions", Some(sub)) => sessions::run(&ctx, sub),
-        _ => usage_error(&format!("unknown command '{name}'"), "ors-redis --help"),
+    match command {
+        Command::Doctor => doctor::run(&ctx),
+        Command::Capacity(args) => capacity::run(&ctx, &args),
+        Command::Sessions(sub) => sessions::run(&ctx, &sub),
+        Command::Completions { .. } => EXIT_OK,
     }
 }
 
-/// The help of `command [sub]`; `None` for an unknown one.
-fn help_text(command: Option<&str>, sub: Option<&str>) -> Option<&'static str> {
-    Some(match (command, sub) {
-        (None, _) => help::TOP,
-        (Some("doctor"), _) => help::DOCTOR,
-        (Some("capacity"), _) => help::CAPACITY,
-        (Some("sessions"), None) => help::SESSIONS,
-        (Some("sessions"), Some("list")) => help::SESSIONS_LIST,
-        (Some("sessions"), Some("count")) => help::SESSIONS_COUNT,
-        (Some("sessions"), Some("get")) => help::SESSIONS_GET,
-        (Some("sessions"), Some("del")) => help::SESSIONS_DEL,
-        (Some("sessions"), Some("purge")) => help::SESSIONS_PURGE,
-        _ => return None,
-    })
+fn load_config(global: &Global, config_from_env: bool) -> Result<Config, String> {
+    let config = match (&global.config, &global.config_file) {
+        (Some(_), Some(_)) if !config_from_env => {
+            return Err("give --config or --config-file, not both".to_string())
+        }
+        (_, Some(file)) => settings::from_file(file)?,
+        (Some(text), None) => text.clone(),
+        (None, None) => {
+            return Err(format!(
+                "no config: give --config 'redis-nodes=... cluster-name=...', \
+                 --config-file FILE, or set {}",
+                settings::ENV_VAR
+            ))
+        }
+    };
+    Config::parse(&config).map_err(|e| e.message)
 }
 
-fn print_help(text: &str) -> i32 {
-    print!("{text}");
-    EXIT_OK
-}
-
-pub fn usage_error(message: &str, see: &str) -> i32 {
-    eprintln!("ors-redis: {message} (see {see})");
+pub fn usage_error(message: &str) -> i32 {
+    output::note(&format!("{message} (see ors-redis --help)"));
     EXIT_USAGE
 }
 
-/// Prints an error: a config or argument problem (status 2), or the
-/// cluster said no or could not be reached (status 1).
-pub fn failure(error: &ors_redis::error::Error) -> i32 {
-    eprintln!("ors-redis: {}", error.message);
-    if matches!(
-        error.kind,
-        ors_redis::error::ErrorKind::Config | ors_redis::error::ErrorKind::InvalidArgument
-    ) {
+/// The status of an error that ends a command: a config or argument
+/// problem is 2, the cluster saying no or not answering is 1.
+pub fn exit_code(error: &Error) -> i32 {
+    if matches!(error.kind, ErrorKind::Config | ErrorKind::InvalidArgument) {
         EXIT_USAGE
     } else {
         EXIT_FAIL
+    }
+}
+
+/// Prints an error that ends a command (as the JSON envelope with --json)
+/// and returns its exit status.
+pub fn failure(ctx: &Ctx, command: &str, error: &Error) -> i32 {
+    if ctx.json {
+        output::json_error(command, error);
+    }
+    output::note(&error.message);
+    exit_code(error)
+}
+
+/// `sessions list` etc. for the envelope's `command`.
+pub fn sessions_name(sub: &SessionsCommand) -> &'static str {
+    match sub {
+        SessionsCommand::List { .. } => "sessions_list",
+        SessionsCommand::Count { .. } => "sessions_count",
+        SessionsCommand::Get { .. } => "sessions_get",
+        SessionsCommand::Del { .. } => "sessions_del",
+        SessionsCommand::Purge { .. } => "sessions_purge",
     }
 }

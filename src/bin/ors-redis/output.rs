@@ -1,6 +1,121 @@
-//! The two output forms: aligned text tables for people, JSON for scripts.
+//! The output: aligned text tables for people, one JSON envelope for
+//! scripts, and the writes themselves, which end the command quietly when
+//! stdout is a closed pipe (`| head -1`).
 
 use std::fmt::Write as _;
+use std::io::{ErrorKind as IoErrorKind, Write};
+
+use serde::Serialize;
+
+use ors_redis::operator::Error;
+
+/// The JSON document's shape version: bumped when a field changes meaning
+/// or goes away (new fields do not bump it). docs/operators.md has the
+/// field reference.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Every command's JSON: `{"schema_version", "command", "ok", "result"}`,
+/// plus `error` when the command could not do its work.
+#[derive(Serialize)]
+struct Envelope<'a, T: Serialize> {
+    schema_version: u32,
+    command: &'a str,
+    ok: bool,
+    result: Option<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct ErrorOut<'a> {
+    kind: String,
+    message: &'a str,
+}
+
+/// Prints `result` in the envelope.
+pub fn json<T: Serialize>(command: &str, ok: bool, result: &T) {
+    emit_json(&Envelope {
+        schema_version: SCHEMA_VERSION,
+        command,
+        ok,
+        result: Some(result),
+        error: None,
+    });
+}
+
+/// The envelope of a command that ended in an error (`result` null).
+pub fn json_error(command: &str, error: &Error) {
+    emit_json(&Envelope::<()> {
+        schema_version: SCHEMA_VERSION,
+        command,
+        ok: false,
+        result: None,
+        error: Some(ErrorOut {
+            kind: snake_case(&format!("{:?}", error.kind)),
+            message: &error.message,
+        }),
+    });
+}
+
+/// `InvalidArgument` -> `invalid_argument`.
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+fn emit_json<T: Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(mut text) => {
+            text.push('\n');
+            print(&text);
+        }
+        Err(e) => note(&format!("cannot write JSON: {e}")),
+    }
+}
+
+/// Text on stdout.
+pub fn print(text: &str) {
+    write_bytes(text.as_bytes());
+}
+
+/// Bytes on stdout. A closed pipe ends the process at once and quietly
+/// with 141 (128 + SIGPIPE, what a shell shows for a program killed by
+/// it); any other write error with 1.
+pub fn write_bytes(bytes: &[u8]) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(bytes).and_then(|_| out.flush()) {
+        stdout_failed(&e);
+    }
+}
+
+pub fn flush() {
+    if let Err(e) = std::io::stdout().lock().flush() {
+        stdout_failed(&e);
+    }
+}
+
+fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == IoErrorKind::BrokenPipe {
+        std::process::exit(141);
+    }
+    let _ = writeln!(std::io::stderr(), "ors-redis: cannot write to stdout: {e}");
+    std::process::exit(1);
+}
+
+/// `ors-redis: <text>` on stderr; a closed stderr is no reason to stop.
+pub fn note(text: &str) {
+    note_raw(&format!("ors-redis: {text}\n"));
+}
+
+pub fn note_raw(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
 
 /// Columns padded to their widest cell, two spaces apart; the last column
 /// is not padded (it holds the long details).
@@ -50,171 +165,6 @@ impl Table {
     }
 }
 
-/// A JSON value. Objects keep their keys in the order given.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Json {
-    Null,
-    Bool(bool),
-    Int(i64),
-    UInt(u64),
-    Num(f64),
-    Str(String),
-    Arr(Vec<Json>),
-    Obj(Vec<(String, Json)>),
-}
-
-impl Json {
-    pub fn obj(fields: Vec<(&str, Json)>) -> Json {
-        Json::Obj(
-            fields
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
-        )
-    }
-
-    /// Two-space indented text, ending in a newline.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        self.write(&mut out, 0);
-        out.push('\n');
-        out
-    }
-
-    fn write(&self, out: &mut String, depth: usize) {
-        let indent = |out: &mut String, depth: usize| {
-            out.push('\n');
-            out.extend(std::iter::repeat_n("  ", depth));
-        };
-        match self {
-            Json::Null => out.push_str("null"),
-            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Json::Int(n) => {
-                let _ = write!(out, "{n}");
-            }
-            Json::UInt(n) => {
-                let _ = write!(out, "{n}");
-            }
-            // JSON has no NaN or infinity.
-            Json::Num(x) if !x.is_finite() => out.push_str("null"),
-            Json::Num(x) => {
-                // Three decimals are plenty for ms and bytes; no exponent.
-                let text = format!("{:.3}", x);
-                let text = text.trim_end_matches('0').trim_end_matches('.');
-                out.push_str(if text.is_empty() || text == "-" {
-                    "0"
-                } else {
-                    text
-                });
-            }
-            Json::Str(s) => write_string(out, s),
-            Json::Arr(items) if items.is_empty() => out.push_str("[]"),
-            Json::Arr(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    indent(out, depth + 1);
-                    item.write(out, depth + 1);
-                }
-                indent(out, depth);
-                out.push(']');
-            }
-            Json::Obj(fields) if fields.is_empty() => out.push_str("{}"),
-            Json::Obj(fields) => {
-                out.push('{');
-                for (i, (key, value)) in fields.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    indent(out, depth + 1);
-                    write_string(out, key);
-                    out.push_str(": ");
-                    value.write(out, depth + 1);
-                }
-                indent(out, depth);
-                out.push('}');
-            }
-        }
-    }
-}
-
-/// A JSON string literal (RFC 8259, section 7).
-fn write_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-impl From<&str> for Json {
-    fn from(s: &str) -> Json {
-        Json::Str(s.to_string())
-    }
-}
-
-impl From<String> for Json {
-    fn from(s: String) -> Json {
-        Json::Str(s)
-    }
-}
-
-impl From<u64> for Json {
-    fn from(n: u64) -> Json {
-        Json::UInt(n)
-    }
-}
-
-impl From<usize> for Json {
-    fn from(n: usize) -> Json {
-        Json::UInt(n as u64)
-    }
-}
-
-impl From<i64> for Json {
-    fn from(n: i64) -> Json {
-        Json::Int(n)
-    }
-}
-
-impl From<f64> for Json {
-    fn from(x: f64) -> Json {
-        Json::Num(x)
-    }
-}
-
-impl From<bool> for Json {
-    fn from(b: bool) -> Json {
-        Json::Bool(b)
-    }
-}
-
-impl<T: Into<Json>> From<Option<T>> for Json {
-    fn from(v: Option<T>) -> Json {
-        v.map_or(Json::Null, Into::into)
-    }
-}
-
-impl<T: Into<Json>> From<Vec<T>> for Json {
-    fn from(items: Vec<T>) -> Json {
-        Json::Arr(items.into_iter().map(Into::into).collect())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,31 +184,8 @@ mod tests {
     }
 
     #[test]
-    fn strings_are_escaped() {
-        let mut s = String::new();
-        write_string(&mut s, "a\"b\\c\nd\u{1}e\u{7f}é\u{2028}");
-        assert_eq!(s, r#""a\"b\\c\nd\u0001e\u007fé"#.to_string() + "\u{2028}\"");
-    }
-
-    #[test]
-    fn values_render_as_json() {
-        let v = Json::obj(vec![
-            ("name", "T".into()),
-            ("count", 3u64.into()),
-            ("ms", 0.125.into()),
-            ("whole", 2.0.into()),
-            ("nan", f64::NAN.into()),
-            ("none", Json::from(None::<u64>)),
-            ("list", vec![1u64, 2].into()),
-            ("empty", Json::Arr(vec![])),
-            ("neg", Json::Int(-1)),
-            ("ok", true.into()),
-        ]);
-        assert_eq!(
-            v.render(),
-            "{\n  \"name\": \"T\",\n  \"count\": 3,\n  \"ms\": 0.125,\n  \"whole\": 2,\n  \
-             \"nan\": null,\n  \"none\": null,\n  \"list\": [\n    1,\n    2\n  ],\n  \
-             \"empty\": [],\n  \"neg\": -1,\n  \"ok\": true\n}\n"
-        );
+    fn error_kinds_are_snake_case() {
+        assert_eq!(snake_case("InvalidArgument"), "invalid_argument");
+        assert_eq!(snake_case("Connection"), "connection");
     }
 }

@@ -2,33 +2,16 @@
 //! hands to the library), `--config-file F` (ORS's `persistence` section as
 //! `key=value` lines), or the `ORS_REDIS_CONFIG` environment variable.
 
-use ors_redis::config::Config;
+use std::path::Path;
 
 pub const ENV_VAR: &str = "ORS_REDIS_CONFIG";
 
-/// The config text from the options or the environment, parsed.
-pub fn load(config: Option<&str>, file: Option<&str>) -> Result<Config, String> {
-    let text = match (config, file) {
-        (Some(_), Some(_)) => {
-            return Err("give --config or --config-file, not both".to_string());
-        }
-        (Some(text), None) => text.to_string(),
-        (None, Some(path)) => {
-            let content = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read --config-file {path}: {e}"))?;
-            conninfo_from_file(&content).map_err(|e| format!("{path}: {e}"))?
-        }
-        (None, None) => match std::env::var(ENV_VAR) {
-            Ok(text) if !text.trim().is_empty() => text,
-            _ => {
-                return Err(format!(
-                    "no config: give --config 'redis-nodes=... cluster-name=...', \
-                     --config-file FILE, or set {ENV_VAR}"
-                ))
-            }
-        },
-    };
-    Config::parse(&text).map_err(|e| e.message)
+/// The config string of a `--config-file`.
+pub fn from_file(path: &Path) -> Result<String, String> {
+    let shown = path.display();
+    let content = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read --config-file {shown}: {e}"))?;
+    conninfo_from_file(&content).map_err(|e| format!("{shown}: {e}"))
 }
 
 /// Turns `key=value` lines into the library's config string. Blank lines
@@ -75,6 +58,7 @@ pub fn conninfo_from_file(content: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ors_redis::operator::Config;
 
     #[test]
     fn a_persistence_section_becomes_a_config_string() {
@@ -109,12 +93,8 @@ mod tests {
             .unwrap_err()
             .contains("bad key"));
         assert!(conninfo_from_file("# only comments\n").is_err());
-        assert!(load(Some("x"), Some("y")).unwrap_err().contains("not both"));
-        assert!(load(None, Some("/nonexistent/ors.cfg"))
+        assert!(from_file(Path::new("/nonexistent/ors.cfg"))
             .unwrap_err()
             .contains("cannot read"));
-        assert!(load(Some("cluster-name=T"), None)
-            .unwrap_err()
-            .contains("redis-nodes"));
     }
 }

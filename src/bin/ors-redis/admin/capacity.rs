@@ -8,14 +8,10 @@
 //! `MEMORY USAGE` (or refuses it) the cost is estimated from `STRLEN` and the
 //! key's length with the allocator's size classes.
 
-use crate::reply::Value;
+use ors_redis::operator::{ClusterName, Error, KeyBuilder, NodeAddr, Result, SessionId, Value};
 
 use super::sessions::ProgressFn;
-use super::{human_bytes, Admin, Status};
-use crate::config::NodeAddr;
-use crate::connection::reply_error;
-use crate::error::Result;
-use crate::keys::{ClusterName, KeyBuilder, SessionId};
+use super::{human_bytes, server_error, Admin, Status};
 
 const MIN_MASTERS: u64 = 3;
 /// "About 3 nodes per 9 ORS HA pairs".
@@ -135,6 +131,9 @@ pub struct MasterUsage {
     pub maxmemory: u64,
     /// The host's RAM as the server sees it (0: unknown).
     pub system_memory: u64,
+    /// Redis nodes of this cluster on the master's host (itself included),
+    /// which share that RAM.
+    pub nodes_on_host: u64,
 }
 
 /// What was measured on the cluster.
@@ -190,8 +189,10 @@ pub fn measure(
     }
     let sample = summarize(&costs, no_memory_usage);
 
+    let hosts = node_hosts(admin);
     let mut usage = Vec::with_capacity(masters.len());
     for (node, sessions) in masters.into_iter().zip(sessions_per_master) {
+        let nodes_on_host = hosts.iter().filter(|h| **h == node.host).count().max(1) as u64;
         let info = admin.info(&node, Some("memory"))?;
         let field = |name: &str| info.get(name).and_then(|v| v.parse::<u64>().ok());
         usage.push(MasterUsage {
@@ -199,6 +200,7 @@ pub fn measure(
             used_memory: field("used_memory").unwrap_or(0),
             maxmemory: field("maxmemory").unwrap_or(0),
             system_memory: field("total_system_memory").unwrap_or(0),
+            nodes_on_host,
             node,
         });
     }
@@ -207,6 +209,26 @@ pub fn measure(
         sessions: total,
         masters: usage,
     })
+}
+
+/// The host of every node of the cluster, from CLUSTER NODES (which lists
+/// every node), else from the slot map.
+fn node_hosts(admin: &mut Admin) -> Vec<String> {
+    let seed = admin.seed.clone();
+    match admin.cluster_nodes(&seed) {
+        Ok(nodes) => nodes
+            .iter()
+            .filter(|n| !n.is_failed())
+            .filter_map(|n| n.addr.as_ref().map(|a| a.host.clone()))
+            .collect(),
+        Err(_) => admin
+            .map
+            .masters
+            .iter()
+            .flat_map(|m| std::iter::once(&m.node).chain(m.replicas.iter()))
+            .map(|n| n.host.clone())
+            .collect(),
+    }
 }
 
 /// `MEMORY USAGE` and `STRLEN` of a batch of keys in one pipeline (only
@@ -229,20 +251,36 @@ fn measure_batch(
     let replies = admin.pipeline(node, &commands)?;
     let per_key = if with_usage { 2 } else { 1 };
     for (key, replies) in keys.iter().zip(replies.chunks(per_key)) {
-        // An error: the key is not a string (not a session); skip it.
-        let Some(&Value::Int(value_len)) = replies.first() else {
-            continue;
-        };
         let usage = match replies.get(1) {
             Some(Value::Int(n)) if *n > 0 => Some(*n as u64),
             // Expired or deleted since the scan.
             Some(Value::Nil) => continue,
             Some(Value::ServerError(e)) if no_memory_usage.is_none() => {
-                let e = reply_error(e);
-                *no_memory_usage = Some(format!("MEMORY USAGE refused on {node}: {}", e.message));
+                let e = server_error(node, e, &[b"MEMORY", b"USAGE"]);
+                *no_memory_usage = Some(format!("MEMORY USAGE refused: {}", e.message));
                 None
             }
             _ => None,
+        };
+        let value_len = match replies.first() {
+            Some(&Value::Int(n)) => n,
+            // Without STRLEN either, there is nothing to measure with.
+            Some(Value::ServerError(e)) if e.code() == "NOPERM" => {
+                let e = server_error(node, e, &[b"STRLEN"]);
+                let memory_usage = no_memory_usage
+                    .clone()
+                    .unwrap_or_else(|| "MEMORY USAGE not tried".to_string());
+                return Err(Error::new(
+                    e.kind,
+                    format!(
+                        "{memory_usage}; and STRLEN too ({}): the sessions cannot be measured; \
+                         give the operator's ACL rule (docs/operators.md) or --sample 0",
+                        e.message
+                    ),
+                ));
+            }
+            // The key is not a string (not a session): skip it.
+            _ => continue,
         };
         costs.push(KeyCost {
             key_len: key.len() as u64,
@@ -329,9 +367,24 @@ pub fn recommend(plan: &Plan, masters_now: usize, key_len: u64) -> Recommendatio
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
     Maxmemory(u64),
-    /// No maxmemory: the host's RAM.
-    HostMemory(u64),
+    /// No maxmemory: the host's RAM divided by the cluster's Redis nodes on
+    /// that host, which share it.
+    HostShare {
+        ram: u64,
+        nodes: u64,
+    },
     Unknown,
+}
+
+impl Limit {
+    /// The budget in bytes.
+    pub fn bytes(self) -> Option<u64> {
+        match self {
+            Limit::Maxmemory(n) => Some(n),
+            Limit::HostShare { ram, nodes } => Some(ram / nodes.max(1)),
+            Limit::Unknown => None,
+        }
+    }
 }
 
 /// One master's memory once it holds its share of the planned sessions.
@@ -366,7 +419,10 @@ pub fn project(masters: &[MasterUsage], per_session: f64, planned: u64) -> Vec<P
             let limit = if m.maxmemory > 0 {
                 Limit::Maxmemory(m.maxmemory)
             } else if m.system_memory > 0 {
-                Limit::HostMemory(m.system_memory)
+                Limit::HostShare {
+                    ram: m.system_memory,
+                    nodes: m.nodes_on_host,
+                }
             } else {
                 Limit::Unknown
             };
@@ -385,17 +441,18 @@ pub fn project(masters: &[MasterUsage], per_session: f64, planned: u64) -> Vec<P
                     };
                     (Some(p), status, note)
                 }
-                Limit::HostMemory(ram) => {
-                    let p = projected as f64 * 100.0 / ram as f64;
+                Limit::HostShare { ram, nodes } => {
+                    let share = (ram / nodes.max(1)).max(1);
+                    let p = projected as f64 * 100.0 / share as f64;
                     let (status, note) = if p >= 100.0 {
-                        (Status::Fail, "no maxmemory, and above the host's RAM")
+                        (Status::Fail, "no maxmemory, and above its share of the host's RAM")
                     } else if p >= HOST_WARN_PERCENT {
                         (
                             Status::Warn,
-                            "no maxmemory; over half the host's RAM (an AOF rewrite fork may need as much again)",
+                            "no maxmemory; over half its share of the host's RAM (an AOF rewrite fork may need as much again)",
                         )
                     } else {
-                        (Status::Pass, "no maxmemory set; compared with the host's RAM")
+                        (Status::Pass, "no maxmemory set; compared with its share of the host's RAM")
                     };
                     (Some(p), status, note)
                 }
@@ -565,6 +622,7 @@ mod tests {
             used_memory: used,
             maxmemory: max,
             system_memory: 64 << 30,
+            nodes_on_host: 6,
         }
     }
 
@@ -583,8 +641,22 @@ mod tests {
         );
         assert_eq!(p[0].projected, 1_000_000 + 3_334_000);
         assert_eq!(p[0].status, Status::Pass);
-        assert_eq!(p[1].limit, Limit::HostMemory(64 << 30));
+        // Six nodes share the host: each gets a sixth of its RAM.
+        assert_eq!(
+            p[1].limit,
+            Limit::HostShare {
+                ram: 64 << 30,
+                nodes: 6
+            }
+        );
+        assert_eq!(p[1].limit.bytes(), Some((64 << 30) / 6));
         assert_eq!(p[1].status, Status::Pass);
+        let big = [master(7001, 0, 6 << 30, 0)];
+        assert_eq!(
+            project(&big, 1000.0, 0)[0].status,
+            Status::Warn,
+            "6 GiB of a 10.7 GiB share"
+        );
         assert_eq!(p[2].status, Status::Fail);
         let p = project(&masters, 1000.0, 21_000);
         assert_eq!(p[0].status, Status::Warn);

@@ -9,14 +9,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::reply::Value;
+use ors_redis::operator::{
+    key_slot, parse_redirect, reply_error, session_pattern, ClusterName, Error, ErrorKind,
+    KeyBuilder, NodeAddr, Redirect, Result, SessionId, Value,
+};
 
-use super::Admin;
-use crate::config::NodeAddr;
-use crate::connection::reply_error;
-use crate::error::{parse_redirect, Error, ErrorKind, Redirect, Result};
-use crate::keys::{key_slot, ClusterName, KeyBuilder, SessionId};
-use crate::scan::session_pattern;
+use super::{server_error, Admin};
 
 const SCAN_COUNT: &[u8] = b"1000";
 /// SCAN round trips on one master, at most (10^11 keys at 1000 a call):
@@ -177,8 +175,16 @@ impl Admin {
     }
 
     /// The sessions of this cluster name whose id starts with `id_prefix`,
-    /// each once.
+    /// each once. A failover during the scan: scanned again from the start.
     pub fn list_sessions(
+        &mut self,
+        id_prefix: &[u8],
+        progress: &mut ProgressFn<'_>,
+    ) -> Result<Listing> {
+        self.riding_out(|admin| admin.list_sessions_once(id_prefix, &mut *progress))
+    }
+
+    fn list_sessions_once(
         &mut self,
         id_prefix: &[u8],
         progress: &mut ProgressFn<'_>,
@@ -211,6 +217,10 @@ impl Admin {
 
     /// Every key under `ORS:<cluster-name>:` (sessions or not), per master.
     pub fn count_cluster_keys(&mut self, progress: &mut ProgressFn<'_>) -> Result<Vec<u64>> {
+        self.riding_out(|admin| admin.count_cluster_keys_once(&mut *progress))
+    }
+
+    fn count_cluster_keys_once(&mut self, progress: &mut ProgressFn<'_>) -> Result<Vec<u64>> {
         let pattern = cluster_pattern(&self.config.cluster_name);
         let mut per_master = vec![0u64; self.map.masters.len()];
         let mut seen: HashSet<Vec<u8>> = HashSet::new();
@@ -359,8 +369,12 @@ impl Admin {
     }
 
     /// Runs one command on the master of `key`'s slot, following MOVED and
-    /// ASK redirects (a few at most). Returns the node that answered.
+    /// ASK redirects, and riding out a failover like the library.
     pub fn on_key_slot(&mut self, key: &[u8], args: &[&[u8]]) -> Result<(NodeAddr, Value)> {
+        self.riding_out(|admin| admin.on_key_slot_once(key, args))
+    }
+
+    fn on_key_slot_once(&mut self, key: &[u8], args: &[&[u8]]) -> Result<(NodeAddr, Value)> {
         let slot = key_slot(key);
         let mut node = self
             .map
@@ -395,7 +409,7 @@ impl Admin {
                     node = redirect_target(&addr, &node)?;
                     asking = true;
                 }
-                None => return Err(reply_error(&e).at_node(&node.to_string())),
+                None => return Err(server_error(&node, &e, args)),
             }
         }
         Err(Error::new(

@@ -14,9 +14,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use serde::Serialize;
+
 use super::{human_bytes, Admin, Status};
-use crate::config::NodeAddr;
-use crate::discovery::{parse_info, parse_version};
+use ors_redis::operator::{parse_info, parse_version, Error, ErrorKind, NodeAddr};
 
 /// PINGs per node; the median is reported.
 const PINGS: usize = 5;
@@ -66,6 +67,13 @@ pub struct NodeFacts {
     /// Whether the node answered PING on a connection without credentials
     /// (only asked when the config has a password).
     pub open_without_auth: Option<bool>,
+    /// Commands refused for lack of ACL permission (`ping`, `config|get`).
+    pub denied: Vec<String>,
+    /// This node's view of the slot map (each range with its master's id,
+    /// sorted), from its own CLUSTER NODES.
+    pub slot_view: Option<Vec<String>>,
+    /// Slots this node has open: "slot 0 migrating to 127.0.0.1:7001".
+    pub open_slots: Vec<String>,
 }
 
 impl NodeFacts {
@@ -85,7 +93,15 @@ impl NodeFacts {
             appendfsync: None,
             maxmemory_policy: None,
             open_without_auth: None,
+            denied: Vec::new(),
+            slot_view: None,
+            open_slots: Vec::new(),
         }
+    }
+
+    /// Not there to serve: marked failed by the cluster, or not answering.
+    fn down(&self) -> bool {
+        self.marked.is_some() || self.error.is_some()
     }
 
     fn reachable(&self) -> bool {
@@ -121,11 +137,11 @@ impl NodeFacts {
 /// Everything `evaluate` needs.
 #[derive(Debug, Clone)]
 pub struct Facts {
-    pub cluster_name: String,
     pub seed: String,
     pub nodes: Vec<NodeFacts>,
-    pub masters_serving: usize,
     pub unserved_slots: usize,
+    /// Seeds tried first that gave no slot map, and why.
+    pub seed_errors: Vec<(NodeAddr, Error)>,
     /// How the config authenticates ("ACL user 'ors'", "password"), if at all.
     pub auth: Option<String>,
     pub tls: bool,
@@ -134,26 +150,25 @@ pub struct Facts {
     pub topology_source: &'static str,
 }
 
-/// One line of the doctor's report.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One row of the doctor's report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
-    pub name: &'static str,
-    /// A node's address, or `cluster` for a check of the whole cluster.
-    pub node: String,
+    /// snake_case, stable: scripts match on it.
+    pub id: &'static str,
+    /// The node it is about; `None` for the whole cluster.
+    pub node: Option<String>,
     pub status: Status,
     pub detail: String,
 }
 
-fn check(name: &'static str, node: impl Into<String>, status: Status, detail: String) -> Check {
+pub fn check(id: &'static str, node: Option<&str>, status: Status, detail: String) -> Check {
     Check {
-        name,
-        node: node.into(),
+        id,
+        node: node.map(str::to_string),
         status,
         detail,
     }
 }
-
-const CLUSTER: &str = "cluster";
 
 /// Asks every node of the cluster for what [`evaluate`] checks.
 pub fn gather(admin: &mut Admin) -> Facts {
@@ -168,10 +183,9 @@ pub fn gather(admin: &mut Admin) -> Facts {
         }
     }
     Facts {
-        cluster_name: admin.config.cluster_name.as_str().to_string(),
         seed: admin.seed.to_string(),
         nodes,
-        masters_serving: admin.map.masters.len(),
+        seed_errors: admin.seed_errors.clone(),
         unserved_slots: admin.map.unserved_slots(),
         auth: match (&admin.config.username, &admin.config.password) {
             (Some(user), Some(_)) => Some(format!("ACL user '{user}'")),
@@ -188,23 +202,109 @@ fn ask_node(
     addr: &NodeAddr,
     node: &mut NodeFacts,
     check_auth: bool,
-) -> crate::error::Result<()> {
+) -> ors_redis::operator::Result<()> {
+    // A command the ACL refuses is noted, and the others are still asked.
+    let refused = |e: Error, node: &mut NodeFacts, command: &str| {
+        if is_denied(&e) {
+            node.denied.push(command.to_string());
+            Ok(())
+        } else {
+            Err(e)
+        }
+    };
     for _ in 0..PINGS {
-        node.round_trips.push(admin.ping(addr)?);
-    }
-    node.info = admin.info(addr, None)?;
-    if let Ok(reply) = admin.query(addr, &[b"CLUSTER", b"INFO"]) {
-        if let Some(text) = super::text_of(&reply) {
-            node.cluster_info = parse_info(&text);
+        match admin.ping(addr) {
+            Ok(d) => node.round_trips.push(d),
+            Err(e) => {
+                refused(e, node, "ping")?;
+                break;
+            }
         }
     }
-    node.appendonly = admin.config_get(addr, "appendonly")?;
-    node.appendfsync = admin.config_get(addr, "appendfsync")?;
-    node.maxmemory_policy = admin.config_get(addr, "maxmemory-policy")?;
+    match admin.info(addr, None) {
+        Ok(info) => node.info = info,
+        Err(e) => refused(e, node, "info")?,
+    }
+    match admin.query(addr, &[b"CLUSTER", b"INFO"]) {
+        Ok(reply) => {
+            if let Some(text) = super::text_of(&reply) {
+                node.cluster_info = parse_info(&text);
+            }
+        }
+        Err(e) => refused(e, node, "cluster|info")?,
+    }
+    match admin.query(addr, &[b"CLUSTER", b"NODES"]) {
+        Ok(reply) => {
+            if let Some(text) = super::text_of(&reply) {
+                let (view, open) = slot_view(&text);
+                node.slot_view = Some(view);
+                node.open_slots = open;
+            }
+        }
+        Err(e) => refused(e, node, "cluster|nodes")?,
+    }
+    for (name, field) in [
+        ("appendonly", &mut node.appendonly),
+        ("appendfsync", &mut node.appendfsync),
+        ("maxmemory-policy", &mut node.maxmemory_policy),
+    ] {
+        match admin.config_get(addr, name) {
+            Ok(value) => *field = value,
+            Err(e) if is_denied(&e) => {
+                if !node.denied.iter().any(|d| d == "config|get") {
+                    node.denied.push("config|get".to_string());
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
     if check_auth {
         node.open_without_auth = admin.answers_without_auth(addr).ok();
     }
     Ok(())
+}
+
+fn is_denied(e: &Error) -> bool {
+    e.kind == ErrorKind::Auth && e.message.contains("permission denied")
+}
+
+/// From one node's CLUSTER NODES: its view of the slot map (each slot range
+/// with its master's id, sorted) and the slots it has open, as
+/// `redis-cli --cluster check` reads them (`[0->-id]` migrating,
+/// `[0-<-id]` importing).
+fn slot_view(text: &str) -> (Vec<String>, Vec<String>) {
+    let lines: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_ascii_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.len() >= 8)
+        .collect();
+    let addr_of = |id: &str| {
+        lines
+            .iter()
+            .find(|f| f[0] == id)
+            .map(|f| f[1].split(['@', ',']).next().unwrap_or(id).to_string())
+            .unwrap_or_else(|| format!("id {id}"))
+    };
+    let mut view = Vec::new();
+    let mut open = Vec::new();
+    for f in &lines {
+        let myself = f[2].split(',').any(|flag| flag == "myself");
+        for entry in &f[8..] {
+            match entry.strip_prefix('[').and_then(|e| e.strip_suffix(']')) {
+                Some(inner) if myself => {
+                    if let Some((slot, to)) = inner.split_once("->-") {
+                        open.push(format!("slot {slot} migrating to {}", addr_of(to)));
+                    } else if let Some((slot, from)) = inner.split_once("-<-") {
+                        open.push(format!("slot {slot} importing from {}", addr_of(from)));
+                    }
+                }
+                Some(_) => {}
+                None => view.push(format!("{entry} {}", f[0])),
+            }
+        }
+    }
+    view.sort_unstable();
+    (view, open)
 }
 
 /// Every node of the cluster, masters first, from CLUSTER NODES (asked of
@@ -276,11 +376,17 @@ fn sort_nodes(nodes: &mut [NodeFacts]) {
 /// The checks, in the order the report shows them.
 pub fn evaluate(facts: &Facts) -> Vec<Check> {
     let mut out = Vec::new();
+    seeds(facts, &mut out);
     reachability(facts, &mut out);
+    failovers(facts, &mut out);
+    permissions(facts, &mut out);
     cluster_state(facts, &mut out);
+    open_slots(facts, &mut out);
+    slot_maps(facts, &mut out);
     masters(facts, &mut out);
     replicas(facts, &mut out);
     aof(facts, &mut out);
+    appendfsync(facts, &mut out);
     eviction(facts, &mut out);
     memory(facts, &mut out);
     versions(facts, &mut out);
@@ -308,7 +414,7 @@ fn reachability(facts: &Facts, out: &mut Vec<Check>) {
         if let Some(flags) = &n.marked {
             out.push(check(
                 "node",
-                &n.name,
+                Some(&n.name),
                 Status::Fail,
                 format!("the cluster marks this {} as {flags}", n.role.as_str()),
             ));
@@ -316,7 +422,7 @@ fn reachability(facts: &Facts, out: &mut Vec<Check>) {
         if let Some(e) = &n.error {
             out.push(check(
                 "node",
-                &n.name,
+                Some(&n.name),
                 Status::Fail,
                 format!("{} not reachable: {e}", n.role.as_str()),
             ));
@@ -367,13 +473,18 @@ fn cluster_state(facts: &Facts, out: &mut Vec<Check>) {
     if !not_ok.is_empty() {
         problems.push(format!("state not ok on {}", not_ok.join(", ")));
     }
-    if asked.is_empty() {
+    // Refused by the ACL: the `permission` row says so.
+    let refused = facts
+        .nodes
+        .iter()
+        .any(|n| n.denied.iter().any(|d| d == "cluster|info"));
+    if asked.is_empty() && !refused {
         problems.push("no node answered CLUSTER INFO".to_string());
     }
     if problems.is_empty() {
         out.push(check(
-            "cluster state",
-            CLUSTER,
+            "cluster_state",
+            None,
             Status::Pass,
             format!(
                 "cluster_state:ok on {} node(s); {served} of {ALL_SLOTS} slots served",
@@ -382,39 +493,231 @@ fn cluster_state(facts: &Facts, out: &mut Vec<Check>) {
         ));
     } else {
         out.push(check(
-            "cluster state",
-            CLUSTER,
+            "cluster_state",
+            None,
             Status::Fail,
             problems.join("; "),
         ));
     }
 }
 
+/// The masters serving slots and up, and the replicas: the one count that
+/// the header, the JSON and the `masters` row all show.
+pub fn node_counts(facts: &Facts) -> (usize, usize) {
+    let masters = serving_masters(facts).filter(|m| !m.down()).count();
+    let replicas = facts
+        .nodes
+        .iter()
+        .filter(|n| n.role == Role::Replica)
+        .count();
+    (masters, replicas)
+}
+
+/// Nodes marked failed or not answering.
+pub fn nodes_down(facts: &Facts) -> usize {
+    facts.nodes.iter().filter(|n| n.down()).count()
+}
+
+fn serving_masters(facts: &Facts) -> impl Iterator<Item = &NodeFacts> {
+    facts
+        .nodes
+        .iter()
+        .filter(|n| n.role == Role::Master && n.serves_slots)
+}
+
+/// The replicas of `master` that can take over: up, linked, not failed.
+fn working_replicas<'f>(facts: &'f Facts, master: &NodeFacts) -> Vec<&'f NodeFacts> {
+    facts
+        .nodes
+        .iter()
+        .filter(|r| r.role == Role::Replica && r.master.as_deref() == Some(master.name.as_str()))
+        .filter(|r| !r.down())
+        .collect()
+}
+
+/// A row for each seed of redis-nodes that gave no slot map, and why.
+pub fn seed_checks(refusals: &[(NodeAddr, Error)]) -> Vec<Check> {
+    refusals
+        .iter()
+        .map(|(seed, e)| seed_check(seed, e, Status::Fail))
+        .collect()
+}
+
+fn seed_check(seed: &NodeAddr, e: &Error, status: Status) -> Check {
+    let detail = match e.kind {
+        ErrorKind::Connection | ErrorKind::Timeout => {
+            format!("not reachable: {}", e.message)
+        }
+        _ => e.message.clone(),
+    };
+    check("seed", Some(&seed.to_string()), status, detail)
+}
+
+fn seeds(facts: &Facts, out: &mut Vec<Check>) {
+    // The cluster answered through a later seed: an earlier one that is no
+    // cluster node is a mistake in redis-nodes; one that is down, a warning.
+    for (seed, e) in &facts.seed_errors {
+        let status = if e.kind == ErrorKind::Config {
+            Status::Fail
+        } else {
+            Status::Warn
+        };
+        out.push(seed_check(seed, e, status));
+    }
+}
+
+fn failovers(facts: &Facts, out: &mut Vec<Check>) {
+    for m in serving_masters(facts).filter(|m| m.down()) {
+        let why = match (&m.marked, &m.error) {
+            (Some(flags), _) => format!("marked {flags}"),
+            (None, Some(e)) => format!("not reachable: {e}"),
+            (None, None) => "down".to_string(),
+        };
+        let replicas = working_replicas(facts, m);
+        let detail = match replicas.first() {
+            Some(r) => format!(
+                "master {} down ({why}); replica {} is taking over: its slots are unavailable until \
+                 the replica is promoted (cluster-node-timeout plus an election, usually seconds)",
+                m.name, r.name
+            ),
+            None => format!(
+                "master {} down ({why}) and no working replica to take over: its slots stay \
+                 unavailable until it returns",
+                m.name
+            ),
+        };
+        out.push(check("failover", Some(&m.name), Status::Fail, detail));
+    }
+}
+
+fn permissions(facts: &Facts, out: &mut Vec<Check>) {
+    let mut by_denied: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for n in facts.nodes.iter().filter(|n| !n.denied.is_empty()) {
+        let lacks = n
+            .denied
+            .iter()
+            .map(|d| format!("+{d}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        by_denied.entry(lacks).or_default().push(n.name.as_str());
+    }
+    for (lacks, names) in by_denied {
+        out.push(check(
+            "permission",
+            None,
+            Status::Fail,
+            format!(
+                "permission denied: the ACL lacks {lacks} {}: what those commands show is not \
+                 checked (the operator's read-only ACL rule: docs/operators.md)",
+                where_(&names, facts.nodes.len())
+            ),
+        ));
+    }
+}
+
+fn open_slots(facts: &Facts, out: &mut Vec<Check>) {
+    let mut open = Vec::new();
+    let mut asked = 0;
+    for n in reachable(facts).filter(|n| n.slot_view.is_some()) {
+        asked += 1;
+        open.extend(n.open_slots.iter().map(|s| format!("{s} (on {})", n.name)));
+    }
+    if asked == 0 {
+        return;
+    }
+    if open.is_empty() {
+        out.push(check(
+            "open_slots",
+            None,
+            Status::Pass,
+            format!("no slot migrating or importing on {asked} node(s)"),
+        ));
+    } else {
+        out.push(check(
+            "open_slots",
+            None,
+            Status::Warn,
+            format!(
+                "{}: a resharding is under way or was left unfinished (finish it, or \
+                 redis-cli --cluster fix); sessions in those slots go through ASK redirects",
+                open.join("; ")
+            ),
+        ));
+    }
+}
+
+fn slot_maps(facts: &Facts, out: &mut Vec<Check>) {
+    let mut views: BTreeMap<&[String], Vec<&str>> = BTreeMap::new();
+    for n in reachable(facts) {
+        if let Some(view) = &n.slot_view {
+            views
+                .entry(view.as_slice())
+                .or_default()
+                .push(n.name.as_str());
+        }
+    }
+    let asked: usize = views.values().map(Vec::len).sum();
+    if asked == 0 {
+        return;
+    }
+    if views.len() == 1 {
+        out.push(check(
+            "slot_map",
+            None,
+            Status::Pass,
+            format!("{asked} node(s) agree on the slot map"),
+        ));
+        return;
+    }
+    let mut groups: Vec<&Vec<&str>> = views.values().collect();
+    groups.sort_by_key(|g| std::cmp::Reverse(g.len()));
+    let text = groups
+        .iter()
+        .map(|g| g.join(", "))
+        .collect::<Vec<_>>()
+        .join(" | ");
+    out.push(check(
+        "slot_map",
+        None,
+        Status::Fail,
+        format!(
+            "the nodes disagree on the slot map ({} views: {text}); a failover or resharding \
+             is under way, or the cluster is split",
+            views.len()
+        ),
+    ));
+}
+
 fn masters(facts: &Facts, out: &mut Vec<Check>) {
-    let n = facts.masters_serving;
+    let (n, _) = node_counts(facts);
+    let down = serving_masters(facts).filter(|m| m.down()).count();
+    let down_text = if down > 0 {
+        format!(" ({down} more down)")
+    } else {
+        String::new()
+    };
     if n >= 3 {
         out.push(check(
             "masters",
-            CLUSTER,
+            None,
             Status::Pass,
-            format!("{n} masters serve the slots (ORS: at least 3)"),
+            format!("{n} masters serve the slots{down_text} (ORS: at least 3)"),
         ));
     } else {
         out.push(check(
             "masters",
-            CLUSTER,
+            None,
             Status::Fail,
-            format!("only {n} master(s); ORS recommends at least 3, each with a replica"),
+            format!(
+                "only {n} master(s) serve the slots{down_text}; ORS recommends at least 3, each with a replica"
+            ),
         ));
     }
 }
 
 fn replicas(facts: &Facts, out: &mut Vec<Check>) {
-    for m in facts
-        .nodes
-        .iter()
-        .filter(|n| n.role == Role::Master && n.serves_slots)
-    {
+    // A master that is down has its `failover` row instead.
+    for m in serving_masters(facts).filter(|m| !m.down()) {
         let healthy: Vec<&NodeFacts> = facts
             .nodes
             .iter()
@@ -452,7 +755,7 @@ fn replicas(facts: &Facts, out: &mut Vec<Check>) {
                 ),
             )
         };
-        out.push(check("replicas", &m.name, status, detail));
+        out.push(check("replicas", Some(&m.name), status, detail));
     }
 }
 
@@ -461,27 +764,63 @@ fn aof(facts: &Facts, out: &mut Vec<Check>) {
     if nodes.is_empty() {
         return;
     }
-    let off: Vec<&str> = nodes
-        .iter()
-        .filter(|n| n.aof_on() == Some(false))
-        .map(|n| n.name.as_str())
+    let names = |keep: &dyn Fn(&NodeFacts) -> bool| -> Vec<&str> {
+        nodes
+            .iter()
+            .filter(|n| keep(n))
+            .map(|n| n.name.as_str())
+            .collect()
+    };
+    let off = names(&|n| n.aof_on() == Some(false));
+    let unknown = names(&|n| n.aof_on().is_none());
+    let write_errors = names(&|n| {
+        n.info
+            .get("aof_last_write_status")
+            .is_some_and(|s| s != "ok")
+    });
+    let total = nodes.len();
+    // Every finding is shown: one problem does not hide another.
+    let mut problems = Vec::new();
+    let mut status = Status::Pass;
+    if !off.is_empty() {
+        status = Status::Fail;
+        problems.push(format!(
+            "appendonly no {}: sessions written since the last snapshot are lost when a node \
+             restarts; set appendonly yes",
+            where_(&off, total)
+        ));
+    }
+    if !write_errors.is_empty() {
+        status = Status::Fail;
+        problems.push(format!(
+            "the last AOF write failed {} (disk full or not writable?)",
+            where_(&write_errors, total)
+        ));
+    }
+    if !unknown.is_empty() {
+        status = status.max(Status::Warn);
+        problems.push(format!(
+            "cannot tell whether AOF is on {} (neither CONFIG GET nor INFO told)",
+            where_(&unknown, total)
+        ));
+    }
+    let detail = if problems.is_empty() {
+        format!("appendonly yes {}", where_(&names(&|_| true), total))
+    } else {
+        problems.join("; ")
+    };
+    out.push(check("aof", None, status, detail));
+}
+
+fn appendfsync(facts: &Facts, out: &mut Vec<Check>) {
+    let with_aof: Vec<&NodeFacts> = reachable(facts)
+        .filter(|n| n.aof_on() == Some(true))
         .collect();
-    let unknown: Vec<&str> = nodes
-        .iter()
-        .filter(|n| n.aof_on().is_none())
-        .map(|n| n.name.as_str())
-        .collect();
-    let write_errors: Vec<&str> = nodes
-        .iter()
-        .filter(|n| {
-            n.info
-                .get("aof_last_write_status")
-                .is_some_and(|s| s != "ok")
-        })
-        .map(|n| n.name.as_str())
-        .collect();
+    if with_aof.is_empty() {
+        return;
+    }
     let mut fsync: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for n in nodes.iter().filter(|n| n.aof_on() == Some(true)) {
+    for n in &with_aof {
         fsync
             .entry(
                 n.appendfsync
@@ -491,58 +830,25 @@ fn aof(facts: &Facts, out: &mut Vec<Check>) {
             .or_default()
             .push(n.name.as_str());
     }
-    let fsync_text = fsync
+    let text = fsync
         .iter()
-        .map(|(mode, names)| format!("appendfsync {mode} {}", where_(names, nodes.len())))
+        .map(|(mode, names)| format!("appendfsync {mode} {}", where_(names, with_aof.len())))
         .collect::<Vec<_>>()
         .join("; ");
-    let (status, detail) = if !off.is_empty() {
-        (
-            Status::Fail,
-            format!(
-                "appendonly no {}: sessions written since the last snapshot are lost when a node restarts; \
-                 set appendonly yes",
-                where_(&off, nodes.len())
-            ),
-        )
-    } else if !write_errors.is_empty() {
-        (
-            Status::Fail,
-            format!(
-                "the last AOF write failed {} (disk full or not writable?)",
-                where_(&write_errors, nodes.len())
-            ),
-        )
-    } else if !unknown.is_empty() {
+    let (status, detail) = if fsync.contains_key("no") {
         (
             Status::Warn,
             format!(
-                "cannot tell whether AOF is on {} (neither CONFIG GET nor INFO told)",
-                where_(&unknown, nodes.len())
+                "{text}: the OS decides when to write (up to ~30 s of sessions lost on a \
+                 crash); everysec is the usual choice"
             ),
         )
-    } else if fsync.contains_key("no") {
-        (
-            Status::Warn,
-            format!(
-                "appendonly yes on all {} nodes, but {fsync_text}: the OS decides when to write \
-                 (up to ~30 s of sessions lost on a crash); everysec is the usual choice",
-                nodes.len()
-            ),
-        )
+    } else if fsync.keys().any(|m| m.starts_with("unknown")) {
+        (Status::Warn, text)
     } else {
-        (
-            Status::Pass,
-            format!(
-                "appendonly yes {}; {fsync_text}",
-                where_(
-                    &nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
-                    nodes.len()
-                )
-            ),
-        )
+        (Status::Pass, text)
     };
-    out.push(check("aof", CLUSTER, status, detail));
+    out.push(check("appendfsync", None, status, detail));
 }
 
 fn eviction(facts: &Facts, out: &mut Vec<Check>) {
@@ -585,7 +891,7 @@ fn eviction(facts: &Facts, out: &mut Vec<Check>) {
             format!("noeviction on all {} node(s)", nodes.len()),
         )
     };
-    out.push(check("maxmemory-policy", CLUSTER, status, detail));
+    out.push(check("maxmemory_policy", None, status, detail));
 }
 
 fn memory(facts: &Facts, out: &mut Vec<Check>) {
@@ -596,7 +902,7 @@ fn memory(facts: &Facts, out: &mut Vec<Check>) {
         if max == 0 {
             out.push(check(
                 "memory",
-                &m.name,
+                Some(&m.name),
                 Status::Pass,
                 format!(
                     "used {}, no maxmemory limit (see ors-redis capacity)",
@@ -621,7 +927,7 @@ fn memory(facts: &Facts, out: &mut Vec<Check>) {
         if status != Status::Pass {
             detail.push_str(": with noeviction, writes fail once maxmemory is reached");
         }
-        out.push(check("memory", &m.name, status, detail));
+        out.push(check("memory", Some(&m.name), status, detail));
     }
 }
 
@@ -663,14 +969,14 @@ fn versions(facts: &Facts, out: &mut Vec<Check>) {
     } else {
         (Status::Pass, text)
     };
-    out.push(check("version", CLUSTER, status, detail));
+    out.push(check("version", None, status, detail));
 }
 
 fn auth(facts: &Facts, out: &mut Vec<Check>) {
     let Some(how) = &facts.auth else {
         out.push(check(
             "auth",
-            CLUSTER,
+            None,
             Status::Warn,
             "no password in the config: anyone who reaches the nodes can read and delete \
              sessions (set requirepass or ACL users, and password= / username=)"
@@ -686,14 +992,14 @@ fn auth(facts: &Facts, out: &mut Vec<Check>) {
     if open.is_empty() {
         out.push(check(
             "auth",
-            CLUSTER,
+            None,
             Status::Pass,
             format!("{how}; the nodes refuse clients without credentials"),
         ));
     } else {
         out.push(check(
             "auth",
-            CLUSTER,
+            None,
             Status::Warn,
             format!(
                 "{how}, but {} answer without credentials (the default user has no password)",
@@ -707,7 +1013,7 @@ fn tls(facts: &Facts, out: &mut Vec<Check>) {
     if facts.tls {
         out.push(check(
             "tls",
-            CLUSTER,
+            None,
             Status::Pass,
             "tls-enabled=true".to_string(),
         ));
@@ -723,7 +1029,7 @@ fn tls(facts: &Facts, out: &mut Vec<Check>) {
     if loopback {
         detail.push_str(" (every node is on loopback here)");
     }
-    out.push(check("tls", CLUSTER, Status::Warn, detail));
+    out.push(check("tls", None, Status::Warn, detail));
 }
 
 fn round_trips(facts: &Facts, out: &mut Vec<Check>) {
@@ -741,7 +1047,7 @@ fn round_trips(facts: &Facts, out: &mut Vec<Check>) {
         if median >= SLOW_ROUND_TRIP {
             out.push(check(
                 "latency",
-                &n.name,
+                Some(&n.name),
                 Status::Warn,
                 format!(
                     "{text}: above {} ms; ORS writes on every state change, keep Redis close",
@@ -749,7 +1055,7 @@ fn round_trips(facts: &Facts, out: &mut Vec<Check>) {
                 ),
             ));
         } else {
-            out.push(check("latency", &n.name, Status::Pass, text));
+            out.push(check("latency", Some(&n.name), Status::Pass, text));
         }
     }
 }
@@ -805,10 +1111,9 @@ mod tests {
             ));
         }
         Facts {
-            cluster_name: "T".into(),
             seed: "10.0.0.1:7000".into(),
             nodes,
-            masters_serving: 3,
+            seed_errors: Vec::new(),
             unserved_slots: 0,
             auth: Some("ACL user 'ors'".into()),
             tls: true,
@@ -819,7 +1124,7 @@ mod tests {
     fn status_of(checks: &[Check], name: &str) -> Vec<Status> {
         checks
             .iter()
-            .filter(|c| c.name == name)
+            .filter(|c| c.id == name)
             .map(|c| c.status)
             .collect()
     }
@@ -855,13 +1160,10 @@ mod tests {
         let checks = evaluate(&facts);
         assert_eq!(status_of(&checks, "replicas"), vec![Status::Fail; 3]);
         assert_eq!(status_of(&checks, "aof"), vec![Status::Fail]);
-        assert_eq!(status_of(&checks, "maxmemory-policy"), vec![Status::Fail]);
+        assert_eq!(status_of(&checks, "maxmemory_policy"), vec![Status::Fail]);
         assert_eq!(status_of(&checks, "auth"), vec![Status::Warn]);
         assert_eq!(status_of(&checks, "tls"), vec![Status::Warn]);
-        let eviction = checks
-            .iter()
-            .find(|c| c.name == "maxmemory-policy")
-            .unwrap();
+        let eviction = checks.iter().find(|c| c.id == "maxmemory_policy").unwrap();
         assert!(eviction.detail.contains("allkeys-lru on all 3 nodes"));
         assert_eq!(worst(&checks), Status::Fail);
     }
@@ -870,10 +1172,10 @@ mod tests {
     fn cluster_state_slots_and_masters() {
         let mut facts = healthy(true);
         facts.unserved_slots = 100;
-        facts.masters_serving = 2;
+        facts.nodes[2].serves_slots = false;
         facts.nodes[0].cluster_info = parse_info("cluster_state:fail\r\n");
         let checks = evaluate(&facts);
-        let state = checks.iter().find(|c| c.name == "cluster state").unwrap();
+        let state = checks.iter().find(|c| c.id == "cluster_state").unwrap();
         assert_eq!(state.status, Status::Fail);
         assert!(state.detail.contains("100 of 16384 slots"));
         assert!(state.detail.contains("10.0.0.1:7000 (cluster_state:fail)"));
@@ -895,6 +1197,80 @@ mod tests {
     }
 
     #[test]
+    fn a_failover_is_described_and_counted_once() {
+        let mut facts = healthy(true);
+        facts.nodes[0].error = Some("connection refused".into());
+        let checks = evaluate(&facts);
+        let failover: Vec<&Check> = checks.iter().filter(|c| c.id == "failover").collect();
+        assert_eq!(failover.len(), 1);
+        assert!(
+            failover[0].detail.starts_with(
+                "master 10.0.0.1:7000 down (not reachable: connection refused); \
+                 replica 10.0.0.2:7010 is taking over"
+            ),
+            "{}",
+            failover[0].detail
+        );
+        // Not also "no working replica" for the master being replaced.
+        assert_eq!(status_of(&checks, "replicas"), vec![Status::Pass; 2]);
+        assert_eq!(node_counts(&facts), (2, 3));
+        let masters = checks.iter().find(|c| c.id == "masters").unwrap();
+        assert!(
+            masters
+                .detail
+                .starts_with("only 2 master(s) serve the slots (1 more down)"),
+            "{}",
+            masters.detail
+        );
+    }
+
+    #[test]
+    fn permissions_open_slots_and_slot_maps() {
+        let mut facts = healthy(true);
+        for n in &mut facts.nodes {
+            n.denied = vec!["ping".into(), "config|get".into()];
+            n.slot_view = Some(vec!["0-5460 a".into()]);
+        }
+        facts.nodes[2].slot_view = Some(vec!["0-5460 b".into()]);
+        facts.nodes[0].open_slots = vec!["slot 0 migrating to 10.0.0.1:7001".into()];
+        let checks = evaluate(&facts);
+        let denied = checks.iter().find(|c| c.id == "permission").unwrap();
+        assert!(
+            denied
+                .detail
+                .starts_with("permission denied: the ACL lacks +ping +config|get on all 6 nodes"),
+            "{}",
+            denied.detail
+        );
+        assert_eq!(status_of(&checks, "open_slots"), vec![Status::Warn]);
+        assert_eq!(status_of(&checks, "slot_map"), vec![Status::Fail]);
+        let (view, open) = slot_view(
+            "a1 10.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460 [5461->-b2]\n\
+             b2 10.0.0.1:7001@17001 master - 0 0 2 connected 5461-10922 [5461-<-a1]\n",
+        );
+        assert_eq!(view, ["0-5460 a1", "5461-10922 b2"]);
+        assert_eq!(open, ["slot 5461 migrating to 10.0.0.1:7001"]);
+    }
+
+    #[test]
+    fn a_seed_that_is_no_cluster_node_is_a_row() {
+        let seed = NodeAddr::parse("10.0.0.9:6379").unwrap();
+        let rows = seed_checks(&[(
+            seed.clone(),
+            Error::new(ErrorKind::Connection, "cannot connect"),
+        )]);
+        assert_eq!(rows[0].id, "seed");
+        assert_eq!(rows[0].node.as_deref(), Some("10.0.0.9:6379"));
+        assert_eq!(rows[0].detail, "not reachable: cannot connect");
+        let mut facts = healthy(true);
+        facts.seed_errors = vec![(
+            seed,
+            Error::config("node 10.0.0.9:6379 is a Redis Sentinel"),
+        )];
+        assert_eq!(status_of(&evaluate(&facts), "seed"), vec![Status::Fail]);
+    }
+
+    #[test]
     fn fsync_memory_versions_latency_and_auth() {
         let mut facts = healthy(true);
         facts.nodes[0].appendfsync = Some("no".into());
@@ -907,16 +1283,17 @@ mod tests {
         facts.nodes[4].round_trips = vec![Duration::from_millis(12); PINGS];
         facts.nodes[5].open_without_auth = Some(true);
         let checks = evaluate(&facts);
-        assert_eq!(status_of(&checks, "aof"), vec![Status::Warn]);
-        let memory = checks.iter().find(|c| c.name == "memory").unwrap();
+        assert_eq!(status_of(&checks, "aof"), vec![Status::Pass]);
+        assert_eq!(status_of(&checks, "appendfsync"), vec![Status::Warn]);
+        let memory = checks.iter().find(|c| c.id == "memory").unwrap();
         assert_eq!(memory.status, Status::Fail);
         assert!(memory.detail.contains("95.3%"), "{}", memory.detail);
-        let version = checks.iter().find(|c| c.name == "version").unwrap();
+        let version = checks.iter().find(|c| c.id == "version").unwrap();
         assert_eq!(version.status, Status::Warn);
         assert!(version.detail.contains("6.2.6 on 10.0.0.1:7001"));
-        assert!(checks
-            .iter()
-            .any(|c| c.name == "latency" && c.status == Status::Warn && c.node == "10.0.0.1:7002"));
+        assert!(checks.iter().any(|c| c.id == "latency"
+            && c.status == Status::Warn
+            && c.node.as_deref() == Some("10.0.0.1:7002")));
         assert_eq!(status_of(&checks, "auth"), vec![Status::Warn]);
     }
 

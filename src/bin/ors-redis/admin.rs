@@ -16,19 +16,14 @@ pub mod sessions;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::reply::Value;
-
-use crate::config::{Config, NodeAddr};
-use crate::connection::{reply_error, ConnectParams, NodeConnection};
-use crate::discovery::{parse_info, read_slot_map};
-use crate::error::{Error, ErrorKind, Result};
-use crate::resp;
-use crate::topology::SlotMap;
-
-pub use crate::cluster_nodes::{parse_cluster_nodes, ClusterNode};
+use ors_redis::operator::{
+    pack_command, parse_cluster_nodes, parse_info, read_slot_map, reply_error, ClusterNode, Config,
+    ConnectParams, Error, ErrorKind, NodeAddr, NodeConnection, Result, ServerError, SlotMap, Value,
+};
 
 /// The outcome of one check, as the operator reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
     Warn,
@@ -61,6 +56,9 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// Between two tries of an operation while a master fails over.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
 /// A one-thread view of the cluster: the config, the slot map read at
 /// connect, and a connection per node talked to so far.
 pub struct Admin {
@@ -68,43 +66,127 @@ pub struct Admin {
     /// The node that gave the slot map.
     pub seed: NodeAddr,
     pub map: SlotMap,
+    /// Seeds tried before `seed` that gave no slot map, and why.
+    pub seed_errors: Vec<(NodeAddr, Error)>,
     params: ConnectParams,
     conns: HashMap<String, NodeConnection>,
 }
 
 impl Admin {
-    /// Reads the slot map from the first seed that gives one. Fails at once
-    /// on an authentication problem or a node that is not a cluster node.
+    /// Reads the slot map from the first seed that gives one, for a
+    /// command that needs the cluster: one error when none does.
     pub fn connect(config: Config) -> Result<Admin> {
-        let params = ConnectParams::from_config(&config)?;
-        let mut last_error: Option<Error> = None;
+        Admin::connect_seeds(config).map_err(|refusals| {
+            // An authentication, TLS or "not a cluster" problem says most.
+            let telling = refusals
+                .iter()
+                .position(|(_, e)| {
+                    matches!(e.kind, ErrorKind::Auth | ErrorKind::Tls | ErrorKind::Config)
+                })
+                .unwrap_or(refusals.len().saturating_sub(1));
+            match refusals.into_iter().nth(telling) {
+                Some((_, e))
+                    if matches!(e.kind, ErrorKind::Auth | ErrorKind::Tls | ErrorKind::Config) =>
+                {
+                    e
+                }
+                Some((_, e)) => Error::new(
+                    e.kind,
+                    format!(
+                        "no node in redis-nodes could be used; last error: {}",
+                        e.message
+                    ),
+                ),
+                None => Error::config("no seed nodes"),
+            }
+        })
+    }
+
+    /// Tries the seeds in order until one gives a slot map; the seeds that
+    /// did not are kept in `seed_errors`. Without any slot map: every
+    /// seed's reason.
+    pub fn connect_seeds(config: Config) -> std::result::Result<Admin, Vec<(NodeAddr, Error)>> {
+        let params = match ConnectParams::from_config(&config) {
+            Ok(p) => p,
+            Err(e) => {
+                return Err(vec![(
+                    config.nodes.first().cloned().unwrap_or(NodeAddr {
+                        host: String::new(),
+                        port: 0,
+                    }),
+                    e,
+                )])
+            }
+        };
+        let mut refusals = Vec::new();
         for seed in &config.nodes {
             match read_slot_map(seed, &params) {
                 Ok(map) => {
+                    tracing::info!(seed = %seed, masters = map.masters.len(), "slot map read");
                     return Ok(Admin {
                         seed: seed.clone(),
                         map,
                         params,
                         conns: HashMap::new(),
+                        seed_errors: refusals,
                         config,
                     });
                 }
-                Err(e)
-                    if matches!(e.kind, ErrorKind::Auth | ErrorKind::Tls | ErrorKind::Config) =>
-                {
-                    return Err(e)
+                Err(e) => {
+                    tracing::debug!(seed = %seed, error = %e.message, "seed gave no slot map");
+                    refusals.push((seed.clone(), e));
                 }
-                Err(e) => last_error = Some(e),
             }
         }
-        let e = last_error.unwrap_or_else(|| Error::new(ErrorKind::Connection, "no seed nodes"));
-        Err(Error::new(
-            e.kind,
-            format!(
-                "no node in redis-nodes could be used; last error: {}",
-                e.message
-            ),
-        ))
+        Err(refusals)
+    }
+
+    /// Reads the slot map again (after a failover moved slots), from the
+    /// masters known so far, then the seeds.
+    pub fn refresh(&mut self) -> Result<()> {
+        let mut candidates = self.masters();
+        for m in &self.map.masters {
+            candidates.extend(m.replicas.iter().cloned());
+        }
+        candidates.extend(self.config.nodes.iter().cloned());
+        let mut last = None;
+        for node in candidates {
+            match read_slot_map(&node, &self.params) {
+                Ok(map) => {
+                    tracing::info!(node = %node, "slot map read again");
+                    self.map = map;
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::new(ErrorKind::Cluster, "no node gave a slot map")))
+    }
+
+    /// Runs `op` again, with the slot map read again, while it fails the
+    /// way a failover makes things fail (a master that does not answer, a
+    /// cluster down for the moment), until op-timeout: as the library does.
+    pub fn riding_out<T>(&mut self, mut op: impl FnMut(&mut Admin) -> Result<T>) -> Result<T> {
+        let deadline = Instant::now() + self.config.op_timeout;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match op(self) {
+                Err(e)
+                    if matches!(
+                        e.kind,
+                        ErrorKind::Connection | ErrorKind::Timeout | ErrorKind::Cluster
+                    ) && Instant::now() + RETRY_PAUSE < deadline =>
+                {
+                    tracing::debug!(attempt, error = %e.message, "retrying with the slot map read again");
+                    std::thread::sleep(RETRY_PAUSE);
+                    if let Err(e) = self.refresh() {
+                        tracing::debug!(error = %e.message, "no slot map yet");
+                    }
+                }
+                other => return other,
+            }
+        }
     }
 
     /// The addresses of the masters, in slot-map order.
@@ -138,7 +220,7 @@ impl Admin {
     /// One command on `node`; an error reply is an error.
     pub fn query(&mut self, node: &NodeAddr, args: &[&[u8]]) -> Result<Value> {
         match self.pipeline(node, &[args.to_vec()])?.pop() {
-            Some(Value::ServerError(e)) => Err(reply_error(&e).at_node(&node.to_string())),
+            Some(Value::ServerError(e)) => Err(server_error(node, &e, args)),
             Some(value) => Ok(value),
             None => Err(unexpected(node, "pipeline")),
         }
@@ -151,7 +233,7 @@ impl Admin {
     pub fn pipeline(&mut self, node: &NodeAddr, commands: &[Vec<&[u8]>]) -> Result<Vec<Value>> {
         let mut packed = Vec::new();
         for args in commands {
-            resp::pack_command(&mut packed, args);
+            pack_command(&mut packed, args);
         }
         // Errors of opening the connection name the node already.
         let conn = self.connection(node)?;
@@ -179,12 +261,14 @@ impl Admin {
             .ok_or_else(|| unexpected(node, "INFO"))
     }
 
-    /// `CONFIG GET name`: `None` when the server refuses (CONFIG renamed or
-    /// forbidden by ACL) or does not know the parameter.
+    /// `CONFIG GET name`: `None` when the server refuses (CONFIG renamed)
+    /// or does not know the parameter; an ACL refusal is an error, to be
+    /// reported as one.
     pub fn config_get(&mut self, node: &NodeAddr, name: &str) -> Result<Option<String>> {
         match self.query(node, &[b"CONFIG", b"GET", name.as_bytes()]) {
             Ok(Value::Array(items)) => Ok(items.get(1).and_then(text_of)),
             Ok(_) => Ok(None),
+            Err(e) if e.message.contains("permission denied") => Err(e),
             Err(e) if matches!(e.kind, ErrorKind::Server | ErrorKind::Auth) => Ok(None),
             Err(e) => Err(e),
         }
@@ -220,6 +304,37 @@ impl Admin {
             Err(e) if e.kind == ErrorKind::Auth => Ok(false),
             Err(e) => Err(e.at_node(&node.to_string())),
         }
+    }
+}
+
+/// A server's error reply as an error; a NOPERM names the ACL permission
+/// that is missing (`permission denied: the ACL lacks +ping`), so that a
+/// refusal is reported as what it is.
+pub fn server_error(node: &NodeAddr, e: &ServerError, args: &[&[u8]]) -> Error {
+    let error = reply_error(e);
+    if e.code() == "NOPERM" {
+        return Error::new(
+            error.kind,
+            format!(
+                "node {node}: permission denied: the ACL lacks +{}",
+                acl_name(args)
+            ),
+        );
+    }
+    error.at_node(&node.to_string())
+}
+
+/// The ACL name of a command: `ping`, `cluster|nodes`, `memory|usage`.
+pub fn acl_name(args: &[&[u8]]) -> String {
+    let word = |i: usize| {
+        args.get(i)
+            .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+            .unwrap_or_default()
+    };
+    let command = word(0);
+    match command.as_str() {
+        "cluster" | "config" | "memory" | "client" | "object" => format!("{command}|{}", word(1)),
+        _ => command,
     }
 }
 

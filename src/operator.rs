@@ -1,0 +1,17 @@
+//! What the operator command (`ors-redis`, `src/bin/ors-redis/`, built with
+//! the `cli` feature) uses of the library, and nothing more: the config, one
+//! node's connection, the slot map and the key layout, so that the command
+//! speaks to the cluster exactly as the library does. Its own one-thread
+//! cluster view, checks and output live in the binary.
+
+pub use crate::cluster_nodes::{parse_cluster_nodes, ClusterNode};
+pub use crate::config::{Config, LogLevel, NodeAddr};
+pub use crate::connection::{reply_error, ConnectParams, NodeConnection};
+pub use crate::discovery::{parse_info, parse_version, read_slot_map};
+pub use crate::error::{parse_redirect, Error, ErrorKind, Redirect, Result};
+pub use crate::keys::{key_slot, ClusterName, KeyBuilder, SessionId};
+pub use crate::logging::install as install_logging;
+pub use crate::reply::{ServerError, Value};
+pub use crate::resp::pack_command;
+pub use crate::scan::session_pattern;
+pub use crate::topology::SlotMap;
