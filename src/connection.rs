@@ -18,7 +18,7 @@ use rustls::{ClientConnection, StreamOwned};
 
 use crate::config::{Config, NodeAddr, Secret};
 use crate::error::{from_io, Error, ErrorKind, ReplyClass, Result};
-use crate::reply::{Bulk, ReadError, ReplyReader, ServerError, Value};
+use crate::reply::{Bulk, ReadError, ReplyReader, Value};
 use crate::resp;
 use crate::stats;
 use crate::tls::{self, TlsClient};
@@ -236,7 +236,7 @@ impl NodeConnection {
         let mut packed = Vec::new();
         resp::pack_command(&mut packed, args);
         match self.request(&packed)? {
-            Value::ServerError(err) => Err(reply_error(&err)),
+            Value::ServerError(err) => Err(err.to_error()),
             value => Ok(value),
         }
     }
@@ -274,11 +274,6 @@ impl Drop for NodeConnection {
     fn drop(&mut self) {
         stats::connection_closed();
     }
-}
-
-/// Turns an error reply into our error, with its full text.
-pub fn reply_error(err: &ServerError) -> Error {
-    err.to_error()
 }
 
 /// A failed read leaves the connection out of step: every kind of failure

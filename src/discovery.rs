@@ -74,32 +74,31 @@ pub fn check_is_cluster(node: &NodeAddr, fields: &HashMap<String, String>) -> Re
 /// Connects to the seeds in turn until one gives a slot map, then checks
 /// every master. Fails fast on authentication, TLS and "not a cluster".
 pub fn discover(config: &Config, params: &ConnectParams) -> Result<Discovery> {
-    let mut last_error: Option<Error> = None;
-    let mut found: Option<SlotMap> = None;
-    for seed in &config.nodes {
-        match read_slot_map(seed, params) {
-            Ok(map) => {
-                found = Some(map);
-                break;
-            }
-            Err(e) if matches!(e.kind, ErrorKind::Auth | ErrorKind::Tls | ErrorKind::Config) => {
-                return Err(e)
-            }
-            Err(e) => {
-                tracing::warn!(node = %seed, error = %e, "seed node unusable, trying the next");
-                last_error = Some(e);
-            }
+    let stops = |e: &Error| matches!(e.kind, ErrorKind::Auth | ErrorKind::Tls | ErrorKind::Config);
+    let found = first_slot_map(&config.nodes, params, &mut |seed, e| {
+        if !stops(e) {
+            tracing::warn!(node = %seed, error = %e, "seed node unusable, trying the next");
         }
-    }
-    let Some(map) = found else {
-        let e = last_error.unwrap_or_else(|| Error::new(ErrorKind::Connection, "no seed nodes"));
-        return Err(Error::new(
-            e.kind,
-            format!(
-                "no seed node in redis-nodes could be used; last error: {}",
-                e.message
-            ),
-        ));
+        stops(e)
+    });
+    let map = match found {
+        Ok(found) => found.map,
+        Err(mut refusals) => {
+            let e = refusals
+                .pop()
+                .map(|(_, e)| e)
+                .unwrap_or_else(|| Error::new(ErrorKind::Connection, "no seed nodes"));
+            if stops(&e) {
+                return Err(e);
+            }
+            return Err(Error::new(
+                e.kind,
+                format!(
+                    "no seed node in redis-nodes could be used; last error: {}",
+                    e.message
+                ),
+            ));
+        }
     };
 
     let mut warnings = Vec::new();
@@ -238,6 +237,44 @@ pub fn count_replicas(text: &str, asked: &NodeAddr) -> HashMap<String, usize> {
             Some((master.addr.as_ref()?.to_string(), healthy_replicas))
         })
         .collect()
+}
+
+/// The first seed that gave a slot map: which one, its map, and the seeds
+/// before it that did not, with why.
+pub struct SeedMap {
+    pub seed: NodeAddr,
+    pub map: SlotMap,
+    pub refusals: Vec<(NodeAddr, Error)>,
+}
+
+/// The seed loop: asks the seeds in order until one gives a slot map.
+/// `refused` hears of each seed that did not; returning `true` ends the loop
+/// at once (that refusal is then the last one). Without a map: every refusal.
+pub fn first_slot_map(
+    seeds: &[NodeAddr],
+    params: &ConnectParams,
+    refused: &mut dyn FnMut(&NodeAddr, &Error) -> bool,
+) -> std::result::Result<SeedMap, Vec<(NodeAddr, Error)>> {
+    let mut refusals = Vec::new();
+    for seed in seeds {
+        match read_slot_map(seed, params) {
+            Ok(map) => {
+                return Ok(SeedMap {
+                    seed: seed.clone(),
+                    map,
+                    refusals,
+                })
+            }
+            Err(e) => {
+                let stop = refused(seed, &e);
+                refusals.push((seed.clone(), e));
+                if stop {
+                    break;
+                }
+            }
+        }
+    }
+    Err(refusals)
 }
 
 /// Reads the slot map from one seed, refusing a node that is not a cluster

@@ -281,33 +281,6 @@ pub fn from_io(err: &io::Error, what: &str) -> Error {
     }
 }
 
-/// What the router should do about an error reply from a node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Redirect {
-    /// `MOVED <slot> <host:port>`: the slot lives elsewhere now.
-    Moved { slot: u16, addr: String },
-    /// `ASK <slot> <host:port>`: this one key is being migrated; ask there once.
-    Ask { slot: u16, addr: String },
-}
-
-/// Parses `MOVED 3999 127.0.0.1:7002` / `ASK 3999 127.0.0.1:7002`. The
-/// `code` is the first word of the error reply, `detail` the rest.
-pub fn parse_redirect(code: &str, detail: &str) -> Option<Redirect> {
-    let mut words = detail.split_ascii_whitespace();
-    let slot: u16 = words.next()?.parse().ok()?;
-    let addr = words.next()?.to_string();
-    if slot as usize >= crate::keys::SLOT_COUNT || addr.is_empty() {
-        return None;
-    }
-    // Redis 7 may send ":7002" when the node does not know its own IP yet;
-    // the node that answered is on the same host.
-    match code {
-        "MOVED" => Some(Redirect::Moved { slot, addr }),
-        "ASK" => Some(Redirect::Ask { slot, addr }),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,28 +358,6 @@ mod tests {
         assert!(Error::from_reply(NoPerm, "NOPERM x")
             .at_node("127.0.0.1:7000")
             .is_reply(NoPerm));
-    }
-
-    #[test]
-    fn redirects_are_parsed() {
-        assert_eq!(
-            parse_redirect("MOVED", "3999 127.0.0.1:7002"),
-            Some(Redirect::Moved {
-                slot: 3999,
-                addr: "127.0.0.1:7002".into()
-            })
-        );
-        assert_eq!(
-            parse_redirect("ASK", "0 [::1]:7000"),
-            Some(Redirect::Ask {
-                slot: 0,
-                addr: "[::1]:7000".into()
-            })
-        );
-        assert_eq!(parse_redirect("MOVED", "16384 127.0.0.1:7002"), None);
-        assert_eq!(parse_redirect("MOVED", "12"), None);
-        assert_eq!(parse_redirect("MOVED", "x 127.0.0.1:1"), None);
-        assert_eq!(parse_redirect("ERR", "1 127.0.0.1:1"), None);
     }
 
     #[test]

@@ -18,8 +18,7 @@ use crate::reply::Value;
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
-use crate::keys::{ClusterName, KeyBuilder};
-use crate::resp;
+use crate::keys::KeyBuilder;
 use crate::stats::{self, Call};
 use crate::threads::ConnectionSet;
 
@@ -39,16 +38,6 @@ pub struct Scan {
     pass_epoch: u64,
     started: bool,
     seen: HashSet<Vec<u8>>,
-}
-
-/// The key prefix (`ORS:<cluster-name>:{`) and the MATCH pattern of the
-/// sessions whose id starts with `id_prefix`. Kept for the operator command
-/// until it calls `KeyBuilder` itself.
-pub fn session_pattern(cluster: &ClusterName, id_prefix: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
-    let keys = KeyBuilder::new(cluster);
-    let pattern = keys.session_pattern(id_prefix).map_err(Error::invalid)?;
-    let prefix = pattern[..keys.key_len(0) - 1].to_vec();
-    Ok((prefix, pattern))
 }
 
 impl Scan {
@@ -138,55 +127,97 @@ impl Scan {
         let deadline = Instant::now() + client.config.op_timeout;
         let conn = conns.connection(addr, &client.params, deadline)?;
         conn.set_timeout(client.config.socket_timeout)?;
-        let mut packed = Vec::with_capacity(64 + self.pattern.len());
-        resp::pack_command(
-            &mut packed,
-            &[
-                b"SCAN",
-                &self.cursor,
-                b"MATCH",
-                &self.pattern,
-                b"COUNT",
-                SCAN_COUNT,
-            ],
-        );
-        let reply = match conn.request(&packed)? {
-            Value::ServerError(e) => return Err(crate::connection::reply_error(&e)),
-            other => other,
-        };
-        let bad = || Error::new(ErrorKind::Server, "unexpected SCAN reply");
-        let Value::Array(mut parts) = reply else {
-            return Err(bad());
-        };
-        if parts.len() != 2 {
-            return Err(bad());
-        }
-        let keys = parts.pop().ok_or_else(bad)?;
-        let cursor = match parts.pop().ok_or_else(bad)? {
-            Value::BulkString(c) => c,
-            Value::SimpleString(c) => c.into_bytes(),
-            _ => return Err(bad()),
-        };
-        let Value::Array(keys) = keys else {
-            return Err(bad());
-        };
-        if cursor == b"0" {
+        let page = Page::parse(conn.query(&Page::command(&self.cursor, &self.pattern))?)
+            .ok_or_else(|| Error::new(ErrorKind::Server, "unexpected SCAN reply"))?;
+        if page.is_last() {
             self.master += 1;
         }
+        let Page { cursor, keys } = page;
         self.cursor = cursor;
-        Ok(keys
+        Ok(keys)
+    }
+}
+
+/// One page of `SCAN cursor MATCH pattern COUNT 1000`, the one place that
+/// asks for and reads one (the library's scan and the operator command's).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Page {
+    /// Where the next page starts; `0` when the node has no more.
+    pub cursor: Vec<u8>,
+    pub keys: Vec<Vec<u8>>,
+}
+
+impl Page {
+    /// The command that asks for the page at `cursor`.
+    pub fn command<'a>(cursor: &'a [u8], pattern: &'a [u8]) -> [&'a [u8]; 6] {
+        [b"SCAN", cursor, b"MATCH", pattern, b"COUNT", SCAN_COUNT]
+    }
+
+    /// The page in a SCAN reply (`[cursor, [key, ...]]`), if it is one.
+    pub fn parse(reply: Value) -> Option<Page> {
+        let Value::Array(parts) = reply else {
+            return None;
+        };
+        let [cursor, Value::Array(keys)] = <[Value; 2]>::try_from(parts).ok()? else {
+            return None;
+        };
+        let cursor = match cursor {
+            Value::BulkString(c) => c,
+            Value::SimpleString(c) => c.into_bytes(),
+            _ => return None,
+        };
+        let keys = keys
             .into_iter()
             .filter_map(|k| match k {
                 Value::BulkString(k) => Some(k),
                 _ => None,
             })
-            .collect())
+            .collect();
+        Some(Page { cursor, keys })
+    }
+
+    /// Whether this is the node's last page.
+    pub fn is_last(&self) -> bool {
+        self.cursor == b"0"
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::ClusterName;
+
+    #[test]
+    fn pages_are_read_from_scan_replies() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let reply = Value::Array(vec![
+            bulk("17"),
+            Value::Array(vec![bulk("ORS:EU:{a}"), Value::Int(3), bulk("ORS:EU:{b}")]),
+        ]);
+        let page = Page::parse(reply).unwrap();
+        assert_eq!(page.cursor, b"17");
+        assert_eq!(page.keys, [b"ORS:EU:{a}".to_vec(), b"ORS:EU:{b}".to_vec()]);
+        assert!(!page.is_last());
+        let last = Page::parse(Value::Array(vec![bulk("0"), Value::Array(vec![])])).unwrap();
+        assert!(last.is_last() && last.keys.is_empty());
+        for bad in [
+            Value::Nil,
+            Value::Array(vec![bulk("0")]),
+            Value::Array(vec![bulk("0"), bulk("k")]),
+            Value::Array(vec![Value::Int(0), Value::Array(vec![])]),
+            Value::Array(vec![bulk("0"), Value::Array(vec![]), Value::Nil]),
+        ] {
+            assert_eq!(Page::parse(bad.clone()), None, "{bad:?}");
+        }
+        assert_eq!(
+            Page::command(b"5", b"ORS:EU:{*")
+                .iter()
+                .map(|a| String::from_utf8_lossy(a))
+                .collect::<Vec<_>>()
+                .join(" "),
+            "SCAN 5 MATCH ORS:EU:{* COUNT 1000"
+        );
+    }
 
     #[test]
     fn the_prefix_is_matched_literally() {

@@ -7,7 +7,7 @@
 use std::sync::atomic::Ordering;
 
 use crate::client::Client;
-use crate::connection::{reply_error, NodeConnection};
+use crate::connection::NodeConnection;
 use crate::error::{Error, ErrorKind, ReplyClass, Result};
 use crate::keys::SessionId;
 use crate::malloc_buf::MallocBuf;
@@ -262,7 +262,7 @@ fn check_wait(reply: Option<Value>, wanted: u32) -> Result<()> {
             ErrorKind::NotDurable,
             format!("the master applied the write but only {n} of {wanted} replica(s) acknowledged it within wait-timeout"),
         )),
-        Some(Value::ServerError(e)) => Err(reply_error(&e)),
+        Some(Value::ServerError(e)) => Err(e.to_error()),
         Some(other) => Err(unexpected("WAIT", &other)),
     }
 }
