@@ -18,8 +18,6 @@ pub struct Discovery {
     pub map: SlotMap,
     /// Every master answered INFO with a version of 4.0 or newer.
     pub use_unlink: bool,
-    /// Human-readable warnings, already logged.
-    pub warnings: Vec<String>,
 }
 
 /// A `redis_version` as (major, minor, patch).
@@ -172,11 +170,7 @@ pub fn discover(config: &Config, params: &ConnectParams) -> Result<Discovery> {
     for w in &warnings {
         tracing::warn!("deployment below ORS recommendations: {w}");
     }
-    Ok(Discovery {
-        map,
-        use_unlink,
-        warnings,
-    })
+    Ok(Discovery { map, use_unlink })
 }
 
 /// What INFO of one master says against ORS's recommendations.

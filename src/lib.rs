@@ -9,24 +9,29 @@
 //! `operator` is the small surface the operator command (`ors-redis`, the
 //! `cli` feature) builds on.
 
-pub mod client;
-pub mod cluster_nodes;
-pub mod config;
-pub mod connection;
-pub mod discovery;
-pub mod error;
+// The C ABI (exports and status constants).
 pub mod ffi;
-pub mod keys;
-pub mod logging;
-pub mod malloc_buf;
+pub mod status;
+// The operator command's (`ors-redis`) small, deliberate surface.
 pub mod operator;
+// Pure parsing and encoding, also reached by the fuzz targets and the
+// integration tests.
+pub mod config;
+pub mod error;
+pub mod keys;
 pub mod reply;
 pub mod resp;
-pub mod router;
-pub mod scan;
-pub mod session;
-pub mod stats;
-pub mod status;
-pub mod threads;
-pub mod tls;
-pub mod topology;
+
+mod client;
+mod cluster_nodes;
+mod connection;
+mod discovery;
+mod logging;
+mod malloc_buf;
+mod router;
+mod scan;
+mod session;
+mod stats;
+mod threads;
+mod tls;
+mod topology;
