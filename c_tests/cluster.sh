@@ -23,6 +23,12 @@
 #   ORS_CLUSTER_NODE_TIMEOUT  cluster-node-timeout in ms (default 2000)
 #   ORS_CLUSTER_WAIT          seconds start waits for a healthy cluster (default 30)
 #   ORS_CLUSTER_EXTRA_CONF    file whose lines are appended to every node's config
+#   ORS_CLUSTER_HOSTS         one loopback address per node, e.g. "127.0.0.11 ... 127.0.0.16"
+#                             (netfault suite, inside a network namespace): node i binds
+#                             its address and 127.0.0.1, announces its address and uses it
+#                             as source of its node-to-node connections (bind-source-addr),
+#                             so that iptables rules can tell them from client traffic;
+#                             this script and redis-cli talk to 127.0.0.1 (default: all 127.0.0.1)
 #   ORS_CLUSTER_TLS_DIR       TLS only: a folder with ca.pem, server.pem, server.key;
 #                             nodes listen with TLS on their port (port 0, tls-port,
 #                             tls-cluster, tls-replication); set ORS_REDIS_CLI_ARGS to
@@ -61,6 +67,9 @@ DATA_ROOT=$(cd "$DATA_ROOT" && pwd)
 
 PORTS=()
 for ((i = 0; i < NODES; i++)); do PORTS+=($((BASE_PORT + i))); done
+read -r -a HOSTS <<<"${ORS_CLUSTER_HOSTS:-}"
+((${#HOSTS[@]} == 0 || ${#HOSTS[@]} == NODES)) || die "ORS_CLUSTER_HOSTS must list $NODES addresses, not '${ORS_CLUSTER_HOSTS:-}'"
+node_host() { if ((${#HOSTS[@]})); then printf '%s\n' "${HOSTS[$1 - BASE_PORT]}"; else printf '127.0.0.1\n'; fi; }
 LAST_PORT=${PORTS[NODES - 1]}
 RANGE="127.0.0.1:$BASE_PORT-$LAST_PORT"
 
@@ -154,14 +163,16 @@ redis_major() {
 }
 
 write_conf() {
-    local port=$1 dir major
+    local port=$1 dir major host bind="127.0.0.1"
     dir=$(node_dir "$port")
     major=$(redis_major)
+    host=$(node_host "$port")
+    [[ "$host" == 127.0.0.1 ]] || bind="$host 127.0.0.1"
     {
         printf '%s\n' \
             "# written by c_tests/cluster.sh" \
             "port $port" \
-            "bind 127.0.0.1" \
+            "bind $bind" \
             "daemonize yes" \
             "dir $dir" \
             "pidfile $dir/redis.pid" \
@@ -172,6 +183,10 @@ write_conf() {
             "appendonly yes" \
             "save \"\""
         common_conf_lines
+        if [[ "$host" != 127.0.0.1 ]]; then
+            printf '%s\n' "cluster-announce-ip $host"
+            if ((major >= 7)); then printf '%s\n' "bind-source-addr $host"; fi
+        fi
         # Lets tests use DEBUG SLEEP and friends over loopback (Redis 7+).
         if ((major >= 7)); then printf '%s\n' "enable-debug-command local"; fi
         if [[ -n "$TLS_DIR" ]]; then
@@ -230,7 +245,7 @@ start_cluster() {
     fi
 
     local addrs=() create_log="$DATA_ROOT/create-$BASE_PORT.log"
-    for port in "${PORTS[@]}"; do addrs+=("127.0.0.1:$port"); done
+    for port in "${PORTS[@]}"; do addrs+=("$(node_host "$port"):$port"); done
     if ! timeout 60 "$REDIS_CLI" "${ORS_CLI_ARGS[@]}" --cluster create "${addrs[@]}" \
         --cluster-replicas 1 --cluster-yes </dev/null >"$create_log" 2>&1; then
         cat "$create_log" >&2

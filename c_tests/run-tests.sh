@@ -7,6 +7,10 @@
 #
 # ctest labels: core (the C harness), chaos (the chaos suite, on a cluster of
 # its own that it kills, freezes, reshards and restarts; a few minutes),
+# netfault (the network-fault suite, c_tests/netfault/: each test in network
+# and pid namespaces of its own with a cluster on 127.0.0.11-16 and iptables
+# rules; needs root, skipped otherwise; ORS_NETFAULT_LIB=<libors_redis.so>
+# runs it against another build; about 5 minutes),
 # package (cmake --install and consumers of the installed tree; with
 # ORS_TESTS_PORTABLE_LIB also the portable build), valgrind (with
 # ORS_TESTS_VALGRIND=1), fixture.
@@ -91,8 +95,8 @@ cmake --build "$BUILD_DIR" --parallel "$(nproc 2>/dev/null || echo 2)"
 step "ctest (cluster on 127.0.0.1:$ORS_TEST_PORT-$((ORS_TEST_PORT + 5)), standalone on $ORS_STANDALONE_PORT, chaos cluster on $ORS_CHAOS_PORT-$((ORS_CHAOS_PORT + 5)))"
 ctest --test-dir "$BUILD_DIR" --output-on-failure "$@"
 
-# The chaos suite's measurements (one "# FIGURE" line per scenario).
+# The chaos and netfault suites' measurements ("# FIGURE" lines).
 if grep -q '# FIGURE' "$BUILD_DIR/Testing/Temporary/LastTest.log" 2>/dev/null; then
-    step "chaos figures"
+    step "figures (chaos, netfault)"
     grep -h '# FIGURE' "$BUILD_DIR/Testing/Temporary/LastTest.log" | sed 's/^.*# FIGURE /  /'
 fi

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Runs one network-fault test (ctest label netfault) in namespaces of its own:
+#
+#   c_tests/netfault/netns.sh [--no-cluster] PROGRAM [ARGS...]
+#
+# unshare gives the test a private network namespace (its own loopback and
+# iptables rules) and a private pid namespace whose init is this script:
+# whenever it ends, normally, on a signal or killed by ctest's TIMEOUT
+# (unshare --kill-child), the kernel kills every process in it, the Redis
+# nodes too, and the network namespace goes with its rules. Nothing is ever
+# added to the host's namespace.
+#
+# Inside, a 3-master + 3-replica cluster (cluster.sh) runs on 127.0.0.11-16,
+# ports ORS_NETFAULT_PORT.. +5 (default 7000; private to the namespace): node
+# i binds 127.0.0.(11+i) and 127.0.0.1, and talks to other nodes from its own
+# address (bind-source-addr). The library reaches the nodes at their own
+# addresses from 127.0.0.1, so a rule can tell client traffic (-s 127.0.0.1)
+# from node-to-node traffic; the test's own redis-cli talks to 127.0.0.1,
+# which no rule touches.
+#
+# Environment: ORS_NETFAULT_DIR (data folder, default target/netfault/<program>),
+# ORS_NETFAULT_LIB (run against this libors_redis.so instead of the build the
+# program links to), ORS_NETFAULT_PORT, REDIS_SERVER, REDIS_CLI.
+# Exit status: the program's; 77 (ctest skip) when not run as root.
+set -euo pipefail
+
+PROG=netns.sh
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+CLUSTER_SH=$HERE/../cluster.sh
+
+if [[ "${ORS_NETNS_INSIDE:-}" != 1 ]]; then
+    if [[ "$(id -u)" -ne 0 ]]; then
+        echo "$PROG: SKIP: network namespaces and iptables rules need root" >&2
+        exit 77
+    fi
+    for tool in unshare ip iptables; do
+        command -v "$tool" >/dev/null 2>&1 || { echo "$PROG: error: '$tool' not found (util-linux, iproute2, iptables)" >&2; exit 1; }
+    done
+    exec unshare --net --pid --fork --kill-child --mount-proc env ORS_NETNS_INSIDE=1 "$0" "$@"
+fi
+
+start_cluster=1
+if [[ "${1:-}" == --no-cluster ]]; then
+    start_cluster=0
+    shift
+fi
+(($# >= 1)) || { echo "usage: $0 [--no-cluster] PROGRAM [ARGS...]" >&2; exit 2; }
+
+ip link set lo up
+export ORS_CLUSTER_HOSTS="127.0.0.11 127.0.0.12 127.0.0.13 127.0.0.14 127.0.0.15 127.0.0.16"
+export ORS_CLUSTER_PORT=${ORS_NETFAULT_PORT:-7000}
+export ORS_CHAOS_PORT=$ORS_CLUSTER_PORT ORS_TEST_PORT=$ORS_CLUSTER_PORT
+export ORS_CLUSTER_DIR=${ORS_NETFAULT_DIR:-$REPO/target/netfault/$(basename "$1")}
+export ORS_CLUSTER_NODE_TIMEOUT=${ORS_CLUSTER_NODE_TIMEOUT:-1000}
+export ORS_CLUSTER_SH=$CLUSTER_SH
+
+if [[ -n "${ORS_NETFAULT_LIB:-}" ]]; then
+    lib=$(realpath "$ORS_NETFAULT_LIB")
+    [[ -r "$lib" ]] || { echo "$PROG: error: ORS_NETFAULT_LIB=$ORS_NETFAULT_LIB is not readable" >&2; exit 1; }
+    # LD_LIBRARY_PATH wins over the programs' RUNPATH; the name is the SONAME.
+    libdir=$ORS_CLUSTER_DIR/lib
+    mkdir -p "$libdir"
+    ln -sf "$lib" "$libdir/libors_redis.so.0"
+    export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    echo "# library under test: $lib"
+fi
+
+cleanup() {
+    local rc=$?
+    ((start_cluster == 0)) || "$CLUSTER_SH" stop >/dev/null 2>&1 || true
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM INT
+
+if ((start_cluster)); then
+    mkdir -p "$ORS_CLUSTER_DIR"
+    "$CLUSTER_SH" start
+fi
+"$@"
