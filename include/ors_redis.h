@@ -130,12 +130,20 @@
 /**
  * Called by `ors_session_scan` once per session id (NUL-terminated, valid
  * during the call only). Return 0 to go on, anything else to stop.
+ *
+ * It runs on the thread that called `ors_session_scan`, with no lock of the
+ * library held: it may call any function of the library, `ors_session_put`,
+ * `ors_session_get`, `ors_session_del` and `ors_redis_shutdown` included.
  */
 typedef int32_t (*ors_scan_fn)(const char *session_id, void *user_data);
 
 /**
  * Receives the library's log lines: `level` is one of `ORS_LOG_ERROR` ..
  * `ORS_LOG_TRACE`; `message` is NUL-terminated and valid during the call only.
+ *
+ * It runs on a thread that called the library, with no lock of the library
+ * held, and may call any function of the library (see
+ * `ors_redis_set_logger`).
  */
 typedef void (*ors_log_fn)(int32_t level, const char *message, void *user_data);
 
@@ -191,8 +199,20 @@ extern "C" {
  * `ORS_ERR_CONFIG` for a malformed config (unknown, duplicate or missing
  * key, bad value) or a target that is not a Redis Cluster;
  * `ORS_ERR_ALREADY_INITIALIZED`; `ORS_ERR_CONNECTION`, `ORS_ERR_AUTH` or
- * `ORS_ERR_TLS` when no seed node can be used within `redis-connect-timeout`;
- * `ORS_ERR_CLUSTER` when the cluster serves no slots.
+ * `ORS_ERR_TLS` when no seed node can be used (`ORS_ERR_CONNECTION` also
+ * when every seed timed out: init never returns `ORS_ERR_TIMEOUT`);
+ * `ORS_ERR_CLUSTER` when the cluster serves no slots. No other status
+ * (but `ORS_ERR_INTERNAL`, a bug).
+ *
+ * Time: the seeds are tried at once and the first slot map wins, so init
+ * fails within `redis-connect-timeout` + `redis-socket-timeout` when no
+ * seed can be used (about one `redis-connect-timeout` when none answers).
+ * The masters are then checked at once, within as much again: init returns
+ * within 2 x (`redis-connect-timeout` + `redis-socket-timeout`) in all.
+ *
+ * Logs the topology it found, and warns where the deployment is below
+ * ORS's recommendations and when `wait-replicas` exceeds the replicas of
+ * some master (its puts and dels would all return `ORS_ERR_NOT_DURABLE`).
  * Thread-safe; may be called again after `ors_redis_shutdown`.
  */
 int32_t ors_redis_init(const char *config);
@@ -202,7 +222,9 @@ int32_t ors_redis_init(const char *config);
  * closes every connection of every thread.
  *
  * Returns `ORS_OK`, or `ORS_ERR_NOT_INITIALIZED` (and does nothing else)
- * when not initialized. Thread-safe.
+ * when not initialized. Thread-safe. It may be called from the logger or
+ * a scan callback, even on a line logged inside a call on the same thread:
+ * callbacks run with no lock held, so it never waits on its own thread.
  */
 int32_t ors_redis_shutdown(void);
 
@@ -275,13 +297,16 @@ const char *ors_redis_version(void);
  * Calls `fn` once for each live session of this cluster name whose id
  * starts with `id_prefix` (NULL or `""`: all), over every master, with
  * `SCAN ... MATCH` (never `KEYS`). Each id is reported once. The prefix is
- * literal text (no glob). `fn` may call the library (e.g. `ors_session_get`)
- * on the same thread; it returns 0 to go on, anything else to stop early.
- * `user_data` is passed through untouched.
+ * literal text (no glob). `fn` runs on the calling thread between pages of
+ * `SCAN`, with no lock of the library held: it may call any function of
+ * the library on the same thread (put, get, del, even shutdown); it returns
+ * 0 to go on, anything else to stop early. `user_data` is passed through
+ * untouched. Log lines of the scan reach the logger between pages.
  *
  * Returns `ORS_OK` (also after an early stop); `ORS_ERR_INVALID_ARGUMENT`
  * (`fn` NULL, a prefix no id can have); `ORS_ERR_NOT_INITIALIZED` (also if
- * the library is shut down during the scan); `ORS_ERR_CONNECTION`,
+ * the library is shut down during the scan, by `fn` or another thread: no
+ * id is reported after that, and `ors_last_error()` says so); `ORS_ERR_CONNECTION`,
  * `ORS_ERR_TIMEOUT`, `ORS_ERR_CLUSTER`, `ORS_ERR_AUTH`, `ORS_ERR_SERVER`.
  * Thread-safe.
  */
@@ -291,8 +316,21 @@ int32_t ors_session_scan(const char *id_prefix, ors_scan_fn fn, void *user_data)
  * Routes the library's log lines to `fn` (with `user_data`), filtered by
  * `log-level` (`warn` until init sets it); `fn == NULL` restores the
  * default, lines to stderr. May be called before init, and at any time.
- * `fn` is called on whichever thread logs, which is any thread that calls
- * the library; it must not block for long.
+ *
+ * `fn` is called on a thread that called the library, never while the
+ * library holds a lock: a line logged inside a call is delivered on that
+ * thread once the call has released its locks, before it returns (a scan
+ * also delivers between pages). So `fn` may call any function of the
+ * library, even `ors_redis_shutdown` on a line logged inside a put, or
+ * `ors_redis_set_logger`; the lines those nested calls log are delivered
+ * after the current one, by the same loop (at most 4096 lines per call; a
+ * line says how many were dropped beyond that). The `ors_last_error()` of
+ * the call that logged is kept across `fn`. `fn` must not block for long.
+ *
+ * Once this function returns, the previous `fn` is not running on any
+ * other thread and will never be called again, so its `user_data` may be
+ * freed. Called from inside `fn` itself, it does not wait for that
+ * invocation (the caller), which is the one still running.
  *
  * Returns `ORS_OK`.
  */

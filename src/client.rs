@@ -135,6 +135,12 @@ pub fn with_client<T>(f: impl FnOnce(&Client, &mut ConnectionSet) -> Result<T>) 
     })
 }
 
+/// Whether the client of `generation` is still the live one (a scan checks
+/// this after each callback, which may have shut the library down).
+pub fn is_live(generation: u64) -> bool {
+    ACTIVE_GENERATION.load(Ordering::SeqCst) == generation
+}
+
 /// The live client's slot-map reload count (for the stats).
 pub fn topology_refreshes() -> Result<u64> {
     match &*CURRENT.lock() {

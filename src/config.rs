@@ -148,22 +148,72 @@ const KEYS: &[&str] = &[
 const MAX_VALUE_LIMIT: u64 = 512 * 1024 * 1024;
 const MAX_MILLIS: u64 = 24 * 3600 * 1000;
 
+/// Keys whose values are secret: a pair right after such a value left
+/// unquoted may be a piece of it (quotes forgotten around a space), so no
+/// message shows that pair's key or value.
+const SECRET_KEYS: &[&str] = &["password"];
+
 impl Config {
     pub fn parse(text: &str) -> Result<Config> {
         let pairs = split_pairs(text)?;
         let mut cfg = Builder::default();
-        for (key, value) in &pairs {
-            cfg.set(key, value)?;
+        for pair in &pairs {
+            cfg.show_values = !pair.may_be_a_piece;
+            cfg.set(&pair.key, &pair.value)?;
         }
         cfg.finish()
     }
 }
 
-/// Splits the conninfo string into `(key, value)` pairs, rejecting unknown and
-/// duplicate keys.
-fn split_pairs(text: &str) -> Result<Vec<(String, String)>> {
-    let mut pairs: Vec<(String, String)> = Vec::new();
+/// One `key=value` of the config string.
+struct Pair {
+    key: String,
+    value: String,
+    /// Set when this pair follows an unquoted secret value: then this whole
+    /// pair may be a piece of it (a password whose quotes were forgotten),
+    /// and no message may show it.
+    may_be_a_piece: bool,
+}
+
+/// What follows a value, for messages about the word after it.
+struct After<'a> {
+    key: &'a str,
+    /// The value was single-quoted, so the next word cannot be part of it.
+    quoted: bool,
+    /// The value is a secret.
+    secret: bool,
+    double_quoted: bool,
+}
+
+impl After<'_> {
+    /// The next word may be a piece of this value.
+    fn may_continue(&self) -> bool {
+        !self.quoted && self.secret
+    }
+
+    /// Where word `n` is, for a message that must not show it.
+    fn hidden(&self, n: usize, what: &str) -> String {
+        let hint = if self.double_quoted {
+            " (quote with single quotes: double quotes are part of the value)"
+        } else {
+            ""
+        };
+        format!(
+            "config: word {n} {what}; it follows the value of '{}' and is not shown, since it may be \
+             part of that value: a value that holds spaces must be single-quoted{hint}",
+            self.key
+        )
+    }
+}
+
+/// Splits the conninfo string into pairs, rejecting unknown and duplicate
+/// keys. A message names a known key or a word's position, never a word
+/// that may be a piece of a value.
+fn split_pairs(text: &str) -> Result<Vec<Pair>> {
+    let mut pairs: Vec<Pair> = Vec::new();
     let mut chars = text.chars().peekable();
+    let mut word = 0;
+    let mut after: Option<After> = None;
     loop {
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();
@@ -171,6 +221,7 @@ fn split_pairs(text: &str) -> Result<Vec<(String, String)>> {
         if chars.peek().is_none() {
             break;
         }
+        word += 1;
         let mut key = String::new();
         while let Some(&c) = chars.peek() {
             if c == '=' || c.is_whitespace() {
@@ -179,25 +230,38 @@ fn split_pairs(text: &str) -> Result<Vec<(String, String)>> {
             key.push(c);
             chars.next();
         }
+        let known = KEYS.contains(&key.as_str());
+        let piece = after.as_ref().is_some_and(After::may_continue);
         if chars.next() != Some('=') {
-            return Err(Error::config(format!(
-                "config: expected key=value, found '{key}' without '='"
-            )));
+            return Err(Error::config(match &after {
+                _ if known => format!("config: expected key=value, found '{key}' without '='"),
+                // Never shown: a word without '=' after a value is most
+                // likely a piece of that value.
+                Some(a) => a.hidden(word, "has no '='"),
+                None => "config: the first word is not key=value".to_string(),
+            }));
         }
         if key.is_empty() {
-            return Err(Error::config("config: '=' without a key before it"));
-        }
-        if !KEYS.contains(&key.as_str()) {
             return Err(Error::config(format!(
-                "config: unknown key '{key}' (known keys: {})",
-                KEYS.join(", ")
+                "config: '=' without a key before it (word {word})"
             )));
         }
-        if pairs.iter().any(|(k, _)| *k == key) {
+        if !known {
+            let known_keys = KEYS.join(", ");
+            return Err(Error::config(match &after {
+                Some(a) if piece => format!(
+                    "{} (if it is a key, it is unknown; known keys: {known_keys})",
+                    a.hidden(word, "is not a known key")
+                ),
+                _ => format!("config: unknown key '{key}' (known keys: {known_keys})"),
+            }));
+        }
+        if pairs.iter().any(|p| p.key == key) {
             return Err(Error::config(format!("config: duplicate key '{key}'")));
         }
         let mut value = String::new();
-        if chars.peek() == Some(&'\'') {
+        let quoted = chars.peek() == Some(&'\'');
+        if quoted {
             chars.next();
             let mut closed = false;
             while let Some(c) = chars.next() {
@@ -232,7 +296,23 @@ fn split_pairs(text: &str) -> Result<Vec<(String, String)>> {
                 chars.next();
             }
         }
-        pairs.push((key, value));
+        let double_quoted = !quoted && value.starts_with('"');
+        pairs.push(Pair {
+            key,
+            value,
+            may_be_a_piece: piece,
+        });
+        let last = pairs.last().map(|p| p.key.as_str()).unwrap_or_default();
+        after = Some(After {
+            key: KEYS
+                .iter()
+                .find(|k| **k == last)
+                .copied()
+                .unwrap_or_default(),
+            quoted,
+            secret: SECRET_KEYS.contains(&last),
+            double_quoted,
+        });
     }
     Ok(pairs)
 }
@@ -240,6 +320,8 @@ fn split_pairs(text: &str) -> Result<Vec<(String, String)>> {
 /// Collects values key by key, then checks what only the whole set can tell.
 #[derive(Default)]
 struct Builder {
+    /// Whether messages may show the value being set (see `Pair`).
+    show_values: bool,
     nodes: Option<Vec<NodeAddr>>,
     cluster_name: Option<ClusterName>,
     username: Option<String>,
@@ -258,11 +340,18 @@ struct Builder {
 impl Builder {
     fn set(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
-            "redis-nodes" => self.nodes = Some(parse_nodes(value)?),
+            "redis-nodes" => self.nodes = Some(self.parse_nodes(value)?),
             "cluster-name" => {
-                self.cluster_name = Some(
-                    ClusterName::parse(value).map_err(|e| Error::config(format!("config: {e}")))?,
-                )
+                self.cluster_name = Some(ClusterName::parse(value).map_err(|e| {
+                    if self.show_values {
+                        Error::config(format!("config: {e}"))
+                    } else {
+                        Error::config(format!(
+                            "config: cluster-name {} may only hold A-Z a-z 0-9 _ . -",
+                            self.shown(value)
+                        ))
+                    }
+                })?)
             }
             "username" => {
                 if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -281,7 +370,7 @@ impl Builder {
                 }
                 self.password = Some(Secret(value.to_string()));
             }
-            "tls-enabled" => self.tls.enabled = parse_bool(key, value)?,
+            "tls-enabled" => self.tls.enabled = self.parse_bool(key, value)?,
             "tls-cacert" => self.tls.cacert = Some(parse_path(key, value)?),
             "tls-cacertdir" => self.tls.cacertdir = Some(parse_path(key, value)?),
             "tls-cert" => self.tls.cert = Some(parse_path(key, value)?),
@@ -294,30 +383,37 @@ impl Builder {
             }
             "redis-connect-timeout" => {
                 self.connect_timeout_ms =
-                    Some(parse_num(key, value, 1, MAX_MILLIS, "milliseconds")?)
+                    Some(self.parse_num(key, value, 1, MAX_MILLIS, "milliseconds")?)
             }
             "redis-socket-timeout" => {
-                self.socket_timeout_ms = Some(parse_num(key, value, 1, MAX_MILLIS, "milliseconds")?)
+                self.socket_timeout_ms =
+                    Some(self.parse_num(key, value, 1, MAX_MILLIS, "milliseconds")?)
             }
             "op-timeout" => {
-                self.op_timeout_ms = Some(parse_num(key, value, 1, MAX_MILLIS, "milliseconds")?)
+                self.op_timeout_ms =
+                    Some(self.parse_num(key, value, 1, MAX_MILLIS, "milliseconds")?)
             }
             "default-ttl" => {
-                self.default_ttl = Some(parse_num(key, value, 1, u32::MAX as u64, "seconds")?)
+                self.default_ttl =
+                    Some(self.parse_num(key, value, 1, u32::MAX as u64, "seconds")?)
             }
-            "wait-replicas" => self.wait_replicas = Some(parse_num(key, value, 0, 64, "replicas")?),
+            "wait-replicas" => {
+                self.wait_replicas = Some(self.parse_num(key, value, 0, 64, "replicas")?)
+            }
             // 0 would make WAIT block forever; a call must respect its deadline.
             "wait-timeout" => {
-                self.wait_timeout_ms = Some(parse_num(key, value, 1, MAX_MILLIS, "milliseconds")?)
+                self.wait_timeout_ms =
+                    Some(self.parse_num(key, value, 1, MAX_MILLIS, "milliseconds")?)
             }
             "max-value-bytes" => {
-                self.max_value_bytes = Some(parse_num(key, value, 0, MAX_VALUE_LIMIT, "bytes")?)
+                self.max_value_bytes =
+                    Some(self.parse_num(key, value, 0, MAX_VALUE_LIMIT, "bytes")?)
             }
             "log-level" => {
                 self.log_level = Some(LogLevel::parse(value).ok_or_else(|| {
                     Error::config(format!(
                         "config: log-level {} is not one of off, error, warn, info, debug, trace",
-                        shown(value)
+                        self.shown(value)
                     ))
                 })?)
             }
@@ -371,54 +467,69 @@ impl Builder {
     }
 }
 
-fn parse_nodes(value: &str) -> Result<Vec<NodeAddr>> {
-    let mut nodes: Vec<NodeAddr> = Vec::new();
-    for part in value
-        .split([';', ','])
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        let node = NodeAddr::parse(part).map_err(|e| {
-            if value.to_ascii_lowercase().contains("password") {
-                Error::config(format!(
-                    "config: redis-nodes: {}: not host:port;host:port",
-                    shown(value)
-                ))
-            } else {
-                Error::config(format!("config: redis-nodes: {e}"))
+impl Builder {
+    fn parse_nodes(&self, value: &str) -> Result<Vec<NodeAddr>> {
+        let mut nodes: Vec<NodeAddr> = Vec::new();
+        for part in value
+            .split([';', ','])
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let node = NodeAddr::parse(part).map_err(|e| {
+                if !self.show_values || value.to_ascii_lowercase().contains("password") {
+                    Error::config(format!(
+                        "config: redis-nodes: {}: not host:port;host:port",
+                        self.shown(value)
+                    ))
+                } else {
+                    Error::config(format!("config: redis-nodes: {e}"))
+                }
+            })?;
+            if !nodes.contains(&node) {
+                nodes.push(node);
             }
-        })?;
-        if !nodes.contains(&node) {
-            nodes.push(node);
+        }
+        if nodes.is_empty() {
+            return Err(Error::config(
+                "config: redis-nodes is empty (expected host:port;host:port)",
+            ));
+        }
+        Ok(nodes)
+    }
+
+    /// A value for an error message, quoted; not shown when it mentions a
+    /// password (a misplaced quote can pull `password=...` into another key's
+    /// value, and the message must not repeat it), nor when the pair may be a
+    /// piece of the value before it.
+    fn shown(&self, value: &str) -> String {
+        if value.to_ascii_lowercase().contains("password") {
+            "(value not shown: it mentions a password; check the quoting)".to_string()
+        } else if !self.show_values {
+            "(value not shown: it follows an unquoted password and may be part of it)".to_string()
+        } else {
+            format!("'{value}'")
         }
     }
-    if nodes.is_empty() {
-        return Err(Error::config(
-            "config: redis-nodes is empty (expected host:port;host:port)",
-        ));
-    }
-    Ok(nodes)
-}
 
-/// A value for an error message, quoted; not shown when it mentions a
-/// password (a misplaced quote can pull `password=...` into another key's
-/// value, and the message must not repeat it).
-fn shown(value: &str) -> String {
-    if value.to_ascii_lowercase().contains("password") {
-        "(value not shown: it mentions a password; check the quoting)".to_string()
-    } else {
-        format!("'{value}'")
+    fn parse_bool(&self, key: &str, value: &str) -> Result<bool> {
+        match value.to_ascii_lowercase().as_str() {
+            "true" | "on" | "1" | "yes" => Ok(true),
+            "false" | "off" | "0" | "no" => Ok(false),
+            _ => Err(Error::config(format!(
+                "config: {key} {} is not a boolean (true/false, on/off, 1/0)",
+                self.shown(value)
+            ))),
+        }
     }
-}
 
-fn parse_bool(key: &str, value: &str) -> Result<bool> {
-    match value.to_ascii_lowercase().as_str() {
-        "true" | "on" | "1" | "yes" => Ok(true),
-        "false" | "off" | "0" | "no" => Ok(false),
-        _ => Err(Error::config(format!(
-            "config: {key} {} is not a boolean (true/false, on/off, 1/0)",
-            shown(value)
-        ))),
+    fn parse_num(&self, key: &str, value: &str, min: u64, max: u64, unit: &str) -> Result<u64> {
+        match value.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(Error::config(format!(
+                "config: {key} {} must be a whole number of {unit} from {min} to {max}",
+                self.shown(value)
+            ))),
+        }
     }
 }
 
@@ -427,16 +538,6 @@ fn parse_path(key: &str, value: &str) -> Result<PathBuf> {
         return Err(Error::config(format!("config: {key} is an empty path")));
     }
     Ok(PathBuf::from(value))
-}
-
-fn parse_num(key: &str, value: &str, min: u64, max: u64, unit: &str) -> Result<u64> {
-    match value.parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(Error::config(format!(
-            "config: {key} {} must be a whole number of {unit} from {min} to {max}",
-            shown(value)
-        ))),
-    }
 }
 
 #[cfg(test)]
@@ -642,5 +743,73 @@ mod tests {
         }
         let c = parse(&format!("{BASE} password={secret}")).unwrap();
         assert!(!format!("{c:?}").contains(secret));
+    }
+
+    /// A password whose quoting went wrong: no piece of it in any message,
+    /// wherever it stands and however it is broken up.
+    #[test]
+    fn no_piece_of_a_badly_quoted_password_appears_in_an_error() {
+        let pieces = ["hunter2", "s3cr3t", "t4il"];
+        let passwords = [
+            "password=hunter2 s3cr3t-t4il",
+            "password=hunter2  \t s3cr3t-t4il",
+            "password=\"hunter2 s3cr3t-t4il\"",
+            "password=\"hunter2 s3cr3t t4il\"",
+            "password='hunter2 s3cr3t-t4il",
+            "password=hunter2' s3cr3t-t4il'",
+            "password='hunter2 's3cr3t-t4il",
+            "password='hunter2' s3cr3t-t4il",
+            "password=hunter2\\ s3cr3t-t4il",
+            "password='hunter2\\' s3cr3t-t4il",
+            "password='hunter2\\",
+            "password=hunter2 s3cr3t=t4il",
+            "password=hunter2 s3cr3t-t4il=x",
+            "password=hunter2 =s3cr3t-t4il",
+            "password=hunter2 op-timeout=s3cr3t-t4il",
+            "password=hunter2 redis-nodes=s3cr3t-t4il",
+            "password=hunter2 redis-nodes=s3cr3t:t4il",
+            "password=hunter2 tls-enabled=s3cr3t-t4il",
+            "password=hunter2 log-level=s3cr3t-t4il",
+            "password=hunter2 cluster-name=s3cr3t!t4il",
+            "password=hunter2 wait-replicas=s3cr3t-t4il",
+            "password=\"hunter2 op-timeout=s3cr3t-t4il\"",
+            "password=hunter2 password=s3cr3t-t4il",
+            "cluster-name='T password=hunter2 s3cr3t-t4il'",
+            "op-timeout='1 password=hunter2 s3cr3t-t4il'",
+            "redis-nodes='h:1 password=hunter2 s3cr3t-t4il'",
+        ];
+        for password in passwords {
+            for text in [
+                password.to_string(),
+                format!("{password} {BASE}"),
+                format!("{BASE} {password}"),
+                format!("redis-nodes=h:1 {password} cluster-name=T"),
+                format!("{BASE} username=u {password} op-timeout=5"),
+            ] {
+                let Err(err) = parse(&text) else { continue };
+                assert_eq!(err.kind, ErrorKind::Config, "{text}");
+                for piece in pieces {
+                    assert!(
+                        !err.message.contains(piece),
+                        "{text:?} -> {:?} shows {piece:?}",
+                        err.message
+                    );
+                }
+            }
+        }
+        // The message still says where to look.
+        let err = parse(&format!("{BASE} password=hunter2 s3cr3t-t4il")).unwrap_err();
+        assert!(err.message.contains("word 4"), "{}", err.message);
+        assert!(err.message.contains("'password'"), "{}", err.message);
+        assert!(err.message.contains("single-quoted"), "{}", err.message);
+        let err = parse(&format!("{BASE} password=\"hunter2 s3cr3t\"")).unwrap_err();
+        assert!(err.message.contains("double quotes"), "{}", err.message);
+        // A typo in a key after a value that cannot hold spaces is named.
+        let err = parse("redis-nodes=h:1 cluster-name=T clustr-name=U").unwrap_err();
+        assert!(
+            err.message.contains("unknown key 'clustr-name'"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -4,12 +4,14 @@
 //! deployment is below what ORS recommends.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use crate::cluster_nodes::parse_cluster_nodes;
 use crate::config::{Config, NodeAddr};
 use crate::connection::{ConnectParams, NodeConnection};
 use crate::error::{Error, ErrorKind, ReplyClass, Result};
+use crate::logging;
 use crate::reply::Value;
 use crate::topology::SlotMap;
 
@@ -41,16 +43,6 @@ pub fn parse_info(text: &str) -> HashMap<String, String> {
         .collect()
 }
 
-fn info(conn: &mut NodeConnection) -> Result<HashMap<String, String>> {
-    match conn.query(&[b"INFO"])? {
-        Value::BulkString(b) => Ok(parse_info(&String::from_utf8_lossy(&b))),
-        other => Err(Error::new(
-            ErrorKind::Server,
-            format!("unexpected INFO reply: {other:?}"),
-        )),
-    }
-}
-
 /// Refuses anything that is not a cluster node, from its INFO fields.
 pub fn check_is_cluster(node: &NodeAddr, fields: &HashMap<String, String>) -> Result<()> {
     let mode = fields.get("redis_mode").map(String::as_str);
@@ -69,69 +61,16 @@ pub fn check_is_cluster(node: &NodeAddr, fields: &HashMap<String, String>) -> Re
     Ok(())
 }
 
-/// Connects to the seeds in turn until one gives a slot map, then checks
-/// every master. Fails fast on authentication, TLS and "not a cluster".
+/// Finds the slot map through the seeds, then checks every master. Each of
+/// the two phases takes at most `redis-connect-timeout` +
+/// `redis-socket-timeout`: the seeds are tried at once, and so are the
+/// masters. Fails fast on authentication, TLS and "not a cluster".
 pub fn discover(config: &Config, params: &ConnectParams) -> Result<Discovery> {
-    let stops = |e: &Error| matches!(e.kind, ErrorKind::Auth | ErrorKind::Tls | ErrorKind::Config);
-    let found = first_slot_map(&config.nodes, params, &mut |seed, e| {
-        if !stops(e) {
-            tracing::warn!(node = %seed, error = %e, "seed node unusable, trying the next");
-        }
-        stops(e)
-    });
-    let map = match found {
-        Ok(found) => found.map,
-        Err(mut refusals) => {
-            let e = refusals
-                .pop()
-                .map(|(_, e)| e)
-                .unwrap_or_else(|| Error::new(ErrorKind::Connection, "no seed nodes"));
-            if stops(&e) {
-                return Err(e);
-            }
-            return Err(Error::new(
-                e.kind,
-                format!(
-                    "no seed node in redis-nodes could be used; last error: {}",
-                    e.message
-                ),
-            ));
-        }
-    };
+    let map = find_slot_map(&config.nodes, params)?;
+    let found = check_masters(&map, params)?;
 
-    let mut warnings = Vec::new();
-    let mut use_unlink = true;
-    let deadline_for = || Instant::now() + params.connect_timeout;
-    for master in &map.masters {
-        let fields =
-            NodeConnection::open(&master.node, params, deadline_for()).and_then(|mut c| {
-                c.set_timeout(params.socket_timeout)?;
-                info(&mut c)
-            });
-        let fields = match fields {
-            Ok(f) => f,
-            Err(e) if e.kind == ErrorKind::Auth => return Err(e),
-            Err(e) => {
-                warnings.push(format!(
-                    "master {}: cannot read INFO ({})",
-                    master.addr, e.message
-                ));
-                use_unlink = false;
-                continue;
-            }
-        };
-        let version = fields.get("redis_version").and_then(|v| parse_version(v));
-        match version {
-            Some(v) if v >= (4, 0, 0) => {}
-            _ => use_unlink = false,
-        }
-        tracing::info!(
-            node = %master.addr,
-            version = fields.get("redis_version").map(String::as_str).unwrap_or("?"),
-            "master"
-        );
-        warnings.extend(deployment_warnings(&master.addr, &fields));
-    }
+    let mut warnings = found.warnings;
+    let use_unlink = found.use_unlink;
     if map.masters.len() < 3 {
         warnings.push(format!(
             "only {} master(s); ORS recommends at least 3 masters with replicas",
@@ -140,7 +79,7 @@ pub fn discover(config: &Config, params: &ConnectParams) -> Result<Discovery> {
     }
     // CLUSTER SLOTS leaves out replicas that have not synced yet (7.0), so
     // count them from CLUSTER NODES where the user may run it.
-    let replica_counts = replica_counts(&map, params);
+    let replica_counts = found.replica_counts;
     let replicas_of = |m: &crate::topology::Master| {
         replica_counts
             .as_ref()
@@ -170,7 +109,253 @@ pub fn discover(config: &Config, params: &ConnectParams) -> Result<Discovery> {
     for w in &warnings {
         tracing::warn!("deployment below ORS recommendations: {w}");
     }
+    if let Some(w) = wait_replicas_warning(config.wait_replicas, &map, replicas_of) {
+        tracing::warn!(wait_replicas = config.wait_replicas, "{w}");
+        warnings.push(w);
+    }
     Ok(Discovery { map, use_unlink })
+}
+
+/// A warning when `wait-replicas` asks for more replicas than some master
+/// has: every write to its slots would then end in ORS_ERR_NOT_DURABLE.
+pub fn wait_replicas_warning(
+    wait_replicas: u32,
+    map: &SlotMap,
+    replicas_of: impl Fn(&crate::topology::Master) -> usize,
+) -> Option<String> {
+    let short: Vec<String> = map
+        .masters
+        .iter()
+        .filter(|m| replicas_of(m) < wait_replicas as usize)
+        .map(|m| format!("{} has {}", m.addr, replicas_of(m)))
+        .collect();
+    if short.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "wait-replicas={wait_replicas} exceeds the replicas of {} of {} master(s) ({}): every put \
+         and del on their slots will return ORS_ERR_NOT_DURABLE after waiting wait-timeout; \
+         lower wait-replicas or add replicas",
+        short.len(),
+        map.masters.len(),
+        short.join(", ")
+    ))
+}
+
+/// Asks every seed at once and takes the first slot map that comes back.
+/// Seeds still connecting when one answered are left to finish on their
+/// own (each within its deadline); nothing of theirs is used.
+fn find_slot_map(seeds: &[NodeAddr], params: &ConnectParams) -> Result<SlotMap> {
+    let deadline = Instant::now() + params.connect_timeout + params.socket_timeout;
+    let (tx, rx) = mpsc::channel();
+    let mut errors: Vec<Option<Error>> = vec![None; seeds.len()];
+    let mut answered = 0;
+    for (index, seed) in seeds.iter().enumerate() {
+        let (tx, seed, params) = (tx.clone(), seed.clone(), params.clone());
+        let spawned = std::thread::Builder::new()
+            .name("ors-redis-seed".into())
+            .spawn(move || {
+                let (result, lines) =
+                    logging::capture(|| read_slot_map_by(&seed, &params, deadline));
+                let _ = tx.send((index, result, lines));
+            });
+        if let Err(e) = spawned {
+            errors[index] = Some(Error::new(
+                ErrorKind::Connection,
+                format!("cannot start a thread to ask seed {}: {e}", seeds[index]),
+            ));
+            answered += 1;
+        }
+    }
+    drop(tx);
+    while answered < seeds.len() {
+        // Every seed's own deadline is `deadline`; the margin is for its
+        // thread to report.
+        let wait = deadline.saturating_duration_since(Instant::now()) + SEED_REPORT_MARGIN;
+        let Ok((index, result, lines)) = rx.recv_timeout(wait) else {
+            break;
+        };
+        answered += 1;
+        logging::requeue(lines);
+        match result {
+            Ok(map) => return Ok(map),
+            Err(e) if matches!(e.kind, ErrorKind::Auth | ErrorKind::Tls | ErrorKind::Config) => {
+                return Err(e)
+            }
+            Err(e) => {
+                tracing::warn!(node = %seeds[index], error = %e, "seed node unusable");
+                errors[index] = Some(e);
+            }
+        }
+    }
+    Err(no_seed_error(seeds, &errors))
+}
+
+/// How long past its deadline a seed's thread may take to report.
+const SEED_REPORT_MARGIN: Duration = Duration::from_millis(100);
+
+/// Init's error when no seed gave a slot map, with one of the statuses the
+/// header lists for init: a seed's "no slots assigned" stays
+/// `ORS_ERR_CLUSTER`; timeouts, lost connections and odd replies are
+/// `ORS_ERR_CONNECTION`.
+fn no_seed_error(seeds: &[NodeAddr], errors: &[Option<Error>]) -> Error {
+    let timed_out = |e: &Option<Error>| e.as_ref().is_none_or(|e| e.kind == ErrorKind::Timeout);
+    if !seeds.is_empty() && errors.iter().all(timed_out) {
+        return Error::new(
+            ErrorKind::Connection,
+            format!(
+                "every seed node in redis-nodes timed out ({}): check that they are reachable \
+                 from this host and redis-connect-timeout",
+                seeds
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
+    let kind = if errors
+        .iter()
+        .flatten()
+        .any(|e| e.kind == ErrorKind::Cluster)
+    {
+        ErrorKind::Cluster
+    } else {
+        ErrorKind::Connection
+    };
+    let details: Vec<String> = seeds
+        .iter()
+        .zip(errors)
+        .map(|(seed, e)| match e {
+            Some(e) => e.message.clone(),
+            None => format!("node {seed}: no answer in time"),
+        })
+        .collect();
+    Error::new(
+        kind,
+        format!(
+            "no seed node in redis-nodes could be used: {}",
+            if details.is_empty() {
+                "no seed nodes".to_string()
+            } else {
+                details.join("; ")
+            }
+        ),
+    )
+}
+
+/// What the masters told init.
+struct MasterChecks {
+    use_unlink: bool,
+    warnings: Vec<String>,
+    replica_counts: Option<HashMap<String, usize>>,
+}
+
+/// INFO (version, AOF, eviction policy) and CLUSTER NODES (replica counts)
+/// from every master at once, within one connect and one socket timeout.
+fn check_masters(map: &SlotMap, params: &ConnectParams) -> Result<MasterChecks> {
+    let deadline = Instant::now() + params.connect_timeout + params.socket_timeout;
+    let answers: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = map
+            .masters
+            .iter()
+            .map(|master| {
+                std::thread::Builder::new()
+                    .name("ors-redis-check".into())
+                    .spawn_scoped(scope, move || {
+                        logging::capture(|| ask_master(&master.node, params, deadline))
+                    })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h {
+                Ok(h) => h.join().ok(),
+                Err(_) => None,
+            })
+            .collect()
+    });
+    let mut checks = MasterChecks {
+        use_unlink: true,
+        warnings: Vec::new(),
+        replica_counts: None,
+    };
+    for (master, answer) in map.masters.iter().zip(answers) {
+        let (info, nodes) = match answer {
+            Some(((info, nodes), lines)) => {
+                logging::requeue(lines);
+                (info, nodes)
+            }
+            None => (
+                Err(Error::new(ErrorKind::Internal, "the check's thread failed")),
+                None,
+            ),
+        };
+        if checks.replica_counts.is_none() {
+            checks.replica_counts = nodes.map(|text| count_replicas(&text, &master.node));
+        }
+        let fields = match info {
+            Ok(f) => f,
+            Err(e) if e.kind == ErrorKind::Auth => return Err(e),
+            Err(e) => {
+                checks.warnings.push(format!(
+                    "master {}: cannot read INFO ({})",
+                    master.addr, e.message
+                ));
+                checks.use_unlink = false;
+                continue;
+            }
+        };
+        let version = fields.get("redis_version").and_then(|v| parse_version(v));
+        match version {
+            Some(v) if v >= (4, 0, 0) => {}
+            _ => checks.use_unlink = false,
+        }
+        tracing::info!(
+            node = %master.addr,
+            version = fields.get("redis_version").map(String::as_str).unwrap_or("?"),
+            "master"
+        );
+        checks
+            .warnings
+            .extend(deployment_warnings(&master.addr, &fields));
+    }
+    Ok(checks)
+}
+
+/// One master's INFO fields, and its CLUSTER NODES text if it lets us read it.
+type MasterAnswer = (Result<HashMap<String, String>>, Option<String>);
+
+fn ask_master(node: &NodeAddr, params: &ConnectParams, deadline: Instant) -> MasterAnswer {
+    let mut conn = match NodeConnection::open(node, params, deadline) {
+        Ok(c) => c,
+        Err(e) => return (Err(e), None),
+    };
+    let fields = query_by(&mut conn, deadline, &[b"INFO"]).and_then(|reply| match reply {
+        Value::BulkString(b) => Ok(parse_info(&String::from_utf8_lossy(&b))),
+        other => Err(Error::new(
+            ErrorKind::Server,
+            format!("unexpected INFO reply: {other:?}"),
+        )),
+    });
+    let nodes = match query_by(&mut conn, deadline, &[b"CLUSTER", b"NODES"]) {
+        Ok(Value::BulkString(text)) => Some(String::from_utf8_lossy(&text).into_owned()),
+        _ => None,
+    };
+    (fields, nodes)
+}
+
+/// One request whose reply must come before `deadline`.
+fn query_by(conn: &mut NodeConnection, deadline: Instant, args: &[&[u8]]) -> Result<Value> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(Error::new(
+            ErrorKind::Timeout,
+            "init's time for this node ran out",
+        ));
+    }
+    conn.set_timeout(left)?;
+    conn.query(args)
 }
 
 /// What INFO of one master says against ORS's recommendations.
@@ -191,28 +376,6 @@ pub fn deployment_warnings(addr: &str, fields: &HashMap<String, String>) -> Vec<
         None => {}
     }
     out
-}
-
-/// Live replicas per master address, from `CLUSTER NODES` of any master.
-fn replica_counts(map: &SlotMap, params: &ConnectParams) -> Option<HashMap<String, usize>> {
-    for master in &map.masters {
-        let reply = NodeConnection::open(
-            &master.node,
-            params,
-            Instant::now() + params.connect_timeout,
-        )
-        .and_then(|mut c| {
-            c.set_timeout(params.socket_timeout)?;
-            c.query(&[b"CLUSTER", b"NODES"])
-        });
-        if let Ok(Value::BulkString(text)) = reply {
-            return Some(count_replicas(
-                &String::from_utf8_lossy(&text),
-                &master.node,
-            ));
-        }
-    }
-    None
 }
 
 /// Parses `CLUSTER NODES` lines (`<id> <ip:port@cport[,host]> <flags> <master-id> ...`)
@@ -274,15 +437,27 @@ pub fn first_slot_map(
 /// Reads the slot map from one seed, refusing a node that is not a cluster
 /// node (standalone, Sentinel) with a config error.
 pub fn read_slot_map(seed: &NodeAddr, params: &ConnectParams) -> Result<SlotMap> {
-    let mut conn = NodeConnection::open(seed, params, Instant::now() + params.connect_timeout)?;
-    conn.set_timeout(params.socket_timeout)?;
-    match info(&mut conn) {
+    let deadline = Instant::now() + params.connect_timeout + params.socket_timeout;
+    read_slot_map_by(seed, params, deadline)
+}
+
+/// `read_slot_map`, done before `deadline`.
+fn read_slot_map_by(seed: &NodeAddr, params: &ConnectParams, deadline: Instant) -> Result<SlotMap> {
+    let mut conn = NodeConnection::open(seed, params, deadline)?;
+    let info = query_by(&mut conn, deadline, &[b"INFO"]).and_then(|reply| match reply {
+        Value::BulkString(b) => Ok(parse_info(&String::from_utf8_lossy(&b))),
+        other => Err(Error::new(
+            ErrorKind::Server,
+            format!("unexpected INFO reply: {other:?}"),
+        )),
+    });
+    match info {
         Ok(fields) => check_is_cluster(seed, &fields)?,
         // A least-privilege ACL user may not run INFO; CLUSTER SLOTS tells too.
         Err(e) if e.is_reply(ReplyClass::NoPerm) => {}
         Err(e) => return Err(e.at_node(&seed.to_string())),
     }
-    let reply = conn.query(&[b"CLUSTER", b"SLOTS"]).map_err(|e| {
+    let reply = query_by(&mut conn, deadline, &[b"CLUSTER", b"SLOTS"]).map_err(|e| {
         if e.is_reply(ReplyClass::ClusterDisabled) {
             Error::config(format!(
                 "node {seed} is a standalone Redis (cluster support disabled); ORS persistence needs a Redis Cluster"
@@ -353,6 +528,28 @@ dead 127.0.0.1:7303@17303 slave,fail b58f 0 1 2 disconnected
             &NodeAddr::parse("10.0.0.1:7000").unwrap(),
         );
         assert_eq!(old["10.0.0.1:7000"], 0);
+    }
+
+    #[test]
+    fn init_without_a_seed_returns_a_status_the_header_lists_for_init() {
+        let seeds: Vec<NodeAddr> = ["10.0.0.1:7000", "10.0.0.2:7000"]
+            .iter()
+            .map(|s| NodeAddr::parse(s).unwrap())
+            .collect();
+        let timeout = || Some(Error::new(ErrorKind::Timeout, "connect timed out"));
+        let e = no_seed_error(&seeds, &[timeout(), None]);
+        assert_eq!(e.kind, ErrorKind::Connection);
+        assert!(e.message.contains("every seed node"), "{}", e.message);
+        for (other, want) in [
+            (ErrorKind::Server, ErrorKind::Connection),
+            (ErrorKind::Connection, ErrorKind::Connection),
+            (ErrorKind::Internal, ErrorKind::Connection),
+            (ErrorKind::Cluster, ErrorKind::Cluster),
+        ] {
+            let e = no_seed_error(&seeds, &[timeout(), Some(Error::new(other, "x"))]);
+            assert_eq!(e.kind, want, "{other:?}");
+            assert!(e.message.contains("no answer") || e.message.contains("timed out"));
+        }
     }
 
     #[test]

@@ -7,10 +7,10 @@ use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::client;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::keys::SessionId;
 use crate::logging;
-use crate::scan::Scan;
+use crate::scan::{self, Scan};
 use crate::session::{self, Ttl};
 use crate::stats::{self, Call};
 use crate::status::*;
@@ -28,12 +28,20 @@ pub const ORS_LOG_TRACE: i32 = 5;
 
 /// Called by `ors_session_scan` once per session id (NUL-terminated, valid
 /// during the call only). Return 0 to go on, anything else to stop.
+///
+/// It runs on the thread that called `ors_session_scan`, with no lock of the
+/// library held: it may call any function of the library, `ors_session_put`,
+/// `ors_session_get`, `ors_session_del` and `ors_redis_shutdown` included.
 #[allow(non_camel_case_types)]
 pub type ors_scan_fn =
     Option<unsafe extern "C" fn(session_id: *const c_char, user_data: *mut c_void) -> i32>;
 
 /// Receives the library's log lines: `level` is one of `ORS_LOG_ERROR` ..
 /// `ORS_LOG_TRACE`; `message` is NUL-terminated and valid during the call only.
+///
+/// It runs on a thread that called the library, with no lock of the library
+/// held, and may call any function of the library (see
+/// `ors_redis_set_logger`).
 #[allow(non_camel_case_types)]
 pub type ors_log_fn =
     Option<unsafe extern "C" fn(level: i32, message: *const c_char, user_data: *mut c_void)>;
@@ -83,9 +91,12 @@ fn finish(result: Result<i32>) -> i32 {
 }
 
 /// Runs an export's body, turning a panic into `ORS_ERR_INTERNAL` and a fresh
-/// connection set for this thread (its sockets may be mid-reply).
+/// connection set for this thread (its sockets may be mid-reply). Lines
+/// logged inside reach the host's logger after the body has released every
+/// lock of the library, before the export returns.
 fn panic_boundary(body: impl FnOnce() -> Result<i32>) -> i32 {
-    match catch_unwind(AssertUnwindSafe(body)) {
+    let call = logging::enter_call();
+    let status = match catch_unwind(AssertUnwindSafe(body)) {
         Ok(result) => finish(result),
         Err(panic) => {
             let what = panic
@@ -99,6 +110,23 @@ fn panic_boundary(body: impl FnOnce() -> Result<i32>) -> i32 {
             ));
             ORS_ERR_INTERNAL
         }
+    };
+    drop(call);
+    deliver_log_lines();
+    status
+}
+
+/// Hands this thread's queued log lines to the host's logger; the caller
+/// holds no lock of the library. The logger may call the library itself:
+/// this call's `ors_last_error()` text is kept across it.
+fn deliver_log_lines() {
+    if !logging::has_pending() {
+        return;
+    }
+    let saved = LAST_ERROR.try_with(|slot| slot.borrow().clone()).ok();
+    let _ = catch_unwind(logging::deliver_pending);
+    if let Some(saved) = saved {
+        let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = saved);
     }
 }
 
@@ -181,8 +209,20 @@ fn out_arg<'a, T>(ptr: *mut T, what: &str) -> Result<&'a mut T> {
 /// `ORS_ERR_CONFIG` for a malformed config (unknown, duplicate or missing
 /// key, bad value) or a target that is not a Redis Cluster;
 /// `ORS_ERR_ALREADY_INITIALIZED`; `ORS_ERR_CONNECTION`, `ORS_ERR_AUTH` or
-/// `ORS_ERR_TLS` when no seed node can be used within `redis-connect-timeout`;
-/// `ORS_ERR_CLUSTER` when the cluster serves no slots.
+/// `ORS_ERR_TLS` when no seed node can be used (`ORS_ERR_CONNECTION` also
+/// when every seed timed out: init never returns `ORS_ERR_TIMEOUT`);
+/// `ORS_ERR_CLUSTER` when the cluster serves no slots. No other status
+/// (but `ORS_ERR_INTERNAL`, a bug).
+///
+/// Time: the seeds are tried at once and the first slot map wins, so init
+/// fails within `redis-connect-timeout` + `redis-socket-timeout` when no
+/// seed can be used (about one `redis-connect-timeout` when none answers).
+/// The masters are then checked at once, within as much again: init returns
+/// within 2 x (`redis-connect-timeout` + `redis-socket-timeout`) in all.
+///
+/// Logs the topology it found, and warns where the deployment is below
+/// ORS's recommendations and when `wait-replicas` exceeds the replicas of
+/// some master (its puts and dels would all return `ORS_ERR_NOT_DURABLE`).
 /// Thread-safe; may be called again after `ors_redis_shutdown`.
 #[no_mangle]
 pub extern "C" fn ors_redis_init(config: *const c_char) -> i32 {
@@ -198,7 +238,9 @@ pub extern "C" fn ors_redis_init(config: *const c_char) -> i32 {
 /// closes every connection of every thread.
 ///
 /// Returns `ORS_OK`, or `ORS_ERR_NOT_INITIALIZED` (and does nothing else)
-/// when not initialized. Thread-safe.
+/// when not initialized. Thread-safe. It may be called from the logger or
+/// a scan callback, even on a line logged inside a call on the same thread:
+/// callbacks run with no lock held, so it never waits on its own thread.
 #[no_mangle]
 pub extern "C" fn ors_redis_shutdown() -> i32 {
     panic_boundary(|| client::shutdown().map(|()| ORS_OK))
@@ -333,13 +375,16 @@ pub extern "C" fn ors_redis_version() -> *const c_char {
 /// Calls `fn` once for each live session of this cluster name whose id
 /// starts with `id_prefix` (NULL or `""`: all), over every master, with
 /// `SCAN ... MATCH` (never `KEYS`). Each id is reported once. The prefix is
-/// literal text (no glob). `fn` may call the library (e.g. `ors_session_get`)
-/// on the same thread; it returns 0 to go on, anything else to stop early.
-/// `user_data` is passed through untouched.
+/// literal text (no glob). `fn` runs on the calling thread between pages of
+/// `SCAN`, with no lock of the library held: it may call any function of
+/// the library on the same thread (put, get, del, even shutdown); it returns
+/// 0 to go on, anything else to stop early. `user_data` is passed through
+/// untouched. Log lines of the scan reach the logger between pages.
 ///
 /// Returns `ORS_OK` (also after an early stop); `ORS_ERR_INVALID_ARGUMENT`
 /// (`fn` NULL, a prefix no id can have); `ORS_ERR_NOT_INITIALIZED` (also if
-/// the library is shut down during the scan); `ORS_ERR_CONNECTION`,
+/// the library is shut down during the scan, by `fn` or another thread: no
+/// id is reported after that, and `ors_last_error()` says so); `ORS_ERR_CONNECTION`,
 /// `ORS_ERR_TIMEOUT`, `ORS_ERR_CLUSTER`, `ORS_ERR_AUTH`, `ORS_ERR_SERVER`.
 /// Thread-safe.
 #[no_mangle]
@@ -355,22 +400,16 @@ pub extern "C" fn ors_session_scan(
         } else {
             c_str_arg(id_prefix, "id_prefix")?.to_bytes()
         };
-        let (mut scan, generation) =
-            client::with_client(|c, _| Ok((Scan::new(&c.keys, prefix)?, c.generation)))?;
+        let mut scan = client::with_client(|c, _| Scan::new(c, prefix))?;
         let mut id = Vec::new();
         loop {
-            let page = client::with_client(|c, conns| {
-                if c.generation != generation {
-                    return Err(Error::new(
-                        ErrorKind::NotInitialized,
-                        "the library was shut down during the scan",
-                    ));
-                }
-                scan.next_page(c, conns)
-            })?;
+            let page = client::with_client(|c, conns| scan.next_page(c, conns))
+                .map_err(scan::interrupted)?;
             let Some(page) = page else {
                 return Ok(ORS_OK);
             };
+            // No lock is held between pages: lines logged so far go out.
+            deliver_log_lines();
             for session_id in page {
                 id.clear();
                 id.extend_from_slice(&session_id);
@@ -378,6 +417,8 @@ pub extern "C" fn ors_session_scan(
                 if call_scan_fn(callback, &id, user_data) != 0 {
                     return Ok(ORS_OK);
                 }
+                // The callback may have shut the library down.
+                scan.check_live()?;
             }
         }
     })
@@ -398,8 +439,21 @@ fn call_scan_fn(
 /// Routes the library's log lines to `fn` (with `user_data`), filtered by
 /// `log-level` (`warn` until init sets it); `fn == NULL` restores the
 /// default, lines to stderr. May be called before init, and at any time.
-/// `fn` is called on whichever thread logs, which is any thread that calls
-/// the library; it must not block for long.
+///
+/// `fn` is called on a thread that called the library, never while the
+/// library holds a lock: a line logged inside a call is delivered on that
+/// thread once the call has released its locks, before it returns (a scan
+/// also delivers between pages). So `fn` may call any function of the
+/// library, even `ors_redis_shutdown` on a line logged inside a put, or
+/// `ors_redis_set_logger`; the lines those nested calls log are delivered
+/// after the current one, by the same loop (at most 4096 lines per call; a
+/// line says how many were dropped beyond that). The `ors_last_error()` of
+/// the call that logged is kept across `fn`. `fn` must not block for long.
+///
+/// Once this function returns, the previous `fn` is not running on any
+/// other thread and will never be called again, so its `user_data` may be
+/// freed. Called from inside `fn` itself, it does not wait for that
+/// invocation (the caller), which is the one still running.
 ///
 /// Returns `ORS_OK`.
 #[no_mangle]

@@ -4,14 +4,24 @@
 //!
 //! The level is an atomic read on every event, so it can change at each init
 //! without rebuilding anything but tracing's callsite cache.
+//!
+//! The host's callback may call any export, so it never runs while the
+//! library holds a lock: a line logged inside a library call is queued on
+//! its thread and delivered when the export has released everything (see
+//! `ffi::panic_boundary`), or between pages of a scan. Lines logged by the
+//! callback's own library calls join the same queue and the same delivery
+//! loop. `set_sink` returns only once no invocation of the previous callback
+//! is running, so the host may free its `user_data`.
 
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::ffi::{c_char, c_void, CString};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use once_cell::sync::OnceCell;
-use parking_lot::RwLock;
+use parking_lot::{Condvar, Mutex};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
@@ -32,7 +42,97 @@ struct Sink {
     user_data: usize,
 }
 
-static SINK: RwLock<Option<Sink>> = RwLock::new(None);
+/// The host's callback, and which of its invocations are running: a new
+/// `set_sink` waits until no invocation of an older sink runs any more.
+struct SinkState {
+    sink: Option<Sink>,
+    /// Bumped by every `set_sink`; an invocation runs under the version it
+    /// started with.
+    version: u64,
+    running: Vec<Running>,
+}
+
+/// Invocations of one sink version: `active` in the host's callback, of
+/// which `stalled` are inside `set_sink` themselves (they called it from the
+/// callback) and so cannot make progress until it returns.
+struct Running {
+    version: u64,
+    active: usize,
+    stalled: usize,
+}
+
+impl SinkState {
+    fn entry(&mut self, version: u64) -> &mut Running {
+        let index = match self.running.iter().position(|r| r.version == version) {
+            Some(index) => index,
+            None => {
+                self.running.push(Running {
+                    version,
+                    active: 0,
+                    stalled: 0,
+                });
+                self.running.len() - 1
+            }
+        };
+        &mut self.running[index]
+    }
+
+    fn prune(&mut self) {
+        self.running.retain(|r| r.active > 0 || r.stalled > 0);
+    }
+
+    /// Whether an invocation of a version older than `version` is running
+    /// host code (not stalled in `set_sink`).
+    fn older_running(&self, version: u64) -> bool {
+        self.running
+            .iter()
+            .any(|r| r.version < version && r.active > r.stalled)
+    }
+}
+
+static SINK: Mutex<SinkState> = Mutex::new(SinkState {
+    sink: None,
+    version: 0,
+    running: Vec::new(),
+});
+static SINK_CHANGED: Condvar = Condvar::new();
+
+/// Lines queued on one thread at most; more are counted and dropped.
+const MAX_PENDING: usize = 1024;
+/// Lines delivered by one drain at most: a callback whose library calls log
+/// a line each time would otherwise loop forever.
+const MAX_DELIVERED: usize = 4096;
+
+/// A line waiting for delivery.
+struct Pending {
+    level: u8,
+    text: String,
+}
+
+/// This thread's side of logging.
+struct Local {
+    /// Library calls in progress on this thread (nested ones come from the
+    /// host's callbacks).
+    depth: Cell<u32>,
+    /// Inside `deliver_pending`: lines logged now wait for its loop.
+    delivering: Cell<bool>,
+    /// The sink version whose callback this thread is running, if any.
+    invocation: Cell<Option<u64>>,
+    pending: RefCell<VecDeque<Pending>>,
+    dropped: Cell<u64>,
+}
+
+thread_local! {
+    static LOCAL: Local = const {
+        Local {
+            depth: Cell::new(0),
+            delivering: Cell::new(false),
+            invocation: Cell::new(None),
+            pending: RefCell::new(VecDeque::new()),
+            dropped: Cell::new(0),
+        }
+    };
+}
 
 /// Installs the subscriber (once per process) and sets the level.
 pub fn install(level: LogLevel) {
@@ -41,12 +141,179 @@ pub fn install(level: LogLevel) {
 }
 
 /// Routes lines to `callback` (with `user_data`), or back to stderr for None.
+///
+/// Returns once no invocation of an older callback is running on another
+/// thread, so the host may free the old `user_data`. An invocation on this
+/// thread (the callback itself called us) is not waited for, nor one on a
+/// thread that is itself inside this function from its callback: waiting
+/// for those would never end.
 pub fn set_sink(callback: Option<LogFn>, user_data: *mut c_void) {
-    *SINK.write() = callback.map(|callback| Sink {
+    let mine = LOCAL.try_with(|l| l.invocation.get()).ok().flatten();
+    let mut state = SINK.lock();
+    state.sink = callback.map(|callback| Sink {
         callback,
         user_data: user_data as usize,
     });
+    state.version += 1;
+    let version = state.version;
+    if let Some(v) = mine {
+        state.entry(v).stalled += 1;
+        SINK_CHANGED.notify_all();
+    }
+    while state.older_running(version) {
+        SINK_CHANGED.wait(&mut state);
+    }
+    if let Some(v) = mine {
+        state.entry(v).stalled -= 1;
+        state.prune();
+    }
+    drop(state);
     ensure_installed();
+}
+
+/// Marks this thread as inside a library call until the guard drops: lines
+/// logged meanwhile are queued, since the call may hold locks, and
+/// delivered by `deliver_pending` once it holds none.
+pub struct CallGuard {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+pub fn enter_call() -> CallGuard {
+    let _ = LOCAL.try_with(|l| l.depth.set(l.depth.get() + 1));
+    CallGuard {
+        _not_send: std::marker::PhantomData,
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        let _ = LOCAL.try_with(|l| l.depth.set(l.depth.get().saturating_sub(1)));
+    }
+}
+
+/// Whether lines wait for `deliver_pending` on this thread.
+pub fn has_pending() -> bool {
+    LOCAL
+        .try_with(|l| {
+            !l.delivering.get() && (!l.pending.borrow().is_empty() || l.dropped.get() > 0)
+        })
+        .unwrap_or(false)
+}
+
+/// Hands this thread's queued lines to the sink. The caller holds no lock
+/// of the library. Lines that the callback's own library calls log are
+/// delivered by this loop too (not by a nested one), up to `MAX_DELIVERED`.
+pub fn deliver_pending() {
+    let started = LOCAL.try_with(|l| !l.delivering.replace(true));
+    if started != Ok(true) {
+        return;
+    }
+    let mut delivered = 0;
+    loop {
+        let next = LOCAL.with(|l| {
+            let mut pending = l.pending.borrow_mut();
+            if delivered >= MAX_DELIVERED && !pending.is_empty() {
+                l.dropped.set(l.dropped.get() + pending.len() as u64);
+                pending.clear();
+            }
+            pending.pop_front().or_else(|| {
+                let dropped = l.dropped.replace(0);
+                (dropped > 0).then(|| Pending {
+                    level: 2,
+                    text: format!(
+                        "ors-redis WARN ors_redis::logging: {dropped} log lines dropped (too many \
+                         logged during one call or by the log callback's own calls)"
+                    ),
+                })
+            })
+        });
+        let Some(line) = next else { break };
+        deliver(line.level, line.text);
+        delivered += 1;
+    }
+    LOCAL.with(|l| l.delivering.set(false));
+}
+
+/// Lines logged on a helper thread of the library, to be delivered on the
+/// thread that called the library (the host's callback only ever runs on
+/// threads that call the library).
+pub struct Captured(Vec<Pending>);
+
+/// Runs `f` with this thread's lines kept back, and returns them.
+pub fn capture<T>(f: impl FnOnce() -> T) -> (T, Captured) {
+    let guard = enter_call();
+    let out = f();
+    drop(guard);
+    let lines = LOCAL
+        .try_with(|l| {
+            l.dropped.set(0);
+            l.pending.borrow_mut().drain(..).collect()
+        })
+        .unwrap_or_default();
+    (out, Captured(lines))
+}
+
+/// Queues lines captured on a helper thread as if logged here.
+pub fn requeue(captured: Captured) {
+    for line in captured.0 {
+        enqueue(line);
+    }
+}
+
+/// Queues a line; delivers at once when this thread is not inside a call.
+fn enqueue(line: Pending) {
+    let mut line = Some(line);
+    let queued = LOCAL.try_with(|l| {
+        let mut pending = l.pending.borrow_mut();
+        if pending.len() >= MAX_PENDING {
+            l.dropped.set(l.dropped.get() + 1);
+        } else if let Some(line) = line.take() {
+            pending.push_back(line);
+        }
+        l.depth.get() == 0
+    });
+    match (queued, line) {
+        (Ok(true), _) => deliver_pending(),
+        (Ok(false), _) => {}
+        // This thread is exiting and its thread-locals are gone: no call of
+        // ours is in progress here, so deliver now.
+        (Err(_), Some(line)) => deliver(line.level, line.text),
+        (Err(_), None) => {}
+    }
+}
+
+/// Hands one line to the host's callback, or to stderr.
+fn deliver(level: u8, text: String) {
+    let sink = {
+        let mut state = SINK.lock();
+        match state.sink {
+            Some(sink) => {
+                let version = state.version;
+                state.entry(version).active += 1;
+                Some((sink, version))
+            }
+            None => None,
+        }
+    };
+    let Some((sink, version)) = sink else {
+        let _ = writeln!(std::io::stderr().lock(), "{text}");
+        return;
+    };
+    let text = CString::new(text.replace('\0', "\\0")).unwrap_or_default();
+    let outer = LOCAL
+        .try_with(|l| l.invocation.replace(Some(version)))
+        .ok()
+        .flatten();
+    // SAFETY: the callback and its user_data were given together by the host
+    // through ors_redis_set_logger, which documents that the callback may be
+    // called from any thread that calls the library; set_sink does not return
+    // while this invocation runs (unless it is this very invocation calling it).
+    unsafe { (sink.callback)(level as i32, text.as_ptr(), sink.user_data as *mut c_void) };
+    let _ = LOCAL.try_with(|l| l.invocation.set(outer));
+    let mut state = SINK.lock();
+    state.entry(version).active -= 1;
+    state.prune();
+    SINK_CHANGED.notify_all();
 }
 
 fn ensure_installed() {
@@ -111,23 +378,7 @@ impl Subscriber for LineSubscriber {
             line.message,
             line.fields
         );
-        // Copied out so that the callback runs without our lock held (it may
-        // call ors_redis_set_logger itself).
-        let sink = *SINK.read();
-        match sink {
-            Some(sink) => {
-                let text = CString::new(text.replace('\0', "\\0")).unwrap_or_default();
-                // SAFETY: the callback and its user_data were given together
-                // by the host through ors_redis_set_logger, which documents
-                // that the callback may be called from any calling thread.
-                unsafe {
-                    (sink.callback)(level as i32, text.as_ptr(), sink.user_data as *mut c_void)
-                };
-            }
-            None => {
-                let _ = writeln!(std::io::stderr().lock(), "{text}");
-            }
-        }
+        enqueue(Pending { level, text });
     }
 
     fn enter(&self, _span: &Id) {}

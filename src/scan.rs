@@ -28,6 +28,9 @@ const SCAN_COUNT: &[u8] = b"1000";
 const MAX_PASSES: u32 = 4;
 
 pub struct Scan {
+    /// The library generation the scan started in: a shutdown (and a new
+    /// init) ends it.
+    generation: u64,
     keys: KeyBuilder,
     /// The MATCH pattern of the ids asked for (`KeyBuilder::session_pattern`).
     pattern: Vec<u8>,
@@ -41,9 +44,14 @@ pub struct Scan {
 }
 
 impl Scan {
-    pub fn new(keys: &KeyBuilder, id_prefix: &[u8]) -> Result<Scan> {
+    pub fn new(client: &Client, id_prefix: &[u8]) -> Result<Scan> {
+        Scan::of(&client.keys, client.generation, id_prefix)
+    }
+
+    fn of(keys: &KeyBuilder, generation: u64, id_prefix: &[u8]) -> Result<Scan> {
         let pattern = keys.session_pattern(id_prefix).map_err(Error::invalid)?;
         Ok(Scan {
+            generation,
             keys: keys.clone(),
             pattern,
             masters: Vec::new(),
@@ -72,6 +80,9 @@ impl Scan {
         client: &Client,
         conns: &mut ConnectionSet,
     ) -> Result<Option<Vec<Vec<u8>>>> {
+        if client.generation != self.generation {
+            return Err(shut_down());
+        }
         if !self.started {
             self.start_pass(client, conns);
         }
@@ -116,6 +127,16 @@ impl Scan {
         }
     }
 
+    /// An error if the library was shut down since the scan started (by
+    /// the host's callback, say).
+    pub fn check_live(&self) -> Result<()> {
+        if crate::client::is_live(self.generation) {
+            Ok(())
+        } else {
+            Err(shut_down())
+        }
+    }
+
     /// One `SCAN cursor MATCH pattern COUNT n` on `addr`; moves the cursor
     /// (and on to the next master when it comes back to 0).
     fn scan_once(
@@ -136,6 +157,24 @@ impl Scan {
         self.cursor = cursor;
         Ok(keys)
     }
+}
+
+/// A scan's call that failed because the library is not initialized: it
+/// was shut down during the scan.
+pub fn interrupted(e: Error) -> Error {
+    if e.kind == ErrorKind::NotInitialized {
+        shut_down()
+    } else {
+        e
+    }
+}
+
+fn shut_down() -> Error {
+    Error::new(
+        ErrorKind::NotInitialized,
+        "the library was shut down during the scan (by its callback or another thread); \
+         ids after that point were not reported",
+    )
 }
 
 /// One page of `SCAN cursor MATCH pattern COUNT 1000`, the one place that
@@ -222,12 +261,12 @@ mod tests {
     #[test]
     fn the_prefix_is_matched_literally() {
         let keys = KeyBuilder::new(&ClusterName::parse("EU").unwrap());
-        let scan = Scan::new(&keys, br"a*b?c[d]e\f").unwrap();
+        let scan = Scan::of(&keys, 1, br"a*b?c[d]e\f").unwrap();
         assert_eq!(scan.pattern, br"ORS:EU:{a\*b\?c\[d\]e\\f*".to_vec());
-        let all = Scan::new(&keys, b"").unwrap();
+        let all = Scan::of(&keys, 1, b"").unwrap();
         assert_eq!(all.pattern, b"ORS:EU:{*".to_vec());
-        let e = Scan::new(&keys, b"a{").err().unwrap();
+        let e = Scan::of(&keys, 1, b"a{").err().unwrap();
         assert_eq!(e.kind, ErrorKind::InvalidArgument);
-        assert!(Scan::new(&keys, b"a\n").is_err());
+        assert!(Scan::of(&keys, 1, b"a\n").is_err());
     }
 }

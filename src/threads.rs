@@ -172,7 +172,12 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        // Lines logged while the state is locked reach the host's logger
+        // after the lock is released (it may call the library).
+        let call = crate::logging::enter_call();
         self.0.state.lock().reset();
+        drop(call);
+        crate::logging::deliver_pending();
     }
 }
 

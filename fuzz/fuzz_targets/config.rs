@@ -40,15 +40,26 @@ fuzz_target!(|data: &[u8]| {
                     .err()
                     .map(|e| e.message)
                     .unwrap_or_default();
-                if secret.len() >= 12
-                    && text.matches(secret.as_str()).count() == 1
-                    && !vocabulary.contains(&secret)
-                {
-                    assert!(
-                        !e.message.contains(&secret),
-                        "password leaked: {}",
-                        e.message
-                    );
+                let leaks = |piece: &str| {
+                    piece.len() >= 12
+                        && text.matches(piece).count() == 1
+                        && !vocabulary.contains(piece)
+                        && e.message.contains(piece)
+                };
+                assert!(!leaks(&secret), "password leaked: {}", e.message);
+                // An unquoted password followed by another word: that word
+                // (and its key or value) may be the rest of the password.
+                if !rest.starts_with('\'') {
+                    if let Some(next) = rest.split_whitespace().nth(1) {
+                        let (key, value) = next.split_once('=').unwrap_or((next, ""));
+                        for piece in [next, key, value] {
+                            assert!(
+                                !leaks(piece),
+                                "a piece of the password leaked: {}",
+                                e.message
+                            );
+                        }
+                    }
                 }
             }
         }
