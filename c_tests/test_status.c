@@ -291,6 +291,36 @@ static void check_too_large(void)
     CHECK(st == ORS_OK && data && len == 16 && memcmp(data, buf, 16) == 0,
           "a refused overwrite leaves the previous value in place");
     ors_free(data);
+
+    /* A longer value stored behind the library's back: get refuses it on the
+     * reply's header (nothing allocated for it) and drops the connection,
+     * which the rest of the value left out of step. The next get on the same
+     * key (same master) then needs no retry: the connection is a fresh one. */
+    {
+        char q[1400];
+        struct ors_redis_stats before, after;
+        h_shell_quote(q, sizeof q, h_key(CLUSTER, id));
+        CHECK(strcmp(redis_cli("-c -p %d SET %s 0123456789abcdefghij", h_port(), q), "OK") == 0,
+              "redis-cli SET of a 20-byte value under the session's key");
+        data = NULL;
+        len = 0;
+        CHECK_STATUS(ors_session_get(id, &data, &len), ORS_ERR_TOO_LARGE,
+                     "get of a 20-byte value stored by redis-cli, with max-value-bytes=16");
+        CHECK(data == NULL && len == 0, "no buffer after TOO_LARGE");
+        CHECK(strstr(h_saved_error(), "max-value-bytes") != NULL, "the message names max-value-bytes (\"%s\")",
+              h_saved_error());
+        CHECK(strcmp(redis_cli("-c -p %d SET %s 0123456789", h_port(), q), "OK") == 0,
+              "redis-cli SET of a 10-byte value under the session's key");
+        CHECK_STATUS(ors_redis_get_stats(&before), ORS_OK, "stats before the next get");
+        st = CHECK_STATUS(ors_session_get(id, &data, &len), ORS_OK, "get of the 10-byte value after TOO_LARGE");
+        CHECK(st == ORS_OK && len == 10 && memcmp(data, "0123456789", 10) == 0, "the 10-byte value is read");
+        ors_free(data);
+        data = NULL;
+        CHECK_STATUS(ors_redis_get_stats(&after), ORS_OK, "stats after the next get");
+        CHECK(after.retries == before.retries,
+              "no retry after TOO_LARGE: the connection was not left out of step (retries %llu -> %llu)",
+              (unsigned long long)before.retries, (unsigned long long)after.retries);
+    }
     CHECK_STATUS(ors_session_del(id), ORS_OK, "del of the 16-byte session");
     CHECK_STATUS(ors_redis_shutdown(), ORS_OK, "shutdown after the max-value-bytes checks");
 }

@@ -251,7 +251,8 @@ int32_t ors_session_put(const char *session_id, const uint8_t *data, size_t len,
  * `ORS_NOT_FOUND` or an error, `*data` is NULL and `*len` is 0.
  *
  * Returns `ORS_OK`, `ORS_NOT_FOUND`; `ORS_ERR_INVALID_ARGUMENT` (NULL
- * `data`/`len`, bad id); `ORS_ERR_NOT_INITIALIZED`; `ORS_ERR_CONNECTION`,
+ * `data`/`len`, bad id); `ORS_ERR_NOT_INITIALIZED`; `ORS_ERR_TOO_LARGE` (the
+ * stored value is longer than `max-value-bytes`); `ORS_ERR_CONNECTION`,
  * `ORS_ERR_TIMEOUT`, `ORS_ERR_CLUSTER`, `ORS_ERR_AUTH`, `ORS_ERR_SERVER`.
  * Thread-safe.
  */

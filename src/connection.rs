@@ -33,6 +33,8 @@ pub struct ConnectParams {
     pub password: Option<Secret>,
     /// Set when `tls-enabled=true`; CA files were read once, at init.
     pub tls: Option<Arc<TlsClient>>,
+    /// `max-value-bytes`: a GET's reply announcing more is not read.
+    pub max_value_bytes: usize,
 }
 
 impl ConnectParams {
@@ -48,6 +50,7 @@ impl ConnectParams {
             username: config.username.clone(),
             password: config.password.clone(),
             tls,
+            max_value_bytes: config.max_value_bytes,
         })
     }
 }
@@ -152,7 +155,7 @@ impl NodeConnection {
         stats::connection_opened();
         let mut conn = NodeConnection {
             stream,
-            reader: ReplyReader::new(),
+            reader: ReplyReader::with_max_value(params.max_value_bytes),
             read_timeout: left,
         };
         // The handshake shares the connect budget.
@@ -285,6 +288,10 @@ fn read_failure(err: ReadError) -> Error {
         ReadError::Protocol(why) => {
             Error::new(ErrorKind::Connection, format!("unreadable reply: {why}"))
         }
+        ReadError::TooLarge { len, max } => Error::new(
+            ErrorKind::TooLarge,
+            format!("the value is {len} bytes, more than max-value-bytes ({max}); the connection was closed"),
+        ),
     }
 }
 

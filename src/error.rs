@@ -252,6 +252,13 @@ impl Error {
         self
     }
 
+    /// Whether the connection it came from was left out of step (a reply
+    /// not read to its end: a value over `max-value-bytes`), so that it must
+    /// be closed although the call is not repeated.
+    pub fn spoils_connection(&self) -> bool {
+        self.kind == ErrorKind::TooLarge
+    }
+
     /// Whether a call may succeed if repeated (on a fresh connection or after a
     /// topology refresh), as opposed to a definite answer.
     pub fn is_retryable(&self) -> bool {

@@ -4,6 +4,7 @@
 //! Why: `ors_session_get` promises a `malloc`'d buffer. Reading the value
 //! straight into one saves a copy and a second allocation per get.
 
+use std::fmt;
 use std::ptr::NonNull;
 
 /// A buffer meant to hold `len` bytes, of which `filled` (a prefix) are
@@ -15,6 +16,26 @@ pub struct MallocBuf {
     cap: usize,
     filled: usize,
     zeroed: usize,
+}
+
+/// `realloc` failed: the buffer is as it was, and the bytes it was to hold
+/// cannot be read into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutOfMemory {
+    /// The whole value's length, as announced.
+    pub len: usize,
+    /// The allocation that failed.
+    pub cap: usize,
+}
+
+impl fmt::Display for OutOfMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "out of memory: could not grow the buffer of a {}-byte value to {} bytes",
+            self.len, self.cap
+        )
+    }
 }
 
 /// Allocated up front, whatever length is announced; beyond this the buffer
@@ -39,20 +60,22 @@ impl MallocBuf {
     }
 
     /// Makes room for `more` bytes after the filled ones. Panics past
-    /// `len` (a bug) or when memory runs out.
-    fn reserve(&mut self, more: usize) {
+    /// `len` (a bug); a failed `realloc` is an error, since the length came
+    /// from the network.
+    fn reserve(&mut self, more: usize) -> Result<(), OutOfMemory> {
         assert!(more <= self.len - self.filled, "MallocBuf overflow");
         let need = self.filled + more;
         if need <= self.cap {
-            return;
+            return Ok(());
         }
         let cap = need.max(self.cap.saturating_mul(2)).min(self.len);
         // SAFETY: `ptr` came from malloc/realloc; realloc keeps the first
         // `cap` old bytes (so `filled` and `zeroed` stay true) and the result
         // is checked for NULL, in which case the old block is still ours.
         let raw = unsafe { libc::realloc(self.ptr.as_ptr().cast(), cap) }.cast::<u8>();
-        self.ptr = NonNull::new(raw).unwrap_or_else(|| panic!("out of memory for {cap} bytes"));
+        self.ptr = NonNull::new(raw).ok_or(OutOfMemory { len: self.len, cap })?;
         self.cap = cap;
+        Ok(())
     }
 
     pub fn len(&self) -> usize {
@@ -69,8 +92,8 @@ impl MallocBuf {
     }
 
     /// Appends `src` after what is filled. Panics past the end (a bug).
-    pub fn push(&mut self, src: &[u8]) {
-        self.reserve(src.len());
+    pub fn push(&mut self, src: &[u8]) -> Result<(), OutOfMemory> {
+        self.reserve(src.len())?;
         // SAFETY: the destination range filled..filled+src.len() is inside
         // the allocation (reserved above) and cannot overlap `src`, which is
         // borrowed from elsewhere while `self` is borrowed mutably.
@@ -83,15 +106,16 @@ impl MallocBuf {
         };
         self.filled += src.len();
         self.zeroed = self.zeroed.max(self.filled);
+        Ok(())
     }
 
     /// Room after the content (at least `want` bytes, or all that is left),
     /// initialised so that it may be handed to `Read::read`; call
     /// [`MallocBuf::advance`] with what was read into it. Bytes are zeroed
     /// once, however many reads they take.
-    pub fn unfilled_mut(&mut self, want: usize) -> &mut [u8] {
+    pub fn unfilled_mut(&mut self, want: usize) -> Result<&mut [u8], OutOfMemory> {
         let more = want.min(self.len - self.filled);
-        self.reserve(more);
+        self.reserve(more)?;
         let target = self.filled + more;
         if self.zeroed < target {
             // SAFETY: zeroed..target is inside the allocation (reserved).
@@ -101,12 +125,12 @@ impl MallocBuf {
             self.zeroed = target;
         }
         // SAFETY: filled..zeroed is inside the allocation and initialised.
-        unsafe {
+        Ok(unsafe {
             std::slice::from_raw_parts_mut(
                 self.ptr.as_ptr().add(self.filled),
                 self.zeroed - self.filled,
             )
-        }
+        })
     }
 
     /// Marks `n` more bytes as content after a read into
@@ -146,13 +170,13 @@ mod tests {
     fn fills_front_to_back() {
         let mut buf = MallocBuf::new(6).unwrap();
         assert_eq!(buf.as_slice(), b"");
-        buf.push(b"ab");
-        let rest = buf.unfilled_mut(100);
+        buf.push(b"ab").unwrap();
+        let rest = buf.unfilled_mut(100).unwrap();
         assert_eq!(rest, [0u8; 4]);
         rest[..3].copy_from_slice(b"cde");
         buf.advance(3);
-        assert_eq!(buf.unfilled_mut(0), [0u8; 1]);
-        buf.push(b"f");
+        assert_eq!(buf.unfilled_mut(0).unwrap(), [0u8; 1]);
+        buf.push(b"f").unwrap();
         assert_eq!(buf.as_slice(), b"abcdef");
         let (ptr, len) = buf.into_raw();
         assert_eq!(len, 6);
@@ -170,9 +194,9 @@ mod tests {
         while at < len {
             let n = (len - at).min(10_000);
             if at % 20_000 == 0 {
-                buf.push(&data[at..at + n]);
+                buf.push(&data[at..at + n]).unwrap();
             } else {
-                let room = buf.unfilled_mut(n);
+                let room = buf.unfilled_mut(n).unwrap();
                 room[..n].copy_from_slice(&data[at..at + n]);
                 buf.advance(n);
             }
@@ -197,6 +221,21 @@ mod tests {
     #[should_panic(expected = "MallocBuf overflow")]
     fn overflow_is_caught() {
         let mut buf = MallocBuf::new(2).unwrap();
-        buf.push(b"abc");
+        let _ = buf.push(b"abc");
+    }
+
+    #[test]
+    fn a_failed_realloc_is_an_error_and_keeps_the_buffer() {
+        // A value announced longer than any allocation can be: growing the
+        // buffer to it must fail cleanly, not panic, and keep what was read.
+        let len = isize::MAX as usize;
+        let mut buf = MallocBuf::new(len).unwrap();
+        buf.push(&[7u8; 100]).unwrap();
+        let err = buf.unfilled_mut(usize::MAX).unwrap_err();
+        assert_eq!(err, OutOfMemory { len, cap: len });
+        assert!(err.to_string().starts_with("out of memory"), "{err}");
+        assert_eq!(buf.as_slice(), [7u8; 100]);
+        buf.push(b"x").unwrap();
+        assert_eq!(buf.filled(), 101);
     }
 }

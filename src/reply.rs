@@ -13,13 +13,27 @@
 //! Replies from the network are untrusted: lengths, nesting and line sizes
 //! are bounded, and anything malformed is a protocol error (the connection
 //! is then dropped, since it is no longer in step).
+//!
+//! redis-rs's `parse_redis_value` is this reader's oracle in the tests
+//! (`tests/redis_oracle.rs`, fuzz target `reply_oracle`): whatever this
+//! reader accepts, redis-rs reads to an equal value. Known differences, all
+//! places where this reader is the stricter one, except the last:
+//! - a length below -1 (`$-2`, `*-5`) is a protocol error here, nil there;
+//! - RESP3 types (`%`, `~`, `_`, `,`, `#`, `!`, `=`, `(`, `>`, `|`) are
+//!   errors here: we never send `HELLO 3`;
+//! - nesting deeper than 8 levels is refused here (redis-rs: 100);
+//! - a bulk string above 512 MB (Redis's `proto-max-bulk-len`), or a GET's
+//!   above `max-value-bytes`, is refused here before it is read;
+//! - numbers: no sign `+`, no spaces, no bare LF as a line end here;
+//! - a status or error line that is not UTF-8 is read lossily here (U+FFFD)
+//!   and refused by redis-rs; the oracle skips such lines.
 
 use std::fmt;
 use std::io::{self, Read};
 use std::ops::Range;
 
 use crate::error::{Error, ReplyClass};
-use crate::malloc_buf::MallocBuf;
+use crate::malloc_buf::{MallocBuf, OutOfMemory};
 
 /// One RESP2 reply.
 #[derive(Clone, PartialEq, Eq)]
@@ -98,6 +112,10 @@ pub enum ReadError {
     Closed,
     /// The bytes are not RESP2 (or break one of our bounds).
     Protocol(String),
+    /// A bulk string read with [`ReplyReader::read_bulk`] announced more
+    /// bytes than the reader takes (`max-value-bytes`). Its bytes are left
+    /// unread: the connection is out of step and must be closed.
+    TooLarge { len: usize, max: usize },
 }
 
 /// A reply that was expected to be a bulk string: the bytes, in a buffer
@@ -122,6 +140,8 @@ const MAX_PREALLOCATED_ITEMS: usize = 1024;
 /// Decodes replies from a byte stream, buffering what it read ahead.
 pub struct ReplyReader {
     buf: Vec<u8>,
+    /// The largest bulk string `read_bulk` takes (a GET's value).
+    max_value: usize,
     /// `buf[start..end]` is read but not yet consumed.
     start: usize,
     end: usize,
@@ -143,8 +163,15 @@ enum Header {
 
 impl ReplyReader {
     pub fn new() -> ReplyReader {
+        ReplyReader::with_max_value(MAX_BULK_BYTES)
+    }
+
+    /// A reader whose [`ReplyReader::read_bulk`] refuses values longer than
+    /// `max` bytes before allocating anything for them.
+    pub fn with_max_value(max: usize) -> ReplyReader {
         ReplyReader {
             buf: vec![0; BUFFER_BYTES],
+            max_value: max.min(MAX_BULK_BYTES),
             start: 0,
             end: 0,
         }
@@ -157,15 +184,19 @@ impl ReplyReader {
     }
 
     /// Reads one reply that should be a bulk string, straight into a
-    /// `malloc`'d buffer; anything else is returned as a value.
+    /// `malloc`'d buffer; anything else is returned as a value. A bulk string
+    /// longer than the reader's `max_value` is [`ReadError::TooLarge`].
     pub fn read_bulk(&mut self, src: &mut impl Read) -> Result<Bulk, ReadError> {
         match self.header(src)? {
             Header::Bulk(None) => Ok(Bulk::Nil),
+            Header::Bulk(Some(len)) if len > self.max_value => Err(ReadError::TooLarge {
+                len,
+                max: self.max_value,
+            }),
             Header::Bulk(Some(len)) => {
                 let mut out = MallocBuf::new(len).ok_or_else(|| {
-                    ReadError::Io(io::Error::new(
-                        io::ErrorKind::OutOfMemory,
-                        format!("out of memory for a {len}-byte value"),
+                    out_of_memory(&format!(
+                        "out of memory: could not allocate the buffer of a {len}-byte value"
                     ))
                 })?;
                 self.bulk_body(src, &mut MallocDest(&mut out))?;
@@ -324,14 +355,14 @@ impl ReplyReader {
             let missing = dest.missing();
             let buffered = self.end - self.start;
             let take = missing.min(buffered);
-            dest.push(&self.buf[self.start..self.start + take]);
+            dest.push(&self.buf[self.start..self.start + take])?;
             self.start += take;
             let missing = missing - take;
             if missing == 0 {
                 break;
             }
             if missing >= BUFFER_BYTES / 2 {
-                let n = read_some(src, dest.unfilled_mut())?;
+                let n = read_some(src, dest.unfilled_mut()?)?;
                 dest.advance(n);
             } else {
                 self.fill(src)?;
@@ -348,12 +379,14 @@ impl ReplyReader {
     }
 }
 
-/// Where a bulk string's bytes go.
+/// Where a bulk string's bytes go. Growing it may fail: the length came
+/// from the network, so a failed allocation is an error, never a panic or
+/// an abort.
 trait Dest {
     fn missing(&self) -> usize;
-    fn push(&mut self, bytes: &[u8]);
+    fn push(&mut self, bytes: &[u8]) -> Result<(), ReadError>;
     /// Zeroed room for a direct read; then `advance` by what was read.
-    fn unfilled_mut(&mut self) -> &mut [u8];
+    fn unfilled_mut(&mut self) -> Result<&mut [u8], ReadError>;
     fn advance(&mut self, n: usize);
 }
 
@@ -373,21 +406,36 @@ impl Dest for VecDest<'_> {
     fn missing(&self) -> usize {
         self.len - self.filled
     }
-    fn push(&mut self, bytes: &[u8]) {
+    fn push(&mut self, bytes: &[u8]) -> Result<(), ReadError> {
         let in_place = (self.vec.len() - self.filled).min(bytes.len());
         self.vec[self.filled..self.filled + in_place].copy_from_slice(&bytes[..in_place]);
+        self.grow(bytes.len() - in_place)?;
         self.vec.extend_from_slice(&bytes[in_place..]);
         self.filled += bytes.len();
+        Ok(())
     }
-    fn unfilled_mut(&mut self) -> &mut [u8] {
+    fn unfilled_mut(&mut self) -> Result<&mut [u8], ReadError> {
         let want = self.filled + (self.len - self.filled).min(DIRECT_READ_CHUNK);
         if self.vec.len() < want {
+            self.grow(want - self.vec.len())?;
             self.vec.resize(want, 0);
         }
-        &mut self.vec[self.filled..]
+        Ok(&mut self.vec[self.filled..])
     }
     fn advance(&mut self, n: usize) {
         self.filled += n;
+    }
+}
+
+impl VecDest<'_> {
+    /// `Vec`'s own growth aborts the process when memory runs out.
+    fn grow(&mut self, more: usize) -> Result<(), ReadError> {
+        self.vec.try_reserve(more).map_err(|_| {
+            out_of_memory(&format!(
+                "out of memory: could not allocate the room for a {}-byte reply string",
+                self.len
+            ))
+        })
     }
 }
 
@@ -397,11 +445,13 @@ impl Dest for MallocDest<'_> {
     fn missing(&self) -> usize {
         self.0.len() - self.0.filled()
     }
-    fn push(&mut self, bytes: &[u8]) {
-        self.0.push(bytes);
+    fn push(&mut self, bytes: &[u8]) -> Result<(), ReadError> {
+        self.0.push(bytes).map_err(malloc_failed)
     }
-    fn unfilled_mut(&mut self) -> &mut [u8] {
-        self.0.unfilled_mut(DIRECT_READ_CHUNK)
+    fn unfilled_mut(&mut self) -> Result<&mut [u8], ReadError> {
+        self.0
+            .unfilled_mut(DIRECT_READ_CHUNK)
+            .map_err(malloc_failed)
     }
     fn advance(&mut self, n: usize) {
         self.0.advance(n);
@@ -422,6 +472,16 @@ fn read_some(src: &mut impl Read, into: &mut [u8]) -> Result<usize, ReadError> {
 
 fn protocol(message: String) -> ReadError {
     ReadError::Protocol(message)
+}
+
+/// An allocation for a reply failed: an I/O error of kind `OutOfMemory`, so
+/// that it is classified with the host's other shortages (error.rs).
+fn out_of_memory(message: &str) -> ReadError {
+    ReadError::Io(io::Error::new(io::ErrorKind::OutOfMemory, message))
+}
+
+fn malloc_failed(e: OutOfMemory) -> ReadError {
+    out_of_memory(&e.to_string())
 }
 
 /// A decimal integer, optionally negative, without overflow.
@@ -466,28 +526,31 @@ impl Read for Trickle<'_> {
     }
 }
 
+/// Appends the RESP2 bytes of `value` (nil as `$-1`): for the unit tests
+/// and the oracle test (tests/redis_oracle.rs).
+#[doc(hidden)]
+pub fn encode(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Nil => out.extend_from_slice(b"$-1\r\n"),
+        Value::Int(n) => out.extend_from_slice(format!(":{n}\r\n").as_bytes()),
+        Value::BulkString(b) => {
+            out.extend_from_slice(format!("${}\r\n", b.len()).as_bytes());
+            out.extend_from_slice(b);
+            out.extend_from_slice(b"\r\n");
+        }
+        Value::Array(items) => {
+            out.extend_from_slice(format!("*{}\r\n", items.len()).as_bytes());
+            items.iter().for_each(|item| encode(item, out));
+        }
+        Value::Okay => out.extend_from_slice(b"+OK\r\n"),
+        Value::SimpleString(s) => out.extend_from_slice(format!("+{s}\r\n").as_bytes()),
+        Value::ServerError(e) => out.extend_from_slice(format!("-{}\r\n", e.text()).as_bytes()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn encode(value: &Value, out: &mut Vec<u8>) {
-        match value {
-            Value::Nil => out.extend_from_slice(b"$-1\r\n"),
-            Value::Int(n) => out.extend_from_slice(format!(":{n}\r\n").as_bytes()),
-            Value::BulkString(b) => {
-                out.extend_from_slice(format!("${}\r\n", b.len()).as_bytes());
-                out.extend_from_slice(b);
-                out.extend_from_slice(b"\r\n");
-            }
-            Value::Array(items) => {
-                out.extend_from_slice(format!("*{}\r\n", items.len()).as_bytes());
-                items.iter().for_each(|item| encode(item, out));
-            }
-            Value::Okay => out.extend_from_slice(b"+OK\r\n"),
-            Value::SimpleString(s) => out.extend_from_slice(format!("+{s}\r\n").as_bytes()),
-            Value::ServerError(e) => out.extend_from_slice(format!("-{}\r\n", e.text()).as_bytes()),
-        }
-    }
 
     fn read_all(bytes: &[u8], step: usize) -> Result<Vec<Value>, ReadError> {
         let mut src = Trickle { bytes, step };
@@ -630,6 +693,51 @@ mod tests {
             ReplyReader::new().read_bulk(&mut src),
             Err(ReadError::Closed)
         ));
+    }
+
+    #[test]
+    fn values_over_the_limit_are_refused_before_any_allocation() {
+        let mut bytes = Vec::new();
+        encode(&Value::BulkString(b"0123456789a".to_vec()), &mut bytes);
+        let read = |max: usize, bytes: &[u8]| {
+            let mut src = Trickle { bytes, step: 4 };
+            ReplyReader::with_max_value(max).read_bulk(&mut src)
+        };
+        assert!(matches!(read(11, &bytes), Ok(Bulk::Data(b)) if b.as_slice() == b"0123456789a"));
+        assert!(matches!(
+            read(10, &bytes),
+            Err(ReadError::TooLarge { len: 11, max: 10 })
+        ));
+        // 500 MB announced, 3 bytes sent: refused on the header, where the
+        // unlimited reader waits for the bytes (and meets the close).
+        assert!(matches!(
+            read(64 << 20, b"$500000000\r\nabc"),
+            Err(ReadError::TooLarge {
+                len: 500_000_000,
+                max: 67_108_864
+            })
+        ));
+        // Only a GET's value is limited: other replies keep the protocol's bound.
+        let mut src = Trickle {
+            bytes: &bytes,
+            step: 4,
+        };
+        assert_eq!(
+            ReplyReader::with_max_value(1).read_value(&mut src).unwrap(),
+            Value::BulkString(b"0123456789a".to_vec())
+        );
+    }
+
+    #[test]
+    fn a_failed_allocation_is_an_out_of_memory_error() {
+        let e = malloc_failed(OutOfMemory { len: 10, cap: 8 });
+        match e {
+            ReadError::Io(e) => {
+                assert_eq!(e.kind(), io::ErrorKind::OutOfMemory);
+                assert!(e.to_string().contains("10-byte value"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -127,7 +127,12 @@ fn route_with<T>(
                 backoff = pause(backoff, deadline);
                 continue;
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                if e.spoils_connection() {
+                    conns.drop_connection(addr);
+                }
+                return Err(e);
+            }
             Ok(Reply::Error(e)) => e,
         };
         if let Some(to) = Redirect::of(&error, addr) {

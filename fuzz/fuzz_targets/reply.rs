@@ -27,6 +27,7 @@ fn decode(bytes: &[u8], step: usize, as_bulk: bool) -> (Vec<Value>, String) {
             Err(ReadError::Closed) => return (values, "closed".into()),
             Err(ReadError::Protocol(why)) => return (values, why),
             Err(ReadError::Io(e)) => return (values, e.to_string()),
+            Err(e @ ReadError::TooLarge { .. }) => return (values, format!("{e:?}")),
         }
     }
     (values, "limit".into())
