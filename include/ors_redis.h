@@ -214,6 +214,15 @@ extern "C" {
  * ORS's recommendations and when `wait-replicas` exceeds the replicas of
  * some master (its puts and dels would all return `ORS_ERR_NOT_DURABLE`).
  * Thread-safe; may be called again after `ors_redis_shutdown`.
+ *
+ * fork: a child may go on calling the library without a new init. After
+ * `fork()` the child never uses a socket of its parent: its first call
+ * starts on fresh connections, and the parent's are left untouched (the
+ * child only closes its copies of their descriptors: no shutdown, no reset,
+ * no socket option changed). The child's calls and its `ors_redis_shutdown`
+ * never wait for threads of the parent, which do not exist in the child.
+ * Not supported: forking from inside a callback of the library, or while
+ * another thread is inside `ors_redis_init` or `ors_redis_shutdown`.
  */
 int32_t ors_redis_init(const char *config);
 
@@ -240,6 +249,23 @@ int32_t ors_redis_shutdown(void);
  * `ORS_ERR_NOT_INITIALIZED`; `ORS_ERR_NOT_DURABLE` (with `wait-replicas`);
  * `ORS_ERR_CONNECTION`, `ORS_ERR_TIMEOUT`, `ORS_ERR_CLUSTER`,
  * `ORS_ERR_AUTH`, `ORS_ERR_SERVER`. Thread-safe.
+ *
+ * Time: every put, get and del returns within `op-timeout` (plus
+ * scheduling noise), whatever the network does: retries, connects, reads
+ * and writes share that one deadline, and a reply may take at most
+ * `redis-socket-timeout` from the moment its request was sent. When this
+ * process cannot open a socket (out of file descriptors, `EMFILE`, and the
+ * like) the call fails at once with `ORS_ERR_CONNECTION` naming the cause.
+ *
+ * A failed write never takes effect later: a put or del that returned an
+ * error may have been applied before it returned, never after. The library
+ * aborts (resets) every connection it gives up on, so no request of a
+ * failed call is left in flight to be delivered when the network heals.
+ * One case no client can close: a master whose process is frozen (SIGSTOP,
+ * a paused VM) while its kernel already holds the request applies it when
+ * it resumes, after the call returned (the kernel hands the process the
+ * bytes it received before the reset); that is before any request sent
+ * after the resume, and lost anyway if the master was failed over meanwhile.
  */
 int32_t ors_session_put(const char *session_id, const uint8_t *data, size_t len, uint32_t ttl_seconds);
 
@@ -254,7 +280,7 @@ int32_t ors_session_put(const char *session_id, const uint8_t *data, size_t len,
  * `data`/`len`, bad id); `ORS_ERR_NOT_INITIALIZED`; `ORS_ERR_TOO_LARGE` (the
  * stored value is longer than `max-value-bytes`); `ORS_ERR_CONNECTION`,
  * `ORS_ERR_TIMEOUT`, `ORS_ERR_CLUSTER`, `ORS_ERR_AUTH`, `ORS_ERR_SERVER`.
- * Thread-safe.
+ * Thread-safe. Returns within `op-timeout`, as `ors_session_put` says.
  */
 int32_t ors_session_get(const char *session_id, uint8_t **data, size_t *len);
 
@@ -265,7 +291,9 @@ int32_t ors_session_get(const char *session_id, uint8_t **data, size_t *len);
  * was none; `ORS_ERR_INVALID_ARGUMENT`; `ORS_ERR_NOT_INITIALIZED`;
  * `ORS_ERR_NOT_DURABLE` (with `wait-replicas`); `ORS_ERR_CONNECTION`,
  * `ORS_ERR_TIMEOUT`, `ORS_ERR_CLUSTER`, `ORS_ERR_AUTH`, `ORS_ERR_SERVER`.
- * Thread-safe.
+ * Thread-safe. Returns within `op-timeout`; a del that returned an error
+ * may have been applied before it returned, never after (see
+ * `ors_session_put`, with its one exception).
  */
 int32_t ors_session_del(const char *session_id);
 

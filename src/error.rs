@@ -23,6 +23,10 @@ pub enum ErrorKind {
     NotInitialized,
     AlreadyInitialized,
     Connection,
+    /// A local resource ran out (file descriptors, buffers, memory, local
+    /// ports): `ORS_ERR_CONNECTION`, but repeating the call's attempts would
+    /// only fail the same way for the whole op-timeout.
+    LocalResource,
     Timeout,
     Auth,
     Tls,
@@ -41,7 +45,7 @@ impl ErrorKind {
             ErrorKind::Config => ORS_ERR_CONFIG,
             ErrorKind::NotInitialized => ORS_ERR_NOT_INITIALIZED,
             ErrorKind::AlreadyInitialized => ORS_ERR_ALREADY_INITIALIZED,
-            ErrorKind::Connection => ORS_ERR_CONNECTION,
+            ErrorKind::Connection | ErrorKind::LocalResource => ORS_ERR_CONNECTION,
             ErrorKind::Timeout => ORS_ERR_TIMEOUT,
             ErrorKind::Auth => ORS_ERR_AUTH,
             ErrorKind::Tls => ORS_ERR_TLS,
@@ -253,10 +257,11 @@ impl Error {
     }
 
     /// Whether the connection it came from was left out of step (a reply
-    /// not read to its end: a value over `max-value-bytes`), so that it must
-    /// be closed although the call is not repeated.
+    /// not read to its end: a value over `max-value-bytes`, or an allocation
+    /// that failed mid-reply), so that it must be closed although the call
+    /// is not repeated.
     pub fn spoils_connection(&self) -> bool {
-        self.kind == ErrorKind::TooLarge
+        matches!(self.kind, ErrorKind::TooLarge | ErrorKind::LocalResource)
     }
 
     /// Whether a call may succeed if repeated (on a fresh connection or after a
@@ -278,14 +283,58 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// Classifies an I/O error of a socket: a timeout is ours to report as
-/// `Timeout`, everything else (refused, reset, EOF) is a lost connection.
+/// `Timeout`; a local shortage (see `local_shortage`) is `LocalResource`;
+/// everything else (refused, reset, EOF) is a lost connection.
 pub fn from_io(err: &io::Error, what: &str) -> Error {
+    if let Some(advice) = local_shortage(err) {
+        return Error::new(
+            ErrorKind::LocalResource,
+            format!("{what}: {err} ({advice})"),
+        );
+    }
     match err.kind() {
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
             Error::new(ErrorKind::Timeout, format!("{what}: timed out"))
         }
         _ => Error::new(ErrorKind::Connection, format!("{what}: {err}")),
     }
+}
+
+/// Errors of this host, not of the network or a node: out of file
+/// descriptors, socket buffers, memory or local ports. Returns what to check.
+pub fn local_shortage(err: &io::Error) -> Option<&'static str> {
+    if err.kind() == io::ErrorKind::OutOfMemory {
+        return Some("this process is out of memory");
+    }
+    let code = err.raw_os_error()?;
+    #[cfg(unix)]
+    let advice = match code {
+        libc::EMFILE => Some(
+            "this process has no free file descriptor: raise its limit (ulimit -n) or close files",
+        ),
+        libc::ENFILE => Some("the system's file table is full"),
+        libc::ENOBUFS | libc::ENOMEM => Some("the system is out of socket buffers or memory"),
+        libc::EADDRNOTAVAIL => Some("no local address or port is free for a new connection"),
+        libc::EAFNOSUPPORT | libc::EPROTONOSUPPORT => {
+            Some("this host does not support the node's address family")
+        }
+        _ => None,
+    };
+    #[cfg(windows)]
+    let advice = match code {
+        // WSAEMFILE, WSAENOBUFS, WSAEADDRNOTAVAIL, WSAEAFNOSUPPORT
+        10024 => Some("this process has no free socket handle"),
+        10055 => Some("the system is out of socket buffers"),
+        10049 => Some("no local address or port is free for a new connection"),
+        10047 => Some("this host does not support the node's address family"),
+        _ => None,
+    };
+    #[cfg(not(any(unix, windows)))]
+    let advice = {
+        let _ = code;
+        None
+    };
+    advice
 }
 
 #[cfg(test)]
@@ -300,6 +349,7 @@ mod tests {
             (ErrorKind::NotInitialized, -3),
             (ErrorKind::AlreadyInitialized, -4),
             (ErrorKind::Connection, -5),
+            (ErrorKind::LocalResource, -5),
             (ErrorKind::Timeout, -6),
             (ErrorKind::Auth, -7),
             (ErrorKind::Tls, -8),
@@ -380,5 +430,37 @@ mod tests {
         assert_eq!(r.kind, ErrorKind::Connection);
         assert!(c.is_retryable() && t.is_retryable());
         assert!(!Error::invalid("x").is_retryable());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn local_shortages_are_not_retried_and_name_the_cause() {
+        for code in [
+            libc::EMFILE,
+            libc::ENFILE,
+            libc::ENOBUFS,
+            libc::EADDRNOTAVAIL,
+        ] {
+            let e = from_io(&io::Error::from_raw_os_error(code), "connect");
+            assert_eq!(e.kind, ErrorKind::LocalResource, "{code}");
+            assert_eq!(e.status(), ORS_ERR_CONNECTION);
+            assert!(!e.is_retryable());
+        }
+        let e = from_io(&io::Error::from_raw_os_error(libc::EMFILE), "connect");
+        assert!(e.message.contains("ulimit -n"), "{}", e.message);
+        assert!(e.message.to_lowercase().contains("too many open files"));
+        // A refusal or an unreachable network is the network's, retried.
+        for code in [libc::ECONNREFUSED, libc::ENETUNREACH, libc::EHOSTUNREACH] {
+            let e = from_io(&io::Error::from_raw_os_error(code), "connect");
+            assert_eq!(e.kind, ErrorKind::Connection, "{code}");
+        }
+    }
+
+    #[test]
+    fn a_reply_left_unread_or_a_failed_allocation_spoils_the_connection() {
+        assert!(Error::new(ErrorKind::TooLarge, "x").spoils_connection());
+        assert!(Error::new(ErrorKind::LocalResource, "x").spoils_connection());
+        assert!(!Error::new(ErrorKind::Server, "x").spoils_connection());
+        assert!(!Error::new(ErrorKind::NotDurable, "x").spoils_connection());
     }
 }

@@ -224,6 +224,15 @@ fn out_arg<'a, T>(ptr: *mut T, what: &str) -> Result<&'a mut T> {
 /// ORS's recommendations and when `wait-replicas` exceeds the replicas of
 /// some master (its puts and dels would all return `ORS_ERR_NOT_DURABLE`).
 /// Thread-safe; may be called again after `ors_redis_shutdown`.
+///
+/// fork: a child may go on calling the library without a new init. After
+/// `fork()` the child never uses a socket of its parent: its first call
+/// starts on fresh connections, and the parent's are left untouched (the
+/// child only closes its copies of their descriptors: no shutdown, no reset,
+/// no socket option changed). The child's calls and its `ors_redis_shutdown`
+/// never wait for threads of the parent, which do not exist in the child.
+/// Not supported: forking from inside a callback of the library, or while
+/// another thread is inside `ors_redis_init` or `ors_redis_shutdown`.
 #[no_mangle]
 pub extern "C" fn ors_redis_init(config: *const c_char) -> i32 {
     panic_boundary(|| {
@@ -257,6 +266,23 @@ pub extern "C" fn ors_redis_shutdown() -> i32 {
 /// `ORS_ERR_NOT_INITIALIZED`; `ORS_ERR_NOT_DURABLE` (with `wait-replicas`);
 /// `ORS_ERR_CONNECTION`, `ORS_ERR_TIMEOUT`, `ORS_ERR_CLUSTER`,
 /// `ORS_ERR_AUTH`, `ORS_ERR_SERVER`. Thread-safe.
+///
+/// Time: every put, get and del returns within `op-timeout` (plus
+/// scheduling noise), whatever the network does: retries, connects, reads
+/// and writes share that one deadline, and a reply may take at most
+/// `redis-socket-timeout` from the moment its request was sent. When this
+/// process cannot open a socket (out of file descriptors, `EMFILE`, and the
+/// like) the call fails at once with `ORS_ERR_CONNECTION` naming the cause.
+///
+/// A failed write never takes effect later: a put or del that returned an
+/// error may have been applied before it returned, never after. The library
+/// aborts (resets) every connection it gives up on, so no request of a
+/// failed call is left in flight to be delivered when the network heals.
+/// One case no client can close: a master whose process is frozen (SIGSTOP,
+/// a paused VM) while its kernel already holds the request applies it when
+/// it resumes, after the call returned (the kernel hands the process the
+/// bytes it received before the reset); that is before any request sent
+/// after the resume, and lost anyway if the master was failed over meanwhile.
 #[no_mangle]
 pub extern "C" fn ors_session_put(
     session_id: *const c_char,
@@ -285,7 +311,7 @@ pub extern "C" fn ors_session_put(
 /// `data`/`len`, bad id); `ORS_ERR_NOT_INITIALIZED`; `ORS_ERR_TOO_LARGE` (the
 /// stored value is longer than `max-value-bytes`); `ORS_ERR_CONNECTION`,
 /// `ORS_ERR_TIMEOUT`, `ORS_ERR_CLUSTER`, `ORS_ERR_AUTH`, `ORS_ERR_SERVER`.
-/// Thread-safe.
+/// Thread-safe. Returns within `op-timeout`, as `ors_session_put` says.
 #[no_mangle]
 pub extern "C" fn ors_session_get(
     session_id: *const c_char,
@@ -325,7 +351,9 @@ pub extern "C" fn ors_session_get(
 /// was none; `ORS_ERR_INVALID_ARGUMENT`; `ORS_ERR_NOT_INITIALIZED`;
 /// `ORS_ERR_NOT_DURABLE` (with `wait-replicas`); `ORS_ERR_CONNECTION`,
 /// `ORS_ERR_TIMEOUT`, `ORS_ERR_CLUSTER`, `ORS_ERR_AUTH`, `ORS_ERR_SERVER`.
-/// Thread-safe.
+/// Thread-safe. Returns within `op-timeout`; a del that returned an error
+/// may have been applied before it returned, never after (see
+/// `ors_session_put`, with its one exception).
 #[no_mangle]
 pub extern "C" fn ors_session_del(session_id: *const c_char) -> i32 {
     data_call(Some(Call::Dels), || {

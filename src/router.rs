@@ -7,8 +7,13 @@
 //!   target, once, without touching the map.
 //! - TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN: a transient cluster state;
 //!   back off a few milliseconds (growing) and retry.
-//! - A refused, reset or timed-out connection: drop it, refresh the map from
-//!   another node (a replica may have been promoted) and retry.
+//! - A refused, reset or timed-out connection: abort it, refresh the map
+//!   from another node (a replica may have been promoted) and retry.
+//! - A late reply: between slices of the wait (connection.rs), the map is
+//!   re-read at a bounded rate from the silent master's replicas (the one
+//!   promoted knows first); once the map serves the slot elsewhere, the
+//!   connection is aborted and the call retried there at once, without
+//!   waiting out `redis-socket-timeout` on a master that may never answer.
 //!
 //! When the deadline passes, the call fails with the status of the last
 //! cause: a connection problem, a timeout, or a cluster state.
@@ -16,9 +21,10 @@
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
-use crate::connection::NodeConnection;
+use crate::config::NodeAddr;
+use crate::connection::{Exchange, NodeConnection};
 use crate::error::{Error, ErrorKind, ReplyClass, Result};
-use crate::reply::ServerError;
+use crate::reply::{ServerError, Value};
 use crate::stats::{self, Call};
 use crate::threads::ConnectionSet;
 
@@ -38,7 +44,7 @@ pub enum Reply<T> {
 
 /// One attempt: send the command on `conn` (prefixed by `ASKING` when
 /// `asking`) and read its replies.
-pub type Attempt<'a, T> = dyn FnMut(&mut NodeConnection, bool) -> Result<Reply<T>> + 'a;
+pub type Attempt<'a, T> = dyn FnMut(&mut Exchange<'_, '_>, bool) -> Result<Reply<T>> + 'a;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(2);
 const MAX_BACKOFF: Duration = Duration::from_millis(100);
@@ -69,15 +75,19 @@ fn route_with<T>(
     attempt: &mut Attempt<'_, T>,
     addr: &mut String,
 ) -> Result<T> {
-    let started = Instant::now();
-    let deadline = started + client.config.op_timeout;
+    // One clock read per attempt: it also starts the attempt's reply budget.
+    let mut now = Instant::now();
+    let deadline = now + client.config.op_timeout;
     let mut redirect: Option<(Box<str>, bool)> = None;
     let mut backoff = FIRST_BACKOFF;
     let mut last_error: Option<Error> = None;
     let mut attempts: u32 = 0;
     loop {
-        if Instant::now() >= deadline {
-            return Err(gave_up(last_error, attempts, client.config.op_timeout));
+        if attempts > 0 {
+            now = Instant::now();
+            if now >= deadline {
+                return Err(gave_up(last_error, attempts, client.config.op_timeout));
+            }
         }
         attempts += 1;
         if attempts > 1 {
@@ -107,24 +117,34 @@ fn route_with<T>(
                 }
             },
         };
-        let remaining = deadline.saturating_duration_since(Instant::now());
         // Why: errors of opening a connection already name their node
         // (connection.rs); naming it again gave "node X: node X: ...".
-        let result = conns
-            .connection(addr, &client.params, deadline)
-            .and_then(|conn| {
-                conn.set_timeout(reply_budget.min(remaining))
-                    .and_then(|()| attempt(conn, asking))
-                    .map_err(|e| e.at_node(addr))
-            });
+        let node: &str = addr;
+        let mut late = || late_reply(client, slot, node, epoch, deadline);
+        let result = match conns.connection_with(node, &client.params, deadline, &mut late) {
+            Err(e) => Err(e),
+            Ok(conn) => {
+                conn.begin(now, deadline, reply_budget);
+                let outcome = attempt(&mut Exchange::new(conn, &mut late), asking);
+                // Every reply was read unless a connection error cut it short.
+                if !matches!(&outcome, Err(e) if e.is_retryable()) {
+                    conn.settle();
+                }
+                outcome.map_err(|e| e.at_node(addr))
+            }
+        };
         let error = match result {
             Ok(Reply::Done(value)) => return Ok(value),
             Err(e) if e.is_retryable() => {
                 tracing::debug!(node = addr.as_str(), slot, attempt = attempts, error = %e, "retrying after a connection error");
                 conns.drop_connection(addr);
                 last_error = Some(e);
-                refresh(client, conns, epoch, Some(addr.as_str()), deadline);
-                backoff = pause(backoff, deadline);
+                // A newer map seen while waiting serves the slot elsewhere:
+                // go there at once.
+                if client.topology.epoch() == epoch {
+                    refresh(client, conns, epoch, Some(addr.as_str()), deadline);
+                    backoff = pause(backoff, deadline);
+                }
                 continue;
             }
             Err(e) => {
@@ -166,6 +186,53 @@ fn route_with<T>(
         }
         backoff = pause(backoff, deadline);
     }
+}
+
+/// Asked between slices while `node` is late with a reply for `slot`:
+/// gives the connection up once a slot map newer than `seen_epoch` serves the
+/// slot elsewhere, and meanwhile has the map re-read (process-wide, at a
+/// bounded rate) from the nodes that learn of a failover first, over fresh
+/// connections: never the silent node, never the connection that waits.
+fn late_reply(
+    client: &Client,
+    slot: u16,
+    node: &str,
+    seen_epoch: u64,
+    deadline: Instant,
+) -> Result<()> {
+    let moved = || {
+        if client.topology.epoch() == seen_epoch {
+            return None;
+        }
+        let map = client.topology.current();
+        map.master_of(slot)
+            .filter(|m| *m.addr != *node)
+            .map(|m| m.addr.clone())
+    };
+    let mut to = moved();
+    if to.is_none() {
+        client
+            .topology
+            .refresh_while_late(node, deadline, &mut |n| probe(client, n, deadline));
+        to = moved();
+    }
+    match to {
+        None => Ok(()),
+        Some(to) => Err(Error::new(
+            ErrorKind::Connection,
+            format!(
+                "no answer yet, and the slot map now has slot {slot} on {to}: connection aborted"
+            ),
+        )),
+    }
+}
+
+/// `CLUSTER SLOTS` over a connection of its own, closed afterwards.
+fn probe(client: &Client, node: &NodeAddr, deadline: Instant) -> Result<Value> {
+    let mut conn = NodeConnection::open(node, &client.params, deadline)?;
+    let left = deadline.saturating_duration_since(Instant::now());
+    conn.set_timeout(client.params.socket_timeout.min(left))?;
+    conn.query(&[b"CLUSTER", b"SLOTS"])
 }
 
 fn refresh(

@@ -7,7 +7,7 @@
 use std::sync::atomic::Ordering;
 
 use crate::client::Client;
-use crate::connection::NodeConnection;
+use crate::connection::Exchange;
 use crate::error::{Error, ErrorKind, ReplyClass, Result};
 use crate::keys::SessionId;
 use crate::malloc_buf::MallocBuf;
@@ -181,7 +181,7 @@ fn route_write<T>(
     client: &Client,
     conns: &mut ConnectionSet,
     id: SessionId<'_>,
-    send: &mut dyn FnMut(&mut NodeConnection) -> Result<()>,
+    send: &mut dyn FnMut(&mut Exchange<'_, '_>) -> Result<()>,
     judge: &dyn Fn(Value, Option<Value>) -> Result<Reply<T>>,
 ) -> Result<T> {
     let wait = client.config.wait_replicas;
@@ -237,7 +237,7 @@ struct Replies {
 
 /// Reads every reply the attempt asked for, so that the connection stays in
 /// step whatever they say: ASKING's (checked), the command's, WAIT's.
-fn read_replies(conn: &mut NodeConnection, asking: bool, wait: u32) -> Result<Replies> {
+fn read_replies(conn: &mut Exchange<'_, '_>, asking: bool, wait: u32) -> Result<Replies> {
     let asking_reply = if asking { Some(conn.receive()?) } else { None };
     let first = conn.receive()?;
     let wait_reply = if wait > 0 {

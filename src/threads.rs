@@ -6,21 +6,28 @@
 //! locks each one in turn, which waits for the call in flight on that thread
 //! and then closes its sockets. A thread's sockets close when it exits, from
 //! its thread-local destructor.
+//!
+//! fork: the child of a process that used the library inherits its sockets
+//! and its thread states, some perhaps locked by threads that do not exist
+//! in the child. A `pthread_atfork` child handler bumps the fork generation;
+//! in the child, a thread's first call leaves its inherited state behind
+//! (its descriptors are closed plainly, never shut down or reset, so the
+//! parent's connections are untouched) and starts on fresh connections, and
+//! shutdown skips the states of the parent's other threads instead of
+//! waiting for their locks.
 
-use std::sync::{Arc, Weak};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, Weak};
 use std::time::Instant;
 
 use parking_lot::Mutex;
 
 use crate::client::Client;
 use crate::config::NodeAddr;
-use crate::connection::{ConnectParams, NodeConnection};
+use crate::connection::{ConnectParams, Late, NodeConnection};
 use crate::error::{Error, Result};
 use crate::topology::{SlotMap, Topology};
-
-/// Opens a connection to a node in memory (unit tests).
-#[cfg(test)]
-pub type Dial = dyn FnMut(&str) -> Result<NodeConnection> + Send;
 
 /// One thread's connections (one per node it talks to), the slot map it
 /// routes with, and buffers reused from call to call.
@@ -37,9 +44,6 @@ pub struct ConnectionSet {
     pub key: Vec<u8>,
     /// Reused to join a command's parts for TLS.
     pub scratch: Vec<u8>,
-    /// Opens connections instead of `NodeConnection::open` (unit tests).
-    #[cfg(test)]
-    pub dial: Option<Box<Dial>>,
 }
 
 /// Buffers that grew past this for a large value are given back afterwards,
@@ -92,6 +96,17 @@ impl ConnectionSet {
         params: &ConnectParams,
         deadline: Instant,
     ) -> Result<&mut NodeConnection> {
+        self.connection_with(addr, params, deadline, &mut || Ok(()))
+    }
+
+    /// `connection`, asking `late` between slices of a slow connect.
+    pub fn connection_with(
+        &mut self,
+        addr: &str,
+        params: &ConnectParams,
+        deadline: Instant,
+        late: &mut Late<'_>,
+    ) -> Result<&mut NodeConnection> {
         let index = match self.index_of(addr) {
             Some(index) => index,
             None => {
@@ -101,13 +116,7 @@ impl ConnectionSet {
                         format!("bad node address from the cluster: {e}"),
                     )
                 })?;
-                #[cfg(test)]
-                if let Some(dial) = &mut self.dial {
-                    let conn = dial(addr)?;
-                    self.conns.push((addr.into(), conn));
-                    return Ok(&mut self.conns.last_mut().expect("just pushed").1);
-                }
-                let conn = NodeConnection::open(&node, params, deadline)?;
+                let conn = NodeConnection::open_with(&node, params, deadline, late)?;
                 tracing::debug!(node = addr, "connected");
                 self.conns.push((addr.into(), conn));
                 self.conns.len() - 1
@@ -121,12 +130,12 @@ impl ConnectionSet {
         self.conns.iter().position(|(a, _)| **a == *addr)
     }
 
-    /// Closes the connection to `addr` (after an error left it in an
-    /// unknown state).
+    /// Aborts the connection to `addr` (after an error left it in an
+    /// unknown state, perhaps with a request unanswered).
     pub fn drop_connection(&mut self, addr: &str) {
         if let Some(index) = self.index_of(addr) {
-            self.conns.swap_remove(index);
-            tracing::debug!(node = addr, "connection closed after an error");
+            self.conns.swap_remove(index).1.abort();
+            tracing::debug!(node = addr, "connection aborted after an error");
         }
     }
 }
@@ -152,8 +161,20 @@ impl ThreadState {
     }
 }
 
+/// Bumped in the child of every fork: thread states and sockets of an older
+/// generation are the parent's.
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// How many forks separate this process from the one that loaded the
+/// library (one atomic load: cheap enough for every call).
+pub fn fork_generation() -> u64 {
+    FORK_GENERATION.load(Ordering::Relaxed)
+}
+
 struct ThreadSlot {
     state: Mutex<ThreadState>,
+    /// The fork generation the slot was made in.
+    fork_generation: u64,
 }
 
 /// Lives in thread-local storage; dropping it (thread exit) closes the
@@ -162,11 +183,17 @@ struct Registration(Arc<ThreadSlot>);
 
 impl Registration {
     fn new() -> Self {
+        watch_forks();
         let slot = Arc::new(ThreadSlot {
             state: Mutex::new(ThreadState::default()),
+            fork_generation: fork_generation(),
         });
-        REGISTRY.lock().add(Arc::downgrade(&slot));
+        registry().add(Arc::downgrade(&slot));
         Registration(slot)
+    }
+
+    fn inherited(&self) -> bool {
+        self.0.fork_generation != fork_generation()
     }
 }
 
@@ -175,7 +202,17 @@ impl Drop for Registration {
         // Lines logged while the state is locked reach the host's logger
         // after the lock is released (it may call the library).
         let call = crate::logging::enter_call();
-        self.0.state.lock().reset();
+        if !self.inherited() {
+            self.0.state.lock().reset();
+        } else if let Some(mut state) = self.0.state.try_lock() {
+            // Made before a fork: closing our copies of the descriptors
+            // leaves the parent's connections as they are (connection.rs).
+            state.reset();
+        } else {
+            // Locked by a thread of the parent, which does not exist here:
+            // its state may be half-changed, so it is never touched.
+            std::mem::forget(self.0.clone());
+        }
         drop(call);
         crate::logging::deliver_pending();
     }
@@ -198,20 +235,43 @@ impl Registry {
     }
 }
 
-static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+/// A std mutex (a futex): held across fork by the atfork handlers below,
+/// then released in the child by a plain store, whoever waited for it.
+static REGISTRY: std::sync::Mutex<Registry> = std::sync::Mutex::new(Registry {
     slots: Vec::new(),
     prune_at: 64,
 });
 
+fn registry() -> std::sync::MutexGuard<'static, Registry> {
+    REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 thread_local! {
-    static THREAD: Registration = Registration::new();
+    static THREAD: RefCell<Registration> = RefCell::new(Registration::new());
+}
+
+/// In a forked child, replaces this thread's inherited registration (left
+/// behind as `Registration::drop` says) by a fresh one.
+fn renew_after_fork(cell: &RefCell<Registration>) {
+    if !cell.borrow().inherited() {
+        return;
+    }
+    // Borrowed already only when a fork happened inside one of our
+    // callbacks on this thread: then the renewal waits for the next call.
+    if let Ok(mut reg) = cell.try_borrow_mut() {
+        let inherited = std::mem::replace(&mut *reg, Registration::new());
+        drop(reg);
+        drop(inherited);
+    }
 }
 
 /// Runs `f` on this thread's state, holding its lock. `None` when the thread
 /// is already tearing down its thread-locals.
 pub fn with_thread<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
     THREAD
-        .try_with(|reg| {
+        .try_with(|cell| {
+            renew_after_fork(cell);
+            let reg = cell.borrow();
             let mut state = reg.0.state.lock();
             f(&mut state)
         })
@@ -219,15 +279,73 @@ pub fn with_thread<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
 }
 
 /// Runs `f` on every live thread's state, one at a time; each lock waits for
-/// the call in flight on that thread. Used by shutdown.
+/// the call in flight on that thread. Used by shutdown. In a forked child,
+/// the states of the parent's other threads are skipped: those threads do
+/// not exist here, and one may have held its lock at the fork.
 pub fn for_each_thread(mut f: impl FnMut(&mut ThreadState)) {
-    let slots: Vec<Arc<ThreadSlot>> = REGISTRY
-        .lock()
+    let _ = THREAD.try_with(renew_after_fork);
+    let generation = fork_generation();
+    let slots: Vec<Arc<ThreadSlot>> = registry()
         .slots
         .iter()
         .filter_map(Weak::upgrade)
+        .filter(|slot| slot.fork_generation == generation)
         .collect();
     for slot in slots {
         f(&mut slot.state.lock());
+    }
+}
+
+/// Registers the fork handlers, once per process.
+fn watch_forks() {
+    #[cfg(unix)]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: the handlers are `extern "C"` functions that live as
+            // long as the process; they take one lock and touch one atomic.
+            let rc = unsafe {
+                libc::pthread_atfork(
+                    Some(fork_handlers::prepare),
+                    Some(fork_handlers::parent),
+                    Some(fork_handlers::child),
+                )
+            };
+            if rc != 0 {
+                tracing::warn!(
+                    code = rc,
+                    "pthread_atfork failed: a forked child must not call the library"
+                );
+            }
+        });
+    }
+}
+
+/// The registry is locked across fork (prepare) and released on both sides,
+/// so the child never inherits it held by a thread it does not have.
+#[cfg(unix)]
+mod fork_handlers {
+    use std::cell::RefCell;
+    use std::sync::atomic::Ordering;
+    use std::sync::MutexGuard;
+
+    use super::{registry, Registry, FORK_GENERATION};
+
+    thread_local! {
+        static HELD: RefCell<Option<MutexGuard<'static, Registry>>> = const { RefCell::new(None) };
+    }
+
+    pub extern "C" fn prepare() {
+        let guard = registry();
+        let _ = HELD.try_with(|held| *held.borrow_mut() = Some(guard));
+    }
+
+    pub extern "C" fn parent() {
+        let _ = HELD.try_with(|held| held.borrow_mut().take());
+    }
+
+    pub extern "C" fn child() {
+        FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+        let _ = HELD.try_with(|held| held.borrow_mut().take());
     }
 }

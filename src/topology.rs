@@ -24,6 +24,9 @@ use crate::reply::Value;
 
 /// At most one slot-map reload per interval, whatever the number of threads.
 const MIN_REFRESH_INTERVAL: Duration = Duration::from_millis(100);
+/// While some thread waits on a late reply, the map is re-read at most this
+/// often (a failover is then seen within this, plus a slice of the wait).
+const LATE_REFRESH_INTERVAL: Duration = Duration::from_millis(50);
 const UNSERVED: u16 = u16::MAX;
 
 /// A master with the slots it serves and its replicas.
@@ -181,9 +184,77 @@ fn node_of(v: &Value, asked: &NodeAddr) -> Option<NodeAddr> {
     Some(NodeAddr { host, port })
 }
 
+/// The rate limit: whether `interval` has passed since `last` (which then
+/// becomes now).
+fn due(last: &mut Option<Instant>, interval: Duration) -> bool {
+    if last.is_some_and(|t| t.elapsed() < interval) {
+        return false;
+    }
+    *last = Some(Instant::now());
+    true
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Asked {
+    Answered,
+    NoAnswer,
+    OutOfTime,
+}
+
+/// Whom a refresh asks, in order: the masters (starting at `rotation`, so
+/// that refreshes spread over the cluster), then every replica, then the
+/// seeds; each node once, and `avoid` (a node that just failed) last.
+fn refresh_candidates(
+    map: &SlotMap,
+    seeds: &[NodeAddr],
+    rotation: usize,
+    avoid: Option<&str>,
+) -> Vec<NodeAddr> {
+    let mut candidates: Vec<NodeAddr> = map.masters.iter().map(|m| m.node.clone()).collect();
+    if !candidates.is_empty() {
+        let start = rotation % candidates.len();
+        candidates.rotate_left(start);
+    }
+    for m in &map.masters {
+        candidates.extend(m.replicas.iter().cloned());
+    }
+    candidates.extend(seeds.iter().cloned());
+    let mut seen = BTreeSet::new();
+    candidates.retain(|c| seen.insert(c.to_string()));
+    if let Some(avoid) = avoid {
+        // Stable partition: the failed node goes last.
+        let (last, mut first): (Vec<_>, Vec<_>) =
+            candidates.into_iter().partition(|c| c.to_string() == avoid);
+        first.extend(last);
+        candidates = first;
+    }
+    candidates
+}
+
+/// Whom a refresh for a late reply from `silent` asks: the replicas of
+/// `silent` first (the one promoted reports the new map before anyone),
+/// then every other node; never `silent`, which is not answering.
+fn late_candidates(map: &SlotMap, seeds: &[NodeAddr], silent: &str) -> Vec<NodeAddr> {
+    let mut candidates: Vec<NodeAddr> = map
+        .masters
+        .iter()
+        .filter(|m| &*m.addr == silent)
+        .flat_map(|m| m.replicas.iter().cloned())
+        .collect();
+    candidates.extend(refresh_candidates(map, seeds, 0, None));
+    let mut seen = BTreeSet::new();
+    candidates.retain(|c| {
+        let addr = c.to_string();
+        addr != silent && seen.insert(addr)
+    });
+    candidates
+}
+
 #[derive(Default)]
 struct RefreshState {
     last_attempt: Option<Instant>,
+    /// The last refresh made for a late reply (`refresh_while_late`).
+    last_late: Option<Instant>,
     /// Rotates the node asked first, so refreshes spread over the cluster.
     next_candidate: usize,
 }
@@ -250,53 +321,76 @@ impl Topology {
         if self.epoch() != seen_epoch {
             return;
         }
-        if state
-            .last_attempt
-            .is_some_and(|t| t.elapsed() < MIN_REFRESH_INTERVAL)
-        {
+        if !due(&mut state.last_attempt, MIN_REFRESH_INTERVAL) {
             return;
         }
-        state.last_attempt = Some(Instant::now());
         let old = self.current();
-        let mut candidates: Vec<NodeAddr> = old.masters.iter().map(|m| m.node.clone()).collect();
-        if !candidates.is_empty() {
-            let start = state.next_candidate % candidates.len();
-            candidates.rotate_left(start);
-            state.next_candidate = state.next_candidate.wrapping_add(1);
+        let rotation = state.next_candidate;
+        state.next_candidate = state.next_candidate.wrapping_add(1);
+        let candidates = refresh_candidates(&old, &self.seeds, rotation, avoid);
+        if self.ask(&old, &candidates, deadline, fetch) == Asked::NoAnswer {
+            tracing::warn!("slot map refresh: no node answered CLUSTER SLOTS");
         }
-        for m in &old.masters {
-            candidates.extend(m.replicas.iter().cloned());
+    }
+
+    /// Re-reads the map for a thread whose reply from `silent` is late: at
+    /// most every `LATE_REFRESH_INTERVAL` process-wide, never waiting for
+    /// another thread's refresh (the caller goes back to its wait), asking
+    /// the silent node's replicas first and never the silent node itself.
+    pub fn refresh_while_late(
+        &self,
+        silent: &str,
+        deadline: Instant,
+        fetch: &mut dyn FnMut(&NodeAddr) -> Result<Value>,
+    ) {
+        if Instant::now() >= deadline {
+            return;
         }
-        candidates.extend(self.seeds.iter().cloned());
-        let mut seen = BTreeSet::new();
-        candidates.retain(|c| seen.insert(c.to_string()));
-        if let Some(avoid) = avoid {
-            // Stable partition: the failed node goes last.
-            let (last, mut first): (Vec<_>, Vec<_>) =
-                candidates.into_iter().partition(|c| c.to_string() == avoid);
-            first.extend(last);
-            candidates = first;
+        let Some(mut state) = self.refresh.try_lock() else {
+            return;
+        };
+        if !due(&mut state.last_late, LATE_REFRESH_INTERVAL) {
+            return;
         }
+        let old = self.current();
+        let candidates = late_candidates(&old, &self.seeds, silent);
+        if self.ask(&old, &candidates, deadline, fetch) == Asked::NoAnswer {
+            tracing::debug!(
+                node = silent,
+                "slot map refresh while a reply is late: no node answered"
+            );
+        }
+    }
+
+    /// Asks `candidates` in turn for `CLUSTER SLOTS` until one gives a map,
+    /// and installs it.
+    fn ask(
+        &self,
+        old: &SlotMap,
+        candidates: &[NodeAddr],
+        deadline: Instant,
+        fetch: &mut dyn FnMut(&NodeAddr) -> Result<Value>,
+    ) -> Asked {
         for (asked, node) in candidates.iter().enumerate() {
             if Instant::now() >= deadline {
                 // Why: running out of the call's time is not "no node answered".
                 tracing::debug!(asked, "slot map refresh: the call's deadline passed");
-                return;
+                return Asked::OutOfTime;
             }
             match fetch(node).and_then(|reply| SlotMap::parse(&reply, node)) {
                 Ok(map) if map.masters.is_empty() => {
                     tracing::debug!(node = %node, "CLUSTER SLOTS: no slots assigned, asking another node");
                 }
                 Ok(map) => {
-                    self.install(&old, map, node);
-                    return;
+                    self.install(old, map, node);
+                    return Asked::Answered;
                 }
                 Err(e) => {
                     tracing::debug!(node = %node, error = %e, "slot map refresh: node did not answer");
                 }
             }
         }
-        tracing::warn!("slot map refresh: no node answered CLUSTER SLOTS");
+        Asked::NoAnswer
     }
 
     fn install(&self, old: &SlotMap, mut map: SlotMap, from: &NodeAddr) {
@@ -539,5 +633,67 @@ mod tests {
             ["127.0.0.1:7001", "127.0.0.1:7005", "127.0.0.1:7000"]
         );
         assert_eq!(topo.epoch(), 1);
+    }
+
+    fn two_masters_with_replicas() -> SlotMap {
+        let range = |start, end, master, replica| {
+            Value::Array(vec![
+                Value::Int(start),
+                Value::Int(end),
+                node("127.0.0.1", master, vec![]),
+                node("127.0.0.1", replica, vec![]),
+            ])
+        };
+        let reply = Value::Array(vec![
+            range(0, 99, 7000, 7003),
+            range(100, 16383, 7001, 7004),
+        ]);
+        SlotMap::parse(&reply, &asked()).unwrap()
+    }
+
+    #[test]
+    fn a_late_reply_asks_the_silent_masters_replicas_first_and_never_the_silent_node() {
+        let seeds = [
+            NodeAddr::parse("127.0.0.1:7000").unwrap(),
+            NodeAddr::parse("127.0.0.1:7009").unwrap(),
+        ];
+        let order: Vec<String> =
+            late_candidates(&two_masters_with_replicas(), &seeds, "127.0.0.1:7001")
+                .iter()
+                .map(|n| n.to_string())
+                .collect();
+        assert_eq!(
+            order,
+            [
+                "127.0.0.1:7004",
+                "127.0.0.1:7000",
+                "127.0.0.1:7003",
+                "127.0.0.1:7009"
+            ]
+        );
+    }
+
+    #[test]
+    fn late_refreshes_are_rate_limited_and_install_the_promoted_map() {
+        let topo = Topology::new(vec![asked()], two_masters_with_replicas());
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let asked_nodes = std::cell::RefCell::new(Vec::new());
+        let mut fetch = |n: &NodeAddr| {
+            asked_nodes.borrow_mut().push(n.to_string());
+            Ok(one_master_map(7004))
+        };
+        topo.refresh_while_late("127.0.0.1:7001", deadline, &mut fetch);
+        topo.refresh_while_late("127.0.0.1:7001", deadline, &mut fetch);
+        assert_eq!(*asked_nodes.borrow(), ["127.0.0.1:7004"]);
+        assert_eq!(topo.epoch(), 2);
+        assert_eq!(
+            &*topo.current().master_of(500).unwrap().addr,
+            "127.0.0.1:7004"
+        );
+        std::thread::sleep(LATE_REFRESH_INTERVAL);
+        topo.refresh_while_late("127.0.0.1:7004", deadline, &mut fetch);
+        let asked_nodes = asked_nodes.borrow();
+        assert_eq!(asked_nodes.len(), 2, "{asked_nodes:?}");
+        assert_ne!(asked_nodes[1], "127.0.0.1:7004");
     }
 }

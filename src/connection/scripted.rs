@@ -1,10 +1,17 @@
 //! A node in memory, for unit tests: it decodes the commands written to it
 //! and answers each from a script, so the router can be tested without a
-//! server. Only built for `cfg(test)`.
+//! server. Only built for `cfg(test)`. A test installs a `Dial` on its
+//! thread (`dial_with`); every connection that thread opens then goes to
+//! it instead of a socket.
 
+use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use super::NodeConnection;
+use crate::config::NodeAddr;
+use crate::error::Result;
 
 /// What a scripted node does about one command.
 pub enum Answer {
@@ -18,6 +25,23 @@ pub enum Answer {
 
 /// Answers one command, given as its arguments.
 pub type Script = dyn FnMut(&[Vec<u8>]) -> Answer + Send;
+
+/// Opens a connection to the node at `host:port`, or refuses it.
+pub type Dial = dyn FnMut(&str) -> Result<NodeConnection>;
+
+thread_local! {
+    static DIAL: RefCell<Option<Box<Dial>>> = const { RefCell::new(None) };
+}
+
+/// From now on, connections this thread opens go through `dial`.
+pub fn dial_with(dial: Box<Dial>) {
+    DIAL.with(|d| *d.borrow_mut() = Some(dial));
+}
+
+/// The connection `dial_with` gives for `addr`, if this thread has a dial.
+pub fn dial(addr: &NodeAddr) -> Option<Result<NodeConnection>> {
+    DIAL.with(|d| d.borrow_mut().as_mut().map(|dial| dial(&addr.to_string())))
+}
 
 /// The stream of one connection to a scripted node.
 pub struct ScriptedStream {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::client::Client;
 use crate::config::{Config, NodeAddr};
-use crate::connection::scripted::{Answer, Script, ScriptedStream};
+use crate::connection::scripted::{dial_with, Answer, Script, ScriptedStream};
 use crate::connection::{ConnectParams, NodeConnection};
 use crate::error::{Error, ErrorKind};
 use crate::keys::{KeyBuilder, SessionId};
@@ -103,11 +103,11 @@ impl Nodes {
             .count()
     }
 
-    /// A thread's connection set that dials these nodes.
+    /// A connection set whose connections (and every other this thread
+    /// opens, the router's probes too) go to these nodes.
     fn connections(&self) -> ConnectionSet {
         let scripts = self.scripts.clone();
-        let mut conns = ConnectionSet::default();
-        conns.dial = Some(Box::new(move |addr: &str| {
+        dial_with(Box::new(move |addr: &str| {
             let script = scripts.lock().unwrap().get(addr).cloned();
             match script {
                 Some(script) => Ok(NodeConnection::scripted(ScriptedStream::new(script))),
@@ -116,7 +116,7 @@ impl Nodes {
                 }
             }
         }));
-        conns
+        ConnectionSet::default()
     }
 }
 
@@ -360,4 +360,34 @@ fn a_value_reply_of_the_wrong_type_is_final() {
     let e = get(&client, &mut conns).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Server);
     assert_eq!(nodes.count(A, "GET"), 1, "not retried");
+}
+
+#[test]
+fn a_silent_master_is_given_up_once_a_replica_has_the_slot() {
+    let nodes = Nodes::default();
+    nodes.node(A, |c| match c {
+        c if c.starts_with("GET") => Answer::Silence,
+        _ => Answer::Silence,
+    });
+    nodes.node(B, |c| match c {
+        "CLUSTER SLOTS" => Answer::Reply(slots_reply(B, &[])),
+        c if c.starts_with("GET") => Answer::Reply(bulk("promoted")),
+        _ => Answer::Reply(error("ERR unexpected")),
+    });
+    let client = client(A, &[B]);
+    let mut conns = nodes.connections();
+    let started = Instant::now();
+    assert_eq!(
+        get(&client, &mut conns).unwrap(),
+        Some(b"promoted".to_vec())
+    );
+    // Not the socket timeout (100 ms) of a reply that never comes: the
+    // replica's map, read while waiting, moved the call.
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(nodes.count(B, "CLUSTER SLOTS") >= 1);
+    assert_eq!(nodes.count(B, "GET"), 1);
 }
