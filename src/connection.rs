@@ -24,10 +24,10 @@ use rustls::{ClientConnection, StreamOwned};
 
 use crate::config::{Config, NodeAddr, Secret};
 use crate::error::{from_io, local_shortage, Error, ErrorKind, ReplyClass, Result};
+use crate::fork;
 use crate::reply::{Bulk, ReadError, ReplyReader, Value};
 use crate::resp;
 use crate::stats;
-use crate::threads;
 use crate::tls::{self, TlsClient};
 
 /// What every connection of this library needs to know to open and
@@ -248,7 +248,7 @@ impl NodeConnection {
             reply_budget: budget,
             reply_deadline: connect_deadline,
             unsettled: false,
-            fork_generation: threads::fork_generation(),
+            fork_generation: fork::generation(),
         };
         // The handshake shares the connect budget.
         if let Some(password) = &params.password {
@@ -273,7 +273,7 @@ impl NodeConnection {
             reply_budget: Duration::ZERO,
             reply_deadline: now,
             unsettled: false,
-            fork_generation: threads::fork_generation(),
+            fork_generation: fork::generation(),
         }
     }
 
@@ -576,7 +576,7 @@ impl Drop for NodeConnection {
         stats::connection_closed();
         // After a fork the socket is the parent's too: the child only closes
         // its descriptor, which leaves the parent's connection as it is.
-        if self.unsettled && self.fork_generation == threads::fork_generation() {
+        if self.unsettled && self.fork_generation == fork::generation() {
             // Best effort: if it fails, the close below is a graceful one.
             let _ = self.stream.abort_on_close();
         }

@@ -6,9 +6,9 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::client;
 use crate::error::{Error, Result};
 use crate::keys::SessionId;
+use crate::lifecycle;
 use crate::logging;
 use crate::scan::{self, Scan};
 use crate::session::{self, Ttl};
@@ -104,7 +104,7 @@ fn panic_boundary(body: impl FnOnce() -> Result<i32>) -> i32 {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_string());
-            let _ = catch_unwind(client::reset_this_thread);
+            let _ = catch_unwind(lifecycle::reset_this_thread);
             set_last_error(&format!(
                 "internal error (a bug in ors-redis, please report): {what}"
             ));
@@ -239,7 +239,7 @@ pub extern "C" fn ors_redis_init(config: *const c_char) -> i32 {
         let text = c_str_arg(config, "config")?
             .to_str()
             .map_err(|_| Error::config("config: the string is not valid UTF-8"))?;
-        client::init(text).map(|()| ORS_OK)
+        lifecycle::init(text).map(|()| ORS_OK)
     })
 }
 
@@ -252,7 +252,7 @@ pub extern "C" fn ors_redis_init(config: *const c_char) -> i32 {
 /// callbacks run with no lock held, so it never waits on its own thread.
 #[no_mangle]
 pub extern "C" fn ors_redis_shutdown() -> i32 {
-    panic_boundary(|| client::shutdown().map(|()| ORS_OK))
+    panic_boundary(|| lifecycle::shutdown().map(|()| ORS_OK))
 }
 
 /// Stores `len` bytes from `data` as the session's value, replacing any
@@ -293,9 +293,9 @@ pub extern "C" fn ors_session_put(
     data_call(Some(Call::Puts), || {
         let id = session_id_arg(session_id)?;
         let value = bytes_arg(data, len)?;
-        client::with_client(|c, conns| {
+        lifecycle::with_client(|c, calls| {
             let ttl = Ttl::from_request(ttl_seconds, c.config.default_ttl_secs);
-            session::put(c, conns, id, value, ttl)
+            session::put(c, calls, id, value, ttl)
         })
         .map(|()| ORS_OK)
     })
@@ -331,7 +331,7 @@ pub extern "C" fn ors_session_get(
         }
         let (out_data, out_len) = (out_data?, out_len?);
         let id = session_id_arg(session_id)?;
-        let value = client::with_client(|c, conns| session::get(c, conns, id))?;
+        let value = lifecycle::with_client(|c, calls| session::get(c, calls, id))?;
         let Some(value) = value else {
             stats::bump(Call::Misses);
             return Ok(ORS_NOT_FOUND);
@@ -358,7 +358,7 @@ pub extern "C" fn ors_session_get(
 pub extern "C" fn ors_session_del(session_id: *const c_char) -> i32 {
     data_call(Some(Call::Dels), || {
         let id = session_id_arg(session_id)?;
-        let removed = client::with_client(|c, conns| session::del(c, conns, id))?;
+        let removed = lifecycle::with_client(|c, calls| session::del(c, calls, id))?;
         Ok(if removed { ORS_OK } else { ORS_NOT_FOUND })
     })
 }
@@ -429,10 +429,10 @@ pub extern "C" fn ors_session_scan(
         } else {
             c_str_arg(id_prefix, "id_prefix")?.to_bytes()
         };
-        let mut scan = client::with_client(|c, _| Scan::new(c, prefix))?;
+        let mut scan = lifecycle::with_client(|c, _| Scan::new(c, prefix))?;
         let mut id = Vec::new();
         loop {
-            let page = client::with_client(|c, conns| scan.next_page(c, conns))
+            let page = lifecycle::with_client(|c, calls| scan.next_page(c, &mut calls.routes))
                 .map_err(scan::interrupted)?;
             let Some(page) = page else {
                 return Ok(ORS_OK);
@@ -502,7 +502,7 @@ pub extern "C" fn ors_redis_set_logger(r#fn: ors_log_fn, user_data: *mut c_void)
 pub extern "C" fn ors_redis_get_stats(out: *mut ors_redis_stats) -> i32 {
     panic_boundary(|| {
         let out = out_arg(out, "out")?;
-        let refreshes = client::topology_refreshes()?;
+        let refreshes = lifecycle::topology_refreshes()?;
         *out = c_stats(&stats::snapshot(), refreshes);
         Ok(ORS_OK)
     })

@@ -4,8 +4,9 @@
 //! The data path, top to bottom: `ffi` (pointers, panics, status codes) ->
 //! `session` (put/get/del as Redis commands) -> `keys` (validated ids, key
 //! and slot) -> `router` (slot -> master, retries under one deadline) ->
-//! `threads` (this thread's connections) -> `connection` (one node).
-//! `topology` holds the process's one slot map, `client` the lifecycle.
+//! `connection_set` (this thread's connections) -> `connection` (one node).
+//! `topology` holds the process's one slot map, `client` what init
+//! established, `lifecycle` init and shutdown, `threads` each thread's state.
 //! `operator` is the small surface the operator command (`ors-redis`, the
 //! `cli` feature) builds on.
 
@@ -25,7 +26,10 @@ pub mod resp;
 mod client;
 mod cluster_nodes;
 mod connection;
+mod connection_set;
 mod discovery;
+mod fork;
+mod lifecycle;
 mod logging;
 mod malloc_buf;
 mod router;

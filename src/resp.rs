@@ -47,6 +47,13 @@ pub fn push_bulk_decimal(out: &mut Vec<u8>, n: u64) {
 /// call, so that one multi-MiB session does not pin memory in every thread.
 const KEEP_BUFFER_BYTES: usize = 256 * 1024;
 
+/// Frees `buf` if a large value grew it past `KEEP_BUFFER_BYTES`.
+pub fn give_back_if_large(buf: &mut Vec<u8>) {
+    if buf.capacity() > KEEP_BUFFER_BYTES {
+        *buf = Vec::new();
+    }
+}
+
 /// One command (or a pipeline of them) being packed.
 #[derive(Default)]
 pub struct Command {
@@ -115,9 +122,7 @@ impl Command {
 
     /// Gives back a buffer that a large command grew.
     pub fn trim(&mut self) {
-        if self.buf.capacity() > KEEP_BUFFER_BYTES {
-            self.buf = Vec::new();
-        }
+        give_back_if_large(&mut self.buf);
     }
 }
 

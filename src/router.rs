@@ -18,21 +18,50 @@
 //! When the deadline passes, the call fails with the status of the last
 //! cause: a connection problem, a timeout, or a cluster state.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
 use crate::config::NodeAddr;
 use crate::connection::{Exchange, NodeConnection};
+use crate::connection_set::ConnectionSet;
 use crate::error::{Error, ErrorKind, ReplyClass, Result};
 use crate::reply::{ServerError, Value};
 use crate::stats::{self, Call};
-use crate::threads::ConnectionSet;
+use crate::topology::{SlotMap, Topology};
 
 pub mod redirect;
 #[cfg(test)]
 mod scripted_tests;
 
 use redirect::Redirect;
+
+/// What routing keeps on a thread from call to call.
+#[derive(Default)]
+pub struct Routes {
+    pub conns: ConnectionSet,
+    /// The slot map this thread routes with (see `slot_map`).
+    map: Option<Arc<SlotMap>>,
+    /// Reused for the address of the node a command goes to.
+    target: String,
+}
+
+impl Routes {
+    /// The slot map to route with: the thread's cached one, replaced when
+    /// the shared topology has a newer epoch (an atomic load, no lock). On a
+    /// change, connections to nodes that are no longer masters are closed.
+    pub fn slot_map(&mut self, topology: &Topology) -> &SlotMap {
+        let epoch = topology.epoch();
+        // A borrow, not an Arc clone: cloning would bump one shared counter
+        // from every thread on every call.
+        if self.map.as_ref().is_none_or(|map| map.epoch != epoch) {
+            let map = topology.current();
+            self.conns.keep_masters_of(&map);
+            self.map = Some(map);
+        }
+        self.map.get_or_insert_with(|| topology.current())
+    }
+}
 
 /// What one attempt on one node produced.
 pub enum Reply<T> {
@@ -54,22 +83,22 @@ const MAX_BACKOFF: Duration = Duration::from_millis(100);
 /// may take (the socket timeout, plus `wait-timeout` for a WAIT).
 pub fn route<T>(
     client: &Client,
-    conns: &mut ConnectionSet,
+    routes: &mut Routes,
     slot: u16,
     reply_budget: Duration,
     attempt: &mut Attempt<'_, T>,
 ) -> Result<T> {
     // The node address is copied into a buffer the thread reuses: no
     // allocation, and no shared reference count bumped by every thread.
-    let mut addr = std::mem::take(&mut conns.target);
-    let result = route_with(client, conns, slot, reply_budget, attempt, &mut addr);
-    conns.target = addr;
+    let mut addr = std::mem::take(&mut routes.target);
+    let result = route_with(client, routes, slot, reply_budget, attempt, &mut addr);
+    routes.target = addr;
     result
 }
 
 fn route_with<T>(
     client: &Client,
-    conns: &mut ConnectionSet,
+    routes: &mut Routes,
     slot: u16,
     reply_budget: Duration,
     attempt: &mut Attempt<'_, T>,
@@ -94,7 +123,7 @@ fn route_with<T>(
             stats::bump(Call::Retries);
         }
         addr.clear();
-        let map = conns.slot_map(&client.topology);
+        let map = routes.slot_map(&client.topology);
         let epoch = map.epoch;
         let asking = match redirect.take() {
             Some((to, asking)) => {
@@ -111,7 +140,7 @@ fn route_with<T>(
                         ErrorKind::Cluster,
                         format!("slot {slot} is not served by any master"),
                     ));
-                    refresh(client, conns, epoch, None, deadline);
+                    refresh(client, &mut routes.conns, epoch, None, deadline);
                     backoff = pause(backoff, deadline);
                     continue;
                 }
@@ -121,7 +150,10 @@ fn route_with<T>(
         // (connection.rs); naming it again gave "node X: node X: ...".
         let node: &str = addr;
         let mut late = || late_reply(client, slot, node, epoch, deadline);
-        let result = match conns.connection_with(node, &client.params, deadline, &mut late) {
+        let result = match routes
+            .conns
+            .connection_with(node, &client.params, deadline, &mut late)
+        {
             Err(e) => Err(e),
             Ok(conn) => {
                 conn.begin(now, deadline, reply_budget);
@@ -137,12 +169,18 @@ fn route_with<T>(
             Ok(Reply::Done(value)) => return Ok(value),
             Err(e) if e.is_retryable() => {
                 tracing::debug!(node = addr.as_str(), slot, attempt = attempts, error = %e, "retrying after a connection error");
-                conns.drop_connection(addr);
+                routes.conns.drop_connection(addr);
                 last_error = Some(e);
                 // A newer map seen while waiting serves the slot elsewhere:
                 // go there at once.
                 if client.topology.epoch() == epoch {
-                    refresh(client, conns, epoch, Some(addr.as_str()), deadline);
+                    refresh(
+                        client,
+                        &mut routes.conns,
+                        epoch,
+                        Some(addr.as_str()),
+                        deadline,
+                    );
                     backoff = pause(backoff, deadline);
                 }
                 continue;
@@ -158,12 +196,12 @@ fn route_with<T>(
         if let Some(to) = Redirect::of(&error, addr) {
             tracing::debug!(node = addr.as_str(), slot, to = %to.addr, ask = to.ask, "redirected");
             if !to.ask {
-                let stale = conns
+                let stale = routes
                     .slot_map(&client.topology)
                     .master_of(slot)
                     .is_none_or(|m| *m.addr != *to.addr);
                 if stale {
-                    refresh(client, conns, epoch, None, deadline);
+                    refresh(client, &mut routes.conns, epoch, None, deadline);
                 }
             }
             redirect = Some((to.addr, to.ask));
@@ -182,7 +220,13 @@ fn route_with<T>(
         );
         last_error = Some(error.to_error().at_node(addr));
         if class == ReplyClass::ClusterDown {
-            refresh(client, conns, epoch, Some(addr.as_str()), deadline);
+            refresh(
+                client,
+                &mut routes.conns,
+                epoch,
+                Some(addr.as_str()),
+                deadline,
+            );
         }
         backoff = pause(backoff, deadline);
     }

@@ -19,8 +19,8 @@ use crate::reply::Value;
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::KeyBuilder;
+use crate::router::Routes;
 use crate::stats::{self, Call};
-use crate::threads::ConnectionSet;
 
 /// Keys asked of a node per SCAN round trip.
 const SCAN_COUNT: &[u8] = b"1000";
@@ -64,8 +64,8 @@ impl Scan {
         })
     }
 
-    fn start_pass(&mut self, client: &Client, conns: &mut ConnectionSet) {
-        let map = conns.slot_map(&client.topology);
+    fn start_pass(&mut self, client: &Client, routes: &mut Routes) {
+        let map = routes.slot_map(&client.topology);
         self.masters = map.masters.iter().map(|m| m.addr.clone()).collect();
         self.pass_epoch = map.epoch;
         self.master = 0;
@@ -78,13 +78,13 @@ impl Scan {
     pub fn next_page(
         &mut self,
         client: &Client,
-        conns: &mut ConnectionSet,
+        routes: &mut Routes,
     ) -> Result<Option<Vec<Vec<u8>>>> {
         if client.generation != self.generation {
             return Err(shut_down());
         }
         if !self.started {
-            self.start_pass(client, conns);
+            self.start_pass(client, routes);
         }
         loop {
             if self.master >= self.masters.len() {
@@ -93,22 +93,22 @@ impl Scan {
                         pass = self.pass,
                         "slot map changed during the scan: scanning again"
                     );
-                    self.start_pass(client, conns);
+                    self.start_pass(client, routes);
                     continue;
                 }
                 return Ok(None);
             }
             let addr = self.masters[self.master].clone();
-            let keys = match self.scan_once(client, conns, &addr) {
+            let keys = match self.scan_once(client, routes, &addr) {
                 Ok(keys) => keys,
                 Err(e) if e.is_retryable() && self.pass < MAX_PASSES => {
                     // A cursor means nothing on another node: start over
                     // (ids already reported are not reported again).
                     tracing::warn!(node = &*addr, error = %e, "scan interrupted, starting a new pass");
                     stats::bump(Call::Retries);
-                    conns.drop_connection(&addr);
+                    routes.conns.drop_connection(&addr);
                     std::thread::sleep(std::time::Duration::from_millis(50));
-                    self.start_pass(client, conns);
+                    self.start_pass(client, routes);
                     continue;
                 }
                 Err(e) => return Err(e.at_node(&addr)),
@@ -130,7 +130,7 @@ impl Scan {
     /// An error if the library was shut down since the scan started (by
     /// the host's callback, say).
     pub fn check_live(&self) -> Result<()> {
-        if crate::client::is_live(self.generation) {
+        if crate::lifecycle::is_live(self.generation) {
             Ok(())
         } else {
             Err(shut_down())
@@ -142,11 +142,11 @@ impl Scan {
     fn scan_once(
         &mut self,
         client: &Client,
-        conns: &mut ConnectionSet,
+        routes: &mut Routes,
         addr: &str,
     ) -> Result<Vec<Vec<u8>>> {
         let deadline = Instant::now() + client.config.op_timeout;
-        let conn = conns.connection(addr, &client.params, deadline)?;
+        let conn = routes.conns.connection(addr, &client.params, deadline)?;
         conn.set_timeout(client.config.socket_timeout)?;
         let page = Page::parse(conn.query(&Page::command(&self.cursor, &self.pattern))?)
             .ok_or_else(|| Error::new(ErrorKind::Server, "unexpected SCAN reply"))?;

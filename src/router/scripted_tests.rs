@@ -14,7 +14,7 @@ use crate::connection::{ConnectParams, NodeConnection};
 use crate::error::{Error, ErrorKind};
 use crate::keys::{KeyBuilder, SessionId};
 use crate::session;
-use crate::threads::ConnectionSet;
+use crate::session::Calls;
 use crate::topology::{SlotMap, Topology};
 
 const A: &str = "10.0.0.1:7000";
@@ -105,7 +105,7 @@ impl Nodes {
 
     /// A connection set whose connections (and every other this thread
     /// opens, the router's probes too) go to these nodes.
-    fn connections(&self) -> ConnectionSet {
+    fn connections(&self) -> Calls {
         let scripts = self.scripts.clone();
         dial_with(Box::new(move |addr: &str| {
             let script = scripts.lock().unwrap().get(addr).cloned();
@@ -116,7 +116,7 @@ impl Nodes {
                 }
             }
         }));
-        ConnectionSet::default()
+        Calls::default()
     }
 }
 
@@ -144,7 +144,7 @@ fn client(master: &str, replicas: &[&str]) -> Client {
 }
 
 /// Runs a GET of `id()`, checking that it returns within the deadline.
-fn get(client: &Client, conns: &mut ConnectionSet) -> crate::error::Result<Option<Vec<u8>>> {
+fn get(client: &Client, conns: &mut Calls) -> crate::error::Result<Option<Vec<u8>>> {
     let started = Instant::now();
     let result = session::get(client, conns, id()).map(|v| v.map(|b| b.as_slice().to_vec()));
     let took = started.elapsed();
