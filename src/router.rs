@@ -140,7 +140,7 @@ fn route_with<T>(
                         ErrorKind::Cluster,
                         format!("slot {slot} is not served by any master"),
                     ));
-                    refresh(client, &mut routes.conns, epoch, None, deadline);
+                    refresh(client, routes, epoch, None, deadline);
                     backoff = pause(backoff, deadline);
                     continue;
                 }
@@ -174,13 +174,7 @@ fn route_with<T>(
                 // A newer map seen while waiting serves the slot elsewhere:
                 // go there at once.
                 if client.topology.epoch() == epoch {
-                    refresh(
-                        client,
-                        &mut routes.conns,
-                        epoch,
-                        Some(addr.as_str()),
-                        deadline,
-                    );
+                    refresh(client, routes, epoch, Some(addr.as_str()), deadline);
                     backoff = pause(backoff, deadline);
                 }
                 continue;
@@ -201,7 +195,7 @@ fn route_with<T>(
                     .master_of(slot)
                     .is_none_or(|m| *m.addr != *to.addr);
                 if stale {
-                    refresh(client, &mut routes.conns, epoch, None, deadline);
+                    refresh(client, routes, epoch, None, deadline);
                 }
             }
             redirect = Some((to.addr, to.ask));
@@ -220,13 +214,7 @@ fn route_with<T>(
         );
         last_error = Some(error.to_error().at_node(addr));
         if class == ReplyClass::ClusterDown {
-            refresh(
-                client,
-                &mut routes.conns,
-                epoch,
-                Some(addr.as_str()),
-                deadline,
-            );
+            refresh(client, routes, epoch, Some(addr.as_str()), deadline);
         }
         backoff = pause(backoff, deadline);
     }
@@ -281,12 +269,13 @@ fn probe(client: &Client, node: &NodeAddr, deadline: Instant) -> Result<Value> {
 
 fn refresh(
     client: &Client,
-    conns: &mut ConnectionSet,
+    routes: &mut Routes,
     seen_epoch: u64,
     avoid: Option<&str>,
     deadline: Instant,
 ) {
     let params = &client.params;
+    let conns = &mut routes.conns;
     client
         .topology
         .refresh(seen_epoch, avoid, deadline, &mut |node| {

@@ -183,14 +183,19 @@ fn moved_goes_to_the_new_master_and_refreshes_the_map() {
     assert_eq!(nodes.count(B, "GET"), 2);
 }
 
-#[test]
-fn ask_sends_one_asking_to_the_target_and_leaves_the_map_alone() {
-    let nodes = Nodes::default();
+/// A answers every GET of the session with `ASK <slot> B`.
+fn a_asks_for_b(nodes: &Nodes) {
     let slot = id().slot();
     nodes.node(A, move |c| match c {
         c if c.starts_with("GET") => Answer::Reply(error(&format!("ASK {slot} {B}"))),
         _ => Answer::Reply(error("ERR unexpected")),
     });
+}
+
+#[test]
+fn ask_sends_one_asking_to_the_target_and_leaves_the_map_alone() {
+    let nodes = Nodes::default();
+    a_asks_for_b(&nodes);
     nodes.node(B, |c| match c {
         "ASKING" => Answer::Reply(b"+OK\r\n".to_vec()),
         c if c.starts_with("GET") => Answer::Reply(bulk("migrating")),
@@ -219,11 +224,7 @@ fn ask_sends_one_asking_to_the_target_and_leaves_the_map_alone() {
 #[test]
 fn an_asking_refused_is_the_calls_error_and_the_connection_stays_in_step() {
     let nodes = Nodes::default();
-    let slot = id().slot();
-    nodes.node(A, move |c| match c {
-        c if c.starts_with("GET") => Answer::Reply(error(&format!("ASK {slot} {B}"))),
-        _ => Answer::Reply(error("ERR unexpected")),
-    });
+    a_asks_for_b(&nodes);
     nodes.node(B, |c| match c {
         "ASKING" => Answer::Reply(error(
             "NOPERM this user has no permissions to run the 'asking' command",
@@ -298,6 +299,15 @@ fn tryagain_then_an_answer_succeeds() {
     assert_eq!(nodes.count(A, "GET"), 3);
 }
 
+/// B, A's replica, has been promoted: its map has B serve every slot.
+fn b_is_promoted(nodes: &Nodes) {
+    nodes.node(B, |c| match c {
+        "CLUSTER SLOTS" => Answer::Reply(slots_reply(B, &[])),
+        c if c.starts_with("GET") => Answer::Reply(bulk("promoted")),
+        _ => Answer::Reply(error("ERR unexpected")),
+    });
+}
+
 #[test]
 fn a_lost_connection_asks_another_node_for_the_map() {
     let nodes = Nodes::default();
@@ -307,11 +317,7 @@ fn a_lost_connection_asks_another_node_for_the_map() {
         "CLUSTER SLOTS" => Answer::Reply(slots_reply(A, &[B])),
         _ => Answer::Reply(error("ERR unexpected")),
     });
-    nodes.node(B, |c| match c {
-        "CLUSTER SLOTS" => Answer::Reply(slots_reply(B, &[])),
-        c if c.starts_with("GET") => Answer::Reply(bulk("promoted")),
-        _ => Answer::Reply(error("ERR unexpected")),
-    });
+    b_is_promoted(&nodes);
     let client = client(A, &[B]);
     let mut conns = nodes.connections();
 
@@ -365,15 +371,8 @@ fn a_value_reply_of_the_wrong_type_is_final() {
 #[test]
 fn a_silent_master_is_given_up_once_a_replica_has_the_slot() {
     let nodes = Nodes::default();
-    nodes.node(A, |c| match c {
-        c if c.starts_with("GET") => Answer::Silence,
-        _ => Answer::Silence,
-    });
-    nodes.node(B, |c| match c {
-        "CLUSTER SLOTS" => Answer::Reply(slots_reply(B, &[])),
-        c if c.starts_with("GET") => Answer::Reply(bulk("promoted")),
-        _ => Answer::Reply(error("ERR unexpected")),
-    });
+    nodes.node(A, |_| Answer::Silence);
+    b_is_promoted(&nodes);
     let client = client(A, &[B]);
     let mut conns = nodes.connections();
     let started = Instant::now();
