@@ -181,7 +181,7 @@ fn route_with<T>(
             }
             Err(e) => {
                 if e.spoils_connection() {
-                    conns.drop_connection(addr);
+                    routes.conns.drop_connection(addr);
                 }
                 return Err(e);
             }
