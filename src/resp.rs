@@ -18,6 +18,12 @@ pub fn pack_command(out: &mut Vec<u8>, args: &[&[u8]]) {
 
 /// Appends the array header of a command with `argc` arguments.
 pub fn push_header(out: &mut Vec<u8>, tag: u8, n: usize) {
+    if n < 10 {
+        // One digit (argument counts, command names, short words): one
+        // 4-byte store, no division loop.
+        out.extend_from_slice(&[tag, b'0' + n as u8, b'\r', b'\n']);
+        return;
+    }
     out.push(tag);
     push_decimal(out, n as u64);
     out.extend_from_slice(b"\r\n");
@@ -188,6 +194,15 @@ mod tests {
         cmd.start(1).arg(b"x");
         cmd.trim();
         assert!(cmd.buf.capacity() > 0);
+    }
+
+    #[test]
+    fn headers_of_one_and_more_digits() {
+        for n in [0usize, 1, 9, 10, 99, 100, 1024, 123_456_789] {
+            let mut out = Vec::new();
+            push_header(&mut out, b'$', n);
+            assert_eq!(out, format!("${n}\r\n").as_bytes());
+        }
     }
 
     #[test]
