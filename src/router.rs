@@ -188,7 +188,13 @@ fn route_with<T>(
             Ok(Reply::Error(e)) => e,
         };
         if let Some(to) = Redirect::of(&error, addr) {
-            tracing::debug!(node = addr.as_str(), slot, to = %to.addr, ask = to.ask, "redirected");
+            // "MOVED" and "ASK" as the messages: operators (and the chaos
+            // tests) count these lines.
+            if to.ask {
+                tracing::debug!(node = addr.as_str(), slot, to = %to.addr, "ASK");
+            } else {
+                tracing::debug!(node = addr.as_str(), slot, to = %to.addr, "MOVED");
+            }
             if !to.ask {
                 let stale = routes
                     .slot_map(&client.topology)
