@@ -1,26 +1,12 @@
-//! The library's lifecycle: init builds a `Client` (config, slot map, what
-//! the servers support), shutdown retires it, and every call runs against the
-//! client of the current generation on its thread's own connection set.
-//!
-//! Locks: `LIFECYCLE` serialises init and shutdown; `CURRENT` is held only for
-//! a moment (never while waiting on a thread), so a thread attaching to a new
-//! generation cannot deadlock with a shutdown that waits for that thread. The
-//! hot path reads one atomic (`ACTIVE_GENERATION`) and locks only its own
-//! thread's state.
+//! What init established and every call needs: the config, the connect
+//! parameters, the key layout, the slot map, what the servers support. One
+//! `Client` per init; `lifecycle` makes and retires it.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-
-use parking_lot::Mutex;
+use std::sync::atomic::AtomicBool;
 
 use crate::config::Config;
 use crate::connection::ConnectParams;
-use crate::discovery;
-use crate::error::{Error, ErrorKind, Result};
 use crate::keys::KeyBuilder;
-use crate::logging;
-use crate::stats;
-use crate::threads::{self, ConnectionSet};
 use crate::topology::Topology;
 
 /// Everything a call needs that init established.
@@ -33,126 +19,4 @@ pub struct Client {
     /// UNLINK (Redis 4.0+) rather than DEL; switched off if a server says it
     /// does not know UNLINK.
     pub use_unlink: AtomicBool,
-}
-
-static LIFECYCLE: Mutex<()> = Mutex::new(());
-static CURRENT: Mutex<Option<Arc<Client>>> = Mutex::new(None);
-/// The generation of the live client; 0 when not initialized.
-static ACTIVE_GENERATION: AtomicU64 = AtomicU64::new(0);
-static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
-
-pub fn init(config_text: &str) -> Result<()> {
-    let _lifecycle = LIFECYCLE.lock();
-    if ACTIVE_GENERATION.load(Ordering::SeqCst) != 0 {
-        return Err(Error::new(
-            ErrorKind::AlreadyInitialized,
-            "ors_redis_init: already initialized (call ors_redis_shutdown first)",
-        ));
-    }
-    let config = Config::parse(config_text)?;
-    logging::install(config.log_level);
-    let params = ConnectParams::from_config(&config)?;
-    let found = discovery::discover(&config, &params)?;
-    let generation = NEXT_GENERATION.fetch_add(1, Ordering::SeqCst);
-    let client = Client {
-        generation,
-        keys: KeyBuilder::new(&config.cluster_name),
-        topology: Topology::new(config.nodes.clone(), found.map),
-        use_unlink: AtomicBool::new(found.use_unlink),
-        params,
-        config,
-    };
-    tracing::info!(
-        cluster_name = client.config.cluster_name.as_str(),
-        "ors-redis {} initialized",
-        env!("CARGO_PKG_VERSION")
-    );
-    stats::reset_calls();
-    *CURRENT.lock() = Some(Arc::new(client));
-    ACTIVE_GENERATION.store(generation, Ordering::SeqCst);
-    Ok(())
-}
-
-pub fn shutdown() -> Result<()> {
-    let _lifecycle = LIFECYCLE.lock();
-    {
-        let mut current = CURRENT.lock();
-        if ACTIVE_GENERATION.load(Ordering::SeqCst) == 0 {
-            return Err(not_initialized());
-        }
-        ACTIVE_GENERATION.store(0, Ordering::SeqCst);
-        current.take();
-    }
-    // Each lock waits for the call in flight on that thread; then its
-    // sockets close. Calls that start from now on see generation 0.
-    let mut closed = 0;
-    threads::for_each_thread(|state| {
-        closed += state.conns.open_count();
-        state.reset();
-    });
-    tracing::info!(connections_closed = closed, "ors-redis shut down");
-    Ok(())
-}
-
-fn not_initialized() -> Error {
-    Error::new(
-        ErrorKind::NotInitialized,
-        "ors-redis is not initialized (call ors_redis_init first)",
-    )
-}
-
-/// Runs `f` with the live client and this thread's connection set.
-pub fn with_client<T>(f: impl FnOnce(&Client, &mut ConnectionSet) -> Result<T>) -> Result<T> {
-    threads::with_thread(|state| {
-        let generation = ACTIVE_GENERATION.load(Ordering::SeqCst);
-        if generation == 0 {
-            if state.generation != 0 {
-                state.reset();
-            }
-            return Err(not_initialized());
-        }
-        if state.generation != generation {
-            // First call on this thread since init: attach to the client.
-            state.reset();
-            let client = CURRENT.lock().clone();
-            match client {
-                Some(c) if c.generation == generation => {
-                    state.client = Some(c);
-                    state.generation = generation;
-                    stats::thread_attached();
-                }
-                _ => return Err(not_initialized()),
-            }
-        }
-        let client = state.client.as_deref().ok_or_else(not_initialized)?;
-        f(client, &mut state.conns)
-    })
-    .unwrap_or_else(|| {
-        Err(Error::new(
-            ErrorKind::NotInitialized,
-            "this thread is exiting; its connections are closed",
-        ))
-    })
-}
-
-/// Whether the client of `generation` is still the live one (a scan checks
-/// this after each callback, which may have shut the library down).
-pub fn is_live(generation: u64) -> bool {
-    ACTIVE_GENERATION.load(Ordering::SeqCst) == generation
-}
-
-/// The live client's slot-map reload count (for the stats).
-pub fn topology_refreshes() -> Result<u64> {
-    match &*CURRENT.lock() {
-        Some(c) if ACTIVE_GENERATION.load(Ordering::SeqCst) == c.generation => {
-            Ok(c.topology.refresh_count())
-        }
-        _ => Err(not_initialized()),
-    }
-}
-
-/// After a caught panic: close this thread's connections, which may be in
-/// the middle of a reply.
-pub fn reset_this_thread() {
-    threads::with_thread(|state| state.reset());
 }

@@ -23,11 +23,11 @@ use std::time::{Duration, Instant};
 use rustls::{ClientConnection, StreamOwned};
 
 use crate::config::{Config, NodeAddr, Secret};
-use crate::error::{classify_reply_error, from_io, local_shortage, Error, ErrorKind, Result};
-use crate::reply::{Bulk, ReadError, ReplyReader, ServerError, Value};
+use crate::error::{from_io, local_shortage, Error, ErrorKind, ReplyClass, Result};
+use crate::fork;
+use crate::reply::{Bulk, ReadError, ReplyReader, Value};
 use crate::resp;
 use crate::stats;
-use crate::threads;
 use crate::tls::{self, TlsClient};
 
 /// What every connection of this library needs to know to open and
@@ -62,16 +62,40 @@ impl ConnectParams {
     }
 }
 
+#[cfg(test)]
+pub mod scripted;
+
 enum Stream {
     Plain(TcpStream),
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    /// A node in memory (unit tests of the router).
+    #[cfg(test)]
+    Scripted(scripted::ScriptedStream),
 }
 
 impl Stream {
-    fn tcp(&self) -> &TcpStream {
-        match self {
+    /// Sets the socket's read and write timeouts.
+    fn set_timeouts(&mut self, timeout: Duration) -> io::Result<()> {
+        let tcp = match self {
             Stream::Plain(s) => s,
             Stream::Tls(s) => &s.sock,
+            #[cfg(test)]
+            Stream::Scripted(s) => {
+                s.timeout = timeout;
+                return Ok(());
+            }
+        };
+        tcp.set_read_timeout(Some(timeout))?;
+        tcp.set_write_timeout(Some(timeout))
+    }
+
+    /// Makes the next close an abort (see `abort_on_close`).
+    fn abort_on_close(&self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => abort_on_close(s),
+            Stream::Tls(s) => abort_on_close(&s.sock),
+            #[cfg(test)]
+            Stream::Scripted(_) => Ok(()),
         }
     }
 }
@@ -81,6 +105,8 @@ impl Read for Stream {
         match self {
             Stream::Plain(s) => s.read(buf),
             Stream::Tls(s) => s.read(buf),
+            #[cfg(test)]
+            Stream::Scripted(s) => s.read(buf),
         }
     }
 }
@@ -90,6 +116,8 @@ impl Write for Stream {
         match self {
             Stream::Plain(s) => s.write(buf),
             Stream::Tls(s) => s.write(buf),
+            #[cfg(test)]
+            Stream::Scripted(s) => s.write(buf),
         }
     }
 
@@ -98,6 +126,8 @@ impl Write for Stream {
         match self {
             Stream::Plain(s) => s.write_vectored(bufs),
             Stream::Tls(s) => s.write_vectored(bufs),
+            #[cfg(test)]
+            Stream::Scripted(s) => s.write_vectored(bufs),
         }
     }
 
@@ -105,6 +135,8 @@ impl Write for Stream {
         match self {
             Stream::Plain(s) => s.flush(),
             Stream::Tls(s) => s.flush(),
+            #[cfg(test)]
+            Stream::Scripted(s) => s.flush(),
         }
     }
 }
@@ -120,11 +152,7 @@ fn io_failure(err: &io::Error, what: &str) -> Error {
         .get_ref()
         .and_then(|e| e.downcast_ref::<rustls::Error>())
     {
-        let reason = tls_err.to_string();
-        return Error::new(
-            ErrorKind::Tls,
-            format!("TLS: {reason}{}", tls::advice(&reason)),
-        );
+        return tls::failure(tls_err);
     }
     from_io(err, what)
 }
@@ -187,6 +215,10 @@ impl NodeConnection {
         deadline: Instant,
         late: &mut Late<'_>,
     ) -> Result<Self> {
+        #[cfg(test)]
+        if let Some(conn) = scripted::dial(addr) {
+            return conn;
+        }
         let node = addr.to_string();
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
@@ -199,12 +231,14 @@ impl NodeConnection {
         // The TLS handshake blocks in rustls: it gets the whole rest of the budget.
         let left = budget.saturating_sub(started.elapsed()).max(MIN_TIMEOUT);
         set_socket_timeouts(&tcp, left).map_err(|e| e.at_node(&node))?;
-        let stream = match &params.tls {
+        let mut stream = match &params.tls {
             None => Stream::Plain(tcp),
             Some(tls) => tls_handshake(tls, addr, tcp, budget).map_err(|e| e.at_node(&node))?,
         };
         let timeout = SLICE.min(left);
-        set_socket_timeouts(stream.tcp(), timeout).map_err(|e| e.at_node(&node))?;
+        stream
+            .set_timeouts(timeout)
+            .map_err(|e| from_io(&e, "setting socket timeouts").at_node(&node))?;
         stats::connection_opened();
         let mut conn = NodeConnection {
             stream,
@@ -214,7 +248,7 @@ impl NodeConnection {
             reply_budget: budget,
             reply_deadline: connect_deadline,
             unsettled: false,
-            fork_generation: threads::fork_generation(),
+            fork_generation: fork::generation(),
         };
         // The handshake shares the connect budget.
         if let Some(password) = &params.password {
@@ -222,6 +256,25 @@ impl NodeConnection {
                 .map_err(|e| e.at_node(&node))?;
         }
         Ok(conn)
+    }
+
+    /// A connection to a node in memory, answering from its script.
+    #[cfg(test)]
+    pub fn scripted(mut stream: scripted::ScriptedStream) -> Self {
+        stats::connection_opened();
+        // As `open_with` leaves a socket: waits in slices.
+        stream.timeout = SLICE;
+        let now = Instant::now();
+        NodeConnection {
+            timeout: stream.timeout,
+            stream: Stream::Scripted(stream),
+            reader: ReplyReader::new(),
+            call_deadline: now,
+            reply_budget: Duration::ZERO,
+            reply_deadline: now,
+            unsettled: false,
+            fork_generation: fork::generation(),
+        }
     }
 
     /// Starts a call's attempt on this connection at `now`: nothing may
@@ -366,7 +419,7 @@ impl NodeConnection {
         let mut packed = Vec::new();
         resp::pack_command(&mut packed, args);
         match self.request(&packed)? {
-            Value::ServerError(err) => Err(reply_error(&err)),
+            Value::ServerError(err) => Err(err.to_error()),
             value => Ok(value),
         }
     }
@@ -381,12 +434,10 @@ impl NodeConnection {
             Ok(_) => Ok(()),
             // Before Redis 6 there are no ACL users: AUTH takes one argument.
             // The "default" user is what a one-argument AUTH means anyway.
-            Err(e)
-                if username == Some("default") && e.message.contains("wrong number of arguments") =>
-            {
+            Err(e) if username == Some("default") && e.is_reply(ReplyClass::WrongArity) => {
                 self.query(&[b"AUTH", pass]).map(|_| ())
             }
-            Err(e) if e.message.contains("wrong number of arguments") => Err(Error::new(
+            Err(e) if e.is_reply(ReplyClass::WrongArity) => Err(Error::new(
                 ErrorKind::Auth,
                 format!(
                     "{} (this server predates Redis 6 and has no ACL users: configure 'password' alone)",
@@ -500,9 +551,7 @@ impl<'w, 'l> Wire<'w, 'l> {
 
     fn set_timeout(&mut self, timeout: Duration) -> io::Result<()> {
         let timeout = timeout.max(MIN_TIMEOUT);
-        let tcp = self.stream.tcp();
-        tcp.set_read_timeout(Some(timeout))?;
-        tcp.set_write_timeout(Some(timeout))?;
+        self.stream.set_timeouts(timeout)?;
         *self.timeout = timeout;
         Ok(())
     }
@@ -527,18 +576,13 @@ impl Drop for NodeConnection {
         stats::connection_closed();
         // After a fork the socket is the parent's too: the child only closes
         // its descriptor, which leaves the parent's connection as it is.
-        if self.unsettled && self.fork_generation == threads::fork_generation() {
+        if self.unsettled && self.fork_generation == fork::generation() {
             // Best effort: if it fails, the close below is a graceful one.
-            let _ = abort_on_close(self.stream.tcp());
+            let _ = self.stream.abort_on_close();
         }
         // TLS: no close_notify is sent on drop (rustls sends one only when
         // asked), so an aborted TLS connection ends with the reset alone.
     }
-}
-
-/// Turns an error reply into our error, with its full text.
-pub fn reply_error(err: &ServerError) -> Error {
-    classify_reply_error(err.code(), err.text())
 }
 
 /// A failed read leaves the connection out of step: every kind of failure
@@ -841,7 +885,7 @@ mod tests {
             username: None,
             password: None,
             tls: None,
-            max_value_bytes: 64 << 20,
+            max_value_bytes: 64 * 1024 * 1024,
         }
     }
 

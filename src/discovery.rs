@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::cluster_nodes::parse_cluster_nodes;
 use crate::config::{Config, NodeAddr};
 use crate::connection::{ConnectParams, NodeConnection};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, ReplyClass, Result};
 use crate::logging;
 use crate::reply::Value;
 use crate::topology::SlotMap;
@@ -20,8 +20,6 @@ pub struct Discovery {
     pub map: SlotMap,
     /// Every master answered INFO with a version of 4.0 or newer.
     pub use_unlink: bool,
-    /// Human-readable warnings, already logged.
-    pub warnings: Vec<String>,
 }
 
 /// A `redis_version` as (major, minor, patch).
@@ -115,11 +113,7 @@ pub fn discover(config: &Config, params: &ConnectParams) -> Result<Discovery> {
         tracing::warn!(wait_replicas = config.wait_replicas, "{w}");
         warnings.push(w);
     }
-    Ok(Discovery {
-        map,
-        use_unlink,
-        warnings,
-    })
+    Ok(Discovery { map, use_unlink })
 }
 
 /// A warning when `wait-replicas` asks for more replicas than some master
@@ -402,6 +396,44 @@ pub fn count_replicas(text: &str, asked: &NodeAddr) -> HashMap<String, usize> {
         .collect()
 }
 
+/// The first seed that gave a slot map: which one, its map, and the seeds
+/// before it that did not, with why.
+pub struct SeedMap {
+    pub seed: NodeAddr,
+    pub map: SlotMap,
+    pub refusals: Vec<(NodeAddr, Error)>,
+}
+
+/// The seed loop: asks the seeds in order until one gives a slot map.
+/// `refused` hears of each seed that did not; returning `true` ends the loop
+/// at once (that refusal is then the last one). Without a map: every refusal.
+pub fn first_slot_map(
+    seeds: &[NodeAddr],
+    params: &ConnectParams,
+    refused: &mut dyn FnMut(&NodeAddr, &Error) -> bool,
+) -> std::result::Result<SeedMap, Vec<(NodeAddr, Error)>> {
+    let mut refusals = Vec::new();
+    for seed in seeds {
+        match read_slot_map(seed, params) {
+            Ok(map) => {
+                return Ok(SeedMap {
+                    seed: seed.clone(),
+                    map,
+                    refusals,
+                })
+            }
+            Err(e) => {
+                let stop = refused(seed, &e);
+                refusals.push((seed.clone(), e));
+                if stop {
+                    break;
+                }
+            }
+        }
+    }
+    Err(refusals)
+}
+
 /// Reads the slot map from one seed, refusing a node that is not a cluster
 /// node (standalone, Sentinel) with a config error.
 pub fn read_slot_map(seed: &NodeAddr, params: &ConnectParams) -> Result<SlotMap> {
@@ -422,11 +454,11 @@ fn read_slot_map_by(seed: &NodeAddr, params: &ConnectParams, deadline: Instant) 
     match info {
         Ok(fields) => check_is_cluster(seed, &fields)?,
         // A least-privilege ACL user may not run INFO; CLUSTER SLOTS tells too.
-        Err(e) if e.kind == ErrorKind::Auth && e.message.contains("NOPERM") => {}
+        Err(e) if e.is_reply(ReplyClass::NoPerm) => {}
         Err(e) => return Err(e.at_node(&seed.to_string())),
     }
     let reply = query_by(&mut conn, deadline, &[b"CLUSTER", b"SLOTS"]).map_err(|e| {
-        if e.message.contains("cluster support disabled") {
+        if e.is_reply(ReplyClass::ClusterDisabled) {
             Error::config(format!(
                 "node {seed} is a standalone Redis (cluster support disabled); ORS persistence needs a Redis Cluster"
             ))

@@ -1,6 +1,11 @@
 //! The crate's one error type, the classifiers for socket errors and for
 //! Redis error replies, and the single mapping to the C status codes.
 //!
+//! An error reply's class is decided once, from its text, when the reply is
+//! read (`ReplyClass::of`, called by `reply::ServerError::new`); a TLS
+//! failure's from `rustls::Error`'s variants (`tls::failure`). Later code
+//! matches on `Error::cause`, never on the message.
+//!
 //! Messages say what failed, on which node and what to check. They are built
 //! from our own words and from server error texts; a password is never passed
 //! into one (see `config::Config` and `connection::authenticate`).
@@ -53,11 +58,150 @@ impl ErrorKind {
     }
 }
 
+/// The class of an error reply (`-CODE detail`), finer than its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyClass {
+    /// `MOVED <slot> <host:port>`: the slot lives elsewhere now.
+    Moved,
+    /// `ASK <slot> <host:port>`: one key is being migrated.
+    Ask,
+    TryAgain,
+    ClusterDown,
+    MasterDown,
+    Loading,
+    NoAuth,
+    WrongPass,
+    NoPerm,
+    /// An AUTH refused in a plain `-ERR` (before Redis 6), or sent to a
+    /// server that has no password configured.
+    AuthRefused,
+    /// `ERR unknown command` (UNLINK before Redis 4.0).
+    UnknownCommand,
+    /// `ERR wrong number of arguments` (AUTH user pass before Redis 6).
+    WrongArity,
+    /// `ERR This instance has cluster support disabled`: a standalone node.
+    ClusterDisabled,
+    Other,
+}
+
+impl ReplyClass {
+    /// The one place where the text of an error reply is looked at.
+    pub fn of(text: &str) -> ReplyClass {
+        let code = text.split(' ').next().unwrap_or("");
+        match code {
+            "MOVED" => ReplyClass::Moved,
+            "ASK" => ReplyClass::Ask,
+            "TRYAGAIN" => ReplyClass::TryAgain,
+            "CLUSTERDOWN" => ReplyClass::ClusterDown,
+            "MASTERDOWN" => ReplyClass::MasterDown,
+            "LOADING" => ReplyClass::Loading,
+            "NOAUTH" => ReplyClass::NoAuth,
+            "WRONGPASS" => ReplyClass::WrongPass,
+            "NOPERM" => ReplyClass::NoPerm,
+            "ERR" => {
+                let lower = text.to_ascii_lowercase();
+                if is_auth_text(&lower) {
+                    ReplyClass::AuthRefused
+                } else if lower.contains("unknown command") {
+                    ReplyClass::UnknownCommand
+                } else if lower.contains("wrong number of arguments") {
+                    ReplyClass::WrongArity
+                } else if lower.contains("cluster support disabled") {
+                    ReplyClass::ClusterDisabled
+                } else {
+                    ReplyClass::Other
+                }
+            }
+            _ => ReplyClass::Other,
+        }
+    }
+
+    /// A transient cluster state: the router backs off and retries.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            ReplyClass::TryAgain
+                | ReplyClass::ClusterDown
+                | ReplyClass::MasterDown
+                | ReplyClass::Loading
+        )
+    }
+
+    fn kind(self) -> ErrorKind {
+        match self {
+            ReplyClass::NoAuth
+            | ReplyClass::WrongPass
+            | ReplyClass::NoPerm
+            | ReplyClass::AuthRefused => ErrorKind::Auth,
+            ReplyClass::Moved | ReplyClass::Ask => ErrorKind::Cluster,
+            c if c.is_transient() => ErrorKind::Cluster,
+            _ => ErrorKind::Server,
+        }
+    }
+}
+
+/// Pre-6.0 servers answer AUTH failures with plain `-ERR` texts (`lower`
+/// is the reply in lower case).
+fn is_auth_text(lower: &str) -> bool {
+    lower.contains("invalid password")
+        || lower.contains("without any password configured")
+        || lower.contains("invalid username-password")
+        || lower.contains("authentication required")
+}
+
+/// Why a TLS connection failed, from `rustls::Error`'s variants
+/// (`tls::failure`), with what the operator should check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsFailure {
+    /// Not signed by a CA we trust (or a bad signature).
+    UnknownIssuer,
+    /// Expired or not valid yet.
+    OutsideValidity,
+    /// The certificate does not name the host (or `tls-sni`).
+    WrongName,
+    /// The server refused the handshake: most likely it wants a client certificate.
+    ClientCertificateWanted,
+    /// What came back is not TLS.
+    NotTls,
+    Other,
+}
+
+impl TlsFailure {
+    /// A hint for the operator, appended to the message.
+    pub fn advice(self) -> &'static str {
+        match self {
+            TlsFailure::UnknownIssuer => {
+                " (the node's certificate is not signed by a CA in tls-cacert/tls-cacertdir)"
+            }
+            TlsFailure::OutsideValidity => {
+                " (the node's certificate is outside its validity period)"
+            }
+            TlsFailure::WrongName => {
+                " (the node's certificate does not name this host: fix the certificate or set tls-sni)"
+            }
+            TlsFailure::ClientCertificateWanted => {
+                " (the node may require a client certificate: set tls-cert and tls-key)"
+            }
+            TlsFailure::NotTls => " (the node does not seem to speak TLS on this port)",
+            TlsFailure::Other => "",
+        }
+    }
+}
+
+/// What an error is beyond its kind, when it came from a server reply or
+/// from TLS: what later code matches on instead of the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    Reply(ReplyClass),
+    Tls(TlsFailure),
+}
+
 /// An error with its class and a message for `ors_last_error()`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     pub kind: ErrorKind,
     pub message: String,
+    pub cause: Option<Cause>,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -67,7 +211,31 @@ impl Error {
         Error {
             kind,
             message: message.into(),
+            cause: None,
         }
+    }
+
+    /// The error of a server's error reply, with its full text.
+    pub fn from_reply(class: ReplyClass, text: &str) -> Self {
+        Error {
+            kind: class.kind(),
+            message: format!("Redis replied: {text}"),
+            cause: Some(Cause::Reply(class)),
+        }
+    }
+
+    /// A TLS failure; the message gets the failure's advice appended.
+    pub fn tls(failure: TlsFailure, message: impl fmt::Display) -> Self {
+        Error {
+            kind: ErrorKind::Tls,
+            message: format!("{message}{}", failure.advice()),
+            cause: Some(Cause::Tls(failure)),
+        }
+    }
+
+    /// Whether this error is a server reply of class `class`.
+    pub fn is_reply(&self, class: ReplyClass) -> bool {
+        self.cause == Some(Cause::Reply(class))
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -169,56 +337,6 @@ pub fn local_shortage(err: &io::Error) -> Option<&'static str> {
     advice
 }
 
-/// What the router should do about an error reply from a node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Redirect {
-    /// `MOVED <slot> <host:port>`: the slot lives elsewhere now.
-    Moved { slot: u16, addr: String },
-    /// `ASK <slot> <host:port>`: this one key is being migrated; ask there once.
-    Ask { slot: u16, addr: String },
-}
-
-/// Parses `MOVED 3999 127.0.0.1:7002` / `ASK 3999 127.0.0.1:7002`. The
-/// `code` is the first word of the error reply, `detail` the rest.
-pub fn parse_redirect(code: &str, detail: &str) -> Option<Redirect> {
-    let mut words = detail.split_ascii_whitespace();
-    let slot: u16 = words.next()?.parse().ok()?;
-    let addr = words.next()?.to_string();
-    if slot as usize >= crate::keys::SLOT_COUNT || addr.is_empty() {
-        return None;
-    }
-    // Redis 7 may send ":7002" when the node does not know its own IP yet;
-    // the node that answered is on the same host.
-    match code {
-        "MOVED" => Some(Redirect::Moved { slot, addr }),
-        "ASK" => Some(Redirect::Ask { slot, addr }),
-        _ => None,
-    }
-}
-
-/// The one classifier for error replies (`-CODE detail`) from Redis.
-/// `full` is the whole error text as the server sent it.
-pub fn classify_reply_error(code: &str, full: &str) -> Error {
-    let kind = match code {
-        "NOAUTH" | "WRONGPASS" | "NOPERM" => ErrorKind::Auth,
-        // Transient cluster states: the router backs off and retries these.
-        "CLUSTERDOWN" | "TRYAGAIN" | "MASTERDOWN" | "LOADING" => ErrorKind::Cluster,
-        "MOVED" | "ASK" => ErrorKind::Cluster,
-        "ERR" if is_auth_text(full) => ErrorKind::Auth,
-        _ => ErrorKind::Server,
-    };
-    Error::new(kind, format!("Redis replied: {full}"))
-}
-
-/// Pre-6.0 servers answer AUTH failures with plain `-ERR` texts.
-fn is_auth_text(full: &str) -> bool {
-    let lower = full.to_ascii_lowercase();
-    lower.contains("invalid password")
-        || lower.contains("without any password configured")
-        || lower.contains("invalid username-password")
-        || lower.contains("authentication required")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,59 +366,55 @@ mod tests {
 
     #[test]
     fn reply_errors_are_classified() {
+        use ReplyClass::*;
         let cases = [
-            ("NOAUTH", "NOAUTH Authentication required.", ErrorKind::Auth),
+            ("NOAUTH Authentication required.", NoAuth, ErrorKind::Auth),
             (
-                "WRONGPASS",
                 "WRONGPASS invalid username-password pair or user is disabled.",
+                WrongPass,
                 ErrorKind::Auth,
             ),
             (
-                "NOPERM",
                 "NOPERM this user has no permissions to run the 'set' command",
+                NoPerm,
                 ErrorKind::Auth,
             ),
             (
-                "ERR",
                 "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+                AuthRefused,
                 ErrorKind::Auth,
             ),
-            ("ERR", "ERR Client sent AUTH, but no password is set", ErrorKind::Server),
-            ("ERR", "ERR invalid password", ErrorKind::Auth),
-            ("CLUSTERDOWN", "CLUSTERDOWN The cluster is down", ErrorKind::Cluster),
-            ("TRYAGAIN", "TRYAGAIN Multiple keys request during rehashing of slot", ErrorKind::Cluster),
-            ("LOADING", "LOADING Redis is loading the dataset in memory", ErrorKind::Cluster),
-            ("MASTERDOWN", "MASTERDOWN Link with MASTER is down", ErrorKind::Cluster),
-            ("WRONGTYPE", "WRONGTYPE Operation against a key holding the wrong kind of value", ErrorKind::Server),
-            ("ERR", "ERR unknown command 'UNLINK'", ErrorKind::Server),
+            ("ERR Client sent AUTH, but no password is set", Other, ErrorKind::Server),
+            ("ERR invalid password", AuthRefused, ErrorKind::Auth),
+            ("CLUSTERDOWN The cluster is down", ClusterDown, ErrorKind::Cluster),
+            ("TRYAGAIN Multiple keys request during rehashing of slot", TryAgain, ErrorKind::Cluster),
+            ("LOADING Redis is loading the dataset in memory", Loading, ErrorKind::Cluster),
+            ("MASTERDOWN Link with MASTER is down", MasterDown, ErrorKind::Cluster),
+            ("MOVED 3999 127.0.0.1:7002", Moved, ErrorKind::Cluster),
+            ("ASK 3999 127.0.0.1:7002", Ask, ErrorKind::Cluster),
+            ("WRONGTYPE Operation against a key holding the wrong kind of value", Other, ErrorKind::Server),
+            ("ERR unknown command 'UNLINK'", UnknownCommand, ErrorKind::Server),
+            (
+                "ERR unknown command 'UNLINK', with args beginning with: 'ORS:x:{1}' ",
+                UnknownCommand,
+                ErrorKind::Server,
+            ),
+            ("ERR wrong number of arguments for 'auth' command", WrongArity, ErrorKind::Server),
+            ("ERR This instance has cluster support disabled", ClusterDisabled, ErrorKind::Server),
+            ("ERR", Other, ErrorKind::Server),
+            ("", Other, ErrorKind::Server),
         ];
-        for (code, text, kind) in cases {
-            let err = classify_reply_error(code, text);
+        for (text, class, kind) in cases {
+            assert_eq!(ReplyClass::of(text), class, "{text}");
+            let err = Error::from_reply(class, text);
             assert_eq!(err.kind, kind, "{text}");
+            assert!(err.is_reply(class));
             assert!(err.message.contains(text));
         }
-    }
-
-    #[test]
-    fn redirects_are_parsed() {
-        assert_eq!(
-            parse_redirect("MOVED", "3999 127.0.0.1:7002"),
-            Some(Redirect::Moved {
-                slot: 3999,
-                addr: "127.0.0.1:7002".into()
-            })
-        );
-        assert_eq!(
-            parse_redirect("ASK", "0 [::1]:7000"),
-            Some(Redirect::Ask {
-                slot: 0,
-                addr: "[::1]:7000".into()
-            })
-        );
-        assert_eq!(parse_redirect("MOVED", "16384 127.0.0.1:7002"), None);
-        assert_eq!(parse_redirect("MOVED", "12"), None);
-        assert_eq!(parse_redirect("MOVED", "x 127.0.0.1:1"), None);
-        assert_eq!(parse_redirect("ERR", "1 127.0.0.1:1"), None);
+        // The class survives the node being named.
+        assert!(Error::from_reply(NoPerm, "NOPERM x")
+            .at_node("127.0.0.1:7000")
+            .is_reply(NoPerm));
     }
 
     #[test]

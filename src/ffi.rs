@@ -5,15 +5,14 @@
 use std::cell::RefCell;
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::AtomicU64;
 
-use crate::client;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::keys::SessionId;
+use crate::lifecycle;
 use crate::logging;
-use crate::scan::Scan;
+use crate::scan::{self, Scan};
 use crate::session::{self, Ttl};
-use crate::stats;
+use crate::stats::{self, Call};
 use crate::status::*;
 
 /// Log level of a line passed to an `ors_log_fn`: an error.
@@ -105,7 +104,7 @@ fn panic_boundary(body: impl FnOnce() -> Result<i32>) -> i32 {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_string());
-            let _ = catch_unwind(client::reset_this_thread);
+            let _ = catch_unwind(lifecycle::reset_this_thread);
             set_last_error(&format!(
                 "internal error (a bug in ors-redis, please report): {what}"
             ));
@@ -131,13 +130,16 @@ fn deliver_log_lines() {
     }
 }
 
-/// A put, get, del or scan: counted in the stats, and in `errors` when it
-/// returns a negative status.
-fn data_call(counter: fn(&stats::Stripe) -> &AtomicU64, body: impl FnOnce() -> Result<i32>) -> i32 {
-    stats::bump(counter);
+/// A put, get, del or scan: counted in the stats (a scan has no counter of
+/// its own in `ors_redis_stats`), and in `errors` when it returns a negative
+/// status.
+fn data_call(counter: Option<Call>, body: impl FnOnce() -> Result<i32>) -> i32 {
+    if let Some(call) = counter {
+        stats::bump(call);
+    }
     let status = panic_boundary(body);
     if status < 0 {
-        stats::bump(|s| &s.errors);
+        stats::bump(Call::Errors);
     }
     status
 }
@@ -237,7 +239,7 @@ pub extern "C" fn ors_redis_init(config: *const c_char) -> i32 {
         let text = c_str_arg(config, "config")?
             .to_str()
             .map_err(|_| Error::config("config: the string is not valid UTF-8"))?;
-        client::init(text).map(|()| ORS_OK)
+        lifecycle::init(text).map(|()| ORS_OK)
     })
 }
 
@@ -250,7 +252,7 @@ pub extern "C" fn ors_redis_init(config: *const c_char) -> i32 {
 /// callbacks run with no lock held, so it never waits on its own thread.
 #[no_mangle]
 pub extern "C" fn ors_redis_shutdown() -> i32 {
-    panic_boundary(|| client::shutdown().map(|()| ORS_OK))
+    panic_boundary(|| lifecycle::shutdown().map(|()| ORS_OK))
 }
 
 /// Stores `len` bytes from `data` as the session's value, replacing any
@@ -293,18 +295,15 @@ pub extern "C" fn ors_session_put(
     len: usize,
     ttl_seconds: u32,
 ) -> i32 {
-    data_call(
-        |s| &s.puts,
-        || {
-            let id = session_id_arg(session_id)?;
-            let value = bytes_arg(data, len)?;
-            client::with_client(|c, conns| {
-                let ttl = Ttl::from_request(ttl_seconds, c.config.default_ttl_secs);
-                session::put(c, conns, id, value, ttl)
-            })
-            .map(|()| ORS_OK)
-        },
-    )
+    data_call(Some(Call::Puts), || {
+        let id = session_id_arg(session_id)?;
+        let value = bytes_arg(data, len)?;
+        lifecycle::with_client(|c, calls| {
+            let ttl = Ttl::from_request(ttl_seconds, c.config.default_ttl_secs);
+            session::put(c, calls, id, value, ttl)
+        })
+        .map(|()| ORS_OK)
+    })
 }
 
 /// Reads a session's value.
@@ -324,34 +323,31 @@ pub extern "C" fn ors_session_get(
     data: *mut *mut u8,
     len: *mut usize,
 ) -> i32 {
-    data_call(
-        |s| &s.gets,
-        || {
-            // On any error the outputs read NULL and 0: clear whichever was given
-            // before complaining about the other.
-            let mut out_data = out_arg(data, "data");
-            let mut out_len = out_arg(len, "len");
-            if let Ok(d) = &mut out_data {
-                **d = std::ptr::null_mut();
-            }
-            if let Ok(l) = &mut out_len {
-                **l = 0;
-            }
-            let (out_data, out_len) = (out_data?, out_len?);
-            let id = session_id_arg(session_id)?;
-            let value = client::with_client(|c, conns| session::get(c, conns, id))?;
-            let Some(value) = value else {
-                stats::bump(|s| &s.misses);
-                return Ok(ORS_NOT_FOUND);
-            };
-            // Read straight into a malloc'd buffer: the caller frees it with ors_free.
-            let (buf, buf_len) = value.into_raw();
-            *out_data = buf;
-            *out_len = buf_len;
-            stats::bump(|s| &s.hits);
-            Ok(ORS_OK)
-        },
-    )
+    data_call(Some(Call::Gets), || {
+        // On any error the outputs read NULL and 0: clear whichever was given
+        // before complaining about the other.
+        let mut out_data = out_arg(data, "data");
+        let mut out_len = out_arg(len, "len");
+        if let Ok(d) = &mut out_data {
+            **d = std::ptr::null_mut();
+        }
+        if let Ok(l) = &mut out_len {
+            **l = 0;
+        }
+        let (out_data, out_len) = (out_data?, out_len?);
+        let id = session_id_arg(session_id)?;
+        let value = lifecycle::with_client(|c, calls| session::get(c, calls, id))?;
+        let Some(value) = value else {
+            stats::bump(Call::Misses);
+            return Ok(ORS_NOT_FOUND);
+        };
+        // Read straight into a malloc'd buffer: the caller frees it with ors_free.
+        let (buf, buf_len) = value.into_raw();
+        *out_data = buf;
+        *out_len = buf_len;
+        stats::bump(Call::Hits);
+        Ok(ORS_OK)
+    })
 }
 
 /// Deletes a session (`UNLINK`, or `DEL` on servers before Redis 4.0).
@@ -365,14 +361,11 @@ pub extern "C" fn ors_session_get(
 /// `ors_session_put`, with its one exception).
 #[no_mangle]
 pub extern "C" fn ors_session_del(session_id: *const c_char) -> i32 {
-    data_call(
-        |s| &s.dels,
-        || {
-            let id = session_id_arg(session_id)?;
-            let removed = client::with_client(|c, conns| session::del(c, conns, id))?;
-            Ok(if removed { ORS_OK } else { ORS_NOT_FOUND })
-        },
-    )
+    data_call(Some(Call::Dels), || {
+        let id = session_id_arg(session_id)?;
+        let removed = lifecycle::with_client(|c, calls| session::del(c, calls, id))?;
+        Ok(if removed { ORS_OK } else { ORS_NOT_FOUND })
+    })
 }
 
 /// Releases a buffer returned by `ors_session_get`. `ors_free(NULL)` does
@@ -434,61 +427,35 @@ pub extern "C" fn ors_session_scan(
     r#fn: ors_scan_fn,
     user_data: *mut c_void,
 ) -> i32 {
-    data_call(
-        |s| &s.scans,
-        || {
-            let callback = r#fn.ok_or_else(|| Error::invalid("fn is NULL"))?;
-            let prefix = if id_prefix.is_null() {
-                &[][..]
-            } else {
-                c_str_arg(id_prefix, "id_prefix")?.to_bytes()
+    data_call(None, || {
+        let callback = r#fn.ok_or_else(|| Error::invalid("fn is NULL"))?;
+        let prefix = if id_prefix.is_null() {
+            &[][..]
+        } else {
+            c_str_arg(id_prefix, "id_prefix")?.to_bytes()
+        };
+        let mut scan = lifecycle::with_client(|c, _| Scan::new(c, prefix))?;
+        let mut id = Vec::new();
+        loop {
+            let page = lifecycle::with_client(|c, calls| scan.next_page(c, &mut calls.routes))
+                .map_err(scan::interrupted)?;
+            let Some(page) = page else {
+                return Ok(ORS_OK);
             };
-            let (mut scan, generation) = client::with_client(|c, _| {
-                Ok((Scan::new(&c.config.cluster_name, prefix)?, c.generation))
-            })?;
-            let mut id = Vec::new();
-            loop {
-                let page = client::with_client(|c, conns| {
-                    if c.generation != generation {
-                        return Err(shut_down_during_scan());
-                    }
-                    scan.next_page(c, conns)
-                })
-                .map_err(|e| {
-                    if e.kind == ErrorKind::NotInitialized {
-                        shut_down_during_scan()
-                    } else {
-                        e
-                    }
-                })?;
-                let Some(page) = page else {
+            // No lock is held between pages: lines logged so far go out.
+            deliver_log_lines();
+            for session_id in page {
+                id.clear();
+                id.extend_from_slice(&session_id);
+                id.push(0);
+                if call_scan_fn(callback, &id, user_data) != 0 {
                     return Ok(ORS_OK);
-                };
-                // No lock is held between pages: lines logged so far go out.
-                deliver_log_lines();
-                for session_id in page {
-                    id.clear();
-                    id.extend_from_slice(&session_id);
-                    id.push(0);
-                    if call_scan_fn(callback, &id, user_data) != 0 {
-                        return Ok(ORS_OK);
-                    }
-                    // The callback may have shut the library down.
-                    if !client::is_live(generation) {
-                        return Err(shut_down_during_scan());
-                    }
                 }
+                // The callback may have shut the library down.
+                scan.check_live()?;
             }
-        },
-    )
-}
-
-fn shut_down_during_scan() -> Error {
-    Error::new(
-        ErrorKind::NotInitialized,
-        "the library was shut down during the scan (by its callback or another thread); \
-         ids after that point were not reported",
-    )
+        }
+    })
 }
 
 /// Runs the host's scan callback on one NUL-terminated id.
@@ -540,27 +507,61 @@ pub extern "C" fn ors_redis_set_logger(r#fn: ors_log_fn, user_data: *mut c_void)
 pub extern "C" fn ors_redis_get_stats(out: *mut ors_redis_stats) -> i32 {
     panic_boundary(|| {
         let out = out_arg(out, "out")?;
-        let refreshes = client::topology_refreshes()?;
-        let s = stats::snapshot();
-        *out = ors_redis_stats {
-            puts: s.puts,
-            gets: s.gets,
-            dels: s.dels,
-            hits: s.hits,
-            misses: s.misses,
-            errors: s.errors,
-            retries: s.retries,
-            topology_refreshes: refreshes,
-            connections_open: s.connections_open,
-            threads_connected: s.threads_connected,
-        };
+        let refreshes = lifecycle::topology_refreshes()?;
+        *out = c_stats(&stats::snapshot(), refreshes);
         Ok(ORS_OK)
     })
+}
+
+/// The C struct of a snapshot: each of `stats::Call`'s counters into its field.
+fn c_stats(s: &stats::Snapshot, topology_refreshes: u64) -> ors_redis_stats {
+    ors_redis_stats {
+        puts: s.get(Call::Puts),
+        gets: s.get(Call::Gets),
+        dels: s.get(Call::Dels),
+        hits: s.get(Call::Hits),
+        misses: s.get(Call::Misses),
+        errors: s.get(Call::Errors),
+        retries: s.get(Call::Retries),
+        topology_refreshes,
+        connections_open: s.connections_open,
+        threads_connected: s.threads_connected,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_call_counter_lands_in_a_field_of_its_own() {
+        // Give each counter a distinct power of two: the struct must hold
+        // each exactly once (the other fields are zero).
+        let mut snapshot = stats::Snapshot::default();
+        for (i, &call) in Call::ALL.iter().enumerate() {
+            snapshot.set(call, 1 << i);
+        }
+        let c = c_stats(&snapshot, 0);
+        let fields = [
+            c.puts,
+            c.gets,
+            c.dels,
+            c.hits,
+            c.misses,
+            c.errors,
+            c.retries,
+            c.topology_refreshes,
+            c.connections_open,
+            c.threads_connected,
+        ];
+        // The ten fields are the struct (no field left out of this test).
+        assert_eq!(std::mem::size_of::<ors_redis_stats>(), fields.len() * 8);
+        let all = (1u64 << Call::ALL.len()) - 1;
+        assert_eq!(fields.iter().fold(0, |acc, f| acc | f), all);
+        assert_eq!(fields.iter().sum::<u64>(), all);
+        // In the order the list gives (the order of the C fields).
+        assert_eq!(&fields[..Call::ALL.len()], &[1, 2, 4, 8, 16, 32, 64]);
+    }
 
     fn last_error() -> String {
         // SAFETY: ors_last_error never returns NULL and the string stays

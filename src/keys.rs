@@ -94,7 +94,10 @@ impl ClusterName {
     }
 }
 
-/// Builds session keys. The prefix `ORS:<cluster-name>:{` is computed once.
+/// The key layout, `ORS:<cluster-name>:{<session_id>}`, in its one home:
+/// session keys, the session id inside a key, and the `SCAN ... MATCH`
+/// patterns of a cluster name's keys. The prefix `ORS:<cluster-name>:{` is
+/// computed once.
 #[derive(Debug, Clone)]
 pub struct KeyBuilder {
     prefix: Vec<u8>,
@@ -111,7 +114,12 @@ impl KeyBuilder {
     /// reuse one buffer for every call.
     pub fn write_key(&self, id: SessionId<'_>, out: &mut Vec<u8>) {
         out.clear();
-        out.reserve(self.prefix.len() + id.0.len() + 1);
+        self.push_key(id, out);
+    }
+
+    /// Appends the key of `id` to `out` (`key_len` bytes).
+    pub fn push_key(&self, id: SessionId<'_>, out: &mut Vec<u8>) {
+        out.reserve(self.key_len(id.0.len()));
         out.extend_from_slice(&self.prefix);
         out.extend_from_slice(id.0);
         out.push(b'}');
@@ -121,6 +129,51 @@ impl KeyBuilder {
         let mut out = Vec::new();
         self.write_key(id, &mut out);
         out
+    }
+
+    /// The length of the key of an id of `id_len` bytes.
+    pub fn key_len(&self, id_len: usize) -> usize {
+        self.prefix.len() + id_len + 1
+    }
+
+    /// The session id inside `key`, or `None` for a key that is not a
+    /// session key of this cluster name.
+    pub fn session_id<'k>(&self, key: &'k [u8]) -> Option<&'k [u8]> {
+        key.strip_prefix(self.prefix.as_slice())
+            .and_then(|rest| rest.strip_suffix(b"}"))
+            .filter(|id| SessionId::parse(id).is_ok())
+    }
+
+    /// The `SCAN ... MATCH` pattern of the sessions whose id starts with
+    /// `id_prefix`, taken literally (glob characters escaped).
+    pub fn session_pattern(&self, id_prefix: &[u8]) -> Result<Vec<u8>, String> {
+        if let Some(b) = id_prefix
+            .iter()
+            .find(|&&b| FORBIDDEN_IN_SESSION_ID[b as usize])
+        {
+            return Err(format!(
+                "id_prefix holds 0x{b:02x}, which no session id can contain"
+            ));
+        }
+        let mut pattern = self.prefix.clone();
+        for &b in id_prefix {
+            // Redis glob specials; `{` and `}` are literal in MATCH.
+            if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
+                pattern.push(b'\\');
+            }
+            pattern.push(b);
+        }
+        pattern.push(b'*');
+        Ok(pattern)
+    }
+
+    /// The `SCAN ... MATCH` pattern of every key of the cluster name,
+    /// sessions or not (cluster names hold no glob characters).
+    pub fn cluster_pattern(&self) -> Vec<u8> {
+        // `ORS:<cluster-name>:` and `*` instead of the `{`.
+        let mut pattern = self.prefix[..self.prefix.len() - 1].to_vec();
+        pattern.push(b'*');
+        pattern
     }
 }
 
@@ -217,6 +270,31 @@ mod tests {
         let mut buf = b"garbage".to_vec();
         keys.write_key(SessionId::parse(b"x").unwrap(), &mut buf);
         assert_eq!(buf, b"ORS:ORS_EU:{x}");
+    }
+
+    #[test]
+    fn session_ids_come_back_out_of_keys() {
+        let keys = KeyBuilder::new(&ClusterName::parse("EU").unwrap());
+        let id = SessionId::parse(b"s-1").unwrap();
+        assert_eq!(keys.session_id(&keys.key(id)), Some(&b"s-1"[..]));
+        assert_eq!(keys.key_len(3), keys.key(id).len());
+        assert_eq!(keys.session_id(b"ORS:EU:{}"), None);
+        assert_eq!(keys.session_id(b"ORS:EU:{a}b}"), None);
+        assert_eq!(keys.session_id(b"ORS:EU:meta"), None);
+        assert_eq!(keys.session_id(b"ORS:EUX:{s}"), None);
+    }
+
+    #[test]
+    fn patterns_match_the_layout_and_the_prefix_literally() {
+        let keys = KeyBuilder::new(&ClusterName::parse("EU").unwrap());
+        assert_eq!(
+            keys.session_pattern(br"a*b?c[d]e\f").unwrap(),
+            br"ORS:EU:{a\*b\?c\[d\]e\\f*".to_vec()
+        );
+        assert_eq!(keys.session_pattern(b"").unwrap(), b"ORS:EU:{*".to_vec());
+        assert!(keys.session_pattern(b"a{").is_err());
+        assert!(keys.session_pattern(b"a\n").is_err());
+        assert_eq!(keys.cluster_pattern(), b"ORS:EU:*".to_vec());
     }
 
     #[test]

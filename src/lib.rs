@@ -4,29 +4,38 @@
 //! The data path, top to bottom: `ffi` (pointers, panics, status codes) ->
 //! `session` (put/get/del as Redis commands) -> `keys` (validated ids, key
 //! and slot) -> `router` (slot -> master, retries under one deadline) ->
-//! `threads` (this thread's connections) -> `connection` (one node).
-//! `topology` holds the process's one slot map, `client` the lifecycle.
+//! `connection_set` (this thread's connections) -> `connection` (one node).
+//! `topology` holds the process's one slot map, `client` what init
+//! established, `lifecycle` init and shutdown, `threads` each thread's state.
 //! `operator` is the small surface the operator command (`ors-redis`, the
 //! `cli` feature) builds on.
 
-pub mod client;
-pub mod cluster_nodes;
-pub mod config;
-pub mod connection;
-pub mod discovery;
-pub mod error;
+// The C ABI (exports and status constants).
 pub mod ffi;
-pub mod keys;
-pub mod logging;
-pub mod malloc_buf;
+pub mod status;
+// The operator command's (`ors-redis`) small, deliberate surface.
 pub mod operator;
+// Pure parsing and encoding, also reached by the fuzz targets and the
+// integration tests.
+pub mod config;
+pub mod error;
+pub mod keys;
 pub mod reply;
 pub mod resp;
-pub mod router;
-pub mod scan;
-pub mod session;
-pub mod stats;
-pub mod status;
-pub mod threads;
-pub mod tls;
-pub mod topology;
+
+mod client;
+mod cluster_nodes;
+mod connection;
+mod connection_set;
+mod discovery;
+mod fork;
+mod lifecycle;
+mod logging;
+mod malloc_buf;
+mod router;
+mod scan;
+mod session;
+mod stats;
+mod threads;
+mod tls;
+mod topology;

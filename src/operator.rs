@@ -6,12 +6,13 @@
 
 pub use crate::cluster_nodes::{parse_cluster_nodes, ClusterNode};
 pub use crate::config::{Config, LogLevel, NodeAddr};
-pub use crate::connection::{reply_error, ConnectParams, NodeConnection};
-pub use crate::discovery::{parse_info, parse_version, read_slot_map};
-pub use crate::error::{parse_redirect, Error, ErrorKind, Redirect, Result};
+pub use crate::connection::{ConnectParams, NodeConnection};
+pub use crate::discovery::{first_slot_map, parse_info, parse_version};
+pub use crate::error::{Error, ErrorKind, ReplyClass, Result};
 pub use crate::keys::{key_slot, ClusterName, KeyBuilder, SessionId};
 pub use crate::logging::install as install_logging;
 pub use crate::reply::{ServerError, Value};
 pub use crate::resp::pack_command;
-pub use crate::scan::session_pattern;
+pub use crate::router::redirect::Redirect;
+pub use crate::scan::Page;
 pub use crate::topology::SlotMap;

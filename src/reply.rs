@@ -32,6 +32,7 @@ use std::fmt;
 use std::io::{self, Read};
 use std::ops::Range;
 
+use crate::error::{Error, ReplyClass};
 use crate::malloc_buf::{MallocBuf, OutOfMemory};
 
 /// One RESP2 reply.
@@ -62,15 +63,28 @@ impl fmt::Debug for Value {
     }
 }
 
-/// An error reply (`-CODE detail`): the code is its first word.
+/// An error reply (`-CODE detail`): the code is its first word. Its class
+/// is decided here, once, as the reply is read.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct ServerError {
     text: String,
+    class: ReplyClass,
 }
 
 impl ServerError {
     pub fn new(text: impl Into<String>) -> ServerError {
-        ServerError { text: text.into() }
+        let text = text.into();
+        let class = ReplyClass::of(&text);
+        ServerError { text, class }
+    }
+
+    pub fn class(&self) -> ReplyClass {
+        self.class
+    }
+
+    /// This reply as the call's error, with its full text.
+    pub fn to_error(&self) -> Error {
+        Error::from_reply(self.class, &self.text)
     }
 
     /// `MOVED`, `ERR`, `NOPERM`, ...

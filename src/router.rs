@@ -18,15 +18,50 @@
 //! When the deadline passes, the call fails with the status of the last
 //! cause: a connection problem, a timeout, or a cluster state.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
 use crate::config::NodeAddr;
-use crate::connection::{reply_error, Exchange, NodeConnection};
-use crate::error::{parse_redirect, Error, ErrorKind, Redirect, Result};
+use crate::connection::{Exchange, NodeConnection};
+use crate::connection_set::ConnectionSet;
+use crate::error::{Error, ErrorKind, ReplyClass, Result};
 use crate::reply::{ServerError, Value};
-use crate::stats;
-use crate::threads::ConnectionSet;
+use crate::stats::{self, Call};
+use crate::topology::{SlotMap, Topology};
+
+pub mod redirect;
+#[cfg(test)]
+mod scripted_tests;
+
+use redirect::Redirect;
+
+/// What routing keeps on a thread from call to call.
+#[derive(Default)]
+pub struct Routes {
+    pub conns: ConnectionSet,
+    /// The slot map this thread routes with (see `slot_map`).
+    map: Option<Arc<SlotMap>>,
+    /// Reused for the address of the node a command goes to.
+    target: String,
+}
+
+impl Routes {
+    /// The slot map to route with: the thread's cached one, replaced when
+    /// the shared topology has a newer epoch (an atomic load, no lock). On a
+    /// change, connections to nodes that are no longer masters are closed.
+    pub fn slot_map(&mut self, topology: &Topology) -> &SlotMap {
+        let epoch = topology.epoch();
+        // A borrow, not an Arc clone: cloning would bump one shared counter
+        // from every thread on every call.
+        if self.map.as_ref().is_none_or(|map| map.epoch != epoch) {
+            let map = topology.current();
+            self.conns.keep_masters_of(&map);
+            self.map = Some(map);
+        }
+        self.map.get_or_insert_with(|| topology.current())
+    }
+}
 
 /// What one attempt on one node produced.
 pub enum Reply<T> {
@@ -48,22 +83,22 @@ const MAX_BACKOFF: Duration = Duration::from_millis(100);
 /// may take (the socket timeout, plus `wait-timeout` for a WAIT).
 pub fn route<T>(
     client: &Client,
-    conns: &mut ConnectionSet,
+    routes: &mut Routes,
     slot: u16,
     reply_budget: Duration,
     attempt: &mut Attempt<'_, T>,
 ) -> Result<T> {
     // The node address is copied into a buffer the thread reuses: no
     // allocation, and no shared reference count bumped by every thread.
-    let mut addr = std::mem::take(&mut conns.target);
-    let result = route_with(client, conns, slot, reply_budget, attempt, &mut addr);
-    conns.target = addr;
+    let mut addr = std::mem::take(&mut routes.target);
+    let result = route_with(client, routes, slot, reply_budget, attempt, &mut addr);
+    routes.target = addr;
     result
 }
 
 fn route_with<T>(
     client: &Client,
-    conns: &mut ConnectionSet,
+    routes: &mut Routes,
     slot: u16,
     reply_budget: Duration,
     attempt: &mut Attempt<'_, T>,
@@ -85,10 +120,10 @@ fn route_with<T>(
         }
         attempts += 1;
         if attempts > 1 {
-            stats::bump(|s| &s.retries);
+            stats::bump(Call::Retries);
         }
         addr.clear();
-        let map = conns.slot_map(&client.topology);
+        let map = routes.slot_map(&client.topology);
         let epoch = map.epoch;
         let asking = match redirect.take() {
             Some((to, asking)) => {
@@ -105,7 +140,7 @@ fn route_with<T>(
                         ErrorKind::Cluster,
                         format!("slot {slot} is not served by any master"),
                     ));
-                    refresh(client, conns, epoch, None, deadline);
+                    refresh(client, routes, epoch, None, deadline);
                     backoff = pause(backoff, deadline);
                     continue;
                 }
@@ -115,7 +150,10 @@ fn route_with<T>(
         // (connection.rs); naming it again gave "node X: node X: ...".
         let node: &str = addr;
         let mut late = || late_reply(client, slot, node, epoch, deadline);
-        let result = match conns.connection_with(node, &client.params, deadline, &mut late) {
+        let result = match routes
+            .conns
+            .connection_with(node, &client.params, deadline, &mut late)
+        {
             Err(e) => Err(e),
             Ok(conn) => {
                 conn.begin(now, deadline, reply_budget);
@@ -131,63 +169,60 @@ fn route_with<T>(
             Ok(Reply::Done(value)) => return Ok(value),
             Err(e) if e.is_retryable() => {
                 tracing::debug!(node = addr.as_str(), slot, attempt = attempts, error = %e, "retrying after a connection error");
-                conns.drop_connection(addr);
+                routes.conns.drop_connection(addr);
                 last_error = Some(e);
                 // A newer map seen while waiting serves the slot elsewhere:
                 // go there at once.
                 if client.topology.epoch() == epoch {
-                    refresh(client, conns, epoch, Some(addr.as_str()), deadline);
+                    refresh(client, routes, epoch, Some(addr.as_str()), deadline);
                     backoff = pause(backoff, deadline);
                 }
                 continue;
             }
             Err(e) => {
                 if e.spoils_connection() {
-                    conns.drop_connection(addr);
+                    routes.conns.drop_connection(addr);
                 }
                 return Err(e);
             }
             Ok(Reply::Error(e)) => e,
         };
-        let code = error.code();
-        if let Some(target) = parse_redirect(code, error.details().unwrap_or("")) {
-            match target {
-                Redirect::Moved { addr: to, .. } => {
-                    tracing::debug!(node = addr.as_str(), slot, to = %to, "MOVED");
-                    let to = resolve_redirect(&to, addr);
-                    let stale = conns
-                        .slot_map(&client.topology)
-                        .master_of(slot)
-                        .is_none_or(|m| *m.addr != *to);
-                    if stale {
-                        refresh(client, conns, epoch, None, deadline);
-                    }
-                    redirect = Some((to, false));
-                }
-                Redirect::Ask { addr: to, .. } => {
-                    tracing::debug!(node = addr.as_str(), slot, to = %to, "ASK");
-                    redirect = Some((resolve_redirect(&to, addr), true));
+        if let Some(to) = Redirect::of(&error, addr) {
+            // "MOVED" and "ASK" as the messages: operators (and the chaos
+            // tests) count these lines.
+            if to.ask {
+                tracing::debug!(node = addr.as_str(), slot, to = %to.addr, "ASK");
+            } else {
+                tracing::debug!(node = addr.as_str(), slot, to = %to.addr, "MOVED");
+            }
+            if !to.ask {
+                let stale = routes
+                    .slot_map(&client.topology)
+                    .master_of(slot)
+                    .is_none_or(|m| *m.addr != *to.addr);
+                if stale {
+                    refresh(client, routes, epoch, None, deadline);
                 }
             }
+            redirect = Some((to.addr, to.ask));
             continue;
         }
-        match code {
-            "TRYAGAIN" | "CLUSTERDOWN" | "LOADING" | "MASTERDOWN" => {
-                tracing::debug!(
-                    node = addr.as_str(),
-                    slot,
-                    attempt = attempts,
-                    code,
-                    "transient cluster state, backing off"
-                );
-                last_error = Some(reply_error(&error).at_node(addr));
-                if code == "CLUSTERDOWN" {
-                    refresh(client, conns, epoch, Some(addr.as_str()), deadline);
-                }
-                backoff = pause(backoff, deadline);
-            }
-            _ => return Err(reply_error(&error).at_node(addr)),
+        let class = error.class();
+        if !class.is_transient() {
+            return Err(error.to_error().at_node(addr));
         }
+        tracing::debug!(
+            node = addr.as_str(),
+            slot,
+            attempt = attempts,
+            code = error.code(),
+            "transient cluster state, backing off"
+        );
+        last_error = Some(error.to_error().at_node(addr));
+        if class == ReplyClass::ClusterDown {
+            refresh(client, routes, epoch, Some(addr.as_str()), deadline);
+        }
+        backoff = pause(backoff, deadline);
     }
 }
 
@@ -238,25 +273,15 @@ fn probe(client: &Client, node: &NodeAddr, deadline: Instant) -> Result<Value> {
     conn.query(&[b"CLUSTER", b"SLOTS"])
 }
 
-/// A redirect to ":7002" (Redis 7 before a node learns its own IP) means the
-/// host of the node that answered.
-fn resolve_redirect(to: &str, from: &str) -> Box<str> {
-    if to.starts_with(':') {
-        if let Some((host, _)) = from.rsplit_once(':') {
-            return format!("{host}{to}").into();
-        }
-    }
-    to.into()
-}
-
 fn refresh(
     client: &Client,
-    conns: &mut ConnectionSet,
+    routes: &mut Routes,
     seen_epoch: u64,
     avoid: Option<&str>,
     deadline: Instant,
 ) {
     let params = &client.params;
+    let conns = &mut routes.conns;
     client
         .topology
         .refresh(seen_epoch, avoid, deadline, &mut |node| {
@@ -286,13 +311,13 @@ fn pause(backoff: Duration, deadline: Instant) -> Duration {
 fn gave_up(last: Option<Error>, attempts: u32, op_timeout: Duration) -> Error {
     let ms = op_timeout.as_millis();
     match last {
-        Some(e) => Error::new(
-            e.kind,
-            format!(
+        Some(mut e) => {
+            e.message = format!(
                 "gave up after {attempts} attempt(s) in op-timeout {ms} ms; last error: {}",
                 e.message
-            ),
-        ),
+            );
+            e
+        }
         None => Error::new(ErrorKind::Timeout, format!("op-timeout of {ms} ms passed")),
     }
 }
@@ -300,18 +325,6 @@ fn gave_up(last: Option<Error>, attempts: u32, op_timeout: Duration) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redirects_without_a_host_use_the_answering_host() {
-        assert_eq!(
-            &*resolve_redirect(":7002", "127.0.0.1:7000"),
-            "127.0.0.1:7002"
-        );
-        assert_eq!(
-            &*resolve_redirect("10.0.0.2:7002", "127.0.0.1:7000"),
-            "10.0.0.2:7002"
-        );
-    }
 
     #[test]
     fn giving_up_names_the_last_cause() {

@@ -18,10 +18,9 @@ use crate::reply::Value;
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
-use crate::keys::ClusterName;
-use crate::resp;
-use crate::stats;
-use crate::threads::ConnectionSet;
+use crate::keys::KeyBuilder;
+use crate::router::Routes;
+use crate::stats::{self, Call};
 
 /// Keys asked of a node per SCAN round trip.
 const SCAN_COUNT: &[u8] = b"1000";
@@ -29,10 +28,11 @@ const SCAN_COUNT: &[u8] = b"1000";
 const MAX_PASSES: u32 = 4;
 
 pub struct Scan {
-    /// `ORS:<cluster-name>:{`: what every key starts with.
-    key_prefix: Vec<u8>,
-    /// The MATCH pattern: key prefix, the id prefix with glob characters
-    /// escaped, then `*`.
+    /// The library generation the scan started in: a shutdown (and a new
+    /// init) ends it.
+    generation: u64,
+    keys: KeyBuilder,
+    /// The MATCH pattern of the ids asked for (`KeyBuilder::session_pattern`).
     pattern: Vec<u8>,
     masters: Vec<Arc<str>>,
     master: usize,
@@ -43,36 +43,16 @@ pub struct Scan {
     seen: HashSet<Vec<u8>>,
 }
 
-/// The key prefix every session key of `cluster` starts with
-/// (`ORS:<cluster-name>:{`), and the `SCAN ... MATCH` pattern of the
-/// sessions whose id starts with `id_prefix`, taken literally.
-pub fn session_pattern(cluster: &ClusterName, id_prefix: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
-    if let Some(b) = id_prefix
-        .iter()
-        .find(|&&b| b.is_ascii_control() || b == b'{' || b == b'}')
-    {
-        return Err(Error::invalid(format!(
-            "id_prefix holds 0x{b:02x}, which no session id can contain"
-        )));
-    }
-    let key_prefix = format!("ORS:{}:{{", cluster.as_str()).into_bytes();
-    let mut pattern = key_prefix.clone();
-    for &b in id_prefix {
-        // Redis glob specials; `{` and `}` are literal in MATCH.
-        if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
-            pattern.push(b'\\');
-        }
-        pattern.push(b);
-    }
-    pattern.push(b'*');
-    Ok((key_prefix, pattern))
-}
-
 impl Scan {
-    pub fn new(cluster: &ClusterName, id_prefix: &[u8]) -> Result<Scan> {
-        let (key_prefix, pattern) = session_pattern(cluster, id_prefix)?;
+    pub fn new(client: &Client, id_prefix: &[u8]) -> Result<Scan> {
+        Scan::of(&client.keys, client.generation, id_prefix)
+    }
+
+    fn of(keys: &KeyBuilder, generation: u64, id_prefix: &[u8]) -> Result<Scan> {
+        let pattern = keys.session_pattern(id_prefix).map_err(Error::invalid)?;
         Ok(Scan {
-            key_prefix,
+            generation,
+            keys: keys.clone(),
             pattern,
             masters: Vec::new(),
             master: 0,
@@ -84,8 +64,8 @@ impl Scan {
         })
     }
 
-    fn start_pass(&mut self, client: &Client, conns: &mut ConnectionSet) {
-        let map = conns.slot_map(&client.topology);
+    fn start_pass(&mut self, client: &Client, routes: &mut Routes) {
+        let map = routes.slot_map(&client.topology);
         self.masters = map.masters.iter().map(|m| m.addr.clone()).collect();
         self.pass_epoch = map.epoch;
         self.master = 0;
@@ -98,10 +78,13 @@ impl Scan {
     pub fn next_page(
         &mut self,
         client: &Client,
-        conns: &mut ConnectionSet,
+        routes: &mut Routes,
     ) -> Result<Option<Vec<Vec<u8>>>> {
+        if client.generation != self.generation {
+            return Err(shut_down());
+        }
         if !self.started {
-            self.start_pass(client, conns);
+            self.start_pass(client, routes);
         }
         loop {
             if self.master >= self.masters.len() {
@@ -110,32 +93,29 @@ impl Scan {
                         pass = self.pass,
                         "slot map changed during the scan: scanning again"
                     );
-                    self.start_pass(client, conns);
+                    self.start_pass(client, routes);
                     continue;
                 }
                 return Ok(None);
             }
             let addr = self.masters[self.master].clone();
-            let keys = match self.scan_once(client, conns, &addr) {
+            let keys = match self.scan_once(client, routes, &addr) {
                 Ok(keys) => keys,
                 Err(e) if e.is_retryable() && self.pass < MAX_PASSES => {
                     // A cursor means nothing on another node: start over
                     // (ids already reported are not reported again).
                     tracing::warn!(node = &*addr, error = %e, "scan interrupted, starting a new pass");
-                    stats::bump(|s| &s.retries);
-                    conns.drop_connection(&addr);
+                    stats::bump(Call::Retries);
+                    routes.conns.drop_connection(&addr);
                     std::thread::sleep(std::time::Duration::from_millis(50));
-                    self.start_pass(client, conns);
+                    self.start_pass(client, routes);
                     continue;
                 }
                 Err(e) => return Err(e.at_node(&addr)),
             };
             let mut page = Vec::new();
             for key in keys {
-                if let Some(id) = key
-                    .strip_prefix(self.key_prefix.as_slice())
-                    .and_then(|rest| rest.strip_suffix(b"}"))
-                {
+                if let Some(id) = self.keys.session_id(&key) {
                     if self.seen.insert(id.to_vec()) {
                         page.push(id.to_vec());
                     }
@@ -147,75 +127,146 @@ impl Scan {
         }
     }
 
+    /// An error if the library was shut down since the scan started (by
+    /// the host's callback, say).
+    pub fn check_live(&self) -> Result<()> {
+        if crate::lifecycle::is_live(self.generation) {
+            Ok(())
+        } else {
+            Err(shut_down())
+        }
+    }
+
     /// One `SCAN cursor MATCH pattern COUNT n` on `addr`; moves the cursor
     /// (and on to the next master when it comes back to 0).
     fn scan_once(
         &mut self,
         client: &Client,
-        conns: &mut ConnectionSet,
+        routes: &mut Routes,
         addr: &str,
     ) -> Result<Vec<Vec<u8>>> {
         let deadline = Instant::now() + client.config.op_timeout;
-        let conn = conns.connection(addr, &client.params, deadline)?;
+        let conn = routes.conns.connection(addr, &client.params, deadline)?;
         conn.set_timeout(client.config.socket_timeout)?;
-        let mut packed = Vec::with_capacity(64 + self.pattern.len());
-        resp::pack_command(
-            &mut packed,
-            &[
-                b"SCAN",
-                &self.cursor,
-                b"MATCH",
-                &self.pattern,
-                b"COUNT",
-                SCAN_COUNT,
-            ],
-        );
-        let reply = match conn.request(&packed)? {
-            Value::ServerError(e) => return Err(crate::connection::reply_error(&e)),
-            other => other,
-        };
-        let bad = || Error::new(ErrorKind::Server, "unexpected SCAN reply");
-        let Value::Array(mut parts) = reply else {
-            return Err(bad());
-        };
-        if parts.len() != 2 {
-            return Err(bad());
-        }
-        let keys = parts.pop().ok_or_else(bad)?;
-        let cursor = match parts.pop().ok_or_else(bad)? {
-            Value::BulkString(c) => c,
-            Value::SimpleString(c) => c.into_bytes(),
-            _ => return Err(bad()),
-        };
-        let Value::Array(keys) = keys else {
-            return Err(bad());
-        };
-        if cursor == b"0" {
+        let page = Page::parse(conn.query(&Page::command(&self.cursor, &self.pattern))?)
+            .ok_or_else(|| Error::new(ErrorKind::Server, "unexpected SCAN reply"))?;
+        if page.is_last() {
             self.master += 1;
         }
+        let Page { cursor, keys } = page;
         self.cursor = cursor;
-        Ok(keys
+        Ok(keys)
+    }
+}
+
+/// A scan's call that failed because the library is not initialized: it
+/// was shut down during the scan.
+pub fn interrupted(e: Error) -> Error {
+    if e.kind == ErrorKind::NotInitialized {
+        shut_down()
+    } else {
+        e
+    }
+}
+
+fn shut_down() -> Error {
+    Error::new(
+        ErrorKind::NotInitialized,
+        "the library was shut down during the scan (by its callback or another thread); \
+         ids after that point were not reported",
+    )
+}
+
+/// One page of `SCAN cursor MATCH pattern COUNT 1000`, the one place that
+/// asks for and reads one (the library's scan and the operator command's).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Page {
+    /// Where the next page starts; `0` when the node has no more.
+    pub cursor: Vec<u8>,
+    pub keys: Vec<Vec<u8>>,
+}
+
+impl Page {
+    /// The command that asks for the page at `cursor`.
+    pub fn command<'a>(cursor: &'a [u8], pattern: &'a [u8]) -> [&'a [u8]; 6] {
+        [b"SCAN", cursor, b"MATCH", pattern, b"COUNT", SCAN_COUNT]
+    }
+
+    /// The page in a SCAN reply (`[cursor, [key, ...]]`), if it is one.
+    pub fn parse(reply: Value) -> Option<Page> {
+        let Value::Array(parts) = reply else {
+            return None;
+        };
+        let [cursor, Value::Array(keys)] = <[Value; 2]>::try_from(parts).ok()? else {
+            return None;
+        };
+        let cursor = match cursor {
+            Value::BulkString(c) => c,
+            Value::SimpleString(c) => c.into_bytes(),
+            _ => return None,
+        };
+        let keys = keys
             .into_iter()
             .filter_map(|k| match k {
                 Value::BulkString(k) => Some(k),
                 _ => None,
             })
-            .collect())
+            .collect();
+        Some(Page { cursor, keys })
+    }
+
+    /// Whether this is the node's last page.
+    pub fn is_last(&self) -> bool {
+        self.cursor == b"0"
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::ClusterName;
+
+    #[test]
+    fn pages_are_read_from_scan_replies() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let reply = Value::Array(vec![
+            bulk("17"),
+            Value::Array(vec![bulk("ORS:EU:{a}"), Value::Int(3), bulk("ORS:EU:{b}")]),
+        ]);
+        let page = Page::parse(reply).unwrap();
+        assert_eq!(page.cursor, b"17");
+        assert_eq!(page.keys, [b"ORS:EU:{a}".to_vec(), b"ORS:EU:{b}".to_vec()]);
+        assert!(!page.is_last());
+        let last = Page::parse(Value::Array(vec![bulk("0"), Value::Array(vec![])])).unwrap();
+        assert!(last.is_last() && last.keys.is_empty());
+        for bad in [
+            Value::Nil,
+            Value::Array(vec![bulk("0")]),
+            Value::Array(vec![bulk("0"), bulk("k")]),
+            Value::Array(vec![Value::Int(0), Value::Array(vec![])]),
+            Value::Array(vec![bulk("0"), Value::Array(vec![]), Value::Nil]),
+        ] {
+            assert_eq!(Page::parse(bad.clone()), None, "{bad:?}");
+        }
+        assert_eq!(
+            Page::command(b"5", b"ORS:EU:{*")
+                .iter()
+                .map(|a| String::from_utf8_lossy(a))
+                .collect::<Vec<_>>()
+                .join(" "),
+            "SCAN 5 MATCH ORS:EU:{* COUNT 1000"
+        );
+    }
 
     #[test]
     fn the_prefix_is_matched_literally() {
-        let cluster = ClusterName::parse("EU").unwrap();
-        let scan = Scan::new(&cluster, br"a*b?c[d]e\f").unwrap();
+        let keys = KeyBuilder::new(&ClusterName::parse("EU").unwrap());
+        let scan = Scan::of(&keys, 1, br"a*b?c[d]e\f").unwrap();
         assert_eq!(scan.pattern, br"ORS:EU:{a\*b\?c\[d\]e\\f*".to_vec());
-        let all = Scan::new(&cluster, b"").unwrap();
+        let all = Scan::of(&keys, 1, b"").unwrap();
         assert_eq!(all.pattern, b"ORS:EU:{*".to_vec());
-        assert!(Scan::new(&cluster, b"a{").is_err());
-        assert!(Scan::new(&cluster, b"a\n").is_err());
+        let e = Scan::of(&keys, 1, b"a{").err().unwrap();
+        assert_eq!(e.kind, ErrorKind::InvalidArgument);
+        assert!(Scan::of(&keys, 1, b"a\n").is_err());
     }
 }

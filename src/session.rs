@@ -7,14 +7,14 @@
 use std::sync::atomic::Ordering;
 
 use crate::client::Client;
-use crate::connection::{reply_error, Exchange};
-use crate::error::{Error, ErrorKind, Result};
+use crate::connection::Exchange;
+use crate::error::{Error, ErrorKind, ReplyClass, Result};
 use crate::keys::SessionId;
 use crate::malloc_buf::MallocBuf;
 use crate::reply::{Bulk, Value};
-use crate::resp::{push_bulk, push_bulk_decimal, push_header};
-use crate::router::{route, Reply};
-use crate::threads::ConnectionSet;
+use crate::resp::{give_back_if_large, Command};
+use crate::router::redirect::{check_asking, ASKING};
+use crate::router::{route, Reply, Routes};
 
 /// A put's time-to-live: `ttl_seconds == 0` means the configured default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,11 +30,26 @@ impl Ttl {
     }
 }
 
-const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
+/// What a thread's calls keep from one call to the next: routing (its
+/// connections and slot map) and the command encoder's buffers.
+#[derive(Default)]
+pub struct Calls {
+    pub routes: Routes,
+    cmd: Command,
+    /// Where TLS joins a put's parts into one record.
+    scratch: Vec<u8>,
+}
+
+impl Calls {
+    /// Closes every connection and gives back every buffer.
+    pub fn clear(&mut self) {
+        *self = Calls::default();
+    }
+}
 
 pub fn put(
     client: &Client,
-    conns: &mut ConnectionSet,
+    calls: &mut Calls,
     id: SessionId<'_>,
     data: &[u8],
     ttl: Ttl,
@@ -50,62 +65,48 @@ pub fn put(
         ));
     }
     let wait = client.config.wait_replicas;
-    let wait_ms = client.config.wait_timeout.as_millis() as u64;
-
-    // Command bytes: `buf[..tail_start]` ends just before the value, the
-    // rest follows it. The value itself is sent from the caller's buffer.
-    let mut buf = std::mem::take(&mut conns.cmd);
-    let mut scratch = std::mem::take(&mut conns.scratch);
-    buf.clear();
-    client.keys.write_key(id, &mut conns.key);
-    push_header(&mut buf, b'*', 5);
-    push_bulk(&mut buf, b"SET");
-    push_bulk(&mut buf, &conns.key);
-    push_header(&mut buf, b'$', data.len());
-    let tail_start = buf.len();
-    buf.extend_from_slice(b"\r\n$2\r\nEX\r\n");
-    push_bulk_decimal(&mut buf, ttl.0 as u64);
-    append_wait(&mut buf, wait, wait_ms);
-
-    let (head, tail) = buf.split_at(tail_start);
+    let Calls {
+        routes,
+        cmd,
+        scratch,
+    } = calls;
+    // The value is left out of the command: it is sent from the caller's buffer.
+    cmd.start(5).arg(b"SET");
+    key_arg(cmd, client, id);
+    cmd.external_arg(data.len())
+        .arg(b"EX")
+        .arg_u64(ttl.0 as u64);
+    wait_for_replicas(cmd, client);
     let result = route_write(
         client,
-        conns,
+        routes,
         id,
-        &mut |conn| conn.send_parts([head, data, tail], &mut scratch),
+        &mut |conn| conn.send_parts(cmd.parts(data), scratch),
         &|first, wait_reply| match first {
             Value::Okay => check_wait(wait_reply, wait).map(Reply::Done),
             Value::ServerError(e) => Ok(Reply::Error(e)),
             other => Err(unexpected("SET", &other)),
         },
     );
-    conns.cmd = buf;
-    conns.scratch = scratch;
-    conns.trim_buffers();
+    cmd.trim();
+    give_back_if_large(scratch);
     result.map_err(naming("SET"))
 }
 
-pub fn get(
-    client: &Client,
-    conns: &mut ConnectionSet,
-    id: SessionId<'_>,
-) -> Result<Option<MallocBuf>> {
-    let mut buf = std::mem::take(&mut conns.cmd);
-    buf.clear();
-    client.keys.write_key(id, &mut conns.key);
-    push_header(&mut buf, b'*', 2);
-    push_bulk(&mut buf, b"GET");
-    push_bulk(&mut buf, &conns.key);
+pub fn get(client: &Client, calls: &mut Calls, id: SessionId<'_>) -> Result<Option<MallocBuf>> {
+    let Calls { routes, cmd, .. } = calls;
+    cmd.start(2).arg(b"GET");
+    key_arg(cmd, client, id);
     let result = route(
         client,
-        conns,
+        routes,
         id.slot(),
         client.config.socket_timeout,
         &mut |conn, asking| {
             if asking {
                 conn.send(ASKING)?;
             }
-            conn.send(&buf)?;
+            conn.send(cmd.bytes())?;
             // Both replies are read before either is judged: the connection
             // stays in step.
             let asking_reply = if asking { Some(conn.receive()?) } else { None };
@@ -121,52 +122,35 @@ pub fn get(
             }
         },
     );
-    conns.cmd = buf;
     result.map_err(naming("GET"))
 }
 
 /// Returns whether a session was removed.
-pub fn del(client: &Client, conns: &mut ConnectionSet, id: SessionId<'_>) -> Result<bool> {
+pub fn del(client: &Client, calls: &mut Calls, id: SessionId<'_>) -> Result<bool> {
     let use_unlink = client.use_unlink.load(Ordering::Relaxed);
-    match del_with(client, conns, id, use_unlink) {
+    match del_with(client, calls, id, use_unlink) {
         // A server without UNLINK (before 4.0) in a cluster we took for newer.
-        Err(e)
-            if use_unlink
-                && e.kind == ErrorKind::Server
-                && e.message.to_ascii_lowercase().contains("unknown command") =>
-        {
+        Err(e) if use_unlink && e.is_reply(ReplyClass::UnknownCommand) => {
             tracing::warn!("a server does not know UNLINK; using DEL from now on");
             client.use_unlink.store(false, Ordering::Relaxed);
-            del_with(client, conns, id, false)
+            del_with(client, calls, id, false)
         }
         other => other,
     }
 }
 
-fn del_with(
-    client: &Client,
-    conns: &mut ConnectionSet,
-    id: SessionId<'_>,
-    unlink: bool,
-) -> Result<bool> {
+fn del_with(client: &Client, calls: &mut Calls, id: SessionId<'_>, unlink: bool) -> Result<bool> {
     let wait = client.config.wait_replicas;
     let command = if unlink { "UNLINK" } else { "DEL" };
-    let mut buf = std::mem::take(&mut conns.cmd);
-    buf.clear();
-    client.keys.write_key(id, &mut conns.key);
-    push_header(&mut buf, b'*', 2);
-    push_bulk(&mut buf, command.as_bytes());
-    push_bulk(&mut buf, &conns.key);
-    append_wait(
-        &mut buf,
-        wait,
-        client.config.wait_timeout.as_millis() as u64,
-    );
+    let Calls { routes, cmd, .. } = calls;
+    cmd.start(2).arg(command.as_bytes());
+    key_arg(cmd, client, id);
+    wait_for_replicas(cmd, client);
     let result = route_write(
         client,
-        conns,
+        routes,
         id,
-        &mut |conn| conn.send(&buf),
+        &mut |conn| conn.send(cmd.bytes()),
         &|first, wait_reply| match first {
             // Nothing was removed: there is no write to wait for.
             Value::Int(0) => Ok(Reply::Done(false)),
@@ -175,8 +159,15 @@ fn del_with(
             other => Err(unexpected(command, &other)),
         },
     );
-    conns.cmd = buf;
     result.map_err(naming(command))
+}
+
+/// The session's key as the next argument, built in place.
+fn key_arg(cmd: &mut Command, client: &Client, id: SessionId<'_>) {
+    let keys = &client.keys;
+    cmd.arg_with(keys.key_len(id.as_bytes().len()), |out| {
+        keys.push_key(id, out)
+    });
 }
 
 /// Routes a write to the session's master: `send` writes the command (and
@@ -184,7 +175,7 @@ fn del_with(
 /// reply and WAIT's. ASKING is sent first when the router says so.
 fn route_write<T>(
     client: &Client,
-    conns: &mut ConnectionSet,
+    routes: &mut Routes,
     id: SessionId<'_>,
     send: &mut dyn FnMut(&mut Exchange<'_, '_>) -> Result<()>,
     judge: &dyn Fn(Value, Option<Value>) -> Result<Reply<T>>,
@@ -193,7 +184,7 @@ fn route_write<T>(
     let reply_budget = client.config.socket_timeout + write_wait_budget(client);
     route(
         client,
-        conns,
+        routes,
         id.slot(),
         reply_budget,
         &mut |conn, asking| {
@@ -217,14 +208,25 @@ fn naming(command: &'static str) -> impl Fn(Error) -> Error {
     }
 }
 
-fn append_wait(buf: &mut Vec<u8>, replicas: u32, timeout_ms: u64) {
+/// `WAIT replicas timeout` after a write, when `wait-replicas` asks for it.
+fn append_wait(cmd: &mut Command, replicas: u32, timeout_ms: u64) {
     if replicas == 0 {
         return;
     }
-    push_header(buf, b'*', 3);
-    push_bulk(buf, b"WAIT");
-    push_bulk_decimal(buf, replicas as u64);
-    push_bulk_decimal(buf, timeout_ms);
+    cmd.then(3)
+        .arg(b"WAIT")
+        .arg_u64(replicas as u64)
+        .arg_u64(timeout_ms);
+}
+
+/// `append_wait` with the client's settings.
+fn wait_for_replicas(cmd: &mut Command, client: &Client) {
+    let config = &client.config;
+    append_wait(
+        cmd,
+        config.wait_replicas,
+        config.wait_timeout.as_millis() as u64,
+    );
 }
 
 fn write_wait_budget(client: &Client) -> std::time::Duration {
@@ -259,14 +261,6 @@ fn read_replies(conn: &mut Exchange<'_, '_>, asking: bool, wait: u32) -> Result<
     })
 }
 
-/// ASKING answers OK; a refusal (an ACL without it, say) is the call's error.
-fn check_asking(reply: Value) -> Result<()> {
-    match reply {
-        Value::ServerError(e) => Err(reply_error(&e)),
-        _ => Ok(()),
-    }
-}
-
 fn check_wait(reply: Option<Value>, wanted: u32) -> Result<()> {
     match reply {
         None => Ok(()),
@@ -275,7 +269,7 @@ fn check_wait(reply: Option<Value>, wanted: u32) -> Result<()> {
             ErrorKind::NotDurable,
             format!("the master applied the write but only {n} of {wanted} replica(s) acknowledged it within wait-timeout"),
         )),
-        Some(Value::ServerError(e)) => Err(reply_error(&e)),
+        Some(Value::ServerError(e)) => Err(e.to_error()),
         Some(other) => Err(unexpected("WAIT", &other)),
     }
 }
@@ -299,11 +293,15 @@ mod tests {
 
     #[test]
     fn wait_is_appended_only_when_asked() {
-        let mut buf = Vec::new();
-        append_wait(&mut buf, 0, 100);
-        assert!(buf.is_empty());
-        append_wait(&mut buf, 1, 100);
-        assert_eq!(buf, b"*3\r\n$4\r\nWAIT\r\n$1\r\n1\r\n$3\r\n100\r\n");
+        let mut cmd = Command::default();
+        cmd.start(1).arg(b"X");
+        append_wait(&mut cmd, 0, 100);
+        assert_eq!(cmd.bytes(), b"*1\r\n$1\r\nX\r\n");
+        append_wait(&mut cmd, 1, 100);
+        assert_eq!(
+            cmd.bytes(),
+            b"*1\r\n$1\r\nX\r\n*3\r\n$4\r\nWAIT\r\n$1\r\n1\r\n$3\r\n100\r\n"
+        );
     }
 
     #[test]

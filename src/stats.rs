@@ -1,5 +1,10 @@
 //! Live counters for `ors_redis_get_stats`.
 //!
+//! `Call` is the one list of call counters: the stripes, the reset at init,
+//! the snapshot and the tests all follow it, and the C struct
+//! (`ffi::ors_redis_stats`) is filled from it (a test there checks that each
+//! counter lands in a field of its own).
+//!
 //! Call counters are striped: each thread adds to one of a few cache-line
 //! sized stripes (chosen once per thread), so the hot path is an uncontended
 //! atomic add, never a process-wide lock, and a read sums the stripes.
@@ -8,34 +13,44 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+/// The counters of calls, in the order of `ors_redis_stats`'s fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// Calls made since init.
+    Puts,
+    Gets,
+    Dels,
+    /// Outcomes of get.
+    Hits,
+    Misses,
+    /// Calls (put, get, del, scan) that returned a negative status.
+    Errors,
+    /// Attempts repeated after MOVED, ASK, TRYAGAIN, CLUSTERDOWN or a lost
+    /// connection (scans' restarted passes included).
+    Retries,
+}
+
+impl Call {
+    pub(crate) const ALL: [Call; 7] = [
+        Call::Puts,
+        Call::Gets,
+        Call::Dels,
+        Call::Hits,
+        Call::Misses,
+        Call::Errors,
+        Call::Retries,
+    ];
+    const COUNT: usize = Call::ALL.len();
+}
+
 /// One stripe of call counters, on a cache line of its own.
 #[repr(align(128))]
-#[derive(Default)]
-pub struct Stripe {
-    pub puts: AtomicU64,
-    pub gets: AtomicU64,
-    pub dels: AtomicU64,
-    pub hits: AtomicU64,
-    pub misses: AtomicU64,
-    pub errors: AtomicU64,
-    pub retries: AtomicU64,
-    pub scans: AtomicU64,
-}
+struct Stripe([AtomicU64; Call::COUNT]);
 
 const STRIPES: usize = 16;
 
-static COUNTERS: [Stripe; STRIPES] = [const {
-    Stripe {
-        puts: AtomicU64::new(0),
-        gets: AtomicU64::new(0),
-        dels: AtomicU64::new(0),
-        hits: AtomicU64::new(0),
-        misses: AtomicU64::new(0),
-        errors: AtomicU64::new(0),
-        retries: AtomicU64::new(0),
-        scans: AtomicU64::new(0),
-    }
-}; STRIPES];
+static COUNTERS: [Stripe; STRIPES] =
+    [const { Stripe([const { AtomicU64::new(0) }; Call::COUNT]) }; STRIPES];
 
 static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
 static CONNECTIONS_OPEN: AtomicU64 = AtomicU64::new(0);
@@ -45,10 +60,10 @@ thread_local! {
     static MY_STRIPE: usize = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
 }
 
-/// Adds one to the counter `pick` selects, on this thread's stripe.
-pub fn bump(pick: impl FnOnce(&Stripe) -> &AtomicU64) {
+/// Adds one to `call`'s counter, on this thread's stripe.
+pub fn bump(call: Call) {
     let stripe = MY_STRIPE.try_with(|i| *i).unwrap_or(0);
-    pick(&COUNTERS[stripe]).fetch_add(1, Ordering::Relaxed);
+    COUNTERS[stripe].0[call as usize].fetch_add(1, Ordering::Relaxed);
 }
 
 pub fn connection_opened() {
@@ -69,44 +84,40 @@ pub fn thread_detached() {
 
 /// Zeroes the call counters (at init: they count "since init").
 pub fn reset_calls() {
-    for s in &COUNTERS {
-        for c in [
-            &s.puts, &s.gets, &s.dels, &s.hits, &s.misses, &s.errors, &s.retries, &s.scans,
-        ] {
-            c.store(0, Ordering::Relaxed);
-        }
-    }
+    COUNTERS
+        .iter()
+        .flat_map(|s| &s.0)
+        .for_each(|c| c.store(0, Ordering::Relaxed));
 }
 
 /// A consistent-enough reading of every counter.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Snapshot {
-    pub puts: u64,
-    pub gets: u64,
-    pub dels: u64,
-    pub hits: u64,
-    pub misses: u64,
-    pub errors: u64,
-    pub retries: u64,
+    calls: [u64; Call::COUNT],
     pub connections_open: u64,
     pub threads_connected: u64,
 }
 
+impl Snapshot {
+    pub fn get(&self, call: Call) -> u64 {
+        self.calls[call as usize]
+    }
+
+    #[cfg(test)]
+    pub fn set(&mut self, call: Call, value: u64) {
+        self.calls[call as usize] = value;
+    }
+}
+
 pub fn snapshot() -> Snapshot {
-    let sum = |pick: fn(&Stripe) -> &AtomicU64| -> u64 {
-        COUNTERS
-            .iter()
-            .map(|s| pick(s).load(Ordering::Relaxed))
-            .sum()
-    };
+    let mut calls = [0u64; Call::COUNT];
+    for stripe in &COUNTERS {
+        for (sum, counter) in calls.iter_mut().zip(&stripe.0) {
+            *sum += counter.load(Ordering::Relaxed);
+        }
+    }
     Snapshot {
-        puts: sum(|s| &s.puts),
-        gets: sum(|s| &s.gets),
-        dels: sum(|s| &s.dels),
-        hits: sum(|s| &s.hits),
-        misses: sum(|s| &s.misses),
-        errors: sum(|s| &s.errors),
-        retries: sum(|s| &s.retries),
+        calls,
         connections_open: CONNECTIONS_OPEN.load(Ordering::Relaxed),
         threads_connected: THREADS_CONNECTED.load(Ordering::Relaxed),
     }
@@ -117,18 +128,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stripes_add_up_across_threads() {
+    fn every_counter_adds_up_across_threads_on_its_own() {
         let before = snapshot();
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                std::thread::spawn(|| {
-                    for _ in 0..1000 {
-                        bump(|s| &s.retries);
+        let threads: Vec<_> = Call::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, &call)| {
+                std::thread::spawn(move || {
+                    for _ in 0..(i + 1) * 1000 {
+                        bump(call);
                     }
                 })
             })
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
-        assert!(snapshot().retries - before.retries >= 8000);
+        let after = snapshot();
+        // Other tests of this process may count calls too: at least, then.
+        for (i, &call) in Call::ALL.iter().enumerate() {
+            assert!(
+                after.get(call) - before.get(call) >= (i as u64 + 1) * 1000,
+                "{call:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_list_is_in_index_order() {
+        for (i, call) in Call::ALL.iter().enumerate() {
+            assert_eq!(*call as usize, i);
+        }
     }
 }

@@ -1,4 +1,6 @@
-//! Per-thread connection sets, and the registry that lets shutdown reach them.
+//! Per-thread state (the client a thread is attached to and what its calls
+//! keep), attaching and detaching, and the registry that lets shutdown
+//! reach every thread.
 //!
 //! Each native thread that calls the library gets, on its first call, a
 //! `ThreadState` behind a mutex of its own: the calling thread is the only one
@@ -17,139 +19,32 @@
 //! waiting for their locks.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, Weak};
-use std::time::Instant;
 
 use parking_lot::Mutex;
 
 use crate::client::Client;
-use crate::config::NodeAddr;
-use crate::connection::{ConnectParams, Late, NodeConnection};
-use crate::error::{Error, Result};
-use crate::topology::{SlotMap, Topology};
-
-/// One thread's connections (one per node it talks to), the slot map it
-/// routes with, and buffers reused from call to call.
-#[derive(Default)]
-pub struct ConnectionSet {
-    /// A handful of nodes: a linear search by address beats hashing it.
-    conns: Vec<(Box<str>, NodeConnection)>,
-    map: Option<Arc<SlotMap>>,
-    /// Reused by the router for the address of the node it sends to.
-    pub target: String,
-    /// Reused for packing commands.
-    pub cmd: Vec<u8>,
-    /// Reused for building keys.
-    pub key: Vec<u8>,
-    /// Reused to join a command's parts for TLS.
-    pub scratch: Vec<u8>,
-}
-
-/// Buffers that grew past this for a large value are given back afterwards,
-/// so that one multi-MiB session does not pin memory in every thread.
-const KEEP_BUFFER_BYTES: usize = 256 * 1024;
-
-impl ConnectionSet {
-    /// Closes every connection.
-    pub fn clear(&mut self) {
-        self.conns.clear();
-        self.map = None;
-        self.cmd = Vec::new();
-        self.key = Vec::new();
-        self.scratch = Vec::new();
-        self.target = String::new();
-    }
-
-    pub fn open_count(&self) -> usize {
-        self.conns.len()
-    }
-
-    pub fn trim_buffers(&mut self) {
-        if self.cmd.capacity() > KEEP_BUFFER_BYTES {
-            self.cmd = Vec::new();
-        }
-        if self.scratch.capacity() > KEEP_BUFFER_BYTES {
-            self.scratch = Vec::new();
-        }
-    }
-
-    /// The slot map to route with: the thread's cached one, replaced when
-    /// the shared topology has a newer epoch (an atomic load, no lock). On a
-    /// change, connections to nodes that are no longer masters are closed.
-    pub fn slot_map(&mut self, topology: &Topology) -> &SlotMap {
-        let epoch = topology.epoch();
-        // A borrow, not an Arc clone: cloning would bump one shared counter
-        // from every thread on every call.
-        if self.map.as_ref().is_none_or(|map| map.epoch != epoch) {
-            let map = topology.current();
-            self.conns.retain(|(addr, _)| map.is_master(addr));
-            self.map = Some(map);
-        }
-        self.map.get_or_insert_with(|| topology.current())
-    }
-
-    /// This thread's connection to `addr`, opened if it has none.
-    pub fn connection(
-        &mut self,
-        addr: &str,
-        params: &ConnectParams,
-        deadline: Instant,
-    ) -> Result<&mut NodeConnection> {
-        self.connection_with(addr, params, deadline, &mut || Ok(()))
-    }
-
-    /// `connection`, asking `late` between slices of a slow connect.
-    pub fn connection_with(
-        &mut self,
-        addr: &str,
-        params: &ConnectParams,
-        deadline: Instant,
-        late: &mut Late<'_>,
-    ) -> Result<&mut NodeConnection> {
-        let index = match self.index_of(addr) {
-            Some(index) => index,
-            None => {
-                let node = NodeAddr::parse(addr).map_err(|e| {
-                    Error::new(
-                        crate::error::ErrorKind::Cluster,
-                        format!("bad node address from the cluster: {e}"),
-                    )
-                })?;
-                let conn = NodeConnection::open_with(&node, params, deadline, late)?;
-                tracing::debug!(node = addr, "connected");
-                self.conns.push((addr.into(), conn));
-                self.conns.len() - 1
-            }
-        };
-        Ok(&mut self.conns[index].1)
-    }
-
-    /// Where this thread's connection to `addr` is, if it has one.
-    fn index_of(&self, addr: &str) -> Option<usize> {
-        self.conns.iter().position(|(a, _)| **a == *addr)
-    }
-
-    /// Aborts the connection to `addr` (after an error left it in an
-    /// unknown state, perhaps with a request unanswered).
-    pub fn drop_connection(&mut self, addr: &str) {
-        if let Some(index) = self.index_of(addr) {
-            self.conns.swap_remove(index).1.abort();
-            tracing::debug!(node = addr, "connection aborted after an error");
-        }
-    }
-}
+use crate::session::Calls;
 
 /// What a thread holds: the library generation it is attached to, the client
-/// of that generation, and its connections.
+/// of that generation, and what its calls keep (connections, slot map,
+/// buffers).
 #[derive(Default)]
 pub struct ThreadState {
     pub generation: u64,
     pub client: Option<Arc<Client>>,
-    pub conns: ConnectionSet,
+    pub calls: Calls,
 }
 
 impl ThreadState {
+    /// Attaches this thread to `client` (its first call since an init).
+    pub fn attach(&mut self, client: Arc<Client>) {
+        self.reset();
+        self.generation = client.generation;
+        self.client = Some(client);
+        crate::stats::thread_attached();
+    }
+
     /// Detaches from the client and closes every socket.
     pub fn reset(&mut self) {
         if self.generation != 0 {
@@ -157,19 +52,11 @@ impl ThreadState {
         }
         self.generation = 0;
         self.client = None;
-        self.conns.clear();
+        self.calls.clear();
     }
 }
 
-/// Bumped in the child of every fork: thread states and sockets of an older
-/// generation are the parent's.
-static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
-
-/// How many forks separate this process from the one that loaded the
-/// library (one atomic load: cheap enough for every call).
-pub fn fork_generation() -> u64 {
-    FORK_GENERATION.load(Ordering::Relaxed)
-}
+use crate::fork::generation as fork_generation;
 
 struct ThreadSlot {
     state: Mutex<ThreadState>,
@@ -326,10 +213,9 @@ fn watch_forks() {
 #[cfg(unix)]
 mod fork_handlers {
     use std::cell::RefCell;
-    use std::sync::atomic::Ordering;
     use std::sync::MutexGuard;
 
-    use super::{registry, Registry, FORK_GENERATION};
+    use super::{registry, Registry};
 
     thread_local! {
         static HELD: RefCell<Option<MutexGuard<'static, Registry>>> = const { RefCell::new(None) };
@@ -345,7 +231,7 @@ mod fork_handlers {
     }
 
     pub extern "C" fn child() {
-        FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+        crate::fork::forked();
         let _ = HELD.try_with(|held| held.borrow_mut().take());
     }
 }

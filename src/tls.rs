@@ -14,7 +14,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 
 use crate::config::TlsSettings;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, TlsFailure};
 
 /// What every TLS connection of one init shares.
 #[derive(Debug)]
@@ -135,25 +135,33 @@ fn read_certs(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
-/// A hint for the operator after a TLS failure, from rustls' reason.
-pub fn advice(reason: &str) -> &'static str {
-    let lower = reason.to_ascii_lowercase();
-    if lower.contains("unknownissuer") || lower.contains("badsignature") {
-        " (the node's certificate is not signed by a CA in tls-cacert/tls-cacertdir)"
-    } else if lower.contains("expired")
-        || lower.contains("not valid yet")
-        || lower.contains("notvalidyet")
-    {
-        " (the node's certificate is outside its validity period)"
-    } else if lower.contains("not valid for name") || lower.contains("notvalidforname") {
-        " (the node's certificate does not name this host: fix the certificate or set tls-sni)"
-    } else if reason.contains("CertificateRequired") || reason.contains("HandshakeFailure") {
-        " (the node may require a client certificate: set tls-cert and tls-key)"
-    } else if reason.contains("corrupt message") || reason.contains("InvalidContentType") {
-        " (the node does not seem to speak TLS on this port)"
-    } else {
-        ""
-    }
+/// Classifies a TLS failure from rustls's error variants (never from its
+/// text); the message keeps rustls's own words and adds what to check.
+pub fn failure(err: &rustls::Error) -> Error {
+    use rustls::{AlertDescription, CertificateError};
+    let class = match err {
+        rustls::Error::InvalidCertificate(cert) => match cert {
+            CertificateError::UnknownIssuer | CertificateError::BadSignature => {
+                TlsFailure::UnknownIssuer
+            }
+            CertificateError::Expired
+            | CertificateError::ExpiredContext { .. }
+            | CertificateError::NotValidYet
+            | CertificateError::NotValidYetContext { .. } => TlsFailure::OutsideValidity,
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                TlsFailure::WrongName
+            }
+            _ => TlsFailure::Other,
+        },
+        // TLS 1.3 names the missing client certificate; TLS 1.2 servers
+        // just fail the handshake.
+        rustls::Error::AlertReceived(
+            AlertDescription::CertificateRequired | AlertDescription::HandshakeFailure,
+        ) => TlsFailure::ClientCertificateWanted,
+        rustls::Error::InvalidMessage(_) => TlsFailure::NotTls,
+        _ => TlsFailure::Other,
+    };
+    Error::tls(class, format_args!("TLS: {err}"))
 }
 
 #[cfg(test)]
@@ -182,17 +190,64 @@ mod tests {
     }
 
     #[test]
-    fn advice_names_the_fix() {
-        assert!(advice("invalid peer certificate: UnknownIssuer").contains("tls-cacert"));
-        assert!(advice("invalid peer certificate: NotValidForName").contains("tls-sni"));
-        assert!(
-            advice("invalid peer certificate: certificate not valid for name \"127.0.0.1\"")
-                .contains("tls-sni")
+    fn failures_are_classified_from_rustls_variants() {
+        use rustls::{AlertDescription, CertificateError, InvalidMessage};
+        let cert = rustls::Error::InvalidCertificate;
+        let cases = [
+            (
+                cert(CertificateError::UnknownIssuer),
+                TlsFailure::UnknownIssuer,
+                "tls-cacert",
+            ),
+            (
+                cert(CertificateError::BadSignature),
+                TlsFailure::UnknownIssuer,
+                "tls-cacert",
+            ),
+            (
+                cert(CertificateError::Expired),
+                TlsFailure::OutsideValidity,
+                "validity",
+            ),
+            (
+                cert(CertificateError::NotValidYet),
+                TlsFailure::OutsideValidity,
+                "validity",
+            ),
+            (
+                cert(CertificateError::NotValidForName),
+                TlsFailure::WrongName,
+                "tls-sni",
+            ),
+            (
+                rustls::Error::AlertReceived(AlertDescription::CertificateRequired),
+                TlsFailure::ClientCertificateWanted,
+                "tls-cert and tls-key",
+            ),
+            (
+                rustls::Error::AlertReceived(AlertDescription::HandshakeFailure),
+                TlsFailure::ClientCertificateWanted,
+                "tls-cert and tls-key",
+            ),
+            (
+                rustls::Error::InvalidMessage(InvalidMessage::InvalidContentType),
+                TlsFailure::NotTls,
+                "speak TLS",
+            ),
+        ];
+        for (err, class, fix) in cases {
+            let e = failure(&err);
+            assert_eq!(e.kind, ErrorKind::Tls);
+            assert_eq!(e.cause, Some(crate::error::Cause::Tls(class)), "{err}");
+            // rustls's own words stay in the message, with the fix after them.
+            assert!(e.message.contains(&err.to_string()), "{}", e.message);
+            assert!(e.message.contains(fix), "{}", e.message);
+        }
+        let other = failure(&rustls::Error::DecryptError);
+        assert_eq!(
+            other.cause,
+            Some(crate::error::Cause::Tls(TlsFailure::Other))
         );
-        assert!(
-            advice("invalid peer certificate: certificate expired: verification time 1")
-                .contains("validity")
-        );
-        assert_eq!(advice("something else"), "");
+        assert_eq!(other.message, "TLS: cannot decrypt peer's message");
     }
 }

@@ -17,8 +17,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use ors_redis::operator::{
-    pack_command, parse_cluster_nodes, parse_info, read_slot_map, reply_error, ClusterNode, Config,
-    ConnectParams, Error, ErrorKind, NodeAddr, NodeConnection, Result, ServerError, SlotMap, Value,
+    first_slot_map, pack_command, parse_cluster_nodes, parse_info, ClusterNode, Config,
+    ConnectParams, Error, ErrorKind, NodeAddr, NodeConnection, ReplyClass, Result, ServerError,
+    SlotMap, Value,
 };
 
 /// The outcome of one check, as the operator reads it.
@@ -118,27 +119,19 @@ impl Admin {
                 )])
             }
         };
-        let mut refusals = Vec::new();
-        for seed in &config.nodes {
-            match read_slot_map(seed, &params) {
-                Ok(map) => {
-                    tracing::info!(seed = %seed, masters = map.masters.len(), "slot map read");
-                    return Ok(Admin {
-                        seed: seed.clone(),
-                        map,
-                        params,
-                        conns: HashMap::new(),
-                        seed_errors: refusals,
-                        config,
-                    });
-                }
-                Err(e) => {
-                    tracing::debug!(seed = %seed, error = %e.message, "seed gave no slot map");
-                    refusals.push((seed.clone(), e));
-                }
-            }
-        }
-        Err(refusals)
+        let found = first_slot_map(&config.nodes, &params, &mut |seed, e| {
+            tracing::debug!(seed = %seed, error = %e.message, "seed gave no slot map");
+            false
+        })?;
+        tracing::info!(seed = %found.seed, masters = found.map.masters.len(), "slot map read");
+        Ok(Admin {
+            seed: found.seed,
+            map: found.map,
+            params,
+            conns: HashMap::new(),
+            seed_errors: found.refusals,
+            config,
+        })
     }
 
     /// Reads the slot map again (after a failover moved slots), from the
@@ -149,18 +142,17 @@ impl Admin {
             candidates.extend(m.replicas.iter().cloned());
         }
         candidates.extend(self.config.nodes.iter().cloned());
-        let mut last = None;
-        for node in candidates {
-            match read_slot_map(&node, &self.params) {
-                Ok(map) => {
-                    tracing::info!(node = %node, "slot map read again");
-                    self.map = map;
-                    return Ok(());
-                }
-                Err(e) => last = Some(e),
+        match first_slot_map(&candidates, &self.params, &mut |_, _| false) {
+            Ok(found) => {
+                tracing::info!(node = %found.seed, "slot map read again");
+                self.map = found.map;
+                Ok(())
             }
+            Err(mut refusals) => Err(refusals
+                .pop()
+                .map(|(_, e)| e)
+                .unwrap_or_else(|| Error::new(ErrorKind::Cluster, "no node gave a slot map"))),
         }
-        Err(last.unwrap_or_else(|| Error::new(ErrorKind::Cluster, "no node gave a slot map")))
     }
 
     /// Runs `op` again, with the slot map read again, while it fails the
@@ -268,7 +260,7 @@ impl Admin {
         match self.query(node, &[b"CONFIG", b"GET", name.as_bytes()]) {
             Ok(Value::Array(items)) => Ok(items.get(1).and_then(text_of)),
             Ok(_) => Ok(None),
-            Err(e) if e.message.contains("permission denied") => Err(e),
+            Err(e) if e.is_reply(ReplyClass::NoPerm) => Err(e),
             Err(e) if matches!(e.kind, ErrorKind::Server | ErrorKind::Auth) => Ok(None),
             Err(e) => Err(e),
         }
@@ -311,15 +303,14 @@ impl Admin {
 /// that is missing (`permission denied: the ACL lacks +ping`), so that a
 /// refusal is reported as what it is.
 pub fn server_error(node: &NodeAddr, e: &ServerError, args: &[&[u8]]) -> Error {
-    let error = reply_error(e);
-    if e.code() == "NOPERM" {
-        return Error::new(
-            error.kind,
-            format!(
-                "node {node}: permission denied: the ACL lacks +{}",
-                acl_name(args)
-            ),
+    let mut error = e.to_error();
+    if e.class() == ReplyClass::NoPerm {
+        // The class stays: callers match on it, not on these words.
+        error.message = format!(
+            "node {node}: permission denied: the ACL lacks +{}",
+            acl_name(args)
         );
+        return error;
     }
     error.at_node(&node.to_string())
 }

@@ -8,7 +8,9 @@
 //! `MEMORY USAGE` (or refuses it) the cost is estimated from `STRLEN` and the
 //! key's length with the allocator's size classes.
 
-use ors_redis::operator::{ClusterName, Error, KeyBuilder, NodeAddr, Result, SessionId, Value};
+use ors_redis::operator::{
+    ClusterName, Error, KeyBuilder, NodeAddr, ReplyClass, Result, SessionId, Value,
+};
 
 use super::sessions::ProgressFn;
 use super::{human_bytes, server_error, Admin, Status};
@@ -40,7 +42,7 @@ pub fn recommended_masters(ors_pairs: u64) -> u64 {
 /// The length of a session key with a typical ORS session id (32
 /// characters), for estimates before any session exists.
 pub fn typical_key_len(cluster: &ClusterName) -> u64 {
-    ("ORS::{}".len() + cluster.as_str().len() + 32) as u64
+    KeyBuilder::new(cluster).key_len(32) as u64
 }
 
 /// jemalloc's size class for `n` bytes: what Redis really allocates.
@@ -265,7 +267,7 @@ fn measure_batch(
         let value_len = match replies.first() {
             Some(&Value::Int(n)) => n,
             // Without STRLEN either, there is nothing to measure with.
-            Some(Value::ServerError(e)) if e.code() == "NOPERM" => {
+            Some(Value::ServerError(e)) if e.class() == ReplyClass::NoPerm => {
                 let e = server_error(node, e, &[b"STRLEN"]);
                 let memory_usage = no_memory_usage
                     .clone()

@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{human_bytes, Admin, Status};
-use ors_redis::operator::{parse_info, parse_version, Error, ErrorKind, NodeAddr};
+use ors_redis::operator::{parse_info, parse_version, Error, ErrorKind, NodeAddr, ReplyClass};
 
 /// PINGs per node; the median is reported.
 const PINGS: usize = 5;
@@ -265,7 +265,7 @@ fn ask_node(
 }
 
 fn is_denied(e: &Error) -> bool {
-    e.kind == ErrorKind::Auth && e.message.contains("permission denied")
+    e.is_reply(ReplyClass::NoPerm)
 }
 
 /// From one node's CLUSTER NODES: its view of the slot map (each slot range

@@ -10,13 +10,12 @@
 use std::collections::{HashMap, HashSet};
 
 use ors_redis::operator::{
-    key_slot, parse_redirect, reply_error, session_pattern, ClusterName, Error, ErrorKind,
-    KeyBuilder, NodeAddr, Redirect, Result, SessionId, Value,
+    key_slot, Error, ErrorKind, KeyBuilder, NodeAddr, Page, Redirect, ReplyClass, Result,
+    SessionId, Value,
 };
 
 use super::{server_error, Admin};
 
-const SCAN_COUNT: &[u8] = b"1000";
 /// SCAN round trips on one master, at most (10^11 keys at 1000 a call):
 /// a bound, not a limit anyone should meet.
 const MAX_SCAN_CALLS: u64 = 100_000_000;
@@ -40,19 +39,6 @@ pub type ProgressFn<'a> = dyn FnMut(&ScanProgress<'_>) + 'a;
 /// What a page visitor of [`Admin::scan_keys`] gets: the admin handle (to
 /// run commands), the master's index and address, and the keys of one page.
 pub type PageFn<'a> = dyn FnMut(&mut Admin, usize, &NodeAddr, Vec<Vec<u8>>) -> Result<()> + 'a;
-
-/// The MATCH pattern of every key of the cluster name, sessions or not.
-/// Cluster names hold no glob characters (`A-Z a-z 0-9 _ . -`).
-pub fn cluster_pattern(cluster: &ClusterName) -> Vec<u8> {
-    format!("ORS:{}:*", cluster.as_str()).into_bytes()
-}
-
-/// The session id inside a session key, or `None` for any other key.
-pub fn id_of_key<'k>(prefix: &[u8], key: &'k [u8]) -> Option<&'k [u8]> {
-    key.strip_prefix(prefix)
-        .and_then(|rest| rest.strip_suffix(b"}"))
-        .filter(|id| SessionId::parse(id).is_ok())
-}
 
 /// A session's time to live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,10 +101,11 @@ impl Admin {
                         format!("node {node}: SCAN did not finish after {MAX_SCAN_CALLS} calls"),
                     ));
                 }
-                let (next, keys) = self.scan_page(node, &cursor, pattern)?;
-                seen += keys.len() as u64;
-                let done = next == b"0";
-                visit(self, index, node, keys)?;
+                let page = self.scan_page(node, &cursor, pattern)?;
+                seen += page.keys.len() as u64;
+                let done = page.is_last();
+                let next = page.cursor;
+                visit(self, index, node, page.keys)?;
                 progress(&ScanProgress {
                     node,
                     master: index + 1,
@@ -134,44 +121,14 @@ impl Admin {
         Ok(())
     }
 
-    fn scan_page(
-        &mut self,
-        node: &NodeAddr,
-        cursor: &[u8],
-        pattern: &[u8],
-    ) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
-        let reply = self.query(
-            node,
-            &[b"SCAN", cursor, b"MATCH", pattern, b"COUNT", SCAN_COUNT],
-        )?;
-        let bad = || {
+    fn scan_page(&mut self, node: &NodeAddr, cursor: &[u8], pattern: &[u8]) -> Result<Page> {
+        let reply = self.query(node, &Page::command(cursor, pattern))?;
+        Page::parse(reply).ok_or_else(|| {
             Error::new(
                 ErrorKind::Server,
                 format!("node {node}: unexpected SCAN reply"),
             )
-        };
-        let Value::Array(mut parts) = reply else {
-            return Err(bad());
-        };
-        if parts.len() != 2 {
-            return Err(bad());
-        }
-        let Some(Value::Array(keys)) = parts.pop() else {
-            return Err(bad());
-        };
-        let cursor = match parts.pop() {
-            Some(Value::BulkString(c)) => c,
-            Some(Value::SimpleString(c)) => c.into_bytes(),
-            _ => return Err(bad()),
-        };
-        let keys = keys
-            .into_iter()
-            .filter_map(|k| match k {
-                Value::BulkString(k) => Some(k),
-                _ => None,
-            })
-            .collect();
-        Ok((cursor, keys))
+        })
     }
 
     /// The sessions of this cluster name whose id starts with `id_prefix`,
@@ -189,12 +146,13 @@ impl Admin {
         id_prefix: &[u8],
         progress: &mut ProgressFn<'_>,
     ) -> Result<Listing> {
-        let (prefix, pattern) = session_pattern(&self.config.cluster_name, id_prefix)?;
+        let layout = KeyBuilder::new(&self.config.cluster_name);
+        let pattern = layout.session_pattern(id_prefix).map_err(Error::invalid)?;
         let masters = self.masters();
         let mut found: HashMap<Vec<u8>, usize> = HashMap::new();
         self.scan_keys(&pattern, progress, &mut |_, index, _, keys| {
             for key in keys {
-                if let Some(id) = id_of_key(&prefix, &key) {
+                if let Some(id) = layout.session_id(&key) {
                     found.entry(id.to_vec()).or_insert(index);
                 }
             }
@@ -221,7 +179,7 @@ impl Admin {
     }
 
     fn count_cluster_keys_once(&mut self, progress: &mut ProgressFn<'_>) -> Result<Vec<u64>> {
-        let pattern = cluster_pattern(&self.config.cluster_name);
+        let pattern = KeyBuilder::new(&self.config.cluster_name).cluster_pattern();
         let mut per_master = vec![0u64; self.map.masters.len()];
         let mut seen: HashSet<Vec<u8>> = HashSet::new();
         self.scan_keys(&pattern, progress, &mut |_, index, _, keys| {
@@ -272,7 +230,7 @@ impl Admin {
         let key = KeyBuilder::new(&self.config.cluster_name).key(id);
         let (node, reply, command) = match self.on_key_slot(&key, &[b"UNLINK", &key]) {
             Ok((node, reply)) => (node, reply, "UNLINK"),
-            Err(e) if is_unknown_command(&e) => {
+            Err(e) if e.is_reply(ReplyClass::UnknownCommand) => {
                 let (node, reply) = self.on_key_slot(&key, &[b"DEL", &key])?;
                 (node, reply, "DEL")
             }
@@ -289,7 +247,7 @@ impl Admin {
     /// scans again until a pass finds nothing left (at most
     /// `MAX_PURGE_PASSES` passes).
     pub fn purge(&mut self, progress: &mut ProgressFn<'_>) -> Result<PurgeReport> {
-        let pattern = cluster_pattern(&self.config.cluster_name);
+        let pattern = KeyBuilder::new(&self.config.cluster_name).cluster_pattern();
         let masters = self.masters();
         let mut report = PurgeReport {
             deleted_per_master: vec![0; masters.len()],
@@ -346,17 +304,14 @@ impl Admin {
                 match reply {
                     Value::Int(n) if n > 0 => deleted += 1,
                     Value::Int(_) => {}
-                    Value::ServerError(e) => {
-                        if parse_redirect(e.code(), e.details().unwrap_or("")).is_some() {
-                            continue;
-                        }
-                        let e = reply_error(&e);
-                        if is_unknown_command(&e) && command == b"UNLINK" {
+                    Value::ServerError(e) => match e.class() {
+                        ReplyClass::Moved | ReplyClass::Ask => continue,
+                        ReplyClass::UnknownCommand if command == b"UNLINK" => {
                             retry_with_del = true;
                             break;
                         }
-                        return Err(e.at_node(&node_key));
-                    }
+                        _ => return Err(e.to_error().at_node(&node_key)),
+                    },
                     _ => return Err(unexpected_reply(node, "UNLINK")),
                 }
             }
@@ -400,17 +355,11 @@ impl Admin {
             let Value::ServerError(e) = reply else {
                 return Ok((node, reply));
             };
-            match parse_redirect(e.code(), e.details().unwrap_or("")) {
-                Some(Redirect::Moved { addr, .. }) => {
-                    node = redirect_target(&addr, &node)?;
-                    asking = false;
-                }
-                Some(Redirect::Ask { addr, .. }) => {
-                    node = redirect_target(&addr, &node)?;
-                    asking = true;
-                }
-                None => return Err(server_error(&node, &e, args)),
-            }
+            let Some(to) = Redirect::of(&e, &node.to_string()) else {
+                return Err(server_error(&node, &e, args));
+            };
+            node = redirect_node(&to, &node)?;
+            asking = to.ask;
         }
         Err(Error::new(
             ErrorKind::Cluster,
@@ -421,29 +370,14 @@ impl Admin {
     }
 }
 
-/// A redirect's `host:port`; Redis 7 sends ":port" before a node knows its
-/// own IP, which means the host of the node that answered.
-fn redirect_target(to: &str, from: &NodeAddr) -> Result<NodeAddr> {
-    let bad = |why: String| {
+/// The node a redirect from `from` names (resolved by `Redirect::of`).
+fn redirect_node(to: &Redirect, from: &NodeAddr) -> Result<NodeAddr> {
+    NodeAddr::parse(&to.addr).map_err(|why| {
         Error::new(
             ErrorKind::Cluster,
             format!("node {from}: bad redirect address: {why}"),
         )
-    };
-    match to.strip_prefix(':') {
-        Some(port) => match port.parse::<u16>() {
-            Ok(port) if port != 0 => Ok(NodeAddr {
-                host: from.host.clone(),
-                port,
-            }),
-            _ => Err(bad(format!("'{to}'"))),
-        },
-        None => NodeAddr::parse(to).map_err(bad),
-    }
-}
-
-fn is_unknown_command(e: &Error) -> bool {
-    e.kind == ErrorKind::Server && e.message.to_ascii_lowercase().contains("unknown command")
+    })
 }
 
 fn unexpected_reply(node: &NodeAddr, what: &str) -> Error {
@@ -458,37 +392,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_cluster_pattern_covers_every_key_of_the_name() {
-        let cluster = ClusterName::parse("EU").unwrap();
-        assert_eq!(cluster_pattern(&cluster), b"ORS:EU:*".to_vec());
-    }
-
-    #[test]
-    fn ids_come_out_of_session_keys_only() {
-        let (prefix, _) = session_pattern(&ClusterName::parse("EU").unwrap(), b"").unwrap();
-        assert_eq!(id_of_key(&prefix, b"ORS:EU:{s-1}"), Some(&b"s-1"[..]));
-        assert_eq!(id_of_key(&prefix, b"ORS:EU:{}"), None);
-        assert_eq!(id_of_key(&prefix, b"ORS:EU:{a}b}"), None);
-        assert_eq!(id_of_key(&prefix, b"ORS:EU:meta"), None);
-        assert_eq!(id_of_key(&prefix, b"ORS:EUX:{s}"), None);
-    }
-
-    #[test]
     fn redirect_targets() {
+        use ors_redis::operator::ServerError;
+        let target = |reply: &str, from: &NodeAddr| {
+            let to = Redirect::of(&ServerError::new(reply), &from.to_string()).unwrap();
+            redirect_node(&to, from).map(|n| n.to_string())
+        };
         let from = NodeAddr::parse("10.0.0.1:7000").unwrap();
+        assert_eq!(target("MOVED 1 :7002", &from).unwrap(), "10.0.0.1:7002");
         assert_eq!(
-            redirect_target(":7002", &from).unwrap().to_string(),
-            "10.0.0.1:7002"
-        );
-        assert_eq!(
-            redirect_target("10.0.0.2:7001", &from).unwrap().to_string(),
+            target("ASK 1 10.0.0.2:7001", &from).unwrap(),
             "10.0.0.2:7001"
         );
         let v6 = NodeAddr::parse("[::1]:7000").unwrap();
-        assert_eq!(
-            redirect_target(":7002", &v6).unwrap().to_string(),
-            "[::1]:7002"
-        );
-        assert!(redirect_target("nonsense", &from).is_err());
+        assert_eq!(target("MOVED 1 :7002", &v6).unwrap(), "[::1]:7002");
+        assert!(target("MOVED 1 nonsense", &from).is_err());
+        assert!(target("MOVED 1 :0", &from).is_err());
     }
 }

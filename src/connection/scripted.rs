@@ -1,0 +1,153 @@
+//! A node in memory, for unit tests: it decodes the commands written to it
+//! and answers each from a script, so the router can be tested without a
+//! server. Only built for `cfg(test)`. A test installs a `Dial` on its
+//! thread (`dial_with`); every connection that thread opens then goes to
+//! it instead of a socket.
+
+use std::cell::RefCell;
+use std::io::{self, Read, Write};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use super::NodeConnection;
+use crate::config::NodeAddr;
+use crate::error::Result;
+
+/// What a scripted node does about one command.
+pub enum Answer {
+    /// These bytes (one or more RESP replies).
+    Reply(Vec<u8>),
+    /// Closes the connection without a reply.
+    Close,
+    /// Never answers: a read waits for its timeout.
+    Silence,
+}
+
+/// Answers one command, given as its arguments.
+pub type Script = dyn FnMut(&[Vec<u8>]) -> Answer + Send;
+
+/// Opens a connection to the node at `host:port`, or refuses it.
+pub type Dial = dyn FnMut(&str) -> Result<NodeConnection>;
+
+thread_local! {
+    static DIAL: RefCell<Option<Box<Dial>>> = const { RefCell::new(None) };
+}
+
+/// From now on, connections this thread opens go through `dial`.
+pub fn dial_with(dial: Box<Dial>) {
+    DIAL.with(|d| *d.borrow_mut() = Some(dial));
+}
+
+/// The connection `dial_with` gives for `addr`, if this thread has a dial.
+pub fn dial(addr: &NodeAddr) -> Option<Result<NodeConnection>> {
+    DIAL.with(|d| d.borrow_mut().as_mut().map(|dial| dial(&addr.to_string())))
+}
+
+/// The stream of one connection to a scripted node.
+pub struct ScriptedStream {
+    script: Arc<Mutex<Box<Script>>>,
+    /// Written bytes not yet decoded into a whole command.
+    inbox: Vec<u8>,
+    outbox: Vec<u8>,
+    closed: bool,
+    pub timeout: Duration,
+}
+
+impl ScriptedStream {
+    pub fn new(script: Arc<Mutex<Box<Script>>>) -> Self {
+        ScriptedStream {
+            script,
+            inbox: Vec::new(),
+            outbox: Vec::new(),
+            closed: false,
+            timeout: Duration::from_millis(100),
+        }
+    }
+}
+
+impl Read for ScriptedStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.outbox.is_empty() {
+            let n = buf.len().min(self.outbox.len());
+            buf[..n].copy_from_slice(&self.outbox[..n]);
+            self.outbox.drain(..n);
+            return Ok(n);
+        }
+        if self.closed {
+            return Ok(0);
+        }
+        // Nothing to say: as a socket with a read timeout would.
+        std::thread::sleep(self.timeout);
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+}
+
+impl Write for ScriptedStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.closed {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        self.inbox.extend_from_slice(buf);
+        while let Some((args, used)) = decode_command(&self.inbox) {
+            self.inbox.drain(..used);
+            let mut script = self.script.lock().unwrap_or_else(PoisonError::into_inner);
+            match script(&args) {
+                Answer::Reply(bytes) => self.outbox.extend_from_slice(&bytes),
+                Answer::Close => self.closed = true,
+                Answer::Silence => {}
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One whole command (`*<n>` then `n` bulk strings) at the start of `bytes`:
+/// its arguments and how many bytes it took.
+pub fn decode_command(bytes: &[u8]) -> Option<(Vec<Vec<u8>>, usize)> {
+    let mut at = 0;
+    let line = |at: &mut usize| -> Option<Vec<u8>> {
+        let end = bytes[*at..].windows(2).position(|w| w == b"\r\n")? + *at;
+        let text = bytes[*at..end].to_vec();
+        *at = end + 2;
+        Some(text)
+    };
+    let header = line(&mut at)?;
+    let count: usize = std::str::from_utf8(header.strip_prefix(b"*")?)
+        .ok()?
+        .parse()
+        .ok()?;
+    let mut args = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len: usize = std::str::from_utf8(line(&mut at)?.strip_prefix(b"$")?)
+            .ok()?
+            .parse()
+            .ok()?;
+        if bytes.len() < at + len + 2 {
+            return None;
+        }
+        args.push(bytes[at..at + len].to_vec());
+        at += len + 2;
+    }
+    Some((args, at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_decoded_whole_or_not_at_all() {
+        let mut packed = Vec::new();
+        crate::resp::pack_command(&mut packed, &[b"SET", b"k\r\n", b""]);
+        let (args, used) = decode_command(&packed).unwrap();
+        assert_eq!(args, [b"SET".to_vec(), b"k\r\n".to_vec(), Vec::new()]);
+        assert_eq!(used, packed.len());
+        for cut in 0..packed.len() {
+            assert!(decode_command(&packed[..cut]).is_none(), "{cut}");
+        }
+    }
+}

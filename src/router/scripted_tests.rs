@@ -1,0 +1,392 @@
+//! The router against nodes in memory (`connection::scripted`): MOVED,
+//! ASK, TRYAGAIN, CLUSTERDOWN, a lost connection and a silent node, each
+//! within the call's deadline, without a server.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::client::Client;
+use crate::config::{Config, NodeAddr};
+use crate::connection::scripted::{dial_with, Answer, Script, ScriptedStream};
+use crate::connection::{ConnectParams, NodeConnection};
+use crate::error::{Error, ErrorKind};
+use crate::keys::{KeyBuilder, SessionId};
+use crate::session;
+use crate::session::Calls;
+use crate::topology::{SlotMap, Topology};
+
+const A: &str = "10.0.0.1:7000";
+const B: &str = "10.0.0.2:7000";
+const C: &str = "10.0.0.3:7000";
+const OP_TIMEOUT_MS: u64 = 300;
+/// What a call may take beyond op-timeout (scheduling noise).
+const SLACK: Duration = Duration::from_millis(250);
+
+/// A session id and its slot.
+fn id() -> SessionId<'static> {
+    SessionId::parse(b"session-1").unwrap()
+}
+
+/// `CLUSTER SLOTS` of a map where `master` serves every slot.
+fn slots_reply(master: &str, replicas: &[&str]) -> Vec<u8> {
+    let node = |addr: &str| {
+        let (host, port) = addr.rsplit_once(':').unwrap();
+        format!("*2\r\n${}\r\n{host}\r\n:{port}\r\n", host.len())
+    };
+    let mut out = format!("*1\r\n*{}\r\n:0\r\n:16383\r\n", 3 + replicas.len());
+    out.push_str(&node(master));
+    replicas.iter().for_each(|r| out.push_str(&node(r)));
+    out.into_bytes()
+}
+
+fn bulk(text: &str) -> Vec<u8> {
+    format!("${}\r\n{text}\r\n", text.len()).into_bytes()
+}
+
+fn error(text: &str) -> Vec<u8> {
+    format!("-{text}\r\n").into_bytes()
+}
+
+type SharedScript = Arc<Mutex<Box<Script>>>;
+
+/// The nodes of a test: what each one answers, what it was asked, and
+/// whether it accepts connections.
+#[derive(Clone, Default)]
+struct Nodes {
+    scripts: Arc<Mutex<HashMap<String, SharedScript>>>,
+    asked: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl Nodes {
+    /// `addr` answers with `script`; each command it gets is logged as
+    /// (node, space-separated arguments).
+    fn node(&self, addr: &str, mut script: impl FnMut(&str) -> Answer + Send + 'static) {
+        let asked = self.asked.clone();
+        let name = addr.to_string();
+        let script: Box<Script> = Box::new(move |args: &[Vec<u8>]| {
+            let words: Vec<String> = args
+                .iter()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let command = words.join(" ");
+            asked.lock().unwrap().push((name.clone(), command.clone()));
+            script(&command)
+        });
+        self.scripts
+            .lock()
+            .unwrap()
+            .insert(addr.to_string(), Arc::new(Mutex::new(script)));
+    }
+
+    /// Refuses connections to `addr` from now on.
+    fn down(&self, addr: &str) {
+        self.scripts.lock().unwrap().remove(addr);
+    }
+
+    /// The commands `addr` was sent, in order.
+    fn asked_of(&self, addr: &str) -> Vec<String> {
+        self.asked
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(node, _)| node == addr)
+            .map(|(_, command)| command.clone())
+            .collect()
+    }
+
+    fn count(&self, addr: &str, prefix: &str) -> usize {
+        self.asked_of(addr)
+            .iter()
+            .filter(|c| c.starts_with(prefix))
+            .count()
+    }
+
+    /// A connection set whose connections (and every other this thread
+    /// opens, the router's probes too) go to these nodes.
+    fn connections(&self) -> Calls {
+        let scripts = self.scripts.clone();
+        dial_with(Box::new(move |addr: &str| {
+            let script = scripts.lock().unwrap().get(addr).cloned();
+            match script {
+                Some(script) => Ok(NodeConnection::scripted(ScriptedStream::new(script))),
+                None => {
+                    Err(Error::new(ErrorKind::Connection, "cannot connect: refused").at_node(addr))
+                }
+            }
+        }));
+        Calls::default()
+    }
+}
+
+/// A client whose slot map says `master` (with `replicas`) serves every slot.
+fn client(master: &str, replicas: &[&str]) -> Client {
+    let config = Config::parse(&format!(
+        "redis-nodes={master} cluster-name=T op-timeout={OP_TIMEOUT_MS} \
+         redis-socket-timeout=100 redis-connect-timeout=100"
+    ))
+    .unwrap();
+    let params = ConnectParams::from_config(&config).unwrap();
+    let mut reader = crate::reply::ReplyReader::new();
+    let reply = reader
+        .read_value(&mut &slots_reply(master, replicas)[..])
+        .unwrap();
+    let map = SlotMap::parse(&reply, &NodeAddr::parse(master).unwrap()).unwrap();
+    Client {
+        generation: 1,
+        keys: KeyBuilder::new(&config.cluster_name),
+        topology: Topology::new(config.nodes.clone(), map),
+        use_unlink: AtomicBool::new(true),
+        params,
+        config,
+    }
+}
+
+/// Runs a GET of `id()`, checking that it returns within the deadline.
+fn get(client: &Client, conns: &mut Calls) -> crate::error::Result<Option<Vec<u8>>> {
+    let started = Instant::now();
+    let result = session::get(client, conns, id()).map(|v| v.map(|b| b.as_slice().to_vec()));
+    let took = started.elapsed();
+    assert!(
+        took <= Duration::from_millis(OP_TIMEOUT_MS) + SLACK,
+        "the call took {took:?}, op-timeout is {OP_TIMEOUT_MS} ms"
+    );
+    result
+}
+
+#[test]
+fn moved_goes_to_the_new_master_and_refreshes_the_map() {
+    let nodes = Nodes::default();
+    let slot = id().slot();
+    nodes.node(A, move |c| match c {
+        c if c.starts_with("GET") => Answer::Reply(error(&format!("MOVED {slot} {B}"))),
+        "CLUSTER SLOTS" => Answer::Reply(slots_reply(B, &[])),
+        _ => Answer::Reply(error("ERR unexpected")),
+    });
+    nodes.node(B, |c| match c {
+        c if c.starts_with("GET") => Answer::Reply(bulk("value")),
+        "CLUSTER SLOTS" => Answer::Reply(slots_reply(B, &[])),
+        _ => Answer::Reply(error("ERR unexpected")),
+    });
+    let client = client(A, &[]);
+    let mut conns = nodes.connections();
+
+    assert_eq!(get(&client, &mut conns).unwrap(), Some(b"value".to_vec()));
+    assert_eq!(nodes.count(A, "GET"), 1);
+    assert_eq!(nodes.count(B, "GET"), 1);
+    assert_eq!(client.topology.refresh_count(), 1, "one CLUSTER SLOTS");
+    assert_eq!(&*client.topology.current().master_of(slot).unwrap().addr, B);
+    // The next call goes to the new master at once.
+    assert_eq!(get(&client, &mut conns).unwrap(), Some(b"value".to_vec()));
+    assert_eq!(nodes.count(A, "GET"), 1);
+    assert_eq!(nodes.count(B, "GET"), 2);
+}
+
+/// A answers every GET of the session with `ASK <slot> B`.
+fn a_asks_for_b(nodes: &Nodes) {
+    let slot = id().slot();
+    nodes.node(A, move |c| match c {
+        c if c.starts_with("GET") => Answer::Reply(error(&format!("ASK {slot} {B}"))),
+        _ => Answer::Reply(error("ERR unexpected")),
+    });
+}
+
+#[test]
+fn ask_sends_one_asking_to_the_target_and_leaves_the_map_alone() {
+    let nodes = Nodes::default();
+    a_asks_for_b(&nodes);
+    nodes.node(B, |c| match c {
+        "ASKING" => Answer::Reply(b"+OK\r\n".to_vec()),
+        c if c.starts_with("GET") => Answer::Reply(bulk("migrating")),
+        _ => Answer::Reply(error("ERR unexpected")),
+    });
+    let client = client(A, &[]);
+    let mut conns = nodes.connections();
+
+    for call in 1..=2 {
+        assert_eq!(
+            get(&client, &mut conns).unwrap(),
+            Some(b"migrating".to_vec())
+        );
+        // ASKING right before the command, once per redirected call.
+        let to_b = nodes.asked_of(B);
+        assert_eq!(to_b.len(), 2 * call, "{to_b:?}");
+        assert_eq!(to_b[2 * call - 2], "ASKING");
+        assert!(to_b[2 * call - 1].starts_with("GET "), "{to_b:?}");
+        // The map still sends the slot to A.
+        assert_eq!(nodes.count(A, "GET"), call);
+    }
+    assert_eq!(client.topology.refresh_count(), 0);
+    assert_eq!(client.topology.epoch(), 1);
+}
+
+#[test]
+fn an_asking_refused_is_the_calls_error_and_the_connection_stays_in_step() {
+    let nodes = Nodes::default();
+    a_asks_for_b(&nodes);
+    nodes.node(B, |c| match c {
+        "ASKING" => Answer::Reply(error(
+            "NOPERM this user has no permissions to run the 'asking' command",
+        )),
+        c if c.starts_with("GET") => Answer::Reply(bulk("x")),
+        _ => Answer::Reply(error("ERR unexpected")),
+    });
+    let client = client(A, &[]);
+    let mut conns = nodes.connections();
+    let e = get(&client, &mut conns).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Auth);
+    assert!(e.message.contains("NOPERM"), "{}", e.message);
+    assert_eq!(nodes.count(B, "ASKING"), 1, "never repeated");
+}
+
+/// `reply` to every GET, for ever: the call gives up at its deadline with
+/// the cluster state as its cause, after retrying with a growing pause.
+fn transient_until_the_deadline(reply: &'static str) -> (Nodes, Client, Error) {
+    let nodes = Nodes::default();
+    nodes.node(A, move |c| match c {
+        c if c.starts_with("GET") => Answer::Reply(error(reply)),
+        "CLUSTER SLOTS" => Answer::Reply(slots_reply(A, &[])),
+        _ => Answer::Reply(error("ERR unexpected")),
+    });
+    let client = client(A, &[]);
+    let mut conns = nodes.connections();
+    let started = Instant::now();
+    let e = get(&client, &mut conns).unwrap_err();
+    assert!(
+        started.elapsed() >= Duration::from_millis(OP_TIMEOUT_MS),
+        "gave up early"
+    );
+    assert_eq!(e.kind, ErrorKind::Cluster, "{}", e.message);
+    assert!(e.message.contains(reply), "{}", e.message);
+    assert!(e.message.contains("gave up after"), "{}", e.message);
+    // Backing off: 2, 4, 8 ... 100 ms between attempts, not a busy loop.
+    let attempts = nodes.count(A, "GET");
+    assert!((4..=20).contains(&attempts), "{attempts} attempts");
+    (nodes, client, e)
+}
+
+#[test]
+fn tryagain_is_retried_until_the_deadline() {
+    let (nodes, client, _) =
+        transient_until_the_deadline("TRYAGAIN Multiple keys request during rehashing of slot");
+    // A transient state of one slot is no reason to reload the map.
+    assert_eq!(nodes.count(A, "CLUSTER SLOTS"), 0);
+    assert_eq!(client.topology.refresh_count(), 0);
+}
+
+#[test]
+fn clusterdown_is_retried_until_the_deadline_and_asks_for_the_map() {
+    let (nodes, _, _) = transient_until_the_deadline("CLUSTERDOWN The cluster is down");
+    assert!(nodes.count(A, "CLUSTER SLOTS") >= 1);
+}
+
+#[test]
+fn tryagain_then_an_answer_succeeds() {
+    let nodes = Nodes::default();
+    let mut left = 2;
+    nodes.node(A, move |c| match c {
+        c if c.starts_with("GET") && left > 0 => {
+            left -= 1;
+            Answer::Reply(error("TRYAGAIN"))
+        }
+        c if c.starts_with("GET") => Answer::Reply(b"$-1\r\n".to_vec()),
+        _ => Answer::Reply(error("ERR unexpected")),
+    });
+    let client = client(A, &[]);
+    let mut conns = nodes.connections();
+    assert_eq!(get(&client, &mut conns).unwrap(), None);
+    assert_eq!(nodes.count(A, "GET"), 3);
+}
+
+/// B, A's replica, has been promoted: its map has B serve every slot.
+fn b_is_promoted(nodes: &Nodes) {
+    nodes.node(B, |c| match c {
+        "CLUSTER SLOTS" => Answer::Reply(slots_reply(B, &[])),
+        c if c.starts_with("GET") => Answer::Reply(bulk("promoted")),
+        _ => Answer::Reply(error("ERR unexpected")),
+    });
+}
+
+#[test]
+fn a_lost_connection_asks_another_node_for_the_map() {
+    let nodes = Nodes::default();
+    // A fails mid-call; its replica B has taken over.
+    nodes.node(A, |c| match c {
+        c if c.starts_with("GET") => Answer::Close,
+        "CLUSTER SLOTS" => Answer::Reply(slots_reply(A, &[B])),
+        _ => Answer::Reply(error("ERR unexpected")),
+    });
+    b_is_promoted(&nodes);
+    let client = client(A, &[B]);
+    let mut conns = nodes.connections();
+
+    assert_eq!(
+        get(&client, &mut conns).unwrap(),
+        Some(b"promoted".to_vec())
+    );
+    // The node that failed is asked last: B answered first.
+    assert_eq!(nodes.count(A, "CLUSTER SLOTS"), 0);
+    assert_eq!(nodes.count(B, "CLUSTER SLOTS"), 1);
+    assert_eq!(nodes.count(A, "GET"), 1);
+    assert_eq!(nodes.count(B, "GET"), 1);
+    assert_eq!(client.topology.epoch(), 2);
+}
+
+#[test]
+fn a_node_down_for_good_fails_the_call_at_its_deadline_as_a_connection_error() {
+    let nodes = Nodes::default();
+    nodes.node(C, |_| Answer::Close);
+    nodes.down(C);
+    let client = client(C, &[]);
+    let mut conns = nodes.connections();
+    let started = Instant::now();
+    let e = get(&client, &mut conns).unwrap_err();
+    assert!(started.elapsed() >= Duration::from_millis(OP_TIMEOUT_MS));
+    assert_eq!(e.kind, ErrorKind::Connection, "{}", e.message);
+    assert!(e.message.contains("refused"), "{}", e.message);
+}
+
+#[test]
+fn a_silent_node_times_out_within_the_deadline() {
+    let nodes = Nodes::default();
+    nodes.node(A, |_| Answer::Silence);
+    let client = client(A, &[]);
+    let mut conns = nodes.connections();
+    let e = get(&client, &mut conns).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Timeout, "{}", e.message);
+}
+
+#[test]
+fn a_value_reply_of_the_wrong_type_is_final() {
+    let nodes = Nodes::default();
+    nodes.node(A, |_| Answer::Reply(b":1\r\n".to_vec()));
+    let client = client(A, &[]);
+    let mut conns = nodes.connections();
+    let e = get(&client, &mut conns).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Server);
+    assert_eq!(nodes.count(A, "GET"), 1, "not retried");
+}
+
+#[test]
+fn a_silent_master_is_given_up_once_a_replica_has_the_slot() {
+    let nodes = Nodes::default();
+    nodes.node(A, |_| Answer::Silence);
+    b_is_promoted(&nodes);
+    let client = client(A, &[B]);
+    let mut conns = nodes.connections();
+    let started = Instant::now();
+    assert_eq!(
+        get(&client, &mut conns).unwrap(),
+        Some(b"promoted".to_vec())
+    );
+    // Not the socket timeout (100 ms) of a reply that never comes: the
+    // replica's map, read while waiting, moved the call.
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(nodes.count(B, "CLUSTER SLOTS") >= 1);
+    assert_eq!(nodes.count(B, "GET"), 1);
+}
