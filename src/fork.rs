@@ -14,7 +14,9 @@ pub fn generation() -> u64 {
     FORK_GENERATION.load(Ordering::Relaxed)
 }
 
-/// Called in the child of a fork (async-signal-safe: one atomic add).
+/// Called in the child of a fork (async-signal-safe: one atomic add). Only
+/// Unix forks: elsewhere the generation stays 0.
+#[cfg(unix)]
 pub fn forked() {
     FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
 }
