@@ -28,7 +28,15 @@ fuzz_target!(|data: &[u8]| {
             // A password that the message repeats would be a leak. Only a
             // long one that occurs once in the input can be told apart from
             // text the message repeats for another reason.
-            if let Some(rest) = text.split("password=").nth(1) {
+            // The password is the value of a `password=` that starts a word;
+            // the same letters inside another key's value are no password.
+            let password_at = text.match_indices("password=").find(|(at, _)| {
+                text[..*at]
+                    .chars()
+                    .next_back()
+                    .is_none_or(char::is_whitespace)
+            });
+            if let Some(rest) = password_at.map(|(at, key)| &text[at + key.len()..]) {
                 let secret: String = rest
                     .trim_start_matches('\'')
                     .chars()
