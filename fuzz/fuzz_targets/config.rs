@@ -28,15 +28,10 @@ fuzz_target!(|data: &[u8]| {
             // A password that the message repeats would be a leak. Only a
             // long one that occurs once in the input can be told apart from
             // text the message repeats for another reason.
-            // The password is the value of a `password=` that starts a word;
-            // the same letters inside another key's value are no password.
-            let password_at = text.match_indices("password=").find(|(at, _)| {
-                text[..*at]
-                    .chars()
-                    .next_back()
-                    .is_none_or(char::is_whitespace)
-            });
-            if let Some(rest) = password_at.map(|(at, key)| &text[at + key.len()..]) {
+            // The password is the value of a `password=` that starts a word
+            // outside quotes; the same letters inside another key's value
+            // (quoted or not) are no password.
+            if let Some(rest) = password_key_at(text).map(|at| &text[at + "password=".len()..]) {
                 let secret: String = rest
                     .trim_start_matches('\'')
                     .chars()
@@ -73,3 +68,28 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
+
+/// Where a `password=` key starts: at the start of a word, outside single
+/// quotes (inside them `\` escapes the next character), as the parser reads.
+fn password_key_at(text: &str) -> Option<usize> {
+    let (mut quoted, mut escaped, mut word_start) = (false, false, true);
+    for (at, c) in text.char_indices() {
+        if quoted {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '\'' => quoted = false,
+                _ => {}
+            }
+            continue;
+        }
+        if word_start && text[at..].starts_with("password=") {
+            return Some(at);
+        }
+        word_start = c.is_whitespace();
+        if c == '\'' {
+            quoted = true;
+        }
+    }
+    None
+}
