@@ -69,10 +69,14 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-/// Where a `password=` key starts: at the start of a word, outside single
-/// quotes (inside them `\` escapes the next character), as the parser reads.
+/// Where a `password=` key starts: at the start of a word, outside a quoted
+/// value, as the parser reads it (a value is quoted when its first character,
+/// right after the word's first `=`, is `'`; inside, `\` escapes the next
+/// character).
 fn password_key_at(text: &str) -> Option<usize> {
-    let (mut quoted, mut escaped, mut word_start) = (false, false, true);
+    let (mut quoted, mut escaped) = (false, false);
+    let (mut word_start, mut equals_in_word) = (true, 0);
+    let mut previous = ' ';
     for (at, c) in text.char_indices() {
         if quoted {
             match c {
@@ -81,15 +85,21 @@ fn password_key_at(text: &str) -> Option<usize> {
                 '\'' => quoted = false,
                 _ => {}
             }
+            previous = c;
             continue;
         }
         if word_start && text[at..].starts_with("password=") {
             return Some(at);
         }
-        word_start = c.is_whitespace();
-        if c == '\'' {
+        if c.is_whitespace() {
+            equals_in_word = 0;
+        } else if c == '=' {
+            equals_in_word += 1;
+        } else if c == '\'' && previous == '=' && equals_in_word == 1 {
             quoted = true;
         }
+        word_start = c.is_whitespace();
+        previous = c;
     }
     None
 }
