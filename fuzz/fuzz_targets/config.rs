@@ -53,7 +53,10 @@ fuzz_target!(|data: &[u8]| {
                 // An unquoted password followed by another word: that word
                 // (and its key or value) may be the rest of the password.
                 if !rest.starts_with('\'') {
-                    if let Some(next) = rest.split_whitespace().nth(1) {
+                    // An empty value (whitespace right after `=`): the next
+                    // word is the first one of the rest.
+                    let value_words = usize::from(!rest.starts_with(char::is_whitespace));
+                    if let Some(next) = rest.split_whitespace().nth(value_words) {
                         let (key, value) = next.split_once('=').unwrap_or((next, ""));
                         for piece in [next, key, value] {
                             assert!(
