@@ -13,6 +13,6 @@ pub use crate::keys::{key_slot, ClusterName, KeyBuilder, SessionId};
 pub use crate::logging::install as install_logging;
 pub use crate::reply::{ServerError, Value};
 pub use crate::resp::pack_command;
-pub use crate::router::redirect::Redirect;
+pub use crate::router::redirect::{Asking, Redirect};
 pub use crate::scan::Page;
 pub use crate::topology::SlotMap;

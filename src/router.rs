@@ -34,7 +34,7 @@ pub mod redirect;
 #[cfg(test)]
 mod scripted_tests;
 
-use redirect::Redirect;
+use redirect::{Asking, Redirect};
 
 /// What routing keeps on a thread from call to call.
 #[derive(Default)]
@@ -71,9 +71,9 @@ pub enum Reply<T> {
     Error(ServerError),
 }
 
-/// One attempt: send the command on `conn` (prefixed by `ASKING` when
-/// `asking`) and read its replies.
-pub type Attempt<'a, T> = dyn FnMut(&mut Exchange<'_, '_>, bool) -> Result<Reply<T>> + 'a;
+/// One attempt: send the command on `conn` and read its replies (an ASKING
+/// the router sent ahead is dealt with by the `Exchange`).
+pub type Attempt<'a, T> = dyn FnMut(&mut Exchange<'_, '_>) -> Result<Reply<T>> + 'a;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(2);
 const MAX_BACKOFF: Duration = Duration::from_millis(100);
@@ -157,7 +157,7 @@ fn route_with<T>(
             Err(e) => Err(e),
             Ok(conn) => {
                 conn.begin(now, deadline, reply_budget);
-                let outcome = attempt(&mut Exchange::new(conn, &mut late), asking);
+                let outcome = attempt_asking(&mut Exchange::new(conn, &mut late), asking, attempt);
                 // Every reply was read unless a connection error cut it short.
                 if !matches!(&outcome, Err(e) if e.is_retryable()) {
                     conn.settle();
@@ -224,6 +224,19 @@ fn route_with<T>(
         }
         backoff = pause(backoff, deadline);
     }
+}
+
+/// `attempt`, behind an ASKING when the redirect was an ASK. ASKING's
+/// refusal is the attempt's error once every reply was read.
+fn attempt_asking<T>(
+    exchange: &mut Exchange<'_, '_>,
+    asking: bool,
+    attempt: &mut Attempt<'_, T>,
+) -> Result<Reply<T>> {
+    let asking = Asking::send(asking, |packed| exchange.send_ahead(packed))?;
+    let outcome = attempt(exchange);
+    asking.check(exchange.take_reply_ahead())?;
+    outcome
 }
 
 /// Asked between slices while `node` is late with a reply for `slot`:

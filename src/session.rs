@@ -13,7 +13,6 @@ use crate::keys::SessionId;
 use crate::malloc_buf::MallocBuf;
 use crate::reply::{Bulk, Value};
 use crate::resp::{give_back_if_large, Command};
-use crate::router::redirect::{check_asking, ASKING};
 use crate::router::{route, Reply, Routes};
 
 /// A put's time-to-live: `ttl_seconds == 0` means the configured default.
@@ -102,19 +101,9 @@ pub fn get(client: &Client, calls: &mut Calls, id: SessionId<'_>) -> Result<Opti
         routes,
         id.slot(),
         client.config.socket_timeout,
-        &mut |conn, asking| {
-            if asking {
-                conn.send(ASKING)?;
-            }
+        &mut |conn| {
             conn.send(cmd.bytes())?;
-            // Both replies are read before either is judged: the connection
-            // stays in step.
-            let asking_reply = if asking { Some(conn.receive()?) } else { None };
-            let reply = conn.receive_bulk()?;
-            if let Some(asking_reply) = asking_reply {
-                check_asking(asking_reply)?;
-            }
-            match reply {
+            match conn.receive_bulk()? {
                 Bulk::Data(value) => Ok(Reply::Done(Some(value))),
                 Bulk::Nil => Ok(Reply::Done(None)),
                 Bulk::Other(Value::ServerError(e)) => Ok(Reply::Error(e)),
@@ -172,7 +161,7 @@ fn key_arg(cmd: &mut Command, client: &Client, id: SessionId<'_>) {
 
 /// Routes a write to the session's master: `send` writes the command (and
 /// its WAIT, when `wait-replicas` asks for one), `judge` reads the command's
-/// reply and WAIT's. ASKING is sent first when the router says so.
+/// reply and WAIT's.
 fn route_write<T>(
     client: &Client,
     routes: &mut Routes,
@@ -182,20 +171,11 @@ fn route_write<T>(
 ) -> Result<T> {
     let wait = client.config.wait_replicas;
     let reply_budget = client.config.socket_timeout + write_wait_budget(client);
-    route(
-        client,
-        routes,
-        id.slot(),
-        reply_budget,
-        &mut |conn, asking| {
-            if asking {
-                conn.send(ASKING)?;
-            }
-            send(conn)?;
-            let reply = read_replies(conn, asking, wait)?;
-            judge(reply.first, reply.wait)
-        },
-    )
+    route(client, routes, id.slot(), reply_budget, &mut |conn| {
+        send(conn)?;
+        let reply = read_replies(conn, wait)?;
+        judge(reply.first, reply.wait)
+    })
 }
 
 /// Says which command a refusal was for: an ACL `NOPERM` reply does not.
@@ -243,18 +223,14 @@ struct Replies {
 }
 
 /// Reads every reply the attempt asked for, so that the connection stays in
-/// step whatever they say: ASKING's (checked), the command's, WAIT's.
-fn read_replies(conn: &mut Exchange<'_, '_>, asking: bool, wait: u32) -> Result<Replies> {
-    let asking_reply = if asking { Some(conn.receive()?) } else { None };
+/// step whatever they say: the command's, WAIT's.
+fn read_replies(conn: &mut Exchange<'_, '_>, wait: u32) -> Result<Replies> {
     let first = conn.receive()?;
     let wait_reply = if wait > 0 {
         Some(conn.receive()?)
     } else {
         None
     };
-    if let Some(reply) = asking_reply {
-        check_asking(reply)?;
-    }
     Ok(Replies {
         first,
         wait: wait_reply,

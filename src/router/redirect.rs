@@ -10,7 +10,7 @@ use crate::keys::SLOT_COUNT;
 use crate::reply::{ServerError, Value};
 
 /// `ASKING`, packed: sent right before the command an ASK redirected.
-pub const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
+const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
 
 /// Where an error reply sends the command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,11 +56,38 @@ fn resolve(to: &str, from: &str) -> Box<str> {
     to.into()
 }
 
-/// ASKING answers OK; a refusal (an ACL without it, say) is the call's error.
-pub fn check_asking(reply: Value) -> Result<()> {
-    match reply {
-        Value::ServerError(e) => Err(e.to_error()),
-        _ => Ok(()),
+/// The ASKING of one attempt, sent ahead of the command an ASK redirected
+/// and pipelined with it. Its reply comes first; it is judged only once the
+/// command's replies are read, so that the connection stays in step. The
+/// library's router and the operator command both go through here.
+#[derive(Debug, Default)]
+#[must_use = "ASKING's reply must be judged with `check`"]
+pub struct Asking {
+    sent: bool,
+}
+
+impl Asking {
+    /// Sends `ASKING` through `send` when `ask` (the redirect was an ASK).
+    pub fn send(ask: bool, send: impl FnOnce(&[u8]) -> Result<()>) -> Result<Asking> {
+        if ask {
+            send(ASKING)?;
+        }
+        Ok(Asking { sent: ask })
+    }
+
+    /// Whether ASKING went out: its reply then comes ahead of the command's.
+    pub fn is_sent(&self) -> bool {
+        self.sent
+    }
+
+    /// ASKING answers OK; a refusal (an ACL without it, say) is the call's
+    /// error. Nothing sent, or its reply not read (the attempt failed
+    /// before): nothing to judge.
+    pub fn check(self, reply: Option<Value>) -> Result<()> {
+        match reply {
+            Some(Value::ServerError(e)) if self.sent => Err(e.to_error()),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -95,6 +122,48 @@ mod tests {
         assert_eq!(redirect("MOVED", "h:1"), None);
         assert_eq!(redirect("MOVED x 127.0.0.1:1", "h:1"), None);
         assert_eq!(redirect("ERR 1 127.0.0.1:1", "h:1"), None);
+    }
+
+    #[test]
+    fn asking_is_sent_only_on_ask_and_a_refusal_is_the_error() {
+        let mut sent = Vec::new();
+        let asking = Asking::send(false, |b| {
+            sent.extend_from_slice(b);
+            Ok(())
+        })
+        .unwrap();
+        assert!(sent.is_empty());
+        assert!(!asking.is_sent());
+        let refusal = || Some(Value::ServerError(ServerError::new("NOPERM no asking")));
+        assert!(
+            asking.check(refusal()).is_ok(),
+            "nothing sent, nothing judged"
+        );
+
+        let asking = Asking::send(true, |b| {
+            sent.extend_from_slice(b);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(sent, b"*1\r\n$6\r\nASKING\r\n");
+        assert!(asking.is_sent());
+        let e = asking.check(refusal()).unwrap_err();
+        assert!(e.message.contains("NOPERM"), "{}", e.message);
+
+        let ok = Asking::send(true, |_| Ok(())).unwrap();
+        assert!(ok.check(Some(Value::Okay)).is_ok());
+        let unread = Asking::send(true, |_| Ok(())).unwrap();
+        assert!(
+            unread.check(None).is_ok(),
+            "the attempt's own error says more"
+        );
+        let failed = Asking::send(true, |_| {
+            Err(crate::error::Error::new(
+                crate::error::ErrorKind::Connection,
+                "lost",
+            ))
+        });
+        assert!(failed.is_err());
     }
 
     #[test]

@@ -240,6 +240,76 @@ fn an_asking_refused_is_the_calls_error_and_the_connection_stays_in_step() {
     assert_eq!(nodes.count(B, "ASKING"), 1, "never repeated");
 }
 
+#[test]
+fn after_an_asking_refused_the_next_call_on_that_connection_reads_its_own_replies() {
+    let nodes = Nodes::default();
+    a_asks_for_b(&nodes);
+    let mut gets = 0;
+    let mut askings = 0;
+    nodes.node(B, move |c| match c {
+        "ASKING" => {
+            askings += 1;
+            match askings {
+                1 => Answer::Reply(error("NOPERM no 'asking' for this user")),
+                _ => Answer::Reply(b"+OK\r\n".to_vec()),
+            }
+        }
+        c if c.starts_with("GET") => {
+            gets += 1;
+            Answer::Reply(bulk(if gets == 1 { "first" } else { "second" }))
+        }
+        _ => Answer::Reply(error("ERR unexpected")),
+    });
+    let client = client(A, &[]);
+    let mut conns = nodes.connections();
+    assert_eq!(get(&client, &mut conns).unwrap_err().kind, ErrorKind::Auth);
+    // Out of step, this call would read the first GET's reply as ASKING's.
+    assert_eq!(get(&client, &mut conns).unwrap(), Some(b"second".to_vec()));
+    assert_eq!(nodes.count(B, "ASKING"), 2, "one per redirected call");
+}
+
+/// A answers every SET of the session with `ASK <slot> B`; B answers ASKING
+/// with `asking`.
+fn a_write_asked_for_b(asking: &'static str) -> (Nodes, Client, crate::error::Result<()>) {
+    let nodes = Nodes::default();
+    let slot = id().slot();
+    nodes.node(A, move |c| match c {
+        c if c.starts_with("SET") => Answer::Reply(error(&format!("ASK {slot} {B}"))),
+        _ => Answer::Reply(error("ERR unexpected")),
+    });
+    nodes.node(B, move |c| match c {
+        "ASKING" => Answer::Reply(asking.as_bytes().to_vec()),
+        c if c.starts_with("SET") => Answer::Reply(b"+OK\r\n".to_vec()),
+        _ => Answer::Reply(error("ERR unexpected")),
+    });
+    let client = client(A, &[]);
+    let mut conns = nodes.connections();
+    let ttl = session::Ttl::from_request(60, 60);
+    let result = session::put(&client, &mut conns, id(), b"v", ttl);
+    (nodes, client, result)
+}
+
+#[test]
+fn a_write_on_ask_sends_one_asking_right_before_it() {
+    let (nodes, client, result) = a_write_asked_for_b("+OK\r\n");
+    result.unwrap();
+    let to_b = nodes.asked_of(B);
+    assert_eq!(to_b.len(), 2, "{to_b:?}");
+    assert_eq!(to_b[0], "ASKING");
+    assert!(to_b[1].starts_with("SET "), "{to_b:?}");
+    assert_eq!(client.topology.refresh_count(), 0);
+}
+
+#[test]
+fn a_write_whose_asking_is_refused_fails_with_that_refusal() {
+    let (nodes, _, result) = a_write_asked_for_b("-NOPERM no 'asking' for this user\r\n");
+    let e = result.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Auth, "{}", e.message);
+    assert!(e.message.contains("NOPERM"), "{}", e.message);
+    assert_eq!(nodes.count(B, "ASKING"), 1, "never repeated");
+    assert_eq!(nodes.count(B, "SET"), 1);
+}
+
 /// `reply` to every GET, for ever: the call gives up at its deadline with
 /// the cluster state as its cause, after retrying with a growing pause.
 fn transient_until_the_deadline(reply: &'static str) -> (Nodes, Client, Error) {

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use ors_redis::operator::{
-    first_slot_map, pack_command, parse_cluster_nodes, parse_info, ClusterNode, Config,
+    first_slot_map, pack_command, parse_cluster_nodes, parse_info, Asking, ClusterNode, Config,
     ConnectParams, Error, ErrorKind, NodeAddr, NodeConnection, ReplyClass, Result, ServerError,
     SlotMap, Value,
 };
@@ -231,6 +231,37 @@ impl Admin {
         let conn = self.connection(node)?;
         match exchange(conn, &packed, commands.len()) {
             Ok(replies) => Ok(replies),
+            Err(e) => {
+                self.drop_connection(node);
+                Err(e.at_node(&node.to_string()))
+            }
+        }
+    }
+
+    /// One command on `node`, behind an ASKING when `ask` (the library's,
+    /// its refusal an error). The command's error reply comes back as
+    /// `Value::ServerError`, for the caller to judge.
+    pub fn asking_query(&mut self, node: &NodeAddr, ask: bool, args: &[&[u8]]) -> Result<Value> {
+        let mut packed = Vec::new();
+        pack_command(&mut packed, args);
+        let conn = self.connection(node)?;
+        let sent = Asking::send(ask, |b| conn.send(b)).and_then(|asking| {
+            conn.send(&packed)?;
+            let ahead = if asking.is_sent() {
+                Some(conn.receive()?)
+            } else {
+                None
+            };
+            let reply = conn.receive()?;
+            Ok((asking, ahead, reply))
+        });
+        match sent {
+            Ok((asking, ahead, reply)) => {
+                asking
+                    .check(ahead)
+                    .map_err(|e| e.at_node(&node.to_string()))?;
+                Ok(reply)
+            }
             Err(e) => {
                 self.drop_connection(node);
                 Err(e.at_node(&node.to_string()))

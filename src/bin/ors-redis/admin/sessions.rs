@@ -343,15 +343,7 @@ impl Admin {
             })?;
         let mut asking = false;
         for _ in 0..=MAX_REDIRECTS {
-            let mut commands: Vec<Vec<&[u8]>> = Vec::with_capacity(2);
-            if asking {
-                commands.push(vec![&b"ASKING"[..]]);
-            }
-            commands.push(args.to_vec());
-            let reply = self
-                .pipeline(&node, &commands)?
-                .pop()
-                .ok_or_else(|| unexpected_reply(&node, "pipeline"))?;
+            let reply = self.asking_query(&node, asking, args)?;
             let Value::ServerError(e) = reply else {
                 return Ok((node, reply));
             };
