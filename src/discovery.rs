@@ -66,7 +66,7 @@ pub fn check_is_cluster(node: &NodeAddr, fields: &HashMap<String, String>) -> Re
 /// `redis-socket-timeout`: the seeds are tried at once, and so are the
 /// masters. Fails fast on authentication, TLS and "not a cluster".
 pub fn discover(config: &Config, params: &ConnectParams) -> Result<Discovery> {
-    let map = find_slot_map(&config.nodes, params)?;
+    let map = init_slot_map(&config.nodes, params)?;
     let found = check_masters(&map, params)?;
 
     let mut warnings = found.warnings;
@@ -142,95 +142,62 @@ pub fn wait_replicas_warning(
     ))
 }
 
-/// Asks every seed at once and takes the first slot map that comes back.
-/// Seeds still connecting when one answered are left to finish on their
-/// own (each within its deadline); nothing of theirs is used.
-fn find_slot_map(seeds: &[NodeAddr], params: &ConnectParams) -> Result<SlotMap> {
-    let deadline = Instant::now() + params.connect_timeout + params.socket_timeout;
-    let (tx, rx) = mpsc::channel();
-    let mut errors: Vec<Option<Error>> = vec![None; seeds.len()];
-    let mut answered = 0;
-    for (index, seed) in seeds.iter().enumerate() {
-        let (tx, seed, params) = (tx.clone(), seed.clone(), params.clone());
-        let spawned = std::thread::Builder::new()
-            .name("ors-redis-seed".into())
-            .spawn(move || {
-                let (result, lines) =
-                    logging::capture(|| read_slot_map_by(&seed, &params, deadline));
-                let _ = tx.send((index, result, lines));
-            });
-        if let Err(e) = spawned {
-            errors[index] = Some(Error::new(
-                ErrorKind::Connection,
-                format!("cannot start a thread to ask seed {}: {e}", seeds[index]),
-            ));
-            answered += 1;
+/// Init's slot map: the first one a seed gives. The seeds that gave none
+/// are logged; without a map, the error says why (see `no_slot_map_error`).
+fn init_slot_map(seeds: &[NodeAddr], params: &ConnectParams) -> Result<SlotMap> {
+    let log_refusals = |refusals: &[(NodeAddr, Error)]| {
+        for (seed, e) in refusals.iter().filter(|(_, e)| !is_decisive(e)) {
+            tracing::warn!(node = %seed, error = %e, "seed node unusable");
+        }
+    };
+    match find_slot_map(seeds, params, SeedChoice::FirstToAnswer) {
+        Ok(found) => {
+            log_refusals(&found.refusals);
+            Ok(found.map)
+        }
+        Err(refusals) => {
+            log_refusals(&refusals);
+            Err(no_slot_map_error(&refusals))
         }
     }
-    drop(tx);
-    while answered < seeds.len() {
-        // Every seed's own deadline is `deadline`; the margin is for its
-        // thread to report.
-        let wait = deadline.saturating_duration_since(Instant::now()) + SEED_REPORT_MARGIN;
-        let Ok((index, result, lines)) = rx.recv_timeout(wait) else {
-            break;
-        };
-        answered += 1;
-        logging::requeue(lines);
-        match result {
-            Ok(map) => return Ok(map),
-            Err(e) if matches!(e.kind, ErrorKind::Auth | ErrorKind::Tls | ErrorKind::Config) => {
-                return Err(e)
-            }
-            Err(e) => {
-                tracing::warn!(node = %seeds[index], error = %e, "seed node unusable");
-                errors[index] = Some(e);
-            }
-        }
-    }
-    Err(no_seed_error(seeds, &errors))
 }
 
-/// How long past its deadline a seed's thread may take to report.
-const SEED_REPORT_MARGIN: Duration = Duration::from_millis(100);
+/// A seed's refusal that no other seed would change (wrong password, TLS,
+/// not a cluster): it ends init's search at once, and it is the error
+/// reported when no seed gives a map.
+pub fn is_decisive(e: &Error) -> bool {
+    matches!(e.kind, ErrorKind::Auth | ErrorKind::Tls | ErrorKind::Config)
+}
 
-/// Init's error when no seed gave a slot map, with one of the statuses the
-/// header lists for init: a seed's "no slots assigned" stays
+/// The error when no seed gave a slot map, from every seed's refusal (in
+/// seed order), with one of the statuses the header lists for init: a
+/// decisive refusal as it is; a seed's "no slots assigned" stays
 /// `ORS_ERR_CLUSTER`; timeouts, lost connections and odd replies are
 /// `ORS_ERR_CONNECTION`.
-fn no_seed_error(seeds: &[NodeAddr], errors: &[Option<Error>]) -> Error {
-    let timed_out = |e: &Option<Error>| e.as_ref().is_none_or(|e| e.kind == ErrorKind::Timeout);
-    if !seeds.is_empty() && errors.iter().all(timed_out) {
+pub fn no_slot_map_error(refusals: &[(NodeAddr, Error)]) -> Error {
+    if let Some((_, e)) = refusals.iter().find(|(_, e)| is_decisive(e)) {
+        return e.clone();
+    }
+    if !refusals.is_empty() && refusals.iter().all(|(_, e)| e.kind == ErrorKind::Timeout) {
         return Error::new(
             ErrorKind::Connection,
             format!(
                 "every seed node in redis-nodes timed out ({}): check that they are reachable \
                  from this host and redis-connect-timeout",
-                seeds
+                refusals
                     .iter()
-                    .map(|s| s.to_string())
+                    .map(|(seed, _)| seed.to_string())
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
         );
     }
-    let kind = if errors
-        .iter()
-        .flatten()
-        .any(|e| e.kind == ErrorKind::Cluster)
-    {
+    let kind = if refusals.iter().any(|(_, e)| e.kind == ErrorKind::Cluster) {
         ErrorKind::Cluster
     } else {
         ErrorKind::Connection
     };
-    let details: Vec<String> = seeds
-        .iter()
-        .zip(errors)
-        .map(|(seed, e)| match e {
-            Some(e) => e.message.clone(),
-            None => format!("node {seed}: no answer in time"),
-        })
-        .collect();
+    let details: Vec<&str> = refusals.iter().map(|(_, e)| e.message.as_str()).collect();
     Error::new(
         kind,
         format!(
@@ -396,53 +363,183 @@ pub fn count_replicas(text: &str, asked: &NodeAddr) -> HashMap<String, usize> {
         .collect()
 }
 
-/// The first seed that gave a slot map: which one, its map, and the seeds
-/// before it that did not, with why.
+/// Which slot map the seed loop takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeedChoice {
+    /// The first map to come back, whichever seed it is from (init: the
+    /// quickest start). A decisive refusal (`is_decisive`) ends the search.
+    FirstToAnswer,
+    /// The map of the first seed in the list that gives one, once every
+    /// seed before it has refused (the operator command: a report that
+    /// names the same seed on every run while the cluster is the same).
+    FirstInOrder,
+}
+
+/// A slot map the seed loop found: which seed gave it, the map, and the
+/// seeds that refused before the choice was made, with why (in seed order;
+/// for `FirstInOrder`, exactly the seeds before `seed`).
 pub struct SeedMap {
     pub seed: NodeAddr,
     pub map: SlotMap,
     pub refusals: Vec<(NodeAddr, Error)>,
 }
 
-/// The seed loop: asks the seeds in order until one gives a slot map.
-/// `refused` hears of each seed that did not; returning `true` ends the loop
-/// at once (that refusal is then the last one). Without a map: every refusal.
-pub fn first_slot_map(
+/// The seed loop, for init and the operator command alike: asks every node
+/// of `seeds` at once, all within one `redis-connect-timeout` +
+/// `redis-socket-timeout`, and takes a map as `choice` says. A seed still
+/// connecting when the choice is made is left to finish on its own (within
+/// that same deadline); nothing of its is used. Without a map: every seed's
+/// refusal in seed order, a seed that did not answer in time as a timeout.
+pub fn find_slot_map(
     seeds: &[NodeAddr],
     params: &ConnectParams,
-    refused: &mut dyn FnMut(&NodeAddr, &Error) -> bool,
+    choice: SeedChoice,
 ) -> std::result::Result<SeedMap, Vec<(NodeAddr, Error)>> {
-    let mut refusals = Vec::new();
-    for seed in seeds {
-        match read_slot_map(seed, params) {
-            Ok(map) => {
-                return Ok(SeedMap {
-                    seed: seed.clone(),
-                    map,
-                    refusals,
-                })
-            }
-            Err(e) => {
-                let stop = refused(seed, &e);
-                refusals.push((seed.clone(), e));
-                if stop {
-                    break;
-                }
+    let deadline = Instant::now() + params.connect_timeout + params.socket_timeout;
+    let mut tally = Tally::new(choice, seeds.len());
+    let (tx, rx) = mpsc::channel();
+    for (index, seed) in seeds.iter().enumerate() {
+        let (tx, seed, params) = (tx.clone(), seed.clone(), params.clone());
+        let spawned = std::thread::Builder::new()
+            .name("ors-redis-seed".into())
+            .spawn(move || {
+                let (result, lines) = logging::capture(|| read_slot_map(&seed, &params, deadline));
+                let _ = tx.send((index, result, lines));
+            });
+        if let Err(e) = spawned {
+            let e = Error::new(
+                ErrorKind::Connection,
+                format!("cannot start a thread to ask seed {}: {e}", seeds[index]),
+            );
+            tally.record(index, Err(e));
+        }
+    }
+    drop(tx);
+    while tally.verdict().is_none() {
+        // Every seed's own deadline is `deadline`; the margin is for its
+        // thread to report.
+        let wait = deadline.saturating_duration_since(Instant::now()) + SEED_REPORT_MARGIN;
+        let Ok((index, result, lines)) = rx.recv_timeout(wait) else {
+            tally.give_up_waiting(seeds);
+            break;
+        };
+        logging::requeue(lines);
+        tally.record(index, result);
+    }
+    tally.into_outcome(seeds)
+}
+
+/// How long past its deadline a seed's thread may take to report.
+const SEED_REPORT_MARGIN: Duration = Duration::from_millis(100);
+
+/// The seeds' answers so far, and the choice they make: the seed loop's
+/// rule, apart from its threads and clock.
+struct Tally {
+    choice: SeedChoice,
+    answers: Vec<Option<Result<SlotMap>>>,
+}
+
+/// What the answers so far decide.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// The map of the seed at this index.
+    Map(usize),
+    NoMap,
+}
+
+impl Tally {
+    fn new(choice: SeedChoice, seeds: usize) -> Tally {
+        Tally {
+            choice,
+            answers: (0..seeds).map(|_| None).collect(),
+        }
+    }
+
+    fn record(&mut self, index: usize, answer: Result<SlotMap>) {
+        if let Some(slot) = self.answers.get_mut(index) {
+            *slot = Some(answer);
+        }
+    }
+
+    /// Seeds that did not answer by the deadline count as timed out.
+    fn give_up_waiting(&mut self, seeds: &[NodeAddr]) {
+        for (seed, answer) in seeds.iter().zip(&mut self.answers) {
+            if answer.is_none() {
+                *answer = Some(Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("node {seed}: no answer in time"),
+                )));
             }
         }
     }
-    Err(refusals)
+
+    fn verdict(&self) -> Option<Verdict> {
+        let is_map = |a: &Option<Result<SlotMap>>| matches!(a, Some(Ok(_)));
+        match self.choice {
+            SeedChoice::FirstToAnswer => {
+                // Answers are recorded one at a time and judged after each,
+                // so at most one map is ever in.
+                if let Some(index) = self.answers.iter().position(is_map) {
+                    return Some(Verdict::Map(index));
+                }
+                let decisive =
+                    |a: &Option<Result<SlotMap>>| matches!(a, Some(Err(e)) if is_decisive(e));
+                if self.answers.iter().any(decisive) {
+                    return Some(Verdict::NoMap);
+                }
+            }
+            SeedChoice::FirstInOrder => {
+                for (index, answer) in self.answers.iter().enumerate() {
+                    match answer {
+                        None => return None,
+                        Some(Ok(_)) => return Some(Verdict::Map(index)),
+                        Some(Err(_)) => {}
+                    }
+                }
+            }
+        }
+        self.answers
+            .iter()
+            .all(Option::is_some)
+            .then_some(Verdict::NoMap)
+    }
+
+    fn into_outcome(
+        self,
+        seeds: &[NodeAddr],
+    ) -> std::result::Result<SeedMap, Vec<(NodeAddr, Error)>> {
+        let verdict = self.verdict();
+        let chosen = match verdict {
+            Some(Verdict::Map(index)) => Some(index),
+            _ => None,
+        };
+        let considered = match (self.choice, chosen) {
+            (SeedChoice::FirstInOrder, Some(index)) => index,
+            _ => seeds.len(),
+        };
+        let mut map = None;
+        let mut refusals = Vec::new();
+        for (index, (seed, answer)) in seeds.iter().zip(self.answers).enumerate() {
+            match answer {
+                Some(Ok(m)) if Some(index) == chosen => map = Some((seed.clone(), m)),
+                Some(Err(e)) if index < considered => refusals.push((seed.clone(), e)),
+                _ => {}
+            }
+        }
+        match map {
+            Some((seed, map)) => Ok(SeedMap {
+                seed,
+                map,
+                refusals,
+            }),
+            None => Err(refusals),
+        }
+    }
 }
 
-/// Reads the slot map from one seed, refusing a node that is not a cluster
-/// node (standalone, Sentinel) with a config error.
-pub fn read_slot_map(seed: &NodeAddr, params: &ConnectParams) -> Result<SlotMap> {
-    let deadline = Instant::now() + params.connect_timeout + params.socket_timeout;
-    read_slot_map_by(seed, params, deadline)
-}
-
-/// `read_slot_map`, done before `deadline`.
-fn read_slot_map_by(seed: &NodeAddr, params: &ConnectParams, deadline: Instant) -> Result<SlotMap> {
+/// Reads the slot map from one seed before `deadline`, refusing a node that
+/// is not a cluster node (standalone, Sentinel) with a config error.
+fn read_slot_map(seed: &NodeAddr, params: &ConnectParams, deadline: Instant) -> Result<SlotMap> {
     let mut conn = NodeConnection::open(seed, params, deadline)?;
     let info = query_by(&mut conn, deadline, &[b"INFO"]).and_then(|reply| match reply {
         Value::BulkString(b) => Ok(parse_info(&String::from_utf8_lossy(&b))),
@@ -530,14 +627,123 @@ dead 127.0.0.1:7303@17303 slave,fail b58f 0 1 2 disconnected
         assert_eq!(old["10.0.0.1:7000"], 0);
     }
 
+    fn seeds(n: usize) -> Vec<NodeAddr> {
+        (1..=n)
+            .map(|i| NodeAddr::parse(&format!("10.0.0.{i}:7000")).unwrap())
+            .collect()
+    }
+
+    fn refusal(kind: ErrorKind) -> Result<SlotMap> {
+        Err(Error::new(kind, format!("{kind:?}")))
+    }
+
+    /// A one-master map whose seed is `seed` (its only master's address).
+    fn map_from(seed: &NodeAddr) -> Result<SlotMap> {
+        let reply = Value::Array(vec![Value::Array(vec![
+            Value::Int(0),
+            Value::Int(16383),
+            Value::Array(vec![
+                Value::BulkString(seed.host.as_bytes().to_vec()),
+                Value::Int(i64::from(seed.port)),
+            ]),
+        ])]);
+        SlotMap::parse(&reply, seed)
+    }
+
+    fn refused_seeds(r: &[(NodeAddr, Error)]) -> Vec<String> {
+        r.iter().map(|(s, _)| s.to_string()).collect()
+    }
+
     #[test]
-    fn init_without_a_seed_returns_a_status_the_header_lists_for_init() {
-        let seeds: Vec<NodeAddr> = ["10.0.0.1:7000", "10.0.0.2:7000"]
-            .iter()
-            .map(|s| NodeAddr::parse(s).unwrap())
-            .collect();
-        let timeout = || Some(Error::new(ErrorKind::Timeout, "connect timed out"));
-        let e = no_seed_error(&seeds, &[timeout(), None]);
+    fn first_to_answer_takes_the_first_map_in_whichever_seed_it_is() {
+        let s = seeds(3);
+        let mut tally = Tally::new(SeedChoice::FirstToAnswer, 3);
+        tally.record(0, refusal(ErrorKind::Connection));
+        assert_eq!(tally.verdict(), None);
+        tally.record(2, map_from(&s[2]));
+        assert_eq!(tally.verdict(), Some(Verdict::Map(2)));
+        let found = tally.into_outcome(&s).ok().unwrap();
+        assert_eq!(found.seed, s[2]);
+        assert_eq!(found.map.masters[0].addr.as_ref(), "10.0.0.3:7000");
+        assert_eq!(refused_seeds(&found.refusals), ["10.0.0.1:7000"]);
+    }
+
+    #[test]
+    fn first_to_answer_ends_at_a_decisive_refusal() {
+        for kind in [ErrorKind::Auth, ErrorKind::Tls, ErrorKind::Config] {
+            let mut tally = Tally::new(SeedChoice::FirstToAnswer, 3);
+            tally.record(1, refusal(kind));
+            assert_eq!(tally.verdict(), Some(Verdict::NoMap), "{kind:?}");
+            let refusals = tally.into_outcome(&seeds(3)).err().unwrap();
+            assert_eq!(no_slot_map_error(&refusals).kind, kind);
+        }
+        let mut tally = Tally::new(SeedChoice::FirstToAnswer, 2);
+        tally.record(0, refusal(ErrorKind::Timeout));
+        assert_eq!(tally.verdict(), None, "a timeout is no reason to stop");
+    }
+
+    #[test]
+    fn first_in_order_waits_for_every_seed_before_the_map() {
+        let s = seeds(4);
+        let mut tally = Tally::new(SeedChoice::FirstInOrder, 4);
+        tally.record(2, map_from(&s[2]));
+        tally.record(3, refusal(ErrorKind::Connection));
+        assert_eq!(tally.verdict(), None, "seeds 1 and 2 may still answer");
+        tally.record(1, map_from(&s[1]));
+        assert_eq!(tally.verdict(), None);
+        tally.record(0, refusal(ErrorKind::Auth));
+        assert_eq!(
+            tally.verdict(),
+            Some(Verdict::Map(1)),
+            "not stopped by Auth"
+        );
+        let found = tally.into_outcome(&s).ok().unwrap();
+        assert_eq!(found.seed, s[1]);
+        assert_eq!(
+            refused_seeds(&found.refusals),
+            ["10.0.0.1:7000"],
+            "only the seeds before the chosen one"
+        );
+    }
+
+    #[test]
+    fn seeds_silent_at_the_deadline_are_timeouts() {
+        let s = seeds(3);
+        let mut tally = Tally::new(SeedChoice::FirstInOrder, 3);
+        tally.record(1, map_from(&s[1]));
+        tally.give_up_waiting(&s);
+        let found = tally.into_outcome(&s).ok().unwrap();
+        assert_eq!(found.seed, s[1]);
+        assert_eq!(found.refusals[0].1.kind, ErrorKind::Timeout);
+
+        let mut tally = Tally::new(SeedChoice::FirstToAnswer, 3);
+        tally.record(2, refusal(ErrorKind::Connection));
+        tally.give_up_waiting(&s);
+        assert_eq!(tally.verdict(), Some(Verdict::NoMap));
+        let refusals = tally.into_outcome(&s).err().unwrap();
+        assert_eq!(
+            refused_seeds(&refusals),
+            ["10.0.0.1:7000", "10.0.0.2:7000", "10.0.0.3:7000"]
+        );
+        assert_eq!(refusals[0].1.kind, ErrorKind::Timeout);
+        assert!(refusals[0].1.message.contains("no answer in time"));
+    }
+
+    #[test]
+    fn no_seeds_no_map() {
+        for choice in [SeedChoice::FirstToAnswer, SeedChoice::FirstInOrder] {
+            let tally = Tally::new(choice, 0);
+            assert_eq!(tally.verdict(), Some(Verdict::NoMap));
+            let e = no_slot_map_error(&tally.into_outcome(&[]).err().unwrap());
+            assert!(e.message.contains("no seed nodes"), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn without_a_map_init_returns_a_status_the_header_lists_for_init() {
+        let s = seeds(2);
+        let timeout = || Error::new(ErrorKind::Timeout, "connect timed out");
+        let e = no_slot_map_error(&[(s[0].clone(), timeout()), (s[1].clone(), timeout())]);
         assert_eq!(e.kind, ErrorKind::Connection);
         assert!(e.message.contains("every seed node"), "{}", e.message);
         for (other, want) in [
@@ -545,11 +751,22 @@ dead 127.0.0.1:7303@17303 slave,fail b58f 0 1 2 disconnected
             (ErrorKind::Connection, ErrorKind::Connection),
             (ErrorKind::Internal, ErrorKind::Connection),
             (ErrorKind::Cluster, ErrorKind::Cluster),
+            (ErrorKind::Auth, ErrorKind::Auth),
         ] {
-            let e = no_seed_error(&seeds, &[timeout(), Some(Error::new(other, "x"))]);
+            let e = no_slot_map_error(&[
+                (s[0].clone(), timeout()),
+                (s[1].clone(), Error::new(other, "x")),
+            ]);
             assert_eq!(e.kind, want, "{other:?}");
-            assert!(e.message.contains("no answer") || e.message.contains("timed out"));
         }
+        let e = no_slot_map_error(&[
+            (s[0].clone(), Error::new(ErrorKind::Connection, "refused")),
+            (s[1].clone(), Error::new(ErrorKind::Tls, "bad certificate")),
+        ]);
+        assert_eq!(
+            e.message, "bad certificate",
+            "the decisive refusal, as it is"
+        );
     }
 
     #[test]

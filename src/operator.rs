@@ -7,7 +7,9 @@
 pub use crate::cluster_nodes::{parse_cluster_nodes, ClusterNode};
 pub use crate::config::{Config, LogLevel, NodeAddr};
 pub use crate::connection::{ConnectParams, NodeConnection};
-pub use crate::discovery::{first_slot_map, parse_info, parse_version};
+pub use crate::discovery::{
+    find_slot_map, no_slot_map_error, parse_info, parse_version, SeedChoice,
+};
 pub use crate::error::{Error, ErrorKind, ReplyClass, Result};
 pub use crate::keys::{key_slot, ClusterName, KeyBuilder, SessionId};
 pub use crate::logging::install as install_logging;

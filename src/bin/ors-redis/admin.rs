@@ -17,9 +17,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use ors_redis::operator::{
-    first_slot_map, pack_command, parse_cluster_nodes, parse_info, Asking, ClusterNode, Config,
-    ConnectParams, Error, ErrorKind, NodeAddr, NodeConnection, ReplyClass, Result, ServerError,
-    SlotMap, Value,
+    find_slot_map, no_slot_map_error, pack_command, parse_cluster_nodes, parse_info, Asking,
+    ClusterNode, Config, ConnectParams, Error, ErrorKind, NodeAddr, NodeConnection, ReplyClass,
+    Result, SeedChoice, ServerError, SlotMap, Value,
 };
 
 /// The outcome of one check, as the operator reads it.
@@ -75,37 +75,14 @@ pub struct Admin {
 
 impl Admin {
     /// Reads the slot map from the first seed that gives one, for a
-    /// command that needs the cluster: one error when none does.
+    /// command that needs the cluster: one error when none does, as init's.
     pub fn connect(config: Config) -> Result<Admin> {
-        Admin::connect_seeds(config).map_err(|refusals| {
-            // An authentication, TLS or "not a cluster" problem says most.
-            let telling = refusals
-                .iter()
-                .position(|(_, e)| {
-                    matches!(e.kind, ErrorKind::Auth | ErrorKind::Tls | ErrorKind::Config)
-                })
-                .unwrap_or(refusals.len().saturating_sub(1));
-            match refusals.into_iter().nth(telling) {
-                Some((_, e))
-                    if matches!(e.kind, ErrorKind::Auth | ErrorKind::Tls | ErrorKind::Config) =>
-                {
-                    e
-                }
-                Some((_, e)) => Error::new(
-                    e.kind,
-                    format!(
-                        "no node in redis-nodes could be used; last error: {}",
-                        e.message
-                    ),
-                ),
-                None => Error::config("no seed nodes"),
-            }
-        })
+        Admin::connect_seeds(config).map_err(|refusals| no_slot_map_error(&refusals))
     }
 
-    /// Tries the seeds in order until one gives a slot map; the seeds that
-    /// did not are kept in `seed_errors`. Without any slot map: every
-    /// seed's reason.
+    /// Reads the slot map of the first seed in redis-nodes order that gives
+    /// one (all are asked at once); the seeds before it that did not are
+    /// kept in `seed_errors`. Without any slot map: every seed's reason.
     pub fn connect_seeds(config: Config) -> std::result::Result<Admin, Vec<(NodeAddr, Error)>> {
         let params = match ConnectParams::from_config(&config) {
             Ok(p) => p,
@@ -119,10 +96,10 @@ impl Admin {
                 )])
             }
         };
-        let found = first_slot_map(&config.nodes, &params, &mut |seed, e| {
+        let found = find_slot_map(&config.nodes, &params, SeedChoice::FirstInOrder)?;
+        for (seed, e) in &found.refusals {
             tracing::debug!(seed = %seed, error = %e.message, "seed gave no slot map");
-            false
-        })?;
+        }
         tracing::info!(seed = %found.seed, masters = found.map.masters.len(), "slot map read");
         Ok(Admin {
             seed: found.seed,
@@ -134,25 +111,22 @@ impl Admin {
         })
     }
 
-    /// Reads the slot map again (after a failover moved slots), from the
-    /// masters known so far, then the seeds.
+    /// Reads the slot map again (after a failover moved slots): the first
+    /// map from any node known so far (masters, replicas, seeds), each
+    /// asked once.
     pub fn refresh(&mut self) -> Result<()> {
         let mut candidates = self.masters();
         for m in &self.map.masters {
             candidates.extend(m.replicas.iter().cloned());
         }
         candidates.extend(self.config.nodes.iter().cloned());
-        match first_slot_map(&candidates, &self.params, &mut |_, _| false) {
-            Ok(found) => {
-                tracing::info!(node = %found.seed, "slot map read again");
-                self.map = found.map;
-                Ok(())
-            }
-            Err(mut refusals) => Err(refusals
-                .pop()
-                .map(|(_, e)| e)
-                .unwrap_or_else(|| Error::new(ErrorKind::Cluster, "no node gave a slot map"))),
-        }
+        let mut seen = std::collections::HashSet::new();
+        candidates.retain(|node| seen.insert(node.to_string()));
+        let found = find_slot_map(&candidates, &self.params, SeedChoice::FirstToAnswer)
+            .map_err(|refusals| no_slot_map_error(&refusals))?;
+        tracing::info!(node = %found.seed, "slot map read again");
+        self.map = found.map;
+        Ok(())
     }
 
     /// Runs `op` again, with the slot map read again, while it fails the
