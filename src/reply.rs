@@ -2,8 +2,9 @@
 //! from a connection's socket.
 //!
 //! Why our own reader rather than redis-rs's parser: that parser (through
-//! combine's buffered reader) zero-fills up to 8 KiB before every socket
-//! read, 57% of the instructions of a whole call under callgrind, and it
+//! combine's buffered reader) zero-fills its read buffer before every
+//! socket read, most of a call's instructions (bench/README.md, "Where the
+//! time goes", has the figures), and it
 //! hands a GET's value back as a `Vec` that then had to be copied into the
 //! `malloc`'d buffer C receives. This reader keeps one buffer per connection,
 //! zeroed once when it is made, and reads a bulk string straight into the

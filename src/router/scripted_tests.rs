@@ -155,6 +155,19 @@ fn get(client: &Client, conns: &mut Calls) -> crate::error::Result<Option<Vec<u8
     result
 }
 
+/// Runs a put of `id()` with `value`, checking that it returns within the
+/// deadline.
+fn put(client: &Client, conns: &mut Calls, value: &[u8]) -> crate::error::Result<()> {
+    let started = Instant::now();
+    let result = session::put(client, conns, id(), value, session::Ttl::from_request(60, 60));
+    let took = started.elapsed();
+    assert!(
+        took <= Duration::from_millis(OP_TIMEOUT_MS) + SLACK,
+        "the call took {took:?}, op-timeout is {OP_TIMEOUT_MS} ms"
+    );
+    result
+}
+
 #[test]
 fn moved_goes_to_the_new_master_and_refreshes_the_map() {
     let nodes = Nodes::default();
@@ -284,8 +297,7 @@ fn a_write_asked_for_b(asking: &'static str) -> (Nodes, Client, crate::error::Re
     });
     let client = client(A, &[]);
     let mut conns = nodes.connections();
-    let ttl = session::Ttl::from_request(60, 60);
-    let result = session::put(&client, &mut conns, id(), b"v", ttl);
+    let result = put(&client, &mut conns, b"v");
     (nodes, client, result)
 }
 
