@@ -12,7 +12,7 @@
 
 // The C ABI (exports and status constants).
 pub mod ffi;
-pub mod status;
+mod status;
 // The operator command's (`ors-redis`) small, deliberate surface.
 pub mod operator;
 // Pure parsing and encoding, also reached by the fuzz targets and the
