@@ -58,11 +58,8 @@ pub fn parse_cluster_nodes(text: &str, asked: &NodeAddr) -> Vec<ClusterNode> {
             continue;
         }
         let endpoint = fields[1].split(['@', ',']).next().unwrap_or("");
-        let addr = match endpoint.strip_prefix(':') {
-            Some("0") | Some("") => None,
-            Some(port) => NodeAddr::parse(&format!("{}:{port}", asked.host)).ok(),
-            None => NodeAddr::parse(endpoint).ok(),
-        };
+        // ":0" (noaddr) is no address at all.
+        let addr = NodeAddr::parse_reported(endpoint, asked).ok();
         let slots = fields[8..].iter().map(|entry| slots_in(entry)).sum();
         out.push(ClusterNode {
             id: fields[0].to_string(),
@@ -123,6 +120,14 @@ short line
         assert_eq!(nodes[2].slots, 5462);
         assert!(nodes[3].addr.is_none() && nodes[3].is_failed() && !nodes[3].connected);
         assert!(nodes[3].addr_text().contains("dead"));
+    }
+
+    #[test]
+    fn a_node_without_a_host_is_on_the_ipv6_host_asked() {
+        let text = "020a :7002@17002 myself,master - 0 0 1 connected 0-16383";
+        let asked = NodeAddr::parse("[::1]:7000").unwrap();
+        let nodes = parse_cluster_nodes(text, &asked);
+        assert_eq!(nodes[0].addr, Some(NodeAddr::parse("[::1]:7002").unwrap()));
     }
 
     #[test]

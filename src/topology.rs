@@ -48,8 +48,8 @@ pub struct SlotMap {
 }
 
 impl SlotMap {
-    /// Parses a `CLUSTER SLOTS` reply; `asked` is the node that sent it (an
-    /// empty or `?` endpoint means "the host you asked").
+    /// Parses a `CLUSTER SLOTS` reply; `asked` is the node that sent it (see
+    /// `NodeAddr::reported` for an endpoint without a host).
     pub fn parse(reply: &Value, asked: &NodeAddr) -> Result<SlotMap> {
         let bad = |what: &str| {
             Error::new(
@@ -189,12 +189,7 @@ fn node_of(v: &Value, asked: &NodeAddr) -> Option<NodeAddr> {
     let host = text_of(f.first()?)?;
     let port = int_of(f.get(1)?)?;
     let port = u16::try_from(port).ok().filter(|&p| p != 0)?;
-    let host = if host.is_empty() || host == "?" {
-        asked.host.clone()
-    } else {
-        host
-    };
-    Some(NodeAddr { host, port })
+    Some(NodeAddr::reported(&host, port, asked))
 }
 
 /// The rate limit: whether `interval` has passed since `last` (which then
