@@ -437,17 +437,14 @@ impl NodeConnection {
             Err(e) if username == Some("default") && e.is_reply(ReplyClass::WrongArity) => {
                 self.query(&[b"AUTH", pass]).map(|_| ())
             }
-            Err(e) if e.is_reply(ReplyClass::WrongArity) => Err(Error::new(
-                ErrorKind::Auth,
-                format!(
-                    "{} (this server predates Redis 6 and has no ACL users: configure 'password' alone)",
-                    e.message
-                ),
+            Err(e) if e.is_reply(ReplyClass::WrongArity) => Err(e
+                .counted_as(ErrorKind::Auth)
+                .with_advice(
+                " (this server predates Redis 6 and has no ACL users: configure 'password' alone)",
             )),
-            Err(e) if e.kind == ErrorKind::Server => {
-                // Any other refusal of AUTH is an authentication problem.
-                Err(Error::new(ErrorKind::Auth, e.message))
-            }
+            // Any other refusal of AUTH is an authentication problem; the
+            // reply's class stays for whoever looks further.
+            Err(e) if e.kind == ErrorKind::Server => Err(e.counted_as(ErrorKind::Auth)),
             Err(e) => Err(e),
         }
     }
@@ -984,6 +981,46 @@ mod tests {
         conn.send(PING).unwrap();
         let e = conn.receive().unwrap_err();
         (e, now.elapsed())
+    }
+
+    /// What `authenticate` makes of a node that answers every command with
+    /// the error reply `reply`.
+    fn auth_refused_with(reply: &str, username: Option<&str>) -> Error {
+        let reply = format!("-{reply}\r\n").into_bytes();
+        let script: Box<scripted::Script> =
+            Box::new(move |_: &[Vec<u8>]| scripted::Answer::Reply(reply.clone()));
+        let stream = scripted::ScriptedStream::new(Arc::new(std::sync::Mutex::new(script)));
+        let mut conn = NodeConnection::scripted(stream);
+        conn.set_timeout(Duration::from_secs(1)).unwrap();
+        let config = crate::config::Config::parse(
+            "redis-nodes=127.0.0.1:7000 cluster-name=T password=secret",
+        )
+        .unwrap();
+        conn.authenticate(username, config.password.as_ref().unwrap())
+            .unwrap_err()
+    }
+
+    #[test]
+    fn a_refused_auth_keeps_the_replys_class() {
+        let e = auth_refused_with(
+            "ERR wrong number of arguments for 'auth' command",
+            Some("ors"),
+        );
+        assert_eq!(e.kind, ErrorKind::Auth);
+        assert!(e.is_reply(ReplyClass::WrongArity), "{e:?}");
+        assert!(
+            e.message.contains("configure 'password' alone"),
+            "{}",
+            e.message
+        );
+        let e = auth_refused_with("ERR Client sent AUTH, but no password is set", None);
+        assert_eq!(e.kind, ErrorKind::Auth);
+        assert!(e.is_reply(ReplyClass::Other), "{e:?}");
+        // Already an authentication class: left as it is.
+        let e = auth_refused_with("WRONGPASS invalid username-password pair", Some("ors"));
+        assert_eq!(e.kind, ErrorKind::Auth);
+        assert!(e.is_reply(ReplyClass::WrongPass), "{e:?}");
+        assert!(!e.message.contains("secret"));
     }
 
     #[test]
