@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use rustls::{ClientConnection, StreamOwned};
 
 use crate::config::{Config, NodeAddr, Secret};
-use crate::error::{from_io, local_shortage, Error, ErrorKind, ReplyClass, Result};
+use crate::error::{from_io, local_shortage, Error, ErrorKind, ReplyClass, Result, TlsFailure};
 use crate::fork;
 use crate::reply::{Bulk, ReadError, ReplyReader, Value};
 use crate::resp;
@@ -901,29 +901,31 @@ fn tls_handshake(
     budget: Duration,
 ) -> Result<Stream> {
     let name = tls.server_name(&addr.host)?;
-    let mut conn = ClientConnection::new(tls.config.clone(), name)
-        .map_err(|e| Error::new(ErrorKind::Tls, format!("TLS setup: {e}")))?;
+    let mut conn = ClientConnection::new(tls.config.clone(), name).map_err(|e| tls::failure(&e))?;
     while conn.is_handshaking() {
-        conn.complete_io(&mut tcp).map_err(|e| {
-            let failure = io_failure(&e, "TLS handshake");
-            match failure.kind {
-                ErrorKind::Timeout => Error::new(
-                    ErrorKind::Timeout,
-                    format!("TLS handshake timed out after {} ms", budget.as_millis()),
-                ),
-                ErrorKind::Tls => failure,
-                // Closed or reset mid-handshake: most likely not a TLS port.
-                _ => Error::new(
-                    ErrorKind::Tls,
-                    format!(
-                        "TLS handshake failed: {} (does the node listen with TLS on this port?)",
-                        failure.message
-                    ),
-                ),
-            }
-        })?;
+        conn.complete_io(&mut tcp)
+            .map_err(|e| handshake_failure(&e, budget))?;
     }
     Ok(Stream::Tls(Box::new(StreamOwned::new(conn, tcp))))
+}
+
+/// A handshake's I/O error: rustls's own are classified by `tls::failure`
+/// (in `io_failure`), a local shortage (EMFILE, memory) stays what it is,
+/// and a connection closed or reset mid-handshake most likely reached a
+/// port that does not speak TLS.
+fn handshake_failure(err: &io::Error, budget: Duration) -> Error {
+    let failure = io_failure(err, "TLS handshake");
+    match failure.kind {
+        ErrorKind::Timeout => Error::new(
+            ErrorKind::Timeout,
+            format!("TLS handshake timed out after {} ms", budget.as_millis()),
+        ),
+        ErrorKind::Connection => Error::tls(
+            TlsFailure::NotTls,
+            format_args!("TLS handshake failed: {}", failure.message),
+        ),
+        _ => failure,
+    }
 }
 
 #[cfg(test)]
@@ -1021,6 +1023,38 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Auth);
         assert!(e.is_reply(ReplyClass::WrongPass), "{e:?}");
         assert!(!e.message.contains("secret"));
+    }
+
+    #[test]
+    fn a_failed_handshake_is_classified_once() {
+        use crate::error::Cause;
+        let budget = Duration::from_millis(1500);
+        let failed = |e: io::Error| handshake_failure(&e, budget);
+        // Closed or reset by the peer: not a TLS port, as a TLS failure class.
+        for kind in [io::ErrorKind::ConnectionReset, io::ErrorKind::UnexpectedEof] {
+            let e = failed(io::Error::from(kind));
+            assert_eq!(e.kind, ErrorKind::Tls, "{kind:?}");
+            assert_eq!(e.cause, Some(Cause::Tls(TlsFailure::NotTls)), "{kind:?}");
+            assert!(e.message.contains("speak TLS"), "{}", e.message);
+        }
+        // A shortage of this host is not the node's TLS.
+        #[cfg(unix)]
+        {
+            let e = failed(io::Error::from_raw_os_error(libc::EMFILE));
+            assert_eq!(e.kind, ErrorKind::LocalResource);
+            assert!(e.message.contains("ulimit -n"), "{}", e.message);
+        }
+        let e = failed(io::Error::from(io::ErrorKind::OutOfMemory));
+        assert_eq!(e.kind, ErrorKind::LocalResource);
+        // rustls's errors keep their own class.
+        let e = failed(io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Expired),
+        ));
+        assert_eq!(e.cause, Some(Cause::Tls(TlsFailure::OutsideValidity)));
+        let e = failed(io::Error::from(io::ErrorKind::WouldBlock));
+        assert_eq!(e.kind, ErrorKind::Timeout);
+        assert!(e.message.contains("1500 ms"), "{}", e.message);
     }
 
     #[test]
