@@ -2,6 +2,7 @@
 //! count (`discovery`) and the operator command (`admin`).
 
 use crate::config::NodeAddr;
+use crate::keys::SLOT_COUNT;
 
 /// One line of `CLUSTER NODES`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,23 +58,9 @@ pub fn parse_cluster_nodes(text: &str, asked: &NodeAddr) -> Vec<ClusterNode> {
             continue;
         }
         let endpoint = fields[1].split(['@', ',']).next().unwrap_or("");
-        let addr = match endpoint.strip_prefix(':') {
-            Some("0") | Some("") => None,
-            Some(port) => NodeAddr::parse(&format!("{}:{port}", asked.host)).ok(),
-            None => NodeAddr::parse(endpoint).ok(),
-        };
-        let slots = fields[8..]
-            .iter()
-            // Migrating/importing entries look like "[5461->-<id>]".
-            .filter(|s| !s.starts_with('['))
-            .map(|s| match s.split_once('-') {
-                Some((a, b)) => match (a.parse::<usize>(), b.parse::<usize>()) {
-                    (Ok(a), Ok(b)) if b >= a => b - a + 1,
-                    _ => 0,
-                },
-                None => usize::from(s.parse::<usize>().is_ok()),
-            })
-            .sum();
+        // ":0" (noaddr) is no address at all.
+        let addr = NodeAddr::parse_reported(endpoint, asked).ok();
+        let slots = fields[8..].iter().map(|entry| slots_in(entry)).sum();
         out.push(ClusterNode {
             id: fields[0].to_string(),
             addr,
@@ -84,6 +71,25 @@ pub fn parse_cluster_nodes(text: &str, asked: &NodeAddr) -> Vec<ClusterNode> {
         });
     }
     out
+}
+
+/// How many slots one slot entry of a line names: `5461-10922` or `16383`.
+/// Migrating/importing entries (`[5461->-<id>]`) and anything out of
+/// bounds (the text is the server's, not trusted) name none.
+fn slots_in(entry: &str) -> usize {
+    let slot = |text: &str| {
+        text.parse::<u16>()
+            .ok()
+            .filter(|&s| usize::from(s) < SLOT_COUNT)
+    };
+    let (first, last) = match entry.split_once('-') {
+        Some((first, last)) => (slot(first), slot(last)),
+        None => (slot(entry), slot(entry)),
+    };
+    match (first, last) {
+        (Some(first), Some(last)) if last >= first => usize::from(last - first) + 1,
+        _ => 0,
+    }
 }
 
 #[cfg(test)]
@@ -114,5 +120,26 @@ short line
         assert_eq!(nodes[2].slots, 5462);
         assert!(nodes[3].addr.is_none() && nodes[3].is_failed() && !nodes[3].connected);
         assert!(nodes[3].addr_text().contains("dead"));
+    }
+
+    #[test]
+    fn a_node_without_a_host_is_on_the_ipv6_host_asked() {
+        let text = "020a :7002@17002 myself,master - 0 0 1 connected 0-16383";
+        let asked = NodeAddr::parse("[::1]:7000").unwrap();
+        let nodes = parse_cluster_nodes(text, &asked);
+        assert_eq!(nodes[0].addr, Some(NodeAddr::parse("[::1]:7002").unwrap()));
+    }
+
+    #[test]
+    fn slot_entries_out_of_bounds_count_for_nothing() {
+        let line = |slots: &str| format!("a 127.0.0.1:7000@17000 master - 0 0 1 connected {slots}");
+        let asked = NodeAddr::parse("127.0.0.1:7000").unwrap();
+        let count = |slots: &str| parse_cluster_nodes(&line(slots), &asked)[0].slots;
+        // Would overflow `b - a + 1` (a panic in debug, a wrap in release).
+        assert_eq!(count("0-18446744073709551615"), 0);
+        assert_eq!(count("18446744073709551615"), 0);
+        assert_eq!(count("16384 16383-16384 5-3 -1 x-2 [1-<-b]"), 0);
+        assert_eq!(count("0-16383"), SLOT_COUNT);
+        assert_eq!(count("0 16383 0-0 10-19"), 13);
     }
 }

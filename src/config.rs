@@ -43,6 +43,31 @@ impl NodeAddr {
             port,
         })
     }
+
+    /// A node as another node (`reporter`) reports it. A node that does not
+    /// know its own address yet is reported without a host (empty, or `?`):
+    /// it is then on the reporter's host. The one home of that rule, for
+    /// CLUSTER SLOTS, CLUSTER NODES and MOVED/ASK alike.
+    pub fn reported(host: &str, port: u16, reporter: &NodeAddr) -> NodeAddr {
+        let host = if host.is_empty() || host == "?" {
+            reporter.host.clone()
+        } else {
+            host.to_string()
+        };
+        NodeAddr { host, port }
+    }
+
+    /// [`NodeAddr::parse`] of a reported `host:port`, where `:port` and
+    /// `?:port` name a port on the reporter's host ([`NodeAddr::reported`]).
+    pub fn parse_reported(text: &str, reporter: &NodeAddr) -> std::result::Result<Self, String> {
+        match text.rsplit_once(':') {
+            Some((host @ ("" | "?"), port)) => match port.parse::<u16>() {
+                Ok(port) if port != 0 => Ok(NodeAddr::reported(host, port, reporter)),
+                _ => Err(format!("'{text}' is not :port")),
+            },
+            _ => NodeAddr::parse(text),
+        }
+    }
 }
 
 impl fmt::Display for NodeAddr {
@@ -544,6 +569,31 @@ fn parse_path(key: &str, value: &str) -> Result<PathBuf> {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+
+    #[test]
+    fn a_node_reported_without_a_host_is_on_the_reporters_host() {
+        let v4 = NodeAddr::parse("10.0.0.1:7000").unwrap();
+        let v6 = NodeAddr::parse("[::1]:7000").unwrap();
+        let reported =
+            |text: &str, by: &NodeAddr| NodeAddr::parse_reported(text, by).map(|a| a.to_string());
+        assert_eq!(reported(":7002", &v4).as_deref(), Ok("10.0.0.1:7002"));
+        assert_eq!(reported("?:7002", &v4).as_deref(), Ok("10.0.0.1:7002"));
+        assert_eq!(reported(":7002", &v6).as_deref(), Ok("[::1]:7002"));
+        assert_eq!(
+            reported("10.0.0.2:7002", &v6).as_deref(),
+            Ok("10.0.0.2:7002")
+        );
+        assert_eq!(reported("[::2]:7002", &v4).as_deref(), Ok("[::2]:7002"));
+        for bad in [":0", ":", ":x", "?:99999", "h", "::1:7002"] {
+            assert!(reported(bad, &v4).is_err(), "{bad}");
+        }
+        assert_eq!(
+            NodeAddr::reported("", 7002, &v6),
+            NodeAddr::parse("[::1]:7002").unwrap()
+        );
+        assert_eq!(NodeAddr::reported("?", 1, &v4).host, "10.0.0.1");
+        assert_eq!(NodeAddr::reported("h", 1, &v4).host, "h");
+    }
 
     const BASE: &str = "redis-nodes=127.0.0.1:7000 cluster-name=T";
 

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use rustls::{ClientConnection, StreamOwned};
 
 use crate::config::{Config, NodeAddr, Secret};
-use crate::error::{from_io, local_shortage, Error, ErrorKind, ReplyClass, Result};
+use crate::error::{from_io, local_shortage, Error, ErrorKind, ReplyClass, Result, TlsFailure};
 use crate::fork;
 use crate::reply::{Bulk, ReadError, ReplyReader, Value};
 use crate::resp;
@@ -437,17 +437,14 @@ impl NodeConnection {
             Err(e) if username == Some("default") && e.is_reply(ReplyClass::WrongArity) => {
                 self.query(&[b"AUTH", pass]).map(|_| ())
             }
-            Err(e) if e.is_reply(ReplyClass::WrongArity) => Err(Error::new(
-                ErrorKind::Auth,
-                format!(
-                    "{} (this server predates Redis 6 and has no ACL users: configure 'password' alone)",
-                    e.message
-                ),
+            Err(e) if e.is_reply(ReplyClass::WrongArity) => Err(e
+                .counted_as(ErrorKind::Auth)
+                .with_advice(
+                " (this server predates Redis 6 and has no ACL users: configure 'password' alone)",
             )),
-            Err(e) if e.kind == ErrorKind::Server => {
-                // Any other refusal of AUTH is an authentication problem.
-                Err(Error::new(ErrorKind::Auth, e.message))
-            }
+            // Any other refusal of AUTH is an authentication problem; the
+            // reply's class stays for whoever looks further.
+            Err(e) if e.kind == ErrorKind::Server => Err(e.counted_as(ErrorKind::Auth)),
             Err(e) => Err(e),
         }
     }
@@ -904,29 +901,31 @@ fn tls_handshake(
     budget: Duration,
 ) -> Result<Stream> {
     let name = tls.server_name(&addr.host)?;
-    let mut conn = ClientConnection::new(tls.config.clone(), name)
-        .map_err(|e| Error::new(ErrorKind::Tls, format!("TLS setup: {e}")))?;
+    let mut conn = ClientConnection::new(tls.config.clone(), name).map_err(|e| tls::failure(&e))?;
     while conn.is_handshaking() {
-        conn.complete_io(&mut tcp).map_err(|e| {
-            let failure = io_failure(&e, "TLS handshake");
-            match failure.kind {
-                ErrorKind::Timeout => Error::new(
-                    ErrorKind::Timeout,
-                    format!("TLS handshake timed out after {} ms", budget.as_millis()),
-                ),
-                ErrorKind::Tls => failure,
-                // Closed or reset mid-handshake: most likely not a TLS port.
-                _ => Error::new(
-                    ErrorKind::Tls,
-                    format!(
-                        "TLS handshake failed: {} (does the node listen with TLS on this port?)",
-                        failure.message
-                    ),
-                ),
-            }
-        })?;
+        conn.complete_io(&mut tcp)
+            .map_err(|e| handshake_failure(&e, budget))?;
     }
     Ok(Stream::Tls(Box::new(StreamOwned::new(conn, tcp))))
+}
+
+/// A handshake's I/O error: rustls's own are classified by `tls::failure`
+/// (in `io_failure`), a local shortage (EMFILE, memory) stays what it is,
+/// and a connection closed or reset mid-handshake most likely reached a
+/// port that does not speak TLS.
+fn handshake_failure(err: &io::Error, budget: Duration) -> Error {
+    let failure = io_failure(err, "TLS handshake");
+    match failure.kind {
+        ErrorKind::Timeout => Error::new(
+            ErrorKind::Timeout,
+            format!("TLS handshake timed out after {} ms", budget.as_millis()),
+        ),
+        ErrorKind::Connection => Error::tls(
+            TlsFailure::NotTls,
+            format_args!("TLS handshake failed: {}", failure.message),
+        ),
+        _ => failure,
+    }
 }
 
 #[cfg(test)]
@@ -984,6 +983,78 @@ mod tests {
         conn.send(PING).unwrap();
         let e = conn.receive().unwrap_err();
         (e, now.elapsed())
+    }
+
+    /// What `authenticate` makes of a node that answers every command with
+    /// the error reply `reply`.
+    fn auth_refused_with(reply: &str, username: Option<&str>) -> Error {
+        let reply = format!("-{reply}\r\n").into_bytes();
+        let script: Box<scripted::Script> =
+            Box::new(move |_: &[Vec<u8>]| scripted::Answer::Reply(reply.clone()));
+        let stream = scripted::ScriptedStream::new(Arc::new(std::sync::Mutex::new(script)));
+        let mut conn = NodeConnection::scripted(stream);
+        conn.set_timeout(Duration::from_secs(1)).unwrap();
+        let config = crate::config::Config::parse(
+            "redis-nodes=127.0.0.1:7000 cluster-name=T password=secret",
+        )
+        .unwrap();
+        conn.authenticate(username, config.password.as_ref().unwrap())
+            .unwrap_err()
+    }
+
+    #[test]
+    fn a_refused_auth_keeps_the_replys_class() {
+        let e = auth_refused_with(
+            "ERR wrong number of arguments for 'auth' command",
+            Some("ors"),
+        );
+        assert_eq!(e.kind, ErrorKind::Auth);
+        assert!(e.is_reply(ReplyClass::WrongArity), "{e:?}");
+        assert!(
+            e.message.contains("configure 'password' alone"),
+            "{}",
+            e.message
+        );
+        let e = auth_refused_with("ERR Client sent AUTH, but no password is set", None);
+        assert_eq!(e.kind, ErrorKind::Auth);
+        assert!(e.is_reply(ReplyClass::Other), "{e:?}");
+        // Already an authentication class: left as it is.
+        let e = auth_refused_with("WRONGPASS invalid username-password pair", Some("ors"));
+        assert_eq!(e.kind, ErrorKind::Auth);
+        assert!(e.is_reply(ReplyClass::WrongPass), "{e:?}");
+        assert!(!e.message.contains("secret"));
+    }
+
+    #[test]
+    fn a_failed_handshake_is_classified_once() {
+        use crate::error::Cause;
+        let budget = Duration::from_millis(1500);
+        let failed = |e: io::Error| handshake_failure(&e, budget);
+        // Closed or reset by the peer: not a TLS port, as a TLS failure class.
+        for kind in [io::ErrorKind::ConnectionReset, io::ErrorKind::UnexpectedEof] {
+            let e = failed(io::Error::from(kind));
+            assert_eq!(e.kind, ErrorKind::Tls, "{kind:?}");
+            assert_eq!(e.cause, Some(Cause::Tls(TlsFailure::NotTls)), "{kind:?}");
+            assert!(e.message.contains("speak TLS"), "{}", e.message);
+        }
+        // A shortage of this host is not the node's TLS.
+        #[cfg(unix)]
+        {
+            let e = failed(io::Error::from_raw_os_error(libc::EMFILE));
+            assert_eq!(e.kind, ErrorKind::LocalResource);
+            assert!(e.message.contains("ulimit -n"), "{}", e.message);
+        }
+        let e = failed(io::Error::from(io::ErrorKind::OutOfMemory));
+        assert_eq!(e.kind, ErrorKind::LocalResource);
+        // rustls's errors keep their own class.
+        let e = failed(io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Expired),
+        ));
+        assert_eq!(e.cause, Some(Cause::Tls(TlsFailure::OutsideValidity)));
+        let e = failed(io::Error::from(io::ErrorKind::WouldBlock));
+        assert_eq!(e.kind, ErrorKind::Timeout);
+        assert!(e.message.contains("1500 ms"), "{}", e.message);
     }
 
     #[test]

@@ -233,6 +233,20 @@ impl Error {
         }
     }
 
+    /// The same error, its cause kept, counted as `kind`: for a caller that
+    /// knows what a reply means better than its code says (an `ERR` to AUTH
+    /// is an authentication failure).
+    pub fn counted_as(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Appends what the operator should check to the message.
+    pub fn with_advice(mut self, advice: &str) -> Self {
+        self.message.push_str(advice);
+        self
+    }
+
     /// Whether this error is a server reply of class `class`.
     pub fn is_reply(&self, class: ReplyClass) -> bool {
         self.cause == Some(Cause::Reply(class))

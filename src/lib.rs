@@ -39,3 +39,7 @@ mod stats;
 mod threads;
 mod tls;
 mod topology;
+
+// The unit tests' allocator, which can refuse large allocations.
+#[cfg(test)]
+mod alloc_limit;

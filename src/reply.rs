@@ -228,16 +228,15 @@ impl ReplyReader {
             Header::Int(n) => Value::Int(n),
             Header::Bulk(None) | Header::Array(None) => Value::Nil,
             Header::Bulk(Some(len)) => {
+                let mut out = Vec::new();
+                let mut dest = VecDest {
+                    vec: &mut out,
+                    len,
+                    filled: 0,
+                };
                 // Not trusted for more than a buffer's worth up front.
-                let mut out = Vec::with_capacity(len.min(BUFFER_BYTES));
-                self.bulk_body(
-                    src,
-                    &mut VecDest {
-                        vec: &mut out,
-                        len,
-                        filled: 0,
-                    },
-                )?;
+                dest.grow(len.min(BUFFER_BYTES))?;
+                self.bulk_body(src, &mut dest)?;
                 Value::BulkString(out)
             }
             Header::Array(Some(count)) => {
@@ -246,10 +245,22 @@ impl ReplyReader {
                         "a reply nested deeper than {MAX_DEPTH} levels"
                     )));
                 }
-                let mut items = Vec::with_capacity(count.min(MAX_PREALLOCATED_ITEMS));
+                let too_many = || {
+                    out_of_memory(&format!(
+                        "out of memory: could not allocate the room for a {count}-item reply array"
+                    ))
+                };
+                let mut items = Vec::new();
+                items
+                    .try_reserve_exact(count.min(MAX_PREALLOCATED_ITEMS))
+                    .map_err(|_| too_many())?;
                 for _ in 0..count {
                     let header = self.header(src)?;
-                    items.push(self.value(src, header, depth + 1)?);
+                    let item = self.value(src, header, depth + 1)?;
+                    // `push` aborts the process when growing fails, and the
+                    // count came from the network.
+                    items.try_reserve(1).map_err(|_| too_many())?;
+                    items.push(item);
                 }
                 Value::Array(items)
             }
@@ -736,6 +747,30 @@ mod tests {
             ReadError::Io(e) => {
                 assert_eq!(e.kind(), io::ErrorKind::OutOfMemory);
                 assert!(e.to_string().contains("10-byte value"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_array_too_large_for_memory_is_an_out_of_memory_error() {
+        const ITEMS: usize = 100_000;
+        const LIMIT: usize = 1 << 20;
+        assert!(ITEMS * std::mem::size_of::<Value>() > 2 * LIMIT);
+        let mut bytes = format!("*{ITEMS}\r\n").into_bytes();
+        bytes.extend(b":1\r\n".repeat(ITEMS));
+        let mut src = Trickle {
+            bytes: &bytes,
+            step: usize::MAX,
+        };
+        let mut reader = ReplyReader::new();
+        // Allocations above 1 MiB fail: the items' vector cannot grow to
+        // hold them all.
+        let got = crate::alloc_limit::with_limit(LIMIT, || reader.read_value(&mut src));
+        match got {
+            Err(ReadError::Io(e)) => {
+                assert_eq!(e.kind(), io::ErrorKind::OutOfMemory);
+                assert!(e.to_string().contains("100000-item"), "{e}");
             }
             other => panic!("{other:?}"),
         }

@@ -30,7 +30,7 @@ impl TlsClient {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| Error::new(ErrorKind::Tls, format!("TLS setup: {e}")))?
+            .map_err(|e| failure(&e))?
             .with_root_certificates(roots);
         let config = match (&tls.cert, &tls.key) {
             (Some(cert), Some(key)) => {

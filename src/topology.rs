@@ -10,7 +10,7 @@
 //! or go on with a direct redirect) and rate-limited, so that many threads
 //! that hit MOVED at once cause one `CLUSTER SLOTS`, not one each.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,8 +48,8 @@ pub struct SlotMap {
 }
 
 impl SlotMap {
-    /// Parses a `CLUSTER SLOTS` reply; `asked` is the node that sent it (an
-    /// empty or `?` endpoint means "the host you asked").
+    /// Parses a `CLUSTER SLOTS` reply; `asked` is the node that sent it (see
+    /// `NodeAddr::reported` for an endpoint without a host).
     pub fn parse(reply: &Value, asked: &NodeAddr) -> Result<SlotMap> {
         let bad = |what: &str| {
             Error::new(
@@ -60,7 +60,17 @@ impl SlotMap {
         let Value::Array(ranges) = reply else {
             return Err(bad("not an array"));
         };
+        // Each range holds a slot, so there are no more ranges (and no more
+        // masters) than slots: a master's index then fits the map's u16
+        // entries and never meets UNSERVED.
+        if ranges.len() > SLOT_COUNT {
+            return Err(bad(&format!(
+                "{} slot ranges, for {SLOT_COUNT} slots",
+                ranges.len()
+            )));
+        }
         let mut masters: Vec<Master> = Vec::new();
+        let mut index_of: HashMap<Arc<str>, u16> = HashMap::new();
         let mut slots = vec![UNSERVED; SLOT_COUNT];
         for range in ranges {
             let Value::Array(fields) = range else {
@@ -79,20 +89,23 @@ impl SlotMap {
                 .iter()
                 .filter_map(|f| node_of(f, asked))
                 .collect();
-            let addr = master.to_string();
-            let index = match masters.iter().position(|m| *m.addr == *addr) {
-                Some(i) => i,
+            let addr: Arc<str> = master.to_string().into();
+            let index = match index_of.get(&addr) {
+                Some(&i) => i,
                 None => {
+                    // Below SLOT_COUNT: checked on the number of ranges above.
+                    let i = masters.len() as u16;
+                    index_of.insert(addr.clone(), i);
                     masters.push(Master {
-                        addr: addr.into(),
+                        addr,
                         node: master,
                         replicas: Vec::new(),
                         ranges: Vec::new(),
                     });
-                    masters.len() - 1
+                    i
                 }
             };
-            let m = &mut masters[index];
+            let m = &mut masters[usize::from(index)];
             m.ranges.push((start as u16, end as u16));
             for r in replicas {
                 if !m.replicas.contains(&r) {
@@ -100,7 +113,7 @@ impl SlotMap {
                 }
             }
             for slot in &mut slots[start as usize..=end as usize] {
-                *slot = index as u16;
+                *slot = index;
             }
         }
         masters.iter_mut().for_each(|m| m.ranges.sort_unstable());
@@ -176,12 +189,7 @@ fn node_of(v: &Value, asked: &NodeAddr) -> Option<NodeAddr> {
     let host = text_of(f.first()?)?;
     let port = int_of(f.get(1)?)?;
     let port = u16::try_from(port).ok().filter(|&p| p != 0)?;
-    let host = if host.is_empty() || host == "?" {
-        asked.host.clone()
-    } else {
-        host
-    };
-    Some(NodeAddr { host, port })
+    Some(NodeAddr::reported(&host, port, asked))
 }
 
 /// The rate limit: whether `interval` has passed since `last` (which then
@@ -449,6 +457,36 @@ mod tests {
 
     fn asked() -> NodeAddr {
         NodeAddr::parse("127.0.0.1:7000").unwrap()
+    }
+
+    /// A reply of one one-slot range per entry of `slots`, each with a
+    /// master of its own.
+    fn one_master_per_range(slots: impl Iterator<Item = usize>) -> Value {
+        Value::Array(
+            slots
+                .enumerate()
+                .map(|(i, slot)| {
+                    let host = format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
+                    Value::Array(vec![
+                        Value::Int(slot as i64),
+                        Value::Int(slot as i64),
+                        node(&host, 7000, vec![]),
+                    ])
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn more_ranges_than_slots_is_a_bad_reply() {
+        let map = SlotMap::parse(&one_master_per_range(0..SLOT_COUNT), &asked()).unwrap();
+        assert_eq!(map.masters.len(), SLOT_COUNT);
+        assert_eq!(&*map.master_of(16383).unwrap().addr, "10.0.63.255:7000");
+        // One range more (slot 0 again, by a master of its own).
+        let reply = one_master_per_range((0..SLOT_COUNT).chain([0]));
+        let e = SlotMap::parse(&reply, &asked()).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Cluster);
+        assert!(e.message.contains("16385 slot ranges"), "{}", e.message);
     }
 
     #[test]

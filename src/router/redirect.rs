@@ -5,6 +5,7 @@
 //! is stale). `ASK <slot> <host:port>`: this one key is being migrated; send
 //! `ASKING` and then the command to the target, once.
 
+use crate::config::NodeAddr;
 use crate::error::{ReplyClass, Result};
 use crate::keys::SLOT_COUNT;
 use crate::reply::{ServerError, Value};
@@ -45,15 +46,14 @@ impl Redirect {
     }
 }
 
-/// Redis 7 may send ":7002" when a node does not know its own IP yet: the
-/// node that answered is on the same host.
+/// Redis 7 may send ":7002" when a node does not know its own IP yet
+/// (`NodeAddr::parse_reported`); anything unreadable is left as sent, for
+/// the connect to report.
 fn resolve(to: &str, from: &str) -> Box<str> {
-    if to.starts_with(':') {
-        if let Some((host, _)) = from.rsplit_once(':') {
-            return format!("{host}{to}").into();
-        }
+    match NodeAddr::parse(from).and_then(|from| NodeAddr::parse_reported(to, &from)) {
+        Ok(to) => to.to_string().into(),
+        Err(_) => to.into(),
     }
-    to.into()
 }
 
 /// The ASKING of one attempt, sent ahead of the command an ASK redirected

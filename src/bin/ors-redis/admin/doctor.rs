@@ -819,23 +819,28 @@ fn appendfsync(facts: &Facts, out: &mut Vec<Check>) {
     if with_aof.is_empty() {
         return;
     }
-    let mut fsync: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    // `None`: CONFIG GET refused. Kept apart from what servers answer, so
+    // that no server's text is taken for our own placeholder.
+    let mut fsync: BTreeMap<Option<&str>, Vec<&str>> = BTreeMap::new();
     for n in &with_aof {
         fsync
-            .entry(
-                n.appendfsync
-                    .as_deref()
-                    .unwrap_or("unknown (CONFIG GET refused)"),
-            )
+            .entry(n.appendfsync.as_deref())
             .or_default()
             .push(n.name.as_str());
     }
+    let refused = fsync.remove(&None);
     let text = fsync
         .iter()
+        .map(|(mode, names)| (mode.unwrap_or_default(), names))
+        .chain(
+            refused
+                .iter()
+                .map(|names| ("unknown (CONFIG GET refused)", names)),
+        )
         .map(|(mode, names)| format!("appendfsync {mode} {}", where_(names, with_aof.len())))
         .collect::<Vec<_>>()
         .join("; ");
-    let (status, detail) = if fsync.contains_key("no") {
+    let (status, detail) = if fsync.contains_key(&Some("no")) {
         (
             Status::Warn,
             format!(
@@ -843,7 +848,7 @@ fn appendfsync(facts: &Facts, out: &mut Vec<Check>) {
                  crash); everysec is the usual choice"
             ),
         )
-    } else if fsync.keys().any(|m| m.starts_with("unknown")) {
+    } else if refused.is_some() {
         (Status::Warn, text)
     } else {
         (Status::Pass, text)
@@ -856,16 +861,17 @@ fn eviction(facts: &Facts, out: &mut Vec<Check>) {
     if nodes.is_empty() {
         return;
     }
-    let mut by_policy: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    // `None`: neither CONFIG GET nor INFO told.
+    let mut by_policy: BTreeMap<Option<&str>, Vec<&str>> = BTreeMap::new();
     for n in &nodes {
         by_policy
-            .entry(n.eviction_policy().unwrap_or("unknown"))
+            .entry(n.eviction_policy())
             .or_default()
             .push(n.name.as_str());
     }
     let bad: Vec<String> = by_policy
         .iter()
-        .filter(|(p, _)| !matches!(**p, "noeviction" | "unknown"))
+        .filter_map(|(p, names)| p.filter(|p| *p != "noeviction").map(|p| (p, names)))
         .map(|(p, names)| format!("{p} {}", where_(names, nodes.len())))
         .collect();
     let (status, detail) = if !bad.is_empty() {
@@ -877,7 +883,7 @@ fn eviction(facts: &Facts, out: &mut Vec<Check>) {
                 bad.join("; ")
             ),
         )
-    } else if let Some(names) = by_policy.get("unknown") {
+    } else if let Some(names) = by_policy.get(&None) {
         (
             Status::Warn,
             format!(
@@ -1268,6 +1274,44 @@ mod tests {
             Error::config("node 10.0.0.9:6379 is a Redis Sentinel"),
         )];
         assert_eq!(status_of(&evaluate(&facts), "seed"), vec![Status::Fail]);
+    }
+
+    #[test]
+    fn only_a_refused_config_get_is_unknown() {
+        let detail = |checks: &[Check], id: &str| {
+            let c = checks.iter().find(|c| c.id == id).unwrap();
+            (c.status, c.detail.clone())
+        };
+        let mut facts = healthy(true);
+        facts.nodes[0].appendfsync = None;
+        facts.nodes[1].maxmemory_policy = None;
+        facts.nodes[1].info.remove("maxmemory_policy");
+        let checks = evaluate(&facts);
+        let (status, text) = detail(&checks, "appendfsync");
+        assert_eq!(status, Status::Warn);
+        assert!(
+            text.ends_with("appendfsync unknown (CONFIG GET refused) on 10.0.0.1:7000"),
+            "{text}"
+        );
+        let (status, text) = detail(&checks, "maxmemory_policy");
+        assert_eq!(status, Status::Warn);
+        assert!(
+            text.contains("cannot tell the policy on 10.0.0.2:7010"),
+            "{text}"
+        );
+        // A server's own word is never taken for our placeholder.
+        let mut facts = healthy(true);
+        for n in &mut facts.nodes {
+            n.appendfsync = Some("unknown-mode".into());
+        }
+        facts.nodes[1].maxmemory_policy = Some("unknown".into());
+        let checks = evaluate(&facts);
+        let (status, text) = detail(&checks, "appendfsync");
+        assert_eq!(status, Status::Pass, "{text}");
+        assert!(!text.contains("refused"), "{text}");
+        let (status, text) = detail(&checks, "maxmemory_policy");
+        assert_eq!(status, Status::Fail, "{text}");
+        assert!(text.starts_with("unknown on 10.0.0.2:7010"), "{text}");
     }
 
     #[test]
