@@ -258,6 +258,31 @@ mod tests {
         );
     }
 
+    /// A page's command, packed as `NodeConnection::query` packs it, is
+    /// what redis-rs packs for `SCAN cursor MATCH pattern COUNT 1000`.
+    #[test]
+    fn page_commands_are_packed_as_redis_rs_packs_them() {
+        let keys = KeyBuilder::new(&ClusterName::parse("EU").unwrap());
+        let cursors = [0, 1, 17, 1 << 40, u64::MAX];
+        let prefixes: [&[u8]; 5] = [b"", b"a", br"a*b?c[d]e\f", b"\xc3\xa9 x", &[b'z'; 1024]];
+        for cursor in cursors {
+            for prefix in prefixes {
+                let cursor = cursor.to_string();
+                let pattern = keys.session_pattern(prefix).unwrap();
+                let mut ours = Vec::new();
+                crate::resp::pack_command(&mut ours, &Page::command(cursor.as_bytes(), &pattern));
+                let theirs = redis::cmd("SCAN")
+                    .arg(&cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .get_packed_command();
+                assert_eq!(ours, theirs, "{cursor} {prefix:?}");
+            }
+        }
+    }
+
     #[test]
     fn the_prefix_is_matched_literally() {
         let keys = KeyBuilder::new(&ClusterName::parse("EU").unwrap());
