@@ -7,8 +7,9 @@
 
 mod oracle;
 
+use oracle::encode;
 use ors_redis::keys::{key_slot, ClusterName, KeyBuilder, SessionId};
-use ors_redis::reply::{encode, ServerError, Value};
+use ors_redis::reply::{ServerError, Value};
 use ors_redis::resp::{pack_command, Command};
 use redis::cluster_routing::Slot;
 
