@@ -7,7 +7,7 @@
 
 mod oracle;
 
-use oracle::encode;
+use oracle::encode::encode;
 use ors_redis::keys::{key_slot, ClusterName, KeyBuilder, SessionId};
 use ors_redis::reply::{ServerError, Value};
 use ors_redis::resp::{pack_command, Command};
