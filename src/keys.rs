@@ -100,13 +100,14 @@ impl ClusterName {
 /// computed once.
 #[derive(Debug, Clone)]
 pub struct KeyBuilder {
-    prefix: Vec<u8>,
+    /// `ORS:<cluster-name>:{`: ASCII, as cluster names are.
+    prefix: String,
 }
 
 impl KeyBuilder {
     pub fn new(cluster: &ClusterName) -> Self {
         KeyBuilder {
-            prefix: format!("ORS:{}:{{", cluster.as_str()).into_bytes(),
+            prefix: format!("ORS:{}:{{", cluster.as_str()),
         }
     }
 
@@ -120,7 +121,7 @@ impl KeyBuilder {
     /// Appends the key of `id` to `out` (`key_len` bytes).
     pub fn push_key(&self, id: SessionId<'_>, out: &mut Vec<u8>) {
         out.reserve(self.key_len(id.0.len()));
-        out.extend_from_slice(&self.prefix);
+        out.extend_from_slice(self.prefix.as_bytes());
         out.extend_from_slice(id.0);
         out.push(b'}');
     }
@@ -139,7 +140,7 @@ impl KeyBuilder {
     /// The session id inside `key`, or `None` for a key that is not a
     /// session key of this cluster name.
     pub fn session_id<'k>(&self, key: &'k [u8]) -> Option<&'k [u8]> {
-        key.strip_prefix(self.prefix.as_slice())
+        key.strip_prefix(self.prefix.as_bytes())
             .and_then(|rest| rest.strip_suffix(b"}"))
             .filter(|id| SessionId::parse(id).is_ok())
     }
@@ -155,7 +156,7 @@ impl KeyBuilder {
                 "id_prefix holds 0x{b:02x}, which no session id can contain"
             ));
         }
-        let mut pattern = self.prefix.clone();
+        let mut pattern = self.prefix.clone().into_bytes();
         for &b in id_prefix {
             // Redis glob specials; `{` and `}` are literal in MATCH.
             if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
@@ -167,13 +168,17 @@ impl KeyBuilder {
         Ok(pattern)
     }
 
+    /// `ORS:<cluster-name>:`, the start of every key of the cluster name,
+    /// sessions or not (what a purge deletes, as messages name it).
+    pub fn cluster_prefix(&self) -> &str {
+        // The session prefix without its `{` (one byte: ASCII).
+        &self.prefix[..self.prefix.len() - 1]
+    }
+
     /// The `SCAN ... MATCH` pattern of every key of the cluster name,
     /// sessions or not (cluster names hold no glob characters).
     pub fn cluster_pattern(&self) -> Vec<u8> {
-        // `ORS:<cluster-name>:` and `*` instead of the `{`.
-        let mut pattern = self.prefix[..self.prefix.len() - 1].to_vec();
-        pattern.push(b'*');
-        pattern
+        format!("{}*", self.cluster_prefix()).into_bytes()
     }
 }
 
@@ -295,6 +300,9 @@ mod tests {
         assert!(keys.session_pattern(b"a{").is_err());
         assert!(keys.session_pattern(b"a\n").is_err());
         assert_eq!(keys.cluster_pattern(), b"ORS:EU:*".to_vec());
+        assert_eq!(keys.cluster_prefix(), "ORS:EU:");
+        let id = SessionId::parse(b"s").unwrap();
+        assert!(keys.key(id).starts_with(keys.cluster_prefix().as_bytes()));
     }
 
     #[test]

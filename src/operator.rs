@@ -16,5 +16,5 @@ pub use crate::logging::install as install_logging;
 pub use crate::reply::{ServerError, Value};
 pub use crate::resp::pack_command;
 pub use crate::router::redirect::{Asking, Redirect};
-pub use crate::scan::Page;
+pub use crate::scan::{NodeCursor, Page};
 pub use crate::topology::SlotMap;

@@ -538,30 +538,15 @@ impl Read for Trickle<'_> {
     }
 }
 
-/// Appends the RESP2 bytes of `value` (nil as `$-1`): for the unit tests
-/// and the oracle test (tests/redis_oracle.rs).
-#[doc(hidden)]
-pub fn encode(value: &Value, out: &mut Vec<u8>) {
-    match value {
-        Value::Nil => out.extend_from_slice(b"$-1\r\n"),
-        Value::Int(n) => out.extend_from_slice(format!(":{n}\r\n").as_bytes()),
-        Value::BulkString(b) => {
-            out.extend_from_slice(format!("${}\r\n", b.len()).as_bytes());
-            out.extend_from_slice(b);
-            out.extend_from_slice(b"\r\n");
-        }
-        Value::Array(items) => {
-            out.extend_from_slice(format!("*{}\r\n", items.len()).as_bytes());
-            items.iter().for_each(|item| encode(item, out));
-        }
-        Value::Okay => out.extend_from_slice(b"+OK\r\n"),
-        Value::SimpleString(s) => out.extend_from_slice(format!("+{s}\r\n").as_bytes()),
-        Value::ServerError(e) => out.extend_from_slice(format!("-{}\r\n", e.text()).as_bytes()),
-    }
-}
+// The tests' writer of replies lives with the test code, so that the
+// library keeps one RESP writer (resp.rs, for commands).
+#[cfg(test)]
+#[path = "../tests/oracle/encode.rs"]
+mod encode;
 
 #[cfg(test)]
 mod tests {
+    use super::encode::encode;
     use super::*;
 
     fn read_all(bytes: &[u8], step: usize) -> Result<Vec<Value>, ReadError> {

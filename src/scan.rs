@@ -24,6 +24,9 @@ use crate::stats::{self, Call};
 
 /// Keys asked of a node per SCAN round trip.
 const SCAN_COUNT: &[u8] = b"1000";
+/// SCAN pages asked of one node, at most (10^11 keys at 1000 a page): a
+/// bound on a node that never returns cursor 0, not a limit anyone meets.
+const MAX_PAGES_PER_NODE: u64 = 100_000_000;
 /// Passes repeated because the topology changed, at most.
 const MAX_PASSES: u32 = 4;
 
@@ -36,7 +39,8 @@ pub struct Scan {
     pattern: Vec<u8>,
     masters: Vec<Arc<str>>,
     master: usize,
-    cursor: Vec<u8>,
+    /// Where the scan of `masters[master]` is.
+    node: NodeCursor,
     pass: u32,
     pass_epoch: u64,
     started: bool,
@@ -56,7 +60,7 @@ impl Scan {
             pattern,
             masters: Vec::new(),
             master: 0,
-            cursor: b"0".to_vec(),
+            node: NodeCursor::default(),
             pass: 0,
             pass_epoch: 0,
             started: false,
@@ -69,7 +73,7 @@ impl Scan {
         self.masters = map.masters.iter().map(|m| m.addr.clone()).collect();
         self.pass_epoch = map.epoch;
         self.master = 0;
-        self.cursor = b"0".to_vec();
+        self.node = NodeCursor::default();
         self.pass += 1;
         self.started = true;
     }
@@ -137,8 +141,8 @@ impl Scan {
         }
     }
 
-    /// One `SCAN cursor MATCH pattern COUNT n` on `addr`; moves the cursor
-    /// (and on to the next master when it comes back to 0).
+    /// One page of `SCAN` on `addr`; moves the cursor (and on to the next
+    /// master when the node is done).
     fn scan_once(
         &mut self,
         client: &Client,
@@ -148,13 +152,13 @@ impl Scan {
         let deadline = Instant::now() + client.config.op_timeout;
         let conn = routes.conns.connection(addr, &client.params, deadline)?;
         conn.set_timeout(client.config.socket_timeout)?;
-        let page = Page::parse(conn.query(&Page::command(&self.cursor, &self.pattern))?)
+        let page = Page::parse(conn.query(&self.node.command(&self.pattern))?)
             .ok_or_else(|| Error::new(ErrorKind::Server, "unexpected SCAN reply"))?;
-        if page.is_last() {
+        let keys = self.node.advance(page)?;
+        if self.node.is_done() {
             self.master += 1;
+            self.node = NodeCursor::default();
         }
-        let Page { cursor, keys } = page;
-        self.cursor = cursor;
         Ok(keys)
     }
 }
@@ -175,6 +179,65 @@ fn shut_down() -> Error {
         "the library was shut down during the scan (by its callback or another thread); \
          ids after that point were not reported",
     )
+}
+
+/// The paging of one node's SCAN, the one rule the library's scan and the
+/// operator command's follow (each with its own I/O): start at cursor 0,
+/// ask next for the cursor each page returns, stop when a page returns 0,
+/// and give up after `MAX_PAGES_PER_NODE` pages.
+#[derive(Debug)]
+pub struct NodeCursor {
+    /// The cursor of the next page.
+    cursor: Vec<u8>,
+    pages: u64,
+    max_pages: u64,
+    done: bool,
+}
+
+impl Default for NodeCursor {
+    fn default() -> Self {
+        NodeCursor::with_max_pages(MAX_PAGES_PER_NODE)
+    }
+}
+
+impl NodeCursor {
+    fn with_max_pages(max_pages: u64) -> Self {
+        NodeCursor {
+            cursor: b"0".to_vec(),
+            pages: 0,
+            max_pages,
+            done: false,
+        }
+    }
+
+    /// The command that asks for the next page.
+    pub fn command<'a>(&'a self, pattern: &'a [u8]) -> [&'a [u8]; 6] {
+        Page::command(&self.cursor, pattern)
+    }
+
+    /// Takes the page the last command returned: its keys, or an error
+    /// when the node is still not done after the most pages allowed.
+    pub fn advance(&mut self, page: Page) -> Result<Vec<Vec<u8>>> {
+        self.pages += 1;
+        self.done = page.is_last();
+        if !self.done && self.pages >= self.max_pages {
+            return Err(Error::new(
+                ErrorKind::Server,
+                format!(
+                    "SCAN did not finish after {} pages (cursor {})",
+                    self.pages,
+                    String::from_utf8_lossy(&page.cursor)
+                ),
+            ));
+        }
+        self.cursor = page.cursor;
+        Ok(page.keys)
+    }
+
+    /// Whether the node returned its last page.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
 }
 
 /// One page of `SCAN cursor MATCH pattern COUNT 1000`, the one place that
@@ -256,6 +319,66 @@ mod tests {
                 .join(" "),
             "SCAN 5 MATCH ORS:EU:{* COUNT 1000"
         );
+    }
+
+    fn page(cursor: &str, keys: &[&str]) -> Page {
+        Page {
+            cursor: cursor.as_bytes().to_vec(),
+            keys: keys.iter().map(|k| k.as_bytes().to_vec()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_node_is_paged_from_cursor_0_until_it_returns_0() {
+        let mut node = NodeCursor::default();
+        assert_eq!(node.command(b"p")[1], b"0");
+        assert_eq!(node.advance(page("17", &["a"])).unwrap(), [b"a".to_vec()]);
+        assert!(!node.is_done());
+        assert_eq!(node.command(b"p")[1], b"17");
+        assert_eq!(node.advance(page("5", &[])).unwrap(), Vec::<Vec<u8>>::new());
+        assert_eq!(node.command(b"p")[1], b"5");
+        assert_eq!(node.advance(page("0", &["b"])).unwrap(), [b"b".to_vec()]);
+        assert!(node.is_done());
+    }
+
+    #[test]
+    fn a_node_that_never_returns_0_is_given_up_after_the_cap() {
+        let mut node = NodeCursor::with_max_pages(3);
+        assert!(node.advance(page("1", &["a"])).is_ok());
+        assert!(node.advance(page("2", &[])).is_ok());
+        let e = node.advance(page("1", &[])).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Server);
+        assert!(e.message.contains("after 3 pages"), "{}", e.message);
+        // A last page at the cap is no error.
+        let mut node = NodeCursor::with_max_pages(2);
+        assert!(node.advance(page("1", &[])).is_ok());
+        assert!(node.advance(page("0", &["z"])).is_ok());
+        assert!(node.is_done());
+    }
+
+    /// A page's command, packed as `NodeConnection::query` packs it, is
+    /// what redis-rs packs for `SCAN cursor MATCH pattern COUNT 1000`.
+    #[test]
+    fn page_commands_are_packed_as_redis_rs_packs_them() {
+        let keys = KeyBuilder::new(&ClusterName::parse("EU").unwrap());
+        let cursors = [0, 1, 17, 1 << 40, u64::MAX];
+        let prefixes: [&[u8]; 5] = [b"", b"a", br"a*b?c[d]e\f", b"\xc3\xa9 x", &[b'z'; 1024]];
+        for cursor in cursors {
+            for prefix in prefixes {
+                let cursor = cursor.to_string();
+                let pattern = keys.session_pattern(prefix).unwrap();
+                let mut ours = Vec::new();
+                crate::resp::pack_command(&mut ours, &Page::command(cursor.as_bytes(), &pattern));
+                let theirs = redis::cmd("SCAN")
+                    .arg(&cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .get_packed_command();
+                assert_eq!(ours, theirs, "{cursor} {prefix:?}");
+            }
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use crate::client::Client;
 use crate::connection::Exchange;
 use crate::error::{Error, ErrorKind, ReplyClass, Result};
-use crate::keys::SessionId;
+use crate::keys::{KeyBuilder, SessionId};
 use crate::malloc_buf::MallocBuf;
 use crate::reply::{Bulk, Value};
 use crate::resp::{give_back_if_large, Command};
@@ -69,13 +69,7 @@ pub fn put(
         cmd,
         scratch,
     } = calls;
-    // The value is left out of the command: it is sent from the caller's buffer.
-    cmd.start(5).arg(b"SET");
-    key_arg(cmd, client, id);
-    cmd.external_arg(data.len())
-        .arg(b"EX")
-        .arg_u64(ttl.0 as u64);
-    wait_for_replicas(cmd, client);
+    pack_set(cmd, &client.keys, id, data.len(), ttl, WaitFor::of(client));
     let result = route_write(
         client,
         routes,
@@ -94,8 +88,7 @@ pub fn put(
 
 pub fn get(client: &Client, calls: &mut Calls, id: SessionId<'_>) -> Result<Option<MallocBuf>> {
     let Calls { routes, cmd, .. } = calls;
-    cmd.start(2).arg(b"GET");
-    key_arg(cmd, client, id);
+    pack_get(cmd, &client.keys, id);
     let result = route(
         client,
         routes,
@@ -132,9 +125,7 @@ fn del_with(client: &Client, calls: &mut Calls, id: SessionId<'_>, unlink: bool)
     let wait = client.config.wait_replicas;
     let command = if unlink { "UNLINK" } else { "DEL" };
     let Calls { routes, cmd, .. } = calls;
-    cmd.start(2).arg(command.as_bytes());
-    key_arg(cmd, client, id);
-    wait_for_replicas(cmd, client);
+    pack_del(cmd, &client.keys, id, command, WaitFor::of(client));
     let result = route_write(
         client,
         routes,
@@ -151,9 +142,40 @@ fn del_with(client: &Client, calls: &mut Calls, id: SessionId<'_>, unlink: bool)
     result.map_err(naming(command))
 }
 
+// The commands, packed into the thread's encoder. Kept apart from the
+// routing so that a test checks these very bytes against redis-rs.
+
+/// `SET key <value> EX ttl`, then WAIT: the value (`value_len` bytes) is
+/// left out, to be sent from the caller's buffer (`Command::parts`).
+fn pack_set(
+    cmd: &mut Command,
+    keys: &KeyBuilder,
+    id: SessionId<'_>,
+    value_len: usize,
+    ttl: Ttl,
+    wait: WaitFor,
+) {
+    cmd.start(5).arg(b"SET");
+    key_arg(cmd, keys, id);
+    cmd.external_arg(value_len).arg(b"EX").arg_u64(ttl.0 as u64);
+    wait.append(cmd);
+}
+
+/// `GET key`.
+fn pack_get(cmd: &mut Command, keys: &KeyBuilder, id: SessionId<'_>) {
+    cmd.start(2).arg(b"GET");
+    key_arg(cmd, keys, id);
+}
+
+/// `UNLINK key` or `DEL key` (`command`), then WAIT.
+fn pack_del(cmd: &mut Command, keys: &KeyBuilder, id: SessionId<'_>, command: &str, wait: WaitFor) {
+    cmd.start(2).arg(command.as_bytes());
+    key_arg(cmd, keys, id);
+    wait.append(cmd);
+}
+
 /// The session's key as the next argument, built in place.
-fn key_arg(cmd: &mut Command, client: &Client, id: SessionId<'_>) {
-    let keys = &client.keys;
+fn key_arg(cmd: &mut Command, keys: &KeyBuilder, id: SessionId<'_>) {
     cmd.arg_with(keys.key_len(id.as_bytes().len()), |out| {
         keys.push_key(id, out)
     });
@@ -188,25 +210,32 @@ fn naming(command: &'static str) -> impl Fn(Error) -> Error {
     }
 }
 
-/// `WAIT replicas timeout` after a write, when `wait-replicas` asks for it.
-fn append_wait(cmd: &mut Command, replicas: u32, timeout_ms: u64) {
-    if replicas == 0 {
-        return;
-    }
-    cmd.then(3)
-        .arg(b"WAIT")
-        .arg_u64(replicas as u64)
-        .arg_u64(timeout_ms);
+/// The `WAIT replicas timeout` that follows a write in the same pipeline;
+/// none when `replicas` is 0.
+#[derive(Debug, Clone, Copy)]
+struct WaitFor {
+    replicas: u32,
+    timeout_ms: u64,
 }
 
-/// `append_wait` with the client's settings.
-fn wait_for_replicas(cmd: &mut Command, client: &Client) {
-    let config = &client.config;
-    append_wait(
-        cmd,
-        config.wait_replicas,
-        config.wait_timeout.as_millis() as u64,
-    );
+impl WaitFor {
+    /// The client's `wait-replicas` and `wait-timeout`.
+    fn of(client: &Client) -> WaitFor {
+        WaitFor {
+            replicas: client.config.wait_replicas,
+            timeout_ms: client.config.wait_timeout.as_millis() as u64,
+        }
+    }
+
+    fn append(self, cmd: &mut Command) {
+        if self.replicas == 0 {
+            return;
+        }
+        cmd.then(3)
+            .arg(b"WAIT")
+            .arg_u64(self.replicas as u64)
+            .arg_u64(self.timeout_ms);
+    }
 }
 
 fn write_wait_budget(client: &Client) -> std::time::Duration {
@@ -271,13 +300,98 @@ mod tests {
     fn wait_is_appended_only_when_asked() {
         let mut cmd = Command::default();
         cmd.start(1).arg(b"X");
-        append_wait(&mut cmd, 0, 100);
+        let wait = |replicas| WaitFor {
+            replicas,
+            timeout_ms: 100,
+        };
+        wait(0).append(&mut cmd);
         assert_eq!(cmd.bytes(), b"*1\r\n$1\r\nX\r\n");
-        append_wait(&mut cmd, 1, 100);
+        wait(1).append(&mut cmd);
         assert_eq!(
             cmd.bytes(),
             b"*1\r\n$1\r\nX\r\n*3\r\n$4\r\nWAIT\r\n$1\r\n1\r\n$3\r\n100\r\n"
         );
+    }
+
+    /// The bytes put, get and del send, from the very functions they call,
+    /// are byte for byte what redis-rs packs for the same commands (its
+    /// `get_packed_command`, and `get_packed_pipeline` for a write followed
+    /// by WAIT): ids and values binary, empty and large, one encoder reused
+    /// from call to call as a thread reuses its own.
+    #[test]
+    fn commands_are_packed_as_redis_rs_packs_them() {
+        let keys = KeyBuilder::new(&crate::keys::ClusterName::parse("ORS_EU").unwrap());
+        let mut cmd = Command::default();
+        // xorshift64*: deterministic inputs, so a failure reruns identically.
+        let mut seed = 0x5e55_1015_c0de_0015_u64;
+        let mut next = move || {
+            seed ^= seed >> 12;
+            seed ^= seed << 25;
+            seed ^= seed >> 27;
+            seed.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        };
+        let mut checked = 0;
+        for case in 0..600u64 {
+            let id_len = [1, 2, 36, 1024][case as usize % 4] as u64;
+            // Any byte an id may hold: none below 0x20, no DEL, no brace.
+            let id: Vec<u8> = (0..1 + next() % id_len)
+                .map(|_| 0x20 + (next() % 0xe0) as u8)
+                .filter(|b| !matches!(b, b'{' | b'}' | 0x7f))
+                .collect();
+            let Ok(id) = SessionId::parse(&id) else {
+                continue;
+            };
+            let value_len = match case % 5 {
+                0 => 0,
+                1 => 300_000, // past the encoder's kept buffer
+                _ => next() % 3000,
+            };
+            let value: Vec<u8> = (0..value_len).map(|_| next() as u8).collect();
+            // 0 stands for the default TTL.
+            let ttl = Ttl::from_request(if next() % 3 == 0 { 0 } else { next() as u32 }, 2_592_000);
+            let wait = WaitFor {
+                replicas: (next() % 3) as u32,
+                timeout_ms: next() % 100_000,
+            };
+            let key = keys.key(id);
+            let then_wait = |pipe: &mut redis::Pipeline| {
+                if wait.replicas > 0 {
+                    pipe.cmd("WAIT").arg(wait.replicas).arg(wait.timeout_ms);
+                }
+                pipe.get_packed_pipeline()
+            };
+
+            pack_set(&mut cmd, &keys, id, value.len(), ttl, wait);
+            let parts = cmd.parts(&value);
+            assert_eq!(
+                parts[1], value,
+                "the value is sent from the caller's buffer"
+            );
+            let set = then_wait(
+                redis::pipe()
+                    .cmd("SET")
+                    .arg(&key)
+                    .arg(&value)
+                    .arg("EX")
+                    .arg(ttl.0),
+            );
+            assert_eq!(parts.concat(), set, "SET, case {case}");
+            cmd.trim();
+
+            pack_get(&mut cmd, &keys, id);
+            let get = redis::cmd("GET").arg(&key).get_packed_command();
+            assert_eq!(cmd.bytes(), get, "GET, case {case}");
+            assert_eq!(cmd.parts(b"").concat(), get);
+
+            for command in ["UNLINK", "DEL"] {
+                pack_del(&mut cmd, &keys, id, command, wait);
+                let del = then_wait(redis::pipe().cmd(command).arg(&key));
+                assert_eq!(cmd.bytes(), del, "{command}, case {case}");
+            }
+            checked += 1;
+        }
+        // Only an id whose every byte was dropped is refused.
+        assert!(checked > 580, "{checked} cases checked");
     }
 
     #[test]

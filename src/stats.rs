@@ -13,9 +13,24 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-/// The counters of calls, in the order of `ors_redis_stats`'s fields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Call {
+/// Declares `Call` and `Call::ALL` from one list, so that no variant can be
+/// missing from `ALL` (`bump` would then index past its stripe and panic).
+macro_rules! calls {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        /// The counters of calls, in the order of `ors_redis_stats`'s fields.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Call {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl Call {
+            /// Every call counter, in declaration order (a counter's index).
+            pub(crate) const ALL: [Call; [$(Call::$name),*].len()] = [$(Call::$name),*];
+        }
+    };
+}
+
+calls! {
     /// Calls made since init.
     Puts,
     Gets,
@@ -31,15 +46,6 @@ pub enum Call {
 }
 
 impl Call {
-    pub(crate) const ALL: [Call; 7] = [
-        Call::Puts,
-        Call::Gets,
-        Call::Dels,
-        Call::Hits,
-        Call::Misses,
-        Call::Errors,
-        Call::Retries,
-    ];
     const COUNT: usize = Call::ALL.len();
 }
 
@@ -152,10 +158,23 @@ mod tests {
         }
     }
 
+    /// Each counter's index (what `bump` and `Snapshot` index by, and the
+    /// order of the C struct's fields) is its place in `ALL`. The match has
+    /// no wildcard: a new counter does not compile until it is placed here.
     #[test]
-    fn the_list_is_in_index_order() {
-        for (i, call) in Call::ALL.iter().enumerate() {
-            assert_eq!(*call as usize, i);
+    fn every_call_is_in_the_list_at_its_index() {
+        let index = |call: Call| match call {
+            Call::Puts => 0,
+            Call::Gets => 1,
+            Call::Dels => 2,
+            Call::Hits => 3,
+            Call::Misses => 4,
+            Call::Errors => 5,
+            Call::Retries => 6,
+        };
+        for (i, &call) in Call::ALL.iter().enumerate() {
+            assert_eq!(index(call), i, "{call:?}");
+            assert_eq!(call as usize, i, "{call:?}");
         }
     }
 }

@@ -7,9 +7,10 @@
 
 mod oracle;
 
+use oracle::encode::encode;
 use ors_redis::keys::{key_slot, ClusterName, KeyBuilder, SessionId};
-use ors_redis::reply::{encode, ServerError, Value};
-use ors_redis::resp::{pack_command, push_bulk, push_bulk_decimal, push_header};
+use ors_redis::reply::{ServerError, Value};
+use ors_redis::resp::{pack_command, Command};
 use redis::cluster_routing::Slot;
 
 /// xorshift64*: deterministic, good enough to spread test inputs.
@@ -143,30 +144,60 @@ fn commands_pack_as_redis_rs_packs_them() {
         });
         assert_eq!(ours, theirs.get_packed_command(), "{name} {args:?}");
     }
-    // A put as session.rs lays it out: header, key, the value's own header
-    // (the value goes out from the caller's buffer), EX and a decimal TTL.
-    for _ in 0..500 {
-        let (key, value, ttl) = (
-            rng.bytes(60, ANY),
-            rng.bytes(3000, ANY),
-            rng.next() % 100_000_000,
-        );
-        let mut ours = Vec::new();
-        push_header(&mut ours, b'*', 5);
-        push_bulk(&mut ours, b"SET");
-        push_bulk(&mut ours, &key);
-        push_header(&mut ours, b'$', value.len());
-        ours.extend_from_slice(&value);
-        ours.extend_from_slice(b"\r\n");
-        push_bulk(&mut ours, b"EX");
-        push_bulk_decimal(&mut ours, ttl);
-        let packed = redis::cmd("SET")
-            .arg(&key)
-            .arg(&value)
-            .arg("EX")
-            .arg(ttl)
-            .get_packed_command();
-        assert_eq!(ours, packed);
+}
+
+/// The data path's encoder, `resp::Command`, packs pipelines of commands
+/// byte for byte as redis-rs does, whichever way each argument is given:
+/// copied, written in place (`arg_with`, as keys are), a number (`arg_u64`),
+/// or left out and sent from the caller's buffer (`external_arg`, joined by
+/// `parts`). The commands session.rs and scan.rs send are checked in their
+/// own unit tests, from the functions that build them.
+#[test]
+fn the_encoder_packs_pipelines_as_redis_rs_packs_them() {
+    let mut rng = Rng(0x0e2c_0de2_1505_0015);
+    let mut cmd = Command::default();
+    for case in 0..1000 {
+        let mut pipe = redis::pipe();
+        let mut external: Option<Vec<u8>> = None;
+        for n in 0..1 + rng.below(3) {
+            let argc = 1 + rng.below(12);
+            if n == 0 {
+                cmd.start(argc);
+            } else {
+                cmd.then(argc);
+            }
+            let theirs = pipe.cmd("SET");
+            cmd.arg(b"SET");
+            for _ in 1..argc {
+                let max = if rng.below(10) == 0 { 70_000 } else { 30 };
+                let arg = rng.bytes(max, ANY);
+                match rng.below(4) {
+                    0 => {
+                        let n = rng.next() >> rng.below(64);
+                        cmd.arg_u64(n);
+                        theirs.arg(n);
+                        continue;
+                    }
+                    1 => {
+                        cmd.arg_with(arg.len(), |out| out.extend_from_slice(&arg));
+                    }
+                    2 if external.is_none() => {
+                        cmd.external_arg(arg.len());
+                        external = Some(arg.clone());
+                    }
+                    _ => {
+                        cmd.arg(&arg);
+                    }
+                }
+                theirs.arg(arg);
+            }
+        }
+        let ours = match &external {
+            Some(value) => cmd.parts(value).concat(),
+            None => cmd.bytes().to_vec(),
+        };
+        assert_eq!(ours, pipe.get_packed_pipeline(), "case {case}");
+        cmd.trim();
     }
 }
 

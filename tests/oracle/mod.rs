@@ -10,6 +10,8 @@
 
 use ors_redis::reply::{Bulk, ReplyReader, ServerError, Trickle, Value};
 
+pub mod encode;
+
 /// Our value for redis-rs's, or `None` for a type RESP2 does not have.
 pub fn from_redis(value: redis::Value) -> Option<Value> {
     Some(match value {

@@ -5,7 +5,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use serde::Serialize;
 
-use ors_redis::operator::{NodeAddr, SessionId};
+use ors_redis::operator::{KeyBuilder, NodeAddr, SessionId};
 
 use crate::admin::sessions::{Session, Ttl};
 use crate::admin::Admin;
@@ -362,6 +362,8 @@ struct PurgeOut<'a> {
 
 fn purge(ctx: &Ctx, admin: &mut Admin, yes: bool) -> i32 {
     let cluster = ctx.config.cluster_name.as_str();
+    let keys = KeyBuilder::new(&ctx.config.cluster_name);
+    let under = keys.cluster_prefix();
     let masters = admin.masters();
     if !yes {
         let result = with_progress("counting", ctx.quiet, |progress| {
@@ -386,7 +388,7 @@ fn purge(ctx: &Ctx, admin: &mut Admin, yes: bool) -> i32 {
             output::json("sessions_purge", false, &out);
         }
         output::note(&format!(
-            "purge would delete {total} key(s) under ORS:{cluster}: on {} master(s); \
+            "purge would delete {total} key(s) under {under} on {} master(s); \
              nothing was deleted. Stop every ORS that uses cluster-name {cluster}, then run \
              'ors-redis sessions purge --yes'.",
             masters.len()
@@ -414,7 +416,7 @@ fn purge(ctx: &Ctx, admin: &mut Admin, yes: bool) -> i32 {
         let mut text = per_master_table(&report.masters, &report.deleted_per_master, "DELETED");
         if report.verified {
             text.push_str(&format!(
-                "purged ORS:{cluster}: - {} key(s) deleted; pass {} found none left\n",
+                "purged {under} - {} key(s) deleted; pass {} found none left\n",
                 report.deleted, report.passes
             ));
         }
@@ -424,7 +426,7 @@ fn purge(ctx: &Ctx, admin: &mut Admin, yes: bool) -> i32 {
         EXIT_OK
     } else {
         output::note(&format!(
-            "keys under ORS:{cluster}: kept appearing ({} in pass {}): is an ORS still writing? \
+            "keys under {under} kept appearing ({} in pass {}): is an ORS still writing? \
              Stop it and purge again.",
             report.found_in_last_pass, report.passes
         ));

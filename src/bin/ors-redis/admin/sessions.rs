@@ -10,15 +10,12 @@
 use std::collections::{HashMap, HashSet};
 
 use ors_redis::operator::{
-    key_slot, Error, ErrorKind, KeyBuilder, NodeAddr, Page, Redirect, ReplyClass, Result,
-    SessionId, Value,
+    key_slot, Error, ErrorKind, KeyBuilder, NodeAddr, NodeCursor, Page, Redirect, ReplyClass,
+    Result, SessionId, Value,
 };
 
 use super::{server_error, Admin};
 
-/// SCAN round trips on one master, at most (10^11 keys at 1000 a call):
-/// a bound, not a limit anyone should meet.
-const MAX_SCAN_CALLS: u64 = 100_000_000;
 /// MOVED/ASK redirects followed for one command.
 const MAX_REDIRECTS: usize = 5;
 /// Purge scans again until a pass finds nothing, at most this often.
@@ -91,38 +88,28 @@ impl Admin {
         let masters = self.masters();
         let mut seen: u64 = 0;
         for (index, node) in masters.iter().enumerate() {
-            let mut cursor = b"0".to_vec();
-            let mut calls: u64 = 0;
-            loop {
-                calls += 1;
-                if calls > MAX_SCAN_CALLS {
-                    return Err(Error::new(
-                        ErrorKind::Server,
-                        format!("node {node}: SCAN did not finish after {MAX_SCAN_CALLS} calls"),
-                    ));
-                }
-                let page = self.scan_page(node, &cursor, pattern)?;
-                seen += page.keys.len() as u64;
-                let done = page.is_last();
-                let next = page.cursor;
-                visit(self, index, node, page.keys)?;
+            // The paging rule (cursors, the end, the cap) is scan.rs's.
+            let mut cursor = NodeCursor::default();
+            while !cursor.is_done() {
+                let page = self.scan_page(node, &cursor.command(pattern))?;
+                let keys = cursor
+                    .advance(page)
+                    .map_err(|e| e.at_node(&node.to_string()))?;
+                seen += keys.len() as u64;
+                visit(self, index, node, keys)?;
                 progress(&ScanProgress {
                     node,
                     master: index + 1,
                     masters: masters.len(),
                     keys: seen,
                 });
-                if done {
-                    break;
-                }
-                cursor = next;
             }
         }
         Ok(())
     }
 
-    fn scan_page(&mut self, node: &NodeAddr, cursor: &[u8], pattern: &[u8]) -> Result<Page> {
-        let reply = self.query(node, &Page::command(cursor, pattern))?;
+    fn scan_page(&mut self, node: &NodeAddr, command: &[&[u8]]) -> Result<Page> {
+        let reply = self.query(node, command)?;
         Page::parse(reply).ok_or_else(|| {
             Error::new(
                 ErrorKind::Server,
