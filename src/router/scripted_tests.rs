@@ -159,7 +159,13 @@ fn get(client: &Client, conns: &mut Calls) -> crate::error::Result<Option<Vec<u8
 /// deadline.
 fn put(client: &Client, conns: &mut Calls, value: &[u8]) -> crate::error::Result<()> {
     let started = Instant::now();
-    let result = session::put(client, conns, id(), value, session::Ttl::from_request(60, 60));
+    let result = session::put(
+        client,
+        conns,
+        id(),
+        value,
+        session::Ttl::from_request(60, 60),
+    );
     let took = started.elapsed();
     assert!(
         took <= Duration::from_millis(OP_TIMEOUT_MS) + SLACK,
