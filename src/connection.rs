@@ -382,6 +382,13 @@ impl NodeConnection {
         self.receive_with(&mut keep_waiting)
     }
 
+    /// Reads one reply that should be a bulk string (a GET's): one longer
+    /// than `max-value-bytes` is `ErrorKind::TooLarge` and spoils the
+    /// connection, as in the session calls.
+    pub fn receive_bulk(&mut self) -> Result<Bulk> {
+        self.receive_bulk_with(&mut keep_waiting)
+    }
+
     fn receive_with(&mut self, late: &mut Late<'_>) -> Result<Value> {
         self.read_reply(late, |reader, wire| reader.read_value(wire))
     }

@@ -13,7 +13,7 @@ pub use crate::discovery::{
 pub use crate::error::{Error, ErrorKind, ReplyClass, Result};
 pub use crate::keys::{key_slot, ClusterName, KeyBuilder, SessionId};
 pub use crate::logging::install as install_logging;
-pub use crate::reply::{ServerError, Value};
+pub use crate::reply::{Bulk, ServerError, Value};
 pub use crate::resp::pack_command;
 pub use crate::router::redirect::{Asking, Redirect};
 pub use crate::scan::{NodeCursor, Page};

@@ -601,6 +601,23 @@ fn good_cluster(good: &GoodCluster) {
     assert_eq!(out.code, 1);
     assert_eq!(env["result"]["found"], Value::Bool(false));
 
+    // A value longer than max-value-bytes is refused before it is read, as
+    // the library refuses it (the node's reply is not buffered whole).
+    let small = format!("{config} max-value-bytes={}", BINARY_VALUE.len() - 1);
+    let too_large = ors(&["sessions", "get", "bin-1"], Some(&small));
+    assert_eq!(too_large.code, 1, "{}", too_large.stderr);
+    assert!(
+        too_large.stderr.contains("more than max-value-bytes"),
+        "{}",
+        too_large.stderr
+    );
+    assert!(too_large.stdout.is_empty(), "{}", too_large.stdout);
+    let fits = format!("{config} max-value-bytes={}", BINARY_VALUE.len());
+    assert_eq!(
+        ors_bytes(&["sessions", "get", "bin-1"], &fits),
+        (0, BINARY_VALUE.to_vec())
+    );
+
     // On a terminal (through script(1), where it exists): a progress line
     // that is cleared, and the value shown rather than dumped raw; with
     // TERM=dumb no escape sequence at all.

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use ors_redis::operator::{
-    find_slot_map, no_slot_map_error, pack_command, parse_cluster_nodes, parse_info, Asking,
+    find_slot_map, no_slot_map_error, pack_command, parse_cluster_nodes, parse_info, Asking, Bulk,
     ClusterNode, Config, ConnectParams, Error, ErrorKind, NodeAddr, NodeConnection, ReplyClass,
     Result, SeedChoice, ServerError, SlotMap, Value,
 };
@@ -59,6 +59,17 @@ pub fn human_bytes(n: u64) -> String {
 
 /// Between two tries of an operation while a master fails over.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+/// How a command's reply is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// Any reply (a bulk string up to Redis's own limit, 512 MB).
+    Reply,
+    /// A session's value, a GET's reply: a bulk string longer than
+    /// `max-value-bytes` is refused (`ORS_ERR_TOO_LARGE`) before it is
+    /// read, and the connection dropped, as the library does.
+    SessionValue,
+}
 
 /// A one-thread view of the cluster: the config, the slot map read at
 /// connect, and a connection per node talked to so far.
@@ -213,9 +224,16 @@ impl Admin {
     }
 
     /// One command on `node`, behind an ASKING when `ask` (the library's,
-    /// its refusal an error). The command's error reply comes back as
-    /// `Value::ServerError`, for the caller to judge.
-    pub fn asking_query(&mut self, node: &NodeAddr, ask: bool, args: &[&[u8]]) -> Result<Value> {
+    /// its refusal an error), its reply read as `read` says. The command's
+    /// error reply comes back as `Value::ServerError`, for the caller to
+    /// judge.
+    pub fn asking_query(
+        &mut self,
+        node: &NodeAddr,
+        ask: bool,
+        args: &[&[u8]],
+        read: Read,
+    ) -> Result<Value> {
         let mut packed = Vec::new();
         pack_command(&mut packed, args);
         let conn = self.connection(node)?;
@@ -226,7 +244,14 @@ impl Admin {
             } else {
                 None
             };
-            let reply = conn.receive()?;
+            let reply = match read {
+                Read::Reply => conn.receive()?,
+                Read::SessionValue => match conn.receive_bulk()? {
+                    Bulk::Data(value) => Value::BulkString(value.as_slice().to_vec()),
+                    Bulk::Nil => Value::Nil,
+                    Bulk::Other(reply) => reply,
+                },
+            };
             Ok((asking, ahead, reply))
         });
         match sent {

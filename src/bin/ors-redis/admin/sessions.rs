@@ -14,7 +14,7 @@ use ors_redis::operator::{
     Result, SessionId, Value,
 };
 
-use super::{server_error, Admin};
+use super::{server_error, Admin, Read};
 
 /// MOVED/ASK redirects followed for one command.
 const MAX_REDIRECTS: usize = 5;
@@ -185,13 +185,13 @@ impl Admin {
     /// One session's value and TTL; `None` when there is no such session.
     pub fn get_session(&mut self, id: SessionId<'_>) -> Result<Option<Session>> {
         let key = KeyBuilder::new(&self.config.cluster_name).key(id);
-        let (node, reply) = self.on_key_slot(&key, &[b"GET", &key])?;
+        let (node, reply) = self.on_key_slot(&key, &[b"GET", &key], Read::SessionValue)?;
         let value = match reply {
             Value::Nil => return Ok(None),
             Value::BulkString(v) => v,
             _ => return Err(unexpected_reply(&node, "GET")),
         };
-        let (node, reply) = self.on_key_slot(&key, &[b"TTL", &key])?;
+        let (node, reply) = self.on_key_slot(&key, &[b"TTL", &key], Read::Reply)?;
         let ttl = match reply {
             Value::Int(n) if n >= 0 => Ttl::Seconds(n as u64),
             Value::Int(-1) => Ttl::Persistent,
@@ -215,10 +215,10 @@ impl Admin {
         id: SessionId<'_>,
     ) -> Result<Option<(NodeAddr, &'static str)>> {
         let key = KeyBuilder::new(&self.config.cluster_name).key(id);
-        let (node, reply, command) = match self.on_key_slot(&key, &[b"UNLINK", &key]) {
+        let (node, reply, command) = match self.on_key_slot(&key, &[b"UNLINK", &key], Read::Reply) {
             Ok((node, reply)) => (node, reply, "UNLINK"),
             Err(e) if e.is_reply(ReplyClass::UnknownCommand) => {
-                let (node, reply) = self.on_key_slot(&key, &[b"DEL", &key])?;
+                let (node, reply) = self.on_key_slot(&key, &[b"DEL", &key], Read::Reply)?;
                 (node, reply, "DEL")
             }
             Err(e) => return Err(e),
@@ -312,11 +312,21 @@ impl Admin {
 
     /// Runs one command on the master of `key`'s slot, following MOVED and
     /// ASK redirects, and riding out a failover like the library.
-    pub fn on_key_slot(&mut self, key: &[u8], args: &[&[u8]]) -> Result<(NodeAddr, Value)> {
-        self.riding_out(|admin| admin.on_key_slot_once(key, args))
+    pub fn on_key_slot(
+        &mut self,
+        key: &[u8],
+        args: &[&[u8]],
+        read: Read,
+    ) -> Result<(NodeAddr, Value)> {
+        self.riding_out(|admin| admin.on_key_slot_once(key, args, read))
     }
 
-    fn on_key_slot_once(&mut self, key: &[u8], args: &[&[u8]]) -> Result<(NodeAddr, Value)> {
+    fn on_key_slot_once(
+        &mut self,
+        key: &[u8],
+        args: &[&[u8]],
+        read: Read,
+    ) -> Result<(NodeAddr, Value)> {
         let slot = key_slot(key);
         let mut node = self
             .map
@@ -330,7 +340,7 @@ impl Admin {
             })?;
         let mut asking = false;
         for _ in 0..=MAX_REDIRECTS {
-            let reply = self.asking_query(&node, asking, args)?;
+            let reply = self.asking_query(&node, asking, args, read)?;
             let Value::ServerError(e) = reply else {
                 return Ok((node, reply));
             };
