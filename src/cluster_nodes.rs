@@ -128,6 +128,10 @@ short line
         let asked = NodeAddr::parse("[::1]:7000").unwrap();
         let nodes = parse_cluster_nodes(text, &asked);
         assert_eq!(nodes[0].addr, Some(NodeAddr::parse("[::1]:7002").unwrap()));
+        // Other nodes' IPv6 addresses come without brackets.
+        let text = "020b ::2:7003@17003 master - 0 0 1 connected 0-16383";
+        let nodes = parse_cluster_nodes(text, &asked);
+        assert_eq!(nodes[0].addr, Some(NodeAddr::parse("[::2]:7003").unwrap()));
     }
 
     #[test]

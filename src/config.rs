@@ -57,15 +57,22 @@ impl NodeAddr {
         NodeAddr { host, port }
     }
 
-    /// [`NodeAddr::parse`] of a reported `host:port`, where `:port` and
-    /// `?:port` name a port on the reporter's host ([`NodeAddr::reported`]).
+    /// A `host:port` as a node reports it (CLUSTER NODES, MOVED, ASK):
+    /// `:port` and `?:port` name a port on the reporter's host
+    /// ([`NodeAddr::reported`]), and an IPv6 host comes without brackets
+    /// (`::1:7002`; Redis writes `ip:port`), so the port is after the last
+    /// colon.
     pub fn parse_reported(text: &str, reporter: &NodeAddr) -> std::result::Result<Self, String> {
-        match text.rsplit_once(':') {
-            Some((host @ ("" | "?"), port)) => match port.parse::<u16>() {
-                Ok(port) if port != 0 => Ok(NodeAddr::reported(host, port, reporter)),
-                _ => Err(format!("'{text}' is not :port")),
-            },
-            _ => NodeAddr::parse(text),
+        if text.starts_with('[') {
+            return NodeAddr::parse(text);
+        }
+        let bad = || format!("'{text}' is not host:port");
+        let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+        match port.parse::<u16>() {
+            Ok(port) if port != 0 && !host.chars().any(|c| c.is_whitespace()) => {
+                Ok(NodeAddr::reported(host, port, reporter))
+            }
+            _ => Err(bad()),
         }
     }
 }
@@ -584,7 +591,13 @@ mod tests {
             Ok("10.0.0.2:7002")
         );
         assert_eq!(reported("[::2]:7002", &v4).as_deref(), Ok("[::2]:7002"));
-        for bad in [":0", ":", ":x", "?:99999", "h", "::1:7002"] {
+        // Redis reports an IPv6 node without brackets.
+        assert_eq!(reported("::1:7002", &v4).as_deref(), Ok("[::1]:7002"));
+        assert_eq!(
+            reported("fe80::2:7002", &v4).as_deref(),
+            Ok("[fe80::2]:7002")
+        );
+        for bad in [":0", ":", ":x", "?:99999", "h", "[::1:7002", "h x:1"] {
             assert!(reported(bad, &v4).is_err(), "{bad}");
         }
         assert_eq!(

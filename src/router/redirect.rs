@@ -181,5 +181,10 @@ mod tests {
             to("MOVED 1 10.0.0.2:7002", "127.0.0.1:7000").as_deref(),
             Some("10.0.0.2:7002")
         );
+        // Redis writes an IPv6 node without brackets: `MOVED 1 ::2:7002`.
+        assert_eq!(
+            to("MOVED 1 ::2:7002", "[::1]:7000").as_deref(),
+            Some("[::2]:7002")
+        );
     }
 }
