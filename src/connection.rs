@@ -460,50 +460,14 @@ impl NodeConnection {
 /// One attempt's view of a connection, as the session operations use it:
 /// while a reply or a write is late, `late` is asked between slices whether
 /// to keep waiting.
-///
-/// A command sent ahead of the attempt's own (the router's ASKING) has its
-/// reply read before theirs, whichever read comes first, and kept for the
-/// sender: the attempt reads only its own replies.
 pub struct Exchange<'c, 'l> {
     conn: &'c mut NodeConnection,
     late: &'c mut Late<'l>,
-    ahead: ReplyAhead,
-}
-
-/// The reply of a command sent ahead of the attempt's own.
-#[derive(Default)]
-enum ReplyAhead {
-    #[default]
-    None,
-    Due,
-    Read(Value),
 }
 
 impl<'c, 'l> Exchange<'c, 'l> {
     pub fn new(conn: &'c mut NodeConnection, late: &'c mut Late<'l>) -> Self {
-        Exchange {
-            conn,
-            late,
-            ahead: ReplyAhead::None,
-        }
-    }
-
-    /// Sends one packed command ahead of the attempt's own; its reply is
-    /// read before theirs and handed back by `take_reply_ahead`.
-    pub fn send_ahead(&mut self, packed: &[u8]) -> Result<()> {
-        self.conn.send_with(packed, self.late)?;
-        self.ahead = ReplyAhead::Due;
-        Ok(())
-    }
-
-    /// The reply of the command sent ahead, if it was read. Not read when
-    /// nothing was sent ahead, or when a read failed (the attempt's error
-    /// then says what happened).
-    pub fn take_reply_ahead(&mut self) -> Option<Value> {
-        match std::mem::take(&mut self.ahead) {
-            ReplyAhead::Read(reply) => Some(reply),
-            ReplyAhead::None | ReplyAhead::Due => None,
-        }
+        Exchange { conn, late }
     }
 
     /// Sends bytes that hold one or more packed commands.
@@ -519,34 +483,13 @@ impl<'c, 'l> Exchange<'c, 'l> {
 
     /// Reads one reply. An error reply comes back as `Value::ServerError`.
     pub fn receive(&mut self) -> Result<Value> {
-        self.read_reply_ahead()?;
-        let reply = self.conn.receive_with(self.late);
-        self.forget_reply_ahead_on_failure(reply)
+        self.conn.receive_with(self.late)
     }
 
     /// Reads one reply that should be a bulk string (a GET's), straight into
     /// a buffer that can be handed to C.
     pub fn receive_bulk(&mut self) -> Result<Bulk> {
-        self.read_reply_ahead()?;
-        let reply = self.conn.receive_bulk_with(self.late);
-        self.forget_reply_ahead_on_failure(reply)
-    }
-
-    fn read_reply_ahead(&mut self) -> Result<()> {
-        if let ReplyAhead::Due = self.ahead {
-            let reply = self.conn.receive_with(self.late);
-            self.ahead = ReplyAhead::Read(self.forget_reply_ahead_on_failure(reply)?);
-        }
-        Ok(())
-    }
-
-    /// A reply that could not be read is the attempt's error, whatever the
-    /// command sent ahead answered.
-    fn forget_reply_ahead_on_failure<T>(&mut self, reply: Result<T>) -> Result<T> {
-        if reply.is_err() {
-            self.ahead = ReplyAhead::None;
-        }
-        reply
+        self.conn.receive_bulk_with(self.late)
     }
 }
 

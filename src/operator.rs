@@ -15,6 +15,6 @@ pub use crate::keys::{key_slot, ClusterName, KeyBuilder, SessionId};
 pub use crate::logging::install as install_logging;
 pub use crate::reply::{Bulk, ServerError, Value};
 pub use crate::resp::pack_command;
-pub use crate::router::redirect::{Asking, Redirect};
+pub use crate::router::redirect::{send_asking, Redirect};
 pub use crate::scan::{NodeCursor, Page};
 pub use crate::topology::SlotMap;

@@ -34,7 +34,7 @@ pub mod redirect;
 #[cfg(test)]
 mod scripted_tests;
 
-use redirect::{Asking, Redirect};
+use redirect::Redirect;
 
 /// What routing keeps on a thread from call to call.
 #[derive(Default)]
@@ -81,6 +81,7 @@ const MAX_BACKOFF: Duration = Duration::from_millis(100);
 /// Runs `attempt` against the master of `slot` until it succeeds, fails for
 /// good, or the call's deadline passes. `reply_budget` is how long one reply
 /// may take (the socket timeout, plus `wait-timeout` for a WAIT).
+#[inline]
 pub fn route<T>(
     client: &Client,
     routes: &mut Routes,
@@ -96,6 +97,7 @@ pub fn route<T>(
     result
 }
 
+#[inline]
 fn route_with<T>(
     client: &Client,
     routes: &mut Routes,
@@ -226,17 +228,17 @@ fn route_with<T>(
     }
 }
 
-/// `attempt`, behind an ASKING when the redirect was an ASK. ASKING's
-/// refusal is the attempt's error once every reply was read.
+/// `attempt`, behind an ASKING when the redirect was an ASK.
+#[inline]
 fn attempt_asking<T>(
     exchange: &mut Exchange<'_, '_>,
     asking: bool,
     attempt: &mut Attempt<'_, T>,
 ) -> Result<Reply<T>> {
-    let asking = Asking::send(asking, |packed| exchange.send_ahead(packed))?;
-    let outcome = attempt(exchange);
-    asking.check(exchange.take_reply_ahead())?;
-    outcome
+    if asking {
+        redirect::send_asking(exchange, |x, packed| x.send(packed), |x| x.receive())?;
+    }
+    attempt(exchange)
 }
 
 /// Asked between slices while `node` is late with a reply for `slot`:

@@ -56,38 +56,22 @@ fn resolve(to: &str, from: &str) -> Box<str> {
     }
 }
 
-/// The ASKING of one attempt, sent ahead of the command an ASK redirected
-/// and pipelined with it. Its reply comes first; it is judged only once the
-/// command's replies are read, so that the connection stays in step. The
-/// library's router and the operator command both go through here.
-#[derive(Debug, Default)]
-#[must_use = "ASKING's reply must be judged with `check`"]
-pub struct Asking {
-    sent: bool,
-}
-
-impl Asking {
-    /// Sends `ASKING` through `send` when `ask` (the redirect was an ASK).
-    pub fn send(ask: bool, send: impl FnOnce(&[u8]) -> Result<()>) -> Result<Asking> {
-        if ask {
-            send(ASKING)?;
-        }
-        Ok(Asking { sent: ask })
-    }
-
-    /// Whether ASKING went out: its reply then comes ahead of the command's.
-    pub fn is_sent(&self) -> bool {
-        self.sent
-    }
-
-    /// ASKING answers OK; a refusal (an ACL without it, say) is the call's
-    /// error. Nothing sent, or its reply not read (the attempt failed
-    /// before): nothing to judge.
-    pub fn check(self, reply: Option<Value>) -> Result<()> {
-        match reply {
-            Some(Value::ServerError(e)) if self.sent => Err(e.to_error()),
-            _ => Ok(()),
-        }
+/// Sends `ASKING` on `conn` and judges its reply, right before the command
+/// an ASK redirected (ASKING holds for the next command only). The reply is
+/// read before the command goes out: ASK is rare (a slot being migrated),
+/// so the round trip costs little, and the common path carries nothing for
+/// it. A refusal (an ACL without `asking`, say) is the call's error, and
+/// the command is not sent (without ASKING it would be redirected back).
+/// The library's router and the operator command both ask through here.
+pub fn send_asking<C>(
+    conn: &mut C,
+    send: impl FnOnce(&mut C, &[u8]) -> Result<()>,
+    receive: impl FnOnce(&mut C) -> Result<Value>,
+) -> Result<()> {
+    send(conn, ASKING)?;
+    match receive(conn)? {
+        Value::ServerError(e) => Err(e.to_error()),
+        _ => Ok(()),
     }
 }
 
@@ -125,45 +109,37 @@ mod tests {
     }
 
     #[test]
-    fn asking_is_sent_only_on_ask_and_a_refusal_is_the_error() {
+    fn asking_is_sent_and_a_refusal_is_the_error() {
         let mut sent = Vec::new();
-        let asking = Asking::send(false, |b| {
-            sent.extend_from_slice(b);
-            Ok(())
-        })
-        .unwrap();
-        assert!(sent.is_empty());
-        assert!(!asking.is_sent());
-        let refusal = || Some(Value::ServerError(ServerError::new("NOPERM no asking")));
-        assert!(
-            asking.check(refusal()).is_ok(),
-            "nothing sent, nothing judged"
-        );
-
-        let asking = Asking::send(true, |b| {
-            sent.extend_from_slice(b);
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(sent, b"*1\r\n$6\r\nASKING\r\n");
-        assert!(asking.is_sent());
-        let e = asking.check(refusal()).unwrap_err();
+        let mut answer = |reply: Value| {
+            sent.clear();
+            let result = send_asking(
+                &mut sent,
+                |sent, packed| {
+                    sent.extend_from_slice(packed);
+                    Ok(())
+                },
+                |_| Ok(reply),
+            );
+            (result, sent.clone())
+        };
+        let (ok, packed) = answer(Value::Okay);
+        assert!(ok.is_ok());
+        assert_eq!(packed, b"*1\r\n$6\r\nASKING\r\n");
+        let (refused, _) = answer(Value::ServerError(ServerError::new("NOPERM no asking")));
+        let e = refused.unwrap_err();
         assert!(e.message.contains("NOPERM"), "{}", e.message);
-
-        let ok = Asking::send(true, |_| Ok(())).unwrap();
-        assert!(ok.check(Some(Value::Okay)).is_ok());
-        let unread = Asking::send(true, |_| Ok(())).unwrap();
-        assert!(
-            unread.check(None).is_ok(),
-            "the attempt's own error says more"
+        let lost = send_asking(
+            &mut (),
+            |_, _| Ok(()),
+            |_| {
+                Err(crate::error::Error::new(
+                    crate::error::ErrorKind::Connection,
+                    "lost",
+                ))
+            },
         );
-        let failed = Asking::send(true, |_| {
-            Err(crate::error::Error::new(
-                crate::error::ErrorKind::Connection,
-                "lost",
-            ))
-        });
-        assert!(failed.is_err());
+        assert_eq!(lost.unwrap_err().message, "lost");
     }
 
     #[test]

@@ -17,9 +17,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use ors_redis::operator::{
-    find_slot_map, no_slot_map_error, pack_command, parse_cluster_nodes, parse_info, Asking, Bulk,
-    ClusterNode, Config, ConnectParams, Error, ErrorKind, NodeAddr, NodeConnection, ReplyClass,
-    Result, SeedChoice, ServerError, SlotMap, Value,
+    find_slot_map, no_slot_map_error, pack_command, parse_cluster_nodes, parse_info, send_asking,
+    Bulk, ClusterNode, Config, ConnectParams, Error, ErrorKind, NodeAddr, NodeConnection,
+    ReplyClass, Result, SeedChoice, ServerError, SlotMap, Value,
 };
 
 /// The outcome of one check, as the operator reads it.
@@ -237,35 +237,24 @@ impl Admin {
         let mut packed = Vec::new();
         pack_command(&mut packed, args);
         let conn = self.connection(node)?;
-        let sent = Asking::send(ask, |b| conn.send(b)).and_then(|asking| {
+        let reply = (|| {
+            if ask {
+                send_asking(conn, |c, b| c.send(b), |c| c.receive())?;
+            }
             conn.send(&packed)?;
-            let ahead = if asking.is_sent() {
-                Some(conn.receive()?)
-            } else {
-                None
-            };
-            let reply = match read {
+            Ok(match read {
                 Read::Reply => conn.receive()?,
                 Read::SessionValue => match conn.receive_bulk()? {
                     Bulk::Data(value) => Value::BulkString(value.as_slice().to_vec()),
                     Bulk::Nil => Value::Nil,
                     Bulk::Other(reply) => reply,
                 },
-            };
-            Ok((asking, ahead, reply))
-        });
-        match sent {
-            Ok((asking, ahead, reply)) => {
-                asking
-                    .check(ahead)
-                    .map_err(|e| e.at_node(&node.to_string()))?;
-                Ok(reply)
-            }
-            Err(e) => {
-                self.drop_connection(node);
-                Err(e.at_node(&node.to_string()))
-            }
-        }
+            })
+        })();
+        reply.map_err(|e: Error| {
+            self.drop_connection(node);
+            e.at_node(&node.to_string())
+        })
     }
 
     /// `INFO [section]` as `field -> value`.
