@@ -71,8 +71,8 @@ pub enum Reply<T> {
     Error(ServerError),
 }
 
-/// One attempt: send the command on `conn` and read its replies (an ASKING
-/// the router sent ahead is dealt with by the `Exchange`).
+/// One attempt: send the command on `conn` and read its replies (after an
+/// ASK, the router has sent ASKING and had it answered first).
 pub type Attempt<'a, T> = dyn FnMut(&mut Exchange<'_, '_>) -> Result<Reply<T>> + 'a;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(2);

@@ -212,15 +212,7 @@ impl Admin {
         for args in commands {
             pack_command(&mut packed, args);
         }
-        // Errors of opening the connection name the node already.
-        let conn = self.connection(node)?;
-        match exchange(conn, &packed, commands.len()) {
-            Ok(replies) => Ok(replies),
-            Err(e) => {
-                self.drop_connection(node);
-                Err(e.at_node(&node.to_string()))
-            }
-        }
+        self.on_connection(node, |conn| exchange(conn, &packed, commands.len()))
     }
 
     /// One command on `node`, behind an ASKING when `ask` (the library's,
@@ -236,8 +228,7 @@ impl Admin {
     ) -> Result<Value> {
         let mut packed = Vec::new();
         pack_command(&mut packed, args);
-        let conn = self.connection(node)?;
-        let reply = (|| {
+        self.on_connection(node, |conn| {
             if ask {
                 send_asking(conn, |c, b| c.send(b), |c| c.receive())?;
             }
@@ -250,8 +241,19 @@ impl Admin {
                     Bulk::Other(reply) => reply,
                 },
             })
-        })();
-        reply.map_err(|e: Error| {
+        })
+    }
+
+    /// Runs `exchange` on this tool's connection to `node`. After an error
+    /// the connection is dropped (it may be in the middle of a reply) and
+    /// the error names the node (errors of opening it name it already).
+    fn on_connection<T>(
+        &mut self,
+        node: &NodeAddr,
+        exchange: impl FnOnce(&mut NodeConnection) -> Result<T>,
+    ) -> Result<T> {
+        let conn = self.connection(node)?;
+        exchange(conn).map_err(|e| {
             self.drop_connection(node);
             e.at_node(&node.to_string())
         })
