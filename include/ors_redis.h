@@ -128,6 +128,18 @@
 #define ORS_ERR_INTERNAL -99
 
 /**
+ * Keys `CLUSTER GETKEYSINSLOT` is asked for at first; a slot that returns
+ * this many is listed again with a larger count.
+ */
+#define FIRST_LISTING_COUNT 1000
+
+/**
+ * The largest count asked for (a slot holding more keys than this, ours or
+ * anyone's, cannot be listed whole).
+ */
+#define MAX_LISTING_COUNT (1 << 24)
+
+/**
  * Called by `ors_session_scan` once per session id (NUL-terminated, valid
  * during the call only). Return 0 to go on, anything else to stop.
  *
@@ -136,6 +148,18 @@
  * `ors_session_get`, `ors_session_del` and `ors_redis_shutdown` included.
  */
 typedef int32_t (*ors_scan_fn)(const char *session_id, void *user_data);
+
+/**
+ * Called by `ors_session_restore` once per session: its id
+ * (NUL-terminated) and its value (`len` bytes at `data`; `data` is never
+ * NULL, even when `len == 0`), both valid during the call only. Return 0 to
+ * go on, anything else to stop.
+ *
+ * It runs on the thread that called `ors_session_restore`, with no lock of
+ * the library held: it may call any function of the library (put, get, del,
+ * even `ors_redis_shutdown`).
+ */
+typedef int32_t (*ors_restore_fn)(const char *session_id, const uint8_t *data, size_t len, void *user_data);
 
 /**
  * Receives the library's log lines: `level` is one of `ORS_LOG_ERROR` ..
@@ -182,6 +206,19 @@ typedef struct ors_redis_stats {
    * Threads holding a connection set now.
    */
   uint64_t threads_connected;
+  /**
+   * Sessions handed to `ors_session_restore`'s callbacks since init.
+   */
+  uint64_t restored;
+  /**
+   * Slots listed by restores and scans (their pages).
+   */
+  uint64_t restore_pages;
+  /**
+   * Batches of slots a restore or scan read again (after a failover, a
+   * migration or a lost connection).
+   */
+  uint64_t restore_retries;
 } ors_redis_stats;
 
 #ifdef __cplusplus
@@ -345,6 +382,39 @@ const char *ors_redis_version(void);
  * Thread-safe.
  */
 int32_t ors_session_scan(const char *id_prefix, ors_scan_fn fn, void *user_data);
+
+/**
+ * What a backup ORS calls at takeover: calls `fn` once for each live
+ * session of this cluster name whose id starts with `id_prefix` (NULL or
+ * `""`: all; literal text, no glob), with its value. Every session that
+ * lives through the whole restore is reported exactly once, even while a
+ * master fails over or slots migrate; one deleted or expired meanwhile may
+ * be missing. The order is unspecified.
+ *
+ * The masters are read in parallel by worker threads of the library, on
+ * connections of their own (closed when the restore returns), each
+ * listing a batch of hash slots (`CLUSTER GETKEYSINSLOT`) and reading their
+ * values pipelined; the sessions reach `fn` on the calling thread, with no
+ * lock of the library held, so `fn` may call any function of the library.
+ * Memory stays bounded whatever the number of sessions. No single wait is
+ * longer than `op-timeout`: a master that does not answer for `op-timeout`
+ * (and is not replaced by a failover meanwhile) fails the restore with
+ * `ORS_ERR_TIMEOUT` or `ORS_ERR_CONNECTION`, and `ors_last_error()` names
+ * the node and the slots not read. Progress is logged at `info` every two
+ * seconds; `ors_redis_get_stats` counts `restored`, `restore_pages` and
+ * `restore_retries`.
+ *
+ * The ACL user needs `+cluster|getkeysinslot` and `+get` (docs/security.md).
+ *
+ * Returns `ORS_OK` (also after `fn` stopped it early);
+ * `ORS_ERR_INVALID_ARGUMENT` (`fn` NULL, a prefix no id can have);
+ * `ORS_ERR_NOT_INITIALIZED` (also if the library is shut down during the
+ * restore, by `fn` or another thread: nothing is reported after that);
+ * `ORS_ERR_TOO_LARGE` (a session longer than `max-value-bytes`, named in
+ * `ors_last_error()`); `ORS_ERR_CONNECTION`, `ORS_ERR_TIMEOUT`,
+ * `ORS_ERR_CLUSTER`, `ORS_ERR_AUTH`, `ORS_ERR_SERVER`. Thread-safe.
+ */
+int32_t ors_session_restore(const char *id_prefix, ors_restore_fn fn, void *user_data);
 
 /**
  * Routes the library's log lines to `fn` (with `user_data`), filtered by

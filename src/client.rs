@@ -6,6 +6,8 @@ use std::sync::atomic::AtomicBool;
 
 use crate::config::Config;
 use crate::connection::ConnectParams;
+use crate::discovery;
+use crate::error::Result;
 use crate::keys::KeyBuilder;
 use crate::topology::Topology;
 
@@ -19,4 +21,21 @@ pub struct Client {
     /// UNLINK (Redis 4.0+) rather than DEL; switched off if a server says it
     /// does not know UNLINK.
     pub use_unlink: AtomicBool,
+}
+
+impl Client {
+    /// Finds the cluster from the config's seeds (refusing what is not a
+    /// Redis Cluster) and reads its slot map.
+    pub fn connect(config: Config, generation: u64) -> Result<Client> {
+        let params = ConnectParams::from_config(&config)?;
+        let found = discovery::discover(&config, &params)?;
+        Ok(Client {
+            generation,
+            keys: KeyBuilder::new(&config.cluster_name),
+            topology: Topology::new(config.nodes.clone(), found.map),
+            use_unlink: AtomicBool::new(found.use_unlink),
+            params,
+            config,
+        })
+    }
 }

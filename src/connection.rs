@@ -25,7 +25,7 @@ use rustls::{ClientConnection, StreamOwned};
 use crate::config::{Config, NodeAddr, Secret};
 use crate::error::{from_io, local_shortage, Error, ErrorKind, ReplyClass, Result, TlsFailure};
 use crate::fork;
-use crate::reply::{Bulk, ReadError, ReplyReader, Value};
+use crate::reply::{Appended, Bulk, ReadError, ReplyReader, Value};
 use crate::resp;
 use crate::stats;
 use crate::tls::{self, TlsClient};
@@ -397,6 +397,14 @@ impl NodeConnection {
         self.read_reply(late, |reader, wire| reader.read_bulk(wire))
     }
 
+    fn receive_bulk_append_with(
+        &mut self,
+        out: &mut Vec<u8>,
+        late: &mut Late<'_>,
+    ) -> Result<Appended> {
+        self.read_reply(late, |reader, wire| reader.read_bulk_append(wire, out))
+    }
+
     /// Runs the reply reader on the socket, bounded by the reply's deadline.
     fn read_reply<T>(
         &mut self,
@@ -490,6 +498,12 @@ impl<'c, 'l> Exchange<'c, 'l> {
     /// a buffer that can be handed to C.
     pub fn receive_bulk(&mut self) -> Result<Bulk> {
         self.conn.receive_bulk_with(self.late)
+    }
+
+    /// Reads one reply that should be a bulk string, appending its bytes to
+    /// `out` (see `ReplyReader::read_bulk_append`).
+    pub fn receive_bulk_append(&mut self, out: &mut Vec<u8>) -> Result<Appended> {
+        self.conn.receive_bulk_append_with(out, self.late)
     }
 }
 

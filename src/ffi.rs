@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use crate::bulk::{self, BulkRead, Want};
 use crate::error::{Error, Result};
 use crate::keys::SessionId;
 use crate::lifecycle;
@@ -35,6 +36,24 @@ pub const ORS_LOG_TRACE: i32 = 5;
 #[allow(non_camel_case_types)]
 pub type ors_scan_fn =
     Option<unsafe extern "C" fn(session_id: *const c_char, user_data: *mut c_void) -> i32>;
+
+/// Called by `ors_session_restore` once per session: its id
+/// (NUL-terminated) and its value (`len` bytes at `data`; `data` is never
+/// NULL, even when `len == 0`), both valid during the call only. Return 0 to
+/// go on, anything else to stop.
+///
+/// It runs on the thread that called `ors_session_restore`, with no lock of
+/// the library held: it may call any function of the library (put, get, del,
+/// even `ors_redis_shutdown`).
+#[allow(non_camel_case_types)]
+pub type ors_restore_fn = Option<
+    unsafe extern "C" fn(
+        session_id: *const c_char,
+        data: *const u8,
+        len: usize,
+        user_data: *mut c_void,
+    ) -> i32,
+>;
 
 /// Receives the library's log lines: `level` is one of `ORS_LOG_ERROR` ..
 /// `ORS_LOG_TRACE`; `message` is NUL-terminated and valid during the call only.
@@ -67,6 +86,13 @@ pub struct ors_redis_stats {
     pub connections_open: u64,
     /// Threads holding a connection set now.
     pub threads_connected: u64,
+    /// Sessions handed to `ors_session_restore`'s callbacks since init.
+    pub restored: u64,
+    /// Slots listed by restores and scans (their pages).
+    pub restore_pages: u64,
+    /// Batches of slots a restore or scan read again (after a failover, a
+    /// migration or a lost connection).
+    pub restore_retries: u64,
 }
 
 thread_local! {
@@ -458,6 +484,98 @@ pub extern "C" fn ors_session_scan(
     })
 }
 
+/// What a backup ORS calls at takeover: calls `fn` once for each live
+/// session of this cluster name whose id starts with `id_prefix` (NULL or
+/// `""`: all; literal text, no glob), with its value. Every session that
+/// lives through the whole restore is reported exactly once, even while a
+/// master fails over or slots migrate; one deleted or expired meanwhile may
+/// be missing. The order is unspecified.
+///
+/// The masters are read in parallel by worker threads of the library, on
+/// connections of their own (closed when the restore returns), each
+/// listing a batch of hash slots (`CLUSTER GETKEYSINSLOT`) and reading their
+/// values pipelined; the sessions reach `fn` on the calling thread, with no
+/// lock of the library held, so `fn` may call any function of the library.
+/// Memory stays bounded whatever the number of sessions. No single wait is
+/// longer than `op-timeout`: a master that does not answer for `op-timeout`
+/// (and is not replaced by a failover meanwhile) fails the restore with
+/// `ORS_ERR_TIMEOUT` or `ORS_ERR_CONNECTION`, and `ors_last_error()` names
+/// the node and the slots not read. Progress is logged at `info` every two
+/// seconds; `ors_redis_get_stats` counts `restored`, `restore_pages` and
+/// `restore_retries`.
+///
+/// The ACL user needs `+cluster|getkeysinslot` and `+get` (docs/security.md).
+///
+/// Returns `ORS_OK` (also after `fn` stopped it early);
+/// `ORS_ERR_INVALID_ARGUMENT` (`fn` NULL, a prefix no id can have);
+/// `ORS_ERR_NOT_INITIALIZED` (also if the library is shut down during the
+/// restore, by `fn` or another thread: nothing is reported after that);
+/// `ORS_ERR_TOO_LARGE` (a session longer than `max-value-bytes`, named in
+/// `ors_last_error()`); `ORS_ERR_CONNECTION`, `ORS_ERR_TIMEOUT`,
+/// `ORS_ERR_CLUSTER`, `ORS_ERR_AUTH`, `ORS_ERR_SERVER`. Thread-safe.
+#[no_mangle]
+pub extern "C" fn ors_session_restore(
+    id_prefix: *const c_char,
+    r#fn: ors_restore_fn,
+    user_data: *mut c_void,
+) -> i32 {
+    data_call(None, || {
+        let callback = r#fn.ok_or_else(|| Error::invalid("fn is NULL"))?;
+        let prefix = if id_prefix.is_null() {
+            &[][..]
+        } else {
+            c_str_arg(id_prefix, "id_prefix")?.to_bytes()
+        };
+        let client = lifecycle::live_client()?;
+        let generation = client.generation;
+        let owner = bulk::Owner::Library { generation };
+        let mut read = BulkRead::start(client, prefix, Want::Values, owner)?;
+        let restore_interrupted = |e: Error| bulk::interrupted(e, "restore");
+        loop {
+            let Some(batch) = read.next_batch().map_err(restore_interrupted)? else {
+                deliver_log_lines();
+                return Ok(ORS_OK);
+            };
+            // No lock is held between batches: lines logged so far go out.
+            deliver_log_lines();
+            for record in batch.records() {
+                stats::bump(Call::Restored);
+                if call_restore_fn(callback, record, user_data) != 0 {
+                    return Ok(ORS_OK);
+                }
+                // The callback may have shut the library down.
+                if !lifecycle::is_live(generation) {
+                    return Err(restore_interrupted(Error::new(
+                        crate::error::ErrorKind::NotInitialized,
+                        "shut down",
+                    )));
+                }
+            }
+            read.recycle(batch);
+        }
+    })
+}
+
+/// Runs the host's restore callback on one session.
+fn call_restore_fn(
+    callback: unsafe extern "C" fn(*const c_char, *const u8, usize, *mut c_void) -> i32,
+    record: bulk::Record<'_>,
+    user_data: *mut c_void,
+) -> i32 {
+    // SAFETY: the host gave `callback` and `user_data` together; the id is
+    // NUL-terminated and the value `len` bytes long (a non-NULL pointer even
+    // when empty: a slice's pointer is never NULL), both outliving the call.
+    // No lock of ours is held, so the callback may call the library.
+    unsafe {
+        callback(
+            record.id_nul.as_ptr().cast(),
+            record.value.as_ptr(),
+            record.value.len(),
+            user_data,
+        )
+    }
+}
+
 /// Runs the host's scan callback on one NUL-terminated id.
 fn call_scan_fn(
     callback: unsafe extern "C" fn(*const c_char, *mut c_void) -> i32,
@@ -526,6 +644,9 @@ fn c_stats(s: &stats::Snapshot, topology_refreshes: u64) -> ors_redis_stats {
         topology_refreshes,
         connections_open: s.connections_open,
         threads_connected: s.threads_connected,
+        restored: s.get(Call::Restored),
+        restore_pages: s.get(Call::RestorePages),
+        restore_retries: s.get(Call::RestoreRetries),
     }
 }
 
@@ -542,7 +663,8 @@ mod tests {
             snapshot.set(call, 1 << i);
         }
         let c = c_stats(&snapshot, 0);
-        let fields = [
+        // The call counters' fields, in the order of `Call::ALL`.
+        let calls = [
             c.puts,
             c.gets,
             c.dels,
@@ -550,18 +672,25 @@ mod tests {
             c.misses,
             c.errors,
             c.retries,
+            c.restored,
+            c.restore_pages,
+            c.restore_retries,
+        ];
+        let others = [
             c.topology_refreshes,
             c.connections_open,
             c.threads_connected,
         ];
-        // The ten fields are the struct (no field left out of this test).
-        assert_eq!(std::mem::size_of::<ors_redis_stats>(), fields.len() * 8);
+        // These fields are the struct (no field left out of this test).
+        assert_eq!(
+            std::mem::size_of::<ors_redis_stats>(),
+            (calls.len() + others.len()) * 8
+        );
         let all = (1u64 << Call::ALL.len()) - 1;
-        assert_eq!(fields.iter().fold(0, |acc, f| acc | f), all);
-        assert_eq!(fields.iter().sum::<u64>(), all);
-        // In the order the list gives (the order of the C fields).
+        assert_eq!(calls.iter().chain(&others).fold(0, |acc, f| acc | f), all);
+        assert_eq!(calls.iter().chain(&others).sum::<u64>(), all);
         let in_order: Vec<u64> = (0..Call::ALL.len()).map(|i| 1 << i).collect();
-        assert_eq!(fields[..Call::ALL.len()], in_order);
+        assert_eq!(calls[..], in_order);
     }
 
     fn last_error() -> String {

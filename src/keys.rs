@@ -175,6 +175,20 @@ impl KeyBuilder {
         &self.prefix[..self.prefix.len() - 1]
     }
 
+    /// A key of `slot` that no session can have (its hash tag starts with a
+    /// control character, which session ids may not hold): a bulk read asks
+    /// the node it lists the slot on for it, to learn whether that node
+    /// serves the slot (no MOVED) and is not migrating it (no ASK: a
+    /// migrating node redirects a key it does not hold).
+    pub fn slot_probe_key(&self, slot: u16) -> Vec<u8> {
+        let tag = &probe_tags()[slot as usize % SLOT_COUNT];
+        let mut key = Vec::with_capacity(self.prefix.len() + tag.len() + 1);
+        key.extend_from_slice(self.prefix.as_bytes());
+        key.extend_from_slice(tag);
+        key.push(b'}');
+        key
+    }
+
     /// The `SCAN ... MATCH` pattern of every key of the cluster name,
     /// sessions or not (cluster names hold no glob characters).
     pub fn cluster_pattern(&self) -> Vec<u8> {
@@ -194,6 +208,31 @@ pub fn key_slot(key: &[u8]) -> u16 {
         None => key,
     };
     crc16(hashed) % SLOT_COUNT as u16
+}
+
+/// For each slot, a hash tag of that slot: `\x01` and a decimal number,
+/// the smallest that hashes to the slot. Found once per process (about
+/// 170,000 CRC16s of a few bytes).
+fn probe_tags() -> &'static [Box<[u8]>] {
+    static TAGS: once_cell::sync::OnceCell<Vec<Box<[u8]>>> = once_cell::sync::OnceCell::new();
+    TAGS.get_or_init(|| {
+        let mut tags: Vec<Option<Box<[u8]>>> = vec![None; SLOT_COUNT];
+        let mut missing = SLOT_COUNT;
+        let mut tag = Vec::new();
+        let mut n: u64 = 0;
+        while missing > 0 {
+            tag.clear();
+            tag.push(0x01);
+            tag.extend_from_slice(n.to_string().as_bytes());
+            let slot = (crc16(&tag) as usize) % SLOT_COUNT;
+            if tags[slot].is_none() {
+                tags[slot] = Some(tag.clone().into_boxed_slice());
+                missing -= 1;
+            }
+            n += 1;
+        }
+        tags.into_iter().flatten().collect()
+    })
 }
 
 /// CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0, as in the
@@ -227,6 +266,17 @@ const CRC16_TABLE: [u16; 256] = {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_slot_has_a_probe_key_no_session_can_have() {
+        let keys = KeyBuilder::new(&ClusterName::parse("EU").unwrap());
+        for slot in 0..SLOT_COUNT as u16 {
+            let key = keys.slot_probe_key(slot);
+            assert_eq!(key_slot(&key), slot);
+            assert!(key.starts_with(b"ORS:EU:{\x01"), "{key:?}");
+            assert_eq!(keys.session_id(&key), None, "{key:?}");
+        }
+    }
 
     #[test]
     fn crc16_matches_the_cluster_spec_vector() {

@@ -23,6 +23,7 @@ pub mod keys;
 pub mod reply;
 pub mod resp;
 
+mod bulk;
 mod client;
 mod cluster_nodes;
 mod connection;

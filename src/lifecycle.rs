@@ -9,22 +9,18 @@
 //! hot path reads one atomic (`ACTIVE_GENERATION`) and locks only its own
 //! thread's state.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use crate::client::Client;
 use crate::config::Config;
-use crate::connection::ConnectParams;
-use crate::discovery;
 use crate::error::{Error, ErrorKind, Result};
-use crate::keys::KeyBuilder;
 use crate::logging;
 use crate::session::Calls;
 use crate::stats;
 use crate::threads;
-use crate::topology::Topology;
 
 static LIFECYCLE: Mutex<()> = Mutex::new(());
 static CURRENT: Mutex<Option<Arc<Client>>> = Mutex::new(None);
@@ -42,17 +38,8 @@ pub fn init(config_text: &str) -> Result<()> {
     }
     let config = Config::parse(config_text)?;
     logging::install(config.log_level);
-    let params = ConnectParams::from_config(&config)?;
-    let found = discovery::discover(&config, &params)?;
     let generation = NEXT_GENERATION.fetch_add(1, Ordering::SeqCst);
-    let client = Client {
-        generation,
-        keys: KeyBuilder::new(&config.cluster_name),
-        topology: Topology::new(config.nodes.clone(), found.map),
-        use_unlink: AtomicBool::new(found.use_unlink),
-        params,
-        config,
-    };
+    let client = Client::connect(config, generation)?;
     tracing::info!(
         cluster_name = client.config.cluster_name.as_str(),
         "ors-redis {} initialized",
@@ -74,6 +61,9 @@ pub fn shutdown() -> Result<()> {
         ACTIVE_GENERATION.store(0, Ordering::SeqCst);
         current.take();
     }
+    // Bulk-read workers see generation 0 within a slice of their wait and
+    // close their sockets as they exit.
+    bulk_workers_gone();
     // Each lock waits for the call in flight on that thread; then its
     // sockets close. Calls that start from now on see generation 0.
     let mut closed = 0;
@@ -122,6 +112,51 @@ pub fn with_client<T>(f: impl FnOnce(&Client, &mut Calls) -> Result<T>) -> Resul
             "this thread is exiting; its connections are closed",
         ))
     })
+}
+
+/// The live client, for work that outlives one lock of this thread's
+/// state: a bulk read's workers, and its caller between callbacks.
+pub fn live_client() -> Result<Arc<Client>> {
+    let generation = ACTIVE_GENERATION.load(Ordering::SeqCst);
+    match &*CURRENT.lock() {
+        Some(c) if generation != 0 && c.generation == generation => Ok(c.clone()),
+        _ => Err(not_initialized()),
+    }
+}
+
+/// Bulk-read worker threads running now (their sockets are not in any
+/// thread's state: shutdown waits for them to exit instead).
+static BULK_WORKERS: Mutex<usize> = Mutex::new(0);
+static BULK_WORKER_EXITED: Condvar = Condvar::new();
+
+/// Held by a bulk-read worker thread while it may hold sockets.
+pub struct BulkWorker(());
+
+impl BulkWorker {
+    pub fn enter() -> BulkWorker {
+        *BULK_WORKERS.lock() += 1;
+        BulkWorker(())
+    }
+}
+
+impl Drop for BulkWorker {
+    fn drop(&mut self) {
+        let mut running = BULK_WORKERS.lock();
+        *running -= 1;
+        if *running == 0 {
+            BULK_WORKER_EXITED.notify_all();
+        }
+    }
+}
+
+/// Waits until no bulk-read worker runs: each checks the generation
+/// between slices of every wait, so this takes a slice, or a connect
+/// attempt at most.
+fn bulk_workers_gone() {
+    let mut running = BULK_WORKERS.lock();
+    while *running > 0 {
+        BULK_WORKER_EXITED.wait(&mut running);
+    }
 }
 
 /// Whether the client of `generation` is still the live one (a scan checks

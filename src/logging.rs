@@ -239,6 +239,12 @@ pub fn deliver_pending() {
 /// threads that call the library).
 pub struct Captured(Vec<Pending>);
 
+impl Captured {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// Runs `f` with this thread's lines kept back, and returns them.
 pub fn capture<T>(f: impl FnOnce() -> T) -> (T, Captured) {
     let guard = enter_call();

@@ -1,9 +1,12 @@
 //! What the operator command (`ors-redis`, `src/bin/ors-redis/`, built with
 //! the `cli` feature) uses of the library, and nothing more: the config, one
 //! node's connection, the slot map and the key layout, so that the command
-//! speaks to the cluster exactly as the library does. Its own one-thread
-//! cluster view, checks and output live in the binary.
+//! speaks to the cluster exactly as the library does, and the library's
+//! bulk read (`BulkRead` over a `Client::connect`ed client) for the export.
+//! Its own one-thread cluster view, checks and output live in the binary.
 
+pub use crate::bulk::{Batch, BulkRead, Owner, Record, Want};
+pub use crate::client::Client;
 pub use crate::cluster_nodes::{parse_cluster_nodes, ClusterNode};
 pub use crate::config::{Config, LogLevel, NodeAddr};
 pub use crate::connection::{ConnectParams, NodeConnection};

@@ -127,6 +127,16 @@ pub enum Bulk {
     Other(Value),
 }
 
+/// A reply that was expected to be a bulk string, read by
+/// [`ReplyReader::read_bulk_append`].
+#[derive(Debug)]
+pub enum Appended {
+    /// This many bytes were appended.
+    Data(usize),
+    Nil,
+    Other(Value),
+}
+
 /// Bytes read per `read` call; also the buffer each connection keeps.
 const BUFFER_BYTES: usize = 8 * 1024;
 /// A status or error line longer than this is not a Redis reply.
@@ -204,6 +214,37 @@ impl ReplyReader {
                 Ok(Bulk::Data(out))
             }
             other => self.value(src, other, 0).map(Bulk::Other),
+        }
+    }
+
+    /// Reads one reply that should be a bulk string, appending its bytes to
+    /// `out` (a bulk read's arena, reused from batch to batch): `Data(len)`
+    /// is the number of bytes appended. A bulk string longer than the
+    /// reader's `max_value` is [`ReadError::TooLarge`]. On an error `out` may
+    /// hold part of the value after its old length: the caller truncates.
+    pub fn read_bulk_append(
+        &mut self,
+        src: &mut impl Read,
+        out: &mut Vec<u8>,
+    ) -> Result<Appended, ReadError> {
+        match self.header(src)? {
+            Header::Bulk(None) => Ok(Appended::Nil),
+            Header::Bulk(Some(len)) if len > self.max_value => Err(ReadError::TooLarge {
+                len,
+                max: self.max_value,
+            }),
+            Header::Bulk(Some(len)) => {
+                let start = out.len();
+                let mut dest = VecDest {
+                    vec: out,
+                    len: start + len,
+                    filled: start,
+                };
+                dest.grow(len.min(BUFFER_BYTES))?;
+                self.bulk_body(src, &mut dest)?;
+                Ok(Appended::Data(len))
+            }
+            other => self.value(src, other, 0).map(Appended::Other),
         }
     }
 
@@ -407,9 +448,10 @@ trait Dest {
 const DIRECT_READ_CHUNK: usize = 1024 * 1024;
 
 struct VecDest<'a> {
-    /// `vec[..filled]` is value; past that, zeroes made ready for reads.
+    /// `vec[..filled]` is value (after whatever `vec` held before, for
+    /// `read_bulk_append`); past that, zeroes made ready for reads.
     vec: &'a mut Vec<u8>,
-    /// The bulk string's length.
+    /// Where the bulk string ends in `vec`.
     len: usize,
     filled: usize,
 }
@@ -609,6 +651,46 @@ mod tests {
             let got = read_all(&bytes, step).unwrap_or_else(|e| panic!("step {step}: {e:?}"));
             assert_eq!(got, values, "step {step}");
         }
+    }
+
+    /// `read_bulk_append` puts each value after the last in one arena, and
+    /// reads every other reply as a value, however the bytes arrive.
+    #[test]
+    fn bulk_strings_are_appended_to_an_arena() {
+        let values = samples();
+        let mut bytes = Vec::new();
+        values.iter().for_each(|v| encode(v, &mut bytes));
+        for step in [1, 3, 100, 8192, usize::MAX] {
+            let mut src = Trickle {
+                bytes: &bytes,
+                step,
+            };
+            let mut reader = ReplyReader::new();
+            let mut arena = b"before".to_vec();
+            let mut expected = arena.clone();
+            for value in &values {
+                match (
+                    reader.read_bulk_append(&mut src, &mut arena).unwrap(),
+                    value,
+                ) {
+                    (Appended::Data(n), Value::BulkString(b)) => {
+                        assert_eq!(n, b.len());
+                        expected.extend_from_slice(b);
+                    }
+                    (Appended::Nil, Value::Nil) => {}
+                    (Appended::Other(got), want) => assert_eq!(&got, want),
+                    (got, want) => panic!("step {step}: {got:?} for {want:?}"),
+                }
+                assert_eq!(arena, expected, "step {step}");
+            }
+        }
+        let mut reader = ReplyReader::with_max_value(4);
+        let mut arena = Vec::new();
+        let got = reader.read_bulk_append(&mut &b"$5\r\nhello\r\n"[..], &mut arena);
+        assert!(
+            matches!(got, Err(ReadError::TooLarge { len: 5, max: 4 })),
+            "{got:?}"
+        );
     }
 
     #[test]

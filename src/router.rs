@@ -142,7 +142,7 @@ fn route_with<T>(
                         ErrorKind::Cluster,
                         format!("slot {slot} is not served by any master"),
                     ));
-                    refresh(client, routes, epoch, None, deadline);
+                    refresh(client, &mut routes.conns, epoch, None, deadline);
                     backoff = pause(backoff, deadline);
                     continue;
                 }
@@ -176,7 +176,13 @@ fn route_with<T>(
                 // A newer map seen while waiting serves the slot elsewhere:
                 // go there at once.
                 if client.topology.epoch() == epoch {
-                    refresh(client, routes, epoch, Some(addr.as_str()), deadline);
+                    refresh(
+                        client,
+                        &mut routes.conns,
+                        epoch,
+                        Some(addr.as_str()),
+                        deadline,
+                    );
                     backoff = pause(backoff, deadline);
                 }
                 continue;
@@ -203,7 +209,7 @@ fn route_with<T>(
                     .master_of(slot)
                     .is_none_or(|m| *m.addr != *to.addr);
                 if stale {
-                    refresh(client, routes, epoch, None, deadline);
+                    refresh(client, &mut routes.conns, epoch, None, deadline);
                 }
             }
             redirect = Some((to.addr, to.ask));
@@ -222,7 +228,13 @@ fn route_with<T>(
         );
         last_error = Some(error.to_error().at_node(addr));
         if class == ReplyClass::ClusterDown {
-            refresh(client, routes, epoch, Some(addr.as_str()), deadline);
+            refresh(
+                client,
+                &mut routes.conns,
+                epoch,
+                Some(addr.as_str()),
+                deadline,
+            );
         }
         backoff = pause(backoff, deadline);
     }
@@ -288,15 +300,16 @@ fn probe(client: &Client, node: &NodeAddr, deadline: Instant) -> Result<Value> {
     conn.query(&[b"CLUSTER", b"SLOTS"])
 }
 
-fn refresh(
+/// Has the slot map reloaded (single flight, rate-limited: see
+/// `Topology::refresh`) over `conns`, the calling thread's connections.
+pub fn refresh(
     client: &Client,
-    routes: &mut Routes,
+    conns: &mut ConnectionSet,
     seen_epoch: u64,
     avoid: Option<&str>,
     deadline: Instant,
 ) {
     let params = &client.params;
-    let conns = &mut routes.conns;
     client
         .topology
         .refresh(seen_epoch, avoid, deadline, &mut |node| {

@@ -43,6 +43,13 @@ calls! {
     /// Attempts repeated after MOVED, ASK, TRYAGAIN, CLUSTERDOWN or a lost
     /// connection (scans' restarted passes included).
     Retries,
+    /// Sessions handed to `ors_session_restore`'s callback.
+    Restored,
+    /// Slots listed by bulk reads (restore, scan, export): a bulk read's pages.
+    RestorePages,
+    /// Batches of a bulk read with slots to read again (a failover, a
+    /// migration, a lost connection).
+    RestoreRetries,
 }
 
 impl Call {
@@ -68,8 +75,13 @@ thread_local! {
 
 /// Adds one to `call`'s counter, on this thread's stripe.
 pub fn bump(call: Call) {
+    add(call, 1);
+}
+
+/// Adds `n` to `call`'s counter, on this thread's stripe.
+pub fn add(call: Call, n: u64) {
     let stripe = MY_STRIPE.try_with(|i| *i).unwrap_or(0);
-    COUNTERS[stripe].0[call as usize].fetch_add(1, Ordering::Relaxed);
+    COUNTERS[stripe].0[call as usize].fetch_add(n, Ordering::Relaxed);
 }
 
 pub fn connection_opened() {
@@ -171,6 +183,9 @@ mod tests {
             Call::Misses => 4,
             Call::Errors => 5,
             Call::Retries => 6,
+            Call::Restored => 7,
+            Call::RestorePages => 8,
+            Call::RestoreRetries => 9,
         };
         for (i, &call) in Call::ALL.iter().enumerate() {
             assert_eq!(index(call), i, "{call:?}");

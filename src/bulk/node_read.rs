@@ -1,0 +1,689 @@
+//! Reading a few slots' sessions from the node that serves them, pipelined:
+//! one write lists every slot (`CLUSTER GETKEYSINSLOT`), one write asks
+//! for every value (`GET`, and `PTTL` when the TTL is wanted).
+//!
+//! Each slot's listing is followed by a GET of the slot's probe key
+//! (`KeyBuilder::slot_probe_key`), a key no session has: the node answers
+//! nil while it serves the slot and is not migrating it, `MOVED` when it no
+//! longer serves it, `ASK` while it migrates it. So a listing is known to
+//! be whole. A slot being migrated is listed on both nodes and its keys are
+//! read where they are (`read_migrating`). A slot whose read is cut short
+//! (a redirect, a lost connection) is dropped from the batch whole and read
+//! again later: its sessions are handed on together, once.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use crate::client::Client;
+use crate::connection::{Exchange, Late, NodeConnection};
+use crate::connection_set::ConnectionSet;
+use crate::error::{Error, ErrorKind, ReplyClass, Result};
+use crate::reply::{Appended, ServerError, Value};
+use crate::resp::pack_command;
+use crate::router::redirect::{send_asking, Redirect};
+
+use super::batch::Batch;
+use super::plan::Work;
+
+/// What a bulk read asks of each session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// The ids alone (`ors_session_scan`).
+    Ids,
+    /// Ids and values (`ors_session_restore`).
+    Values,
+    /// Ids, values and remaining TTLs (the operator's export).
+    ValuesAndTtl,
+}
+
+/// What became of one claim.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Slots read whole: their sessions are in the batch.
+    pub done: Vec<u16>,
+    /// Slots to read again, from whoever serves them then.
+    pub again: Vec<u16>,
+    /// Slots whose listing was full: to list again with a larger count
+    /// (the count they were listed with).
+    pub larger: Vec<(u16, u32)>,
+    /// A node said MOVED: the slot map is stale.
+    pub stale_map: bool,
+    /// The node failed (no answer, a lost connection, a transient cluster
+    /// state): it pauses before it is read again.
+    pub node_error: Option<Error>,
+    /// The read cannot go on (refused by ACL, a value too large, ...).
+    pub fatal: Option<Error>,
+    /// Slots listed (the counter of pages).
+    pub listed: u64,
+}
+
+/// A slot's fate after a reply.
+enum Verdict {
+    Fine,
+    /// Read the slot again; `stale` when the map is behind.
+    Again {
+        stale: bool,
+        pause: Option<Error>,
+    },
+    Fatal(Error),
+}
+
+/// The part of a read that stays the same from claim to claim.
+pub struct NodeReader<'a> {
+    pub client: &'a Client,
+    pub prefix: &'a [u8],
+    pub want: Want,
+    packed: Vec<u8>,
+    number: String,
+}
+
+/// A slot's reply, or its verdict when it was an error.
+type SlotReply<T> = std::result::Result<T, (u16, Verdict)>;
+
+/// A slot's listing, and what its probe said: `None` (served here, not
+/// migrating) or the node it is being migrated to.
+type ListingReply = (SlotReply<Listed>, SlotReply<Option<Box<str>>>);
+
+/// One slot's listing, as read.
+struct Listed {
+    slot: u16,
+    count: u32,
+    keys: Vec<Vec<u8>>,
+}
+
+impl<'a> NodeReader<'a> {
+    pub fn new(client: &'a Client, prefix: &'a [u8], want: Want) -> Self {
+        NodeReader {
+            client,
+            prefix,
+            want,
+            packed: Vec::new(),
+            number: String::new(),
+        }
+    }
+
+    /// How long one exchange may wait: the reply timeout, never more than
+    /// `op-timeout`.
+    fn reply_budget(&self) -> Duration {
+        self.client
+            .config
+            .socket_timeout
+            .min(self.client.config.op_timeout)
+    }
+
+    /// Reads `work`'s slots from `work.node` into `batch`.
+    pub fn read(
+        &mut self,
+        conns: &mut ConnectionSet,
+        work: &Work,
+        batch: &mut Batch,
+        late: &mut Late<'_>,
+    ) -> Outcome {
+        let node: &str = &work.node;
+        let mut out = Outcome::default();
+        let all_again = |out: &mut Outcome, from: usize| {
+            out.again
+                .extend(work.slots[from..].iter().map(|&(slot, _)| slot));
+        };
+        let deadline = Instant::now() + self.reply_budget();
+        let conn = match conns.connection_with(node, &self.client.params, deadline, late) {
+            Ok(conn) => conn,
+            Err(e) => {
+                all_again(&mut out, 0);
+                out.node_error = Some(e);
+                return out;
+            }
+        };
+        // Listing: GETKEYSINSLOT and the probe, for every slot.
+        self.packed.clear();
+        for &(slot, count) in &work.slots {
+            self.pack_listing(slot, count);
+            let probe = self.client.keys.slot_probe_key(slot);
+            pack_command(&mut self.packed, &[b"GET", &probe]);
+        }
+        let listed = match self.list(conn, work, late) {
+            Ok(listed) => listed,
+            Err(e) => {
+                conns.drop_connection(node);
+                all_again(&mut out, 0);
+                out.node_error = Some(e.at_node(node));
+                return out;
+            }
+        };
+        out.listed = work.slots.len() as u64;
+        let mut stable = Vec::new();
+        let mut migrating = Vec::new();
+        for (listing, probe) in listed {
+            match (listing, probe) {
+                (Err((slot, verdict)), _) | (Ok(_), Err((slot, verdict))) => {
+                    out.again.push(slot);
+                    self.judge_slot(&mut out, verdict);
+                }
+                (Ok(listed), Ok(None)) => stable.push(listed),
+                (Ok(listed), Ok(Some(target))) => migrating.push((listed, target)),
+            }
+        }
+        stable.retain(|l| self.whole_or_larger(&mut out, l));
+        migrating.retain(|(l, _)| self.whole_or_larger(&mut out, l));
+        if out.fatal.is_some() {
+            return out;
+        }
+        if !stable.is_empty() {
+            let conn = match conns.connection_with(node, &self.client.params, deadline, late) {
+                Ok(conn) => conn,
+                Err(e) => {
+                    out.again.extend(stable.iter().map(|l| l.slot));
+                    out.again.extend(migrating.iter().map(|(l, _)| l.slot));
+                    out.node_error = Some(e);
+                    return out;
+                }
+            };
+            if let Err(e) = self.read_values(conn, &stable, batch, &mut out, late) {
+                conns.drop_connection(node);
+                out.node_error = Some(e.at_node(node));
+                out.again.extend(migrating.iter().map(|(l, _)| l.slot));
+                return out;
+            }
+        }
+        for (listed, target) in migrating {
+            if out.fatal.is_some() {
+                break;
+            }
+            let mark = batch.mark();
+            match self.read_migrating(conns, node, &target, &listed, batch, late) {
+                Ok(Verdict::Fine) => out.done.push(listed.slot),
+                Ok(verdict) => {
+                    batch.cut(mark);
+                    out.again.push(listed.slot);
+                    self.judge_slot(&mut out, verdict);
+                }
+                Err((failed, e)) => {
+                    batch.cut(mark);
+                    conns.drop_connection(&failed);
+                    out.again.push(listed.slot);
+                    out.node_error = Some(e.at_node(&failed));
+                }
+            }
+        }
+        out
+    }
+
+    fn pack_listing(&mut self, slot: u16, count: u32) {
+        self.number.clear();
+        let _ = write!(self.number, "{slot} {count}");
+        let (slot, count) = self.number.split_once(' ').unwrap_or(("0", "0"));
+        pack_command(
+            &mut self.packed,
+            &[
+                b"CLUSTER",
+                b"GETKEYSINSLOT",
+                slot.as_bytes(),
+                count.as_bytes(),
+            ],
+        );
+    }
+
+    /// Sends the packed listing and reads, per slot, the listing and what
+    /// the probe says: `None` (the node serves the slot, not migrating),
+    /// `Some(target)` (migrating to target).
+    fn list(
+        &mut self,
+        conn: &mut NodeConnection,
+        work: &Work,
+        late: &mut Late<'_>,
+    ) -> Result<Vec<ListingReply>> {
+        let node: &str = &work.node;
+        conn.begin(
+            Instant::now(),
+            Instant::now() + self.reply_budget(),
+            self.reply_budget(),
+        );
+        let mut x = Exchange::new(conn, late);
+        x.send(&self.packed)?;
+        let mut replies = Vec::with_capacity(work.slots.len());
+        for &(slot, count) in &work.slots {
+            let listing = match x.receive()? {
+                Value::Array(items) => Ok(Listed {
+                    slot,
+                    count,
+                    keys: items
+                        .into_iter()
+                        .filter_map(|item| match item {
+                            Value::BulkString(key) => Some(key),
+                            _ => None,
+                        })
+                        .collect(),
+                }),
+                Value::ServerError(e) => Err((slot, verdict_of(&e, node, "CLUSTER GETKEYSINSLOT"))),
+                other => Err((
+                    slot,
+                    Verdict::Fatal(Error::new(
+                        ErrorKind::Server,
+                        format!("unexpected CLUSTER GETKEYSINSLOT reply from {node}: {other:?}"),
+                    )),
+                )),
+            };
+            let probe = match x.receive()? {
+                Value::ServerError(e) => match Redirect::of(&e, node) {
+                    Some(to) if to.ask => Ok(Some(to.addr)),
+                    _ => Err((slot, verdict_of(&e, node, "GET"))),
+                },
+                _ => Ok(None),
+            };
+            replies.push((listing, probe));
+        }
+        conn.settle();
+        Ok(replies)
+    }
+
+    /// Records what a slot read again says about the node and the map.
+    fn judge_slot(&self, out: &mut Outcome, verdict: Verdict) {
+        match verdict {
+            Verdict::Fine => {}
+            Verdict::Again { stale, pause } => {
+                out.stale_map |= stale;
+                if pause.is_some() {
+                    out.node_error = pause;
+                }
+            }
+            Verdict::Fatal(e) => {
+                out.fatal.get_or_insert(e);
+            }
+        }
+    }
+
+    /// Keeps a listing that is whole; a full one is listed again with a
+    /// larger count.
+    fn whole_or_larger(&self, out: &mut Outcome, listed: &Listed) -> bool {
+        if out.again.contains(&listed.slot) {
+            return false;
+        }
+        if listed.keys.len() as u64 >= listed.count as u64 {
+            out.again.push(listed.slot);
+            out.larger.push((listed.slot, listed.count));
+            return false;
+        }
+        true
+    }
+
+    /// The session id of a listed key, if it is one of ours with the prefix.
+    fn id_of<'k>(&self, key: &'k [u8]) -> Option<&'k [u8]> {
+        session_id_of(self.client, self.prefix, key)
+    }
+
+    /// Asks for the values (and TTLs) of the stable slots' keys in one
+    /// write and adds each slot read whole to the batch. An I/O error ends
+    /// the read: slots read whole before it are done, the rest read again.
+    fn read_values(
+        &mut self,
+        conn: &mut NodeConnection,
+        stable: &[Listed],
+        batch: &mut Batch,
+        out: &mut Outcome,
+        late: &mut Late<'_>,
+    ) -> Result<()> {
+        if self.want == Want::Ids {
+            for listed in stable {
+                for key in &listed.keys {
+                    if let Some(id) = self.id_of(key) {
+                        batch.push_appended(id, 0, None);
+                    }
+                }
+                out.done.push(listed.slot);
+            }
+            return Ok(());
+        }
+        let with_ttl = self.want == Want::ValuesAndTtl;
+        self.packed.clear();
+        let (client, prefix) = (self.client, self.prefix);
+        for listed in stable {
+            for key in listed
+                .keys
+                .iter()
+                .filter(|k| session_id_of(client, prefix, k).is_some())
+            {
+                pack_command(&mut self.packed, &[b"GET", key]);
+                if with_ttl {
+                    pack_command(&mut self.packed, &[b"PTTL", key]);
+                }
+            }
+        }
+        let budget = self.reply_budget();
+        let now = Instant::now();
+        conn.begin(now, now + budget, budget);
+        let mut x = Exchange::new(conn, late);
+        if !self.packed.is_empty() {
+            x.send(&self.packed)?;
+        }
+        for (i, listed) in stable.iter().enumerate() {
+            let mark = batch.mark();
+            let mut verdict = Verdict::Fine;
+            for key in &listed.keys {
+                let Some(id) = self.id_of(key) else { continue };
+                let got = match read_session(&mut x, batch, id, with_ttl) {
+                    Ok(got) => got,
+                    Err(e) => {
+                        batch.cut(mark);
+                        out.again.extend(stable[i..].iter().map(|l| l.slot));
+                        return Err(e);
+                    }
+                };
+                if let Err(e) = got {
+                    if matches!(verdict, Verdict::Fine) {
+                        verdict = self.value_verdict(&e, id);
+                    }
+                }
+            }
+            if matches!(verdict, Verdict::Fine) {
+                out.done.push(listed.slot);
+            } else {
+                batch.cut(mark);
+                out.again.push(listed.slot);
+                self.judge_slot(out, verdict);
+            }
+        }
+        conn.settle();
+        Ok(())
+    }
+
+    /// What an error reply to a session's GET or PTTL means for its slot.
+    fn value_verdict(&self, e: &ServerError, id: &[u8]) -> Verdict {
+        if e.code() == "WRONGTYPE" {
+            // Not a session ORS wrote: said, and left out.
+            tracing::warn!(
+                session = %String::from_utf8_lossy(id),
+                "restore: the key of this session id is not a string; skipped"
+            );
+            return Verdict::Fine;
+        }
+        match e.class() {
+            ReplyClass::Moved => Verdict::Again {
+                stale: true,
+                pause: None,
+            },
+            // Migration began since the listing: read the slot again,
+            // from both nodes.
+            ReplyClass::Ask => Verdict::Again {
+                stale: false,
+                pause: None,
+            },
+            c if c.is_transient() => Verdict::Again {
+                stale: false,
+                pause: Some(e.to_error()),
+            },
+            _ => Verdict::Fatal(naming(e.to_error(), "GET")),
+        }
+    }
+
+    /// A slot being migrated from `source` to `target`: its keys are listed
+    /// on both (a key moves one way only, so together they hold every key
+    /// the slot had when the source was listed), then each is read on the
+    /// source, and those the source redirects are read on the target after
+    /// `ASKING`. On an I/O error: the node that failed, and the error.
+    fn read_migrating(
+        &mut self,
+        conns: &mut ConnectionSet,
+        source: &str,
+        target: &str,
+        listed: &Listed,
+        batch: &mut Batch,
+        late: &mut Late<'_>,
+    ) -> std::result::Result<Verdict, (Box<str>, Error)> {
+        let budget = self.reply_budget();
+        let on = |node: &str| {
+            let node: Box<str> = node.into();
+            move |e: Error| (node, e)
+        };
+        tracing::debug!(
+            slot = listed.slot,
+            node = source,
+            to = target,
+            "restore: slot being migrated, reading both nodes"
+        );
+        // The target's listing.
+        let deadline = Instant::now() + budget;
+        self.packed.clear();
+        self.pack_listing(listed.slot, listed.count);
+        let conn = conns
+            .connection_with(target, &self.client.params, deadline, late)
+            .map_err(on(target))?;
+        conn.begin(Instant::now(), deadline, budget);
+        let reply = conn_request(conn, &self.packed, late).map_err(on(target))?;
+        let target_keys = match reply {
+            Value::Array(items) => items,
+            Value::ServerError(e) => return Ok(verdict_of(&e, target, "CLUSTER GETKEYSINSLOT")),
+            other => {
+                return Ok(Verdict::Fatal(Error::new(
+                    ErrorKind::Server,
+                    format!("unexpected CLUSTER GETKEYSINSLOT reply from {target}: {other:?}"),
+                )))
+            }
+        };
+        if target_keys.len() as u64 >= listed.count as u64 {
+            // Listed again with a larger count (the caller sees no special
+            // case: the same slot on the same source, next time).
+            return Ok(Verdict::Again {
+                stale: false,
+                pause: None,
+            });
+        }
+        let mut seen = HashSet::new();
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        let target_keys = target_keys.into_iter().filter_map(|v| match v {
+            Value::BulkString(k) => Some(k),
+            _ => None,
+        });
+        for key in listed.keys.iter().cloned().chain(target_keys) {
+            if self.id_of(&key).is_some() && seen.insert(key.clone()) {
+                keys.push(key);
+            }
+        }
+        // Every key on the source first.
+        let with_ttl = self.want == Want::ValuesAndTtl;
+        let mut elsewhere: Vec<&[u8]> = Vec::new();
+        if self.want != Want::Ids {
+            self.packed.clear();
+            for key in &keys {
+                pack_command(&mut self.packed, &[b"GET", key]);
+                if with_ttl {
+                    pack_command(&mut self.packed, &[b"PTTL", key]);
+                }
+            }
+            let conn = conns
+                .connection_with(source, &self.client.params, deadline, late)
+                .map_err(on(source))?;
+            conn.begin(Instant::now(), Instant::now() + budget, budget);
+            let mut x = Exchange::new(conn, late);
+            if !keys.is_empty() {
+                x.send(&self.packed).map_err(on(source))?;
+            }
+            for key in &keys {
+                let Some(id) = self.id_of(key) else { continue };
+                match read_session(&mut x, batch, id, with_ttl).map_err(on(source))? {
+                    Ok(()) => {}
+                    Err(e) if matches!(e.class(), ReplyClass::Ask | ReplyClass::Moved) => {
+                        elsewhere.push(key)
+                    }
+                    Err(e) => return Ok(self.value_verdict(&e, id)),
+                }
+            }
+            conn_settle(conns, source);
+        } else {
+            for key in &keys {
+                if let Some(id) = self.id_of(key) {
+                    batch.push_appended(id, 0, None);
+                }
+            }
+        }
+        // Then those the source no longer holds, on the target.
+        for key in elsewhere {
+            let Some(id) = self.id_of(key) else { continue };
+            let conn = conns
+                .connection_with(target, &self.client.params, deadline, late)
+                .map_err(on(target))?;
+            conn.begin(Instant::now(), Instant::now() + budget, budget);
+            let mut x = Exchange::new(conn, late);
+            let ask_for = |x: &mut Exchange<'_, '_>, command: &[&[u8]]| -> Result<()> {
+                send_asking(x, |x, packed| x.send(packed), |x| x.receive())?;
+                let mut packed = Vec::new();
+                pack_command(&mut packed, command);
+                x.send(&packed)
+            };
+            ask_for(&mut x, &[b"GET", key]).map_err(on(target))?;
+            let got = match x
+                .receive_bulk_append(&mut batch.values)
+                .map_err(on(target))?
+            {
+                Appended::Data(n) => {
+                    batch.push_appended(id, n, None);
+                    Ok(true)
+                }
+                Appended::Nil => Ok(false),
+                Appended::Other(Value::ServerError(e)) => Err(e),
+                Appended::Other(other) => {
+                    return Ok(Verdict::Fatal(unexpected_get_reply(target, &other)))
+                }
+            };
+            match got {
+                Ok(true) if with_ttl => {
+                    ask_for(&mut x, &[b"PTTL", key]).map_err(on(target))?;
+                    match x.receive().map_err(on(target))? {
+                        Value::Int(-2) => batch.pop(),
+                        Value::Int(ms) => batch.set_last_pttl(ms),
+                        Value::ServerError(e) => return Ok(self.value_verdict(&e, id)),
+                        other => return Ok(Verdict::Fatal(unexpected_get_reply(target, &other))),
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => return Ok(self.value_verdict(&e, id)),
+            }
+            conn_settle(conns, target);
+        }
+        Ok(Verdict::Fine)
+    }
+}
+
+/// The session id of a listed key, if it is one of ours with the prefix.
+fn session_id_of<'k>(client: &Client, prefix: &[u8], key: &'k [u8]) -> Option<&'k [u8]> {
+    client
+        .keys
+        .session_id(key)
+        .filter(|id| id.starts_with(prefix))
+}
+
+/// Every reply of the exchange was read: an ordinary close is safe again.
+fn conn_settle(conns: &mut ConnectionSet, node: &str) {
+    if let Some(conn) = conns.get(node) {
+        conn.settle();
+    }
+}
+
+/// Sends one packed command and reads its reply, asking `late` between
+/// slices of the wait.
+fn conn_request(conn: &mut NodeConnection, packed: &[u8], late: &mut Late<'_>) -> Result<Value> {
+    let mut x = Exchange::new(conn, late);
+    x.send(packed)?;
+    let value = x.receive()?;
+    conn.settle();
+    Ok(value)
+}
+
+/// Reads one session's GET reply (and PTTL reply) into the batch. The
+/// outer error is an I/O error (the connection is out of step); the inner
+/// one an error reply to GET or PTTL.
+fn read_session(
+    x: &mut Exchange<'_, '_>,
+    batch: &mut Batch,
+    id: &[u8],
+    with_ttl: bool,
+) -> Result<std::result::Result<(), ServerError>> {
+    let before = batch.values.len();
+    let got = match x.receive_bulk_append(&mut batch.values) {
+        Ok(got) => got,
+        Err(e) => {
+            batch.values.truncate(before);
+            return Err(match e.kind {
+                ErrorKind::TooLarge => e.with_advice(&format!(
+                    " (session '{}'; raise max-value-bytes to restore it)",
+                    String::from_utf8_lossy(id)
+                )),
+                _ => e,
+            });
+        }
+    };
+    let mut failed = None;
+    let pushed = match got {
+        Appended::Data(n) => {
+            batch.push_appended(id, n, None);
+            true
+        }
+        Appended::Nil => false,
+        Appended::Other(Value::ServerError(e)) => {
+            failed = Some(e);
+            false
+        }
+        Appended::Other(other) => {
+            failed = Some(ServerError::new(format!(
+                "ERR unexpected GET reply {other:?}"
+            )));
+            false
+        }
+    };
+    if with_ttl {
+        match x.receive()? {
+            // Gone between GET and PTTL: expired or deleted meanwhile.
+            Value::Int(-2) if pushed => batch.pop(),
+            Value::Int(ms) if pushed => batch.set_last_pttl(ms),
+            Value::ServerError(e) if failed.is_none() => {
+                if pushed {
+                    batch.pop();
+                }
+                failed = Some(e);
+            }
+            _ => {}
+        }
+    }
+    Ok(match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    })
+}
+
+fn unexpected_get_reply(node: &str, reply: &Value) -> Error {
+    Error::new(
+        ErrorKind::Server,
+        format!("unexpected GET reply from {node}: {reply:?}"),
+    )
+}
+
+/// An error reply to a listing or a probe.
+fn verdict_of(e: &ServerError, node: &str, command: &str) -> Verdict {
+    match e.class() {
+        ReplyClass::Moved => Verdict::Again {
+            stale: true,
+            pause: None,
+        },
+        ReplyClass::Ask => Verdict::Again {
+            stale: false,
+            pause: None,
+        },
+        c if c.is_transient() => Verdict::Again {
+            stale: false,
+            pause: Some(e.to_error().at_node(node)),
+        },
+        ReplyClass::NoPerm if command == "CLUSTER GETKEYSINSLOT" => {
+            Verdict::Fatal(naming(e.to_error(), command).at_node(node).with_advice(
+                " (the restore and the scan list each slot's keys: the ACL user needs \
+                     +cluster|getkeysinslot, see docs/security.md)",
+            ))
+        }
+        _ => Verdict::Fatal(naming(e.to_error(), command).at_node(node)),
+    }
+}
+
+/// `e`, saying which command it refused.
+fn naming(mut e: Error, command: &str) -> Error {
+    e.message = format!("{command} refused: {}", e.message);
+    e
+}
