@@ -337,6 +337,7 @@ fn work(shared: &Shared, index: usize) {
         };
         let mut batch = shared.state.lock().spare.pop().unwrap_or_default();
         batch.node = Some(work.node.clone());
+        let began = Instant::now();
         let (outcome, lines) =
             logging::capture(|| reader.read(&mut conns, &work, &mut batch, &mut late));
         batch.log = Some(lines);
@@ -346,7 +347,7 @@ fn work(shared: &Shared, index: usize) {
             bytes_per_session =
                 0.5 * bytes_per_session + 0.5 * (batch.value_bytes() as f64 / batch.len() as f64);
         }
-        if !hand_over(shared, &map, &work.node, batch, outcome, &mut conns) {
+        if !hand_over(shared, &map, &work.node, began, batch, outcome, &mut conns) {
             break;
         }
     }
@@ -359,6 +360,7 @@ fn hand_over(
     shared: &Shared,
     map: &crate::topology::SlotMap,
     node: &Arc<str>,
+    began: Instant,
     batch: Batch,
     outcome: Outcome,
     conns: &mut ConnectionSet,
@@ -403,7 +405,7 @@ fn hand_over(
     let retried = !again.is_empty();
     if let Some(e) = node_error {
         tracing::debug!(node = &**node, error = %e, slots = again.len(), "bulk read: node failed, its slots will be read again");
-        state.plan.node_failed(map, node, e, Instant::now());
+        state.plan.node_failed(map, node, e, began, Instant::now());
     }
     shared.changed.notify_all();
     drop(state);

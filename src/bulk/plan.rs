@@ -196,17 +196,25 @@ impl Plan {
     }
 
     /// `node` failed (no answer, a lost connection, a transient cluster
-    /// state): it pauses, growing, before it is claimed again. Once it has
-    /// failed for `give_up_after` without a slot read, the read fails with
-    /// an error naming the node and the slots it still holds in `map`.
-    pub fn node_failed(&mut self, map: &SlotMap, node: &str, error: Error, now: Instant) {
+    /// state) in a read that began at `began`: it pauses, growing, before it
+    /// is claimed again. Once it has failed for `give_up_after` since the
+    /// first failed read began, without a slot read, the read fails with an
+    /// error naming the node and the slots it still holds in `map`.
+    pub fn node_failed(
+        &mut self,
+        map: &SlotMap,
+        node: &str,
+        error: Error,
+        began: Instant,
+        now: Instant,
+    ) {
         self.busy.retain(|b| **b != *node);
         let entry = match self.failing.iter_mut().position(|f| *f.node == *node) {
             Some(i) => &mut self.failing[i],
             None => {
                 self.failing.push(Failing {
                     node: node.into(),
-                    since: now,
+                    since: began,
                     not_before: now,
                     pause: FIRST_PAUSE,
                     last: error.clone(),
@@ -363,7 +371,7 @@ mod tests {
         let w = work(plan.claim(&map, 2, 10, t0));
         assert_eq!(&*w.node, "127.0.0.1:7002");
         let lost = || Error::new(ErrorKind::Timeout, "no reply");
-        plan.node_failed(&map, &w.node, lost(), t0);
+        plan.node_failed(&map, &w.node, lost(), t0, t0);
         assert!(plan.error.is_none());
         // Paused: the other masters are claimed, not this one.
         let other = work(plan.claim(&map, 2, 10, t0));
@@ -372,7 +380,8 @@ mod tests {
         let t1 = t0 + Duration::from_millis(50);
         let again = work(plan.claim(&map, 2, 10, t1));
         assert_eq!(&*again.node, "127.0.0.1:7002");
-        plan.node_failed(&map, &again.node, lost(), t0 + Duration::from_millis(1000));
+        let t2 = t0 + Duration::from_millis(1000);
+        plan.node_failed(&map, &again.node, lost(), t1, t2);
         let e = plan.error.clone().expect("failed for op-timeout");
         assert_eq!(e.kind, ErrorKind::Timeout);
         assert!(e.message.contains("node 127.0.0.1:7002"), "{}", e.message);
@@ -391,16 +400,19 @@ mod tests {
             &w.node,
             Error::new(ErrorKind::Connection, "reset"),
             t0,
+            t0,
         );
         let t1 = t0 + Duration::from_millis(900);
         let w = work(plan.claim(&map, 0, 10, t1));
         plan.report(&w.node, &[w.slots[0].0], &[]);
         let w = work(plan.claim(&map, 0, 10, t1));
+        let t2 = t0 + Duration::from_millis(1500);
         plan.node_failed(
             &map,
             &w.node,
             Error::new(ErrorKind::Connection, "reset"),
-            t0 + Duration::from_millis(1500),
+            t2,
+            t2,
         );
         assert!(plan.error.is_none());
     }
