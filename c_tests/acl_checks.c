@@ -3,7 +3,9 @@
  * (c_tests/acl.conf, ctest label acl): the least-privilege ORS user works end
  * to end; a user without access to ORS:* keys gets ORS_ERR_AUTH naming NOPERM
  * and the command; a wrong password gets ORS_ERR_AUTH (WRONGPASS); the
- * password alone logs in as the default user, as with requirepass; and no
+ * password alone logs in as the default user, as with requirepass; a user
+ * with the rule of before the restore (no cluster|getkeysinslot) still
+ * scans (with SCAN) and gets ORS_ERR_AUTH from a restore; and no
  * password ever reaches ors_last_error() or a log line, even at trace level.
  * Keys live under ORS:t_acl:.
  */
@@ -13,6 +15,7 @@
 #define CLUSTER "t_acl"
 #define ORS_PW "ors-test-pw"
 #define STRANGER_PW "stranger-pw"
+#define LEGACY_PW "legacy-pw"
 #define DEFAULT_PW "ors-default-pw"
 
 static char cfg[2048];
@@ -32,15 +35,35 @@ static void log_cb(int32_t level, const char *message, void *user_data)
     pthread_mutex_lock(&log_lock);
     log_lines++;
     if (message && (strstr(message, ORS_PW) || strstr(message, STRANGER_PW) || strstr(message, DEFAULT_PW) ||
+                    strstr(message, LEGACY_PW) ||
                     strstr(message, "wrong-pw-123")))
         log_leaks++;
     pthread_mutex_unlock(&log_lock);
 }
 
+static int legacy_seen;
+static int32_t count_cb(const char *session_id, void *user_data)
+{
+    (void)session_id;
+    (void)user_data;
+    legacy_seen++;
+    return 0;
+}
+
+static int32_t restore_count_cb(const char *session_id, const uint8_t *data, size_t len, void *user_data)
+{
+    (void)session_id;
+    (void)data;
+    (void)len;
+    (void)user_data;
+    return 0;
+}
+
 static void no_secret_in_last_error(const char *what)
 {
     const char *e = ors_last_error();
-    CHECK(!strstr(e, ORS_PW) && !strstr(e, STRANGER_PW) && !strstr(e, DEFAULT_PW) && !strstr(e, "wrong-pw-123"),
+    CHECK(!strstr(e, ORS_PW) && !strstr(e, STRANGER_PW) && !strstr(e, DEFAULT_PW) && !strstr(e, LEGACY_PW) &&
+              !strstr(e, "wrong-pw-123"),
           "%s: no password in ors_last_error() (\"%s\")", what, e);
 }
 
@@ -80,6 +103,31 @@ int main(void)
         CHECK_STATUS(ors_session_get(id, &data, &len), ORS_ERR_AUTH, "get without key access");
         CHECK_ERROR_MENTIONS("GET", "the message names the command");
         CHECK(data == NULL && len == 0, "a refused get leaves NULL and 0");
+        CHECK_STATUS(ors_redis_shutdown(), ORS_OK, "shutdown");
+    }
+
+    /* The rule of before the restore: no cluster|getkeysinslot. */
+    st = CHECK_STATUS(ors_redis_init(with_auth("username=ors-legacy password=" LEGACY_PW, NULL)), ORS_OK,
+                      "init as a user of the rule without cluster|getkeysinslot");
+    if (st == ORS_OK) {
+        int i;
+        char prefix[64], sid[96];
+        snprintf(prefix, sizeof prefix, "%ld-legacy-", (long)getpid());
+        for (i = 0; i < 20; i++) {
+            snprintf(sid, sizeof sid, "%s%d", prefix, i);
+            ors_session_put(sid, (const uint8_t *)"l", 1, 60);
+        }
+        legacy_seen = 0;
+        CHECK_STATUS(ors_session_scan(prefix, count_cb, NULL), ORS_OK, "scan pages with SCAN where slots cannot be listed");
+        CHECK(legacy_seen == 20, "the scan reported the 20 sessions (%d)", legacy_seen);
+        CHECK_STATUS(ors_session_restore(prefix, restore_count_cb, NULL), ORS_ERR_AUTH,
+                     "restore without cluster|getkeysinslot");
+        CHECK_ERROR_MENTIONS("+cluster|getkeysinslot", "the message names the ACL permission to add");
+        no_secret_in_last_error("restore refused");
+        for (i = 0; i < 20; i++) {
+            snprintf(sid, sizeof sid, "%s%d", prefix, i);
+            ors_session_del(sid);
+        }
         CHECK_STATUS(ors_redis_shutdown(), ORS_OK, "shutdown");
     }
 

@@ -366,13 +366,18 @@ const char *ors_redis_version(void);
 
 /**
  * Calls `fn` once for each live session of this cluster name whose id
- * starts with `id_prefix` (NULL or `""`: all), over every master, with
- * `SCAN ... MATCH` (never `KEYS`). Each id is reported once. The prefix is
- * literal text (no glob). `fn` runs on the calling thread between pages of
- * `SCAN`, with no lock of the library held: it may call any function of
- * the library on the same thread (put, get, del, even shutdown); it returns
- * 0 to go on, anything else to stop early. `user_data` is passed through
- * untouched. Log lines of the scan reach the logger between pages.
+ * starts with `id_prefix` (NULL or `""`: all), over every master (never
+ * `KEYS`). Each id is reported once, even while a master fails over or
+ * slots migrate. The prefix is literal text (no glob). The masters are read
+ * in parallel, as by `ors_session_restore` (values left out): worker threads
+ * list each hash slot's keys with `CLUSTER GETKEYSINSLOT`; where a node
+ * refuses that command (an ACL rule without `+cluster|getkeysinslot`), the
+ * scan pages through each master with `SCAN ... MATCH` instead, and says so
+ * once at `warn`. `fn` runs on the calling thread between batches, with no
+ * lock of the library held: it may call any function of the library on the
+ * same thread (put, get, del, even shutdown); it returns 0 to go on,
+ * anything else to stop early. `user_data` is passed through untouched.
+ * Log lines of the scan reach the logger between batches.
  *
  * Returns `ORS_OK` (also after an early stop); `ORS_ERR_INVALID_ARGUMENT`
  * (`fn` NULL, a prefix no id can have); `ORS_ERR_NOT_INITIALIZED` (also if

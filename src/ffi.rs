@@ -433,13 +433,18 @@ pub extern "C" fn ors_redis_version() -> *const c_char {
 }
 
 /// Calls `fn` once for each live session of this cluster name whose id
-/// starts with `id_prefix` (NULL or `""`: all), over every master, with
-/// `SCAN ... MATCH` (never `KEYS`). Each id is reported once. The prefix is
-/// literal text (no glob). `fn` runs on the calling thread between pages of
-/// `SCAN`, with no lock of the library held: it may call any function of
-/// the library on the same thread (put, get, del, even shutdown); it returns
-/// 0 to go on, anything else to stop early. `user_data` is passed through
-/// untouched. Log lines of the scan reach the logger between pages.
+/// starts with `id_prefix` (NULL or `""`: all), over every master (never
+/// `KEYS`). Each id is reported once, even while a master fails over or
+/// slots migrate. The prefix is literal text (no glob). The masters are read
+/// in parallel, as by `ors_session_restore` (values left out): worker threads
+/// list each hash slot's keys with `CLUSTER GETKEYSINSLOT`; where a node
+/// refuses that command (an ACL rule without `+cluster|getkeysinslot`), the
+/// scan pages through each master with `SCAN ... MATCH` instead, and says so
+/// once at `warn`. `fn` runs on the calling thread between batches, with no
+/// lock of the library held: it may call any function of the library on the
+/// same thread (put, get, del, even shutdown); it returns 0 to go on,
+/// anything else to stop early. `user_data` is passed through untouched.
+/// Log lines of the scan reach the logger between batches.
 ///
 /// Returns `ORS_OK` (also after an early stop); `ORS_ERR_INVALID_ARGUMENT`
 /// (`fn` NULL, a prefix no id can have); `ORS_ERR_NOT_INITIALIZED` (also if
@@ -460,28 +465,87 @@ pub extern "C" fn ors_session_scan(
         } else {
             c_str_arg(id_prefix, "id_prefix")?.to_bytes()
         };
-        let mut scan = lifecycle::with_client(|c, _| Scan::new(c, prefix))?;
-        let mut id = Vec::new();
-        loop {
-            let page = lifecycle::with_client(|c, calls| scan.next_page(c, &mut calls.routes))
-                .map_err(scan::interrupted)?;
-            let Some(page) = page else {
-                return Ok(ORS_OK);
-            };
-            // No lock is held between pages: lines logged so far go out.
-            deliver_log_lines();
-            for session_id in page {
-                id.clear();
-                id.extend_from_slice(&session_id);
-                id.push(0);
-                if call_scan_fn(callback, &id, user_data) != 0 {
-                    return Ok(ORS_OK);
-                }
-                // The callback may have shut the library down.
-                scan.check_live()?;
+        let mut report = |id_nul: &[u8]| call_scan_fn(callback, id_nul, user_data) != 0;
+        let client = lifecycle::live_client()?;
+        let generation = client.generation;
+        let owner = bulk::Owner::Library { generation };
+        let mut read = BulkRead::start(client, prefix, Want::Ids, owner)?;
+        match drive(&mut read, generation, "scan", |record| {
+            report(record.id_nul)
+        }) {
+            Err(e) if read.listing_refused() && read.sessions() == 0 => {
+                drop(read);
+                scan_by_pages(prefix, &e, &mut report)
             }
+            other => other,
         }
     })
+}
+
+/// The scan where nodes refuse to list slots (`refused`): `SCAN` pages,
+/// one master after another.
+fn scan_by_pages(
+    prefix: &[u8],
+    refused: &Error,
+    report: &mut dyn FnMut(&[u8]) -> bool,
+) -> Result<i32> {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(error = %refused, "ors_session_scan pages with SCAN instead (one master at a time); ors_session_restore cannot work until the ACL rule has +cluster|getkeysinslot");
+    }
+    let mut scan = lifecycle::with_client(|c, _| Scan::new(c, prefix))?;
+    let mut id = Vec::new();
+    loop {
+        let page = lifecycle::with_client(|c, calls| scan.next_page(c, &mut calls.routes))
+            .map_err(scan::interrupted)?;
+        let Some(page) = page else {
+            return Ok(ORS_OK);
+        };
+        // No lock is held between pages: lines logged so far go out.
+        deliver_log_lines();
+        for session_id in page {
+            id.clear();
+            id.extend_from_slice(&session_id);
+            id.push(0);
+            if report(&id) {
+                return Ok(ORS_OK);
+            }
+            // The callback may have shut the library down.
+            scan.check_live()?;
+        }
+    }
+}
+
+/// Hands every session of a bulk read to `report` (true: stop), on this
+/// thread between batches, with no lock of the library held.
+fn drive(
+    read: &mut BulkRead,
+    generation: u64,
+    what: &str,
+    mut report: impl FnMut(bulk::Record<'_>) -> bool,
+) -> Result<i32> {
+    let interrupted = |e: Error| bulk::interrupted(e, what);
+    loop {
+        let batch = read.next_batch().map_err(interrupted);
+        // No lock is held between batches: lines logged so far go out.
+        deliver_log_lines();
+        let Some(batch) = batch? else {
+            return Ok(ORS_OK);
+        };
+        for record in batch.records() {
+            if report(record) {
+                return Ok(ORS_OK);
+            }
+            // The callback may have shut the library down.
+            if !lifecycle::is_live(generation) {
+                return Err(interrupted(Error::new(
+                    crate::error::ErrorKind::NotInitialized,
+                    "shut down",
+                )));
+            }
+        }
+        read.recycle(batch);
+    }
 }
 
 /// What a backup ORS calls at takeover: calls `fn` once for each live
@@ -530,29 +594,10 @@ pub extern "C" fn ors_session_restore(
         let generation = client.generation;
         let owner = bulk::Owner::Library { generation };
         let mut read = BulkRead::start(client, prefix, Want::Values, owner)?;
-        let restore_interrupted = |e: Error| bulk::interrupted(e, "restore");
-        loop {
-            let Some(batch) = read.next_batch().map_err(restore_interrupted)? else {
-                deliver_log_lines();
-                return Ok(ORS_OK);
-            };
-            // No lock is held between batches: lines logged so far go out.
-            deliver_log_lines();
-            for record in batch.records() {
-                stats::bump(Call::Restored);
-                if call_restore_fn(callback, record, user_data) != 0 {
-                    return Ok(ORS_OK);
-                }
-                // The callback may have shut the library down.
-                if !lifecycle::is_live(generation) {
-                    return Err(restore_interrupted(Error::new(
-                        crate::error::ErrorKind::NotInitialized,
-                        "shut down",
-                    )));
-                }
-            }
-            read.recycle(batch);
-        }
+        drive(&mut read, generation, "restore", |record| {
+            stats::bump(Call::Restored);
+            call_restore_fn(callback, record, user_data) != 0
+        })
     })
 }
 

@@ -79,6 +79,8 @@ struct State {
     ready: std::collections::VecDeque<Batch>,
     /// Emptied batches, for the workers to fill again.
     spare: Vec<Batch>,
+    /// The read's error is a node refusing to list a slot's keys.
+    listing_refused: bool,
 }
 
 impl Shared {
@@ -142,6 +144,7 @@ impl BulkRead {
                 plan: Plan::new(client.config.op_timeout),
                 ready: Default::default(),
                 spare: Vec::new(),
+                listing_refused: false,
             }),
             changed: Condvar::new(),
             client,
@@ -266,6 +269,12 @@ impl BulkRead {
     pub fn sessions(&self) -> u64 {
         self.handed
     }
+
+    /// Whether the read failed because a node refused `CLUSTER
+    /// GETKEYSINSLOT` (the scan then pages with `SCAN` instead).
+    pub fn listing_refused(&self) -> bool {
+        self.shared.state.lock().listing_refused
+    }
 }
 
 impl Drop for BulkRead {
@@ -374,6 +383,7 @@ fn hand_over(
         node_error,
         fatal,
         listed,
+        listing_refused,
     } = outcome;
     stats::add(Call::RestorePages, listed);
     let mut state = shared.state.lock();
@@ -400,6 +410,9 @@ fn hand_over(
         }
     }
     if let Some(e) = fatal {
+        if state.plan.error.is_none() {
+            state.listing_refused = listing_refused;
+        }
         state.plan.error.get_or_insert(e);
     }
     let retried = !again.is_empty();

@@ -56,6 +56,8 @@ pub struct Outcome {
     pub fatal: Option<Error>,
     /// Slots listed (the counter of pages).
     pub listed: u64,
+    /// The fatal error is the node refusing `CLUSTER GETKEYSINSLOT`.
+    pub listing_refused: bool,
 }
 
 /// A slot's fate after a reply.
@@ -67,7 +69,13 @@ enum Verdict {
         pause: Option<Error>,
     },
     Fatal(Error),
+    /// The node refused the listing itself (an ACL without
+    /// `cluster|getkeysinslot`, a service that disabled it): fatal too.
+    Refused(Error),
 }
+
+/// The command that lists a slot's keys, as errors name it.
+const LISTING: &str = "CLUSTER GETKEYSINSLOT";
 
 /// The part of a read that stays the same from claim to claim.
 pub struct NodeReader<'a> {
@@ -255,7 +263,7 @@ impl<'a> NodeReader<'a> {
                         })
                         .collect(),
                 }),
-                Value::ServerError(e) => Err((slot, verdict_of(&e, node, "CLUSTER GETKEYSINSLOT"))),
+                Value::ServerError(e) => Err((slot, verdict_of(&e, node, LISTING))),
                 other => Err((
                     slot,
                     Verdict::Fatal(Error::new(
@@ -288,6 +296,10 @@ impl<'a> NodeReader<'a> {
                 }
             }
             Verdict::Fatal(e) => {
+                out.fatal.get_or_insert(e);
+            }
+            Verdict::Refused(e) => {
+                out.listing_refused = true;
                 out.fatal.get_or_insert(e);
             }
         }
@@ -452,7 +464,7 @@ impl<'a> NodeReader<'a> {
         let reply = conn_request(conn, &self.packed, late).map_err(on(target))?;
         let target_keys = match reply {
             Value::Array(items) => items,
-            Value::ServerError(e) => return Ok(verdict_of(&e, target, "CLUSTER GETKEYSINSLOT")),
+            Value::ServerError(e) => return Ok(verdict_of(&e, target, LISTING)),
             other => {
                 return Ok(Verdict::Fatal(Error::new(
                     ErrorKind::Server,
@@ -672,9 +684,9 @@ fn verdict_of(e: &ServerError, node: &str, command: &str) -> Verdict {
             stale: false,
             pause: Some(e.to_error().at_node(node)),
         },
-        ReplyClass::NoPerm if command == "CLUSTER GETKEYSINSLOT" => {
-            Verdict::Fatal(naming(e.to_error(), command).at_node(node).with_advice(
-                " (the restore and the scan list each slot's keys: the ACL user needs \
+        _ if command == LISTING => {
+            Verdict::Refused(naming(e.to_error(), command).at_node(node).with_advice(
+                " (a restore lists each slot's keys: the ACL user needs \
                      +cluster|getkeysinslot, see docs/security.md)",
             ))
         }
