@@ -173,6 +173,20 @@ void scanning()
     for (const std::string &s : seen) all_prefixed = all_prefixed && s.compare(0, prefix.size(), prefix) == 0;
     check(seen.size() == 5 && all_prefixed, "scan reports each of the 5 sessions under the prefix once");
 
+    std::vector<std::string> restored;
+    bool values_ok = true;
+    check_status(ors_redis::restore(prefix,
+                                    [&](const std::string &session_id, const uint8_t *data, size_t len) -> bool {
+                                        restored.push_back(session_id);
+                                        values_ok = values_ok && len == 1 && data[0] == 1;
+                                        return true;
+                                    }),
+                 ORS_OK, "restore with a lambda");
+    check(restored.size() == 5 && values_ok, "restore reports each of the 5 sessions with its value once");
+    check_status(ors_redis::restore(std::string("a\0b", 3),
+                                    [](const std::string &, const uint8_t *, size_t) -> bool { return true; }),
+                 ORS_ERR_INVALID_ARGUMENT, "restore with a NUL byte inside the prefix");
+
     int calls = 0;
     check_status(ors_redis::scan(prefix,
                                  [&calls](const std::string &) -> bool {

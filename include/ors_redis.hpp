@@ -10,7 +10,7 @@
  *   if (ors_redis::get(id, value) == ORS_OK) restore(value.data(), value.size());
  *   ors_redis::del(id);
  *
- * Nothing here throws (scan() only passes on what its own callback threw)
+ * Nothing here throws (scan() and restore() only pass on what their own callback threw)
  * and nothing hides an error: every call returns the C status code (ORS_OK,
  * ORS_NOT_FOUND, or a negative ORS_ERR_*), and ors_redis::last_error() says
  * what failed. The wrapper itself allocates only where it fills a
@@ -193,7 +193,44 @@ template <class F> int32_t scan_trampoline(const char *session_id, void *user_da
     return (*ctx->fn)(std::string(session_id)) ? 0 : 1;
 #endif
 }
+
+// The restore's C callback, as scan_trampoline.
+template <class F>
+int32_t restore_trampoline(const char *session_id, const uint8_t *data, size_t len, void *user_data)
+{
+    scan_context<F> *ctx = static_cast<scan_context<F> *>(user_data);
+#ifdef ORS_REDIS_HPP_EXCEPTIONS
+    try {
+        return (*ctx->fn)(std::string(session_id), data, len) ? 0 : 1;
+    } catch (...) {
+        ctx->error = std::current_exception();
+        return 1;
+    }
+#else
+    return (*ctx->fn)(std::string(session_id), data, len) ? 0 : 1;
+#endif
+}
 } // namespace detail
+
+/**
+ * ors_session_restore, what a backup ORS calls at takeover: calls
+ * fn(const std::string &session_id, const uint8_t *data, size_t len) once for
+ * each live session whose id starts with prefix ("" for all), with its value
+ * (valid during the call only: copy what you keep), on the calling thread;
+ * fn returns true to go on, false to stop (restore then returns ORS_OK).
+ * Exceptions thrown by fn are rethrown after the library returned, as scan's.
+ */
+template <class F> status restore(const std::string &prefix, F fn)
+{
+    if (!detail::valid_id(prefix)) return ORS_ERR_INVALID_ARGUMENT;
+    detail::scan_context<F> ctx;
+    ctx.fn = &fn;
+    const status st = ors_session_restore(prefix.c_str(), &detail::restore_trampoline<F>, &ctx);
+#ifdef ORS_REDIS_HPP_EXCEPTIONS
+    if (ctx.error) std::rethrow_exception(ctx.error);
+#endif
+    return st;
+}
 
 /**
  * ors_session_scan: calls fn(const std::string &session_id) once for each
