@@ -44,8 +44,9 @@ use plan::{Claim, Plan};
 /// Sessions a batch aims at: enough that a round trip carries hundreds of
 /// reads, few enough that a worker's batch stays small.
 const BATCH_SESSIONS: usize = 512;
-/// Bytes of values a batch aims at.
-const BATCH_BYTES: usize = 4 << 20;
+/// Bytes of values a batch aims at: with the queue and one batch per
+/// worker being filled, what a read holds stays near 10 x this.
+const BATCH_BYTES: usize = 2 << 20;
 /// Slots per batch at most (ids only: a listing is small).
 const MAX_BATCH_SLOTS: usize = 256;
 /// Batches waiting for the caller, per worker.
@@ -219,7 +220,7 @@ impl BulkRead {
     pub fn recycle(&self, mut batch: Batch) {
         batch.clear();
         let mut state = self.shared.state.lock();
-        if state.spare.len() < self.shared.workers * (QUEUED_PER_WORKER + 1) {
+        if state.spare.len() < self.shared.workers {
             state.spare.push(batch);
         }
     }
