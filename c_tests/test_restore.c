@@ -16,22 +16,25 @@
 #define N_SLOT 1100
 #define MAX_SEEN (N_MAIN + N_SLOT + 64)
 
-/* CRC16 (XMODEM) as the cluster spec hashes keys: to make ids of one slot. */
-static uint16_t crc16(const char *s, size_t n)
+/* CRC16 (XMODEM) as the cluster spec hashes keys, table-driven and
+ * resumable (the slot ids are searched for: a prefix's CRC is reused). */
+static uint16_t crc_table[256];
+
+static void crc_init(void)
 {
-    uint16_t crc = 0;
-    size_t i;
-    int b;
-    for (i = 0; i < n; i++) {
-        crc ^= (uint16_t)((uint8_t)s[i] << 8);
+    int i, b;
+    for (i = 0; i < 256; i++) {
+        uint16_t crc = (uint16_t)(i << 8);
         for (b = 0; b < 8; b++) crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+        crc_table[i] = crc;
     }
-    return crc;
 }
 
-static uint16_t id_slot(const char *id)
+static uint16_t crc16_more(uint16_t crc, const char *s, size_t n)
 {
-    return crc16(id, strlen(id)) & 16383;
+    size_t i;
+    for (i = 0; i < n; i++) crc = (uint16_t)((crc << 8) ^ crc_table[((crc >> 8) ^ (uint8_t)s[i]) & 0xff]);
+    return crc;
 }
 
 /* The value of session i: deterministic, some empty, some binary, a few large. */
@@ -148,17 +151,32 @@ static void fill(void)
         if (ors_session_put(id, len ? value : NULL, len, 600) != ORS_OK) failed++;
     }
     /* N_SLOT ids of the slot of the first one. */
-    snprintf(id, sizeof id, "%s0", prefix_slot);
-    slot = id_slot(id);
-    for (i = 0; made < N_SLOT && i < 100000000; i++) {
-        snprintf(id, sizeof id, "%s%d", prefix_slot, i);
-        if (id_slot(id) != slot) continue;
+    crc_init();
+    {
+        /* Candidate suffixes "a", "b", .. "z", "aa", ... counted like an
+         * odometer (no printf per try: this runs under valgrind too). */
+        uint16_t base = crc16_more(0, prefix_slot, strlen(prefix_slot));
+        char digits[16] = "a";
+        size_t nd = 1, k;
+        slot = crc16_more(base, digits, nd) & 16383;
+        for (i = 0; made < N_SLOT && i < 100000000; i++) {
+            for (k = nd; k-- > 0;) {
+                if (digits[k] < 'z') {
+                    digits[k]++;
+                    break;
+                }
+                digits[k] = 'a';
+                if (k == 0) digits[nd++] = 'a';
+            }
+            if ((crc16_more(base, digits, nd) & 16383) != slot) continue;
+            snprintf(id, sizeof id, "%s%s", prefix_slot, digits);
         snprintf(slot_ids[made], sizeof slot_ids[made], "%s", id);
-        {
-            size_t len = value_of((unsigned)(N_MAIN + made), value, sizeof value);
-            if (ors_session_put(id, len ? value : NULL, len, 600) != ORS_OK) failed++;
+            {
+                size_t len = value_of((unsigned)(N_MAIN + made), value, sizeof value);
+                if (ors_session_put(id, len ? value : NULL, len, 600) != ORS_OK) failed++;
+            }
+            made++;
         }
-        made++;
     }
     CHECK(failed == 0 && made == N_SLOT, "stored %d + %d sessions (%d of them in slot %u; %d puts failed)", N_MAIN,
           N_SLOT, made, (unsigned)slot, failed);
