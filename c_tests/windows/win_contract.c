@@ -130,7 +130,7 @@ static void test_exports(void)
     static const char *const names[] = {"ors_redis_init", "ors_redis_shutdown", "ors_session_put",
                                         "ors_session_get", "ors_session_del", "ors_free", "ors_last_error",
                                         "ors_status_name", "ors_redis_version", "ors_session_scan",
-                                        "ors_redis_set_logger", "ors_redis_get_stats"};
+                                        "ors_session_restore", "ors_redis_set_logger", "ors_redis_get_stats"};
     static const struct { int32_t code; const char *name; } codes[] = {
         {ORS_OK, "ORS_OK"}, {ORS_NOT_FOUND, "ORS_NOT_FOUND"}, {ORS_ERR_INVALID_ARGUMENT, "ORS_ERR_INVALID_ARGUMENT"},
         {ORS_ERR_CONFIG, "ORS_ERR_CONFIG"}, {ORS_ERR_NOT_INITIALIZED, "ORS_ERR_NOT_INITIALIZED"},
@@ -273,6 +273,26 @@ static void test_scan(void)
     c.stop_after = 1;
     status_is(ors_session_scan("win-scan-", count_ids, &c), ORS_OK, "scan stopped early by fn");
     check(c.seen == 1, "fn called once before stopping (%d)", c.seen);
+}
+
+/* The restore's callback: each session's value is its own id. */
+static int32_t check_values(const char *id, const uint8_t *data, size_t len, void *user_data)
+{
+    struct scan_count *c = (struct scan_count *)user_data;
+    if (len == strlen(id) && memcmp(data, id, len) == 0) c->seen++;
+    return 0;
+}
+
+static void test_restore(void)
+{
+    struct scan_count c = {0, 0};
+    ors_redis_stats before, after;
+    status_is(ors_redis_get_stats(&before), ORS_OK, "stats before the restore");
+    status_is(ors_session_restore("win-scan-", check_values, &c), ORS_OK, "restore of prefix win-scan-");
+    check(c.seen == 30, "restore reports each of the 30 with its value (%d)", c.seen);
+    status_is(ors_redis_get_stats(&after), ORS_OK, "stats after the restore");
+    check(after.restored - before.restored == 30, "stats: restored counts them (%d)",
+          (int)(after.restored - before.restored));
 }
 
 /* 16 threads, each its own ids and values, every value read back and compared. */
@@ -552,6 +572,7 @@ int main(void)
     test_roundtrip();
     test_ttl();
     test_scan();
+    test_restore();
     test_threads();
     test_exited_thread();
     test_shutdown_while_calling();
