@@ -1104,6 +1104,17 @@ fn export_import(good: &GoodCluster, weak: &WeakCluster) {
         (0, Vec::new())
     );
 
+    // Imports the whole export with --overwrite: every session written.
+    let overwrite_all = |config: &str| {
+        let out = ors(
+            &["sessions", "import", "--overwrite", "--file", &file_arg],
+            Some(config),
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let line = format!("imported       {}", sessions.len());
+        assert!(out.stdout.contains(&line), "{}", out.stdout);
+    };
+
     // A session written since is kept; --overwrite replaces it.
     let key = format!("ORS:{NAME}:{{m-1}}");
     cli_out(weak_port(), &["-c", "SET", &key, "newer", "EX", "600"]);
@@ -1116,17 +1127,7 @@ fn export_import(good: &GoodCluster, weak: &WeakCluster) {
     assert_eq!(n(&env["result"]["kept_existing"]), total);
     assert_eq!(n(&env["result"]["imported"]), 0.0);
     assert_eq!(cli_out(weak_port(), &["-c", "GET", &key]).trim(), "newer");
-    let out = ors(
-        &["sessions", "import", "--overwrite", "--file", &file_arg],
-        Some(&target),
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        out.stdout
-            .contains(&format!("imported       {}", sessions.len())),
-        "{}",
-        out.stdout
-    );
+    overwrite_all(&target);
     assert_eq!(
         ors_bytes(&["sessions", "get", "m-1"], &target).1,
         sessions[4].1,
@@ -1271,17 +1272,7 @@ fn export_import(good: &GoodCluster, weak: &WeakCluster) {
         &format!("username={OPERATOR_USER} "),
         &format!("username={OPERATOR_RW_USER} "),
     );
-    let out = ors(
-        &["sessions", "import", "--overwrite", "--file", &file_arg],
-        Some(&writer),
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        out.stdout
-            .contains(&format!("imported       {}", sessions.len())),
-        "{}",
-        out.stdout
-    );
+    overwrite_all(&writer);
 }
 
 /// Restarts a killed node and waits until the cluster is healthy again.
