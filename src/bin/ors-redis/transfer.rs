@@ -57,6 +57,21 @@ struct ExportOut<'a> {
     seconds: f64,
 }
 
+/// Where the stream goes, for messages.
+enum Destination {
+    File(String),
+    Stdout,
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Destination::File(path) => f.write_str(path),
+            Destination::Stdout => f.write_str("stdout"),
+        }
+    }
+}
+
 /// Where the stream goes.
 enum Output {
     File(File),
@@ -105,7 +120,10 @@ pub fn export(ctx: &Ctx, prefix: &str, file: Option<&Path>) -> i32 {
     };
     let started = Instant::now();
     let exported_at_ms = now_ms();
-    let destination = file.map_or("stdout".to_string(), |p| p.display().to_string());
+    let destination = match file {
+        Some(path) => Destination::File(path.display().to_string()),
+        None => Destination::Stdout,
+    };
     let out = BufWriter::with_capacity(IO_BUFFER, output);
     let mut writer = match Writer::new(out, cluster, exported_at_ms) {
         Ok(w) => w,
@@ -125,15 +143,11 @@ pub fn export(ctx: &Ctx, prefix: &str, file: Option<&Path>) -> i32 {
         }
         if last_redraw.elapsed() >= REDRAW_EVERY {
             last_redraw = Instant::now();
-            let counts = format!(
-                "{} sessions, {}",
-                writer.records(),
-                human_bytes(value_bytes)
-            );
-            progress.update(&counts, None);
+            progress.update(&export_counts(writer.records(), value_bytes), None);
         }
         Ok(())
     });
+    progress.update(&export_counts(writer.records(), value_bytes), None);
     drop(progress);
     if let Some(e) = write_error {
         return write_failed(ctx, &destination, &e);
@@ -158,7 +172,7 @@ pub fn export(ctx: &Ctx, prefix: &str, file: Option<&Path>) -> i32 {
         let out = ExportOut {
             cluster_name: cluster,
             prefix,
-            file: destination.clone(),
+            file: destination.to_string(),
             sessions,
             value_bytes,
             exported_at_ms,
@@ -174,14 +188,19 @@ pub fn export(ctx: &Ctx, prefix: &str, file: Option<&Path>) -> i32 {
     EXIT_OK
 }
 
+fn export_counts(sessions: u64, value_bytes: u64) -> String {
+    format!("{sessions} sessions, {}", human_bytes(value_bytes))
+}
+
 /// The stream could not be written: a closed pipe ends the command quietly
 /// (141), anything else is a failure that names the destination.
-fn write_failed(ctx: &Ctx, destination: &str, e: &io::Error) -> i32 {
-    if destination == "stdout" {
+fn write_failed(ctx: &Ctx, destination: &Destination, e: &io::Error) -> i32 {
+    if let Destination::Stdout = destination {
         output::stdout_failed(e);
     }
+    // The kind of a local failure: a full disk, a file not writable.
     let error = Error::new(
-        ErrorKind::Internal,
+        ErrorKind::LocalResource,
         format!("cannot write {destination}: {e}"),
     );
     failure(ctx, EXPORT, &error)
@@ -283,6 +302,7 @@ pub fn import(ctx: &Ctx, file: Option<&Path>, overwrite: bool, rename: bool) -> 
         &mut out,
         &mut show,
     );
+    show(&out);
     drop(progress);
     out.seconds = started.elapsed().as_secs_f64();
     let ok = out.complete && out.error.is_none() && out.failed == 0;
