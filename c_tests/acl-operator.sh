@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The operator command as the read-only ACL user of docs/operators.md
 # (ctest acl_operator_command, on the ACL cluster of acl.conf): doctor,
-# capacity, sessions list, count and get all work and report no refused
-# command; del, which the read-only rule leaves out, is refused as what it is.
+# capacity, sessions list, count, get and export all work and report no
+# refused command; del and import, which the read-only rule leaves out, are
+# refused as what they are.
 #
 #   c_tests/acl-operator.sh <path/to/ors-redis>
 #
@@ -52,5 +53,9 @@ check "sessions count as ors-operator" 0 "total" sessions count
 check "sessions list as ors-operator" 0 "s1" sessions list
 check "sessions get as ors-operator" 0 "state-1" sessions get s1 --raw
 check "sessions del is refused as what it is" 1 "permission denied: the ACL lacks +unlink" sessions del s1
+stream=$(mktemp "${TMPDIR:-/tmp}/acl-operator.XXXXXX")
+trap '"${cli[@]}" DEL "ORS:acl_cli:{s1}" >/dev/null 2>&1 || true; rm -f "$stream"' EXIT
+check "sessions export as ors-operator" 0 "exported 1 session(s)" sessions export --file "$stream"
+check "sessions import is refused as what it is" 1 "permission denied: the ACL lacks +set" sessions import --overwrite --file "$stream"
 echo "$passed passed, $failed failed"
 ((failed == 0))

@@ -13,6 +13,9 @@
 //! - a standalone server on B+66 and a Sentinel on B+67, which `doctor`
 //!   must report as rows, not as usage errors; nothing listens on B+69.
 //!
+//! The good and the weak cluster run together at the end, for `sessions
+//! export` from one and `sessions import` into the other.
+//!
 //! Every `--json` output is checked against the field reference in
 //! docs/operators.md. One test function drives every scenario, so nothing
 //! runs in parallel with it; every server is stopped by pid from a `Drop`
@@ -21,6 +24,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -91,10 +95,9 @@ fn operator_command_against_real_clusters() {
     {
         let weak = WeakCluster::start();
         weak_cluster(&weak);
-    }
-    {
         let good = GoodCluster::start();
         good_cluster(&good);
+        export_import(&good, &weak);
     }
     let validated = VALIDATED.lock().map(|v| v.clone()).unwrap_or_default();
     let documented: BTreeSet<String> = reference()
@@ -142,6 +145,14 @@ fn without_a_cluster() {
         (
             &["help", "sessions", "purge"][..],
             "Usage: ors-redis sessions purge",
+        ),
+        (
+            &["sessions", "export", "--help"][..],
+            "Usage: ors-redis sessions export",
+        ),
+        (
+            &["sessions", "import", "--help"][..],
+            "Usage: ors-redis sessions import",
         ),
     ] {
         let out = ors(args, None);
@@ -230,6 +241,21 @@ fn without_a_cluster() {
             &["sessions", "get", "a{b"][..],
             Some(nowhere_t.as_str()),
             "brace",
+        ),
+        (
+            &["sessions", "export", "--json"][..],
+            Some(nowhere_t.as_str()),
+            "give the stream a --file",
+        ),
+        (
+            &["sessions", "export", "--file", "/nonexistent/dir/s.jsonl"][..],
+            Some(nowhere_t.as_str()),
+            "cannot create /nonexistent/dir/s.jsonl",
+        ),
+        (
+            &["sessions", "import", "--file", "/nonexistent/s.jsonl"][..],
+            Some(nowhere_t.as_str()),
+            "cannot open /nonexistent/s.jsonl",
         ),
     ] {
         let out = ors(args, config);
@@ -974,6 +1000,281 @@ fn failover(good: &GoodCluster, config: &str) {
     );
 }
 
+/// `sessions export` from the good cluster (as the read-only operator) and
+/// `sessions import` into the weak one: every session, byte for byte, with
+/// its TTL; an existing session kept without --overwrite and replaced with
+/// it; expired records skipped; bad and cut streams named; the ACL rules.
+fn export_import(good: &GoodCluster, weak: &WeakCluster) {
+    const NAME: &str = "MOVE";
+    const LOAD: usize = 20_000;
+    let operator = good.config_without_password().replace(CLUSTER_NAME, NAME)
+        + &format!(" username={OPERATOR_USER} password={OPERATOR_PASSWORD}");
+    let source = good.config().replace(CLUSTER_NAME, NAME);
+    let target = weak.config().replace(CLUSTER_NAME, NAME);
+
+    // Ids with every byte a session id may hold (one of them not UTF-8),
+    // binary and empty values, TTLs from an hour to a day.
+    let every_ascii: Vec<u8> = (0x20..0x7f).filter(|b| *b != b'{' && *b != b'}').collect();
+    let mut sessions: Vec<(Vec<u8>, Vec<u8>, u32)> = vec![
+        (every_ascii, b"all ascii".to_vec(), 3600),
+        ((0x80..=0xff).collect(), BINARY_VALUE.to_vec(), 7200),
+        (b"empty".to_vec(), Vec::new(), 3600),
+    ];
+    for i in 0..LOAD {
+        let len = i * 37 % 1000;
+        let value: Vec<u8> = (0..len).map(|j| (i * 31 + j * 7) as u8).collect();
+        sessions.push((
+            format!("m-{i}").into_bytes(),
+            value,
+            3600 + (i % 86_400) as u32,
+        ));
+    }
+    let started = Instant::now();
+    put_sessions(&source, &sessions);
+    eprintln!(
+        "ors_redis_cli: {} sessions written through the library in {:.1} s",
+        sessions.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let file = Path::new(TMP).join("cli-export.jsonl");
+    let file_arg = file.to_string_lossy().into_owned();
+    let started = Instant::now();
+    let (out, env) = ors_json(
+        &["sessions", "export", "--file", &file_arg],
+        &operator,
+        "sessions_export",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let exported_in = started.elapsed();
+    assert_eq!(n(&env["result"]["sessions"]), sessions.len() as f64);
+    let stream = std::fs::read(&file).expect("read the export");
+    let exported = parse_stream(&stream, NAME);
+    for (id, value, ttl) in &sessions {
+        let (got, expires) = exported.get(id).expect("every session exported");
+        assert_eq!(got, value, "{}", String::from_utf8_lossy(id));
+        let left = expires - now_ms();
+        assert!(
+            left <= i64::from(*ttl) * 1000 && left > i64::from(*ttl) * 1000 - 120_000,
+            "ttl {ttl} s, {left} ms left"
+        );
+    }
+
+    let started = Instant::now();
+    let (out, env) = ors_json(
+        &["sessions", "import", "--file", &file_arg],
+        &target,
+        "sessions_import",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let imported_in = started.elapsed();
+    let result = &env["result"];
+    let total = sessions.len() as f64;
+    assert_eq!(n(&result["read"]), total);
+    assert_eq!(n(&result["imported"]), total, "{env}");
+    for field in ["kept_existing", "expired", "failed"] {
+        assert_eq!(n(&result[field]), 0.0, "{field}: {env}");
+    }
+    assert_eq!(result["complete"], Value::Bool(true));
+    assert_eq!(result["source_cluster_name"], NAME);
+    eprintln!(
+        "ors_redis_cli: {} sessions exported in {:.2} s, imported in {:.2} s",
+        sessions.len(),
+        exported_in.as_secs_f64(),
+        imported_in.as_secs_f64()
+    );
+
+    // What the target holds is what the source held: values byte for
+    // byte, expiry within a second.
+    let (code, back) = ors_bytes(&["sessions", "export", "-q"], &target);
+    assert_eq!(code, 0);
+    let imported = parse_stream(&back, NAME);
+    assert_eq!(imported.len(), exported.len());
+    for (id, (value, expires)) in &exported {
+        let (got, got_expires) = imported.get(id).expect("every session imported");
+        assert_eq!(got, value, "{}", String::from_utf8_lossy(id));
+        assert!(
+            (got_expires - expires).abs() < 1000,
+            "{}: expires {got_expires} vs {expires}",
+            String::from_utf8_lossy(id)
+        );
+    }
+    assert_eq!(
+        ors_bytes(&["sessions", "get", "empty"], &target),
+        (0, Vec::new())
+    );
+
+    // Imports the whole export with --overwrite: every session written.
+    let overwrite_all = |config: &str| {
+        let out = ors(
+            &["sessions", "import", "--overwrite", "--file", &file_arg],
+            Some(config),
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let line = format!("imported       {}", sessions.len());
+        assert!(out.stdout.contains(&line), "{}", out.stdout);
+    };
+
+    // A session written since is kept; --overwrite replaces it.
+    let key = format!("ORS:{NAME}:{{m-1}}");
+    cli_out(weak_port(), &["-c", "SET", &key, "newer", "EX", "600"]);
+    let (out, env) = ors_json(
+        &["sessions", "import", "--file", &file_arg],
+        &target,
+        "sessions_import",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(n(&env["result"]["kept_existing"]), total);
+    assert_eq!(n(&env["result"]["imported"]), 0.0);
+    assert_eq!(cli_out(weak_port(), &["-c", "GET", &key]).trim(), "newer");
+    overwrite_all(&target);
+    assert_eq!(
+        ors_bytes(&["sessions", "get", "m-1"], &target).1,
+        sessions[4].1,
+        "m-1 replaced by the exported value"
+    );
+
+    // A stream written by hand, exported ten minutes ago: the session with
+    // one second left has expired, the others keep the rest of their TTL.
+    let header = |name: &str, at: i64| {
+        format!(
+            r#"{{"format":"ors-redis-sessions","version":1,"cluster_name":"{name}","exported_at_ms":{at}}}"#
+        )
+    };
+    let ago = now_ms() - 600_000;
+    let lines = [
+        header(NAME, ago),
+        r#"{"id":"gone","value":"eA==","pttl_ms":1000}"#.to_string(),
+        r#"{"id":"hour","value":"eA==","pttl_ms":3600000}"#.to_string(),
+        r#"{"id_b64":"bm8tdHRs/w==","value":"","pttl_ms":-1}"#.to_string(),
+        r#"{"end":true,"records":3}"#.to_string(),
+    ];
+    let crafted = Path::new(TMP).join("cli-crafted.jsonl");
+    let crafted_arg = crafted.to_string_lossy().into_owned();
+    std::fs::write(&crafted, lines.join("\n") + "\n").expect("write the stream");
+    let (out, env) = ors_json(
+        &["sessions", "import", "--file", &crafted_arg],
+        &target,
+        "sessions_import",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        (n(&env["result"]["expired"]), n(&env["result"]["imported"])),
+        (1.0, 2.0)
+    );
+    let pttl: i64 = cli_out(
+        weak_port(),
+        &["-c", "PTTL", &format!("ORS:{NAME}:{{hour}}")],
+    )
+    .trim()
+    .parse()
+    .expect("a PTTL");
+    assert!((2_990_000..=3_000_000).contains(&pttl), "pttl {pttl}");
+    assert_eq!(
+        cli_out(
+            weak_port(),
+            &["-c", "EXISTS", &format!("ORS:{NAME}:{{gone}}")]
+        )
+        .trim(),
+        "0"
+    );
+    let no_ttl = Command::new("redis-cli")
+        .args(["-c", "-p", &weak_port().to_string(), "PTTL"])
+        .arg(std::ffi::OsStr::from_bytes(
+            &[&format!("ORS:{NAME}:{{no-ttl").into_bytes()[..], b"\xff}"].concat(),
+        ))
+        .output()
+        .expect("run redis-cli");
+    assert_eq!(String::from_utf8_lossy(&no_ttl.stdout).trim(), "-1");
+
+    // A bad line: what came before it is written, the error names it.
+    let mut bad = lines.to_vec();
+    bad[1] = r#"{"id":"before","value":"","pttl_ms":6000000}"#.to_string();
+    bad[3] = r#"{"id":"a{b","value":"","pttl_ms":60000}"#.to_string();
+    std::fs::write(&crafted, bad.join("\n") + "\n").expect("write the stream");
+    let (out, env) = ors_json(
+        &["sessions", "import", "--overwrite", "--file", &crafted_arg],
+        &target,
+        "sessions_import",
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        s(&env["result"]["error"]).contains("line 4: session id has a brace"),
+        "{env}"
+    );
+    assert_eq!(n(&env["result"]["imported"]), 2.0);
+    assert_eq!(env["result"]["complete"], Value::Bool(false));
+    // Cut short: no end line.
+    std::fs::write(&crafted, lines[..3].join("\n") + "\n").expect("write the stream");
+    let out = ors(
+        &["sessions", "import", "--file", &crafted_arg],
+        Some(&target),
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("line 4: the stream ends without its end line after 2 record(s)"),
+        "{}",
+        out.stderr
+    );
+    // Not a stream, another cluster name: nothing written, status 2.
+    std::fs::write(&crafted, "hello\n").expect("write the file");
+    let (out, env) = ors_json(
+        &["sessions", "import", "--file", &crafted_arg],
+        &target,
+        "sessions_import",
+    );
+    assert_eq!(out.code, 2);
+    assert!(s(&env["error"]["message"]).contains("line 1: not an ors-redis-sessions header"));
+    let other = weak.config().replace(CLUSTER_NAME, "PIPED");
+    let out = ors(&["sessions", "import", "--file", &file_arg], Some(&other));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("holds the sessions of cluster-name MOVE, the config says PIPED"),
+        "{}",
+        out.stderr
+    );
+
+    // The documented pipe, with --rename: one config on each side.
+    let piped = Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "'{BIN}' -q --config \"$FROM\" sessions export --prefix m-1 | \
+                 '{BIN}' --config \"$TO\" sessions import --rename --json"
+            ),
+        ])
+        .env_remove("ORS_REDIS_CONFIG")
+        .env("FROM", &source)
+        .env("TO", &other)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run bash");
+    let env: Value = serde_json::from_slice(&piped.stdout).expect("the import's JSON");
+    assert_eq!(piped.status.code(), Some(0), "{env}");
+    // m-1, m-10..m-19, m-100..m-199, m-1000..m-1999, m-10000..m-19999.
+    assert_eq!(n(&env["result"]["imported"]), 11_111.0, "{env}");
+    assert_eq!(env["result"]["cluster_name"], "PIPED");
+
+    // The ACL: import needs +set, which only the rw rule has.
+    let out = ors(
+        &["sessions", "import", "--file", &file_arg],
+        Some(&operator),
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("permission denied: the ACL lacks +set"),
+        "{}",
+        out.stderr
+    );
+    let writer = operator.replace(
+        &format!("username={OPERATOR_USER} "),
+        &format!("username={OPERATOR_RW_USER} "),
+    );
+    overwrite_all(&writer);
+}
+
 /// Restarts a killed node and waits until the cluster is healthy again.
 struct Restart<'a> {
     good: &'a GoodCluster,
@@ -1023,6 +1324,67 @@ fn write_sessions(config: &str) {
     put("bin-1", BINARY_VALUE, 0);
     put("glob*id", b"g", 0);
     assert_eq!(ors_redis_shutdown(), 0);
+}
+
+/// Writes `sessions` (id, value, ttl in seconds) through the library's C
+/// API, as ORS would.
+fn put_sessions(config: &str, sessions: &[(Vec<u8>, Vec<u8>, u32)]) {
+    use ors_redis::ffi::{ors_redis_init, ors_redis_shutdown, ors_session_put};
+    let c_config = CString::new(config).expect("no NUL in the config");
+    assert_eq!(ors_redis_init(c_config.as_ptr()), 0, "ors_redis_init");
+    for (id, value, ttl) in sessions {
+        let c_id = CString::new(id.clone()).expect("no NUL in ids");
+        assert_eq!(
+            ors_session_put(c_id.as_ptr(), value.as_ptr(), value.len(), *ttl),
+            0
+        );
+    }
+    assert_eq!(ors_redis_shutdown(), 0);
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A session stream (docs/operators.md), read here on its own: id ->
+/// (value, when it expires in ms since the epoch, or -1).
+fn parse_stream(bytes: &[u8], cluster_name: &str) -> BTreeMap<Vec<u8>, (Vec<u8>, i64)> {
+    let text = std::str::from_utf8(bytes).expect("a stream is UTF-8");
+    let mut lines = text.lines();
+    let header: Value = serde_json::from_str(lines.next().expect("a header")).expect("JSON");
+    assert_eq!(header["format"], "ors-redis-sessions");
+    assert_eq!(header["version"], 1);
+    assert_eq!(header["cluster_name"], cluster_name);
+    let at = header["exported_at_ms"].as_i64().expect("exported_at_ms");
+    let mut out = BTreeMap::new();
+    let mut end = None;
+    for line in lines {
+        let v: Value = serde_json::from_str(line).expect("JSON");
+        if v["end"] == Value::Bool(true) {
+            end = v["records"].as_u64();
+            continue;
+        }
+        let id = match v["id"].as_str() {
+            Some(id) => id.as_bytes().to_vec(),
+            None => base64_decode(s(&v["id_b64"])),
+        };
+        let pttl = v["pttl_ms"].as_i64().expect("pttl_ms");
+        let expires = if pttl == -1 { -1 } else { at + pttl };
+        assert!(
+            out.insert(id, (base64_decode(s(&v["value"])), expires))
+                .is_none(),
+            "each id once"
+        );
+    }
+    assert_eq!(
+        end,
+        Some(out.len() as u64),
+        "the end line counts the records"
+    );
+    out
 }
 
 // ------------------------------------------------------- running the command

@@ -1,16 +1,19 @@
 //! Operator tools over a live cluster, behind the `ors-redis` command: a
 //! health check against what ORS recommends (`doctor`), sizing
-//! (`capacity`), and inspecting or removing one ORS cluster's sessions
-//! (`sessions`).
+//! (`capacity`), and inspecting, removing, exporting or importing one ORS
+//! cluster's sessions (`sessions`).
 //!
-//! Unlike the data path, this is a one-shot tool on one thread: [`Admin`]
-//! reads the slot map once, opens a connection to each node it talks to on
-//! first use, and follows a MOVED or ASK it meets instead of retrying under a
-//! deadline. Nothing here touches the library's global state (`client`), so
+//! Unlike the data path, this is a one-shot tool, and an [`Admin`] is one
+//! thread's view of the cluster (an import runs one per master, each on its
+//! own thread): it reads the slot map once, opens a connection to each node
+//! it talks to on first use, and follows a MOVED or ASK it meets instead of
+//! retrying under a deadline. Nothing here touches the library's global state (`client`), so
 //! a process may use both.
 
 pub mod capacity;
 pub mod doctor;
+pub mod export;
+pub mod import;
 pub mod sessions;
 
 use std::collections::HashMap;

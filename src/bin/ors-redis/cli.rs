@@ -108,7 +108,7 @@ pub enum Command {
     /// budget, or fewer than 3 masters; 2 usage or config error.
     #[command(verbatim_doc_comment)]
     Capacity(CapacityArgs),
-    /// Inspect and clean up one ORS cluster name's sessions
+    /// Inspect, clean up, export and import one ORS cluster name's sessions
     ///
     /// The sessions of the cluster name in the config, stored under
     /// ORS:<cluster-name>:{<session-id>}. Listings use SCAN on every master,
@@ -202,6 +202,54 @@ pub enum SessionsCommand {
     Del {
         /// The session id
         id: OsString,
+    },
+    /// Write every session (id, value, TTL) as one stream
+    ///
+    /// The stream is JSON lines (docs/operators.md, "The session stream"):
+    /// a header with the cluster name and the time, one line per session
+    /// with its value in base64 and its remaining TTL, and an end line.
+    /// It goes to --file, or to stdout when that is not a terminal; a
+    /// summary goes to stderr. With --json the envelope goes to stdout, so
+    /// the stream needs --file.
+    ///
+    /// Exit status: 0 every session written; 1 the cluster could not be
+    /// read or the output not written (the stream then has no end line,
+    /// and import says so); 2 usage or config error.
+    #[command(verbatim_doc_comment)]
+    Export {
+        /// Only ids starting with this text
+        #[arg(long, value_name = "P", default_value = "")]
+        prefix: String,
+        /// Write the stream to this file (created or replaced) instead of stdout
+        #[arg(long, value_name = "F")]
+        file: Option<PathBuf>,
+    },
+    /// Write the sessions of a stream into the cluster, keeping each TTL
+    ///
+    /// Reads a stream of 'sessions export' from --file, or from stdin when
+    /// that is not a terminal, and writes each session under the config's
+    /// cluster name with SET ... PX <ttl> NX, pipelined to every master at
+    /// once. Each session keeps the TTL it had at the export, less the time
+    /// since: one whose TTL ran out meanwhile is skipped (counted as
+    /// expired). A session that exists already is kept (counted as kept
+    /// existing) unless --overwrite. The summary goes to stdout.
+    ///
+    /// Exit status: 0 every session imported, kept or expired; 1 some were
+    /// refused, the stream was cut short or has a bad line (the lines
+    /// before it were imported), or the cluster failed; 2 usage or config
+    /// error, or the input is no session stream (nothing was written).
+    #[command(verbatim_doc_comment)]
+    Import {
+        /// Read the stream from this file instead of stdin
+        #[arg(long, value_name = "F")]
+        file: Option<PathBuf>,
+        /// Replace sessions that exist already (else they are kept)
+        #[arg(long)]
+        overwrite: bool,
+        /// Import a stream whose header names another cluster name, under
+        /// the config's
+        #[arg(long)]
+        rename: bool,
     },
     /// Delete every key under ORS:<cluster-name>: (decommissioning)
     ///

@@ -13,7 +13,9 @@ mod output;
 mod progress;
 mod sessions;
 mod settings;
+mod stream;
 mod text;
+mod transfer;
 
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
@@ -155,5 +157,7 @@ pub fn sessions_name(sub: &SessionsCommand) -> &'static str {
         SessionsCommand::Get { .. } => "sessions_get",
         SessionsCommand::Del { .. } => "sessions_del",
         SessionsCommand::Purge { .. } => "sessions_purge",
+        SessionsCommand::Export { .. } => "sessions_export",
+        SessionsCommand::Import { .. } => "sessions_import",
     }
 }

@@ -100,7 +100,9 @@ pub fn flush() {
     }
 }
 
-fn stdout_failed(e: &std::io::Error) -> ! {
+/// Ends the command after a failed write to stdout: quietly with 141 on a
+/// closed pipe, else with 1 and the reason.
+pub fn stdout_failed(e: &std::io::Error) -> ! {
     if e.kind() == IoErrorKind::BrokenPipe {
         std::process::exit(141);
     }

@@ -1,4 +1,5 @@
-//! `ors-redis sessions list|count|get|del|purge`.
+//! `ors-redis sessions list|count|get|del|purge` (`export` and `import`
+//! are `transfer.rs`'s).
 
 use std::io::IsTerminal;
 use std::os::unix::ffi::OsStrExt;
@@ -13,6 +14,7 @@ use crate::cli::SessionsCommand;
 use crate::output::{self, Table};
 use crate::progress::with_progress;
 use crate::text;
+use crate::transfer;
 use crate::{failure, sessions_name, usage_error, Ctx, EXIT_FAIL, EXIT_OK, EXIT_USAGE};
 
 /// On a terminal, text values are shown up to this size, binary ones as a
@@ -22,6 +24,18 @@ const MAX_HEXDUMP: usize = 4096;
 
 pub fn run(ctx: &Ctx, sub: &SessionsCommand) -> i32 {
     let name = sessions_name(sub);
+    // They check their input and output before they connect.
+    match sub {
+        SessionsCommand::Export { prefix, file } => {
+            return transfer::export(ctx, prefix, file.as_deref())
+        }
+        SessionsCommand::Import {
+            file,
+            overwrite,
+            rename,
+        } => return transfer::import(ctx, file.as_deref(), *overwrite, *rename),
+        _ => {}
+    }
     // A bad id is a usage error, whether or not the cluster is up.
     let id = match sub {
         SessionsCommand::Get { id, .. } | SessionsCommand::Del { id } => {

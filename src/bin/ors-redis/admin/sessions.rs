@@ -17,7 +17,7 @@ use ors_redis::operator::{
 use super::{server_error, Admin, Read};
 
 /// MOVED/ASK redirects followed for one command.
-const MAX_REDIRECTS: usize = 5;
+pub(super) const MAX_REDIRECTS: usize = 5;
 /// Purge scans again until a pass finds nothing, at most this often.
 const MAX_PURGE_PASSES: u32 = 4;
 
@@ -360,7 +360,7 @@ impl Admin {
 }
 
 /// The node a redirect from `from` names (resolved by `Redirect::of`).
-fn redirect_node(to: &Redirect, from: &NodeAddr) -> Result<NodeAddr> {
+pub(super) fn redirect_node(to: &Redirect, from: &NodeAddr) -> Result<NodeAddr> {
     NodeAddr::parse(&to.addr).map_err(|why| {
         Error::new(
             ErrorKind::Cluster,
