@@ -2,17 +2,16 @@
 //! value and remaining TTL, in batches. [`Admin::export_source`] is the one
 //! place that reads them; the command only writes what it is handed.
 //!
-//! It runs on the listing's `SCAN` (master after master, a page at a time)
-//! and reads each page's sessions with `GET` and `PTTL` in one pipeline on
-//! the page's master. A session gone between the SCAN and the GET, or
-//! expired, is left out; one whose slot moved away meanwhile is read where
-//! MOVED or ASK sends it.
+//! It is the library's bulk read (`ors_session_restore`'s engine): every
+//! master at once, each slot's keys listed and their values and TTLs read
+//! pipelined, each session exactly once even while a master fails over or
+//! slots migrate. A session gone or expired meanwhile is left out.
 
-use std::collections::HashSet;
+use std::sync::Arc;
 
-use ors_redis::operator::{Error, ErrorKind, KeyBuilder, ReplyClass, Result, Value};
+use ors_redis::operator::{BulkRead, Client, Owner, Result, Want};
 
-use super::{server_error, unexpected, Admin, Read};
+use super::Admin;
 
 /// One session as the export reads it.
 #[derive(Debug, Clone, Copy)]
@@ -28,89 +27,28 @@ pub type BatchFn<'a> = dyn FnMut(&[Exported<'_>]) -> Result<()> + 'a;
 
 impl Admin {
     /// Every session whose id starts with `id_prefix`, handed to `batch` a
-    /// page (up to about 1000) at a time, each session once per master
-    /// (SCAN may repeat a key). An error of `batch` stops the export.
+    /// few hundred at a time, each once. An error of `batch` stops the
+    /// export.
     pub fn export_source(&mut self, id_prefix: &[u8], batch: &mut BatchFn<'_>) -> Result<()> {
-        let layout = KeyBuilder::new(&self.config.cluster_name);
-        let pattern = layout.session_pattern(id_prefix).map_err(Error::invalid)?;
-        let max_value = self.config.max_value_bytes;
-        // The ids seen on the master being scanned: a key lives on one
-        // master, so the set is emptied when the scan moves on.
-        let mut seen: HashSet<Vec<u8>> = HashSet::new();
-        let mut current_master = usize::MAX;
-        self.scan_keys(&pattern, &mut |_| {}, &mut |admin, index, node, keys| {
-            if index != current_master {
-                seen.clear();
-                current_master = index;
-            }
-            let keys: Vec<Vec<u8>> = keys
-                .into_iter()
-                .filter(|k| {
-                    layout
-                        .session_id(k)
-                        .is_some_and(|id| seen.insert(id.to_vec()))
+        let client = Arc::new(Client::connect(self.config.clone(), 0)?);
+        let mut read = BulkRead::start(client, id_prefix, Want::ValuesAndTtl, Owner::Operator)?;
+        while let Some(sessions) = read.next_batch()? {
+            let out: Vec<Exported<'_>> = sessions
+                .records()
+                .filter_map(|r| {
+                    // -2: gone since the GET; 0: expiring now.
+                    let pttl_ms = r.pttl_ms.filter(|&ms| ms > 0 || ms == -1)?;
+                    Some(Exported {
+                        id: r.id,
+                        value: r.value,
+                        pttl_ms,
+                    })
                 })
                 .collect();
-            if keys.is_empty() {
-                return Ok(());
-            }
-            let mut commands: Vec<Vec<&[u8]>> = Vec::with_capacity(keys.len() * 2);
-            for key in &keys {
-                commands.push(vec![b"GET", key]);
-                commands.push(vec![b"PTTL", key]);
-            }
-            let replies = admin.pipeline(node, &commands)?;
-            let mut read: Vec<(Vec<u8>, Value, Value)> = Vec::with_capacity(keys.len());
-            let mut replies = replies.into_iter();
-            for key in keys {
-                let (value, pttl) = match (replies.next(), replies.next()) {
-                    (Some(Value::ServerError(e)), _) | (_, Some(Value::ServerError(e)))
-                        if matches!(e.class(), ReplyClass::Moved | ReplyClass::Ask) =>
-                    {
-                        // The slot moved during the scan: read it where it is now.
-                        let (_, value) = admin.on_key_slot(&key, &[b"GET", &key], Read::Reply)?;
-                        let (_, pttl) = admin.on_key_slot(&key, &[b"PTTL", &key], Read::Reply)?;
-                        (value, pttl)
-                    }
-                    (Some(Value::ServerError(e)), _) => {
-                        return Err(server_error(node, &e, &[b"GET"]))
-                    }
-                    (_, Some(Value::ServerError(e))) => {
-                        return Err(server_error(node, &e, &[b"PTTL"]))
-                    }
-                    (Some(value), Some(pttl)) => (value, pttl),
-                    _ => return Err(unexpected(node, "GET")),
-                };
-                read.push((key, value, pttl));
-            }
-            let mut out: Vec<Exported<'_>> = Vec::with_capacity(read.len());
-            for (key, value, pttl) in &read {
-                let pttl_ms = match pttl {
-                    // -2: gone since the GET; 0: expiring now.
-                    Value::Int(n) if *n > 0 || *n == -1 => *n,
-                    Value::Int(_) => continue,
-                    _ => return Err(unexpected(node, "PTTL")),
-                };
-                let value = match value {
-                    Value::BulkString(v) => v.as_slice(),
-                    Value::Nil => continue,
-                    _ => return Err(unexpected(node, "GET")),
-                };
-                let id = layout.session_id(key).unwrap_or_default();
-                if value.len() > max_value {
-                    return Err(Error::new(
-                        ErrorKind::TooLarge,
-                        format!(
-                            "session '{}' is {} bytes, more than max-value-bytes ({max_value}); \
-                             raise max-value-bytes in the config to export it",
-                            crate::text::show_id(id),
-                            value.len()
-                        ),
-                    ));
-                }
-                out.push(Exported { id, value, pttl_ms });
-            }
-            batch(&out)
-        })
+            batch(&out)?;
+            drop(out);
+            read.recycle(sessions);
+        }
+        Ok(())
     }
 }
