@@ -37,7 +37,8 @@
  *   --quiet           only the RESULT line (and errors)
  *
  * Output: a summary and one "RESULT key=value ..." line (restore_data.h
- * says which keys; restore adds rss_*, scan-get scan_seconds and threads).
+ * says which keys; restore adds rss_*, scan-get scan_seconds and threads;
+ * every read ends with lib=<the libors_redis file that ran>).
  * Exit status: 0 when every call returned ORS_OK and every session of the
  * set (under the prefix) was handed over exactly once with its value, and
  * nothing else; 1 otherwise; 2 for bad usage; 3 when the library has no
@@ -45,6 +46,7 @@
  */
 #define _GNU_SOURCE 1
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -395,6 +397,16 @@ static void run_workers(struct worker *workers, void *(*fn)(void *), struct rd_t
 /* ------------------------------------------------------------------ */
 
 /* Did a read hand over exactly the sessions it should, each once, right? */
+/* The file the library was loaded from (LD_LIBRARY_PATH can change it). */
+static const char *library_file(void)
+{
+    Dl_info info;
+    if (dladdr((void *)(uintptr_t)ors_redis_init, &info) != 0 && info.dli_fname != NULL) {
+        return info.dli_fname;
+    }
+    return "?";
+}
+
 static int read_ok(const struct rd_tally *t, int32_t status)
 {
     uint64_t want = rd_expected(g_set.total, g_set.prefix);
@@ -431,8 +443,9 @@ static int run_callback_read(void)
     cpu1 = rd_cpu_s();
     read_rss(&rss1, &hwm1);
     if (rc != ORS_OK) {
-        fprintf(stderr, "restore_bench: %s: %s: %s\n", opt.mode == MODE_RESTORE ? "ors_session_restore" : "ors_session_scan",
-                ors_status_name(rc), ors_last_error());
+        fprintf(stderr, "restore_bench: %s: %s: %s\n",
+                opt.mode == MODE_RESTORE ? "ors_session_restore" : "ors_session_scan", ors_status_name(rc),
+                ors_last_error());
     }
     if (r.first_problem[0] != '\0') {
         fprintf(stderr, "restore_bench: first problem: %s\n", r.first_problem);
@@ -443,7 +456,7 @@ static int run_callback_read(void)
         printf(" rss_before_kib=%ld rss_peak_kib=%ld rss_after_kib=%ld rss_growth_kib=%ld hwm_reset=%d", rss0, hwm1,
                rss1, hwm_reset && rss0 >= 0 && hwm1 >= 0 ? hwm1 - rss0 : -1, hwm_reset);
     }
-    printf("\n");
+    printf(" lib=%s\n", library_file());
     if (opt.mode == MODE_RESTORE && !opt.quiet) {
         if (hwm_reset) {
             printf("restore: RSS %ld KiB before, peak %ld KiB during (growth %.1f MiB), %ld KiB after\n", rss0, hwm1,
@@ -486,8 +499,8 @@ static int run_scan_get(void)
                t_scan - t0, g_ids.count, opt.threads, t1 - t_scan, errors);
     }
     rd_print_result(opt.mode_name, &g_set, &sum, t1 - t0, cpu1 - cpu0, opt.quiet);
-    printf(" status=%s threads=%d scan_seconds=%.6f errors=%" PRIu64 "\n", ors_status_name(rc), opt.threads,
-           t_scan - t0, errors);
+    printf(" status=%s threads=%d scan_seconds=%.6f errors=%" PRIu64 " lib=%s\n", ors_status_name(rc), opt.threads,
+           t_scan - t0, errors, library_file());
     free(g_ids.text);
     free(g_ids.start);
     return errors == 0 && read_ok(&sum, rc) ? 0 : 1;
