@@ -305,6 +305,7 @@ rate() { # rate R: 123,456 ("-" if none)
         print s g }'
 }
 mib() { awk -v k="$1" 'BEGIN { if (k == "" || k < 0) print "-"; else printf "%.1f\n", k / 1024 }'; }
+dash() { printf '%s\n' "${1:--}"; } # an empty figure shows as "-"
 dec2() { awk -v v="$1" 'BEGIN { if (v == "") print "-"; else printf "%.2f\n", v }'; }
 us_per() { # us_per CPU_S SESSIONS: client CPU per session in µs
     awk -v c="$1" -v n="$2" 'BEGIN { if (c == "" || n == "" || n + 0 == 0) print "-"; else printf "%.2f\n", c * 1e6 / n }'
@@ -355,8 +356,8 @@ for ((i = 1; i <= ALTERNATIONS; i++)); do
     LIB_GROWTH+=("$g")
     PEER_CPU+=("$(us_per "$(field cpu_s "$p_line")" "$(field reported "$p_line")")")
     LIB_CPU+=("$(us_per "$(field cpu_s "$l_line")" "$(field reported "$l_line")")")
-    ROWS+=("| $i ($order) | $(rate "$p") | $(rate "$l") | $(ratio "$l" "$p") | ${PEER_CPU[-1]} | ${LIB_CPU[-1]} | $(mib "$g") |")
-    say "alternation $i: peer $(rate "$p")/s, restore $(rate "$l")/s (restore/peer $(ratio "$l" "$p"))"
+    ROWS+=("| $i ($order) | $(rate "$p") | $(rate "$l") | $(dash "$(ratio "$l" "$p")") | ${PEER_CPU[-1]} | ${LIB_CPU[-1]} | $(mib "$g") |")
+    say "alternation $i: peer $(rate "$p")/s, restore $(rate "$l")/s (restore/peer $(dash "$(ratio "$l" "$p")"))"
 done
 PEER_MED=$(median "${PEER_RATES[@]}")
 LIB_MED=$(median "${LIB_RATES[@]}")
@@ -513,7 +514,7 @@ write_report() {
         printf '|---|---:|---:|---:|---:|---:|---:|\n'
         printf '%s\n' "${ROWS[@]}"
         printf '| **median** | **%s** | **%s** | **%s** | %s | %s | max %s |\n\n' "$(rate "$PEER_MED")" "$(rate "$LIB_MED")" \
-            "$(ratio "$LIB_MED" "$PEER_MED")" "$(dec2 "$(median "${PEER_CPU[@]}")")" \
+            "$(dash "$(ratio "$LIB_MED" "$PEER_MED")")" "$(dec2 "$(median "${PEER_CPU[@]}")")" \
             "$(dec2 "$(median "${LIB_CPU[@]}")")" "$(mib "$GROWTH_MAX")"
         printf '| the old way (once) | sessions/s | / peer median |\n|---|---:|---:|\n'
         printf '| scan + get, 1 thread | %s | %s |\n' "$(rate "$sg1")" "$(ratio "$sg1" "$PEER_MED")"
@@ -525,7 +526,8 @@ write_report() {
             printf '| ors_session_scan of %s | %s | %s |\n' "$(field lib "$OSCAN_LINE")" "$(rate "$OSCAN_MED")" "$(ratio "$OSCAN_MED" "$PSCAN_MED")"
         fi
         printf '\nTargets:\n\n'
-        printf -- '- restore ≥ peer, median of %s: **%s** (%s)\n' "$ALTERNATIONS" "$(verdict "$(ratio "$LIB_MED" "$PEER_MED")" 1)" "$(ratio "$LIB_MED" "$PEER_MED")"
+        printf -- '- restore ≥ peer, median of %s: **%s**%s\n' "$ALTERNATIONS" "$(verdict "$(ratio "$LIB_MED" "$PEER_MED")" 1)" \
+            "${LIB_MED:+ ($(ratio "$LIB_MED" "$PEER_MED"))}"
         if [[ -n "$GROWTH_MAX" ]]; then
             printf -- '- RSS growth ≤ 64 MiB (the target is for 1M × 4 KiB): **%s** (max %s MiB)\n' \
                 "$(awk -v g="$GROWTH_MAX" 'BEGIN { print (g <= 65536 ? "met" : "MISSED") }')" "$(mib "$GROWTH_MAX")"
