@@ -500,6 +500,7 @@ write_report() {
     lib_line=${LIB_LINES[0]:-}
     [[ -n "$lib_line" ]] || lib_line=$LSCAN_LINE
     library=$(field lib "$lib_line")
+    library=${library#"$REPO"/}
     head=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "?")
     git -C "$REPO" diff --quiet HEAD 2>/dev/null || head="$head (with uncommitted changes)"
     section=$(
@@ -542,7 +543,7 @@ write_report() {
             printf -- '- **failed runs**: %s\n' "${FAILED_RUNS[*]}"
         fi
         printf '\n<details><summary>RESULT lines of this run</summary>\n\n```\n'
-        printf '%s\n' "${ALL_LINES[@]}"
+        printf '%s\n' "${ALL_LINES[@]//"$REPO"\//}"
         printf '```\n\n</details>\n<!-- /restore-run %s -->\n' "$key"
     )
     tmp="$OUT.tmp.$$"
