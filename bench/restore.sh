@@ -22,8 +22,8 @@
 # --smoke: 5,000 sessions x 512 bytes loaded by the library's puts, one
 # alternation, and checks (each reader hands over every session once, with
 # its value; they agree on the count; a prefix and an early stop give what
-# they should; a wrong value is caught), printed as ok/FAIL lines and a
-# "N passed, M failed" line; figures are printed, never judged. Writes no
+# they should; a wrong value is caught), printed as c_tests/checks.sh does
+# (ok/FAIL lines, then "N passed, M failed"); figures are printed, never judged. Writes no
 # report unless --out is given. Exit 0 when every check passed.
 #
 # Options:
@@ -391,19 +391,8 @@ LOADAVG_END=$(cut -d' ' -f1-3 /proc/loadavg)
 # ---------------------------------------------------------------------------
 # Smoke checks
 
-checks=0
-failures=0
-check() { # check WHAT COND...
-    local what=$1
-    shift
-    checks=$((checks + 1))
-    if "$@"; then
-        echo "ok    $what"
-    else
-        echo "FAIL  $what"
-        failures=$((failures + 1))
-    fi
-}
+# shellcheck source=c_tests/checks.sh
+. "$REPO/c_tests/checks.sh"
 is() { [[ "$1" == "$2" ]]; }
 
 if ((SMOKE)); then
@@ -429,7 +418,7 @@ if ((SMOKE)); then
     elif ((RESTORE_DECLARED)); then
         check "restore: include/ors_redis.h declares ors_session_restore, the library has it" false
     else
-        echo "skip  restore: not in this library yet (include/ors_redis.h has no ors_session_restore)"
+        echo "# skip: restore checks, not in this library yet (include/ors_redis.h has no ors_session_restore)"
     fi
     for sg in "$SG1_LINE" "$SG8_LINE"; do
         check "scan+get $(field threads "$sg") thread(s): every session once with its value" \
@@ -566,8 +555,8 @@ if [[ -n "$OUT" ]]; then
 fi
 
 if ((SMOKE)); then
-    echo "$((checks - failures)) passed, $failures failed"
-    ((failures == 0 && ${#FAILED_RUNS[@]} == 0)) || exit 1
+    echo "$passed passed, $failed failed"
+    ((failed == 0 && ${#FAILED_RUNS[@]} == 0)) || exit 1
 elif ((${#FAILED_RUNS[@]})); then
     say "failed runs: ${FAILED_RUNS[*]}"
     exit 1

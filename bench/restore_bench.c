@@ -47,7 +47,6 @@
 #define _GNU_SOURCE 1
 
 #include <dlfcn.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -115,6 +114,7 @@ static struct id_list g_ids;
 
 /* ------------------------------------------------------------------ */
 
+static void usage_exit(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void usage_exit(const char *fmt, ...)
 {
     va_list ap;
@@ -130,11 +130,8 @@ static void usage_exit(const char *fmt, ...)
 
 static long long parse_num(const char *name, const char *value, long long lo, long long hi)
 {
-    char *end;
-    long long v;
-    errno = 0;
-    v = strtoll(value, &end, 10);
-    if (errno != 0 || end == value || *end != '\0' || v < lo || v > hi) {
+    long long v = 0;
+    if (rd_number(value, lo, hi, &v) != 0) {
         usage_exit("%s must be a number from %lld to %lld, not '%s'", name, lo, hi, value);
     }
     return v;
@@ -210,17 +207,6 @@ static void parse_args(int argc, char **argv)
     }
 }
 
-static void note_problem(char *buf, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    if (buf[0] != '\0') {
-        return; /* the first one is the one that matters */
-    }
-    va_start(ap, fmt);
-    vsnprintf(buf, cap, fmt, ap);
-    va_end(ap);
-}
-
 /* VmRSS and VmHWM of /proc/self/status, in KiB (-1 when unreadable). */
 static void read_rss(long *rss_kib, long *hwm_kib)
 {
@@ -263,7 +249,7 @@ static int32_t restore_cb(const char *session_id, const uint8_t *data, size_t le
 {
     struct reader *r = user_data;
     if (rd_account(&g_set, &r->tally, session_id, strlen(session_id), data, len) != 0) {
-        note_problem(r->first_problem, sizeof r->first_problem, "session '%s' (%zu bytes): %s", session_id, len,
+        rd_note(r->first_problem, sizeof r->first_problem, "session '%s' (%zu bytes): %s", session_id, len,
                      "foreign, repeated or with a wrong value");
     }
     r->calls++;
@@ -274,7 +260,7 @@ static int32_t scan_cb(const char *session_id, void *user_data)
 {
     struct reader *r = user_data;
     if (rd_account(&g_set, &r->tally, session_id, strlen(session_id), NULL, 0) != 0) {
-        note_problem(r->first_problem, sizeof r->first_problem, "session '%s': foreign or repeated", session_id);
+        rd_note(r->first_problem, sizeof r->first_problem, "session '%s': foreign or repeated", session_id);
     }
     r->calls++;
     return opt.stop_after > 0 && r->calls >= opt.stop_after ? 1 : 0;
@@ -327,12 +313,12 @@ static void *get_worker(void *arg)
         if (rc == ORS_OK) {
             w->ok_calls++;
             if (rd_account(&g_set, &w->tally, id, strlen(id), data, len) != 0) {
-                note_problem(w->first_error, sizeof w->first_error, "get '%s' (%zu bytes): %s", id, len,
+                rd_note(w->first_error, sizeof w->first_error, "get '%s' (%zu bytes): %s", id, len,
                              "foreign, repeated or with a wrong value");
             }
         } else {
             w->errors++;
-            note_problem(w->first_error, sizeof w->first_error, "get '%s': %s: %s", id, ors_status_name(rc),
+            rd_note(w->first_error, sizeof w->first_error, "get '%s': %s: %s", id, ors_status_name(rc),
                          ors_last_error());
         }
         ors_free(data);
@@ -351,7 +337,7 @@ static void *put_worker(void *arg)
     uint64_t n;
     if (value == NULL) {
         w->errors++;
-        note_problem(w->first_error, sizeof w->first_error, "out of memory");
+        rd_note(w->first_error, sizeof w->first_error, "out of memory");
         return NULL;
     }
     for (n = (uint64_t)w->index; n < opt.sessions; n += (uint64_t)opt.threads) {
@@ -363,7 +349,7 @@ static void *put_worker(void *arg)
             w->ok_calls++;
         } else {
             w->errors++;
-            note_problem(w->first_error, sizeof w->first_error, "put '%s': %s: %s", id, ors_status_name(rc),
+            rd_note(w->first_error, sizeof w->first_error, "put '%s': %s: %s", id, ors_status_name(rc),
                          ors_last_error());
         }
     }

@@ -14,12 +14,17 @@
  * must be right, and a bitmap of N bits (shared by a reader's threads, set
  * atomically) tells a session reported again from the first report.
  *
+ * Also the plumbing both programs share: option numbers, the first problem
+ * met, time and CPU, the RESULT line.
+ *
  * Header-only (static inline), C99 with GNU atomics builtins.
  */
 #ifndef ORS_RESTORE_DATA_H
 #define ORS_RESTORE_DATA_H
 
+#include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,6 +221,37 @@ static inline int rd_account(const struct rd_set *s, struct rd_tally *t, const c
         }
     }
     return ok ? 0 : -1;
+}
+
+/* Parses a decimal option value within lo .. hi into *out; 0 on success. */
+static inline int rd_number(const char *value, long long lo, long long hi, long long *out)
+{
+    char *end;
+    long long v;
+    errno = 0;
+    v = strtoll(value, &end, 10);
+    if (errno != 0 || end == value || *end != '\0' || v < lo || v > hi) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Keeps the first problem met in buf (the one that matters); later ones are dropped. */
+static inline void rd_vnote(char *buf, size_t cap, const char *fmt, va_list ap)
+{
+    if (buf[0] == '\0') {
+        vsnprintf(buf, cap, fmt, ap);
+    }
+}
+
+static inline void rd_note(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static inline void rd_note(char *buf, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    rd_vnote(buf, cap, fmt, ap);
+    va_end(ap);
 }
 
 static inline double rd_now(void)

@@ -48,7 +48,6 @@
  */
 #define _GNU_SOURCE 1
 
-#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -110,6 +109,7 @@ static size_t g_key_head_len;
 
 /* ------------------------------------------------------------------ */
 
+static void usage_exit(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void usage_exit(const char *fmt, ...)
 {
     va_list ap;
@@ -123,27 +123,22 @@ static void usage_exit(const char *fmt, ...)
     exit(2);
 }
 
+static void set_error(struct worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_error(struct worker *w, const char *fmt, ...)
 {
     va_list ap;
-    if (w->error[0] != '\0') {
-        return; /* the first error is the one that matters */
-    }
     va_start(ap, fmt);
-    vsnprintf(w->error, sizeof w->error, fmt, ap);
+    rd_vnote(w->error, sizeof w->error, fmt, ap);
     va_end(ap);
 }
 
 static long parse_long(const char *name, const char *value, long lo, long hi)
 {
-    char *end;
-    long v;
-    errno = 0;
-    v = strtol(value, &end, 10);
-    if (errno != 0 || end == value || *end != '\0' || v < lo || v > hi) {
+    long long v = 0;
+    if (rd_number(value, lo, hi, &v) != 0) {
         usage_exit("%s must be a number from %ld to %ld, not '%s'", name, lo, hi, value);
     }
-    return v;
+    return (long)v;
 }
 
 static void parse_args(int argc, char **argv)
