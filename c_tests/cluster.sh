@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A local Redis Cluster for development and the C tests: 3 masters and 3
-# replicas on 127.0.0.1, ports ORS_CLUSTER_PORT .. ORS_CLUSTER_PORT+5.
+# replicas on 127.0.0.1, ports ORS_CLUSTER_PORT .. ORS_CLUSTER_PORT+5 (or 3
+# masters alone, with ORS_CLUSTER_REPLICAS=0).
 #
 #   c_tests/cluster.sh start|stop|status|restart
 #
@@ -23,6 +24,9 @@
 #   ORS_CLUSTER_NODE_TIMEOUT  cluster-node-timeout in ms (default 2000)
 #   ORS_CLUSTER_WAIT          seconds start waits for a healthy cluster (default 30)
 #   ORS_CLUSTER_EXTRA_CONF    file whose lines are appended to every node's config
+#   ORS_CLUSTER_REPLICAS      replicas per master: 1 (default, 6 nodes) or 0 (3 masters
+#                             alone on PORT..PORT+2: for a benchmark whose data set
+#                             would not fit in memory twice, bench/restore.sh --no-replicas)
 #   ORS_CLUSTER_HOSTS         one loopback address per node, e.g. "127.0.0.11 ... 127.0.0.16"
 #                             (netfault suite, inside a network namespace): node i binds
 #                             its address and 127.0.0.1, announces its address and uses it
@@ -54,7 +58,9 @@ WAIT_LIMIT=${ORS_CLUSTER_WAIT:-30}
 EXTRA_CONF=${ORS_CLUSTER_EXTRA_CONF:-}
 TLS_DIR=${ORS_CLUSTER_TLS_DIR:-}
 TLS_AUTH_CLIENTS=${ORS_CLUSTER_TLS_AUTH_CLIENTS:-no}
-NODES=6
+REPLICAS=${ORS_CLUSTER_REPLICAS:-1}
+[[ "$REPLICAS" == 0 || "$REPLICAS" == 1 ]] || die "ORS_CLUSTER_REPLICAS must be 0 or 1, not '$REPLICAS'"
+NODES=$((3 * (1 + REPLICAS)))
 
 [[ "$BASE_PORT" =~ ^[0-9]+$ ]] || die "ORS_CLUSTER_PORT must be a number, not '$BASE_PORT'"
 [[ "$NODE_TIMEOUT" =~ ^[0-9]+$ ]] || die "ORS_CLUSTER_NODE_TIMEOUT must be a number of ms"
@@ -77,7 +83,8 @@ node_dir() { printf '%s/%s\n' "$DATA_ROOT" "$1"; }
 node_pidfile() { printf '%s/redis.pid\n' "$(node_dir "$1")"; }
 
 # Sets HEALTH_REASON and returns 1 unless every node is up and agrees that
-# the cluster is ok, every slot is served, and each master has an online replica.
+# the cluster is ok, every slot is served, and each master has an online
+# replica (unless ORS_CLUSTER_REPLICAS=0).
 HEALTH_REASON=""
 healthy() {
     local port info state masters=0 replicas=0 role
@@ -106,7 +113,7 @@ healthy() {
         case "$role" in
         master)
             masters=$((masters + 1))
-            if ! grep -q '^slave[0-9]*:.*state=online' <<<"$info"; then
+            if ((REPLICAS > 0)) && ! grep -q '^slave[0-9]*:.*state=online' <<<"$info"; then
                 HEALTH_REASON="master $port has no online replica"
                 return 1
             fi
@@ -124,8 +131,8 @@ healthy() {
             ;;
         esac
     done
-    if ((masters != 3 || replicas != 3)); then
-        HEALTH_REASON="$masters masters and $replicas replicas, want 3 and 3"
+    if ((masters != 3 || replicas != 3 * REPLICAS)); then
+        HEALTH_REASON="$masters masters and $replicas replicas, want 3 and $((3 * REPLICAS))"
         return 1
     fi
     HEALTH_REASON=""
@@ -247,7 +254,7 @@ start_cluster() {
     local addrs=() create_log="$DATA_ROOT/create-$BASE_PORT.log"
     for port in "${PORTS[@]}"; do addrs+=("$(node_host "$port"):$port"); done
     if ! timeout 60 "$REDIS_CLI" "${ORS_CLI_ARGS[@]}" --cluster create "${addrs[@]}" \
-        --cluster-replicas 1 --cluster-yes </dev/null >"$create_log" 2>&1; then
+        --cluster-replicas "$REPLICAS" --cluster-yes </dev/null >"$create_log" 2>&1; then
         cat "$create_log" >&2
         stop_nodes >/dev/null
         die "redis-cli --cluster create failed (log above, also in $create_log)"
@@ -263,7 +270,7 @@ start_cluster() {
         fi
         sleep 0.2
     done
-    say "cluster up on $RANGE: 3 masters + 3 replicas, cluster_state:ok, data in $DATA_ROOT"
+    say "cluster up on $RANGE: 3 masters + $((3 * REPLICAS)) replicas, cluster_state:ok, data in $DATA_ROOT"
 }
 
 # Is PORT one of this cluster's ports?
@@ -374,7 +381,7 @@ status_cluster() {
         say "127.0.0.1:$port: running, pid $pid, ${role:-no answer}"
     done
     if healthy; then
-        say "cluster on $RANGE is healthy (cluster_state:ok, 16384 slots, 3 masters with replicas)"
+        say "cluster on $RANGE is healthy (cluster_state:ok, 16384 slots, 3 masters, $((3 * REPLICAS)) replicas)"
     else
         say "cluster on $RANGE is NOT healthy: $HEALTH_REASON"
         rc=1
