@@ -13,79 +13,10 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::keys::ClusterName;
 
-/// A `host:port` of a cluster node, as configured or as the cluster reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct NodeAddr {
-    pub host: String,
-    pub port: u16,
-}
+mod conninfo;
+mod node_addr;
 
-impl NodeAddr {
-    /// Parses `host:port` or `[v6addr]:port`.
-    pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        let bad = || format!("'{text}' is not host:port (IPv6 as [::1]:7000)");
-        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
-            let (host, port) = rest.split_once("]:").ok_or_else(bad)?;
-            (host, port)
-        } else {
-            let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
-            if host.contains(':') {
-                return Err(bad());
-            }
-            (host, port)
-        };
-        let port: u16 = port.parse().map_err(|_| bad())?;
-        if host.is_empty() || port == 0 || host.chars().any(|c| c.is_whitespace()) {
-            return Err(bad());
-        }
-        Ok(NodeAddr {
-            host: host.to_string(),
-            port,
-        })
-    }
-
-    /// A node as another node (`reporter`) reports it. A node that does not
-    /// know its own address yet is reported without a host (empty, or `?`):
-    /// it is then on the reporter's host. The one home of that rule, for
-    /// CLUSTER SLOTS, CLUSTER NODES and MOVED/ASK alike.
-    pub fn reported(host: &str, port: u16, reporter: &NodeAddr) -> NodeAddr {
-        let host = if host.is_empty() || host == "?" {
-            reporter.host.clone()
-        } else {
-            host.to_string()
-        };
-        NodeAddr { host, port }
-    }
-
-    /// A `host:port` as a node reports it (CLUSTER NODES, MOVED, ASK):
-    /// `:port` and `?:port` name a port on the reporter's host
-    /// ([`NodeAddr::reported`]), and an IPv6 host comes without brackets
-    /// (`::1:7002`; Redis writes `ip:port`), so the port is after the last
-    /// colon.
-    pub fn parse_reported(text: &str, reporter: &NodeAddr) -> std::result::Result<Self, String> {
-        if text.starts_with('[') {
-            return NodeAddr::parse(text);
-        }
-        let bad = || format!("'{text}' is not host:port");
-        let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
-        match port.parse::<u16>() {
-            Ok(port) if port != 0 && !host.chars().any(|c| c.is_whitespace()) => {
-                Ok(NodeAddr::reported(host, port, reporter))
-            }
-            _ => Err(bad()),
-        }
-    }
-}
-
-impl fmt::Display for NodeAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
-}
+pub use node_addr::NodeAddr;
 
 /// A password: kept out of `Debug` output so that it cannot leak into a log.
 #[derive(Clone, PartialEq, Eq)]
@@ -187,7 +118,7 @@ const SECRET_KEYS: &[&str] = &["password"];
 
 impl Config {
     pub fn parse(text: &str) -> Result<Config> {
-        let pairs = split_pairs(text)?;
+        let pairs = conninfo::split_pairs(text)?;
         let mut cfg = Builder::default();
         for pair in &pairs {
             cfg.show_values = !pair.may_be_a_piece;
@@ -195,158 +126,6 @@ impl Config {
         }
         cfg.finish()
     }
-}
-
-/// One `key=value` of the config string.
-struct Pair {
-    key: String,
-    value: String,
-    /// Set when this pair follows an unquoted secret value: then this whole
-    /// pair may be a piece of it (a password whose quotes were forgotten),
-    /// and no message may show it.
-    may_be_a_piece: bool,
-}
-
-/// What follows a value, for messages about the word after it.
-struct After<'a> {
-    key: &'a str,
-    /// The value was single-quoted, so the next word cannot be part of it.
-    quoted: bool,
-    /// The value is a secret.
-    secret: bool,
-    double_quoted: bool,
-}
-
-impl After<'_> {
-    /// The next word may be a piece of this value.
-    fn may_continue(&self) -> bool {
-        !self.quoted && self.secret
-    }
-
-    /// Where word `n` is, for a message that must not show it.
-    fn hidden(&self, n: usize, what: &str) -> String {
-        let hint = if self.double_quoted {
-            " (quote with single quotes: double quotes are part of the value)"
-        } else {
-            ""
-        };
-        format!(
-            "config: word {n} {what}; it follows the value of '{}' and is not shown, since it may be \
-             part of that value: a value that holds spaces must be single-quoted{hint}",
-            self.key
-        )
-    }
-}
-
-/// Splits the conninfo string into pairs, rejecting unknown and duplicate
-/// keys. A message names a known key or a word's position, never a word
-/// that may be a piece of a value.
-fn split_pairs(text: &str) -> Result<Vec<Pair>> {
-    let mut pairs: Vec<Pair> = Vec::new();
-    let mut chars = text.chars().peekable();
-    let mut word = 0;
-    let mut after: Option<After> = None;
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        if chars.peek().is_none() {
-            break;
-        }
-        word += 1;
-        let mut key = String::new();
-        while let Some(&c) = chars.peek() {
-            if c == '=' || c.is_whitespace() {
-                break;
-            }
-            key.push(c);
-            chars.next();
-        }
-        let known = KEYS.contains(&key.as_str());
-        let piece = after.as_ref().is_some_and(After::may_continue);
-        if chars.next() != Some('=') {
-            return Err(Error::config(match &after {
-                _ if known => format!("config: expected key=value, found '{key}' without '='"),
-                // Never shown: a word without '=' after a value is most
-                // likely a piece of that value.
-                Some(a) => a.hidden(word, "has no '='"),
-                None => "config: the first word is not key=value".to_string(),
-            }));
-        }
-        if key.is_empty() {
-            return Err(Error::config(format!(
-                "config: '=' without a key before it (word {word})"
-            )));
-        }
-        if !known {
-            let known_keys = KEYS.join(", ");
-            return Err(Error::config(match &after {
-                Some(a) if piece => format!(
-                    "{} (if it is a key, it is unknown; known keys: {known_keys})",
-                    a.hidden(word, "is not a known key")
-                ),
-                _ => format!("config: unknown key '{key}' (known keys: {known_keys})"),
-            }));
-        }
-        if pairs.iter().any(|p| p.key == key) {
-            return Err(Error::config(format!("config: duplicate key '{key}'")));
-        }
-        let mut value = String::new();
-        let quoted = chars.peek() == Some(&'\'');
-        if quoted {
-            chars.next();
-            let mut closed = false;
-            while let Some(c) = chars.next() {
-                match c {
-                    '\\' => match chars.next() {
-                        Some(escaped) => value.push(escaped),
-                        None => break,
-                    },
-                    '\'' => {
-                        closed = true;
-                        break;
-                    }
-                    c => value.push(c),
-                }
-            }
-            if !closed {
-                return Err(Error::config(format!(
-                    "config: unterminated quoted value for key '{key}'"
-                )));
-            }
-            if chars.peek().is_some_and(|c| !c.is_whitespace()) {
-                return Err(Error::config(format!(
-                    "config: the quoted value of key '{key}' must be followed by a space"
-                )));
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c.is_whitespace() {
-                    break;
-                }
-                value.push(c);
-                chars.next();
-            }
-        }
-        let double_quoted = !quoted && value.starts_with('"');
-        pairs.push(Pair {
-            key,
-            value,
-            may_be_a_piece: piece,
-        });
-        let last = pairs.last().map(|p| p.key.as_str()).unwrap_or_default();
-        after = Some(After {
-            key: KEYS
-                .iter()
-                .find(|k| **k == last)
-                .copied()
-                .unwrap_or_default(),
-            quoted,
-            secret: SECRET_KEYS.contains(&last),
-            double_quoted,
-        });
-    }
-    Ok(pairs)
 }
 
 /// Collects values key by key, then checks what only the whole set can tell.
@@ -576,37 +355,6 @@ fn parse_path(key: &str, value: &str) -> Result<PathBuf> {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
-
-    #[test]
-    fn a_node_reported_without_a_host_is_on_the_reporters_host() {
-        let v4 = NodeAddr::parse("10.0.0.1:7000").unwrap();
-        let v6 = NodeAddr::parse("[::1]:7000").unwrap();
-        let reported =
-            |text: &str, by: &NodeAddr| NodeAddr::parse_reported(text, by).map(|a| a.to_string());
-        assert_eq!(reported(":7002", &v4).as_deref(), Ok("10.0.0.1:7002"));
-        assert_eq!(reported("?:7002", &v4).as_deref(), Ok("10.0.0.1:7002"));
-        assert_eq!(reported(":7002", &v6).as_deref(), Ok("[::1]:7002"));
-        assert_eq!(
-            reported("10.0.0.2:7002", &v6).as_deref(),
-            Ok("10.0.0.2:7002")
-        );
-        assert_eq!(reported("[::2]:7002", &v4).as_deref(), Ok("[::2]:7002"));
-        // Redis reports an IPv6 node without brackets.
-        assert_eq!(reported("::1:7002", &v4).as_deref(), Ok("[::1]:7002"));
-        assert_eq!(
-            reported("fe80::2:7002", &v4).as_deref(),
-            Ok("[fe80::2]:7002")
-        );
-        for bad in [":0", ":", ":x", "?:99999", "h", "[::1:7002", "h x:1"] {
-            assert!(reported(bad, &v4).is_err(), "{bad}");
-        }
-        assert_eq!(
-            NodeAddr::reported("", 7002, &v6),
-            NodeAddr::parse("[::1]:7002").unwrap()
-        );
-        assert_eq!(NodeAddr::reported("?", 1, &v4).host, "10.0.0.1");
-        assert_eq!(NodeAddr::reported("h", 1, &v4).host, "h");
-    }
 
     const BASE: &str = "redis-nodes=127.0.0.1:7000 cluster-name=T";
 
