@@ -3,12 +3,12 @@
 //! escapes the next character). It knows the key names but not what the
 //! values mean.
 
-use super::{KEYS, SECRET_KEYS};
+use super::{KeySpec, KEYS};
 use crate::error::{Error, Result};
 
 /// One `key=value` of the config string.
 pub(super) struct Pair {
-    pub key: String,
+    pub key: &'static KeySpec,
     pub value: String,
     /// Set when this pair follows an unquoted secret value: then this whole
     /// pair may be a piece of it (a password whose quotes were forgotten),
@@ -17,8 +17,8 @@ pub(super) struct Pair {
 }
 
 /// What follows a value, for messages about the word after it.
-struct After<'a> {
-    key: &'a str,
+struct After {
+    key: &'static str,
     /// The value was single-quoted, so the next word cannot be part of it.
     quoted: bool,
     /// The value is a secret.
@@ -26,7 +26,7 @@ struct After<'a> {
     double_quoted: bool,
 }
 
-impl After<'_> {
+impl After {
     /// The next word may be a piece of this value.
     fn may_continue(&self) -> bool {
         !self.quoted && self.secret
@@ -71,11 +71,13 @@ pub(super) fn split_pairs(text: &str) -> Result<Vec<Pair>> {
             key.push(c);
             chars.next();
         }
-        let known = KEYS.contains(&key.as_str());
+        let known = super::key(&key);
         let piece = after.as_ref().is_some_and(After::may_continue);
         if chars.next() != Some('=') {
             return Err(Error::config(match &after {
-                _ if known => format!("config: expected key=value, found '{key}' without '='"),
+                _ if known.is_some() => {
+                    format!("config: expected key=value, found '{key}' without '='")
+                }
                 // Never shown: a word without '=' after a value is most
                 // likely a piece of that value.
                 Some(a) => a.hidden(word, "has no '='"),
@@ -87,8 +89,8 @@ pub(super) fn split_pairs(text: &str) -> Result<Vec<Pair>> {
                 "config: '=' without a key before it (word {word})"
             )));
         }
-        if !known {
-            let known_keys = KEYS.join(", ");
+        let Some(spec) = known else {
+            let known_keys = KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ");
             return Err(Error::config(match &after {
                 Some(a) if piece => format!(
                     "{} (if it is a key, it is unknown; known keys: {known_keys})",
@@ -96,8 +98,8 @@ pub(super) fn split_pairs(text: &str) -> Result<Vec<Pair>> {
                 ),
                 _ => format!("config: unknown key '{key}' (known keys: {known_keys})"),
             }));
-        }
-        if pairs.iter().any(|p| p.key == key) {
+        };
+        if pairs.iter().any(|p| p.key.name == spec.name) {
             return Err(Error::config(format!("config: duplicate key '{key}'")));
         }
         let mut value = String::new();
@@ -139,19 +141,14 @@ pub(super) fn split_pairs(text: &str) -> Result<Vec<Pair>> {
         }
         let double_quoted = !quoted && value.starts_with('"');
         pairs.push(Pair {
-            key,
+            key: spec,
             value,
             may_be_a_piece: piece,
         });
-        let last = pairs.last().map(|p| p.key.as_str()).unwrap_or_default();
         after = Some(After {
-            key: KEYS
-                .iter()
-                .find(|k| **k == last)
-                .copied()
-                .unwrap_or_default(),
+            key: spec.name,
             quoted,
-            secret: SECRET_KEYS.contains(&last),
+            secret: spec.secret,
             double_quoted,
         });
     }

@@ -1,10 +1,14 @@
-//! The config string: whitespace-separated `key=value` pairs as in libpq's
-//! conninfo, with the option names of ORS's `persistence` section.
+//! The library's configuration, read from the config string that ORS hands
+//! over: whitespace-separated `key=value` pairs as in libpq's conninfo, with
+//! the option names of ORS's `persistence` section.
 //!
-//! A value may be single-quoted to hold spaces; inside quotes a backslash
-//! escapes the next character (so `\'` and `\\`), as in libpq. Unknown and
-//! duplicate keys are errors that name the key. Error messages never repeat
-//! the value of `password`.
+//! - `conninfo.rs`: the string's grammar (quoting, unknown and duplicate keys).
+//! - `options.rs`: the keys, each declared once (name, default, reader,
+//!   whether it can change at run time).
+//! - here: [`Config`], the rules that span keys, and what changes between
+//!   two configs.
+//!
+//! Error messages never repeat any part of the value of `password`.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -15,8 +19,10 @@ use crate::keys::ClusterName;
 
 mod conninfo;
 mod node_addr;
+mod options;
 
 pub use node_addr::NodeAddr;
+pub use options::{can_change_live, key, KeyDefault, KeySpec, KEYS};
 
 /// A password: kept out of `Debug` output so that it cannot leak into a log.
 #[derive(Clone, PartialEq, Eq)]
@@ -86,269 +92,111 @@ pub struct Config {
     pub log_level: LogLevel,
 }
 
-const KEYS: &[&str] = &[
-    "redis-nodes",
-    "cluster-name",
-    "username",
-    "password",
-    "tls-enabled",
-    "tls-cacert",
-    "tls-cacertdir",
-    "tls-cert",
-    "tls-key",
-    "tls-sni",
-    "redis-connect-timeout",
-    "redis-socket-timeout",
-    "op-timeout",
-    "default-ttl",
-    "wait-replicas",
-    "wait-timeout",
-    "max-value-bytes",
-    "log-level",
-];
-
-/// Redis refuses bulk strings above 512 MiB (`proto-max-bulk-len`).
-const MAX_VALUE_LIMIT: u64 = 512 * 1024 * 1024;
-const MAX_MILLIS: u64 = 24 * 3600 * 1000;
-
-/// Keys whose values are secret: a pair right after such a value left
-/// unquoted may be a piece of it (quotes forgotten around a space), so no
-/// message shows that pair's key or value.
-const SECRET_KEYS: &[&str] = &["password"];
-
 impl Config {
+    /// Reads a config string: each key's value through its entry in
+    /// [`KEYS`], the defaults for the keys left out, then the rules that
+    /// span keys. Any mistake is a config error that names the key.
     pub fn parse(text: &str) -> Result<Config> {
         let pairs = conninfo::split_pairs(text)?;
-        let mut cfg = Builder::default();
+        let mut config = Config::blank()?;
+        for key in KEYS {
+            if let KeyDefault::Value(default) = key.default {
+                key.apply(&mut config, default, true)?;
+            }
+        }
         for pair in &pairs {
-            cfg.show_values = !pair.may_be_a_piece;
-            cfg.set(&pair.key, &pair.value)?;
+            pair.key
+                .apply(&mut config, &pair.value, !pair.may_be_a_piece)?;
         }
-        cfg.finish()
-    }
-}
-
-/// Collects values key by key, then checks what only the whole set can tell.
-#[derive(Default)]
-struct Builder {
-    /// Whether messages may show the value being set (see `Pair`).
-    show_values: bool,
-    nodes: Option<Vec<NodeAddr>>,
-    cluster_name: Option<ClusterName>,
-    username: Option<String>,
-    password: Option<Secret>,
-    tls: TlsSettings,
-    connect_timeout_ms: Option<u64>,
-    socket_timeout_ms: Option<u64>,
-    op_timeout_ms: Option<u64>,
-    default_ttl: Option<u64>,
-    wait_replicas: Option<u64>,
-    wait_timeout_ms: Option<u64>,
-    max_value_bytes: Option<u64>,
-    log_level: Option<LogLevel>,
-}
-
-impl Builder {
-    fn set(&mut self, key: &str, value: &str) -> Result<()> {
-        match key {
-            "redis-nodes" => self.nodes = Some(self.parse_nodes(value)?),
-            "cluster-name" => {
-                self.cluster_name = Some(ClusterName::parse(value).map_err(|e| {
-                    if self.show_values {
-                        Error::config(format!("config: {e}"))
-                    } else {
-                        Error::config(format!(
-                            "config: cluster-name {} may only hold A-Z a-z 0-9 _ . -",
-                            self.shown(value)
-                        ))
-                    }
-                })?)
-            }
-            "username" => {
-                if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                    return Err(Error::config(
-                        "config: username must be non-empty, without spaces or control characters",
-                    ));
-                }
-                self.username = Some(value.to_string());
-            }
-            // Never echo the value: it is a secret.
-            "password" => {
-                if value.is_empty() {
-                    return Err(Error::config(
-                        "config: password is empty (leave the key out for no password)",
-                    ));
-                }
-                self.password = Some(Secret(value.to_string()));
-            }
-            "tls-enabled" => self.tls.enabled = self.parse_bool(key, value)?,
-            "tls-cacert" => self.tls.cacert = Some(parse_path(key, value)?),
-            "tls-cacertdir" => self.tls.cacertdir = Some(parse_path(key, value)?),
-            "tls-cert" => self.tls.cert = Some(parse_path(key, value)?),
-            "tls-key" => self.tls.key = Some(parse_path(key, value)?),
-            "tls-sni" => {
-                if value.is_empty() {
-                    return Err(Error::config("config: tls-sni is empty"));
-                }
-                self.tls.sni = Some(value.to_string())
-            }
-            "redis-connect-timeout" => {
-                self.connect_timeout_ms =
-                    Some(self.parse_num(key, value, 1, MAX_MILLIS, "milliseconds")?)
-            }
-            "redis-socket-timeout" => {
-                self.socket_timeout_ms =
-                    Some(self.parse_num(key, value, 1, MAX_MILLIS, "milliseconds")?)
-            }
-            "op-timeout" => {
-                self.op_timeout_ms =
-                    Some(self.parse_num(key, value, 1, MAX_MILLIS, "milliseconds")?)
-            }
-            "default-ttl" => {
-                self.default_ttl =
-                    Some(self.parse_num(key, value, 1, u32::MAX as u64, "seconds")?)
-            }
-            "wait-replicas" => {
-                self.wait_replicas = Some(self.parse_num(key, value, 0, 64, "replicas")?)
-            }
-            // 0 would make WAIT block forever; a call must respect its deadline.
-            "wait-timeout" => {
-                self.wait_timeout_ms =
-                    Some(self.parse_num(key, value, 1, MAX_MILLIS, "milliseconds")?)
-            }
-            "max-value-bytes" => {
-                self.max_value_bytes =
-                    Some(self.parse_num(key, value, 0, MAX_VALUE_LIMIT, "bytes")?)
-            }
-            "log-level" => {
-                self.log_level = Some(LogLevel::parse(value).ok_or_else(|| {
-                    Error::config(format!(
-                        "config: log-level {} is not one of off, error, warn, info, debug, trace",
-                        self.shown(value)
-                    ))
-                })?)
-            }
-            _ => return Err(Error::config(format!("config: unknown key '{key}'"))),
+        let given = |key: &KeySpec| pairs.iter().any(|p| p.key.name == key.name);
+        if let Some(missing) = KEYS
+            .iter()
+            .find(|k| k.default == KeyDefault::Required && !given(k))
+        {
+            return Err(Error::config(format!(
+                "config: missing required key '{}'",
+                missing.name
+            )));
         }
-        Ok(())
+        config.check()?;
+        Ok(config)
     }
 
-    fn finish(self) -> Result<Config> {
-        let nodes = self
-            .nodes
-            .ok_or_else(|| Error::config("config: missing required key 'redis-nodes'"))?;
-        let cluster_name = self
-            .cluster_name
-            .ok_or_else(|| Error::config("config: missing required key 'cluster-name'"))?;
+    /// Every field empty or zero, for the key table to fill. Its cluster
+    /// name is a stand-in: `cluster-name` is required, so a parsed config
+    /// always holds the given one.
+    fn blank() -> Result<Config> {
+        Ok(Config {
+            nodes: Vec::new(),
+            cluster_name: ClusterName::parse("unset").map_err(Error::config)?,
+            username: None,
+            password: None,
+            tls: TlsSettings::default(),
+            connect_timeout: Duration::ZERO,
+            socket_timeout: Duration::ZERO,
+            op_timeout: Duration::ZERO,
+            default_ttl_secs: 0,
+            wait_replicas: 0,
+            wait_timeout: Duration::ZERO,
+            max_value_bytes: 0,
+            log_level: LogLevel::Off,
+        })
+    }
+
+    /// The keys whose values differ between `old` and this config, in
+    /// [`KEYS`] order.
+    pub fn changes_from(&self, old: &Config) -> Vec<&'static str> {
+        KEYS.iter()
+            .filter(|k| !k.same(self, old))
+            .map(|k| k.name)
+            .collect()
+    }
+
+    /// The changed keys (as [`Config::changes_from`]) when a running library
+    /// can take them all; otherwise a config error naming each key that
+    /// cannot change live, so that nothing changes. The message names keys
+    /// only, never a value.
+    pub fn live_changes_from(&self, old: &Config) -> Result<Vec<&'static str>> {
+        let changed = self.changes_from(old);
+        let fixed: Vec<String> = changed
+            .iter()
+            .filter(|k| !can_change_live(k))
+            .map(|k| format!("'{k}'"))
+            .collect();
+        if !fixed.is_empty() {
+            return Err(Error::config(format!(
+                "config: {} cannot change while the library runs \
+                 (ors_redis_shutdown, then ors_redis_init with the new config)",
+                fixed.join(", ")
+            )));
+        }
+        Ok(changed)
+    }
+
+    /// The rules that span keys.
+    fn check(&self) -> Result<()> {
         if self.username.is_some() && self.password.is_none() {
             return Err(Error::config(
                 "config: 'username' needs 'password' (ACL users authenticate with both)",
             ));
         }
-        if self.tls.cert.is_some() != self.tls.key.is_some() {
+        let tls = &self.tls;
+        if tls.cert.is_some() != tls.key.is_some() {
             return Err(Error::config(
                 "config: set both 'tls-cert' and 'tls-key' (client certificate), or neither",
             ));
         }
-        let tls_files = self.tls.cacert.is_some()
-            || self.tls.cacertdir.is_some()
-            || self.tls.cert.is_some()
-            || self.tls.sni.is_some();
-        if tls_files && !self.tls.enabled {
+        let tls_files = tls.cacert.is_some()
+            || tls.cacertdir.is_some()
+            || tls.cert.is_some()
+            || tls.sni.is_some();
+        if tls_files && !tls.enabled {
             return Err(Error::config(
                 "config: tls-* options are set but tls-enabled is not true",
             ));
         }
-        let op_timeout_ms = self.op_timeout_ms.unwrap_or(5000);
-        Ok(Config {
-            nodes,
-            cluster_name,
-            username: self.username,
-            password: self.password,
-            tls: self.tls,
-            connect_timeout: Duration::from_millis(self.connect_timeout_ms.unwrap_or(1000)),
-            socket_timeout: Duration::from_millis(self.socket_timeout_ms.unwrap_or(1000)),
-            op_timeout: Duration::from_millis(op_timeout_ms),
-            default_ttl_secs: self.default_ttl.unwrap_or(2_592_000) as u32,
-            wait_replicas: self.wait_replicas.unwrap_or(0) as u32,
-            wait_timeout: Duration::from_millis(self.wait_timeout_ms.unwrap_or(100)),
-            max_value_bytes: self.max_value_bytes.unwrap_or(64 * 1024 * 1024) as usize,
-            log_level: self.log_level.unwrap_or(LogLevel::Warn),
-        })
+        Ok(())
     }
-}
-
-impl Builder {
-    fn parse_nodes(&self, value: &str) -> Result<Vec<NodeAddr>> {
-        let mut nodes: Vec<NodeAddr> = Vec::new();
-        for part in value
-            .split([';', ','])
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-        {
-            let node = NodeAddr::parse(part).map_err(|e| {
-                if !self.show_values || value.to_ascii_lowercase().contains("password") {
-                    Error::config(format!(
-                        "config: redis-nodes: {}: not host:port;host:port",
-                        self.shown(value)
-                    ))
-                } else {
-                    Error::config(format!("config: redis-nodes: {e}"))
-                }
-            })?;
-            if !nodes.contains(&node) {
-                nodes.push(node);
-            }
-        }
-        if nodes.is_empty() {
-            return Err(Error::config(
-                "config: redis-nodes is empty (expected host:port;host:port)",
-            ));
-        }
-        Ok(nodes)
-    }
-
-    /// A value for an error message, quoted; not shown when it mentions a
-    /// password (a misplaced quote can pull `password=...` into another key's
-    /// value, and the message must not repeat it), nor when the pair may be a
-    /// piece of the value before it.
-    fn shown(&self, value: &str) -> String {
-        if value.to_ascii_lowercase().contains("password") {
-            "(value not shown: it mentions a password; check the quoting)".to_string()
-        } else if !self.show_values {
-            "(value not shown: it follows an unquoted password and may be part of it)".to_string()
-        } else {
-            format!("'{value}'")
-        }
-    }
-
-    fn parse_bool(&self, key: &str, value: &str) -> Result<bool> {
-        match value.to_ascii_lowercase().as_str() {
-            "true" | "on" | "1" | "yes" => Ok(true),
-            "false" | "off" | "0" | "no" => Ok(false),
-            _ => Err(Error::config(format!(
-                "config: {key} {} is not a boolean (true/false, on/off, 1/0)",
-                self.shown(value)
-            ))),
-        }
-    }
-
-    fn parse_num(&self, key: &str, value: &str, min: u64, max: u64, unit: &str) -> Result<u64> {
-        match value.parse::<u64>() {
-            Ok(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(Error::config(format!(
-                "config: {key} {} must be a whole number of {unit} from {min} to {max}",
-                self.shown(value)
-            ))),
-        }
-    }
-}
-
-fn parse_path(key: &str, value: &str) -> Result<PathBuf> {
-    if value.is_empty() {
-        return Err(Error::config(format!("config: {key} is an empty path")));
-    }
-    Ok(PathBuf::from(value))
 }
 
 #[cfg(test)]
@@ -429,6 +277,156 @@ mod tests {
         }
         let c = parse(&format!("{BASE} log-level=trace")).unwrap();
         assert_eq!(c.log_level, LogLevel::Trace);
+    }
+
+    /// A config from `text`, with the required keys added when it lacks them.
+    fn config(text: &str) -> Config {
+        let mut full = text.to_string();
+        for (key, value) in [("redis-nodes", "h:1"), ("cluster-name", "T")] {
+            if !text.contains(&format!("{key}=")) {
+                full += &format!(" {key}={value}");
+            }
+        }
+        parse(&full).unwrap()
+    }
+
+    /// A default given explicitly changes nothing: the table's defaults are
+    /// the values a config without the key holds.
+    #[test]
+    fn a_default_given_explicitly_changes_nothing() {
+        for key in KEYS {
+            if let KeyDefault::Value(default) = key.default {
+                let explicit = config(&format!("{}={default}", key.name));
+                assert_eq!(explicit.changes_from(&config("")), [""; 0], "{}", key.name);
+            }
+        }
+    }
+
+    /// Each key, with two configs that differ in that key alone.
+    #[test]
+    fn a_change_names_the_key_that_changed() {
+        let tls = "tls-enabled=true";
+        let cases: &[(&str, String, String)] = &[
+            (
+                "redis-nodes",
+                "redis-nodes=h:1".into(),
+                "redis-nodes=h:1;h:2".into(),
+            ),
+            (
+                "cluster-name",
+                "cluster-name=T".into(),
+                "cluster-name=U".into(),
+            ),
+            (
+                "username",
+                "password=p".into(),
+                "password=p username=u".into(),
+            ),
+            ("password", "".into(), "password=p".into()),
+            ("tls-enabled", "".into(), tls.into()),
+            ("tls-cacert", tls.into(), format!("{tls} tls-cacert=/ca")),
+            (
+                "tls-cacertdir",
+                tls.into(),
+                format!("{tls} tls-cacertdir=/d"),
+            ),
+            (
+                "tls-cert",
+                format!("{tls} tls-cert=/c tls-key=/k"),
+                format!("{tls} tls-cert=/c2 tls-key=/k"),
+            ),
+            (
+                "tls-key",
+                format!("{tls} tls-cert=/c tls-key=/k"),
+                format!("{tls} tls-cert=/c tls-key=/k2"),
+            ),
+            ("tls-sni", tls.into(), format!("{tls} tls-sni=n")),
+            (
+                "redis-connect-timeout",
+                "".into(),
+                "redis-connect-timeout=9".into(),
+            ),
+            (
+                "redis-socket-timeout",
+                "".into(),
+                "redis-socket-timeout=9".into(),
+            ),
+            ("op-timeout", "".into(), "op-timeout=9".into()),
+            ("default-ttl", "".into(), "default-ttl=9".into()),
+            ("wait-replicas", "".into(), "wait-replicas=1".into()),
+            ("wait-timeout", "".into(), "wait-timeout=9".into()),
+            ("max-value-bytes", "".into(), "max-value-bytes=9".into()),
+            ("log-level", "".into(), "log-level=info".into()),
+        ];
+        let names: Vec<&str> = cases.iter().map(|c| c.0).collect();
+        let declared: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+        assert_eq!(names, declared, "one case per declared key");
+        for (key, old, new) in cases {
+            let (old, new) = (config(old), config(new));
+            assert_eq!(new.changes_from(&old), [*key]);
+            assert_eq!(old.changes_from(&new), [*key]);
+            assert_eq!(new.changes_from(&new), [""; 0]);
+        }
+        let both = config("op-timeout=9 password=p").changes_from(&config(""));
+        assert_eq!(both, ["password", "op-timeout"]);
+    }
+
+    #[test]
+    fn only_the_agreed_keys_can_change_live() {
+        let live: Vec<&str> = KEYS.iter().filter(|k| k.live).map(|k| k.name).collect();
+        assert_eq!(
+            live,
+            [
+                "redis-nodes",
+                "username",
+                "password",
+                "tls-cacert",
+                "tls-cacertdir",
+                "tls-cert",
+                "tls-key",
+                "tls-sni",
+                "redis-connect-timeout",
+                "redis-socket-timeout",
+                "op-timeout",
+                "default-ttl",
+                "wait-replicas",
+                "wait-timeout",
+                "max-value-bytes",
+                "log-level",
+            ]
+        );
+        assert!(can_change_live("password"));
+        assert!(!can_change_live("cluster-name"));
+        assert!(!can_change_live("tls-enabled"));
+        assert!(!can_change_live("no-such-key"));
+    }
+
+    #[test]
+    fn a_change_that_cannot_be_made_live_is_refused_by_name() {
+        let running = config("password=old-Secret-1");
+        let changed = config("password=new-Secret-2 op-timeout=9 log-level=debug");
+        assert_eq!(
+            changed.live_changes_from(&running).unwrap(),
+            ["password", "op-timeout", "log-level"]
+        );
+        assert_eq!(running.live_changes_from(&running).unwrap(), [""; 0]);
+
+        let renamed = config("cluster-name=U password=new-Secret-2");
+        let err = renamed.live_changes_from(&running).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Config);
+        assert!(err.message.contains("'cluster-name'"), "{}", err.message);
+
+        let both = config("cluster-name=U tls-enabled=true password=new-Secret-2");
+        let err = both.live_changes_from(&running).unwrap_err();
+        assert!(
+            err.message
+                .contains("'cluster-name', 'tls-enabled' cannot change"),
+            "{}",
+            err.message
+        );
+        for text in ["Secret", "password", "'U'"] {
+            assert!(!err.message.contains(text), "{}", err.message);
+        }
     }
 
     /// Malformed configs, each with the message fragment it must produce.
