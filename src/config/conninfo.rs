@@ -1,7 +1,7 @@
 //! The grammar of the config string: whitespace-separated `key=value`
 //! pairs, a value single-quoted to hold spaces (inside quotes a backslash
-//! escapes the next character). It knows the key names but not what the
-//! values mean.
+//! escapes the next character). It knows the keys of [`KEYS`] (their names,
+//! and which values are secret) but not what the values mean.
 
 use super::{KeySpec, KEYS};
 use crate::error::{Error, Result};

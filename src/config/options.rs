@@ -18,9 +18,8 @@ const MAX_MILLIS: u64 = 24 * 3600 * 1000;
 pub struct KeySpec {
     pub name: &'static str,
     pub default: KeyDefault,
-    /// A running library can take a new value (`ors_redis_reconfigure`):
-    /// new connections use it, existing ones are brought in line before
-    /// their next call.
+    /// A running library may take a new value: the rule that
+    /// [`Config::live_changes_from`] applies (for `ors_redis_reconfigure`).
     pub live: bool,
     /// The value is secret: no message shows it, nor the word after it when
     /// it is left unquoted (that word may be the rest of it).
