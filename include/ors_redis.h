@@ -140,6 +140,14 @@
 #define MAX_LISTING_COUNT (1 << 24)
 
 /**
+ * Workers reading one node at once. Two (while one waits for its
+ * replies, the other's are handed over) measured 1.03-1.13 x the hiredis
+ * peer against one's 1.02-1.10 (200k x 2 KiB), for about 1.5 x the memory:
+ * one.
+ */
+#define READERS_PER_NODE 1
+
+/**
  * Called by `ors_session_scan` once per session id (NUL-terminated, valid
  * during the call only). Return 0 to go on, anything else to stop.
  *

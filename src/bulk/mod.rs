@@ -39,18 +39,20 @@ pub use batch::{Batch, Record};
 
 pub use node_read::Want;
 use node_read::{NodeReader, Outcome};
-use plan::{Claim, Plan};
+use plan::{Claim, Plan, Work};
 
 /// Sessions a batch aims at: enough that a round trip carries hundreds of
 /// reads, few enough that a worker's batch stays small.
 const BATCH_SESSIONS: usize = 512;
-/// Bytes of values a batch aims at: with the queue and one batch per
-/// worker being filled, what a read holds stays near 10 x this.
-const BATCH_BYTES: usize = 2 << 20;
+/// Bytes of values a batch aims at (see `QUEUED_PER_MASTER` for how many
+/// batches a read holds).
+const BATCH_BYTES: usize = 512 << 10;
 /// Slots per batch at most (ids only: a listing is small).
 const MAX_BATCH_SLOTS: usize = 256;
-/// Batches waiting for the caller, per worker.
-const QUEUED_PER_WORKER: usize = 2;
+/// Batches waiting for the caller per master: with one batch being filled
+/// per worker and one with the caller, a read holds at most (masters +
+/// workers + 1) batches, whatever the number of sessions, and reuses them.
+const QUEUED_PER_MASTER: usize = 1;
 /// Workers at most, whatever the number of masters.
 const MAX_WORKERS: usize = 16;
 /// How often progress is logged.
@@ -69,7 +71,8 @@ struct Shared {
     prefix: Vec<u8>,
     want: Want,
     owner: Owner,
-    workers: usize,
+    /// Batches waiting for the caller at most (and emptied ones kept).
+    max_ready: usize,
     stop: AtomicBool,
     state: Mutex<State>,
     changed: Condvar,
@@ -134,12 +137,12 @@ impl BulkRead {
             .session_pattern(prefix)
             .map_err(Error::invalid)?;
         let masters = client.topology.current().masters.len();
-        let workers = masters.clamp(1, MAX_WORKERS);
+        let workers = (masters * plan::READERS_PER_NODE).clamp(1, MAX_WORKERS);
         let shared = Arc::new(Shared {
             prefix: prefix.to_vec(),
             want,
             owner,
-            workers,
+            max_ready: masters.max(1) * QUEUED_PER_MASTER,
             stop: AtomicBool::new(false),
             state: Mutex::new(State {
                 plan: Plan::new(client.config.op_timeout),
@@ -220,7 +223,10 @@ impl BulkRead {
     pub fn recycle(&self, mut batch: Batch) {
         batch.clear();
         let mut state = self.shared.state.lock();
-        if state.spare.len() < self.shared.workers {
+        // Every batch stays in circulation: freeing and allocating
+        // megabyte buffers from many threads fragments the host's heap,
+        // which then grows with the number of sessions read.
+        if state.spare.len() < self.shared.max_ready + self.handles.len() {
             state.spare.push(batch);
         }
     }
@@ -357,7 +363,7 @@ fn work(shared: &Shared, index: usize) {
             bytes_per_session =
                 0.5 * bytes_per_session + 0.5 * (batch.value_bytes() as f64 / batch.len() as f64);
         }
-        if !hand_over(shared, &map, &work.node, began, batch, outcome, &mut conns) {
+        if !hand_over(shared, &map, &work, began, batch, outcome, &mut conns) {
             break;
         }
     }
@@ -369,13 +375,14 @@ fn work(shared: &Shared, index: usize) {
 fn hand_over(
     shared: &Shared,
     map: &crate::topology::SlotMap,
-    node: &Arc<str>,
+    work: &Work,
     began: Instant,
     batch: Batch,
     outcome: Outcome,
     conns: &mut ConnectionSet,
 ) -> bool {
     let client = &*shared.client;
+    let node = &work.node;
     let Outcome {
         done,
         again,
@@ -391,7 +398,7 @@ fn hand_over(
     // Sessions go to the queue before their slots count as done, so that
     // the caller never sees every slot done with sessions still to come.
     if !done.is_empty() {
-        while state.ready.len() >= shared.workers * QUEUED_PER_WORKER {
+        while state.ready.len() >= shared.max_ready {
             if shared.stopped() || state.plan.error.is_some() {
                 return false;
             }
@@ -404,7 +411,7 @@ fn hand_over(
         empty.log = Some(lines);
         state.ready.push_back(empty);
     }
-    state.plan.report(node, &done, &again);
+    state.plan.report(work, &done);
     for (slot, count) in larger {
         if let Err(e) = state.plan.grow_count(slot, count) {
             state.plan.error.get_or_insert(e);
