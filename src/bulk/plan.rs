@@ -343,8 +343,8 @@ mod tests {
             let port = 7000 + i / READERS_PER_NODE;
             assert_eq!(&*w.node, format!("127.0.0.1:{port}"), "claim {i}");
             // A node's later readers get the slots after the earlier ones'.
-            let first =
-                [0, 5461, 10923][i / READERS_PER_NODE] + 100 * (i % READERS_PER_NODE) as u16;
+            let readers_before = i - (i / READERS_PER_NODE) * READERS_PER_NODE;
+            let first = [0, 5461, 10923][i / READERS_PER_NODE] + 100 * readers_before as u16;
             assert_eq!(w.slots[0], (first, FIRST_LISTING_COUNT), "claim {i}");
             assert_eq!(w.slots.len(), 100);
         }
