@@ -46,13 +46,13 @@ use plan::{Claim, Plan, Work};
 const BATCH_SESSIONS: usize = 512;
 /// Bytes of values a batch aims at (see `QUEUED_PER_MASTER` for how many
 /// batches a read holds).
-const BATCH_BYTES: usize = 512 << 10;
+const BATCH_BYTES: usize = 2 << 20;
 /// Slots per batch at most (ids only: a listing is small).
 const MAX_BATCH_SLOTS: usize = 256;
 /// Batches waiting for the caller per master: with one batch being filled
 /// per worker and one with the caller, a read holds at most (masters +
 /// workers + 1) batches, whatever the number of sessions, and reuses them.
-const QUEUED_PER_MASTER: usize = 1;
+const QUEUED_PER_MASTER: usize = 2;
 /// Workers at most, whatever the number of masters.
 const MAX_WORKERS: usize = 16;
 /// How often progress is logged.
