@@ -44,71 +44,22 @@ impl From<io::Error> for WaitError {
     }
 }
 
-/// One read's or one write's view of a transport (see the module doc).
-pub struct Wire<'w, 'l> {
-    stream: &'w mut dyn Transport,
-    /// The timeout the socket has now, kept by the connection across wires.
-    timeout: &'w mut Duration,
-    deadline: Instant,
-    late: &'w mut Late<'l>,
-    /// System calls made so far.
-    pub ops: u32,
-    /// Set when the `Late` check stopped a read through `Read`, whose error
-    /// type cannot carry it.
+/// What a connection keeps for its wires from one to the next.
+pub struct WaitState {
+    /// The SO_RCVTIMEO/SO_SNDTIMEO the socket has now.
+    timeout: Duration,
+    /// Set when the `Late` check stopped a read made through `Read`, whose
+    /// error type cannot carry it. Kept here, not in the `Wire`, so that a
+    /// wire has nothing to drop (no unwinding path on every read).
     interrupted: Option<Error>,
 }
 
-impl<'w, 'l> Wire<'w, 'l> {
-    pub fn new(
-        stream: &'w mut dyn Transport,
-        timeout: &'w mut Duration,
-        deadline: Instant,
-        late: &'w mut Late<'l>,
-    ) -> Self {
-        Wire {
-            stream,
+impl WaitState {
+    /// For a socket whose timeout is `timeout` now.
+    pub fn new(timeout: Duration) -> Self {
+        WaitState {
             timeout,
-            deadline,
-            late,
-            ops: 0,
             interrupted: None,
-        }
-    }
-
-    /// Runs `op` (one read or write) until it gives anything but the end of
-    /// a slice, the deadline passes or the `Late` check gives up.
-    pub fn wait<R>(
-        &mut self,
-        mut op: impl FnMut(&mut dyn Transport) -> io::Result<R>,
-    ) -> std::result::Result<R, WaitError> {
-        loop {
-            // The first call goes without a clock read (the hot path makes
-            // one write and one read): it can overrun the deadline by one
-            // slice at most. Every later one is bounded by what is left.
-            if self.ops > 0 {
-                let left = self.deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(io::Error::from(io::ErrorKind::TimedOut).into());
-                }
-                // Only when less is left than the socket waits anyway.
-                if left < *self.timeout {
-                    self.set_timeout(left)?;
-                }
-            }
-            self.ops += 1;
-            match op(&mut *self.stream) {
-                Err(e) if is_slice_end(&e) => {
-                    (self.late)().map_err(WaitError::Interrupted)?;
-                    let left = self.deadline.saturating_duration_since(Instant::now());
-                    let slice = SLICE.min(left);
-                    if *self.timeout < slice {
-                        self.set_timeout(slice)?;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Ok(r) => return Ok(r),
-                Err(e) => return Err(WaitError::Io(e)),
-            }
         }
     }
 
@@ -116,16 +67,109 @@ impl<'w, 'l> Wire<'w, 'l> {
     pub fn take_interruption(&mut self) -> Option<Error> {
         self.interrupted.take()
     }
+}
+
+/// One read's or one write's view of a transport (see the module doc).
+pub struct Wire<'w, 'l> {
+    stream: &'w mut dyn Transport,
+    state: &'w mut WaitState,
+    deadline: Instant,
+    late: &'w mut Late<'l>,
+    /// System calls made so far.
+    pub ops: u32,
+}
+
+impl<'w, 'l> Wire<'w, 'l> {
+    #[inline]
+    pub fn new(
+        stream: &'w mut dyn Transport,
+        state: &'w mut WaitState,
+        deadline: Instant,
+        late: &'w mut Late<'l>,
+    ) -> Self {
+        Wire {
+            stream,
+            state,
+            deadline,
+            late,
+            ops: 0,
+        }
+    }
+
+    /// Runs `op` (one read or write) until it gives anything but the end of
+    /// a slice, the deadline passes or the `Late` check gives up.
+    ///
+    /// The first call goes without a clock read (the hot path makes one
+    /// write and one read): it can overrun the deadline by one slice at
+    /// most. Every later one is bounded by what is left. Only that first
+    /// call is inlined into the callers; the rest is out of line.
+    #[inline(always)]
+    pub fn wait<R>(
+        &mut self,
+        mut op: impl FnMut(&mut dyn Transport) -> io::Result<R>,
+    ) -> std::result::Result<R, WaitError> {
+        if self.ops == 0 {
+            self.ops = 1;
+            match op(&mut *self.stream) {
+                Ok(r) => return Ok(r),
+                Err(e) => self.failed(e)?,
+            }
+        }
+        self.wait_more(op)
+    }
+
+    /// `wait` after its first call: each call bounded by what is left.
+    #[inline(never)]
+    fn wait_more<R>(
+        &mut self,
+        mut op: impl FnMut(&mut dyn Transport) -> io::Result<R>,
+    ) -> std::result::Result<R, WaitError> {
+        loop {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::from(io::ErrorKind::TimedOut).into());
+            }
+            // Only when less is left than the socket waits anyway.
+            if left < self.state.timeout {
+                self.set_timeout(left)?;
+            }
+            self.ops += 1;
+            match op(&mut *self.stream) {
+                Ok(r) => return Ok(r),
+                Err(e) => self.failed(e)?,
+            }
+        }
+    }
+
+    /// A call failed with `err`: `Ok` to call again (the end of a slice,
+    /// after the `Late` check said to keep waiting, or EINTR), else why the
+    /// wait ends.
+    #[cold]
+    fn failed(&mut self, err: io::Error) -> std::result::Result<(), WaitError> {
+        if is_slice_end(&err) {
+            (self.late)().map_err(WaitError::Interrupted)?;
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            let slice = SLICE.min(left);
+            if self.state.timeout < slice {
+                self.set_timeout(slice)?;
+            }
+            Ok(())
+        } else if err.kind() == io::ErrorKind::Interrupted {
+            Ok(())
+        } else {
+            Err(WaitError::Io(err))
+        }
+    }
 
     fn set_timeout(&mut self, timeout: Duration) -> io::Result<()> {
         let timeout = timeout.max(MIN_TIMEOUT);
         self.stream.set_timeouts(timeout)?;
-        *self.timeout = timeout;
+        self.state.timeout = timeout;
         Ok(())
     }
 }
 
-/// For the reply reader. An interruption is kept in the wire (see
+/// For the reply reader. An interruption is kept in the `WaitState` (see
 /// `take_interruption`); the reader sees an I/O error and stops.
 impl Read for Wire<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -133,7 +177,7 @@ impl Read for Wire<'_, '_> {
             Ok(n) => Ok(n),
             Err(WaitError::Io(e)) => Err(e),
             Err(WaitError::Interrupted(e)) => {
-                self.interrupted = Some(e);
+                self.state.interrupted = Some(e);
                 Err(io::ErrorKind::Other.into())
             }
         }
