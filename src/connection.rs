@@ -424,6 +424,7 @@ fn read_failure(err: ReadError, interrupted: Option<Error>) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
     use std::sync::Arc;
@@ -561,48 +562,56 @@ mod tests {
         server.join().unwrap();
     }
 
-    #[test]
-    fn a_late_check_can_give_the_connection_up_between_slices() {
+    /// A connection to a node that reads nothing and never answers, with
+    /// 5 s for the call.
+    fn to_a_silent_node() -> (NodeConnection, thread::JoinHandle<()>) {
         let (addr, server) = node(silent);
         let mut conn = connect(&addr);
         let now = Instant::now();
         conn.begin(now, now + Duration::from_secs(5), Duration::from_secs(5));
-        let mut asked = 0;
-        let mut late = || {
-            asked += 1;
-            if asked < 3 {
+        (conn, server)
+    }
+
+    /// A `Late` check that says to keep waiting `patience` times, then gives
+    /// the connection up; `asked` counts how often it was asked.
+    fn gives_up_after(patience: u32, asked: &Cell<u32>) -> impl FnMut() -> Result<()> + '_ {
+        move || {
+            asked.set(asked.get() + 1);
+            if asked.get() <= patience {
                 Ok(())
             } else {
                 Err(Error::new(ErrorKind::Connection, "the slot moved"))
             }
-        };
+        }
+    }
+
+    #[test]
+    fn a_late_check_can_give_the_connection_up_between_slices() {
+        let now = Instant::now();
+        let (mut conn, server) = to_a_silent_node();
+        let asked = Cell::new(0);
+        let mut late = gives_up_after(2, &asked);
         let mut exchange = Exchange::new(&mut conn, &mut late);
         exchange.send(PING).unwrap();
         let e = exchange.receive().unwrap_err();
         assert_eq!(e.message, "the slot moved");
         assert!(now.elapsed() < SLICE * 6, "{:?}", now.elapsed());
-        assert_eq!(asked, 3);
+        assert_eq!(asked.get(), 3);
         drop(conn);
         server.join().unwrap();
     }
 
     #[test]
     fn a_late_check_can_give_up_a_write_that_does_not_go_out() {
-        // A node that reads nothing: the socket buffers fill, the write
-        // waits in slices.
-        let (addr, server) = node(silent);
-        let mut conn = connect(&addr);
-        let now = Instant::now();
-        conn.begin(now, now + Duration::from_secs(5), Duration::from_secs(5));
-        let mut asked = 0;
-        let mut late = || {
-            asked += 1;
-            Err(Error::new(ErrorKind::Connection, "the slot moved"))
-        };
+        // The node reads nothing: the socket buffers fill, the write waits
+        // in slices.
+        let (mut conn, server) = to_a_silent_node();
+        let asked = Cell::new(0);
+        let mut late = gives_up_after(0, &asked);
         let big = vec![b'x'; 64 << 20];
         let e = Exchange::new(&mut conn, &mut late).send(&big).unwrap_err();
         assert_eq!(e.message, "the slot moved");
-        assert_eq!(asked, 1);
+        assert_eq!(asked.get(), 1);
         conn.abort();
         server.join().unwrap();
     }
