@@ -1,177 +1,48 @@
 //! One connection to one cluster node, owned by one thread.
 //!
-//! The socket (plain TCP or rustls TLS) and the reply reader (src/reply.rs)
-//! are ours. redis-rs's `Connection` was used first and dropped: it always
-//! verifies the certificate against the host it connects to, so `tls-sni`
-//! (verify another name) is impossible with it, and its parser cost more
-//! than half of a call's instructions (see reply.rs). We also do the
-//! handshake (AUTH, so that the server's own refusal text reaches the
-//! caller) and keep every read and write bounded: a connection never waits
-//! longer than the caller's remaining deadline, and waits in slices so that a
-//! late reply can be given up on when the slot map moves (see `Late`).
+//! `NodeConnection` opens a socket (plain TCP or rustls TLS), authenticates
+//! with AUTH when a password is set (so that the server's own refusal text
+//! reaches the caller), sends packed commands and reads replies with the
+//! library's reply reader (src/reply.rs). Every read and write is bounded: a
+//! connection never waits longer than the caller's remaining deadline, and
+//! waits in slices so that a late reply can be given up on when the slot map
+//! moves (see `Late`).
 //!
 //! A connection given up on (an error, a timeout, a request possibly still
 //! unanswered) is aborted with a reset, never closed gracefully: a graceful
 //! close leaves the request in the kernel's send queue, retransmitted until
 //! the node takes it, possibly long after the call returned an error.
+//!
+//! The parts, in `connection/`:
+//! - `params.rs`: what opening a connection needs, taken from the config once;
+//! - `socket.rs`: the TCP connect, socket timeouts and abort on close, with
+//!   all the platform `unsafe`;
+//! - `stream.rs`: the `Transport` a connection reads and writes (plain TCP,
+//!   TLS), the TLS handshake, and the classification of I/O errors;
+//! - `wire.rs`: the sliced, deadline-bounded wait on a transport;
+//! - `scripted.rs` (unit tests only): a node in memory, one more `Transport`.
 
-use std::io::{self, IoSlice, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::Arc;
+use std::io::{self, IoSlice};
 use std::time::{Duration, Instant};
 
-use rustls::{ClientConnection, StreamOwned};
-
-use crate::config::{Config, NodeAddr, Secret};
-use crate::error::{from_io, local_shortage, Error, ErrorKind, ReplyClass, Result, TlsFailure};
+use crate::config::{NodeAddr, Secret};
+use crate::error::{from_io, Error, ErrorKind, ReplyClass, Result};
 use crate::fork;
 use crate::reply::{Appended, Bulk, ReadError, ReplyReader, Value};
 use crate::resp;
 use crate::stats;
-use crate::tls::{self, TlsClient};
 
-/// What every connection of this library needs to know to open and
-/// authenticate, taken from the config once at init.
-#[derive(Debug, Clone)]
-pub struct ConnectParams {
-    pub connect_timeout: Duration,
-    pub socket_timeout: Duration,
-    pub username: Option<String>,
-    pub password: Option<Secret>,
-    /// Set when `tls-enabled=true`; CA files were read once, at init.
-    pub tls: Option<Arc<TlsClient>>,
-    /// `max-value-bytes`: a GET's reply announcing more is not read.
-    pub max_value_bytes: usize,
-}
-
-impl ConnectParams {
-    pub fn from_config(config: &Config) -> Result<Self> {
-        let tls = if config.tls.enabled {
-            Some(Arc::new(TlsClient::from_settings(&config.tls)?))
-        } else {
-            None
-        };
-        Ok(ConnectParams {
-            connect_timeout: config.connect_timeout,
-            socket_timeout: config.socket_timeout,
-            username: config.username.clone(),
-            password: config.password.clone(),
-            tls,
-            max_value_bytes: config.max_value_bytes,
-        })
-    }
-}
-
+mod params;
 #[cfg(test)]
 pub mod scripted;
+mod socket;
+mod stream;
+mod wire;
 
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
-    /// A node in memory (unit tests of the router).
-    #[cfg(test)]
-    Scripted(scripted::ScriptedStream),
-}
-
-impl Stream {
-    /// Sets the socket's read and write timeouts.
-    fn set_timeouts(&mut self, timeout: Duration) -> io::Result<()> {
-        let tcp = match self {
-            Stream::Plain(s) => s,
-            Stream::Tls(s) => &s.sock,
-            #[cfg(test)]
-            Stream::Scripted(s) => {
-                s.timeout = timeout;
-                return Ok(());
-            }
-        };
-        tcp.set_read_timeout(Some(timeout))?;
-        tcp.set_write_timeout(Some(timeout))
-    }
-
-    /// Makes the next close an abort (see `abort_on_close`).
-    fn abort_on_close(&self) -> io::Result<()> {
-        match self {
-            Stream::Plain(s) => abort_on_close(s),
-            Stream::Tls(s) => abort_on_close(&s.sock),
-            #[cfg(test)]
-            Stream::Scripted(_) => Ok(()),
-        }
-    }
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.read(buf),
-            Stream::Tls(s) => s.read(buf),
-            #[cfg(test)]
-            Stream::Scripted(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.write(buf),
-            Stream::Tls(s) => s.write(buf),
-            #[cfg(test)]
-            Stream::Scripted(s) => s.write(buf),
-        }
-    }
-
-    /// One `writev` on plain TCP (the default would write the first part only).
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.write_vectored(bufs),
-            Stream::Tls(s) => s.write_vectored(bufs),
-            #[cfg(test)]
-            Stream::Scripted(s) => s.write_vectored(bufs),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Plain(s) => s.flush(),
-            Stream::Tls(s) => s.flush(),
-            #[cfg(test)]
-            Stream::Scripted(s) => s.flush(),
-        }
-    }
-}
-
-/// Classifies a socket error; a TLS alert or certificate problem inside it
-/// is `ORS_ERR_TLS`.
-fn io_failure(err: &io::Error, what: &str) -> Error {
-    // A `Late` check gave up on the connection: its error, as it was.
-    if let Some(ours) = err.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
-        return ours.clone();
-    }
-    if let Some(tls_err) = err
-        .get_ref()
-        .and_then(|e| e.downcast_ref::<rustls::Error>())
-    {
-        return tls::failure(tls_err);
-    }
-    from_io(err, what)
-}
-
-/// How long one blocking read or write waits before the clock and the slot
-/// map are looked at again. A healthy node answers in well under a
-/// millisecond, so a slice only runs out while a reply is late; the socket
-/// keeps this timeout from call to call (no `setsockopt` on the hot path).
-pub const SLICE: Duration = Duration::from_millis(25);
-
-/// Asked between slices while a reply (or a write) is late: `Ok` to keep
-/// waiting, an error to give this connection up (the router aborts it and
-/// retries; e.g. a newer slot map serves the slot elsewhere).
-pub type Late<'a> = dyn FnMut() -> Result<()> + 'a;
-
-/// Keeps waiting: for exchanges that have nothing else to look at.
-fn keep_waiting() -> Result<()> {
-    Ok(())
-}
+pub use params::ConnectParams;
+use stream::{io_failure, Transport};
+use wire::{keep_waiting, WaitError, WaitState, Wire, MIN_TIMEOUT};
+pub use wire::{Late, SLICE};
 
 /// A connection to one node.
 ///
@@ -181,10 +52,12 @@ fn keep_waiting() -> Result<()> {
 /// request went out, and never after the call's deadline. Every blocking
 /// read and write waits at most a `SLICE`, and less when less time is left.
 pub struct NodeConnection {
-    stream: Stream,
+    stream: Box<dyn Transport>,
+    /// `stream.framed()`, asked once.
+    framed: bool,
     reader: ReplyReader,
-    /// The SO_RCVTIMEO/SO_SNDTIMEO the socket has now.
-    timeout: Duration,
+    /// What the connection's wires keep from one to the next.
+    wait: WaitState,
     call_deadline: Instant,
     reply_budget: Duration,
     reply_deadline: Instant,
@@ -196,9 +69,6 @@ pub struct NodeConnection {
     /// fork, the child only closes its copy of the descriptor.
     fork_generation: u64,
 }
-
-/// The smallest timeout we hand to a socket: zero would mean "block forever".
-const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 
 impl NodeConnection {
     /// Opens (TCP, then TLS if configured) and authenticates a connection to
@@ -227,30 +97,26 @@ impl NodeConnection {
         let budget = params.connect_timeout.min(remaining).max(MIN_TIMEOUT);
         let started = Instant::now();
         let connect_deadline = started + budget;
-        let tcp = connect_tcp(addr, budget, late).map_err(|e| e.at_node(&node))?;
+        let setting_timeouts = |e: io::Error| from_io(&e, "setting socket timeouts").at_node(&node);
+        let tcp = socket::connect(addr, budget, late).map_err(|e| e.at_node(&node))?;
         // The TLS handshake blocks in rustls: it gets the whole rest of the budget.
         let left = budget.saturating_sub(started.elapsed()).max(MIN_TIMEOUT);
-        set_socket_timeouts(&tcp, left).map_err(|e| e.at_node(&node))?;
-        let mut stream = match &params.tls {
-            None => Stream::Plain(tcp),
-            Some(tls) => tls_handshake(tls, addr, tcp, budget).map_err(|e| e.at_node(&node))?,
+        socket::set_timeouts(&tcp, left).map_err(setting_timeouts)?;
+        let mut stream: Box<dyn Transport> = match &params.tls {
+            None => Box::new(tcp),
+            Some(tls) => {
+                stream::tls_handshake(tls, addr, tcp, budget).map_err(|e| e.at_node(&node))?
+            }
         };
         let timeout = SLICE.min(left);
-        stream
-            .set_timeouts(timeout)
-            .map_err(|e| from_io(&e, "setting socket timeouts").at_node(&node))?;
-        stats::connection_opened();
-        let mut conn = NodeConnection {
+        stream.set_timeouts(timeout).map_err(setting_timeouts)?;
+        let mut conn = NodeConnection::with_transport(
             stream,
-            reader: ReplyReader::with_max_value(params.max_value_bytes),
+            ReplyReader::with_max_value(params.max_value_bytes),
             timeout,
-            call_deadline: connect_deadline,
-            reply_budget: budget,
-            reply_deadline: connect_deadline,
-            unsettled: false,
-            fork_generation: fork::generation(),
-        };
+        );
         // The handshake shares the connect budget.
+        conn.begin(started, connect_deadline, budget);
         if let Some(password) = &params.password {
             conn.authenticate(params.username.as_deref(), password)
                 .map_err(|e| e.at_node(&node))?;
@@ -261,14 +127,22 @@ impl NodeConnection {
     /// A connection to a node in memory, answering from its script.
     #[cfg(test)]
     pub fn scripted(mut stream: scripted::ScriptedStream) -> Self {
-        stats::connection_opened();
         // As `open_with` leaves a socket: waits in slices.
-        stream.timeout = SLICE;
+        // A scripted node's timeouts cannot fail.
+        let _ = stream.set_timeouts(SLICE);
+        NodeConnection::with_transport(Box::new(stream), ReplyReader::new(), SLICE)
+    }
+
+    /// A connection on `stream`, whose socket timeout is `timeout` now; no
+    /// call has begun on it.
+    fn with_transport(stream: Box<dyn Transport>, reader: ReplyReader, timeout: Duration) -> Self {
+        stats::connection_opened();
         let now = Instant::now();
         NodeConnection {
-            timeout: stream.timeout,
-            stream: Stream::Scripted(stream),
-            reader: ReplyReader::new(),
+            framed: stream.framed(),
+            stream,
+            reader,
+            wait: WaitState::new(timeout),
             call_deadline: now,
             reply_budget: Duration::ZERO,
             reply_deadline: now,
@@ -313,19 +187,19 @@ impl NodeConnection {
 
     fn send_with(&mut self, packed: &[u8], late: &mut Late<'_>) -> Result<()> {
         self.unsettled = true;
+        let framed = self.framed;
         let mut wire = self.wire(self.call_deadline, late);
         let mut rest = packed;
         while !rest.is_empty() {
             match wire.wait(|s| s.write(rest)) {
                 Ok(0) => return Err(io_failure(&io::ErrorKind::WriteZero.into(), "write")),
                 Ok(n) => rest = &rest[n..],
-                Err(e) => return Err(io_failure(&e, "write")),
+                Err(e) => return Err(write_failure(e)),
             }
         }
         // Plain TCP has nothing to flush: no call, no clock read.
-        if matches!(wire.stream, Stream::Tls(_)) {
-            wire.wait(|s| s.flush())
-                .map_err(|e| io_failure(&e, "write"))?;
+        if framed {
+            wire.wait(|s| s.flush()).map_err(write_failure)?;
         }
         if wire.ops > 1 {
             self.sent();
@@ -337,13 +211,16 @@ impl NodeConnection {
     /// of the three parts on plain TCP, so the value is never copied. TLS
     /// encrypts into records of its own anyway: there the parts are joined
     /// in `scratch` first, so that they go out as one record, not three.
+    // Inlined, as the reading chain below: a put's one write and one read
+    // pay for no call frames of ours (bench/callgrind.sh counts them).
+    #[inline]
     fn send_parts_with(
         &mut self,
         parts: [&[u8]; 3],
         scratch: &mut Vec<u8>,
         late: &mut Late<'_>,
     ) -> Result<()> {
-        if !matches!(self.stream, Stream::Plain(_)) {
+        if self.framed {
             scratch.clear();
             parts
                 .iter()
@@ -358,7 +235,7 @@ impl NodeConnection {
             match wire.wait(|s| s.write_vectored(slices)) {
                 Ok(0) => return Err(io_failure(&io::ErrorKind::WriteZero.into(), "write")),
                 Ok(n) => IoSlice::advance_slices(&mut slices, n),
-                Err(e) => return Err(io_failure(&e, "write")),
+                Err(e) => return Err(write_failure(e)),
             }
         }
         if wire.ops > 1 {
@@ -374,7 +251,7 @@ impl NodeConnection {
     }
 
     fn wire<'w>(&'w mut self, deadline: Instant, late: &'w mut Late<'_>) -> Wire<'w, 'w> {
-        Wire::new(&mut self.stream, &mut self.timeout, deadline, late)
+        Wire::new(&mut *self.stream, &mut self.wait, deadline, late)
     }
 
     /// Reads one reply. An error reply comes back as `Value::ServerError`.
@@ -389,10 +266,12 @@ impl NodeConnection {
         self.receive_bulk_with(&mut keep_waiting)
     }
 
+    #[inline(always)]
     fn receive_with(&mut self, late: &mut Late<'_>) -> Result<Value> {
         self.read_reply(late, |reader, wire| reader.read_value(wire))
     }
 
+    #[inline(always)]
     fn receive_bulk_with(&mut self, late: &mut Late<'_>) -> Result<Bulk> {
         self.read_reply(late, |reader, wire| reader.read_bulk(wire))
     }
@@ -406,18 +285,17 @@ impl NodeConnection {
     }
 
     /// Runs the reply reader on the socket, bounded by the reply's deadline.
+    #[inline(always)]
     fn read_reply<T>(
         &mut self,
         late: &mut Late<'_>,
         read: impl FnOnce(&mut ReplyReader, &mut Wire<'_, '_>) -> std::result::Result<T, ReadError>,
     ) -> Result<T> {
-        let mut wire = Wire::new(
-            &mut self.stream,
-            &mut self.timeout,
-            self.reply_deadline,
-            late,
-        );
-        read(&mut self.reader, &mut wire).map_err(read_failure)
+        let mut wire = Wire::new(&mut *self.stream, &mut self.wait, self.reply_deadline, late);
+        match read(&mut self.reader, &mut wire) {
+            Ok(value) => Ok(value),
+            Err(e) => Err(read_failure(e, self.wait.take_interruption())),
+        }
     }
 
     /// Sends one packed command and reads its reply.
@@ -473,29 +351,35 @@ pub struct Exchange<'c, 'l> {
     late: &'c mut Late<'l>,
 }
 
+// Each method forwards to the connection and is inlined into the session
+// calls, with the connection's part of the chain (see `send_parts_with`).
 impl<'c, 'l> Exchange<'c, 'l> {
     pub fn new(conn: &'c mut NodeConnection, late: &'c mut Late<'l>) -> Self {
         Exchange { conn, late }
     }
 
     /// Sends bytes that hold one or more packed commands.
+    #[inline(always)]
     pub fn send(&mut self, packed: &[u8]) -> Result<()> {
         self.conn.send_with(packed, self.late)
     }
 
     /// Sends a command whose middle part is the caller's value (see
     /// `NodeConnection::send_parts_with`).
+    #[inline(always)]
     pub fn send_parts(&mut self, parts: [&[u8]; 3], scratch: &mut Vec<u8>) -> Result<()> {
         self.conn.send_parts_with(parts, scratch, self.late)
     }
 
     /// Reads one reply. An error reply comes back as `Value::ServerError`.
+    #[inline(always)]
     pub fn receive(&mut self) -> Result<Value> {
         self.conn.receive_with(self.late)
     }
 
     /// Reads one reply that should be a bulk string (a GET's), straight into
     /// a buffer that can be handed to C.
+    #[inline(always)]
     pub fn receive_bulk(&mut self) -> Result<Bulk> {
         self.conn.receive_bulk_with(self.late)
     }
@@ -505,88 +389,6 @@ impl<'c, 'l> Exchange<'c, 'l> {
     pub fn receive_bulk_append(&mut self, out: &mut Vec<u8>) -> Result<Appended> {
         self.conn.receive_bulk_append_with(out, self.late)
     }
-}
-
-/// The socket as the reply reader and the writers see it: each blocking
-/// read or write is cut into slices and bounded by `deadline`. A slice that
-/// ends without data (EAGAIN) leaves the stream, rustls' state and the
-/// reader's partial reply as they were, so waiting simply goes on.
-struct Wire<'w, 'l> {
-    stream: &'w mut Stream,
-    timeout: &'w mut Duration,
-    deadline: Instant,
-    late: &'w mut Late<'l>,
-    /// System calls made so far.
-    ops: u32,
-}
-
-impl<'w, 'l> Wire<'w, 'l> {
-    fn new(
-        stream: &'w mut Stream,
-        timeout: &'w mut Duration,
-        deadline: Instant,
-        late: &'w mut Late<'l>,
-    ) -> Self {
-        Wire {
-            stream,
-            timeout,
-            deadline,
-            late,
-            ops: 0,
-        }
-    }
-
-    fn wait<R>(&mut self, mut op: impl FnMut(&mut Stream) -> io::Result<R>) -> io::Result<R> {
-        loop {
-            // The first call goes without a clock read (the hot path makes
-            // one write and one read): it can overrun the deadline by one
-            // slice at most. Every later one is bounded by what is left.
-            if self.ops > 0 {
-                let left = self.deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(io::ErrorKind::TimedOut.into());
-                }
-                // Only when less is left than the socket waits anyway.
-                if left < *self.timeout {
-                    self.set_timeout(left)?;
-                }
-            }
-            self.ops += 1;
-            match op(self.stream) {
-                Err(e) if is_slice_end(&e) => {
-                    (self.late)().map_err(io::Error::other)?;
-                    let left = self.deadline.saturating_duration_since(Instant::now());
-                    let slice = SLICE.min(left);
-                    if *self.timeout < slice {
-                        self.set_timeout(slice)?;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                other => return other,
-            }
-        }
-    }
-
-    fn set_timeout(&mut self, timeout: Duration) -> io::Result<()> {
-        let timeout = timeout.max(MIN_TIMEOUT);
-        self.stream.set_timeouts(timeout)?;
-        *self.timeout = timeout;
-        Ok(())
-    }
-}
-
-impl Read for Wire<'_, '_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.wait(|s| s.read(buf))
-    }
-}
-
-/// A socket timeout ran out: EAGAIN on Unix, WSAETIMEDOUT on Windows.
-fn is_slice_end(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }
 
 impl Drop for NodeConnection {
@@ -603,9 +405,23 @@ impl Drop for NodeConnection {
     }
 }
 
+/// A failed or interrupted write.
+#[cold]
+fn write_failure(err: WaitError) -> Error {
+    match err {
+        WaitError::Io(e) => io_failure(&e, "write"),
+        WaitError::Interrupted(e) => e,
+    }
+}
+
 /// A failed read leaves the connection out of step: every kind of failure
-/// is one the router drops the connection for.
-fn read_failure(err: ReadError) -> Error {
+/// is one the router drops the connection for. When the `Late` check gave
+/// up (`interrupted`), its error is the failure, not the reader's.
+#[cold]
+fn read_failure(err: ReadError, interrupted: Option<Error>) -> Error {
+    if let Some(late) = interrupted {
+        return late;
+    }
     match err {
         ReadError::Io(e) => io_failure(&e, "read"),
         ReadError::Closed => Error::new(ErrorKind::Connection, "the node closed the connection"),
@@ -619,283 +435,13 @@ fn read_failure(err: ReadError) -> Error {
     }
 }
 
-/// Makes the next close of `tcp` an abort: SO_LINGER {on, 0} turns close
-/// into a reset (RST) that discards the send queue, instead of a FIN after
-/// which the kernel keeps retransmitting queued requests until the peer
-/// acknowledges them, however late.
-#[cfg(unix)]
-fn abort_on_close(tcp: &TcpStream) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: the descriptor is open (owned by `tcp`), and `optval` points to
-    // a `linger` of the length given.
-    let rc = unsafe {
-        libc::setsockopt(
-            tcp.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-#[cfg(windows)]
-fn abort_on_close(tcp: &TcpStream) -> io::Result<()> {
-    use std::os::windows::io::AsRawSocket;
-    /// Winsock's `struct linger`.
-    #[repr(C)]
-    struct Linger {
-        l_onoff: u16,
-        l_linger: u16,
-    }
-    const SOL_SOCKET: i32 = 0xffff;
-    const SO_LINGER: i32 = 0x0080;
-    #[link(name = "ws2_32")]
-    extern "system" {
-        fn setsockopt(s: usize, level: i32, optname: i32, optval: *const u8, optlen: i32) -> i32;
-    }
-    let linger = Linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: the socket is open (owned by `tcp`), and `optval` points to a
-    // `linger` of the length given.
-    let rc = unsafe {
-        setsockopt(
-            tcp.as_raw_socket() as usize,
-            SOL_SOCKET,
-            SO_LINGER,
-            (&linger as *const Linger).cast(),
-            std::mem::size_of::<Linger>() as i32,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-#[cfg(not(any(unix, windows)))]
-fn abort_on_close(_tcp: &TcpStream) -> io::Result<()> {
-    Ok(())
-}
-
-fn set_socket_timeouts(tcp: &TcpStream, timeout: Duration) -> Result<()> {
-    tcp.set_read_timeout(Some(timeout))
-        .and_then(|()| tcp.set_write_timeout(Some(timeout)))
-        .map_err(|e| from_io(&e, "setting socket timeouts"))
-}
-
-/// Connects to the first address of `addr` that answers within `budget`.
-fn connect_tcp(addr: &NodeAddr, budget: Duration, late: &mut Late<'_>) -> Result<TcpStream> {
-    let resolved: Vec<_> = (addr.host.as_str(), addr.port)
-        .to_socket_addrs()
-        .map_err(|e| Error::new(ErrorKind::Connection, format!("cannot resolve host: {e}")))?
-        .collect();
-    let mut last: Option<io::Error> = None;
-    for sockaddr in resolved {
-        match connect_sliced(&sockaddr, budget, late) {
-            Ok(tcp) => {
-                tcp.set_nodelay(true)
-                    .map_err(|e| from_io(&e, "setting TCP_NODELAY"))?;
-                return Ok(tcp);
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(match last {
-        Some(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-            ) =>
-        {
-            Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "connect timed out after {} ms (check that the node is up and reachable)",
-                    budget.as_millis()
-                ),
-            )
-        }
-        Some(e) if local_shortage(&e).is_some() => from_io(&e, "cannot open a connection"),
-        // A `Late` check gave up waiting: its own error.
-        Some(e) if e.get_ref().is_some_and(|inner| inner.is::<Error>()) => {
-            io_failure(&e, "connect")
-        }
-        Some(e) => Error::new(ErrorKind::Connection, format!("cannot connect: {e}")),
-        None => Error::new(
-            ErrorKind::Connection,
-            "the host name resolves to no address",
-        ),
-    })
-}
-
-/// A TCP connect bounded by `budget` that waits in slices, asking `late`
-/// between them (Linux: a non-blocking connect and poll).
-#[cfg(target_os = "linux")]
-fn connect_sliced(
-    sockaddr: &std::net::SocketAddr,
-    budget: Duration,
-    late: &mut Late<'_>,
-) -> io::Result<TcpStream> {
-    use std::net::SocketAddr;
-    use std::os::fd::{AsRawFd, FromRawFd};
-
-    let deadline = Instant::now() + budget;
-    // SAFETY: plain socket(2); the descriptor is owned by `tcp` right after.
-    let fd = unsafe {
-        libc::socket(
-            if sockaddr.is_ipv4() {
-                libc::AF_INET
-            } else {
-                libc::AF_INET6
-            },
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            0,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a socket we just opened and own nowhere else.
-    let tcp = unsafe { TcpStream::from_raw_fd(fd) };
-    // SAFETY: all-zero bytes are a valid sockaddr_storage.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match sockaddr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    // SAFETY: `storage` holds a sockaddr of `len` bytes.
-    let rc = unsafe {
-        libc::connect(
-            tcp.as_raw_fd(),
-            (&storage as *const libc::sockaddr_storage).cast(),
-            len as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EINPROGRESS) {
-            return Err(err);
-        }
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::ErrorKind::TimedOut.into());
-            }
-            let mut pfd = libc::pollfd {
-                fd: tcp.as_raw_fd(),
-                events: libc::POLLOUT,
-                revents: 0,
-            };
-            let wait = SLICE.min(left).as_millis().max(1) as libc::c_int;
-            // SAFETY: one valid pollfd.
-            let n = unsafe { libc::poll(&mut pfd, 1, wait) };
-            if n > 0 {
-                break;
-            }
-            if n < 0 {
-                let err = io::Error::last_os_error();
-                if err.kind() != io::ErrorKind::Interrupted {
-                    return Err(err);
-                }
-                continue;
-            }
-            late().map_err(io::Error::other)?;
-        }
-        if let Some(err) = tcp.take_error()? {
-            return Err(err);
-        }
-    }
-    tcp.set_nonblocking(false)?;
-    Ok(tcp)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn connect_sliced(
-    sockaddr: &std::net::SocketAddr,
-    budget: Duration,
-    _late: &mut Late<'_>,
-) -> io::Result<TcpStream> {
-    TcpStream::connect_timeout(sockaddr, budget)
-}
-
-/// Runs the TLS handshake to completion within the connect budget, so that a
-/// bad certificate fails the connect, not the first request.
-fn tls_handshake(
-    tls: &TlsClient,
-    addr: &NodeAddr,
-    mut tcp: TcpStream,
-    budget: Duration,
-) -> Result<Stream> {
-    let name = tls.server_name(&addr.host)?;
-    let mut conn = ClientConnection::new(tls.config.clone(), name).map_err(|e| tls::failure(&e))?;
-    while conn.is_handshaking() {
-        conn.complete_io(&mut tcp)
-            .map_err(|e| handshake_failure(&e, budget))?;
-    }
-    Ok(Stream::Tls(Box::new(StreamOwned::new(conn, tcp))))
-}
-
-/// A handshake's I/O error: rustls's own are classified by `tls::failure`
-/// (in `io_failure`), a local shortage (EMFILE, memory) stays what it is,
-/// and a connection closed or reset mid-handshake most likely reached a
-/// port that does not speak TLS.
-fn handshake_failure(err: &io::Error, budget: Duration) -> Error {
-    let failure = io_failure(err, "TLS handshake");
-    match failure.kind {
-        ErrorKind::Timeout => Error::new(
-            ErrorKind::Timeout,
-            format!("TLS handshake timed out after {} ms", budget.as_millis()),
-        ),
-        ErrorKind::Connection => Error::tls(
-            TlsFailure::NotTls,
-            format_args!("TLS handshake failed: {}", failure.message),
-        ),
-        _ => failure,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::TcpListener;
+    use std::cell::Cell;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Arc;
     use std::thread;
 
     fn params() -> ConnectParams {
@@ -990,38 +536,6 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_handshake_is_classified_once() {
-        use crate::error::Cause;
-        let budget = Duration::from_millis(1500);
-        let failed = |e: io::Error| handshake_failure(&e, budget);
-        // Closed or reset by the peer: not a TLS port, as a TLS failure class.
-        for kind in [io::ErrorKind::ConnectionReset, io::ErrorKind::UnexpectedEof] {
-            let e = failed(io::Error::from(kind));
-            assert_eq!(e.kind, ErrorKind::Tls, "{kind:?}");
-            assert_eq!(e.cause, Some(Cause::Tls(TlsFailure::NotTls)), "{kind:?}");
-            assert!(e.message.contains("speak TLS"), "{}", e.message);
-        }
-        // A shortage of this host is not the node's TLS.
-        #[cfg(unix)]
-        {
-            let e = failed(io::Error::from_raw_os_error(libc::EMFILE));
-            assert_eq!(e.kind, ErrorKind::LocalResource);
-            assert!(e.message.contains("ulimit -n"), "{}", e.message);
-        }
-        let e = failed(io::Error::from(io::ErrorKind::OutOfMemory));
-        assert_eq!(e.kind, ErrorKind::LocalResource);
-        // rustls's errors keep their own class.
-        let e = failed(io::Error::new(
-            io::ErrorKind::InvalidData,
-            rustls::Error::InvalidCertificate(rustls::CertificateError::Expired),
-        ));
-        assert_eq!(e.cause, Some(Cause::Tls(TlsFailure::OutsideValidity)));
-        let e = failed(io::Error::from(io::ErrorKind::WouldBlock));
-        assert_eq!(e.kind, ErrorKind::Timeout);
-        assert!(e.message.contains("1500 ms"), "{}", e.message);
-    }
-
-    #[test]
     fn a_reply_is_due_its_budget_after_the_request_and_never_after_the_call() {
         let (addr, server) = node(silent);
         let mut conn = connect(&addr);
@@ -1062,28 +576,57 @@ mod tests {
         server.join().unwrap();
     }
 
-    #[test]
-    fn a_late_check_can_give_the_connection_up_between_slices() {
+    /// A connection to a node that reads nothing and never answers, with
+    /// 5 s for the call.
+    fn to_a_silent_node() -> (NodeConnection, thread::JoinHandle<()>) {
         let (addr, server) = node(silent);
         let mut conn = connect(&addr);
         let now = Instant::now();
         conn.begin(now, now + Duration::from_secs(5), Duration::from_secs(5));
-        let mut asked = 0;
-        let mut late = || {
-            asked += 1;
-            if asked < 3 {
+        (conn, server)
+    }
+
+    /// A `Late` check that says to keep waiting `patience` times, then gives
+    /// the connection up; `asked` counts how often it was asked.
+    fn gives_up_after(patience: u32, asked: &Cell<u32>) -> impl FnMut() -> Result<()> + '_ {
+        move || {
+            asked.set(asked.get() + 1);
+            if asked.get() <= patience {
                 Ok(())
             } else {
                 Err(Error::new(ErrorKind::Connection, "the slot moved"))
             }
-        };
+        }
+    }
+
+    #[test]
+    fn a_late_check_can_give_the_connection_up_between_slices() {
+        let now = Instant::now();
+        let (mut conn, server) = to_a_silent_node();
+        let asked = Cell::new(0);
+        let mut late = gives_up_after(2, &asked);
         let mut exchange = Exchange::new(&mut conn, &mut late);
         exchange.send(PING).unwrap();
         let e = exchange.receive().unwrap_err();
         assert_eq!(e.message, "the slot moved");
         assert!(now.elapsed() < SLICE * 6, "{:?}", now.elapsed());
-        assert_eq!(asked, 3);
+        assert_eq!(asked.get(), 3);
         drop(conn);
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_late_check_can_give_up_a_write_that_does_not_go_out() {
+        // The node reads nothing: the socket buffers fill, the write waits
+        // in slices.
+        let (mut conn, server) = to_a_silent_node();
+        let asked = Cell::new(0);
+        let mut late = gives_up_after(0, &asked);
+        let big = vec![b'x'; 64 << 20];
+        let e = Exchange::new(&mut conn, &mut late).send(&big).unwrap_err();
+        assert_eq!(e.message, "the slot moved");
+        assert_eq!(asked.get(), 1);
+        conn.abort();
         server.join().unwrap();
     }
 

@@ -1,7 +1,7 @@
-//! A node in memory, for unit tests: it decodes the commands written to it
-//! and answers each from a script, so the router can be tested without a
-//! server. Only built for `cfg(test)`. A test installs a `Dial` on its
-//! thread (`dial_with`); every connection that thread opens then goes to
+//! A node in memory, for unit tests: a `Transport` that decodes the commands
+//! written to it and answers each from a script, so the router can be tested
+//! without a server. Only built for `cfg(test)`. A test installs a `Dial` on
+//! its thread (`dial_with`); every connection that thread opens then goes to
 //! it instead of a socket.
 
 use std::cell::RefCell;
@@ -9,6 +9,7 @@ use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use super::stream::Transport;
 use super::NodeConnection;
 use crate::config::NodeAddr;
 use crate::error::Result;
@@ -50,7 +51,8 @@ pub struct ScriptedStream {
     inbox: Vec<u8>,
     outbox: Vec<u8>,
     closed: bool,
-    pub timeout: Duration,
+    /// How long a read waits for a reply that does not come.
+    timeout: Duration,
 }
 
 impl ScriptedStream {
@@ -102,6 +104,23 @@ impl Write for ScriptedStream {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+impl Transport for ScriptedStream {
+    fn set_timeouts(&mut self, timeout: Duration) -> io::Result<()> {
+        self.timeout = timeout;
+        Ok(())
+    }
+
+    fn abort_on_close(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Joins a command's parts before writing, as TLS does, so that the
+    /// router's tests take that path too.
+    fn framed(&self) -> bool {
+        true
     }
 }
 
