@@ -335,30 +335,15 @@ impl<'a> NodeReader<'a> {
         out: &mut Outcome,
         late: &mut Late<'_>,
     ) -> Result<()> {
-        if self.want == Want::Ids {
-            for listed in stable {
-                for key in &listed.keys {
-                    if let Some(id) = self.id_of(key) {
-                        batch.push_appended(id, 0, None);
-                    }
-                }
-                out.done.push(listed.slot);
-            }
-            return Ok(());
-        }
-        let with_ttl = self.want == Want::ValuesAndTtl;
         self.packed.clear();
-        let (client, prefix) = (self.client, self.prefix);
+        let (client, prefix, want) = (self.client, self.prefix, self.want);
         for listed in stable {
             for key in listed
                 .keys
                 .iter()
                 .filter(|k| session_id_of(client, prefix, k).is_some())
             {
-                pack_command(&mut self.packed, &[b"GET", key]);
-                if with_ttl {
-                    pack_command(&mut self.packed, &[b"PTTL", key]);
-                }
+                pack_reads(&mut self.packed, key, want);
             }
         }
         let budget = self.reply_budget();
@@ -373,7 +358,7 @@ impl<'a> NodeReader<'a> {
             let mut verdict = Verdict::Fine;
             for key in &listed.keys {
                 let Some(id) = self.id_of(key) else { continue };
-                let got = match read_session(&mut x, batch, id, with_ttl) {
+                let got = match read_session(&mut x, batch, id, want) {
                     Ok(got) => got,
                     Err(e) => {
                         batch.cut(mark);
@@ -424,6 +409,12 @@ impl<'a> NodeReader<'a> {
                 stale: false,
                 pause: Some(e.to_error()),
             },
+            // The scan's EXISTS refused (an ACL rule of before the bulk
+            // read): the scan pages with SCAN instead.
+            ReplyClass::NoPerm if self.want == Want::Ids => Verdict::Refused(
+                naming(e.to_error(), "EXISTS")
+                    .with_advice(" (the ACL user needs +exists, see docs/security.md)"),
+            ),
             _ => Verdict::Fatal(naming(e.to_error(), "GET")),
         }
     }
@@ -492,42 +483,32 @@ impl<'a> NodeReader<'a> {
             }
         }
         // Every key on the source first.
-        let with_ttl = self.want == Want::ValuesAndTtl;
+        let want = self.want;
         let mut elsewhere: Vec<&[u8]> = Vec::new();
-        if self.want != Want::Ids {
-            self.packed.clear();
-            for key in &keys {
-                pack_command(&mut self.packed, &[b"GET", key]);
-                if with_ttl {
-                    pack_command(&mut self.packed, &[b"PTTL", key]);
+        self.packed.clear();
+        for key in &keys {
+            pack_reads(&mut self.packed, key, want);
+        }
+        let conn = conns
+            .connection_with(source, &self.client.params, deadline, late)
+            .map_err(on(source))?;
+        conn.begin(Instant::now(), Instant::now() + budget, budget);
+        let mut x = Exchange::new(conn, late);
+        if !keys.is_empty() {
+            x.send(&self.packed).map_err(on(source))?;
+        }
+        for key in &keys {
+            let Some(id) = self.id_of(key) else { continue };
+            match read_session(&mut x, batch, id, want).map_err(on(source))? {
+                Ok(()) => {}
+                Err(e) if matches!(e.class(), ReplyClass::Ask | ReplyClass::Moved) => {
+                    elsewhere.push(key)
                 }
-            }
-            let conn = conns
-                .connection_with(source, &self.client.params, deadline, late)
-                .map_err(on(source))?;
-            conn.begin(Instant::now(), Instant::now() + budget, budget);
-            let mut x = Exchange::new(conn, late);
-            if !keys.is_empty() {
-                x.send(&self.packed).map_err(on(source))?;
-            }
-            for key in &keys {
-                let Some(id) = self.id_of(key) else { continue };
-                match read_session(&mut x, batch, id, with_ttl).map_err(on(source))? {
-                    Ok(()) => {}
-                    Err(e) if matches!(e.class(), ReplyClass::Ask | ReplyClass::Moved) => {
-                        elsewhere.push(key)
-                    }
-                    Err(e) => return Ok(self.value_verdict(&e, id)),
-                }
-            }
-            conn_settle(conns, source);
-        } else {
-            for key in &keys {
-                if let Some(id) = self.id_of(key) {
-                    batch.push_appended(id, 0, None);
-                }
+                Err(e) => return Ok(self.value_verdict(&e, id)),
             }
         }
+        conn_settle(conns, source);
+        let with_ttl = want == Want::ValuesAndTtl;
         // Then those the source no longer holds, on the target.
         for key in elsewhere {
             let Some(id) = self.id_of(key) else { continue };
@@ -601,15 +582,43 @@ fn conn_request(conn: &mut NodeConnection, packed: &[u8], late: &mut Late<'_>) -
     Ok(value)
 }
 
-/// Reads one session's GET reply (and PTTL reply) into the batch. The
-/// outer error is an I/O error (the connection is out of step); the inner
-/// one an error reply to GET or PTTL.
+/// Packs what is asked of one listed key: `EXISTS` for its id alone (a
+/// listing may still hold a key whose TTL ran out; EXISTS expires it),
+/// else `GET`, and `PTTL` for the TTL.
+fn pack_reads(packed: &mut Vec<u8>, key: &[u8], want: Want) {
+    match want {
+        Want::Ids => pack_command(packed, &[b"EXISTS", key]),
+        Want::Values => pack_command(packed, &[b"GET", key]),
+        Want::ValuesAndTtl => {
+            pack_command(packed, &[b"GET", key]);
+            pack_command(packed, &[b"PTTL", key]);
+        }
+    }
+}
+
+/// Reads the replies `pack_reads` asked for one session into the batch.
+/// The outer error is an I/O error (the connection is out of step); the
+/// inner one an error reply.
 fn read_session(
     x: &mut Exchange<'_, '_>,
     batch: &mut Batch,
     id: &[u8],
-    with_ttl: bool,
+    want: Want,
 ) -> Result<std::result::Result<(), ServerError>> {
+    if want == Want::Ids {
+        return Ok(match x.receive()? {
+            Value::Int(0) => Ok(()),
+            Value::Int(_) => {
+                batch.push_appended(id, 0, None);
+                Ok(())
+            }
+            Value::ServerError(e) => Err(e),
+            other => Err(ServerError::new(format!(
+                "ERR unexpected EXISTS reply {other:?}"
+            ))),
+        });
+    }
+    let with_ttl = want == Want::ValuesAndTtl;
     let before = batch.values.len();
     let got = match x.receive_bulk_append(&mut batch.values) {
         Ok(got) => got,
