@@ -6,9 +6,10 @@ The scripts are c_tests/**/*.sh, cmake/*.sh, fuzz/run.sh, bench/*.sh and
 .ci/run, read with a small shell parser (bash is not run), plus the literal
 program names in the Python helpers' subprocess calls (c_tests/*.py,
 bench/*.py). A command found in a script must be listed in deps.txt for that
-script's part (its `script` line), for `core` (every run installs it), or as
-`base` (on every Debian 12 system), `rust` (comes with the Rust toolchain) or
-`self` (the script installs it). Exits 1 and names each command that is not,
+script's part (its `script` line), for `core` (every run but the demo's
+installs it), or as `base` (on every Debian 12 system), `rust` (comes with
+the Rust toolchain), `self` (the script installs it) or `-` (used only where
+it is there). Exits 1 and names each command that is not,
 as file:line; also checks that a `base` line names a package of Debian's
 minimal system, as listed in deps.txt, so that nothing is called "base" to
 get past the check.
@@ -87,6 +88,16 @@ class Word:
             self.parts[-1] = ("lit", self.parts[-1][1] + rest[0])
         else:
             self.parts.append((kind, *rest))
+
+    @staticmethod
+    def of(text, line):
+        w = Word(line)
+        w.add("lit", text)
+        return w
+
+    def is_assignment(self):
+        """NAME=... or NAME+=... (NAME[i]=... too)."""
+        return bool(self.parts and self.parts[0][0] == "lit" and ASSIGN.match(self.parts[0][1]))
 
     def literal(self):
         """The text when the word has no expansion, else None."""
@@ -543,9 +554,7 @@ class Script:
         if depth > 8:
             return
         i = 0
-        while i < len(words) and words[i].array is None and ASSIGN.match(words[i].parts[0][1] if words[i].parts and words[i].parts[0][0] == "lit" else ""):
-            i += 1
-        while i < len(words) and words[i].array is not None:
+        while i < len(words) and (words[i].array is not None or words[i].is_assignment()):
             i += 1
         if i >= len(words):
             return
@@ -576,7 +585,7 @@ class Script:
                     break
                 j += 2 if args[j] in takes else 1
             if name == "env":
-                while j < len(rest) and ASSIGN.match(rest[j].parts[0][1] if rest[j].parts and rest[j].parts[0][0] == "lit" else ""):
+                while j < len(rest) and rest[j].is_assignment():
                     j += 1
             j += WRAPPER_POSITIONAL.get(name, 0)
             self.command(rest[j:], depth + 1)
@@ -615,15 +624,6 @@ class Script:
         self.calls += inner.calls
 
 
-def _word_of(text, line):
-    w = Word(line)
-    w.add("lit", text)
-    return w
-
-
-Word.of = staticmethod(_word_of)
-
-
 def split_value(word):
     """A word's literal text, or a variable default, split on blanks."""
     if word.literal() is not None:
@@ -633,7 +633,8 @@ def split_value(word):
     return [word]
 
 
-PY_CALL = re.compile(r"""(?:subprocess\.(?:run|Popen|call|check_call|check_output)\(\s*\[\s*|shutil\.which\(\s*)["']([A-Za-z0-9_.+-]+)["']""")
+PY_CALL = re.compile(r"""(?:subprocess\.(?:run|Popen|call|check_call|check_output)\(\s*\[\s*|shutil\.which\(\s*)"""
+                     r"""["']([A-Za-z0-9_.+-]+)["']""")
 
 
 def python_calls(text):
@@ -750,10 +751,14 @@ windows wine wine
         ("c_tests/d.sh", "iptables -F\n", ["iptables"]),
         ("c_tests/e.sh", 'x=$(timeout 5 hidden1 a)\nenv -u CI A=1 hidden2\n', ["hidden1", "hidden2"]),
         ("c_tests/f.sh", 'bash -c "cd /x && hidden3"\ntrap \'hidden4 "$T"\' EXIT\n', ["hidden3", "hidden4"]),
-        ("c_tests/g.sh", 'X=${X:-hidden5}\n"$X" run\nfor t in hidden6; do command -v "$t"; done\n', ["hidden5", "hidden6"]),
-        ("c_tests/h.sh", "# hidden7 in a comment\necho 'hidden8 in a string'\ncat <<EOF\nhidden9 in a heredoc\nEOF\n", []),
-        ("c_tests/i.sh", 'f() { echo; }\nf\ncase $1 in\nstart) sleep 1 ;;\n*) true ;;\nesac\n[[ $a =~ ^(x|y)$ ]] && echo\n', []),
-        ("c_tests/j.sh", 'S=()\n"${S[@]}" hidden10\nM=x86\n$M-hidden11 -v\ncargo fuzz run\n', ["hidden10", "x86-hidden11", "cargo-fuzz"]),
+        ("c_tests/g.sh", 'X=${X:-hidden5}\n"$X" run\nfor t in hidden6; do command -v "$t"; done\n',
+         ["hidden5", "hidden6"]),
+        ("c_tests/h.sh", "# hidden7 in a comment\necho 'hidden8 in a string'\n"
+         "cat <<EOF\nhidden9 in a heredoc\nEOF\n", []),
+        ("c_tests/i.sh", 'f() { echo; }\nf\ncase $1 in\nstart) sleep 1 ;;\n*) true ;;\nesac\n'
+         '[[ $a =~ ^(x|y)$ ]] && echo\n', []),
+        ("c_tests/j.sh", 'S=()\n"${S[@]}" hidden10\nM=x86\n$M-hidden11 -v\ncargo fuzz run\n',
+         ["hidden10", "x86-hidden11", "cargo-fuzz"]),
         # (split, so that this file's own scan does not find it)
         ("c_tests/k.py", "import subprocess\nsubprocess." + 'run(["hidden12", "-x"])\n', ["hidden12"]),
         ("c_tests/l.sh", '. "$HERE/lib.sh"\nhelper\n', []),
