@@ -206,14 +206,20 @@ class Lexer:
             if c == "\\" and self.peek(1) in '"\\$`\n':
                 word.add("lit", self.peek(1))
                 self.take(self.i + 2)
-            elif c == "$":
-                self.dollar(word)
-            elif c == "`":
-                self.backquote(word)
             else:
-                word.add("lit", c)
-                self.take(self.i + 1)
+                self.expansion_or_char(word)
         self.i += 1  # the closing quote
+
+    def expansion_or_char(self, word):
+        """At a `$`, a backquote or a plain character: adds it to `word`."""
+        c = self.peek()
+        if c == "$":
+            self.dollar(word)
+        elif c == "`":
+            self.backquote(word)
+        else:
+            word.add("lit", c)
+            self.take(self.i + 1)
 
     def backquote(self, word):
         line = self.line
@@ -328,13 +334,8 @@ class Lexer:
             elif c == '"':
                 word.quoted = True
                 self.double_quoted(word)
-            elif c == "$":
-                self.dollar(word)
-            elif c == "`":
-                self.backquote(word)
             else:
-                word.add("lit", c)
-                self.i += 1
+                self.expansion_or_char(word)
         self.emit_word(word)
         return self.tokens
 
