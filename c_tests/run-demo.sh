@@ -26,7 +26,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-"$HERE/ensure-deps.sh"
+"$HERE/ensure-deps.sh" demo
 # --features cli: the same build as c_tests/CMakeLists.txt asks for (the operator command too).
 "$CARGO" build --release --features cli
 cmake -S "$HERE" -B "$BUILD_DIR" -DCARGO="$(command -v "$CARGO")" >/dev/null

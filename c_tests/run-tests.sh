@@ -9,8 +9,9 @@
 # its own that it kills, freezes, reshards and restarts; a few minutes),
 # netfault (the network-fault suite, c_tests/netfault/: each test in network
 # and pid namespaces of its own with a cluster on 127.0.0.11-16 and iptables
-# rules; needs root, skipped otherwise; ORS_NETFAULT_LIB=<libors_redis.so>
-# runs it against another build; about 5 minutes),
+# rules; needs root and namespaces, skipped otherwise, with the reason
+# printed at the end; ORS_NETFAULT_LIB=<libors_redis.so> runs it against
+# another build; about 5 minutes),
 # package (cmake --install and consumers of the installed tree; with
 # ORS_TESTS_PORTABLE_LIB also the portable build), valgrind (with
 # ORS_TESTS_VALGRIND=1), fixture.
@@ -24,7 +25,13 @@
 # programs with AddressSanitizer and UBSan (use a build dir of its own, e.g.
 # ORS_TESTS_BUILD_DIR=target/c_tests-asan, and -L core),
 # ORS_TESTS_PORTABLE_LIB=target/x86_64-unknown-linux-gnu/release/libors_redis.so
-# to check and run tests against the portable build (cmake/portable-build.sh).
+# to check and run tests against the portable build (cmake/portable-build.sh),
+# ORS_NETFAULT_REQUIRE=1 to fail the netfault tests that cannot run rather
+# than skip them (the default under CI).
+#
+# First installs what the run needs (c_tests/ensure-deps.sh, from
+# c_tests/deps.txt): part core, netfault as root, valgrind with
+# ORS_TESTS_VALGRIND=1.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -62,7 +69,14 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-"$HERE/ensure-deps.sh"
+parts=(core)
+[[ "$(id -u)" -ne 0 ]] || parts+=(netfault)
+[[ "${ORS_TESTS_VALGRIND:-}" != 1 ]] || parts+=(valgrind)
+"$HERE/ensure-deps.sh" "${parts[@]}"
+# CI must run the network-fault suite, not skip it.
+if [[ "${CI:-}" == true || "${CI:-}" == 1 ]]; then
+    export ORS_NETFAULT_REQUIRE=${ORS_NETFAULT_REQUIRE:-1}
+fi
 
 if [[ "${ORS_SKIP_CARGO_TEST:-}" != 1 ]]; then
     # --features cli: the operator command and its test (tests/ors_redis_cli.rs) too.
@@ -93,10 +107,18 @@ step "cmake build"
 cmake --build "$BUILD_DIR" --parallel "$(nproc 2>/dev/null || echo 2)"
 
 step "ctest (cluster on 127.0.0.1:$ORS_TEST_PORT-$((ORS_TEST_PORT + 5)), standalone on $ORS_STANDALONE_PORT, chaos cluster on $ORS_CHAOS_PORT-$((ORS_CHAOS_PORT + 5)))"
-ctest --test-dir "$BUILD_DIR" --output-on-failure "$@"
+rc=0
+ctest --test-dir "$BUILD_DIR" --output-on-failure "$@" || rc=$?
+log=$BUILD_DIR/Testing/Temporary/LastTest.log
 
 # The chaos and netfault suites' measurements ("# FIGURE" lines).
-if grep -q '# FIGURE' "$BUILD_DIR/Testing/Temporary/LastTest.log" 2>/dev/null; then
+if grep -q '# FIGURE' "$log" 2>/dev/null; then
     step "figures (chaos, netfault)"
-    grep -h '# FIGURE' "$BUILD_DIR/Testing/Temporary/LastTest.log" | sed 's/^.*# FIGURE /  /'
+    grep -h '# FIGURE' "$log" | sed 's/^.*# FIGURE /  /'
 fi
+# Why tests were skipped (ctest shows only that they were): one line each.
+if grep -q ': SKIP: ' "$log" 2>/dev/null; then
+    step "skipped"
+    grep -h ': SKIP: ' "$log" | sort | uniq -c | sed 's/^ *\([0-9]*\) /  \1 test(s): /'
+fi
+exit "$rc"

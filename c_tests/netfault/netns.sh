@@ -20,8 +20,13 @@
 #
 # Environment: ORS_NETFAULT_DIR (data folder, default target/netfault/<program>),
 # ORS_NETFAULT_LIB (run against this libors_redis.so instead of the build the
-# program links to), ORS_NETFAULT_PORT, REDIS_SERVER, REDIS_CLI.
-# Exit status: the program's; 77 (ctest skip) when not run as root.
+# program links to), ORS_NETFAULT_PORT, REDIS_SERVER, REDIS_CLI,
+# ORS_NETFAULT_REQUIRE=1 (a test that cannot run fails instead of being
+# skipped; run-tests.sh sets it under CI).
+# Exit status: the program's; 77 (ctest skip), after one line saying why,
+# when the test cannot run here: not root, unshare, ip or iptables missing
+# (c_tests/ensure-deps.sh netfault installs them), or no namespace with
+# iptables rules can be made (a container without the privilege, say).
 set -euo pipefail
 
 PROG=netns.sh
@@ -29,15 +34,26 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 CLUSTER_SH=$HERE/../cluster.sh
 
-if [[ "${ORS_NETNS_INSIDE:-}" != 1 ]]; then
-    if [[ "$(id -u)" -ne 0 ]]; then
-        echo "$PROG: SKIP: network namespaces and iptables rules need root" >&2
-        exit 77
+cannot_run() {
+    if [[ "${ORS_NETFAULT_REQUIRE:-}" == 1 ]]; then
+        echo "$PROG: error: $* (ORS_NETFAULT_REQUIRE=1: the suite must run)" >&2
+        exit 1
     fi
+    echo "$PROG: SKIP: $*" >&2
+    exit 77
+}
+
+if [[ "${ORS_NETNS_INSIDE:-}" != 1 ]]; then
+    [[ "$(id -u)" -eq 0 ]] || cannot_run "network namespaces and iptables rules need root (uid $(id -u))"
     for tool in unshare ip iptables; do
-        command -v "$tool" >/dev/null 2>&1 || { echo "$PROG: error: '$tool' not found (util-linux, iproute2, iptables)" >&2; exit 1; }
+        command -v "$tool" >/dev/null 2>&1 ||
+            cannot_run "'$tool' not found (c_tests/ensure-deps.sh netfault installs util-linux, iproute2, iptables)"
     done
-    exec unshare --net --pid --fork --kill-child --mount-proc env ORS_NETNS_INSIDE=1 "$0" "$@"
+    namespaces=(unshare --net --pid --fork --kill-child --mount-proc)
+    if ! why=$("${namespaces[@]}" iptables -S 2>&1 >/dev/null); then
+        cannot_run "no network namespace with iptables rules here: $(head -n 1 <<<"$why")"
+    fi
+    exec "${namespaces[@]}" env ORS_NETNS_INSIDE=1 "$0" "$@"
 fi
 
 start_cluster=1
