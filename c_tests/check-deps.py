@@ -497,7 +497,9 @@ class Script:
                 value.parts = [("lit", text[m.end():])] + w.parts[1:]
                 if value.parts[0][1] == "":
                     value.parts = value.parts[1:]
-                self.vars.setdefault(name, []).append([value] if value.parts else [])
+                # NAME="" is one empty word where "$NAME" stands (no command:
+                # the next word is not one either), unlike an empty array.
+                self.vars.setdefault(name, []).append([value if value.parts else Word.of("", w.line)])
         if first == "read":
             names = [w.literal() for w in words[1:] if w.literal() and NAME.match(w.literal())]
             for op, target in redirs:
@@ -763,6 +765,9 @@ windows wine wine
         # (split, so that this file's own scan does not find it)
         ("c_tests/k.py", "import subprocess\nsubprocess." + 'run(["hidden12", "-x"])\n', ["hidden12"]),
         ("c_tests/l.sh", '. "$HERE/lib.sh"\nhelper\n', []),
+        # "$P" with P empty is the command word itself (bench/restore.sh's
+        # "$PEER" clean ...): the word after it is an argument.
+        ("c_tests/m.sh", 'P=""\nP=$1\n"$P" notcmd13 --x\n', []),
         ("c_tests/lib.sh", "helper() { sleep 1; }\n", []),
     ]
     failures = 0
