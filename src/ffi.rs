@@ -460,11 +460,7 @@ pub extern "C" fn ors_session_scan(
 ) -> i32 {
     data_call(None, || {
         let callback = r#fn.ok_or_else(|| Error::invalid("fn is NULL"))?;
-        let prefix = if id_prefix.is_null() {
-            &[][..]
-        } else {
-            c_str_arg(id_prefix, "id_prefix")?.to_bytes()
-        };
+        let prefix = prefix_arg(id_prefix)?;
         let mut report = |id_nul: &[u8]| call_scan_fn(callback, id_nul, user_data) != 0;
         let client = lifecycle::live_client()?;
         let generation = client.generation;
@@ -585,11 +581,7 @@ pub extern "C" fn ors_session_restore(
 ) -> i32 {
     data_call(None, || {
         let callback = r#fn.ok_or_else(|| Error::invalid("fn is NULL"))?;
-        let prefix = if id_prefix.is_null() {
-            &[][..]
-        } else {
-            c_str_arg(id_prefix, "id_prefix")?.to_bytes()
-        };
+        let prefix = prefix_arg(id_prefix)?;
         let client = lifecycle::live_client()?;
         let generation = client.generation;
         let owner = bulk::Owner::Library { generation };
@@ -618,6 +610,15 @@ fn call_restore_fn(
             record.value.len(),
             user_data,
         )
+    }
+}
+
+/// A scan's or a restore's `id_prefix`: NULL is `""`, all sessions.
+fn prefix_arg<'a>(id_prefix: *const c_char) -> Result<&'a [u8]> {
+    if id_prefix.is_null() {
+        Ok(&[])
+    } else {
+        Ok(c_str_arg(id_prefix, "id_prefix")?.to_bytes())
     }
 }
 

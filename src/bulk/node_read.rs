@@ -394,21 +394,10 @@ impl<'a> NodeReader<'a> {
             );
             return Verdict::Fine;
         }
+        if let Some(verdict) = read_again(e, None) {
+            return verdict;
+        }
         match e.class() {
-            ReplyClass::Moved => Verdict::Again {
-                stale: true,
-                pause: None,
-            },
-            // Migration began since the listing: read the slot again,
-            // from both nodes.
-            ReplyClass::Ask => Verdict::Again {
-                stale: false,
-                pause: None,
-            },
-            c if c.is_transient() => Verdict::Again {
-                stale: false,
-                pause: Some(e.to_error()),
-            },
             // The scan's EXISTS refused (an ACL rule of before the bulk
             // read): the scan pages with SCAN instead.
             ReplyClass::NoPerm if self.want == Want::Ids => Verdict::Refused(
@@ -678,9 +667,11 @@ fn unexpected_get_reply(node: &str, reply: &Value) -> Error {
     )
 }
 
-/// An error reply to a listing or a probe.
-fn verdict_of(e: &ServerError, node: &str, command: &str) -> Verdict {
-    match e.class() {
+/// What a redirect or a transient state means for a slot: read it again
+/// (MOVED: the map is stale; ASK: a migration began; TRYAGAIN, CLUSTERDOWN,
+/// LOADING, MASTERDOWN: the node pauses); `None` for any other error.
+fn read_again(e: &ServerError, node: Option<&str>) -> Option<Verdict> {
+    Some(match e.class() {
         ReplyClass::Moved => Verdict::Again {
             stale: true,
             pause: None,
@@ -691,16 +682,27 @@ fn verdict_of(e: &ServerError, node: &str, command: &str) -> Verdict {
         },
         c if c.is_transient() => Verdict::Again {
             stale: false,
-            pause: Some(e.to_error().at_node(node)),
+            pause: Some(match node {
+                Some(node) => e.to_error().at_node(node),
+                None => e.to_error(),
+            }),
         },
-        _ if command == LISTING => {
-            Verdict::Refused(naming(e.to_error(), command).at_node(node).with_advice(
-                " (a restore lists each slot's keys: the ACL user needs \
-                     +cluster|getkeysinslot, see docs/security.md)",
-            ))
-        }
-        _ => Verdict::Fatal(naming(e.to_error(), command).at_node(node)),
+        _ => return None,
+    })
+}
+
+/// An error reply to a listing or a probe.
+fn verdict_of(e: &ServerError, node: &str, command: &str) -> Verdict {
+    if let Some(verdict) = read_again(e, Some(node)) {
+        return verdict;
     }
+    if command == LISTING {
+        return Verdict::Refused(naming(e.to_error(), command).at_node(node).with_advice(
+            " (a restore lists each slot's keys: the ACL user needs \
+                     +cluster|getkeysinslot, see docs/security.md)",
+        ));
+    }
+    Verdict::Fatal(naming(e.to_error(), command).at_node(node))
 }
 
 /// `e`, saying which command it refused.
