@@ -215,6 +215,15 @@ impl BulkRead {
             if self.shared.stopped() {
                 return Err(Shared::interrupted());
             }
+            // Workers end only when the read does: all gone with slots
+            // left means they panicked (their claims are never reported).
+            if self.handles.iter().all(|h| h.is_finished()) {
+                return Err(Error::new(
+                    ErrorKind::Internal,
+                    "the bulk read's worker threads stopped before every slot was read \
+                     (a bug in ors-redis, please report)",
+                ));
+            }
             self.shared.changed.wait_for(&mut state, SLICE);
         }
     }
