@@ -33,7 +33,7 @@ EXPECT(log_warn, ORS_LOG_WARN == 2);
 EXPECT(log_info, ORS_LOG_INFO == 3);
 EXPECT(log_debug, ORS_LOG_DEBUG == 4);
 EXPECT(log_trace, ORS_LOG_TRACE == 5);
-EXPECT(stats_size, sizeof(ors_redis_stats) == 10 * sizeof(uint64_t));
+EXPECT(stats_size, sizeof(ors_redis_stats) == 13 * sizeof(uint64_t));
 
 /* Initialising these pointers checks every signature exactly
  * (-Werror turns incompatible pointer types into errors). */
@@ -49,10 +49,20 @@ static const char *(*const p_version)(void) = ors_redis_version;
 static int32_t (*const p_scan)(const char *, ors_scan_fn, void *) = ors_session_scan;
 static int32_t (*const p_set_logger)(ors_log_fn, void *) = ors_redis_set_logger;
 static int32_t (*const p_get_stats)(ors_redis_stats *) = ors_redis_get_stats;
+static int32_t (*const p_restore)(const char *, ors_restore_fn, void *) = ors_session_restore;
 
 static int32_t on_session(const char *session_id, void *user_data)
 {
     (void)session_id;
+    (void)user_data;
+    return 0;
+}
+
+static int32_t on_restored(const char *session_id, const uint8_t *data, size_t len, void *user_data)
+{
+    (void)session_id;
+    (void)data;
+    (void)len;
     (void)user_data;
     return 0;
 }
@@ -71,11 +81,12 @@ typedef void (*any_fn)(void);
 int main(void)
 {
     ors_scan_fn scan_fn = on_session;
+    ors_restore_fn restore_fn = on_restored;
     ors_log_fn log_fn = on_log;
     ors_redis_stats stats;
-    uint64_t *fields[10];
+    uint64_t *fields[13];
     /* volatile: every export must really resolve at link time. */
-    any_fn volatile keep[12];
+    any_fn volatile keep[13];
     size_t i;
 
     keep[0] = (any_fn)p_init;
@@ -90,7 +101,8 @@ int main(void)
     keep[9] = (any_fn)p_scan;
     keep[10] = (any_fn)p_set_logger;
     keep[11] = (any_fn)p_get_stats;
-    for (i = 0; i < 12; i++) {
+    keep[12] = (any_fn)p_restore;
+    for (i = 0; i < 13; i++) {
         if (keep[i] == NULL) return 1;
     }
 
@@ -105,10 +117,13 @@ int main(void)
     fields[7] = &stats.topology_refreshes;
     fields[8] = &stats.connections_open;
     fields[9] = &stats.threads_connected;
-    for (i = 0; i < 10; i++) {
+    fields[10] = &stats.restored;
+    fields[11] = &stats.restore_pages;
+    fields[12] = &stats.restore_retries;
+    for (i = 0; i < 13; i++) {
         if (*fields[i] != 0) return 1;
     }
-    if (scan_fn == NULL || log_fn == NULL) return 1;
+    if (scan_fn == NULL || log_fn == NULL || restore_fn == NULL) return 1;
 
     printf("header_c99: ors_redis.h %s compiles as C99, %s = %d\n", ors_redis_version(),
            ors_status_name(ORS_NOT_FOUND), ORS_NOT_FOUND);

@@ -46,6 +46,10 @@ static_assert(std::is_same<decltype(&ors_redis_version), const char *(*)()>::val
 static_assert(std::is_same<ors_scan_fn, int32_t (*)(const char *, void *)>::value, "ors_scan_fn");
 static_assert(std::is_same<decltype(&ors_session_scan), int32_t (*)(const char *, ors_scan_fn, void *)>::value,
               "ors_session_scan");
+static_assert(std::is_same<ors_restore_fn, int32_t (*)(const char *, const uint8_t *, size_t, void *)>::value,
+              "ors_restore_fn");
+static_assert(std::is_same<decltype(&ors_session_restore), int32_t (*)(const char *, ors_restore_fn, void *)>::value,
+              "ors_session_restore");
 static_assert(std::is_same<ors_log_fn, void (*)(int32_t, const char *, void *)>::value, "ors_log_fn");
 static_assert(std::is_same<decltype(&ors_redis_set_logger), int32_t (*)(ors_log_fn, void *)>::value,
               "ors_redis_set_logger");
@@ -53,7 +57,7 @@ static_assert(std::is_same<decltype(&ors_redis_get_stats), int32_t (*)(ors_redis
               "ors_redis_get_stats");
 
 static_assert(std::is_standard_layout<ors_redis_stats>::value, "ors_redis_stats is a plain C struct");
-static_assert(sizeof(ors_redis_stats) == 10 * sizeof(uint64_t), "ors_redis_stats has 10 counters");
+static_assert(sizeof(ors_redis_stats) == 13 * sizeof(uint64_t), "ors_redis_stats has 13 counters");
 static_assert(std::is_same<decltype(ors_redis_stats::puts), uint64_t>::value &&
                   std::is_same<decltype(ors_redis_stats::gets), uint64_t>::value &&
                   std::is_same<decltype(ors_redis_stats::dels), uint64_t>::value &&
@@ -63,7 +67,10 @@ static_assert(std::is_same<decltype(ors_redis_stats::puts), uint64_t>::value &&
                   std::is_same<decltype(ors_redis_stats::retries), uint64_t>::value &&
                   std::is_same<decltype(ors_redis_stats::topology_refreshes), uint64_t>::value &&
                   std::is_same<decltype(ors_redis_stats::connections_open), uint64_t>::value &&
-                  std::is_same<decltype(ors_redis_stats::threads_connected), uint64_t>::value,
+                  std::is_same<decltype(ors_redis_stats::threads_connected), uint64_t>::value &&
+                  std::is_same<decltype(ors_redis_stats::restored), uint64_t>::value &&
+                  std::is_same<decltype(ors_redis_stats::restore_pages), uint64_t>::value &&
+                  std::is_same<decltype(ors_redis_stats::restore_retries), uint64_t>::value,
               "ors_redis_stats fields");
 
 int main()
@@ -73,6 +80,7 @@ int main()
         reinterpret_cast<void (*)()>(&ors_redis_init),       reinterpret_cast<void (*)()>(&ors_redis_shutdown),
         reinterpret_cast<void (*)()>(&ors_session_put),      reinterpret_cast<void (*)()>(&ors_session_get),
         reinterpret_cast<void (*)()>(&ors_session_del),      reinterpret_cast<void (*)()>(&ors_free),
+        reinterpret_cast<void (*)()>(&ors_session_restore),
         reinterpret_cast<void (*)()>(&ors_last_error),       reinterpret_cast<void (*)()>(&ors_status_name),
         reinterpret_cast<void (*)()>(&ors_redis_version),    reinterpret_cast<void (*)()>(&ors_session_scan),
         reinterpret_cast<void (*)()>(&ors_redis_set_logger), reinterpret_cast<void (*)()>(&ors_redis_get_stats),
