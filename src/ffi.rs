@@ -521,23 +521,36 @@ fn drive(
     mut report: impl FnMut(bulk::Record<'_>) -> bool,
 ) -> Result<i32> {
     let interrupted = |e: Error| bulk::interrupted(e, what);
+    let shut_down = || {
+        interrupted(Error::new(
+            crate::error::ErrorKind::NotInitialized,
+            "shut down",
+        ))
+    };
     loop {
-        let batch = read.next_batch().map_err(interrupted);
-        // No lock is held between batches: lines logged so far go out.
-        deliver_log_lines();
-        let Some(batch) = batch? else {
+        let Some(batch) = read.next_batch().map_err(interrupted)? else {
             return Ok(ORS_OK);
         };
+        if batch.is_empty() {
+            // Only log lines: they go out with the next sessions, or when
+            // the call returns.
+            read.recycle(batch);
+            continue;
+        }
+        // No lock is held between batches: lines logged so far go out
+        // before the host's callback sees the batch's sessions.
+        deliver_log_lines();
+        // The logger may have shut the library down.
+        if !lifecycle::is_live(generation) {
+            return Err(shut_down());
+        }
         for record in batch.records() {
             if report(record) {
                 return Ok(ORS_OK);
             }
             // The callback may have shut the library down.
             if !lifecycle::is_live(generation) {
-                return Err(interrupted(Error::new(
-                    crate::error::ErrorKind::NotInitialized,
-                    "shut down",
-                )));
+                return Err(shut_down());
             }
         }
         read.recycle(batch);
