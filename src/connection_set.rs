@@ -60,12 +60,6 @@ impl ConnectionSet {
         Ok(&mut self.conns[index].1)
     }
 
-    /// This thread's connection to `addr`, if it has one.
-    pub fn get(&mut self, addr: &str) -> Option<&mut NodeConnection> {
-        let index = self.index_of(addr)?;
-        Some(&mut self.conns[index].1)
-    }
-
     /// Where this thread's connection to `addr` is, if it has one.
     fn index_of(&self, addr: &str) -> Option<usize> {
         self.conns.iter().position(|(a, _)| **a == *addr)

@@ -12,7 +12,6 @@
 //! again later: its sessions are handed on together, once.
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
@@ -20,7 +19,7 @@ use crate::connection::{Exchange, Late, NodeConnection};
 use crate::connection_set::ConnectionSet;
 use crate::error::{Error, ErrorKind, ReplyClass, Result};
 use crate::reply::{Appended, ServerError, Value};
-use crate::resp::pack_command;
+use crate::resp::{pack_command, push_bulk, push_bulk_decimal, push_header};
 use crate::router::redirect::{send_asking, Redirect};
 
 use super::batch::Batch;
@@ -83,7 +82,6 @@ pub struct NodeReader<'a> {
     pub prefix: &'a [u8],
     pub want: Want,
     packed: Vec<u8>,
-    number: String,
 }
 
 /// A slot's reply, or its verdict when it was an error.
@@ -107,7 +105,6 @@ impl<'a> NodeReader<'a> {
             prefix,
             want,
             packed: Vec::new(),
-            number: String::new(),
         }
     }
 
@@ -146,7 +143,7 @@ impl<'a> NodeReader<'a> {
         // Listing: GETKEYSINSLOT and the probe, for every slot.
         self.packed.clear();
         for &(slot, count) in &work.slots {
-            self.pack_listing(slot, count);
+            pack_listing(&mut self.packed, slot, count);
             let probe = self.client.keys.slot_probe_key(slot);
             pack_command(&mut self.packed, &[b"GET", &probe]);
         }
@@ -215,21 +212,6 @@ impl<'a> NodeReader<'a> {
             }
         }
         out
-    }
-
-    fn pack_listing(&mut self, slot: u16, count: u32) {
-        self.number.clear();
-        let _ = write!(self.number, "{slot} {count}");
-        let (slot, count) = self.number.split_once(' ').unwrap_or(("0", "0"));
-        pack_command(
-            &mut self.packed,
-            &[
-                b"CLUSTER",
-                b"GETKEYSINSLOT",
-                slot.as_bytes(),
-                count.as_bytes(),
-            ],
-        );
     }
 
     /// Sends the packed listing and reads, per slot, the listing and what
@@ -436,7 +418,7 @@ impl<'a> NodeReader<'a> {
         // The target's listing.
         let deadline = Instant::now() + budget;
         self.packed.clear();
-        self.pack_listing(listed.slot, listed.count);
+        pack_listing(&mut self.packed, listed.slot, listed.count);
         let conn = conns
             .connection_with(target, &self.client.params, deadline, late)
             .map_err(on(target))?;
@@ -496,7 +478,7 @@ impl<'a> NodeReader<'a> {
                 Err(e) => return Ok(self.value_verdict(&e, id)),
             }
         }
-        conn_settle(conns, source);
+        conn.settle();
         let with_ttl = want == Want::ValuesAndTtl;
         // Then those the source no longer holds, on the target.
         for key in elsewhere {
@@ -540,7 +522,7 @@ impl<'a> NodeReader<'a> {
                 Ok(_) => {}
                 Err(e) => return Ok(self.value_verdict(&e, id)),
             }
-            conn_settle(conns, target);
+            conn.settle();
         }
         Ok(Verdict::Fine)
     }
@@ -554,13 +536,6 @@ fn session_id_of<'k>(client: &Client, prefix: &[u8], key: &'k [u8]) -> Option<&'
         .filter(|id| id.starts_with(prefix))
 }
 
-/// Every reply of the exchange was read: an ordinary close is safe again.
-fn conn_settle(conns: &mut ConnectionSet, node: &str) {
-    if let Some(conn) = conns.get(node) {
-        conn.settle();
-    }
-}
-
 /// Sends one packed command and reads its reply, asking `late` between
 /// slices of the wait.
 fn conn_request(conn: &mut NodeConnection, packed: &[u8], late: &mut Late<'_>) -> Result<Value> {
@@ -569,6 +544,15 @@ fn conn_request(conn: &mut NodeConnection, packed: &[u8], late: &mut Late<'_>) -
     let value = x.receive()?;
     conn.settle();
     Ok(value)
+}
+
+/// Packs `CLUSTER GETKEYSINSLOT slot count`.
+fn pack_listing(packed: &mut Vec<u8>, slot: u16, count: u32) {
+    push_header(packed, b'*', 4);
+    push_bulk(packed, b"CLUSTER");
+    push_bulk(packed, b"GETKEYSINSLOT");
+    push_bulk_decimal(packed, slot.into());
+    push_bulk_decimal(packed, count.into());
 }
 
 /// Packs what is asked of one listed key: `EXISTS` for its id alone (a
@@ -709,4 +693,39 @@ fn verdict_of(e: &ServerError, node: &str, command: &str) -> Verdict {
 fn naming(mut e: Error, command: &str) -> Error {
     e.message = format!("{command} refused: {}", e.message);
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The commands a bulk read sends, packed as redis-rs packs them.
+    #[test]
+    fn commands_are_packed_as_redis_rs_packs_them() {
+        for (slot, count) in [(0u16, 1000u32), (9, 16_000), (16383, 1 << 24)] {
+            let mut ours = Vec::new();
+            pack_listing(&mut ours, slot, count);
+            let theirs = redis::cmd("CLUSTER")
+                .arg("GETKEYSINSLOT")
+                .arg(slot)
+                .arg(count)
+                .get_packed_command();
+            assert_eq!(ours, theirs, "{slot} {count}");
+        }
+        let key: &[u8] = b"ORS:EU:{a b\r\n}";
+        let mut theirs = redis::pipe();
+        for (want, commands) in [
+            (Want::Ids, &["EXISTS"][..]),
+            (Want::Values, &["GET"][..]),
+            (Want::ValuesAndTtl, &["GET", "PTTL"][..]),
+        ] {
+            let mut ours = Vec::new();
+            pack_reads(&mut ours, key, want);
+            theirs.clear();
+            for command in commands {
+                theirs.cmd(command).arg(key);
+            }
+            assert_eq!(ours, theirs.get_packed_pipeline(), "{want:?}");
+        }
+    }
 }
