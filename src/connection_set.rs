@@ -5,13 +5,13 @@ use std::time::Instant;
 
 use crate::config::NodeAddr;
 use crate::connection::{ConnectParams, Late, NodeConnection};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::topology::SlotMap;
 
 #[derive(Default)]
 pub struct ConnectionSet {
     /// A handful of nodes: a linear search by address beats hashing it.
-    conns: Vec<(Box<str>, NodeConnection)>,
+    conns: Vec<(NodeAddr, NodeConnection)>,
 }
 
 impl ConnectionSet {
@@ -27,7 +27,7 @@ impl ConnectionSet {
     /// This thread's connection to `addr`, opened if it has none.
     pub fn connection(
         &mut self,
-        addr: &str,
+        addr: &NodeAddr,
         params: &ConnectParams,
         deadline: Instant,
     ) -> Result<&mut NodeConnection> {
@@ -37,7 +37,7 @@ impl ConnectionSet {
     /// `connection`, asking `late` between slices of a slow connect.
     pub fn connection_with(
         &mut self,
-        addr: &str,
+        addr: &NodeAddr,
         params: &ConnectParams,
         deadline: Instant,
         late: &mut Late<'_>,
@@ -45,15 +45,9 @@ impl ConnectionSet {
         let index = match self.index_of(addr) {
             Some(index) => index,
             None => {
-                let node = NodeAddr::parse(addr).map_err(|e| {
-                    Error::new(
-                        crate::error::ErrorKind::Cluster,
-                        format!("bad node address from the cluster: {e}"),
-                    )
-                })?;
-                let conn = NodeConnection::open_with(&node, params, deadline, late)?;
-                tracing::debug!(node = addr, "connected");
-                self.conns.push((addr.into(), conn));
+                let conn = NodeConnection::open_with(addr, params, deadline, late)?;
+                tracing::debug!(node = %addr, "connected");
+                self.conns.push((addr.clone(), conn));
                 self.conns.len() - 1
             }
         };
@@ -61,16 +55,16 @@ impl ConnectionSet {
     }
 
     /// Where this thread's connection to `addr` is, if it has one.
-    fn index_of(&self, addr: &str) -> Option<usize> {
-        self.conns.iter().position(|(a, _)| **a == *addr)
+    fn index_of(&self, addr: &NodeAddr) -> Option<usize> {
+        self.conns.iter().position(|(a, _)| a == addr)
     }
 
     /// Aborts the connection to `addr` (after an error left it in an
     /// unknown state, perhaps with a request unanswered).
-    pub fn drop_connection(&mut self, addr: &str) {
+    pub fn drop_connection(&mut self, addr: &NodeAddr) {
         if let Some(index) = self.index_of(addr) {
             self.conns.swap_remove(index).1.abort();
-            tracing::debug!(node = addr, "connection aborted after an error");
+            tracing::debug!(node = %addr, "connection aborted after an error");
         }
     }
 }

@@ -83,7 +83,7 @@ pub fn discover(config: &Config, params: &ConnectParams) -> Result<Discovery> {
     let replicas_of = |m: &crate::topology::Master| {
         replica_counts
             .as_ref()
-            .and_then(|c| c.get(&*m.addr).copied())
+            .and_then(|c| c.get(&m.addr).copied())
             .unwrap_or(m.replicas.len())
     };
     for m in &map.masters {
@@ -215,7 +215,7 @@ pub fn no_slot_map_error(refusals: &[(NodeAddr, Error)]) -> Error {
 struct MasterChecks {
     use_unlink: bool,
     warnings: Vec<String>,
-    replica_counts: Option<HashMap<String, usize>>,
+    replica_counts: Option<HashMap<NodeAddr, usize>>,
 }
 
 /// INFO (version, AOF, eviction policy) and CLUSTER NODES (replica counts)
@@ -230,7 +230,7 @@ fn check_masters(map: &SlotMap, params: &ConnectParams) -> Result<MasterChecks> 
                 std::thread::Builder::new()
                     .name("ors-redis-check".into())
                     .spawn_scoped(scope, move || {
-                        logging::capture(|| ask_master(&master.node, params, deadline))
+                        logging::capture(|| ask_master(&master.addr, params, deadline))
                     })
             })
             .collect();
@@ -259,7 +259,7 @@ fn check_masters(map: &SlotMap, params: &ConnectParams) -> Result<MasterChecks> 
             ),
         };
         if checks.replica_counts.is_none() {
-            checks.replica_counts = nodes.map(|text| count_replicas(&text, &master.node));
+            checks.replica_counts = nodes.map(|text| count_replicas(&text, &master.addr));
         }
         let fields = match info {
             Ok(f) => f,
@@ -285,7 +285,7 @@ fn check_masters(map: &SlotMap, params: &ConnectParams) -> Result<MasterChecks> 
         );
         checks
             .warnings
-            .extend(deployment_warnings(&master.addr, &fields));
+            .extend(deployment_warnings(&master.addr.to_string(), &fields));
     }
     Ok(checks)
 }
@@ -346,8 +346,8 @@ pub fn deployment_warnings(addr: &str, fields: &HashMap<String, String>) -> Vec<
 }
 
 /// Parses `CLUSTER NODES` lines (`<id> <ip:port@cport[,host]> <flags> <master-id> ...`)
-/// into the number of healthy replicas of each master, keyed by `host:port`.
-pub fn count_replicas(text: &str, asked: &NodeAddr) -> HashMap<String, usize> {
+/// into the number of healthy replicas of each master.
+pub fn count_replicas(text: &str, asked: &NodeAddr) -> HashMap<NodeAddr, usize> {
     let nodes = parse_cluster_nodes(text, asked);
     nodes
         .iter()
@@ -358,7 +358,7 @@ pub fn count_replicas(text: &str, asked: &NodeAddr) -> HashMap<String, usize> {
                 .filter(|r| r.is_replica() && !r.is_failed())
                 .filter(|r| r.master_id.as_deref() == Some(master.id.as_str()))
                 .count();
-            Some((master.addr.as_ref()?.to_string(), healthy_replicas))
+            Some((master.addr.clone()?, healthy_replicas))
         })
         .collect()
 }
@@ -552,7 +552,7 @@ fn read_slot_map(seed: &NodeAddr, params: &ConnectParams, deadline: Instant) -> 
         Ok(fields) => check_is_cluster(seed, &fields)?,
         // A least-privilege ACL user may not run INFO; CLUSTER SLOTS tells too.
         Err(e) if e.is_reply(ReplyClass::NoPerm) => {}
-        Err(e) => return Err(e.at_node(&seed.to_string())),
+        Err(e) => return Err(e.at_node(seed)),
     }
     let reply = query_by(&mut conn, deadline, &[b"CLUSTER", b"SLOTS"]).map_err(|e| {
         if e.is_reply(ReplyClass::ClusterDisabled) {
@@ -560,7 +560,7 @@ fn read_slot_map(seed: &NodeAddr, params: &ConnectParams, deadline: Instant) -> 
                 "node {seed} is a standalone Redis (cluster support disabled); ORS persistence needs a Redis Cluster"
             ))
         } else {
-            e.at_node(&seed.to_string())
+            e.at_node(seed)
         }
     })?;
     let map = SlotMap::parse(&reply, seed)?;
@@ -614,17 +614,18 @@ f933 127.0.0.1:7305@17305 slave 4ab5 0 1 3 connected
 dead 127.0.0.1:7303@17303 slave,fail b58f 0 1 2 disconnected
 ";
         let counts = count_replicas(text, &NodeAddr::parse("127.0.0.1:7301").unwrap());
-        assert_eq!(counts["127.0.0.1:7302"], 1);
+        assert_eq!(counts[&NodeAddr::parse("127.0.0.1:7302").unwrap()], 1);
         assert_eq!(
-            counts["127.0.0.1:7301"], 1,
+            counts[&NodeAddr::parse("127.0.0.1:7301").unwrap()],
+            1,
             "a failed replica does not count"
         );
-        assert_eq!(counts["127.0.0.1:7300"], 0);
+        assert_eq!(counts[&NodeAddr::parse("127.0.0.1:7300").unwrap()], 0);
         let old = count_replicas(
             "abc :7000 myself,master - 0 0 0 connected 0-16383\n",
             &NodeAddr::parse("10.0.0.1:7000").unwrap(),
         );
-        assert_eq!(old["10.0.0.1:7000"], 0);
+        assert_eq!(old[&NodeAddr::parse("10.0.0.1:7000").unwrap()], 0);
     }
 
     fn seeds(n: usize) -> Vec<NodeAddr> {
@@ -664,7 +665,7 @@ dead 127.0.0.1:7303@17303 slave,fail b58f 0 1 2 disconnected
         assert_eq!(tally.verdict(), Some(Verdict::Map(2)));
         let found = tally.into_outcome(&s).ok().unwrap();
         assert_eq!(found.seed, s[2]);
-        assert_eq!(found.map.masters[0].addr.as_ref(), "10.0.0.3:7000");
+        assert_eq!(found.map.masters[0].addr.to_string(), "10.0.0.3:7000");
         assert_eq!(refused_seeds(&found.refusals), ["10.0.0.1:7000"]);
     }
 

@@ -265,7 +265,7 @@ impl Error {
     }
 
     /// Prefixes the message with where it happened ("node 127.0.0.1:7000: ...").
-    pub fn at_node(mut self, node: &str) -> Self {
+    pub fn at_node(mut self, node: &(impl fmt::Display + ?Sized)) -> Self {
         self.message = format!("node {node}: {}", self.message);
         self
     }

@@ -43,7 +43,7 @@ pub struct Routes {
     /// The slot map this thread routes with (see `slot_map`).
     map: Option<Arc<SlotMap>>,
     /// Reused for the address of the node a command goes to.
-    target: String,
+    target: NodeAddr,
 }
 
 impl Routes {
@@ -104,12 +104,12 @@ fn route_with<T>(
     slot: u16,
     reply_budget: Duration,
     attempt: &mut Attempt<'_, T>,
-    addr: &mut String,
+    addr: &mut NodeAddr,
 ) -> Result<T> {
     // One clock read per attempt: it also starts the attempt's reply budget.
     let mut now = Instant::now();
     let deadline = now + client.config.op_timeout;
-    let mut redirect: Option<(Box<str>, bool)> = None;
+    let mut redirect: Option<Redirect> = None;
     let mut backoff = FIRST_BACKOFF;
     let mut last_error: Option<Error> = None;
     let mut attempts: u32 = 0;
@@ -124,17 +124,16 @@ fn route_with<T>(
         if attempts > 1 {
             stats::bump(Call::Retries);
         }
-        addr.clear();
         let map = routes.slot_map(&client.topology);
         let epoch = map.epoch;
         let asking = match redirect.take() {
-            Some((to, asking)) => {
-                addr.push_str(&to);
-                asking
+            Some(to) => {
+                *addr = to.addr;
+                to.ask
             }
             None => match map.master_of(slot) {
                 Some(master) => {
-                    addr.push_str(&master.addr);
+                    addr.clone_from(&master.addr);
                     false
                 }
                 None => {
@@ -150,7 +149,7 @@ fn route_with<T>(
         };
         // Why: errors of opening a connection already name their node
         // (connection.rs); naming it again gave "node X: node X: ...".
-        let node: &str = addr;
+        let node: &NodeAddr = addr;
         let mut late = || late_reply(client, slot, node, epoch, deadline);
         let result = match routes
             .conns
@@ -170,19 +169,13 @@ fn route_with<T>(
         let error = match result {
             Ok(Reply::Done(value)) => return Ok(value),
             Err(e) if e.is_retryable() => {
-                tracing::debug!(node = addr.as_str(), slot, attempt = attempts, error = %e, "retrying after a connection error");
+                tracing::debug!(node = %addr, slot, attempt = attempts, error = %e, "retrying after a connection error");
                 routes.conns.drop_connection(addr);
                 last_error = Some(e);
                 // A newer map seen while waiting serves the slot elsewhere:
                 // go there at once.
                 if client.topology.epoch() == epoch {
-                    refresh(
-                        client,
-                        &mut routes.conns,
-                        epoch,
-                        Some(addr.as_str()),
-                        deadline,
-                    );
+                    refresh(client, &mut routes.conns, epoch, Some(addr), deadline);
                     backoff = pause(backoff, deadline);
                 }
                 continue;
@@ -199,20 +192,20 @@ fn route_with<T>(
             // "MOVED" and "ASK" as the messages: operators (and the chaos
             // tests) count these lines.
             if to.ask {
-                tracing::debug!(node = addr.as_str(), slot, to = %to.addr, "ASK");
+                tracing::debug!(node = %addr, slot, to = %to.addr, "ASK");
             } else {
-                tracing::debug!(node = addr.as_str(), slot, to = %to.addr, "MOVED");
+                tracing::debug!(node = %addr, slot, to = %to.addr, "MOVED");
             }
             if !to.ask {
                 let stale = routes
                     .slot_map(&client.topology)
                     .master_of(slot)
-                    .is_none_or(|m| *m.addr != *to.addr);
+                    .is_none_or(|m| m.addr != to.addr);
                 if stale {
                     refresh(client, &mut routes.conns, epoch, None, deadline);
                 }
             }
-            redirect = Some((to.addr, to.ask));
+            redirect = Some(to);
             continue;
         }
         let class = error.class();
@@ -220,7 +213,7 @@ fn route_with<T>(
             return Err(error.to_error().at_node(addr));
         }
         tracing::debug!(
-            node = addr.as_str(),
+            node = %addr,
             slot,
             attempt = attempts,
             code = error.code(),
@@ -228,13 +221,7 @@ fn route_with<T>(
         );
         last_error = Some(error.to_error().at_node(addr));
         if class == ReplyClass::ClusterDown {
-            refresh(
-                client,
-                &mut routes.conns,
-                epoch,
-                Some(addr.as_str()),
-                deadline,
-            );
+            refresh(client, &mut routes.conns, epoch, Some(addr), deadline);
         }
         backoff = pause(backoff, deadline);
     }
@@ -261,7 +248,7 @@ fn attempt_asking<T>(
 fn late_reply(
     client: &Client,
     slot: u16,
-    node: &str,
+    node: &NodeAddr,
     seen_epoch: u64,
     deadline: Instant,
 ) -> Result<()> {
@@ -271,7 +258,7 @@ fn late_reply(
         }
         let map = client.topology.current();
         map.master_of(slot)
-            .filter(|m| *m.addr != *node)
+            .filter(|m| m.addr != *node)
             .map(|m| m.addr.clone())
     };
     let mut to = moved();
@@ -306,15 +293,14 @@ pub fn refresh(
     client: &Client,
     conns: &mut ConnectionSet,
     seen_epoch: u64,
-    avoid: Option<&str>,
+    avoid: Option<&NodeAddr>,
     deadline: Instant,
 ) {
     let params = &client.params;
     client
         .topology
         .refresh(seen_epoch, avoid, deadline, &mut |node| {
-            let addr = node.to_string();
-            let result = conns.connection(&addr, params, deadline).and_then(|conn| {
+            let result = conns.connection(node, params, deadline).and_then(|conn| {
                 conn.set_timeout(
                     params
                         .socket_timeout
@@ -323,7 +309,7 @@ pub fn refresh(
                 conn.query(&[b"CLUSTER", b"SLOTS"])
             });
             if result.is_err() {
-                conns.drop_connection(&addr);
+                conns.drop_connection(node);
             }
             result
         });

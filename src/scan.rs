@@ -11,12 +11,12 @@
 //! callback may well call `ors_session_get`).
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Instant;
 
 use crate::reply::Value;
 
 use crate::client::Client;
+use crate::config::NodeAddr;
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::KeyBuilder;
 use crate::router::Routes;
@@ -37,7 +37,7 @@ pub struct Scan {
     keys: KeyBuilder,
     /// The MATCH pattern of the ids asked for (`KeyBuilder::session_pattern`).
     pattern: Vec<u8>,
-    masters: Vec<Arc<str>>,
+    masters: Vec<NodeAddr>,
     master: usize,
     /// Where the scan of `masters[master]` is.
     node: NodeCursor,
@@ -108,7 +108,7 @@ impl Scan {
                 Err(e) if e.is_retryable() && self.pass < MAX_PASSES => {
                     // A cursor means nothing on another node: start over
                     // (ids already reported are not reported again).
-                    tracing::warn!(node = &*addr, error = %e, "scan interrupted, starting a new pass");
+                    tracing::warn!(node = %addr, error = %e, "scan interrupted, starting a new pass");
                     stats::bump(Call::Retries);
                     routes.conns.drop_connection(&addr);
                     std::thread::sleep(std::time::Duration::from_millis(50));
@@ -147,7 +147,7 @@ impl Scan {
         &mut self,
         client: &Client,
         routes: &mut Routes,
-        addr: &str,
+        addr: &NodeAddr,
     ) -> Result<Vec<Vec<u8>>> {
         let deadline = Instant::now() + client.config.op_timeout;
         let conn = routes.conns.connection(addr, &client.params, deadline)?;

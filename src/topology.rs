@@ -32,9 +32,7 @@ const UNSERVED: u16 = u16::MAX;
 /// A master with the slots it serves and its replicas.
 #[derive(Debug, Clone)]
 pub struct Master {
-    /// `host:port`, the key of per-thread connections.
-    pub addr: Arc<str>,
-    pub node: NodeAddr,
+    pub addr: NodeAddr,
     pub replicas: Vec<NodeAddr>,
     pub ranges: Vec<(u16, u16)>,
 }
@@ -70,7 +68,7 @@ impl SlotMap {
             )));
         }
         let mut masters: Vec<Master> = Vec::new();
-        let mut index_of: HashMap<Arc<str>, u16> = HashMap::new();
+        let mut index_of: HashMap<NodeAddr, u16> = HashMap::new();
         let mut slots = vec![UNSERVED; SLOT_COUNT];
         for range in ranges {
             let Value::Array(fields) = range else {
@@ -89,16 +87,14 @@ impl SlotMap {
                 .iter()
                 .filter_map(|f| node_of(f, asked))
                 .collect();
-            let addr: Arc<str> = master.to_string().into();
-            let index = match index_of.get(&addr) {
+            let index = match index_of.get(&master) {
                 Some(&i) => i,
                 None => {
                     // Below SLOT_COUNT: checked on the number of ranges above.
                     let i = masters.len() as u16;
-                    index_of.insert(addr.clone(), i);
+                    index_of.insert(master.clone(), i);
                     masters.push(Master {
-                        addr,
-                        node: master,
+                        addr: master,
                         replicas: Vec::new(),
                         ranges: Vec::new(),
                     });
@@ -131,8 +127,8 @@ impl SlotMap {
         }
     }
 
-    pub fn is_master(&self, addr: &str) -> bool {
-        self.masters.iter().any(|m| &*m.addr == addr)
+    pub fn is_master(&self, addr: &NodeAddr) -> bool {
+        self.masters.iter().any(|m| m.addr == *addr)
     }
 
     pub fn unserved_slots(&self) -> usize {
@@ -216,9 +212,9 @@ fn refresh_candidates(
     map: &SlotMap,
     seeds: &[NodeAddr],
     rotation: usize,
-    avoid: Option<&str>,
+    avoid: Option<&NodeAddr>,
 ) -> Vec<NodeAddr> {
-    let mut candidates: Vec<NodeAddr> = map.masters.iter().map(|m| m.node.clone()).collect();
+    let mut candidates: Vec<NodeAddr> = map.masters.iter().map(|m| m.addr.clone()).collect();
     if !candidates.is_empty() {
         let start = rotation % candidates.len();
         candidates.rotate_left(start);
@@ -228,11 +224,10 @@ fn refresh_candidates(
     }
     candidates.extend(seeds.iter().cloned());
     let mut seen = BTreeSet::new();
-    candidates.retain(|c| seen.insert(c.to_string()));
+    candidates.retain(|c| seen.insert(c.clone()));
     if let Some(avoid) = avoid {
         // Stable partition: the failed node goes last.
-        let (last, mut first): (Vec<_>, Vec<_>) =
-            candidates.into_iter().partition(|c| c.to_string() == avoid);
+        let (last, mut first): (Vec<_>, Vec<_>) = candidates.into_iter().partition(|c| c == avoid);
         first.extend(last);
         candidates = first;
     }
@@ -242,19 +237,16 @@ fn refresh_candidates(
 /// Whom a refresh for a late reply from `silent` asks: the replicas of
 /// `silent` first (the one promoted reports the new map before anyone),
 /// then every other node; never `silent`, which is not answering.
-fn late_candidates(map: &SlotMap, seeds: &[NodeAddr], silent: &str) -> Vec<NodeAddr> {
+fn late_candidates(map: &SlotMap, seeds: &[NodeAddr], silent: &NodeAddr) -> Vec<NodeAddr> {
     let mut candidates: Vec<NodeAddr> = map
         .masters
         .iter()
-        .filter(|m| &*m.addr == silent)
+        .filter(|m| m.addr == *silent)
         .flat_map(|m| m.replicas.iter().cloned())
         .collect();
     candidates.extend(refresh_candidates(map, seeds, 0, None));
     let mut seen = BTreeSet::new();
-    candidates.retain(|c| {
-        let addr = c.to_string();
-        addr != silent && seen.insert(addr)
-    });
+    candidates.retain(|c| c != silent && seen.insert(c.clone()));
     candidates
 }
 
@@ -308,7 +300,7 @@ impl Topology {
     pub fn refresh(
         &self,
         seen_epoch: u64,
-        avoid: Option<&str>,
+        avoid: Option<&NodeAddr>,
         deadline: Instant,
         fetch: &mut dyn FnMut(&NodeAddr) -> Result<Value>,
     ) {
@@ -347,7 +339,7 @@ impl Topology {
     /// the silent node's replicas first and never the silent node itself.
     pub fn refresh_while_late(
         &self,
-        silent: &str,
+        silent: &NodeAddr,
         deadline: Instant,
         fetch: &mut dyn FnMut(&NodeAddr) -> Result<Value>,
     ) {
@@ -364,7 +356,7 @@ impl Topology {
         let candidates = late_candidates(&old, &self.seeds, silent);
         if self.ask(&old, &candidates, deadline, fetch) == Asked::NoAnswer {
             tracing::debug!(
-                node = silent,
+                node = %silent,
                 "slot map refresh while a reply is late: no node answered"
             );
         }
@@ -410,17 +402,17 @@ impl Topology {
             tracing::debug!(node = %from, "slot map refreshed: unchanged");
             return;
         }
-        let gone: Vec<&str> = old
+        let gone: Vec<String> = old
             .masters
             .iter()
             .filter(|m| !map.is_master(&m.addr))
-            .map(|m| &*m.addr)
+            .map(|m| m.addr.to_string())
             .collect();
-        let new: Vec<&str> = map
+        let new: Vec<String> = map
             .masters
             .iter()
             .filter(|m| !old.is_master(&m.addr))
-            .map(|m| &*m.addr)
+            .map(|m| m.addr.to_string())
             .collect();
         if !gone.is_empty() || !new.is_empty() {
             tracing::warn!(
@@ -481,7 +473,10 @@ mod tests {
     fn more_ranges_than_slots_is_a_bad_reply() {
         let map = SlotMap::parse(&one_master_per_range(0..SLOT_COUNT), &asked()).unwrap();
         assert_eq!(map.masters.len(), SLOT_COUNT);
-        assert_eq!(&*map.master_of(16383).unwrap().addr, "10.0.63.255:7000");
+        assert_eq!(
+            map.master_of(16383).unwrap().addr.to_string(),
+            "10.0.63.255:7000"
+        );
         // One range more (slot 0 again, by a master of its own).
         let reply = one_master_per_range((0..SLOT_COUNT).chain([0]));
         let e = SlotMap::parse(&reply, &asked()).unwrap_err();
@@ -506,9 +501,15 @@ mod tests {
         ]);
         let map = SlotMap::parse(&reply, &asked()).unwrap();
         assert_eq!(map.masters.len(), 2);
-        assert_eq!(&*map.master_of(0).unwrap().addr, "127.0.0.1:7000");
-        assert_eq!(&*map.master_of(8191).unwrap().addr, "127.0.0.1:7000");
-        assert_eq!(&*map.master_of(8192).unwrap().addr, "127.0.0.1:7001");
+        assert_eq!(map.master_of(0).unwrap().addr.to_string(), "127.0.0.1:7000");
+        assert_eq!(
+            map.master_of(8191).unwrap().addr.to_string(),
+            "127.0.0.1:7000"
+        );
+        assert_eq!(
+            map.master_of(8192).unwrap().addr.to_string(),
+            "127.0.0.1:7001"
+        );
         assert_eq!(map.master_of(0).unwrap().replicas[0].port, 7003);
         assert_eq!(map.unserved_slots(), 0);
     }
@@ -542,8 +543,14 @@ mod tests {
         assert_eq!(map.masters.len(), 3);
         assert_eq!(map.masters[0].ranges, vec![(0, 5), (10, 10)]);
         assert!(map.master_of(6).is_none());
-        assert_eq!(&*map.master_of(15).unwrap().addr, "127.0.0.1:7002");
-        assert_eq!(&*map.master_of(25).unwrap().addr, "127.0.0.1:7004");
+        assert_eq!(
+            map.master_of(15).unwrap().addr.to_string(),
+            "127.0.0.1:7002"
+        );
+        assert_eq!(
+            map.master_of(25).unwrap().addr.to_string(),
+            "127.0.0.1:7004"
+        );
         assert_eq!(map.unserved_slots(), 16384 - 6 - 1 - 10 - 10);
         assert!(map
             .describe(|m| m.replicas.len())
@@ -600,7 +607,7 @@ mod tests {
         topo.refresh(1, None, deadline, &mut fetch);
         assert_eq!(topo.epoch(), 2);
         assert_eq!(
-            &*topo.current().master_of(0).unwrap().addr,
+            topo.current().master_of(0).unwrap().addr.to_string(),
             "127.0.0.1:7001"
         );
         // A thread that saw epoch 1 does not refresh again: the map is newer.
@@ -662,7 +669,7 @@ mod tests {
         };
         topo.refresh(
             1,
-            Some("127.0.0.1:7000"),
+            Some(&NodeAddr::parse("127.0.0.1:7000").unwrap()),
             Instant::now() + Duration::from_secs(1),
             &mut fetch,
         );
@@ -695,11 +702,14 @@ mod tests {
             NodeAddr::parse("127.0.0.1:7000").unwrap(),
             NodeAddr::parse("127.0.0.1:7009").unwrap(),
         ];
-        let order: Vec<String> =
-            late_candidates(&two_masters_with_replicas(), &seeds, "127.0.0.1:7001")
-                .iter()
-                .map(|n| n.to_string())
-                .collect();
+        let order: Vec<String> = late_candidates(
+            &two_masters_with_replicas(),
+            &seeds,
+            &NodeAddr::parse("127.0.0.1:7001").unwrap(),
+        )
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
         assert_eq!(
             order,
             [
@@ -720,16 +730,28 @@ mod tests {
             asked_nodes.borrow_mut().push(n.to_string());
             Ok(one_master_map(7004))
         };
-        topo.refresh_while_late("127.0.0.1:7001", deadline, &mut fetch);
-        topo.refresh_while_late("127.0.0.1:7001", deadline, &mut fetch);
+        topo.refresh_while_late(
+            &NodeAddr::parse("127.0.0.1:7001").unwrap(),
+            deadline,
+            &mut fetch,
+        );
+        topo.refresh_while_late(
+            &NodeAddr::parse("127.0.0.1:7001").unwrap(),
+            deadline,
+            &mut fetch,
+        );
         assert_eq!(*asked_nodes.borrow(), ["127.0.0.1:7004"]);
         assert_eq!(topo.epoch(), 2);
         assert_eq!(
-            &*topo.current().master_of(500).unwrap().addr,
+            topo.current().master_of(500).unwrap().addr.to_string(),
             "127.0.0.1:7004"
         );
         std::thread::sleep(LATE_REFRESH_INTERVAL);
-        topo.refresh_while_late("127.0.0.1:7004", deadline, &mut fetch);
+        topo.refresh_while_late(
+            &NodeAddr::parse("127.0.0.1:7004").unwrap(),
+            deadline,
+            &mut fetch,
+        );
         let asked_nodes = asked_nodes.borrow();
         assert_eq!(asked_nodes.len(), 2, "{asked_nodes:?}");
         assert_ne!(asked_nodes[1], "127.0.0.1:7004");

@@ -3,8 +3,8 @@
 //! allocates nothing per session once it runs.
 
 use std::ops::Range;
-use std::sync::Arc;
 
+use crate::config::NodeAddr;
 use crate::logging::Captured;
 
 /// One session as the caller sees it.
@@ -30,7 +30,7 @@ struct Item {
 #[derive(Default)]
 pub struct Batch {
     /// The node the sessions were read from.
-    pub node: Option<Arc<str>>,
+    pub node: Option<NodeAddr>,
     ids: Vec<u8>,
     pub(super) values: Vec<u8>,
     items: Vec<Item>,

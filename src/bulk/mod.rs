@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::client::Client;
+use crate::config::NodeAddr;
 use crate::connection::SLICE;
 use crate::connection_set::ConnectionSet;
 use crate::error::{Error, ErrorKind, Result};
@@ -125,7 +126,7 @@ pub struct BulkRead {
     last_progress: Instant,
     /// Sessions handed over so far, in all and per node.
     handed: u64,
-    per_node: Vec<(Arc<str>, u64)>,
+    per_node: Vec<(NodeAddr, u64)>,
 }
 
 impl BulkRead {
@@ -244,7 +245,7 @@ impl BulkRead {
         let n = batch.len() as u64;
         self.handed += n;
         if let Some(node) = &batch.node {
-            match self.per_node.iter_mut().find(|(a, _)| **a == **node) {
+            match self.per_node.iter_mut().find(|(a, _)| a == node) {
                 Some(entry) => entry.1 += n,
                 None => self.per_node.push((node.clone(), n)),
             }
@@ -434,7 +435,7 @@ fn hand_over(
     }
     let retried = !again.is_empty();
     if let Some(e) = node_error {
-        tracing::debug!(node = &**node, error = %e, slots = again.len(), "bulk read: node failed, its slots will be read again");
+        tracing::debug!(node = %node, error = %e, slots = again.len(), "bulk read: node failed, its slots will be read again");
         state.plan.node_failed(map, node, e, began, Instant::now());
     }
     shared.changed.notify_all();
@@ -444,7 +445,7 @@ fn hand_over(
     }
     if stale_map || retried {
         let deadline = Instant::now() + client.config.socket_timeout;
-        let avoid = (!stale_map).then_some(&**node);
+        let avoid = (!stale_map).then_some(node);
         router::refresh(client, conns, map.epoch, avoid, deadline);
     }
     true

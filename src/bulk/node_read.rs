@@ -15,6 +15,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
+use crate::config::NodeAddr;
 use crate::connection::{Exchange, Late, NodeConnection};
 use crate::connection_set::ConnectionSet;
 use crate::error::{Error, ErrorKind, ReplyClass, Result};
@@ -89,7 +90,7 @@ type SlotReply<T> = std::result::Result<T, (u16, Verdict)>;
 
 /// A slot's listing, and what its probe said: `None` (served here, not
 /// migrating) or the node it is being migrated to.
-type ListingReply = (SlotReply<Listed>, SlotReply<Option<Box<str>>>);
+type ListingReply = (SlotReply<Listed>, SlotReply<Option<NodeAddr>>);
 
 /// One slot's listing, as read.
 struct Listed {
@@ -125,7 +126,7 @@ impl<'a> NodeReader<'a> {
         batch: &mut Batch,
         late: &mut Late<'_>,
     ) -> Outcome {
-        let node: &str = &work.node;
+        let node = &work.node;
         let mut out = Outcome::default();
         let all_again = |out: &mut Outcome, from: usize| {
             out.again
@@ -223,7 +224,7 @@ impl<'a> NodeReader<'a> {
         work: &Work,
         late: &mut Late<'_>,
     ) -> Result<Vec<ListingReply>> {
-        let node: &str = &work.node;
+        let node = &work.node;
         conn.begin(
             Instant::now(),
             Instant::now() + self.reply_budget(),
@@ -398,21 +399,21 @@ impl<'a> NodeReader<'a> {
     fn read_migrating(
         &mut self,
         conns: &mut ConnectionSet,
-        source: &str,
-        target: &str,
+        source: &NodeAddr,
+        target: &NodeAddr,
         listed: &Listed,
         batch: &mut Batch,
         late: &mut Late<'_>,
-    ) -> std::result::Result<Verdict, (Box<str>, Error)> {
+    ) -> std::result::Result<Verdict, (NodeAddr, Error)> {
         let budget = self.reply_budget();
-        let on = |node: &str| {
-            let node: Box<str> = node.into();
+        let on = |node: &NodeAddr| {
+            let node = node.clone();
             move |e: Error| (node, e)
         };
         tracing::debug!(
             slot = listed.slot,
-            node = source,
-            to = target,
+            node = %source,
+            to = %target,
             "restore: slot being migrated, reading both nodes"
         );
         // The target's listing.
@@ -644,7 +645,7 @@ fn read_session(
     })
 }
 
-fn unexpected_get_reply(node: &str, reply: &Value) -> Error {
+fn unexpected_get_reply(node: &NodeAddr, reply: &Value) -> Error {
     Error::new(
         ErrorKind::Server,
         format!("unexpected GET reply from {node}: {reply:?}"),
@@ -654,7 +655,7 @@ fn unexpected_get_reply(node: &str, reply: &Value) -> Error {
 /// What a redirect or a transient state means for a slot: read it again
 /// (MOVED: the map is stale; ASK: a migration began; TRYAGAIN, CLUSTERDOWN,
 /// LOADING, MASTERDOWN: the node pauses); `None` for any other error.
-fn read_again(e: &ServerError, node: Option<&str>) -> Option<Verdict> {
+fn read_again(e: &ServerError, node: Option<&NodeAddr>) -> Option<Verdict> {
     Some(match e.class() {
         ReplyClass::Moved => Verdict::Again {
             stale: true,
@@ -676,7 +677,7 @@ fn read_again(e: &ServerError, node: Option<&str>) -> Option<Verdict> {
 }
 
 /// An error reply to a listing or a probe.
-fn verdict_of(e: &ServerError, node: &str, command: &str) -> Verdict {
+fn verdict_of(e: &ServerError, node: &NodeAddr, command: &str) -> Verdict {
     if let Some(verdict) = read_again(e, Some(node)) {
         return verdict;
     }

@@ -7,9 +7,9 @@
 //! failed (a failover, a migration, a lost connection) is simply read again,
 //! whole, and no session is reported twice.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::config::NodeAddr;
 use crate::error::{Error, ErrorKind};
 use crate::keys::SLOT_COUNT;
 use crate::topology::SlotMap;
@@ -31,7 +31,7 @@ pub const READERS_PER_NODE: usize = 1;
 /// claimed them from, each with the count to list it with.
 #[derive(Debug)]
 pub struct Work {
-    pub node: Arc<str>,
+    pub node: NodeAddr,
     pub slots: Vec<(u16, u32)>,
 }
 
@@ -58,7 +58,7 @@ pub struct Plan {
     counts: Vec<(u16, u32)>,
     /// Nodes a worker is reading now (one worker per node: one pipelined
     /// connection per node is what the node serves fastest).
-    busy: Vec<Arc<str>>,
+    busy: Vec<NodeAddr>,
     /// Nodes that failed, since when, and not to be tried again before when.
     failing: Vec<Failing>,
     /// Since when some slot left has had no master in the map.
@@ -70,7 +70,7 @@ pub struct Plan {
 }
 
 struct Failing {
-    node: Arc<str>,
+    node: NodeAddr,
     since: Instant,
     not_before: Instant,
     pause: Duration,
@@ -112,13 +112,13 @@ impl Plan {
         let masters = map.masters.len();
         for i in 0..masters {
             let master = &map.masters[(first + i) % masters];
-            if self.busy.iter().filter(|b| ***b == *master.addr).count() >= READERS_PER_NODE {
+            if self.busy.iter().filter(|b| **b == master.addr).count() >= READERS_PER_NODE {
                 continue;
             }
             if self
                 .failing
                 .iter()
-                .any(|f| *f.node == *master.addr && now < f.not_before)
+                .any(|f| f.node == master.addr && now < f.not_before)
             {
                 continue;
             }
@@ -175,7 +175,7 @@ impl Plan {
     /// handed on; the claim's other slots are to be read again (from
     /// whoever serves them then).
     pub fn report(&mut self, work: &Work, done: &[u16]) {
-        if let Some(i) = self.busy.iter().position(|b| **b == *work.node) {
+        if let Some(i) = self.busy.iter().position(|b| *b == work.node) {
             self.busy.swap_remove(i);
         }
         for &(slot, _) in &work.slots {
@@ -187,7 +187,7 @@ impl Plan {
             }
         }
         if !done.is_empty() {
-            self.failing.retain(|f| *f.node != *work.node);
+            self.failing.retain(|f| f.node != work.node);
         }
     }
 
@@ -219,16 +219,16 @@ impl Plan {
     pub fn node_failed(
         &mut self,
         map: &SlotMap,
-        node: &str,
+        node: &NodeAddr,
         error: Error,
         began: Instant,
         now: Instant,
     ) {
-        let entry = match self.failing.iter_mut().position(|f| *f.node == *node) {
+        let entry = match self.failing.iter_mut().position(|f| f.node == *node) {
             Some(i) => &mut self.failing[i],
             None => {
                 self.failing.push(Failing {
-                    node: node.into(),
+                    node: node.clone(),
                     since: began,
                     not_before: now,
                     pause: FIRST_PAUSE,
@@ -245,7 +245,7 @@ impl Plan {
         }
         let mut error = entry.last.clone();
         let slots =
-            self.describe_slots(|slot| map.master_of(slot).is_some_and(|m| *m.addr == *node));
+            self.describe_slots(|slot| map.master_of(slot).is_some_and(|m| m.addr == *node));
         error.message = format!(
             "node {node} failed for {} ms (op-timeout) and still serves slots {slots}, \
              whose sessions were not read; last error: {}",
@@ -341,7 +341,7 @@ mod tests {
             .collect();
         for (i, w) in claims.iter().enumerate() {
             let port = 7000 + i / READERS_PER_NODE;
-            assert_eq!(&*w.node, format!("127.0.0.1:{port}"), "claim {i}");
+            assert_eq!(w.node.to_string(), format!("127.0.0.1:{port}"), "claim {i}");
             // A node's later readers get the slots after the earlier ones'.
             let readers_before = i - (i / READERS_PER_NODE) * READERS_PER_NODE;
             let first = [0, 5461, 10923][i / READERS_PER_NODE] + 100 * readers_before as u16;
@@ -399,18 +399,18 @@ mod tests {
         let t0 = Instant::now();
         let mut plan = Plan::new(Duration::from_millis(1000));
         let w = work(plan.claim(&map, 2, 10, t0));
-        assert_eq!(&*w.node, "127.0.0.1:7002");
+        assert_eq!(w.node.to_string(), "127.0.0.1:7002");
         let lost = || Error::new(ErrorKind::Timeout, "no reply");
         plan.report(&w, &[]);
         plan.node_failed(&map, &w.node, lost(), t0, t0);
         assert!(plan.error.is_none());
         // Paused: the other masters are claimed, not this one.
         let other = work(plan.claim(&map, 2, 10, t0));
-        assert_eq!(&*other.node, "127.0.0.1:7000");
+        assert_eq!(other.node.to_string(), "127.0.0.1:7000");
         plan.report(&other, &[]);
         let t1 = t0 + Duration::from_millis(50);
         let again = work(plan.claim(&map, 2, 10, t1));
-        assert_eq!(&*again.node, "127.0.0.1:7002");
+        assert_eq!(again.node.to_string(), "127.0.0.1:7002");
         let t2 = t0 + Duration::from_millis(1000);
         plan.report(&again, &[]);
         plan.node_failed(&map, &again.node, lost(), t1, t2);

@@ -1,13 +1,34 @@
 //! A cluster node's address: as configured (`host:port`, IPv6 in brackets)
 //! and as the nodes report each other.
+//!
+//! The one type of a node's address, from the config's seeds through the
+//! slot map and MOVED/ASK to the connection that dials it: parsed once where
+//! it enters, compared as host and port, and written as text only for people
+//! (log lines, error messages).
 
 use std::fmt;
 
 /// A `host:port` of a cluster node, as configured or as the cluster reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeAddr {
     pub host: String,
     pub port: u16,
+}
+
+impl Clone for NodeAddr {
+    fn clone(&self) -> Self {
+        NodeAddr {
+            host: self.host.clone(),
+            port: self.port,
+        }
+    }
+
+    /// Reuses `self`'s buffer: the router copies the node of each call into
+    /// one it keeps, with no allocation.
+    fn clone_from(&mut self, source: &Self) {
+        self.host.clone_from(&source.host);
+        self.port = source.port;
+    }
 }
 
 impl NodeAddr {

@@ -17,16 +17,19 @@ const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Redirect {
     pub slot: u16,
-    /// `host:port` of the node to ask, resolved against the node that answered.
-    pub addr: Box<str>,
+    /// The node to ask, resolved against the node that answered.
+    pub addr: NodeAddr,
     /// ASK (send `ASKING` first, leave the map alone) rather than MOVED.
     pub ask: bool,
 }
 
 impl Redirect {
     /// The redirect in `err`, if it is a well-formed MOVED or ASK from the
-    /// node at `from` (`host:port`).
-    pub fn of(err: &ServerError, from: &str) -> Option<Redirect> {
+    /// node at `from`. Redis 7 may send ":7002" when a node does not know its
+    /// own IP yet (`NodeAddr::parse_reported`). A target that is not a
+    /// `host:port` makes the reply no redirect: it is then the call's error,
+    /// with the node's text.
+    pub fn of(err: &ServerError, from: &NodeAddr) -> Option<Redirect> {
         let ask = match err.class() {
             ReplyClass::Moved => false,
             ReplyClass::Ask => true,
@@ -35,24 +38,14 @@ impl Redirect {
         let mut words = err.details()?.split_ascii_whitespace();
         let slot: u16 = words.next()?.parse().ok()?;
         let to = words.next()?;
-        if slot as usize >= SLOT_COUNT || to.is_empty() {
+        if slot as usize >= SLOT_COUNT {
             return None;
         }
         Some(Redirect {
             slot,
-            addr: resolve(to, from),
+            addr: NodeAddr::parse_reported(to, from).ok()?,
             ask,
         })
-    }
-}
-
-/// Redis 7 may send ":7002" when a node does not know its own IP yet
-/// (`NodeAddr::parse_reported`); anything unreadable is left as sent, for
-/// the connect to report.
-fn resolve(to: &str, from: &str) -> Box<str> {
-    match NodeAddr::parse(from).and_then(|from| NodeAddr::parse_reported(to, &from)) {
-        Ok(to) => to.to_string().into(),
-        Err(_) => to.into(),
     }
 }
 
@@ -80,7 +73,7 @@ mod tests {
     use super::*;
 
     fn redirect(text: &str, from: &str) -> Option<Redirect> {
-        Redirect::of(&ServerError::new(text), from)
+        Redirect::of(&ServerError::new(text), &NodeAddr::parse(from).unwrap())
     }
 
     #[test]
@@ -89,7 +82,7 @@ mod tests {
             redirect("MOVED 3999 127.0.0.1:7002", "127.0.0.1:7000"),
             Some(Redirect {
                 slot: 3999,
-                addr: "127.0.0.1:7002".into(),
+                addr: NodeAddr::parse("127.0.0.1:7002").unwrap(),
                 ask: false
             })
         );
@@ -97,7 +90,7 @@ mod tests {
             redirect("ASK 0 [::1]:7000", "[::1]:7001"),
             Some(Redirect {
                 slot: 0,
-                addr: "[::1]:7000".into(),
+                addr: NodeAddr::parse("[::1]:7000").unwrap(),
                 ask: true
             })
         );
@@ -106,6 +99,9 @@ mod tests {
         assert_eq!(redirect("MOVED", "h:1"), None);
         assert_eq!(redirect("MOVED x 127.0.0.1:1", "h:1"), None);
         assert_eq!(redirect("ERR 1 127.0.0.1:1", "h:1"), None);
+        // A target that is no address is not followed.
+        assert_eq!(redirect("MOVED 1 nowhere", "h:1"), None);
+        assert_eq!(redirect("ASK 1 h:0", "h:1"), None);
     }
 
     #[test]
@@ -144,7 +140,7 @@ mod tests {
 
     #[test]
     fn redirects_without_a_host_use_the_answering_host() {
-        let to = |text, from| redirect(text, from).map(|r| r.addr);
+        let to = |text, from| redirect(text, from).map(|r| r.addr.to_string());
         assert_eq!(
             to("MOVED 1 :7002", "127.0.0.1:7000").as_deref(),
             Some("127.0.0.1:7002")

@@ -171,7 +171,7 @@ impl Admin {
 
     /// The addresses of the masters, in slot-map order.
     pub fn masters(&self) -> Vec<NodeAddr> {
-        self.map.masters.iter().map(|m| m.node.clone()).collect()
+        self.map.masters.iter().map(|m| m.addr.clone()).collect()
     }
 
     /// This tool's connection to `node`, opened (and authenticated) on first use.
@@ -258,7 +258,7 @@ impl Admin {
         let conn = self.connection(node)?;
         exchange(conn).map_err(|e| {
             self.drop_connection(node);
-            e.at_node(&node.to_string())
+            e.at_node(&node)
         })
     }
 
@@ -318,7 +318,7 @@ impl Admin {
         match conn.query(&[b"PING"]) {
             Ok(_) => Ok(true),
             Err(e) if e.kind == ErrorKind::Auth => Ok(false),
-            Err(e) => Err(e.at_node(&node.to_string())),
+            Err(e) => Err(e.at_node(&node)),
         }
     }
 }
@@ -336,7 +336,7 @@ pub fn server_error(node: &NodeAddr, e: &ServerError, args: &[&[u8]]) -> Error {
         );
         return error;
     }
-    error.at_node(&node.to_string())
+    error.at_node(&node)
 }
 
 /// The ACL name of a command: `ping`, `cluster|nodes`, `memory|usage`.

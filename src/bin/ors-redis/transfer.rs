@@ -435,7 +435,7 @@ fn run_import<R: io::BufRead>(
             admin
                 .map
                 .master_of(slot)
-                .and_then(|m| masters.iter().position(|n| *n == m.node))
+                .and_then(|m| masters.iter().position(|n| *n == m.addr))
                 .unwrap_or(0)
         })
         .collect();

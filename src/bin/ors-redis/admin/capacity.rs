@@ -227,7 +227,7 @@ fn node_hosts(admin: &mut Admin) -> Vec<String> {
             .map
             .masters
             .iter()
-            .flat_map(|m| std::iter::once(&m.node).chain(m.replicas.iter()))
+            .flat_map(|m| std::iter::once(&m.addr).chain(m.replicas.iter()))
             .map(|n| n.host.clone())
             .collect(),
     }

@@ -347,7 +347,7 @@ fn node_list(admin: &mut Admin) -> (Vec<NodeFacts>, &'static str) {
     }
     let mut nodes = Vec::new();
     for m in &admin.map.masters {
-        let mut facts = NodeFacts::new(m.addr.to_string(), Some(m.node.clone()), Role::Master);
+        let mut facts = NodeFacts::new(m.addr.to_string(), Some(m.addr.clone()), Role::Master);
         facts.serves_slots = true;
         nodes.push(facts);
         for r in &m.replicas {

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use ors_redis::operator::{Error, ErrorKind, NodeAddr, Redirect, ReplyClass, Result, Value};
 
-use super::sessions::{redirect_node, MAX_REDIRECTS};
+use super::sessions::MAX_REDIRECTS;
 use super::{server_error, unexpected, Admin, RETRY_PAUSE};
 use crate::stream::now_ms;
 
@@ -118,18 +118,17 @@ impl Admin {
                         Some(Value::SimpleString(s)) if s == "OK" => tally.imported += 1,
                         Some(Value::Nil) => tally.kept_existing += 1,
                         Some(Value::ServerError(e)) => {
-                            if let Some(to) = Redirect::of(&e, &node.to_string()) {
+                            if let Some(to) = Redirect::of(&e, &node) {
                                 moved |= !to.ask;
-                                let target = redirect_node(&to, &node)?;
                                 next.push((
                                     entry,
                                     Route::To {
-                                        node: target,
+                                        node: to.addr,
                                         asking: to.ask,
                                     },
                                 ));
                             } else if e.class().is_transient() {
-                                trouble.get_or_insert(e.to_error().at_node(&node.to_string()));
+                                trouble.get_or_insert(e.to_error().at_node(&node));
                                 next.push((entry, Route::Slot));
                             } else if matches!(e.class(), ReplyClass::NoPerm | ReplyClass::NoAuth) {
                                 return Err(server_error(&node, &e, &[b"SET"]));
@@ -197,7 +196,7 @@ impl Admin {
             let (node, asking) = match route {
                 Route::To { node, asking } => (node, asking),
                 Route::Slot => match self.map.master_of(entry.slot) {
-                    Some(m) => (m.node.clone(), false),
+                    Some(m) => (m.addr.clone(), false),
                     None => {
                         trouble.get_or_insert_with(|| {
                             Error::new(

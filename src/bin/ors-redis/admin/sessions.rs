@@ -92,9 +92,7 @@ impl Admin {
             let mut cursor = NodeCursor::default();
             while !cursor.is_done() {
                 let page = self.scan_page(node, &cursor.command(pattern))?;
-                let keys = cursor
-                    .advance(page)
-                    .map_err(|e| e.at_node(&node.to_string()))?;
+                let keys = cursor.advance(page).map_err(|e| e.at_node(&node))?;
                 seen += keys.len() as u64;
                 visit(self, index, node, keys)?;
                 progress(&ScanProgress {
@@ -331,7 +329,7 @@ impl Admin {
         let mut node = self
             .map
             .master_of(slot)
-            .map(|m| m.node.clone())
+            .map(|m| m.addr.clone())
             .ok_or_else(|| {
                 Error::new(
                     ErrorKind::Cluster,
@@ -344,10 +342,10 @@ impl Admin {
             let Value::ServerError(e) = reply else {
                 return Ok((node, reply));
             };
-            let Some(to) = Redirect::of(&e, &node.to_string()) else {
+            let Some(to) = Redirect::of(&e, &node) else {
                 return Err(server_error(&node, &e, args));
             };
-            node = redirect_node(&to, &node)?;
+            node = to.addr;
             asking = to.ask;
         }
         Err(Error::new(
@@ -359,43 +357,9 @@ impl Admin {
     }
 }
 
-/// The node a redirect from `from` names (resolved by `Redirect::of`).
-pub(super) fn redirect_node(to: &Redirect, from: &NodeAddr) -> Result<NodeAddr> {
-    NodeAddr::parse(&to.addr).map_err(|why| {
-        Error::new(
-            ErrorKind::Cluster,
-            format!("node {from}: bad redirect address: {why}"),
-        )
-    })
-}
-
 fn unexpected_reply(node: &NodeAddr, what: &str) -> Error {
     Error::new(
         ErrorKind::Server,
         format!("node {node}: unexpected {what} reply"),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redirect_targets() {
-        use ors_redis::operator::ServerError;
-        let target = |reply: &str, from: &NodeAddr| {
-            let to = Redirect::of(&ServerError::new(reply), &from.to_string()).unwrap();
-            redirect_node(&to, from).map(|n| n.to_string())
-        };
-        let from = NodeAddr::parse("10.0.0.1:7000").unwrap();
-        assert_eq!(target("MOVED 1 :7002", &from).unwrap(), "10.0.0.1:7002");
-        assert_eq!(
-            target("ASK 1 10.0.0.2:7001", &from).unwrap(),
-            "10.0.0.2:7001"
-        );
-        let v6 = NodeAddr::parse("[::1]:7000").unwrap();
-        assert_eq!(target("MOVED 1 :7002", &v6).unwrap(), "[::1]:7002");
-        assert!(target("MOVED 1 nonsense", &from).is_err());
-        assert!(target("MOVED 1 :0", &from).is_err());
-    }
 }
