@@ -4,12 +4,12 @@
 
 use std::sync::atomic::AtomicBool;
 
+use crate::cluster::discovery;
+use crate::cluster::topology::Topology;
 use crate::config::Config;
 use crate::connection::ConnectParams;
-use crate::discovery;
 use crate::error::Result;
 use crate::keys::KeyBuilder;
-use crate::topology::Topology;
 
 /// Everything a call needs that init established.
 pub struct Client {

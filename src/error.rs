@@ -252,6 +252,12 @@ impl Error {
         self.cause == Some(Cause::Reply(class))
     }
 
+    /// Whether it is a node's answer (an error reply), read whole: the
+    /// connection it came on is still in step.
+    pub fn is_answer(&self) -> bool {
+        matches!(self.cause, Some(Cause::Reply(_)))
+    }
+
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidArgument, message)
     }

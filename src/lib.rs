@@ -25,10 +25,8 @@ pub mod resp;
 
 mod bulk;
 mod client;
-mod cluster_nodes;
+mod cluster;
 mod connection;
-mod connection_set;
-mod discovery;
 mod fork;
 mod lifecycle;
 mod logging;
@@ -39,7 +37,6 @@ mod session;
 mod stats;
 mod threads;
 mod tls;
-mod topology;
 
 // The unit tests' allocator, which can refuse large allocations.
 #[cfg(test)]

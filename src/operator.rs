@@ -7,17 +7,17 @@
 
 pub use crate::bulk::{Batch, BulkRead, Owner, Record, Want};
 pub use crate::client::Client;
-pub use crate::cluster_nodes::{parse_cluster_nodes, ClusterNode};
-pub use crate::config::{Config, LogLevel, NodeAddr};
-pub use crate::connection::{ConnectParams, NodeConnection};
-pub use crate::discovery::{
+pub use crate::cluster::cluster_nodes::{parse_cluster_nodes, ClusterNode};
+pub use crate::cluster::discovery::{
     find_slot_map, no_slot_map_error, parse_info, parse_version, SeedChoice,
 };
+pub use crate::cluster::redirect::{send_asking, Redirect};
+pub use crate::cluster::topology::SlotMap;
+pub use crate::config::{Config, LogLevel, NodeAddr};
+pub use crate::connection::{ConnectParams, NodeConnection};
 pub use crate::error::{Error, ErrorKind, ReplyClass, Result};
 pub use crate::keys::{key_slot, ClusterName, KeyBuilder, SessionId};
 pub use crate::logging::install as install_logging;
 pub use crate::reply::{Bulk, ServerError, Value};
 pub use crate::resp::pack_command;
-pub use crate::router::redirect::{send_asking, Redirect};
 pub use crate::scan::{NodeCursor, Page};
-pub use crate::topology::SlotMap;

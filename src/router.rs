@@ -22,19 +22,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
+use crate::cluster::topology::{SlotMap, Topology};
+use crate::cluster::{Budget, ConnectionSet, Watch};
 use crate::config::NodeAddr;
-use crate::connection::{Exchange, NodeConnection};
-use crate::connection_set::ConnectionSet;
+use crate::connection::Exchange;
 use crate::error::{Error, ErrorKind, ReplyClass, Result};
-use crate::reply::{ServerError, Value};
+use crate::reply::ServerError;
 use crate::stats::{self, Call};
-use crate::topology::{SlotMap, Topology};
 
-pub mod redirect;
 #[cfg(test)]
 mod scripted_tests;
 
-use redirect::Redirect;
+use crate::cluster::redirect::{self, Redirect};
 
 /// What routing keeps on a thread from call to call.
 #[derive(Default)]
@@ -141,51 +140,41 @@ fn route_with<T>(
                         ErrorKind::Cluster,
                         format!("slot {slot} is not served by any master"),
                     ));
-                    refresh(client, &mut routes.conns, epoch, None, deadline);
+                    routes.conns.refresh_map(client, epoch, None, deadline);
                     backoff = pause(backoff, deadline);
                     continue;
                 }
             },
         };
-        // Why: errors of opening a connection already name their node
-        // (connection.rs); naming it again gave "node X: node X: ...".
-        let node: &NodeAddr = addr;
-        let mut late = || late_reply(client, slot, node, epoch, deadline);
-        let result = match routes
-            .conns
-            .connection_with(node, &client.params, deadline, &mut late)
-        {
-            Err(e) => Err(e),
-            Ok(conn) => {
-                conn.begin(now, deadline, reply_budget);
-                let outcome = attempt_asking(&mut Exchange::new(conn, &mut late), asking, attempt);
-                // Every reply was read unless a connection error cut it short.
-                if !matches!(&outcome, Err(e) if e.is_retryable()) {
-                    conn.settle();
-                }
-                outcome.map_err(|e| e.at_node(addr))
-            }
+        let budget = Budget {
+            started: now,
+            deadline,
+            reply: reply_budget,
+            watch: Watch::Slot {
+                client,
+                slot,
+                seen_epoch: epoch,
+            },
         };
+        let result = routes.conns.exchange(addr, &client.params, &budget, |x| {
+            attempt_asking(x, asking, attempt)
+        });
         let error = match result {
             Ok(Reply::Done(value)) => return Ok(value),
             Err(e) if e.is_retryable() => {
                 tracing::debug!(node = %addr, slot, attempt = attempts, error = %e, "retrying after a connection error");
-                routes.conns.drop_connection(addr);
                 last_error = Some(e);
                 // A newer map seen while waiting serves the slot elsewhere:
                 // go there at once.
                 if client.topology.epoch() == epoch {
-                    refresh(client, &mut routes.conns, epoch, Some(addr), deadline);
+                    routes
+                        .conns
+                        .refresh_map(client, epoch, Some(addr), deadline);
                     backoff = pause(backoff, deadline);
                 }
                 continue;
             }
-            Err(e) => {
-                if e.spoils_connection() {
-                    routes.conns.drop_connection(addr);
-                }
-                return Err(e);
-            }
+            Err(e) => return Err(e),
             Ok(Reply::Error(e)) => e,
         };
         if let Some(to) = Redirect::of(&error, addr) {
@@ -202,7 +191,7 @@ fn route_with<T>(
                     .master_of(slot)
                     .is_none_or(|m| m.addr != to.addr);
                 if stale {
-                    refresh(client, &mut routes.conns, epoch, None, deadline);
+                    routes.conns.refresh_map(client, epoch, None, deadline);
                 }
             }
             redirect = Some(to);
@@ -221,7 +210,9 @@ fn route_with<T>(
         );
         last_error = Some(error.to_error().at_node(addr));
         if class == ReplyClass::ClusterDown {
-            refresh(client, &mut routes.conns, epoch, Some(addr), deadline);
+            routes
+                .conns
+                .refresh_map(client, epoch, Some(addr), deadline);
         }
         backoff = pause(backoff, deadline);
     }
@@ -238,81 +229,6 @@ fn attempt_asking<T>(
         redirect::send_asking(exchange, |x, packed| x.send(packed), |x| x.receive())?;
     }
     attempt(exchange)
-}
-
-/// Asked between slices while `node` is late with a reply for `slot`:
-/// gives the connection up once a slot map newer than `seen_epoch` serves the
-/// slot elsewhere, and meanwhile has the map re-read (process-wide, at a
-/// bounded rate) from the nodes that learn of a failover first, over fresh
-/// connections: never the silent node, never the connection that waits.
-fn late_reply(
-    client: &Client,
-    slot: u16,
-    node: &NodeAddr,
-    seen_epoch: u64,
-    deadline: Instant,
-) -> Result<()> {
-    let moved = || {
-        if client.topology.epoch() == seen_epoch {
-            return None;
-        }
-        let map = client.topology.current();
-        map.master_of(slot)
-            .filter(|m| m.addr != *node)
-            .map(|m| m.addr.clone())
-    };
-    let mut to = moved();
-    if to.is_none() {
-        client
-            .topology
-            .refresh_while_late(node, deadline, &mut |n| probe(client, n, deadline));
-        to = moved();
-    }
-    match to {
-        None => Ok(()),
-        Some(to) => Err(Error::new(
-            ErrorKind::Connection,
-            format!(
-                "no answer yet, and the slot map now has slot {slot} on {to}: connection aborted"
-            ),
-        )),
-    }
-}
-
-/// `CLUSTER SLOTS` over a connection of its own, closed afterwards.
-fn probe(client: &Client, node: &NodeAddr, deadline: Instant) -> Result<Value> {
-    let mut conn = NodeConnection::open(node, &client.params, deadline)?;
-    let left = deadline.saturating_duration_since(Instant::now());
-    conn.set_timeout(client.params.socket_timeout.min(left))?;
-    conn.query(&[b"CLUSTER", b"SLOTS"])
-}
-
-/// Has the slot map reloaded (single flight, rate-limited: see
-/// `Topology::refresh`) over `conns`, the calling thread's connections.
-pub fn refresh(
-    client: &Client,
-    conns: &mut ConnectionSet,
-    seen_epoch: u64,
-    avoid: Option<&NodeAddr>,
-    deadline: Instant,
-) {
-    let params = &client.params;
-    client
-        .topology
-        .refresh(seen_epoch, avoid, deadline, &mut |node| {
-            let result = conns.connection(node, params, deadline).and_then(|conn| {
-                conn.set_timeout(
-                    params
-                        .socket_timeout
-                        .min(deadline.saturating_duration_since(Instant::now())),
-                )?;
-                conn.query(&[b"CLUSTER", b"SLOTS"])
-            });
-            if result.is_err() {
-                conns.drop_connection(node);
-            }
-            result
-        });
 }
 
 /// Sleeps for `backoff` (never past the deadline) and returns the next one.

@@ -16,6 +16,7 @@ use std::time::Instant;
 use crate::reply::Value;
 
 use crate::client::Client;
+use crate::cluster::Budget;
 use crate::config::NodeAddr;
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::KeyBuilder;
@@ -110,12 +111,11 @@ impl Scan {
                     // (ids already reported are not reported again).
                     tracing::warn!(node = %addr, error = %e, "scan interrupted, starting a new pass");
                     stats::bump(Call::Retries);
-                    routes.conns.drop_connection(&addr);
                     std::thread::sleep(std::time::Duration::from_millis(50));
                     self.start_pass(client, routes);
                     continue;
                 }
-                Err(e) => return Err(e.at_node(&addr)),
+                Err(e) => return Err(e),
             };
             let mut page = Vec::new();
             for key in keys {
@@ -149,12 +149,15 @@ impl Scan {
         routes: &mut Routes,
         addr: &NodeAddr,
     ) -> Result<Vec<Vec<u8>>> {
-        let deadline = Instant::now() + client.config.op_timeout;
-        let conn = routes.conns.connection(addr, &client.params, deadline)?;
-        conn.set_timeout(client.config.socket_timeout)?;
-        let page = Page::parse(conn.query(&self.node.command(&self.pattern))?)
-            .ok_or_else(|| Error::new(ErrorKind::Server, "unexpected SCAN reply"))?;
-        let keys = self.node.advance(page)?;
+        let config = &client.config;
+        let budget = Budget::until(Instant::now() + config.op_timeout, config.socket_timeout);
+        let command = self.node.command(&self.pattern);
+        let reply = routes
+            .conns
+            .query(addr, &client.params, &budget, &command)?;
+        let page = Page::parse(reply)
+            .ok_or_else(|| Error::new(ErrorKind::Server, "unexpected SCAN reply").at_node(addr))?;
+        let keys = self.node.advance(page).map_err(|e| e.at_node(addr))?;
         if self.node.is_done() {
             self.master += 1;
             self.node = NodeCursor::default();

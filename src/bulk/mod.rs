@@ -27,13 +27,12 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::client::Client;
+use crate::cluster::ConnectionSet;
 use crate::config::NodeAddr;
 use crate::connection::SLICE;
-use crate::connection_set::ConnectionSet;
 use crate::error::{Error, ErrorKind, Result};
 use crate::lifecycle;
 use crate::logging;
-use crate::router;
 use crate::stats::{self, Call};
 
 pub use batch::{Batch, Record};
@@ -315,13 +314,7 @@ fn work(shared: &Shared, index: usize) {
     let mut conns = ConnectionSet::default();
     let client = &*shared.client;
     let mut reader = NodeReader::new(client, &shared.prefix, shared.want);
-    let mut late = || {
-        if shared.stopped() {
-            Err(Shared::interrupted())
-        } else {
-            Ok(())
-        }
-    };
+    let stopped = || shared.stopped().then(Shared::interrupted);
     let mut sessions_per_slot: f64 = 16.0;
     let mut bytes_per_session: f64 = 1024.0;
     loop {
@@ -348,7 +341,7 @@ fn work(shared: &Shared, index: usize) {
             Claim::Wait { unserved } => {
                 if unserved {
                     let deadline = Instant::now() + client.config.socket_timeout;
-                    router::refresh(client, &mut conns, map.epoch, None, deadline);
+                    conns.refresh_map(client, map.epoch, None, deadline);
                 }
                 let mut state = shared.state.lock();
                 let wait = state
@@ -365,7 +358,7 @@ fn work(shared: &Shared, index: usize) {
         batch.node = Some(work.node.clone());
         let began = Instant::now();
         let (outcome, lines) =
-            logging::capture(|| reader.read(&mut conns, &work, &mut batch, &mut late));
+            logging::capture(|| reader.read(&mut conns, &work, &mut batch, &stopped));
         batch.log = Some(lines);
         if !outcome.done.is_empty() && !batch.is_empty() {
             let slots = outcome.done.len() as f64;
@@ -384,7 +377,7 @@ fn work(shared: &Shared, index: usize) {
 /// its outcome to the plan; false when the read is over for this worker.
 fn hand_over(
     shared: &Shared,
-    map: &crate::topology::SlotMap,
+    map: &crate::cluster::topology::SlotMap,
     work: &Work,
     began: Instant,
     batch: Batch,
@@ -446,7 +439,7 @@ fn hand_over(
     if stale_map || retried {
         let deadline = Instant::now() + client.config.socket_timeout;
         let avoid = (!stale_map).then_some(node);
-        router::refresh(client, conns, map.epoch, avoid, deadline);
+        conns.refresh_map(client, map.epoch, avoid, deadline);
     }
     true
 }

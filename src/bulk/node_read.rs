@@ -12,16 +12,15 @@
 //! again later: its sessions are handed on together, once.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
 
 use crate::client::Client;
+use crate::cluster::redirect::{send_asking, Redirect};
+use crate::cluster::{Budget, ConnectionSet, Stopped, Watch};
 use crate::config::NodeAddr;
-use crate::connection::{Exchange, Late, NodeConnection};
-use crate::connection_set::ConnectionSet;
+use crate::connection::Exchange;
 use crate::error::{Error, ErrorKind, ReplyClass, Result};
 use crate::reply::{Appended, ServerError, Value};
 use crate::resp::{pack_command, push_bulk, push_bulk_decimal, push_header};
-use crate::router::redirect::{send_asking, Redirect};
 
 use super::batch::Batch;
 use super::plan::Work;
@@ -109,13 +108,11 @@ impl<'a> NodeReader<'a> {
         }
     }
 
-    /// How long one exchange may wait: the reply timeout, never more than
-    /// `op-timeout`.
-    fn reply_budget(&self) -> Duration {
-        self.client
-            .config
-            .socket_timeout
-            .min(self.client.config.op_timeout)
+    /// One exchange's budget: the reply timeout, never more than
+    /// `op-timeout`, ended early when the read is stopped.
+    fn budget<'s>(&self, stopped: &'s Stopped<'s>) -> Budget<'s> {
+        let config = &self.client.config;
+        Budget::of(config.socket_timeout.min(config.op_timeout)).watching(Watch::Stop(stopped))
     }
 
     /// Reads `work`'s slots from `work.node` into `batch`.
@@ -124,23 +121,11 @@ impl<'a> NodeReader<'a> {
         conns: &mut ConnectionSet,
         work: &Work,
         batch: &mut Batch,
-        late: &mut Late<'_>,
+        stopped: &Stopped<'_>,
     ) -> Outcome {
         let node = &work.node;
+        let params = &self.client.params;
         let mut out = Outcome::default();
-        let all_again = |out: &mut Outcome, from: usize| {
-            out.again
-                .extend(work.slots[from..].iter().map(|&(slot, _)| slot));
-        };
-        let deadline = Instant::now() + self.reply_budget();
-        let conn = match conns.connection_with(node, &self.client.params, deadline, late) {
-            Ok(conn) => conn,
-            Err(e) => {
-                all_again(&mut out, 0);
-                out.node_error = Some(e);
-                return out;
-            }
-        };
         // Listing: GETKEYSINSLOT and the probe, for every slot.
         self.packed.clear();
         for &(slot, count) in &work.slots {
@@ -148,12 +133,12 @@ impl<'a> NodeReader<'a> {
             let probe = self.client.keys.slot_probe_key(slot);
             pack_command(&mut self.packed, &[b"GET", &probe]);
         }
-        let listed = match self.list(conn, work, late) {
+        let budget = self.budget(stopped);
+        let listed = match conns.exchange(node, params, &budget, |x| self.list(x, work)) {
             Ok(listed) => listed,
             Err(e) => {
-                conns.drop_connection(node);
-                all_again(&mut out, 0);
-                out.node_error = Some(e.at_node(node));
+                out.again.extend(work.slots.iter().map(|&(slot, _)| slot));
+                out.node_error = Some(e);
                 return out;
             }
         };
@@ -176,18 +161,13 @@ impl<'a> NodeReader<'a> {
             return out;
         }
         if !stable.is_empty() {
-            let conn = match conns.connection_with(node, &self.client.params, deadline, late) {
-                Ok(conn) => conn,
-                Err(e) => {
-                    out.again.extend(stable.iter().map(|l| l.slot));
-                    out.again.extend(migrating.iter().map(|(l, _)| l.slot));
-                    out.node_error = Some(e);
-                    return out;
-                }
-            };
-            if let Err(e) = self.read_values(conn, &stable, batch, &mut out, late) {
-                conns.drop_connection(node);
-                out.node_error = Some(e.at_node(node));
+            self.pack_values(&stable);
+            let budget = self.budget(stopped);
+            let read = conns.exchange(node, params, &budget, |x| {
+                self.read_values(x, &stable, batch, &mut out)
+            });
+            if let Err(e) = read {
+                out.node_error = Some(e);
                 out.again.extend(migrating.iter().map(|(l, _)| l.slot));
                 return out;
             }
@@ -197,18 +177,17 @@ impl<'a> NodeReader<'a> {
                 break;
             }
             let mark = batch.mark();
-            match self.read_migrating(conns, node, &target, &listed, batch, late) {
+            match self.read_migrating(conns, node, &target, &listed, batch, stopped) {
                 Ok(Verdict::Fine) => out.done.push(listed.slot),
                 Ok(verdict) => {
                     batch.cut(mark);
                     out.again.push(listed.slot);
                     self.judge_slot(&mut out, verdict);
                 }
-                Err((failed, e)) => {
+                Err(e) => {
                     batch.cut(mark);
-                    conns.drop_connection(&failed);
                     out.again.push(listed.slot);
-                    out.node_error = Some(e.at_node(&failed));
+                    out.node_error = Some(e);
                 }
             }
         }
@@ -218,19 +197,8 @@ impl<'a> NodeReader<'a> {
     /// Sends the packed listing and reads, per slot, the listing and what
     /// the probe says: `None` (the node serves the slot, not migrating),
     /// `Some(target)` (migrating to target).
-    fn list(
-        &mut self,
-        conn: &mut NodeConnection,
-        work: &Work,
-        late: &mut Late<'_>,
-    ) -> Result<Vec<ListingReply>> {
+    fn list(&self, x: &mut Exchange<'_, '_>, work: &Work) -> Result<Vec<ListingReply>> {
         let node = &work.node;
-        conn.begin(
-            Instant::now(),
-            Instant::now() + self.reply_budget(),
-            self.reply_budget(),
-        );
-        let mut x = Exchange::new(conn, late);
         x.send(&self.packed)?;
         let mut replies = Vec::with_capacity(work.slots.len());
         for &(slot, count) in &work.slots {
@@ -264,7 +232,6 @@ impl<'a> NodeReader<'a> {
             };
             replies.push((listing, probe));
         }
-        conn.settle();
         Ok(replies)
     }
 
@@ -307,17 +274,8 @@ impl<'a> NodeReader<'a> {
         session_id_of(self.client, self.prefix, key)
     }
 
-    /// Asks for the values (and TTLs) of the stable slots' keys in one
-    /// write and adds each slot read whole to the batch. An I/O error ends
-    /// the read: slots read whole before it are done, the rest read again.
-    fn read_values(
-        &mut self,
-        conn: &mut NodeConnection,
-        stable: &[Listed],
-        batch: &mut Batch,
-        out: &mut Outcome,
-        late: &mut Late<'_>,
-    ) -> Result<()> {
+    /// Packs the reads (`pack_reads`) of the stable slots' keys.
+    fn pack_values(&mut self, stable: &[Listed]) {
         self.packed.clear();
         let (client, prefix, want) = (self.client, self.prefix, self.want);
         for listed in stable {
@@ -329,10 +287,20 @@ impl<'a> NodeReader<'a> {
                 pack_reads(&mut self.packed, key, want);
             }
         }
-        let budget = self.reply_budget();
-        let now = Instant::now();
-        conn.begin(now, now + budget, budget);
-        let mut x = Exchange::new(conn, late);
+    }
+
+    /// Asks for the values (and TTLs) of the stable slots' keys, packed by
+    /// `pack_values`, in one write and adds each slot read whole to the
+    /// batch. An I/O error ends the read: slots read whole before it are
+    /// done, the rest read again.
+    fn read_values(
+        &self,
+        x: &mut Exchange<'_, '_>,
+        stable: &[Listed],
+        batch: &mut Batch,
+        out: &mut Outcome,
+    ) -> Result<()> {
+        let want = self.want;
         if !self.packed.is_empty() {
             x.send(&self.packed)?;
         }
@@ -341,7 +309,7 @@ impl<'a> NodeReader<'a> {
             let mut verdict = Verdict::Fine;
             for key in &listed.keys {
                 let Some(id) = self.id_of(key) else { continue };
-                let got = match read_session(&mut x, batch, id, want) {
+                let got = match read_session(x, batch, id, want) {
                     Ok(got) => got,
                     Err(e) => {
                         batch.cut(mark);
@@ -363,7 +331,6 @@ impl<'a> NodeReader<'a> {
                 self.judge_slot(out, verdict);
             }
         }
-        conn.settle();
         Ok(())
     }
 
@@ -395,7 +362,7 @@ impl<'a> NodeReader<'a> {
     /// on both (a key moves one way only, so together they hold every key
     /// the slot had when the source was listed), then each is read on the
     /// source, and those the source redirects are read on the target after
-    /// `ASKING`. On an I/O error: the node that failed, and the error.
+    /// `ASKING`. An I/O error is the read's error, naming the node.
     fn read_migrating(
         &mut self,
         conns: &mut ConnectionSet,
@@ -403,13 +370,9 @@ impl<'a> NodeReader<'a> {
         target: &NodeAddr,
         listed: &Listed,
         batch: &mut Batch,
-        late: &mut Late<'_>,
-    ) -> std::result::Result<Verdict, (NodeAddr, Error)> {
-        let budget = self.reply_budget();
-        let on = |node: &NodeAddr| {
-            let node = node.clone();
-            move |e: Error| (node, e)
-        };
+        stopped: &Stopped<'_>,
+    ) -> Result<Verdict> {
+        let params = &self.client.params;
         tracing::debug!(
             slot = listed.slot,
             node = %source,
@@ -417,14 +380,13 @@ impl<'a> NodeReader<'a> {
             "restore: slot being migrated, reading both nodes"
         );
         // The target's listing.
-        let deadline = Instant::now() + budget;
         self.packed.clear();
         pack_listing(&mut self.packed, listed.slot, listed.count);
-        let conn = conns
-            .connection_with(target, &self.client.params, deadline, late)
-            .map_err(on(target))?;
-        conn.begin(Instant::now(), deadline, budget);
-        let reply = conn_request(conn, &self.packed, late).map_err(on(target))?;
+        let budget = self.budget(stopped);
+        let reply = conns.exchange(target, params, &budget, |x| {
+            x.send(&self.packed)?;
+            x.receive()
+        })?;
         let target_keys = match reply {
             Value::Array(items) => items,
             Value::ServerError(e) => return Ok(verdict_of(&e, target, LISTING)),
@@ -454,76 +416,86 @@ impl<'a> NodeReader<'a> {
                 keys.push(key);
             }
         }
-        // Every key on the source first.
+        // Every key on the source first; every reply is read before the
+        // first error reply is judged.
         let want = self.want;
-        let mut elsewhere: Vec<&[u8]> = Vec::new();
         self.packed.clear();
         for key in &keys {
             pack_reads(&mut self.packed, key, want);
         }
-        let conn = conns
-            .connection_with(source, &self.client.params, deadline, late)
-            .map_err(on(source))?;
-        conn.begin(Instant::now(), Instant::now() + budget, budget);
-        let mut x = Exchange::new(conn, late);
-        if !keys.is_empty() {
-            x.send(&self.packed).map_err(on(source))?;
-        }
-        for key in &keys {
-            let Some(id) = self.id_of(key) else { continue };
-            match read_session(&mut x, batch, id, want).map_err(on(source))? {
-                Ok(()) => {}
-                Err(e) if matches!(e.class(), ReplyClass::Ask | ReplyClass::Moved) => {
-                    elsewhere.push(key)
-                }
-                Err(e) => return Ok(self.value_verdict(&e, id)),
+        let mut elsewhere: Vec<&[u8]> = Vec::new();
+        let budget = self.budget(stopped);
+        let verdict = conns.exchange(source, params, &budget, |x| {
+            if !keys.is_empty() {
+                x.send(&self.packed)?;
             }
+            let mut verdict = Verdict::Fine;
+            for key in &keys {
+                let Some(id) = self.id_of(key) else { continue };
+                match read_session(x, batch, id, want)? {
+                    Ok(()) => {}
+                    Err(e) if matches!(e.class(), ReplyClass::Ask | ReplyClass::Moved) => {
+                        elsewhere.push(key)
+                    }
+                    Err(e) => {
+                        if matches!(verdict, Verdict::Fine) {
+                            verdict = self.value_verdict(&e, id);
+                        }
+                    }
+                }
+            }
+            Ok(verdict)
+        })?;
+        if !matches!(verdict, Verdict::Fine) {
+            return Ok(verdict);
         }
-        conn.settle();
-        let with_ttl = want == Want::ValuesAndTtl;
         // Then those the source no longer holds, on the target.
         for key in elsewhere {
             let Some(id) = self.id_of(key) else { continue };
-            let conn = conns
-                .connection_with(target, &self.client.params, deadline, late)
-                .map_err(on(target))?;
-            conn.begin(Instant::now(), Instant::now() + budget, budget);
-            let mut x = Exchange::new(conn, late);
-            let ask_for = |x: &mut Exchange<'_, '_>, command: &[&[u8]]| -> Result<()> {
-                send_asking(x, |x, packed| x.send(packed), |x| x.receive())?;
-                let mut packed = Vec::new();
-                pack_command(&mut packed, command);
-                x.send(&packed)
-            };
-            ask_for(&mut x, &[b"GET", key]).map_err(on(target))?;
-            let got = match x
-                .receive_bulk_append(&mut batch.values)
-                .map_err(on(target))?
-            {
-                Appended::Data(n) => {
-                    batch.push_appended(id, n, None);
-                    Ok(true)
-                }
-                Appended::Nil => Ok(false),
-                Appended::Other(Value::ServerError(e)) => Err(e),
-                Appended::Other(other) => {
-                    return Ok(Verdict::Fatal(unexpected_get_reply(target, &other)))
-                }
-            };
-            match got {
-                Ok(true) if with_ttl => {
-                    ask_for(&mut x, &[b"PTTL", key]).map_err(on(target))?;
-                    match x.receive().map_err(on(target))? {
-                        Value::Int(-2) => batch.pop(),
-                        Value::Int(ms) => batch.set_last_pttl(ms),
-                        Value::ServerError(e) => return Ok(self.value_verdict(&e, id)),
-                        other => return Ok(Verdict::Fatal(unexpected_get_reply(target, &other))),
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => return Ok(self.value_verdict(&e, id)),
+            let budget = self.budget(stopped);
+            let verdict = conns.exchange(target, params, &budget, |x| {
+                self.read_asking(x, target, key, id, batch)
+            })?;
+            if !matches!(verdict, Verdict::Fine) {
+                return Ok(verdict);
             }
-            conn.settle();
+        }
+        Ok(Verdict::Fine)
+    }
+
+    /// Reads one key on `target` that its slot's source no longer holds,
+    /// each command behind an `ASKING`.
+    fn read_asking(
+        &self,
+        x: &mut Exchange<'_, '_>,
+        target: &NodeAddr,
+        key: &[u8],
+        id: &[u8],
+        batch: &mut Batch,
+    ) -> Result<Verdict> {
+        let ask_for = |x: &mut Exchange<'_, '_>, command: &[&[u8]]| -> Result<()> {
+            send_asking(x, |x, packed| x.send(packed), |x| x.receive())?;
+            let mut packed = Vec::new();
+            pack_command(&mut packed, command);
+            x.send(&packed)
+        };
+        ask_for(x, &[b"GET", key])?;
+        match x.receive_bulk_append(&mut batch.values)? {
+            Appended::Data(n) => batch.push_appended(id, n, None),
+            Appended::Nil => return Ok(Verdict::Fine),
+            Appended::Other(Value::ServerError(e)) => return Ok(self.value_verdict(&e, id)),
+            Appended::Other(other) => {
+                return Ok(Verdict::Fatal(unexpected_get_reply(target, &other)))
+            }
+        }
+        if self.want == Want::ValuesAndTtl {
+            ask_for(x, &[b"PTTL", key])?;
+            match x.receive()? {
+                Value::Int(-2) => batch.pop(),
+                Value::Int(ms) => batch.set_last_pttl(ms),
+                Value::ServerError(e) => return Ok(self.value_verdict(&e, id)),
+                other => return Ok(Verdict::Fatal(unexpected_get_reply(target, &other))),
+            }
         }
         Ok(Verdict::Fine)
     }
@@ -535,16 +507,6 @@ fn session_id_of<'k>(client: &Client, prefix: &[u8], key: &'k [u8]) -> Option<&'
         .keys
         .session_id(key)
         .filter(|id| id.starts_with(prefix))
-}
-
-/// Sends one packed command and reads its reply, asking `late` between
-/// slices of the wait.
-fn conn_request(conn: &mut NodeConnection, packed: &[u8], late: &mut Late<'_>) -> Result<Value> {
-    let mut x = Exchange::new(conn, late);
-    x.send(packed)?;
-    let value = x.receive()?;
-    conn.settle();
-    Ok(value)
 }
 
 /// Packs `CLUSTER GETKEYSINSLOT slot count`.

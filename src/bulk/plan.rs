@@ -9,10 +9,10 @@
 
 use std::time::{Duration, Instant};
 
+use crate::cluster::topology::SlotMap;
 use crate::config::NodeAddr;
 use crate::error::{Error, ErrorKind};
 use crate::keys::SLOT_COUNT;
-use crate::topology::SlotMap;
 
 /// Keys `CLUSTER GETKEYSINSLOT` is asked for at first; a slot that returns
 /// this many is listed again with a larger count.

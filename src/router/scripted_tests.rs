@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
+use crate::cluster::topology::{SlotMap, Topology};
 use crate::config::{Config, NodeAddr};
 use crate::connection::scripted::{dial_with, Answer, Script, ScriptedStream};
 use crate::connection::{ConnectParams, NodeConnection};
@@ -15,7 +16,6 @@ use crate::error::{Error, ErrorKind};
 use crate::keys::{KeyBuilder, SessionId};
 use crate::session;
 use crate::session::Calls;
-use crate::topology::{SlotMap, Topology};
 
 const A: &str = "10.0.0.1:7000";
 const B: &str = "10.0.0.2:7000";

@@ -7,13 +7,14 @@ use std::collections::HashMap;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::cluster_nodes::parse_cluster_nodes;
+use crate::cluster::cluster_nodes::parse_cluster_nodes;
+use crate::cluster::topology::SlotMap;
+use crate::cluster::{Budget, ConnectionSet};
 use crate::config::{Config, NodeAddr};
-use crate::connection::{ConnectParams, NodeConnection};
+use crate::connection::ConnectParams;
 use crate::error::{Error, ErrorKind, ReplyClass, Result};
 use crate::logging;
 use crate::reply::Value;
-use crate::topology::SlotMap;
 
 /// What init found.
 pub struct Discovery {
@@ -80,7 +81,7 @@ pub fn discover(config: &Config, params: &ConnectParams) -> Result<Discovery> {
     // CLUSTER SLOTS leaves out replicas that have not synced yet (7.0), so
     // count them from CLUSTER NODES where the user may run it.
     let replica_counts = found.replica_counts;
-    let replicas_of = |m: &crate::topology::Master| {
+    let replicas_of = |m: &crate::cluster::topology::Master| {
         replica_counts
             .as_ref()
             .and_then(|c| c.get(&m.addr).copied())
@@ -121,7 +122,7 @@ pub fn discover(config: &Config, params: &ConnectParams) -> Result<Discovery> {
 pub fn wait_replicas_warning(
     wait_replicas: u32,
     map: &SlotMap,
-    replicas_of: impl Fn(&crate::topology::Master) -> usize,
+    replicas_of: impl Fn(&crate::cluster::topology::Master) -> usize,
 ) -> Option<String> {
     let short: Vec<String> = map
         .masters
@@ -294,35 +295,40 @@ fn check_masters(map: &SlotMap, params: &ConnectParams) -> Result<MasterChecks> 
 type MasterAnswer = (Result<HashMap<String, String>>, Option<String>);
 
 fn ask_master(node: &NodeAddr, params: &ConnectParams, deadline: Instant) -> MasterAnswer {
-    let mut conn = match NodeConnection::open(node, params, deadline) {
-        Ok(c) => c,
-        Err(e) => return (Err(e), None),
-    };
-    let fields = query_by(&mut conn, deadline, &[b"INFO"]).and_then(|reply| match reply {
-        Value::BulkString(b) => Ok(parse_info(&String::from_utf8_lossy(&b))),
-        other => Err(Error::new(
-            ErrorKind::Server,
-            format!("unexpected INFO reply: {other:?}"),
-        )),
-    });
-    let nodes = match query_by(&mut conn, deadline, &[b"CLUSTER", b"NODES"]) {
+    let mut conns = ConnectionSet::default();
+    let fields =
+        query_by(&mut conns, node, params, deadline, &[b"INFO"]).and_then(|reply| match reply {
+            Value::BulkString(b) => Ok(parse_info(&String::from_utf8_lossy(&b))),
+            other => Err(Error::new(
+                ErrorKind::Server,
+                format!("unexpected INFO reply: {other:?}"),
+            )),
+        });
+    if fields.is_err() && conns.open_count() == 0 {
+        return (fields, None);
+    }
+    let nodes = match query_by(&mut conns, node, params, deadline, &[b"CLUSTER", b"NODES"]) {
         Ok(Value::BulkString(text)) => Some(String::from_utf8_lossy(&text).into_owned()),
         _ => None,
     };
     (fields, nodes)
 }
 
-/// One request whose reply must come before `deadline`.
-fn query_by(conn: &mut NodeConnection, deadline: Instant, args: &[&[u8]]) -> Result<Value> {
+/// One request to `node` whose reply must come before `deadline`.
+fn query_by(
+    conns: &mut ConnectionSet,
+    node: &NodeAddr,
+    params: &ConnectParams,
+    deadline: Instant,
+    args: &[&[u8]],
+) -> Result<Value> {
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
-        return Err(Error::new(
-            ErrorKind::Timeout,
-            "init's time for this node ran out",
-        ));
+        return Err(
+            Error::new(ErrorKind::Timeout, "init's time for this node ran out").at_node(node),
+        );
     }
-    conn.set_timeout(left)?;
-    conn.query(args)
+    conns.query(node, params, &Budget::until(deadline, left), args)
 }
 
 /// What INFO of one master says against ORS's recommendations.
@@ -540,27 +546,28 @@ impl Tally {
 /// Reads the slot map from one seed before `deadline`, refusing a node that
 /// is not a cluster node (standalone, Sentinel) with a config error.
 fn read_slot_map(seed: &NodeAddr, params: &ConnectParams, deadline: Instant) -> Result<SlotMap> {
-    let mut conn = NodeConnection::open(seed, params, deadline)?;
-    let info = query_by(&mut conn, deadline, &[b"INFO"]).and_then(|reply| match reply {
-        Value::BulkString(b) => Ok(parse_info(&String::from_utf8_lossy(&b))),
-        other => Err(Error::new(
-            ErrorKind::Server,
-            format!("unexpected INFO reply: {other:?}"),
-        )),
-    });
+    let mut conns = ConnectionSet::default();
+    let info =
+        query_by(&mut conns, seed, params, deadline, &[b"INFO"]).and_then(|reply| match reply {
+            Value::BulkString(b) => Ok(parse_info(&String::from_utf8_lossy(&b))),
+            other => Err(Error::new(
+                ErrorKind::Server,
+                format!("unexpected INFO reply: {other:?}"),
+            )),
+        });
     match info {
         Ok(fields) => check_is_cluster(seed, &fields)?,
         // A least-privilege ACL user may not run INFO; CLUSTER SLOTS tells too.
         Err(e) if e.is_reply(ReplyClass::NoPerm) => {}
-        Err(e) => return Err(e.at_node(seed)),
+        Err(e) => return Err(e),
     }
-    let reply = query_by(&mut conn, deadline, &[b"CLUSTER", b"SLOTS"]).map_err(|e| {
+    let reply = query_by(&mut conns, seed, params, deadline, &[b"CLUSTER", b"SLOTS"]).map_err(|e| {
         if e.is_reply(ReplyClass::ClusterDisabled) {
             Error::config(format!(
                 "node {seed} is a standalone Redis (cluster support disabled); ORS persistence needs a Redis Cluster"
             ))
         } else {
-            e.at_node(seed)
+            e
         }
     })?;
     let map = SlotMap::parse(&reply, seed)?;

@@ -1,0 +1,136 @@
+//! How long a request to a node may take, and what may end its wait early.
+//!
+//! Every request the library sends goes through `ConnectionSet::exchange`
+//! with a `Budget`: the attempt's start, the call's deadline, how long one
+//! reply may take, and a `Watch` that is looked at between slices of a wait
+//! that runs long (connection/wire.rs). The watch is data, not a callback
+//! built by the caller: what each kind means lives here.
+
+use std::time::{Duration, Instant};
+
+use crate::client::Client;
+use crate::config::NodeAddr;
+use crate::connection::NodeConnection;
+use crate::error::{Error, ErrorKind, Result};
+use crate::reply::Value;
+
+/// One request's (or one pipelined batch's) time.
+pub struct Budget<'a> {
+    /// When the attempt began: a request that goes out in one write counts
+    /// as sent then (no clock read on the hot path).
+    pub started: Instant,
+    /// Nothing waits past this: the call's `op-timeout`.
+    pub deadline: Instant,
+    /// How long one reply may take once its request went out
+    /// (`redis-socket-timeout`, plus `wait-timeout` for a WAIT).
+    pub reply: Duration,
+    pub watch: Watch<'a>,
+}
+
+impl<'a> Budget<'a> {
+    /// `reply` from now for the reply, and at most that for everything.
+    pub fn of(reply: Duration) -> Budget<'a> {
+        let started = Instant::now();
+        Budget {
+            started,
+            deadline: started + reply,
+            reply,
+            watch: Watch::Nothing,
+        }
+    }
+
+    /// `reply` for the reply, never past `deadline`.
+    pub fn until(deadline: Instant, reply: Duration) -> Budget<'a> {
+        let started = Instant::now();
+        Budget {
+            started,
+            deadline,
+            reply: reply.min(deadline.saturating_duration_since(started)),
+            watch: Watch::Nothing,
+        }
+    }
+
+    pub fn watching(mut self, watch: Watch<'a>) -> Budget<'a> {
+        self.watch = watch;
+        self
+    }
+}
+
+/// Work that can be stopped (a bulk read): its error once it is.
+pub type Stopped<'a> = dyn Fn() -> Option<Error> + 'a;
+
+/// What may give a late request up before its budget runs out.
+pub enum Watch<'a> {
+    /// Nothing: the budget is waited out.
+    Nothing,
+    /// The request is for `slot`, routed with the slot map of `seen_epoch`:
+    /// it is given up once a newer map serves the slot elsewhere, and
+    /// meanwhile the map is re-read (process-wide, at a bounded rate) from
+    /// the nodes that learn of a failover first, over fresh connections:
+    /// never the silent node, never the connection that waits.
+    Slot {
+        client: &'a Client,
+        slot: u16,
+        seen_epoch: u64,
+    },
+    /// The request belongs to work that can be stopped.
+    Stop(&'a Stopped<'a>),
+}
+
+impl Watch<'_> {
+    /// Asked between slices while `node` is late: `Ok` to keep waiting.
+    pub fn check(&self, node: &NodeAddr, deadline: Instant) -> Result<()> {
+        match *self {
+            Watch::Nothing => Ok(()),
+            Watch::Stop(stopped) => stopped().map_or(Ok(()), Err),
+            Watch::Slot {
+                client,
+                slot,
+                seen_epoch,
+            } => slot_moved(client, slot, node, seen_epoch, deadline),
+        }
+    }
+}
+
+/// The `Watch::Slot` check.
+fn slot_moved(
+    client: &Client,
+    slot: u16,
+    node: &NodeAddr,
+    seen_epoch: u64,
+    deadline: Instant,
+) -> Result<()> {
+    let moved = || {
+        if client.topology.epoch() == seen_epoch {
+            return None;
+        }
+        let map = client.topology.current();
+        map.master_of(slot)
+            .filter(|m| m.addr != *node)
+            .map(|m| m.addr.clone())
+    };
+    let mut to = moved();
+    if to.is_none() {
+        client
+            .topology
+            .refresh_while_late(node, deadline, &mut |n| probe(client, n, deadline));
+        to = moved();
+    }
+    match to {
+        None => Ok(()),
+        Some(to) => Err(Error::new(
+            ErrorKind::Connection,
+            format!(
+                "no answer yet, and the slot map now has slot {slot} on {to}: connection aborted"
+            ),
+        )),
+    }
+}
+
+/// `CLUSTER SLOTS` over a connection of its own, closed afterwards.
+fn probe(client: &Client, node: &NodeAddr, deadline: Instant) -> Result<Value> {
+    let mut conn = NodeConnection::open(node, &client.params, deadline)?;
+    let left = deadline.saturating_duration_since(Instant::now());
+    conn.set_timeout(client.params.socket_timeout.min(left))?;
+    conn.query(&[b"CLUSTER", b"SLOTS"])
+}

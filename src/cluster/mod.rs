@@ -1,0 +1,24 @@
+//! The cluster as the library talks to it: which node serves which slot,
+//! and one thread's connections to those nodes.
+//!
+//! - `nodes.rs`: `ConnectionSet`, one thread's connections, one per node,
+//!   and `exchange`, the one way a request reaches a node: opened on first
+//!   use, bounded by a `Budget`, aborted when left out of step, the node
+//!   named in its errors.
+//! - `budget.rs`: a request's `Budget` (deadline, reply timeout) and its
+//!   `Watch`, what may end a late wait early (a newer slot map, a stop).
+//! - `topology.rs`: the process's one slot map, and its refresh.
+//! - `redirect.rs`: MOVED and ASK.
+//! - `discovery.rs`: what init learns of the cluster (seeds, the first slot
+//!   map, ORS's deployment checks).
+//! - `cluster_nodes.rs`: `CLUSTER NODES`, parsed.
+
+mod budget;
+pub mod cluster_nodes;
+pub mod discovery;
+mod nodes;
+pub mod redirect;
+pub mod topology;
+
+pub use budget::{Budget, Stopped, Watch};
+pub use nodes::ConnectionSet;
