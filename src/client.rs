@@ -9,7 +9,7 @@ use crate::connection::ConnectParams;
 use crate::discovery;
 use crate::error::Result;
 use crate::keys::KeyBuilder;
-use crate::topology::Topology;
+use crate::topology::{SlotMap, Topology};
 
 /// Everything a call needs that init established.
 pub struct Client {
@@ -35,6 +35,20 @@ impl Client {
             topology: Topology::new(config.nodes.clone(), found.map),
             use_unlink: AtomicBool::new(found.use_unlink),
             params,
+            config,
+        })
+    }
+
+    /// A client on a slot map found elsewhere (the operator command picks
+    /// its seed by its own rule), without init's checks of the masters:
+    /// UNLINK is assumed until a server says it does not know it.
+    pub fn with_slot_map(config: Config, map: SlotMap, generation: u64) -> Result<Client> {
+        Ok(Client {
+            generation,
+            params: ConnectParams::from_config(&config)?,
+            keys: KeyBuilder::new(&config.cluster_name),
+            topology: Topology::new(config.nodes.clone(), map),
+            use_unlink: AtomicBool::new(true),
             config,
         })
     }

@@ -33,6 +33,7 @@ mod fork;
 mod lifecycle;
 mod logging;
 mod malloc_buf;
+mod recommend;
 mod router;
 mod scan;
 mod session;
