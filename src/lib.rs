@@ -7,8 +7,10 @@
 //! `connection_set` (this thread's connections) -> `connection` (one node).
 //! `topology` holds the process's one slot map, `client` what init
 //! established, `lifecycle` init and shutdown, `threads` each thread's state.
-//! `operator` is the small surface the operator command (`ors-redis`, the
-//! `cli` feature) builds on.
+//! `recommend` is what ORS recommends of the deployment, which init's
+//! warnings (`discovery`) and the operator command judge by. `operator` is
+//! the small surface the operator command (`ors-redis`, the `cli` feature)
+//! builds on: the router and a thread's connections, not a client of its own.
 
 // The C ABI (exports and status constants).
 pub mod ffi;

@@ -33,7 +33,7 @@ use ors_redis::operator::{
 
 use super::store::{packed, unexpected_reply};
 use super::{IO_BUFFER, REDRAW_EVERY};
-use crate::cluster::{unexpected, Cluster};
+use crate::cluster::Cluster;
 use crate::ctx::{failure, usage_error, Ctx, EXIT_FAIL, EXIT_OK};
 use crate::output::{self, Table};
 use crate::progress::TransferProgress;
@@ -102,10 +102,18 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn failed(&mut self, entry: &Entry, node: &dyn std::fmt::Display, e: &ServerError) {
-        self.failed += 1;
-        self.first_failure
-            .get_or_insert_with(|| format!("line {}: node {node}: {}", entry.line, e.text()));
+    /// Counts what writing `entry` on `node` came to.
+    fn add(&mut self, entry: &Entry, node: &NodeAddr, written: Written) {
+        match written {
+            Written::Imported => self.imported += 1,
+            Written::Kept => self.kept_existing += 1,
+            Written::Refused(e) => {
+                self.failed += 1;
+                self.first_failure.get_or_insert_with(|| {
+                    format!("line {}: node {node}: {}", entry.line, e.text())
+                });
+            }
+        }
     }
 }
 
@@ -116,24 +124,25 @@ enum Written {
     Refused(ServerError),
 }
 
-/// A SET's reply: `None` for an error reply that the router is to judge
-/// (a redirect, a passing cluster state); an ACL refusal stops the import.
-fn written(node: &NodeAddr, reply: Value) -> Result<Option<Written>> {
+/// A SET's reply: what it came to, or an error reply for the router to
+/// judge (a redirect, a passing cluster state). An ACL or authentication
+/// refusal stops the import.
+fn judge_set(reply: Value) -> Result<std::result::Result<Written, ServerError>> {
     match reply {
-        Value::Okay => Ok(Some(Written::Imported)),
-        Value::SimpleString(s) if s == "OK" => Ok(Some(Written::Imported)),
-        Value::Nil => Ok(Some(Written::Kept)),
+        Value::Okay => Ok(Ok(Written::Imported)),
+        Value::SimpleString(s) if s == "OK" => Ok(Ok(Written::Imported)),
+        Value::Nil => Ok(Ok(Written::Kept)),
         Value::ServerError(e) => {
-            if matches!(e.class(), ReplyClass::Moved | ReplyClass::Ask) || e.class().is_transient()
-            {
-                Ok(None)
-            } else if matches!(e.class(), ReplyClass::NoPerm | ReplyClass::NoAuth) {
-                Err(e.to_error_for(&[b"SET"]).at_node(&node.to_string()))
+            let class = e.class();
+            if matches!(class, ReplyClass::Moved | ReplyClass::Ask) || class.is_transient() {
+                Ok(Err(e))
+            } else if matches!(class, ReplyClass::NoPerm | ReplyClass::NoAuth) {
+                Err(e.to_error_for(&[b"SET"]))
             } else {
-                Ok(Some(Written::Refused(e)))
+                Ok(Ok(Written::Refused(e)))
             }
         }
-        _ => Err(unexpected(node, "SET")),
+        _ => Err(unexpected_reply("SET")),
     }
 }
 
@@ -173,11 +182,9 @@ impl Cluster {
             };
             drop(commands);
             for (entry, reply) in sent.into_iter().zip(replies) {
-                match written(&node, reply)? {
-                    Some(Written::Imported) => tally.imported += 1,
-                    Some(Written::Kept) => tally.kept_existing += 1,
-                    Some(Written::Refused(e)) => tally.failed(&entry, &node, &e),
-                    None => one_by_one.push(entry),
+                match judge_set(reply).map_err(|e| e.at_node(&node.to_string()))? {
+                    Ok(written) => tally.add(&entry, &node, written),
+                    Err(_) => one_by_one.push(entry),
                 }
             }
         }
@@ -197,29 +204,12 @@ impl Cluster {
         let packed = packed(&set);
         let (node, written) = self.route(entry.slot, &mut |x| {
             x.send(&packed)?;
-            match x.receive()? {
-                Value::Okay => Ok(Reply::Done(Written::Imported)),
-                Value::SimpleString(s) if s == "OK" => Ok(Reply::Done(Written::Imported)),
-                Value::Nil => Ok(Reply::Done(Written::Kept)),
-                Value::ServerError(e) if e.class() == ReplyClass::NoPerm => {
-                    Err(e.to_error_for(&[b"SET"]))
-                }
-                Value::ServerError(e)
-                    if matches!(e.class(), ReplyClass::Moved | ReplyClass::Ask)
-                        || e.class().is_transient()
-                        || e.class() == ReplyClass::NoAuth =>
-                {
-                    Ok(Reply::Error(e))
-                }
-                Value::ServerError(e) => Ok(Reply::Done(Written::Refused(e))),
-                _ => Err(unexpected_reply("SET")),
-            }
+            Ok(match judge_set(x.receive()?)? {
+                Ok(written) => Reply::Done(written),
+                Err(e) => Reply::Error(e),
+            })
         })?;
-        match written {
-            Written::Imported => tally.imported += 1,
-            Written::Kept => tally.kept_existing += 1,
-            Written::Refused(e) => tally.failed(entry, &node, &e),
-        }
+        tally.add(entry, &node, written);
         Ok(())
     }
 
