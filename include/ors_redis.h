@@ -148,48 +148,6 @@
 #define READERS_PER_NODE 1
 
 /**
- * At least this many masters (ORS's sizing rule), each with a replica.
- */
-#define MIN_MASTERS 3
-
-/**
- * About one master per this many ORS HA pairs ("3 nodes per 9 pairs").
- */
-#define ORS_PAIRS_PER_MASTER 3
-
-/**
- * Every master has at least this many replicas (on another host): a
- * master without one loses its sessions when it fails.
- */
-#define MIN_REPLICAS 1
-
-/**
- * A master's `used_memory` share of `maxmemory` (percent) from which it is
- * a warning, and a failure: with noeviction, writes fail at maxmemory.
- */
-#define MEMORY_WARN_PERCENT 75.0
-
-#define MEMORY_FAIL_PERCENT 90.0
-
-/**
- * `maxmemory` over the session data itself: fragmentation, replication
- * backlog and client buffers.
- */
-#define MEMORY_HEADROOM 1.3
-
-/**
- * A projection above this share of a master's memory budget is a warning.
- */
-#define PROJECTION_WARN_PERCENT 80.0
-
-/**
- * Without maxmemory a node may grow to its host's RAM, and the AOF
- * rewrite's fork may need as much again (copy on write): a projection
- * above this share of the node's part of the host's RAM is a warning.
- */
-#define HOST_WARN_PERCENT 50.0
-
-/**
  * Called by `ors_session_scan` once per session id (NUL-terminated, valid
  * during the call only). Return 0 to go on, anything else to stop.
  *

@@ -7,9 +7,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 /// At least this many masters (ORS's sizing rule), each with a replica.
+///
+/// cbindgen:ignore
 pub const MIN_MASTERS: usize = 3;
 
 /// About one master per this many ORS HA pairs ("3 nodes per 9 pairs").
+///
+/// cbindgen:ignore
 pub const ORS_PAIRS_PER_MASTER: u64 = 3;
 
 /// The masters ORS's sizing rule asks for `ors_pairs` HA pairs: one per
@@ -22,10 +26,14 @@ pub fn masters_for(ors_pairs: u64) -> u64 {
 
 /// Every master has at least this many replicas (on another host): a
 /// master without one loses its sessions when it fails.
+///
+/// cbindgen:ignore
 pub const MIN_REPLICAS: usize = 1;
 
 /// The eviction policy: every session key has a TTL, so any other policy
 /// (`volatile-*` included) may evict live sessions under memory pressure.
+///
+/// cbindgen:ignore
 pub const EVICTION_POLICY: &str = "noeviction";
 
 /// Whether a `maxmemory-policy` may evict live sessions.
@@ -61,6 +69,8 @@ pub fn parse_version(text: &str) -> Option<Version> {
 
 /// UNLINK exists from this version on; before it, a delete is DEL, which
 /// blocks the node while it frees the value.
+///
+/// cbindgen:ignore
 pub const UNLINK_SINCE: Version = (4, 0, 0);
 
 /// Whether a server of this `redis_version` has UNLINK (an unreadable
@@ -70,23 +80,35 @@ pub fn has_unlink(version: &str) -> bool {
 }
 
 /// A PING round trip above this is slow: ORS writes on every state change.
+///
+/// cbindgen:ignore
 pub const SLOW_ROUND_TRIP: Duration = Duration::from_millis(5);
 
 /// A master's `used_memory` share of `maxmemory` (percent) from which it is
 /// a warning, and a failure: with noeviction, writes fail at maxmemory.
+///
+/// cbindgen:ignore
 pub const MEMORY_WARN_PERCENT: f64 = 75.0;
+///
+/// cbindgen:ignore
 pub const MEMORY_FAIL_PERCENT: f64 = 90.0;
 
 /// `maxmemory` over the session data itself: fragmentation, replication
 /// backlog and client buffers.
+///
+/// cbindgen:ignore
 pub const MEMORY_HEADROOM: f64 = 1.3;
 
 /// A projection above this share of a master's memory budget is a warning.
+///
+/// cbindgen:ignore
 pub const PROJECTION_WARN_PERCENT: f64 = 80.0;
 
 /// Without maxmemory a node may grow to its host's RAM, and the AOF
 /// rewrite's fork may need as much again (copy on write): a projection
 /// above this share of the node's part of the host's RAM is a warning.
+///
+/// cbindgen:ignore
 pub const HOST_WARN_PERCENT: f64 = 50.0;
 
 #[cfg(test)]
