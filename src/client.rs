@@ -5,7 +5,7 @@
 use std::sync::atomic::AtomicBool;
 
 use crate::cluster::discovery;
-use crate::cluster::topology::Topology;
+use crate::cluster::topology::{SlotMap, Topology};
 use crate::config::Config;
 use crate::connection::ConnectParams;
 use crate::error::Result;
@@ -35,6 +35,20 @@ impl Client {
             topology: Topology::new(config.nodes.clone(), found.map),
             use_unlink: AtomicBool::new(found.use_unlink),
             params,
+            config,
+        })
+    }
+
+    /// A client on a slot map found elsewhere (the operator command picks
+    /// its seed by its own rule), without init's checks of the masters:
+    /// UNLINK is assumed until a server says it does not know it.
+    pub fn with_slot_map(config: Config, map: SlotMap, generation: u64) -> Result<Client> {
+        Ok(Client {
+            generation,
+            params: ConnectParams::from_config(&config)?,
+            keys: KeyBuilder::new(&config.cluster_name),
+            topology: Topology::new(config.nodes.clone(), map),
+            use_unlink: AtomicBool::new(true),
             config,
         })
     }

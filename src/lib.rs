@@ -1,14 +1,33 @@
 //! ors-redis: session persistence for Genesys Orchestration Server (ORS) on a
 //! Redis Cluster, behind a C ABI (`include/ors_redis.h`).
 //!
-//! The data path, top to bottom: `ffi` (pointers, panics, status codes) ->
-//! `session` (put/get/del as Redis commands) -> `keys` (validated ids, key
-//! and slot) -> `router` (slot -> master, retries under one deadline) ->
-//! `connection_set` (this thread's connections) -> `connection` (one node).
-//! `topology` holds the process's one slot map, `client` what init
-//! established, `lifecycle` init and shutdown, `threads` each thread's state.
-//! `operator` is the small surface the operator command (`ors-redis`, the
-//! `cli` feature) builds on.
+//! # Layout
+//!
+//! A call goes down this list: `ffi` checks the pointers, catches panics and
+//! maps errors to status codes; `session` makes put/get/del Redis commands
+//! (`keys`: validated ids, the key and its slot); `router` sends a command to
+//! its slot's master and retries it under one deadline; `cluster/` is the
+//! one way to a node; `connection/` is one socket to one node.
+//!
+//! ```text
+//! ffi.rs, status.rs       the C ABI: exports, status codes
+//! lifecycle.rs, client.rs init and shutdown; what init established
+//! threads.rs, fork.rs     each thread's state (its connections); after fork()
+//! session.rs, keys.rs     put/get/del as commands; ids, keys, slots
+//! scan.rs, bulk/          the scan's SCAN pager; the restore's parallel read of every slot
+//! router.rs               slot -> master, MOVED/ASK/TRYAGAIN, retries within op-timeout
+//! cluster/                the node layer: a thread's connections and the one
+//!                         request path (nodes.rs, budget.rs), the slot map
+//!                         (topology.rs), redirects, init's discovery, CLUSTER NODES
+//! connection.rs, connection/
+//!                         one node: connect (socket.rs), TLS (stream.rs, tls.rs),
+//!                         deadline-bounded waits (wire.rs)
+//! reply.rs, resp.rs       the RESP2 reader and encoder; malloc_buf.rs values handed to C
+//! config/                 the config string: one table of keys (options.rs), addresses
+//! error.rs                errors classified once; stats.rs, logging.rs
+//! recommend.rs            what ORS recommends of a deployment (init's warnings, doctor)
+//! operator.rs             what the operator command (src/bin/ors-redis/, feature cli) uses
+//! ```
 
 // The C ABI (exports and status constants).
 pub mod ffi;
@@ -31,6 +50,7 @@ mod fork;
 mod lifecycle;
 mod logging;
 mod malloc_buf;
+mod recommend;
 mod router;
 mod scan;
 mod session;

@@ -102,6 +102,45 @@ impl ServerError {
     pub fn text(&self) -> &str {
         &self.text
     }
+
+    /// This reply to `args` as an error: a NOPERM names the ACL permission
+    /// that is missing (`permission denied: the ACL lacks +cluster|nodes`),
+    /// so that an operator can fix the rule; the class stays (callers match
+    /// on it, not on these words). Other replies as [`ServerError::to_error`].
+    pub fn to_error_for(&self, args: &[&[u8]]) -> Error {
+        let mut error = self.to_error();
+        if self.class == ReplyClass::NoPerm {
+            error.message = format!("permission denied: the ACL lacks +{}", acl_name(args));
+        }
+        error
+    }
+}
+
+/// The ACL name of a command: `ping`, `cluster|nodes`, `memory|usage`.
+pub fn acl_name(args: &[&[u8]]) -> String {
+    let word = |i: usize| {
+        args.get(i)
+            .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+            .unwrap_or_default()
+    };
+    let command = word(0);
+    match command.as_str() {
+        "cluster" | "config" | "memory" | "client" | "object" => format!("{command}|{}", word(1)),
+        _ => command,
+    }
+}
+
+impl Value {
+    /// The text of a bulk, simple or verbatim string reply (bytes that are
+    /// not UTF-8 read lossily).
+    pub fn text(&self) -> Option<String> {
+        match self {
+            Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+            Value::SimpleString(s) => Some(s.clone()),
+            Value::Okay => Some("OK".to_string()),
+            _ => None,
+        }
+    }
 }
 
 /// What went wrong reading a reply.

@@ -60,6 +60,12 @@ impl Routes {
         }
         self.map.get_or_insert_with(|| topology.current())
     }
+
+    /// The node that the last routed call's last attempt went to (after a
+    /// MOVED or ASK, the node redirected to).
+    pub fn last_node(&self) -> &NodeAddr {
+        &self.target
+    }
 }
 
 /// What one attempt on one node produced.
@@ -229,6 +235,31 @@ fn attempt_asking<T>(
         redirect::send_asking(exchange, |x, packed| x.send(packed), |x| x.receive())?;
     }
     attempt(exchange)
+}
+
+/// Runs `pass` (work that spans several nodes, such as a SCAN of every
+/// master, which cannot be resumed elsewhere) again from the start while it
+/// fails the way a failover makes calls fail (`Error::is_retryable`), with
+/// the slot map reloaded in between, until op-timeout. The last error is
+/// returned as it is.
+pub fn retry_pass<T>(client: &Client, mut pass: impl FnMut() -> Result<T>) -> Result<T> {
+    let deadline = Instant::now() + client.config.op_timeout;
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempts: u32 = 0;
+    loop {
+        let epoch = client.topology.epoch();
+        attempts += 1;
+        match pass() {
+            Err(e) if e.is_retryable() && Instant::now() < deadline => {
+                tracing::debug!(attempt = attempts, error = %e, "pass failed, again with the slot map reloaded");
+                stats::bump(Call::Retries);
+                // Over connections of its own: the pass's may be spoiled.
+                ConnectionSet::default().refresh_map(client, epoch, None, deadline);
+                backoff = pause(backoff, deadline);
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Sleeps for `backoff` (never past the deadline) and returns the next one.

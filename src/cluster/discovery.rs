@@ -14,6 +14,7 @@ use crate::config::{Config, NodeAddr};
 use crate::connection::ConnectParams;
 use crate::error::{Error, ErrorKind, ReplyClass, Result};
 use crate::logging;
+use crate::recommend;
 use crate::reply::Value;
 
 /// What init found.
@@ -21,18 +22,6 @@ pub struct Discovery {
     pub map: SlotMap,
     /// Every master answered INFO with a version of 4.0 or newer.
     pub use_unlink: bool,
-}
-
-/// A `redis_version` as (major, minor, patch).
-pub type Version = (u32, u32, u32);
-
-pub fn parse_version(text: &str) -> Option<Version> {
-    let mut parts = text.trim().split('.').map(|p| p.parse::<u32>().ok());
-    Some((
-        parts.next()??,
-        parts.next()??,
-        parts.next().flatten().unwrap_or(0),
-    ))
 }
 
 /// Parses an `INFO` reply into its `field:value` lines.
@@ -72,10 +61,11 @@ pub fn discover(config: &Config, params: &ConnectParams) -> Result<Discovery> {
 
     let mut warnings = found.warnings;
     let use_unlink = found.use_unlink;
-    if map.masters.len() < 3 {
+    if map.masters.len() < recommend::MIN_MASTERS {
         warnings.push(format!(
-            "only {} master(s); ORS recommends at least 3 masters with replicas",
-            map.masters.len()
+            "only {} master(s); ORS recommends at least {} masters with replicas",
+            map.masters.len(),
+            recommend::MIN_MASTERS
         ));
     }
     // CLUSTER SLOTS leaves out replicas that have not synced yet (7.0), so
@@ -88,7 +78,7 @@ pub fn discover(config: &Config, params: &ConnectParams) -> Result<Discovery> {
             .unwrap_or(m.replicas.len())
     };
     for m in &map.masters {
-        if replicas_of(m) == 0 {
+        if replicas_of(m) < recommend::MIN_REPLICAS {
             warnings.push(format!(
                 "master {} has no replica: its sessions are lost if it fails",
                 m.addr
@@ -274,10 +264,11 @@ fn check_masters(map: &SlotMap, params: &ConnectParams) -> Result<MasterChecks> 
                 continue;
             }
         };
-        let version = fields.get("redis_version").and_then(|v| parse_version(v));
-        match version {
-            Some(v) if v >= (4, 0, 0) => {}
-            _ => checks.use_unlink = false,
+        if !fields
+            .get("redis_version")
+            .is_some_and(|v| recommend::has_unlink(v))
+        {
+            checks.use_unlink = false;
         }
         tracing::info!(
             node = %master.addr,
@@ -334,19 +325,20 @@ fn query_by(
 /// What INFO of one master says against ORS's recommendations.
 pub fn deployment_warnings(addr: &str, fields: &HashMap<String, String>) -> Vec<String> {
     let mut out = Vec::new();
-    if fields.get("aof_enabled").map(String::as_str) != Some("1") {
+    if recommend::aof_on_in_info(fields) != Some(true) {
         out.push(format!(
             "master {addr}: AOF is off (appendonly no); ORS recommends AOF so sessions survive a restart"
         ));
     }
-    match fields.get("maxmemory_policy").map(String::as_str) {
-        Some("noeviction") => {}
-        Some(policy) => out.push(format!(
-            "master {addr}: maxmemory-policy is {policy}; every session key has a TTL, so eviction \
-             can drop live sessions: use noeviction"
-        )),
-        // Before 3.2 INFO has no maxmemory_policy; nothing to check then.
-        None => {}
+    // Before 3.2 INFO has no maxmemory_policy; nothing to check then.
+    if let Some(policy) = fields.get("maxmemory_policy") {
+        if recommend::evicts_sessions(policy) {
+            out.push(format!(
+                "master {addr}: maxmemory-policy is {policy}; every session key has a TTL, so \
+                 eviction can drop live sessions: use {}",
+                recommend::EVICTION_POLICY
+            ));
+        }
     }
     out
 }
@@ -583,15 +575,6 @@ fn read_slot_map(seed: &NodeAddr, params: &ConnectParams, deadline: Instant) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn versions() {
-        assert_eq!(parse_version("7.0.15"), Some((7, 0, 15)));
-        assert_eq!(parse_version("3.0"), Some((3, 0, 0)));
-        assert_eq!(parse_version("x"), None);
-        assert!(parse_version("3.2.6").unwrap() < (4, 0, 0));
-        assert!(parse_version("4.0.0").unwrap() >= (4, 0, 0));
-    }
 
     #[test]
     fn info_and_cluster_checks() {

@@ -11,6 +11,7 @@ use crate::config::NodeAddr;
 use crate::connection::{ConnectParams, Exchange, Late, NodeConnection};
 use crate::error::Result;
 use crate::reply::Value;
+use crate::resp::pack_command;
 
 #[derive(Default)]
 pub struct ConnectionSet {
@@ -69,7 +70,8 @@ impl ConnectionSet {
     }
 
     /// One command whose error reply is a failure (outside the data path:
-    /// CLUSTER SLOTS, INFO, SCAN).
+    /// CLUSTER SLOTS, INFO, SCAN, the operator's questions); a NOPERM names
+    /// the ACL permission it lacks.
     pub fn query(
         &mut self,
         node: &NodeAddr,
@@ -78,13 +80,32 @@ impl ConnectionSet {
         args: &[&[u8]],
     ) -> Result<Value> {
         let mut packed = Vec::new();
-        crate::resp::pack_command(&mut packed, args);
+        pack_command(&mut packed, args);
         self.exchange(node, params, budget, |x| {
             x.send(&packed)?;
             match x.receive()? {
-                Value::ServerError(err) => Err(err.to_error()),
+                Value::ServerError(err) => Err(err.to_error_for(args)),
                 value => Ok(value),
             }
+        })
+    }
+
+    /// `commands` in one write, and one reply each; error replies come back
+    /// as `Value::ServerError`, for the caller to judge.
+    pub fn pipeline(
+        &mut self,
+        node: &NodeAddr,
+        params: &ConnectParams,
+        budget: &Budget<'_>,
+        commands: &[Vec<&[u8]>],
+    ) -> Result<Vec<Value>> {
+        let mut packed = Vec::new();
+        for args in commands {
+            pack_command(&mut packed, args);
+        }
+        self.exchange(node, params, budget, |x| {
+            x.send(&packed)?;
+            (0..commands.len()).map(|_| x.receive()).collect()
         })
     }
 

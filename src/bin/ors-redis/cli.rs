@@ -310,6 +310,21 @@ fn parse_size(text: &str) -> Option<u64> {
     parse_number(number)?.checked_mul(1u64 << shift)
 }
 
+impl SessionsCommand {
+    /// `sessions list` etc. as the JSON envelope's `command`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SessionsCommand::List { .. } => "sessions_list",
+            SessionsCommand::Count { .. } => "sessions_count",
+            SessionsCommand::Get { .. } => "sessions_get",
+            SessionsCommand::Del { .. } => "sessions_del",
+            SessionsCommand::Purge { .. } => "sessions_purge",
+            SessionsCommand::Export { .. } => "sessions_export",
+            SessionsCommand::Import { .. } => "sessions_import",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,49 +1,33 @@
 //! `ors-redis`: the operator command (built with the `cli` feature). It takes
 //! the same config as the library (`--config`, `--config-file` or
 //! `ORS_REDIS_CONFIG`) and runs `doctor`, `capacity` or `sessions ...`
-//! against the live cluster. `admin` is its one-thread view of the cluster
-//! (on `ors_redis::operator`, the library's small surface for it); the
-//! other modules turn the findings into tables or one JSON envelope.
+//! against the live cluster.
+//!
+//! Layout: `cli` (the arguments), `ctx` (what every command gets, exit
+//! statuses, failures), `commands/` (one module per command, its checks and
+//! its output together), `cluster` (a thread's handle on the library's node
+//! layer, `ors_redis::operator`), and the shared pieces: `output` (tables,
+//! the JSON envelope), `progress`, `settings` (where the config comes
+//! from), `stream` (the session stream) and `text`.
 
-mod admin;
-mod capacity;
 mod cli;
-mod doctor;
+mod cluster;
+mod commands;
+mod ctx;
 mod output;
 mod progress;
-mod sessions;
 mod settings;
 mod stream;
 mod text;
-mod transfer;
 
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
 
-use ors_redis::operator::{install_logging, Config, Error, ErrorKind, LogLevel};
+use ors_redis::operator::{install_logging, Config, LogLevel};
 
-use crate::cli::{Cli, Command, Global, SessionsCommand};
-
-/// Exit statuses: 0 success, 1 a failed check or operation, 2 usage/config.
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_FAIL: i32 = 1;
-pub const EXIT_USAGE: i32 = 2;
-
-/// What every command gets.
-pub struct Ctx {
-    pub config: Config,
-    pub json: bool,
-    pub quiet: bool,
-}
-
-impl Ctx {
-    /// A note for the operator on stderr (not with --quiet).
-    pub fn note(&self, text: &str) {
-        if !self.quiet {
-            output::note(text);
-        }
-    }
-}
+use crate::cli::{Cli, Command, Global};
+use crate::commands::{capacity, doctor, sessions};
+use crate::ctx::{usage_error, Ctx, EXIT_OK, EXIT_USAGE};
 
 fn main() {
     let code = run();
@@ -122,42 +106,4 @@ fn load_config(global: &Global, config_from_env: bool) -> Result<Config, String>
         }
     };
     Config::parse(&config).map_err(|e| e.message)
-}
-
-pub fn usage_error(message: &str) -> i32 {
-    output::note(&format!("{message} (see ors-redis --help)"));
-    EXIT_USAGE
-}
-
-/// The status of an error that ends a command: a config or argument
-/// problem is 2, the cluster saying no or not answering is 1.
-pub fn exit_code(error: &Error) -> i32 {
-    if matches!(error.kind, ErrorKind::Config | ErrorKind::InvalidArgument) {
-        EXIT_USAGE
-    } else {
-        EXIT_FAIL
-    }
-}
-
-/// Prints an error that ends a command (as the JSON envelope with --json)
-/// and returns its exit status.
-pub fn failure(ctx: &Ctx, command: &str, error: &Error) -> i32 {
-    if ctx.json {
-        output::json_error(command, error);
-    }
-    output::note(&error.message);
-    exit_code(error)
-}
-
-/// `sessions list` etc. for the envelope's `command`.
-pub fn sessions_name(sub: &SessionsCommand) -> &'static str {
-    match sub {
-        SessionsCommand::List { .. } => "sessions_list",
-        SessionsCommand::Count { .. } => "sessions_count",
-        SessionsCommand::Get { .. } => "sessions_get",
-        SessionsCommand::Del { .. } => "sessions_del",
-        SessionsCommand::Purge { .. } => "sessions_purge",
-        SessionsCommand::Export { .. } => "sessions_export",
-        SessionsCommand::Import { .. } => "sessions_import",
-    }
 }

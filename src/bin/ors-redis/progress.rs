@@ -9,7 +9,19 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::admin::sessions::{ProgressFn, ScanProgress};
+use ors_redis::operator::NodeAddr;
+
+/// Where a scan over the masters is, for a progress indicator.
+pub struct ScanProgress<'a> {
+    pub node: &'a NodeAddr,
+    /// 1-based number of the master being scanned.
+    pub master: usize,
+    pub masters: usize,
+    /// Keys returned so far, all masters together (repeats included).
+    pub keys: u64,
+}
+
+pub type ProgressFn<'a> = dyn FnMut(&ScanProgress<'_>) + 'a;
 
 /// Without a terminal: the first plain line after this, then one each
 /// `LINE_EVERY`, so that a short scan prints nothing.

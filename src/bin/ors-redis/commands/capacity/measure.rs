@@ -8,36 +8,26 @@
 //! `MEMORY USAGE` (or refuses it) the cost is estimated from `STRLEN` and the
 //! key's length with the allocator's size classes.
 
+use ors_redis::operator::recommend::{
+    self, HOST_WARN_PERCENT, MEMORY_HEADROOM, PROJECTION_WARN_PERCENT,
+};
+
 use ors_redis::operator::{
     ClusterName, Error, KeyBuilder, NodeAddr, ReplyClass, Result, SessionId, Value,
 };
 
-use super::sessions::ProgressFn;
-use super::{human_bytes, server_error, Admin, Status};
+use crate::cluster::Cluster;
+use crate::output::{human_bytes, Status};
+use crate::progress::ProgressFn;
 
-const MIN_MASTERS: u64 = 3;
-/// "About 3 nodes per 9 ORS HA pairs".
-const ORS_PAIRS_PER_MASTER: u64 = 3;
+const MIN_MASTERS: u64 = recommend::MIN_MASTERS as u64;
 /// What a session costs beyond `MEMORY USAGE` (which counts key, value and
 /// the main table's entry): the TTL's entry in the expires table and the
 /// bucket slots of both tables. Measured on Redis 7.0 with 20 000 keys of
 /// 10 B to 20 KB: `used_memory` grew by `MEMORY USAGE` + 66 to 76 bytes a key.
 const TTL_AND_TABLE_BYTES: u64 = 72;
-/// maxmemory over the session data itself: fragmentation, replication
-/// backlog and client buffers.
-const HEADROOM: f64 = 1.3;
-/// Above this share of maxmemory the projection is a warning.
-const WARN_PERCENT: f64 = 80.0;
-/// Without maxmemory the node may grow to the host's RAM, and the AOF
-/// rewrite fork may need as much again (copy on write): half the RAM.
-const HOST_WARN_PERCENT: f64 = 50.0;
 /// Keys measured per pipeline.
 const SAMPLE_BATCH: usize = 100;
-
-/// Masters ORS's rule asks for `ors_pairs` HA pairs.
-pub fn recommended_masters(ors_pairs: u64) -> u64 {
-    MIN_MASTERS.max(ors_pairs.div_ceil(ORS_PAIRS_PER_MASTER))
-}
 
 /// The length of a session key with a typical ORS session id (32
 /// characters), for estimates before any session exists.
@@ -158,7 +148,7 @@ struct KeyCost {
 /// every master and every ORS node's ids), and reads each master's memory
 /// figures.
 pub fn measure(
-    admin: &mut Admin,
+    admin: &mut Cluster,
     sample_limit: u64,
     progress: &mut ProgressFn<'_>,
 ) -> Result<Measured> {
@@ -166,7 +156,7 @@ pub fn measure(
     let masters = listing.masters;
     let total = listing.ids.len() as u64;
     let picks = sample_limit.min(total);
-    let keys = KeyBuilder::new(&admin.config.cluster_name);
+    let keys = KeyBuilder::new(&admin.config().cluster_name);
     let mut to_sample: Vec<Vec<Vec<u8>>> = vec![Vec::new(); masters.len()];
     for j in 0..picks {
         let Some((id, master)) = usize::try_from(j * total / picks)
@@ -215,7 +205,7 @@ pub fn measure(
 
 /// The host of every node of the cluster, from CLUSTER NODES (which lists
 /// every node), else from the slot map.
-fn node_hosts(admin: &mut Admin) -> Vec<String> {
+fn node_hosts(admin: &mut Cluster) -> Vec<String> {
     let seed = admin.seed.clone();
     match admin.cluster_nodes(&seed) {
         Ok(nodes) => nodes
@@ -224,7 +214,7 @@ fn node_hosts(admin: &mut Admin) -> Vec<String> {
             .filter_map(|n| n.addr.as_ref().map(|a| a.host.clone()))
             .collect(),
         Err(_) => admin
-            .map
+            .map()
             .masters
             .iter()
             .flat_map(|m| std::iter::once(&m.addr).chain(m.replicas.iter()))
@@ -236,7 +226,7 @@ fn node_hosts(admin: &mut Admin) -> Vec<String> {
 /// `MEMORY USAGE` and `STRLEN` of a batch of keys in one pipeline (only
 /// `STRLEN` once a server refused `MEMORY USAGE`).
 fn measure_batch(
-    admin: &mut Admin,
+    admin: &mut Cluster,
     node: &NodeAddr,
     keys: &[Vec<u8>],
     no_memory_usage: &mut Option<String>,
@@ -258,7 +248,9 @@ fn measure_batch(
             // Expired or deleted since the scan.
             Some(Value::Nil) => continue,
             Some(Value::ServerError(e)) if no_memory_usage.is_none() => {
-                let e = server_error(node, e, &[b"MEMORY", b"USAGE"]);
+                let e = e
+                    .to_error_for(&[b"MEMORY", b"USAGE"])
+                    .at_node(&node.to_string());
                 *no_memory_usage = Some(format!("MEMORY USAGE refused: {}", e.message));
                 None
             }
@@ -268,7 +260,7 @@ fn measure_batch(
             Some(&Value::Int(n)) => n,
             // Without STRLEN either, there is nothing to measure with.
             Some(Value::ServerError(e)) if e.class() == ReplyClass::NoPerm => {
-                let e = server_error(node, e, &[b"STRLEN"]);
+                let e = e.to_error_for(&[b"STRLEN"]).at_node(&node.to_string());
                 let memory_usage = no_memory_usage
                     .clone()
                     .unwrap_or_else(|| "MEMORY USAGE not tried".to_string());
@@ -344,7 +336,7 @@ pub struct Recommendation {
 /// `key_len`: the session keys' length (measured, or a typical one).
 pub fn recommend(plan: &Plan, masters_now: usize, key_len: u64) -> Recommendation {
     let masters = match plan.ors_pairs {
-        Some(pairs) => recommended_masters(pairs),
+        Some(pairs) => recommend::masters_for(pairs),
         None => MIN_MASTERS.max(masters_now as u64),
     };
     let bytes_per_session = plan
@@ -361,7 +353,7 @@ pub fn recommend(plan: &Plan, masters_now: usize, key_len: u64) -> Recommendatio
         instances: masters * 2,
         bytes_per_session,
         data_per_master,
-        maxmemory_per_master: data_per_master.map(|d| (d as f64 * HEADROOM).ceil() as u64),
+        maxmemory_per_master: data_per_master.map(|d| (d as f64 * MEMORY_HEADROOM).ceil() as u64),
     }
 }
 
@@ -436,7 +428,7 @@ pub fn project(masters: &[MasterUsage], per_session: f64, planned: u64) -> Vec<P
                             Status::Fail,
                             "above maxmemory: with noeviction, writes would fail",
                         )
-                    } else if p >= WARN_PERCENT {
+                    } else if p >= PROJECTION_WARN_PERCENT {
                         (Status::Warn, "little headroom under maxmemory")
                     } else {
                         (Status::Pass, "fits under maxmemory")
@@ -544,12 +536,12 @@ mod tests {
 
     #[test]
     fn the_ors_rule_for_masters() {
-        assert_eq!(recommended_masters(0), 3);
-        assert_eq!(recommended_masters(1), 3);
-        assert_eq!(recommended_masters(9), 3);
-        assert_eq!(recommended_masters(10), 4);
-        assert_eq!(recommended_masters(12), 4);
-        assert_eq!(recommended_masters(27), 9);
+        assert_eq!(recommend::masters_for(0), 3);
+        assert_eq!(recommend::masters_for(1), 3);
+        assert_eq!(recommend::masters_for(9), 3);
+        assert_eq!(recommend::masters_for(10), 4);
+        assert_eq!(recommend::masters_for(12), 4);
+        assert_eq!(recommend::masters_for(27), 9);
     }
 
     #[test]

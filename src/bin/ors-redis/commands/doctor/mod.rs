@@ -1,11 +1,17 @@
-//! `ors-redis doctor`: prints the checks of `admin::doctor`.
+//! `ors-redis doctor`: the live cluster against what ORS recommends. The
+//! facts are gathered from every node (`facts.rs`), judged without I/O
+//! (`checks.rs`), and printed here as a table or one JSON envelope.
+
+mod checks;
+mod facts;
 
 use serde::Serialize;
 
-use crate::admin::doctor::{self, Check, Facts, NodeFacts};
-use crate::admin::{Admin, Status};
-use crate::output::{self, Table};
-use crate::{Ctx, EXIT_FAIL, EXIT_OK};
+use self::checks::Check;
+use self::facts::{Facts, NodeFacts};
+use crate::cluster::Cluster;
+use crate::ctx::{Ctx, EXIT_FAIL, EXIT_OK};
+use crate::output::{self, Status, Table};
 
 /// `result` of `doctor --json`.
 #[derive(Serialize)]
@@ -53,24 +59,24 @@ struct NodeOut<'a> {
 }
 
 pub fn run(ctx: &Ctx) -> i32 {
-    let (facts, checks) = match Admin::connect_seeds(ctx.config.clone()) {
+    let (facts, checks) = match Cluster::connect_seeds(ctx.config.clone()) {
         Ok(mut admin) => {
-            let facts = doctor::gather(&mut admin);
-            let checks = doctor::evaluate(&facts);
+            let facts = facts::gather(&mut admin);
+            let checks = checks::evaluate(&facts);
             (Some(facts), checks)
         }
         // No seed gave a slot map: each seed's reason is a finding.
-        Err(refusals) => (None, doctor::seed_checks(&refusals)),
+        Err(refusals) => (None, checks::seed_checks(&refusals)),
     };
-    let worst = doctor::worst(&checks);
-    let (masters, replicas) = facts.as_ref().map_or((0, 0), doctor::node_counts);
+    let worst = checks::worst(&checks);
+    let (masters, replicas) = facts.as_ref().map_or((0, 0), checks::node_counts);
     let report = Report {
         cluster_name: ctx.config.cluster_name.as_str(),
         seed: facts.as_ref().map(|f| f.seed.as_str()),
         status: worst,
         masters,
         replicas,
-        nodes_down: facts.as_ref().map_or(0, doctor::nodes_down),
+        nodes_down: facts.as_ref().map_or(0, checks::nodes_down),
         summary: Summary {
             pass: count(&checks, Status::Pass),
             warn: count(&checks, Status::Warn),

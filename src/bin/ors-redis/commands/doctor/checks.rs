@@ -1,154 +1,26 @@
-//! `ors-redis doctor`: the live cluster against what ORS recommends.
-//!
-//! [`gather`] asks every node what it is (CLUSTER NODES, INFO, CLUSTER INFO,
-//! CONFIG GET, PING round trips); [`evaluate`] turns those facts into
-//! pass/warn/fail checks, without I/O, so that the rules are unit-tested.
-//!
-//! The rules: every slot served and `cluster_state:ok`; at least 3 masters;
-//! every master with a replica on another host (the same host is a warning:
-//! a host failure loses both); AOF on everywhere (a promoted replica must
-//! have it too); `maxmemory-policy noeviction` (every session key has a TTL,
-//! so even `volatile-*` policies evict live sessions); authentication and
-//! TLS in use; one server version everywhere; round trips under 5 ms.
+//! `doctor`'s checks: [`evaluate`] turns the [`Facts`] into pass/warn/fail
+//! rows, without I/O, so that the rules are unit-tested. The rules are
+//! ORS's recommendations (`ors_redis::operator::recommend`, which init's
+//! warnings use too): every slot served and `cluster_state:ok`; at least 3
+//! masters; every master with a replica on another host (the same host is a
+//! warning: a host failure loses both); AOF on everywhere (a promoted
+//! replica must have it too); `maxmemory-policy noeviction` (every session
+//! key has a TTL, so even `volatile-*` policies evict live sessions);
+//! authentication and TLS in use; one server version everywhere; round
+//! trips under 5 ms.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{human_bytes, Admin, Status};
-use ors_redis::operator::{parse_info, parse_version, Error, ErrorKind, NodeAddr, ReplyClass};
+use ors_redis::operator::recommend;
+use ors_redis::operator::{Error, ErrorKind, NodeAddr};
 
-/// PINGs per node; the median is reported.
-const PINGS: usize = 5;
-/// A round trip above this is a warning: ORS writes on every state change.
-const SLOW_ROUND_TRIP: Duration = Duration::from_millis(5);
-const MEMORY_WARN_PERCENT: f64 = 75.0;
-const MEMORY_FAIL_PERCENT: f64 = 90.0;
+use super::facts::{Facts, NodeFacts, Role};
+use crate::output::{human_bytes, Status};
+
 const ALL_SLOTS: usize = 16384;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    Master,
-    Replica,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Master => "master",
-            Role::Replica => "replica",
-        }
-    }
-}
-
-/// What one node told us (or why it told nothing).
-#[derive(Debug, Clone)]
-pub struct NodeFacts {
-    /// `host:port`, or a description for a node without address.
-    pub name: String,
-    pub addr: Option<NodeAddr>,
-    pub role: Role,
-    /// A replica's master, when known.
-    pub master: Option<String>,
-    /// The master serves slots.
-    pub serves_slots: bool,
-    /// CLUSTER NODES flags that mark the node failed (`fail`, `fail?`, ...).
-    pub marked: Option<String>,
-    /// Why the node could not be asked.
-    pub error: Option<String>,
-    pub round_trips: Vec<Duration>,
-    pub info: HashMap<String, String>,
-    pub cluster_info: HashMap<String, String>,
-    /// From CONFIG GET; `None` when the server refused it.
-    pub appendonly: Option<String>,
-    pub appendfsync: Option<String>,
-    pub maxmemory_policy: Option<String>,
-    /// Whether the node answered PING on a connection without credentials
-    /// (only asked when the config has a password).
-    pub open_without_auth: Option<bool>,
-    /// Commands refused for lack of ACL permission (`ping`, `config|get`).
-    pub denied: Vec<String>,
-    /// This node's view of the slot map (each range with its master's id,
-    /// sorted), from its own CLUSTER NODES.
-    pub slot_view: Option<Vec<String>>,
-    /// Slots this node has open: "slot 0 migrating to 127.0.0.1:7001".
-    pub open_slots: Vec<String>,
-}
-
-impl NodeFacts {
-    fn new(name: String, addr: Option<NodeAddr>, role: Role) -> Self {
-        NodeFacts {
-            name,
-            addr,
-            role,
-            master: None,
-            serves_slots: false,
-            marked: None,
-            error: None,
-            round_trips: Vec::new(),
-            info: HashMap::new(),
-            cluster_info: HashMap::new(),
-            appendonly: None,
-            appendfsync: None,
-            maxmemory_policy: None,
-            open_without_auth: None,
-            denied: Vec::new(),
-            slot_view: None,
-            open_slots: Vec::new(),
-        }
-    }
-
-    /// Not there to serve: marked failed by the cluster, or not answering.
-    fn down(&self) -> bool {
-        self.marked.is_some() || self.error.is_some()
-    }
-
-    fn reachable(&self) -> bool {
-        self.error.is_none() && self.addr.is_some()
-    }
-
-    /// The median PING round trip.
-    pub fn round_trip(&self) -> Option<Duration> {
-        let mut sorted = self.round_trips.clone();
-        sorted.sort_unstable();
-        sorted.get(sorted.len() / 2).copied()
-    }
-
-    /// `appendonly` from CONFIG GET, else from INFO (`aof_enabled`).
-    pub fn aof_on(&self) -> Option<bool> {
-        match self.appendonly.as_deref() {
-            Some(v) => Some(v == "yes"),
-            None => self.info.get("aof_enabled").map(|v| v == "1"),
-        }
-    }
-
-    pub fn eviction_policy(&self) -> Option<&str> {
-        self.maxmemory_policy
-            .as_deref()
-            .or_else(|| self.info.get("maxmemory_policy").map(String::as_str))
-    }
-
-    fn info_u64(&self, field: &str) -> Option<u64> {
-        self.info.get(field).and_then(|v| v.parse().ok())
-    }
-}
-
-/// Everything `evaluate` needs.
-#[derive(Debug, Clone)]
-pub struct Facts {
-    pub seed: String,
-    pub nodes: Vec<NodeFacts>,
-    pub unserved_slots: usize,
-    /// Seeds tried first that gave no slot map, and why.
-    pub seed_errors: Vec<(NodeAddr, Error)>,
-    /// How the config authenticates ("ACL user 'ors'", "password"), if at all.
-    pub auth: Option<String>,
-    pub tls: bool,
-    /// Where the node list came from: CLUSTER NODES, or CLUSTER SLOTS when
-    /// CLUSTER NODES was refused.
-    pub topology_source: &'static str,
-}
 
 /// One row of the doctor's report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -168,209 +40,6 @@ pub fn check(id: &'static str, node: Option<&str>, status: Status, detail: Strin
         status,
         detail,
     }
-}
-
-/// Asks every node of the cluster for what [`evaluate`] checks.
-pub fn gather(admin: &mut Admin) -> Facts {
-    let (mut nodes, topology_source) = node_list(admin);
-    let check_auth = admin.config.password.is_some();
-    for node in &mut nodes {
-        let Some(addr) = node.addr.clone() else {
-            continue;
-        };
-        if let Err(e) = ask_node(admin, &addr, node, check_auth) {
-            node.error = Some(e.message);
-        }
-    }
-    Facts {
-        seed: admin.seed.to_string(),
-        nodes,
-        seed_errors: admin.seed_errors.clone(),
-        unserved_slots: admin.map.unserved_slots(),
-        auth: match (&admin.config.username, &admin.config.password) {
-            (Some(user), Some(_)) => Some(format!("ACL user '{user}'")),
-            (None, Some(_)) => Some("password (requirepass or the default user)".to_string()),
-            _ => None,
-        },
-        tls: admin.config.tls.enabled,
-        topology_source,
-    }
-}
-
-fn ask_node(
-    admin: &mut Admin,
-    addr: &NodeAddr,
-    node: &mut NodeFacts,
-    check_auth: bool,
-) -> ors_redis::operator::Result<()> {
-    // A command the ACL refuses is noted, and the others are still asked.
-    let refused = |e: Error, node: &mut NodeFacts, command: &str| {
-        if is_denied(&e) {
-            node.denied.push(command.to_string());
-            Ok(())
-        } else {
-            Err(e)
-        }
-    };
-    for _ in 0..PINGS {
-        match admin.ping(addr) {
-            Ok(d) => node.round_trips.push(d),
-            Err(e) => {
-                refused(e, node, "ping")?;
-                break;
-            }
-        }
-    }
-    match admin.info(addr, None) {
-        Ok(info) => node.info = info,
-        Err(e) => refused(e, node, "info")?,
-    }
-    match admin.query(addr, &[b"CLUSTER", b"INFO"]) {
-        Ok(reply) => {
-            if let Some(text) = super::text_of(&reply) {
-                node.cluster_info = parse_info(&text);
-            }
-        }
-        Err(e) => refused(e, node, "cluster|info")?,
-    }
-    match admin.query(addr, &[b"CLUSTER", b"NODES"]) {
-        Ok(reply) => {
-            if let Some(text) = super::text_of(&reply) {
-                let (view, open) = slot_view(&text);
-                node.slot_view = Some(view);
-                node.open_slots = open;
-            }
-        }
-        Err(e) => refused(e, node, "cluster|nodes")?,
-    }
-    for (name, field) in [
-        ("appendonly", &mut node.appendonly),
-        ("appendfsync", &mut node.appendfsync),
-        ("maxmemory-policy", &mut node.maxmemory_policy),
-    ] {
-        match admin.config_get(addr, name) {
-            Ok(value) => *field = value,
-            Err(e) if is_denied(&e) => {
-                if !node.denied.iter().any(|d| d == "config|get") {
-                    node.denied.push("config|get".to_string());
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    if check_auth {
-        node.open_without_auth = admin.answers_without_auth(addr).ok();
-    }
-    Ok(())
-}
-
-fn is_denied(e: &Error) -> bool {
-    e.is_reply(ReplyClass::NoPerm)
-}
-
-/// From one node's CLUSTER NODES: its view of the slot map (each slot range
-/// with its master's id, sorted) and the slots it has open, as
-/// `redis-cli --cluster check` reads them (`[0->-id]` migrating,
-/// `[0-<-id]` importing).
-fn slot_view(text: &str) -> (Vec<String>, Vec<String>) {
-    let lines: Vec<Vec<&str>> = text
-        .lines()
-        .map(|l| l.split_ascii_whitespace().collect::<Vec<_>>())
-        .filter(|f| f.len() >= 8)
-        .collect();
-    let addr_of = |id: &str| {
-        lines
-            .iter()
-            .find(|f| f[0] == id)
-            .map(|f| f[1].split(['@', ',']).next().unwrap_or(id).to_string())
-            .unwrap_or_else(|| format!("id {id}"))
-    };
-    let mut view = Vec::new();
-    let mut open = Vec::new();
-    for f in &lines {
-        let myself = f[2].split(',').any(|flag| flag == "myself");
-        for entry in &f[8..] {
-            match entry.strip_prefix('[').and_then(|e| e.strip_suffix(']')) {
-                Some(inner) if myself => {
-                    if let Some((slot, to)) = inner.split_once("->-") {
-                        open.push(format!("slot {slot} migrating to {}", addr_of(to)));
-                    } else if let Some((slot, from)) = inner.split_once("-<-") {
-                        open.push(format!("slot {slot} importing from {}", addr_of(from)));
-                    }
-                }
-                Some(_) => {}
-                None => view.push(format!("{entry} {}", f[0])),
-            }
-        }
-    }
-    view.sort_unstable();
-    (view, open)
-}
-
-/// Every node of the cluster, masters first, from CLUSTER NODES (asked of
-/// the seed, then of each master), or from the slot map when every node
-/// refuses CLUSTER NODES.
-fn node_list(admin: &mut Admin) -> (Vec<NodeFacts>, &'static str) {
-    let mut askable = vec![admin.seed.clone()];
-    askable.extend(admin.masters().into_iter().filter(|m| *m != admin.seed));
-    for asked in &askable {
-        let Ok(list) = admin.cluster_nodes(asked) else {
-            continue;
-        };
-        let names: HashMap<&str, String> = list
-            .iter()
-            .map(|n| (n.id.as_str(), n.addr_text()))
-            .collect();
-        let mut nodes: Vec<NodeFacts> = list
-            .iter()
-            .filter(|n| n.is_master() || n.is_replica())
-            .map(|n| {
-                let role = if n.is_master() {
-                    Role::Master
-                } else {
-                    Role::Replica
-                };
-                let mut facts = NodeFacts::new(n.addr_text(), n.addr.clone(), role);
-                facts.serves_slots = n.is_master() && n.slots > 0;
-                facts.master = n
-                    .master_id
-                    .as_deref()
-                    .map(|id| names.get(id).cloned().unwrap_or_else(|| format!("id {id}")));
-                if n.is_failed() {
-                    facts.marked = Some(n.flags.join(","));
-                }
-                facts
-            })
-            .collect();
-        sort_nodes(&mut nodes);
-        return (nodes, "CLUSTER NODES");
-    }
-    let mut nodes = Vec::new();
-    for m in &admin.map.masters {
-        let mut facts = NodeFacts::new(m.addr.to_string(), Some(m.addr.clone()), Role::Master);
-        facts.serves_slots = true;
-        nodes.push(facts);
-        for r in &m.replicas {
-            let mut facts = NodeFacts::new(r.to_string(), Some(r.clone()), Role::Replica);
-            facts.master = Some(m.addr.to_string());
-            nodes.push(facts);
-        }
-    }
-    sort_nodes(&mut nodes);
-    (nodes, "CLUSTER SLOTS")
-}
-
-fn sort_nodes(nodes: &mut [NodeFacts]) {
-    nodes.sort_by(|a, b| {
-        let key = |n: &NodeFacts| {
-            (
-                n.role,
-                n.addr.as_ref().map(|a| (a.host.clone(), a.port)),
-                n.name.clone(),
-            )
-        };
-        key(a).cmp(&key(b))
-    });
 }
 
 /// The checks, in the order the report shows them.
@@ -696,12 +365,15 @@ fn masters(facts: &Facts, out: &mut Vec<Check>) {
     } else {
         String::new()
     };
-    if n >= 3 {
+    if n >= recommend::MIN_MASTERS {
         out.push(check(
             "masters",
             None,
             Status::Pass,
-            format!("{n} masters serve the slots{down_text} (ORS: at least 3)"),
+            format!(
+                "{n} masters serve the slots{down_text} (ORS: at least {})",
+                recommend::MIN_MASTERS
+            ),
         ));
     } else {
         out.push(check(
@@ -709,7 +381,8 @@ fn masters(facts: &Facts, out: &mut Vec<Check>) {
             None,
             Status::Fail,
             format!(
-                "only {n} master(s) serve the slots{down_text}; ORS recommends at least 3, each with a replica"
+                "only {n} master(s) serve the slots{down_text}; ORS recommends at least {}, each with a replica",
+                recommend::MIN_MASTERS
             ),
         ));
     }
@@ -840,7 +513,10 @@ fn appendfsync(facts: &Facts, out: &mut Vec<Check>) {
         .map(|(mode, names)| format!("appendfsync {mode} {}", where_(names, with_aof.len())))
         .collect::<Vec<_>>()
         .join("; ");
-    let (status, detail) = if fsync.contains_key(&Some("no")) {
+    let (status, detail) = if fsync
+        .keys()
+        .any(|mode| mode.is_some_and(recommend::fsync_leaves_it_to_the_os))
+    {
         (
             Status::Warn,
             format!(
@@ -871,7 +547,10 @@ fn eviction(facts: &Facts, out: &mut Vec<Check>) {
     }
     let bad: Vec<String> = by_policy
         .iter()
-        .filter_map(|(p, names)| p.filter(|p| *p != "noeviction").map(|p| (p, names)))
+        .filter_map(|(p, names)| {
+            p.filter(|p| recommend::evicts_sessions(p))
+                .map(|p| (p, names))
+        })
         .map(|(p, names)| format!("{p} {}", where_(names, nodes.len())))
         .collect();
     let (status, detail) = if !bad.is_empty() {
@@ -879,8 +558,9 @@ fn eviction(facts: &Facts, out: &mut Vec<Check>) {
             Status::Fail,
             format!(
                 "{}: under memory pressure Redis evicts keys, and every session key has a TTL, \
-                 so live sessions can vanish; set maxmemory-policy noeviction",
-                bad.join("; ")
+                 so live sessions can vanish; set maxmemory-policy {}",
+                bad.join("; "),
+                recommend::EVICTION_POLICY
             ),
         )
     } else if let Some(names) = by_policy.get(&None) {
@@ -918,9 +598,9 @@ fn memory(facts: &Facts, out: &mut Vec<Check>) {
             continue;
         }
         let percent = used as f64 * 100.0 / max as f64;
-        let status = if percent >= MEMORY_FAIL_PERCENT {
+        let status = if percent >= recommend::MEMORY_FAIL_PERCENT {
             Status::Fail
-        } else if percent >= MEMORY_WARN_PERCENT {
+        } else if percent >= recommend::MEMORY_WARN_PERCENT {
             Status::Warn
         } else {
             Status::Pass
@@ -959,9 +639,7 @@ fn versions(facts: &Facts, out: &mut Vec<Check>) {
         .map(|(v, names)| format!("{v} {}", where_(names, nodes.len())))
         .collect::<Vec<_>>()
         .join("; ");
-    let old = by_version
-        .keys()
-        .any(|v| parse_version(v).is_none_or(|v| v < (4, 0, 0)));
+    let old = by_version.keys().any(|v| !recommend::has_unlink(v));
     let (status, detail) = if old {
         (
             Status::Warn,
@@ -1050,14 +728,14 @@ fn round_trips(facts: &Facts, out: &mut Vec<Check>) {
             n.round_trips.len(),
             millis(max)
         );
-        if median >= SLOW_ROUND_TRIP {
+        if median >= recommend::SLOW_ROUND_TRIP {
             out.push(check(
                 "latency",
                 Some(&n.name),
                 Status::Warn,
                 format!(
                     "{text}: above {} ms; ORS writes on every state change, keep Redis close",
-                    SLOW_ROUND_TRIP.as_millis()
+                    recommend::SLOW_ROUND_TRIP.as_millis()
                 ),
             ));
         } else {
@@ -1086,7 +764,9 @@ pub fn worst(checks: &[Check]) -> Status {
 
 #[cfg(test)]
 mod tests {
+    use super::super::facts::{slot_view, PINGS};
     use super::*;
+    use ors_redis::operator::parse_info;
 
     fn node(name: &str, role: Role, master: Option<&str>) -> NodeFacts {
         let addr = NodeAddr::parse(name).unwrap();

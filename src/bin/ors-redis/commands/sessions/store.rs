@@ -5,37 +5,26 @@
 //! Listings are `SCAN cursor MATCH pattern COUNT 1000` on every master, never
 //! `KEYS` (which blocks a node while it walks its whole keyspace). `SCAN` may
 //! return a key twice, so ids are deduplicated. Deleting keys during a `SCAN`
-//! is safe: keys present for the whole scan are still returned.
+//! is safe: keys present for the whole scan are still returned. One
+//! session's read or delete goes through the library's router.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 
 use ors_redis::operator::{
-    key_slot, Error, ErrorKind, KeyBuilder, NodeAddr, NodeCursor, Page, Redirect, ReplyClass,
-    Result, SessionId, Value,
+    pack_command, Bulk, Error, ErrorKind, KeyBuilder, NodeAddr, NodeCursor, Page, Reply,
+    ReplyClass, Result, ServerError, SessionId, Value,
 };
 
-use super::{server_error, Admin, Read};
+use crate::cluster::{unexpected, Cluster};
+use crate::progress::{ProgressFn, ScanProgress};
 
-/// MOVED/ASK redirects followed for one command.
-pub(super) const MAX_REDIRECTS: usize = 5;
 /// Purge scans again until a pass finds nothing, at most this often.
 const MAX_PURGE_PASSES: u32 = 4;
 
-/// Where a scan is, for a progress indicator.
-pub struct ScanProgress<'a> {
-    pub node: &'a NodeAddr,
-    /// 1-based number of the master being scanned.
-    pub master: usize,
-    pub masters: usize,
-    /// Keys returned so far, all masters together (repeats included).
-    pub keys: u64,
-}
-
-pub type ProgressFn<'a> = dyn FnMut(&ScanProgress<'_>) + 'a;
-
-/// What a page visitor of [`Admin::scan_keys`] gets: the admin handle (to
+/// What a page visitor of [`Cluster::scan_keys`] gets: the admin handle (to
 /// run commands), the master's index and address, and the keys of one page.
-pub type PageFn<'a> = dyn FnMut(&mut Admin, usize, &NodeAddr, Vec<Vec<u8>>) -> Result<()> + 'a;
+pub type PageFn<'a> = dyn FnMut(&mut Cluster, usize, &NodeAddr, Vec<Vec<u8>>) -> Result<()> + 'a;
 
 /// A session's time to live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +65,7 @@ pub struct PurgeReport {
     pub found_in_last_pass: u64,
 }
 
-impl Admin {
+impl Cluster {
     /// Runs `SCAN ... MATCH pattern` to the end on every master, handing
     /// each page of keys to `visit`.
     pub fn scan_keys(
@@ -108,12 +97,7 @@ impl Admin {
 
     fn scan_page(&mut self, node: &NodeAddr, command: &[&[u8]]) -> Result<Page> {
         let reply = self.query(node, command)?;
-        Page::parse(reply).ok_or_else(|| {
-            Error::new(
-                ErrorKind::Server,
-                format!("node {node}: unexpected SCAN reply"),
-            )
-        })
+        Page::parse(reply).ok_or_else(|| unexpected(node, "SCAN"))
     }
 
     /// The sessions of this cluster name whose id starts with `id_prefix`,
@@ -123,7 +107,7 @@ impl Admin {
         id_prefix: &[u8],
         progress: &mut ProgressFn<'_>,
     ) -> Result<Listing> {
-        self.riding_out(|admin| admin.list_sessions_once(id_prefix, &mut *progress))
+        self.retry_pass(|admin| admin.list_sessions_once(id_prefix, &mut *progress))
     }
 
     fn list_sessions_once(
@@ -131,7 +115,7 @@ impl Admin {
         id_prefix: &[u8],
         progress: &mut ProgressFn<'_>,
     ) -> Result<Listing> {
-        let layout = KeyBuilder::new(&self.config.cluster_name);
+        let layout = KeyBuilder::new(&self.config().cluster_name);
         let pattern = layout.session_pattern(id_prefix).map_err(Error::invalid)?;
         let masters = self.masters();
         let mut found: HashMap<Vec<u8>, usize> = HashMap::new();
@@ -160,12 +144,12 @@ impl Admin {
 
     /// Every key under `ORS:<cluster-name>:` (sessions or not), per master.
     pub fn count_cluster_keys(&mut self, progress: &mut ProgressFn<'_>) -> Result<Vec<u64>> {
-        self.riding_out(|admin| admin.count_cluster_keys_once(&mut *progress))
+        self.retry_pass(|admin| admin.count_cluster_keys_once(&mut *progress))
     }
 
     fn count_cluster_keys_once(&mut self, progress: &mut ProgressFn<'_>) -> Result<Vec<u64>> {
-        let pattern = KeyBuilder::new(&self.config.cluster_name).cluster_pattern();
-        let mut per_master = vec![0u64; self.map.masters.len()];
+        let pattern = KeyBuilder::new(&self.config().cluster_name).cluster_pattern();
+        let mut per_master = vec![0u64; self.map().masters.len()];
         let mut seen: HashSet<Vec<u8>> = HashSet::new();
         self.scan_keys(&pattern, progress, &mut |_, index, _, keys| {
             for key in keys {
@@ -182,20 +166,38 @@ impl Admin {
 
     /// One session's value and TTL; `None` when there is no such session.
     pub fn get_session(&mut self, id: SessionId<'_>) -> Result<Option<Session>> {
-        let key = KeyBuilder::new(&self.config.cluster_name).key(id);
-        let (node, reply) = self.on_key_slot(&key, &[b"GET", &key], Read::SessionValue)?;
-        let value = match reply {
-            Value::Nil => return Ok(None),
-            Value::BulkString(v) => v,
-            _ => return Err(unexpected_reply(&node, "GET")),
+        let key = KeyBuilder::new(&self.config().cluster_name).key(id);
+        let get: [&[u8]; 2] = [b"GET", &key];
+        // A value longer than max-value-bytes is refused before it is
+        // read, and the connection dropped, as the library does.
+        let get_bytes = packed(&get);
+        let (_, value) = self.route(id.slot(), &mut |x| {
+            x.send(&get_bytes)?;
+            match x.receive_bulk()? {
+                Bulk::Data(value) => Ok(Reply::Done(Some(value.as_slice().to_vec()))),
+                Bulk::Nil => Ok(Reply::Done(None)),
+                Bulk::Other(Value::ServerError(e)) => refused(e, &get),
+                Bulk::Other(_) => Err(unexpected_reply("GET")),
+            }
+        })?;
+        let Some(value) = value else {
+            return Ok(None);
         };
-        let (node, reply) = self.on_key_slot(&key, &[b"TTL", &key], Read::Reply)?;
-        let ttl = match reply {
-            Value::Int(n) if n >= 0 => Ttl::Seconds(n as u64),
-            Value::Int(-1) => Ttl::Persistent,
+        let ttl_command: [&[u8]; 2] = [b"TTL", &key];
+        let ttl_bytes = packed(&ttl_command);
+        let (node, ttl) = self.route(id.slot(), &mut |x| {
+            x.send(&ttl_bytes)?;
+            match x.receive()? {
+                Value::Int(n) => Ok(Reply::Done(n)),
+                Value::ServerError(e) => refused(e, &ttl_command),
+                _ => Err(unexpected_reply("TTL")),
+            }
+        })?;
+        let ttl = match ttl {
+            n if n >= 0 => Ttl::Seconds(n as u64),
+            -1 => Ttl::Persistent,
             // -2: it expired or was deleted between GET and TTL.
-            Value::Int(_) => return Ok(None),
-            _ => return Err(unexpected_reply(&node, "TTL")),
+            _ => return Ok(None),
         };
         Ok(Some(Session {
             key,
@@ -212,41 +214,51 @@ impl Admin {
         &mut self,
         id: SessionId<'_>,
     ) -> Result<Option<(NodeAddr, &'static str)>> {
-        let key = KeyBuilder::new(&self.config.cluster_name).key(id);
-        let (node, reply, command) = match self.on_key_slot(&key, &[b"UNLINK", &key], Read::Reply) {
-            Ok((node, reply)) => (node, reply, "UNLINK"),
-            Err(e) if e.is_reply(ReplyClass::UnknownCommand) => {
-                let (node, reply) = self.on_key_slot(&key, &[b"DEL", &key], Read::Reply)?;
-                (node, reply, "DEL")
-            }
-            Err(e) => return Err(e),
+        let key = KeyBuilder::new(&self.config().cluster_name).key(id);
+        let delete = |cluster: &mut Cluster, command: &'static str| {
+            let args: [&[u8]; 2] = [command.as_bytes(), &key];
+            let bytes = packed(&args);
+            cluster
+                .route(id.slot(), &mut |x| {
+                    x.send(&bytes)?;
+                    match x.receive()? {
+                        Value::Int(n) => Ok(Reply::Done(n > 0)),
+                        Value::ServerError(e) => refused(e, &args),
+                        _ => Err(unexpected_reply(command)),
+                    }
+                })
+                .map(|(node, deleted)| deleted.then_some((node, command)))
         };
-        match reply {
-            Value::Int(n) if n > 0 => Ok(Some((node, command))),
-            Value::Int(_) => Ok(None),
-            _ => Err(unexpected_reply(&node, command)),
+        let use_unlink = &self.client.clone().use_unlink;
+        if use_unlink.load(Ordering::Relaxed) {
+            match delete(self, "UNLINK") {
+                Err(e) if e.is_reply(ReplyClass::UnknownCommand) => {
+                    use_unlink.store(false, Ordering::Relaxed);
+                }
+                other => return other,
+            }
         }
+        delete(self, "DEL")
     }
 
     /// Deletes every key under `ORS:<cluster-name>:` on every master, then
     /// scans again until a pass finds nothing left (at most
     /// `MAX_PURGE_PASSES` passes).
     pub fn purge(&mut self, progress: &mut ProgressFn<'_>) -> Result<PurgeReport> {
-        let pattern = KeyBuilder::new(&self.config.cluster_name).cluster_pattern();
+        let pattern = KeyBuilder::new(&self.config().cluster_name).cluster_pattern();
         let masters = self.masters();
         let mut report = PurgeReport {
             deleted_per_master: vec![0; masters.len()],
             masters,
             ..PurgeReport::default()
         };
-        let mut without_unlink: HashSet<String> = HashSet::new();
         for pass in 1..=MAX_PURGE_PASSES {
             report.passes = pass;
             let mut found: u64 = 0;
             let per_master = &mut report.deleted_per_master;
             self.scan_keys(&pattern, progress, &mut |admin, index, node, keys| {
                 found += keys.len() as u64;
-                let deleted = admin.delete_keys(node, &keys, &mut without_unlink)?;
+                let deleted = admin.delete_keys(node, &keys)?;
                 if let Some(n) = per_master.get_mut(index) {
                     *n += deleted;
                 }
@@ -264,23 +276,15 @@ impl Admin {
 
     /// Deletes `keys` on `node`, one command each in one pipeline. Keys that
     /// moved away (MOVED/ASK) are left for the next pass.
-    fn delete_keys(
-        &mut self,
-        node: &NodeAddr,
-        keys: &[Vec<u8>],
-        without_unlink: &mut HashSet<String>,
-    ) -> Result<u64> {
+    fn delete_keys(&mut self, node: &NodeAddr, keys: &[Vec<u8>]) -> Result<u64> {
         if keys.is_empty() {
             return Ok(0);
         }
-        let node_key = node.to_string();
+        let client = self.client.clone();
         // At most two rounds: UNLINK, then DEL if the node has no UNLINK.
         for _ in 0..2 {
-            let command: &[u8] = if without_unlink.contains(&node_key) {
-                b"DEL"
-            } else {
-                b"UNLINK"
-            };
+            let unlink = client.use_unlink.load(Ordering::Relaxed);
+            let command: &[u8] = if unlink { b"UNLINK" } else { b"DEL" };
             let commands: Vec<Vec<&[u8]>> = keys.iter().map(|k| vec![command, k]).collect();
             let replies = self.pipeline(node, &commands)?;
             let mut deleted = 0;
@@ -291,75 +295,44 @@ impl Admin {
                     Value::Int(_) => {}
                     Value::ServerError(e) => match e.class() {
                         ReplyClass::Moved | ReplyClass::Ask => continue,
-                        ReplyClass::UnknownCommand if command == b"UNLINK" => {
+                        ReplyClass::UnknownCommand if unlink => {
                             retry_with_del = true;
                             break;
                         }
-                        _ => return Err(e.to_error().at_node(&node_key)),
+                        _ => return Err(e.to_error().at_node(&node.to_string())),
                     },
-                    _ => return Err(unexpected_reply(node, "UNLINK")),
+                    _ => return Err(unexpected(node, "UNLINK")),
                 }
             }
             if !retry_with_del {
                 return Ok(deleted);
             }
-            without_unlink.insert(node_key.clone());
+            client.use_unlink.store(false, Ordering::Relaxed);
         }
         Ok(0)
     }
+}
 
-    /// Runs one command on the master of `key`'s slot, following MOVED and
-    /// ASK redirects, and riding out a failover like the library.
-    pub fn on_key_slot(
-        &mut self,
-        key: &[u8],
-        args: &[&[u8]],
-        read: Read,
-    ) -> Result<(NodeAddr, Value)> {
-        self.riding_out(|admin| admin.on_key_slot_once(key, args, read))
-    }
-
-    fn on_key_slot_once(
-        &mut self,
-        key: &[u8],
-        args: &[&[u8]],
-        read: Read,
-    ) -> Result<(NodeAddr, Value)> {
-        let slot = key_slot(key);
-        let mut node = self
-            .map
-            .master_of(slot)
-            .map(|m| m.addr.clone())
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Cluster,
-                    format!("slot {slot} is not served by any master (run ors-redis doctor)"),
-                )
-            })?;
-        let mut asking = false;
-        for _ in 0..=MAX_REDIRECTS {
-            let reply = self.asking_query(&node, asking, args, read)?;
-            let Value::ServerError(e) = reply else {
-                return Ok((node, reply));
-            };
-            let Some(to) = Redirect::of(&e, &node) else {
-                return Err(server_error(&node, &e, args));
-            };
-            node = to.addr;
-            asking = to.ask;
-        }
-        Err(Error::new(
-            ErrorKind::Cluster,
-            format!(
-                "slot {slot}: still redirected after {MAX_REDIRECTS} redirects (is the cluster resharding?)"
-            ),
-        ))
+/// An error reply to a routed command: the router's to judge (a redirect,
+/// a passing cluster state, or final), except a NOPERM, which names the ACL
+/// permission it lacks.
+pub(super) fn refused<T>(e: ServerError, args: &[&[u8]]) -> Result<Reply<T>> {
+    if e.class() == ReplyClass::NoPerm {
+        Err(e.to_error_for(args))
+    } else {
+        Ok(Reply::Error(e))
     }
 }
 
-fn unexpected_reply(node: &NodeAddr, what: &str) -> Error {
-    Error::new(
-        ErrorKind::Server,
-        format!("node {node}: unexpected {what} reply"),
-    )
+/// `args` as the bytes of one command.
+pub(super) fn packed(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    pack_command(&mut out, args);
+    out
+}
+
+/// A reply of a shape the command does not expect (the router names the
+/// node).
+pub(super) fn unexpected_reply(what: &str) -> Error {
+    Error::new(ErrorKind::Server, format!("unexpected {what} reply"))
 }

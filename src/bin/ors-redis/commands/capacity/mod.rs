@@ -1,14 +1,17 @@
-//! `ors-redis capacity`: prints the rules, the measurement and the
-//! projection of `ors_redis::admin::capacity`.
+//! `ors-redis capacity`: ORS's sizing rules turned into numbers, a
+//! measurement of the live cluster and a projection (`measure.rs`), printed
+//! here as tables or one JSON envelope.
+
+mod measure;
 
 use serde::Serialize;
 
-use crate::admin::capacity::{self, Limit, Measured, Method, Plan, Projection, Recommendation};
-use crate::admin::{human_bytes, Admin, Status};
+use self::measure::{self as capacity, Limit, Measured, Method, Plan, Projection, Recommendation};
 use crate::cli::CapacityArgs;
-use crate::output::{self, Table};
+use crate::cluster::Cluster;
+use crate::ctx::{failure, Ctx, EXIT_FAIL, EXIT_OK};
+use crate::output::{self, human_bytes, Status, Table};
 use crate::progress::with_progress;
-use crate::{failure, Ctx, EXIT_FAIL, EXIT_OK};
 
 /// Everything the report shows.
 struct Report {
@@ -42,7 +45,7 @@ pub fn run(ctx: &Ctx, args: &CapacityArgs) -> i32 {
         ors_memory: args.ors_memory,
     };
     let sample_limit = args.sample;
-    let mut admin = match Admin::connect(ctx.config.clone()) {
+    let mut admin = match Cluster::connect(ctx.config.clone()) {
         Ok(a) => a,
         Err(e) => return failure(ctx, "capacity", &e),
     };

@@ -1,32 +1,43 @@
-//! `ors-redis sessions export` and `sessions import`: one cluster name's
-//! sessions out to a stream (`stream.rs`) and back into a cluster, with a
-//! progress display and a summary.
+//! `ors-redis sessions import`: a session stream (`stream.rs`) back into a
+//! cluster, with a progress display and a summary.
 //!
-//! The export writes what [`Admin::export_source`] hands it. The import
-//! reads the stream on this thread and hands each master's sessions, a
-//! batch at a time, to a thread of its own that writes them
-//! ([`Admin::write_entries`]): every master is written at once.
+//! The stream is read on this thread; each master's sessions go, a batch
+//! at a time, to a thread of its own ([`Cluster::write_entries`]): every
+//! master is written at once. A batch goes out as `SET key value PX ttl NX`
+//! (no `NX` with `--overwrite`), pipelined to the master of each entry's
+//! slot in the slot map. A nil reply is a session that was there already
+//! and is kept. An entry that comes back redirected (MOVED, ASK) or refused
+//! for a passing cluster state, or whose pipeline was cut short, is written
+//! again on its own through the library's router, which follows redirects
+//! and rides out failovers within op-timeout.
+//!
+//! A batch resent after a connection broke mid-pipeline may find some of
+//! its own sessions already written: without `--overwrite` they are then
+//! counted as kept, not as imported (the data is the same either way).
 
 use std::cell::Cell;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, BufReader, IsTerminal, Read};
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
-use ors_redis::operator::{Config, Error, ErrorKind, KeyBuilder, SessionId};
+use ors_redis::operator::{
+    Error, KeyBuilder, NodeAddr, Reply, ReplyClass, Result, ServerError, SessionId, Value,
+};
 
-use crate::admin::import::{Entry, Tally};
-use crate::admin::{human_bytes, Admin};
+use super::store::{packed, unexpected_reply};
+use super::{IO_BUFFER, REDRAW_EVERY};
+use crate::cluster::Cluster;
+use crate::ctx::{failure, usage_error, Ctx, EXIT_FAIL, EXIT_OK};
 use crate::output::{self, Table};
 use crate::progress::TransferProgress;
-use crate::stream::{now_ms, Reader, Writer};
-use crate::{failure, usage_error, Ctx, EXIT_FAIL, EXIT_OK};
+use crate::stream::{now_ms, Reader};
 
 /// An import hands a master's sessions to its thread this many at a time,
 /// or fewer when their values reach `BATCH_BYTES`.
@@ -35,178 +46,196 @@ const BATCH_BYTES: usize = 1 << 20;
 /// Batches waiting for each master's thread: enough to keep it busy while
 /// the stream is read, few enough to bound the memory held.
 const QUEUED_BATCHES: usize = 4;
-/// Buffer of the stream's input and output.
-const IO_BUFFER: usize = 1 << 20;
-/// The progress display is brought up to date at most this often.
-const REDRAW_EVERY: Duration = Duration::from_millis(100);
 
-const EXPORT: &str = "sessions_export";
 const IMPORT: &str = "sessions_import";
 
-// ------------------------------------------------------------------ export
-
-/// `result` of `sessions export --json`.
-#[derive(Serialize)]
-struct ExportOut<'a> {
-    cluster_name: &'a str,
-    prefix: &'a str,
-    file: String,
-    sessions: u64,
-    value_bytes: u64,
-    exported_at_ms: u64,
-    seconds: f64,
+/// One session to write.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    /// When it expires, in milliseconds since the Unix epoch; `None`: no
+    /// TTL (as the export found it). The TTL sent is what is left of it
+    /// when the command goes out.
+    pub expires_at_ms: Option<u64>,
+    pub slot: u16,
+    /// The line of the stream it came from, for messages.
+    pub line: u64,
 }
 
-/// Where the stream goes, for messages.
-enum Destination {
-    File(String),
-    Stdout,
-}
+impl Entry {
+    /// Its `SET`, with `ttl` (milliseconds left, when it has a TTL).
+    fn set_command<'a>(&'a self, ttl: &'a str, overwrite: bool) -> Vec<&'a [u8]> {
+        let mut set: Vec<&[u8]> = vec![b"SET", &self.key, &self.value];
+        if self.expires_at_ms.is_some() {
+            set.extend([&b"PX"[..], ttl.as_bytes()]);
+        }
+        if !overwrite {
+            set.push(b"NX");
+        }
+        set
+    }
 
-impl std::fmt::Display for Destination {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Destination::File(path) => f.write_str(path),
-            Destination::Stdout => f.write_str("stdout"),
+    /// The milliseconds it has left at `now` (empty without a TTL), or
+    /// `None` when it has expired.
+    fn ttl_at(&self, now: u64) -> Option<String> {
+        match self.expires_at_ms {
+            None => Some(String::new()),
+            Some(at) if at > now => Some((at - now).to_string()),
+            Some(_) => None,
         }
     }
 }
 
-/// Where the stream goes.
-enum Output {
-    File(File),
-    Stdout(io::Stdout),
+/// What a batch came to.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub imported: u64,
+    /// Their TTL ran out before they could be written.
+    pub expired: u64,
+    /// Without `--overwrite`: a session of that id was there already.
+    pub kept_existing: u64,
+    /// Refused by the server (an error reply other than a redirect or a
+    /// passing cluster state: OOM, a wrong type...).
+    pub failed: u64,
+    pub first_failure: Option<String>,
 }
 
-impl Write for Output {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Output::File(f) => f.write(buf),
-            Output::Stdout(s) => s.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Output::File(f) => f.flush(),
-            Output::Stdout(s) => s.flush(),
-        }
-    }
-}
-
-pub fn export(ctx: &Ctx, prefix: &str, file: Option<&Path>) -> i32 {
-    let cluster = ctx.config.cluster_name.as_str();
-    if let Err(why) = KeyBuilder::new(&ctx.config.cluster_name).session_pattern(prefix.as_bytes()) {
-        return usage_error(&format!("--prefix: {why}"));
-    }
-    let output = match file {
-        None if ctx.json => {
-            return usage_error("--json puts its document on stdout: give the stream a --file")
-        }
-        None if io::stdout().is_terminal() => {
-            return usage_error(
-                "stdout is a terminal: give --file F, or redirect stdout (> sessions.jsonl)",
-            )
-        }
-        None => Output::Stdout(io::stdout()),
-        Some(path) => match File::create(path) {
-            Ok(f) => Output::File(f),
-            Err(e) => return usage_error(&format!("cannot create {}: {e}", path.display())),
-        },
-    };
-    let mut admin = match Admin::connect(ctx.config.clone()) {
-        Ok(a) => a,
-        Err(e) => return failure(ctx, EXPORT, &e),
-    };
-    let started = Instant::now();
-    let exported_at_ms = now_ms();
-    let destination = match file {
-        Some(path) => Destination::File(path.display().to_string()),
-        None => Destination::Stdout,
-    };
-    let out = BufWriter::with_capacity(IO_BUFFER, output);
-    let mut writer = match Writer::new(out, cluster, exported_at_ms) {
-        Ok(w) => w,
-        Err(e) => return write_failed(ctx, &destination, &e),
-    };
-    let mut progress = TransferProgress::new("exporting", ctx.quiet, None);
-    let mut value_bytes = 0u64;
-    let mut write_error: Option<io::Error> = None;
-    let mut last_redraw = started;
-    let read = admin.export_source(prefix.as_bytes(), &mut |batch| {
-        for s in batch {
-            if let Err(e) = writer.record(s.id, s.value, s.pttl_ms) {
-                write_error = Some(e);
-                return Err(Error::new(ErrorKind::Internal, "the output failed"));
+impl Tally {
+    /// Counts what writing `entry` on `node` came to.
+    fn add(&mut self, entry: &Entry, node: &NodeAddr, written: Written) {
+        match written {
+            Written::Imported => self.imported += 1,
+            Written::Kept => self.kept_existing += 1,
+            Written::Refused(e) => {
+                self.failed += 1;
+                self.first_failure.get_or_insert_with(|| {
+                    format!("line {}: node {node}: {}", entry.line, e.text())
+                });
             }
-            value_bytes += s.value.len() as u64;
         }
-        if last_redraw.elapsed() >= REDRAW_EVERY {
-            last_redraw = Instant::now();
-            progress.update(&export_counts(writer.records(), value_bytes), None);
+    }
+}
+
+/// What a SET came to.
+enum Written {
+    Imported,
+    Kept,
+    Refused(ServerError),
+}
+
+/// A SET's reply: what it came to, or an error reply for the router to
+/// judge (a redirect, a passing cluster state). An ACL or authentication
+/// refusal stops the import.
+fn judge_set(reply: Value) -> Result<std::result::Result<Written, ServerError>> {
+    match reply {
+        Value::Okay => Ok(Ok(Written::Imported)),
+        Value::SimpleString(s) if s == "OK" => Ok(Ok(Written::Imported)),
+        Value::Nil => Ok(Ok(Written::Kept)),
+        Value::ServerError(e) => {
+            let class = e.class();
+            if matches!(class, ReplyClass::Moved | ReplyClass::Ask) || class.is_transient() {
+                Ok(Err(e))
+            } else if matches!(class, ReplyClass::NoPerm | ReplyClass::NoAuth) {
+                Err(e.to_error_for(&[b"SET"]))
+            } else {
+                Ok(Ok(Written::Refused(e)))
+            }
         }
-        Ok(())
-    });
-    progress.update(&export_counts(writer.records(), value_bytes), None);
-    drop(progress);
-    if let Some(e) = write_error {
-        return write_failed(ctx, &destination, &e);
+        _ => Err(unexpected_reply("SET")),
     }
-    let sessions = writer.records();
-    if let Err(e) = read {
-        // What was read goes out, without the end line: an import of it
-        // then says that the export did not finish.
-        let _ = writer.flush();
-        return failure(ctx, EXPORT, &e);
+}
+
+impl Cluster {
+    /// Writes `entries`; an error is what stops the import (the ACL refuses
+    /// SET, the cluster stays down past op-timeout).
+    pub fn write_entries(&mut self, entries: Vec<Entry>, overwrite: bool) -> Result<Tally> {
+        let mut tally = Tally::default();
+        // Entries for the router, one by one.
+        let mut one_by_one = Vec::new();
+        for (node, group) in self.by_master(entries, &mut one_by_one) {
+            let now = now_ms();
+            let mut sent = Vec::with_capacity(group.len());
+            let mut ttls = Vec::with_capacity(group.len());
+            for entry in group {
+                match entry.ttl_at(now) {
+                    Some(ttl) => {
+                        ttls.push(ttl);
+                        sent.push(entry);
+                    }
+                    None => tally.expired += 1,
+                }
+            }
+            let commands: Vec<Vec<&[u8]>> = sent
+                .iter()
+                .zip(&ttls)
+                .map(|(e, ttl)| e.set_command(ttl, overwrite))
+                .collect();
+            let replies = match self.pipeline(&node, &commands) {
+                Ok(r) => r,
+                Err(e) if e.is_retryable() => {
+                    tracing::debug!(error = %e.message, entries = sent.len(), "pipeline cut short: writing its entries one by one");
+                    one_by_one.extend(sent);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            drop(commands);
+            for (entry, reply) in sent.into_iter().zip(replies) {
+                match judge_set(reply).map_err(|e| e.at_node(&node.to_string()))? {
+                    Ok(written) => tally.add(&entry, &node, written),
+                    Err(_) => one_by_one.push(entry),
+                }
+            }
+        }
+        for entry in one_by_one {
+            self.write_routed(&entry, overwrite, &mut tally)?;
+        }
+        Ok(tally)
     }
-    let finished = writer.finish().and_then(|out| match out.into_inner() {
-        Ok(Output::File(f)) => f.sync_all(),
-        Ok(Output::Stdout(_)) => Ok(()),
-        Err(e) => Err(e.into_error()),
-    });
-    if let Err(e) = finished {
-        return write_failed(ctx, &destination, &e);
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    if ctx.json {
-        let out = ExportOut {
-            cluster_name: cluster,
-            prefix,
-            file: destination.to_string(),
-            sessions,
-            value_bytes,
-            exported_at_ms,
-            seconds,
+
+    /// Writes one entry through the library's router.
+    fn write_routed(&mut self, entry: &Entry, overwrite: bool, tally: &mut Tally) -> Result<()> {
+        let Some(ttl) = entry.ttl_at(now_ms()) else {
+            tally.expired += 1;
+            return Ok(());
         };
-        output::json(EXPORT, true, &out);
+        let set = entry.set_command(&ttl, overwrite);
+        let packed = packed(&set);
+        let (node, written) = self.route(entry.slot, &mut |x| {
+            x.send(&packed)?;
+            Ok(match judge_set(x.receive()?)? {
+                Ok(written) => Reply::Done(written),
+                Err(e) => Reply::Error(e),
+            })
+        })?;
+        tally.add(entry, &node, written);
+        Ok(())
     }
-    ctx.note(&format!(
-        "exported {sessions} session(s) of cluster-name {cluster} to {destination} \
-         ({} of values) in {seconds:.1} s",
-        human_bytes(value_bytes)
-    ));
-    EXIT_OK
-}
 
-fn export_counts(sessions: u64, value_bytes: u64) -> String {
-    format!("{sessions} sessions, {}", human_bytes(value_bytes))
-}
-
-/// The stream could not be written: a closed pipe ends the command quietly
-/// (141), anything else is a failure that names the destination.
-fn write_failed(ctx: &Ctx, destination: &Destination, e: &io::Error) -> i32 {
-    if let Destination::Stdout = destination {
-        output::stdout_failed(e);
+    /// The entries by the master of their slot in the slot map, in the
+    /// order first met. An entry whose slot no master serves goes to
+    /// `unserved`, for the router to wait for one.
+    fn by_master(
+        &self,
+        entries: Vec<Entry>,
+        unserved: &mut Vec<Entry>,
+    ) -> Vec<(NodeAddr, Vec<Entry>)> {
+        let map = self.map();
+        let mut groups: Vec<(NodeAddr, Vec<Entry>)> = Vec::new();
+        for entry in entries {
+            let Some(master) = map.master_of(entry.slot) else {
+                unserved.push(entry);
+                continue;
+            };
+            match groups.iter_mut().find(|(node, _)| *node == master.addr) {
+                Some((_, group)) => group.push(entry),
+                None => groups.push((master.addr.clone(), vec![entry])),
+            }
+        }
+        groups
     }
-    // The kind of a local failure: a full disk, a file not writable.
-    let error = Error::new(
-        ErrorKind::LocalResource,
-        format!("cannot write {destination}: {e}"),
-    );
-    failure(ctx, EXPORT, &error)
 }
-
-// ------------------------------------------------------------------ import
 
 /// `result` of `sessions import --json`.
 #[derive(Serialize, Default)]
@@ -279,7 +308,7 @@ pub fn import(ctx: &Ctx, file: Option<&Path>, overwrite: bool, rename: bool) -> 
         );
         return failure(ctx, IMPORT, &Error::invalid(why));
     }
-    let admin = match Admin::connect(ctx.config.clone()) {
+    let admin = match Cluster::connect(ctx.config.clone()) {
         Ok(a) => a,
         Err(e) => return failure(ctx, IMPORT, &e),
     };
@@ -293,15 +322,7 @@ pub fn import(ctx: &Ctx, file: Option<&Path>, overwrite: bool, rename: bool) -> 
     };
     let mut progress = TransferProgress::new("importing", ctx.quiet, size);
     let mut show = |out: &ImportOut| progress.update(&counts_text(out), Some(bytes_read.get()));
-    run_import(
-        &source,
-        &ctx.config,
-        &admin,
-        &mut reader,
-        overwrite,
-        &mut out,
-        &mut show,
-    );
+    run_import(&source, &admin, &mut reader, overwrite, &mut out, &mut show);
     show(&out);
     drop(progress);
     out.seconds = started.elapsed().as_secs_f64();
@@ -416,8 +437,7 @@ impl Shared {
 /// what stopped it go into `out`.
 fn run_import<R: io::BufRead>(
     source: &str,
-    config: &Config,
-    admin: &Admin,
+    admin: &Cluster,
     reader: &mut Reader<R>,
     overwrite: bool,
     out: &mut ImportOut,
@@ -430,16 +450,15 @@ fn run_import<R: io::BufRead>(
     }
     // The thread of each slot's master; an unserved slot's sessions go to
     // the first, whose writing waits for a master within op-timeout.
+    let map = admin.map();
     let thread_of: Vec<usize> = (0..16384u16)
         .map(|slot| {
-            admin
-                .map
-                .master_of(slot)
+            map.master_of(slot)
                 .and_then(|m| masters.iter().position(|n| *n == m.addr))
                 .unwrap_or(0)
         })
         .collect();
-    let keys = KeyBuilder::new(&config.cluster_name);
+    let keys = KeyBuilder::new(&admin.config().cluster_name);
     let exported_at = reader.header().exported_at_ms;
     let shared = Shared::default();
     let mut stream_error: Option<String> = None;
@@ -448,8 +467,8 @@ fn run_import<R: io::BufRead>(
         for _ in &masters {
             let (tx, rx) = sync_channel::<Vec<Entry>>(QUEUED_BATCHES);
             let shared = &shared;
-            let config = config.clone();
-            scope.spawn(move || write_batches(config, rx, overwrite, shared));
+            let mut cluster = admin.for_thread();
+            scope.spawn(move || write_batches(&mut cluster, rx, overwrite, shared));
             senders.push(tx);
         }
         let mut batches: Vec<Vec<Entry>> = masters.iter().map(|_| Vec::new()).collect();
@@ -531,11 +550,12 @@ fn run_import<R: io::BufRead>(
 
 /// One master's thread: writes the batches it is handed until there are
 /// no more, or until an error stops the import.
-fn write_batches(config: Config, batches: Receiver<Vec<Entry>>, overwrite: bool, shared: &Shared) {
-    let mut admin = match Admin::connect(config) {
-        Ok(a) => a,
-        Err(e) => return shared.fail(e),
-    };
+fn write_batches(
+    admin: &mut Cluster,
+    batches: Receiver<Vec<Entry>>,
+    overwrite: bool,
+    shared: &Shared,
+) {
     for batch in batches {
         if shared.stop.load(Ordering::Relaxed) {
             return;

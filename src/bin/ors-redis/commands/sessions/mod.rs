@@ -1,21 +1,32 @@
-//! `ors-redis sessions list|count|get|del|purge` (`export` and `import`
-//! are `transfer.rs`'s).
+//! `ors-redis sessions list|count|get|del|purge`, printed here from what
+//! `store.rs` finds; `export` and `import` (the session stream) are
+//! `export.rs`'s and `import.rs`'s.
+
+mod export;
+mod import;
+pub mod store;
 
 use std::io::IsTerminal;
 use std::os::unix::ffi::OsStrExt;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use ors_redis::operator::{KeyBuilder, NodeAddr, SessionId};
 
-use crate::admin::sessions::{Session, Ttl};
-use crate::admin::Admin;
+use self::store::{Session, Ttl};
 use crate::cli::SessionsCommand;
+use crate::cluster::Cluster;
+use crate::ctx::{failure, usage_error, Ctx, EXIT_FAIL, EXIT_OK, EXIT_USAGE};
 use crate::output::{self, Table};
 use crate::progress::with_progress;
 use crate::text;
-use crate::transfer;
-use crate::{failure, sessions_name, usage_error, Ctx, EXIT_FAIL, EXIT_OK, EXIT_USAGE};
+
+/// Buffer of the stream's input and output.
+const IO_BUFFER: usize = 1 << 20;
+/// The progress display of an export or import is brought up to date at
+/// most this often.
+const REDRAW_EVERY: Duration = Duration::from_millis(100);
 
 /// On a terminal, text values are shown up to this size, binary ones as a
 /// hexdump up to `MAX_HEXDUMP`; redirect stdout for the whole value.
@@ -23,17 +34,17 @@ const MAX_TEXT: usize = 64 * 1024;
 const MAX_HEXDUMP: usize = 4096;
 
 pub fn run(ctx: &Ctx, sub: &SessionsCommand) -> i32 {
-    let name = sessions_name(sub);
+    let name = sub.name();
     // They check their input and output before they connect.
     match sub {
         SessionsCommand::Export { prefix, file } => {
-            return transfer::export(ctx, prefix, file.as_deref())
+            return export::export(ctx, prefix, file.as_deref())
         }
         SessionsCommand::Import {
             file,
             overwrite,
             rename,
-        } => return transfer::import(ctx, file.as_deref(), *overwrite, *rename),
+        } => return import::import(ctx, file.as_deref(), *overwrite, *rename),
         _ => {}
     }
     // A bad id is a usage error, whether or not the cluster is up.
@@ -46,7 +57,7 @@ pub fn run(ctx: &Ctx, sub: &SessionsCommand) -> i32 {
         }
         _ => None,
     };
-    let mut admin = match Admin::connect(ctx.config.clone()) {
+    let mut admin = match Cluster::connect(ctx.config.clone()) {
         Ok(a) => a,
         Err(e) => return failure(ctx, name, &e),
     };
@@ -122,7 +133,7 @@ struct ListedSession {
     master: Option<String>,
 }
 
-fn list(ctx: &Ctx, admin: &mut Admin, prefix: &str, count_only: bool) -> i32 {
+fn list(ctx: &Ctx, admin: &mut Cluster, prefix: &str, count_only: bool) -> i32 {
     let name = if count_only {
         "sessions_count"
     } else {
@@ -208,7 +219,7 @@ struct GetOut {
     value: Option<String>,
 }
 
-fn get(ctx: &Ctx, admin: &mut Admin, id: SessionId<'_>, raw: bool, escaped: bool) -> i32 {
+fn get(ctx: &Ctx, admin: &mut Cluster, id: SessionId<'_>, raw: bool, escaped: bool) -> i32 {
     let bytes = id.as_bytes();
     let session = match admin.get_session(id) {
         Ok(Some(s)) => s,
@@ -321,7 +332,7 @@ struct DelOut {
     redis_command: Option<&'static str>,
 }
 
-fn del(ctx: &Ctx, admin: &mut Admin, id: SessionId<'_>) -> i32 {
+fn del(ctx: &Ctx, admin: &mut Cluster, id: SessionId<'_>) -> i32 {
     let bytes = id.as_bytes();
     let deleted = match admin.delete_session(id) {
         Ok(d) => d,
@@ -374,7 +385,7 @@ struct PurgeOut<'a> {
     found_in_last_pass: u64,
 }
 
-fn purge(ctx: &Ctx, admin: &mut Admin, yes: bool) -> i32 {
+fn purge(ctx: &Ctx, admin: &mut Cluster, yes: bool) -> i32 {
     let cluster = ctx.config.cluster_name.as_str();
     let keys = KeyBuilder::new(&ctx.config.cluster_name);
     let under = keys.cluster_prefix();

@@ -1,0 +1,54 @@
+//! What every command gets and how it ends: the context (config and output
+//! flags), the exit statuses, and the one way a usage problem or a failure
+//! is reported.
+
+use ors_redis::operator::{Config, Error, ErrorKind};
+
+use crate::output;
+
+/// Exit statuses: 0 success, 1 a failed check or operation, 2 usage/config.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAIL: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+
+/// What every command gets.
+pub struct Ctx {
+    pub config: Config,
+    pub json: bool,
+    pub quiet: bool,
+}
+
+impl Ctx {
+    /// A note for the operator on stderr (not with --quiet).
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            output::note(text);
+        }
+    }
+}
+
+/// Reports a usage problem on stderr and returns its exit status.
+pub fn usage_error(message: &str) -> i32 {
+    output::note(&format!("{message} (see ors-redis --help)"));
+    EXIT_USAGE
+}
+
+/// The status of an error that ends a command: a config or argument
+/// problem is 2, the cluster saying no or not answering is 1.
+pub fn exit_code(error: &Error) -> i32 {
+    if matches!(error.kind, ErrorKind::Config | ErrorKind::InvalidArgument) {
+        EXIT_USAGE
+    } else {
+        EXIT_FAIL
+    }
+}
+
+/// Prints an error that ends a command (as the JSON envelope with --json)
+/// and returns its exit status.
+pub fn failure(ctx: &Ctx, command: &str, error: &Error) -> i32 {
+    if ctx.json {
+        output::json_error(command, error);
+    }
+    output::note(&error.message);
+    exit_code(error)
+}
