@@ -269,7 +269,9 @@ struct RefreshState {
 
 /// The shared topology: the current map, its epoch, and the refresh gate.
 pub struct Topology {
-    seeds: Vec<NodeAddr>,
+    /// `redis-nodes`, asked last by a refresh; `ors_redis_reconfigure` may
+    /// replace them.
+    seeds: RwLock<Arc<[NodeAddr]>>,
     current: RwLock<Arc<SlotMap>>,
     epoch: AtomicU64,
     refresh: Mutex<RefreshState>,
@@ -280,12 +282,21 @@ impl Topology {
     pub fn new(seeds: Vec<NodeAddr>, mut initial: SlotMap) -> Self {
         initial.epoch = 1;
         Topology {
-            seeds,
+            seeds: RwLock::new(seeds.into()),
             current: RwLock::new(Arc::new(initial)),
             epoch: AtomicU64::new(1),
             refresh: Mutex::new(RefreshState::default()),
             refreshes: AtomicU64::new(0),
         }
+    }
+
+    /// Replaces the seeds that refreshes ask after every node of the map.
+    pub fn set_seeds(&self, seeds: &[NodeAddr]) {
+        *self.seeds.write() = seeds.into();
+    }
+
+    fn seeds(&self) -> Arc<[NodeAddr]> {
+        self.seeds.read().clone()
     }
 
     pub fn epoch(&self) -> u64 {
@@ -335,7 +346,7 @@ impl Topology {
         let old = self.current();
         let rotation = state.next_candidate;
         state.next_candidate = state.next_candidate.wrapping_add(1);
-        let candidates = refresh_candidates(&old, &self.seeds, rotation, avoid);
+        let candidates = refresh_candidates(&old, &self.seeds(), rotation, avoid);
         if self.ask(&old, &candidates, deadline, fetch) == Asked::NoAnswer {
             tracing::warn!("slot map refresh: no node answered CLUSTER SLOTS");
         }
@@ -361,7 +372,7 @@ impl Topology {
             return;
         }
         let old = self.current();
-        let candidates = late_candidates(&old, &self.seeds, silent);
+        let candidates = late_candidates(&old, &self.seeds(), silent);
         if self.ask(&old, &candidates, deadline, fetch) == Asked::NoAnswer {
             tracing::debug!(
                 node = silent,

@@ -12,6 +12,7 @@
 //! again later: its sessions are handed on together, once.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
@@ -78,7 +79,8 @@ const LISTING: &str = "CLUSTER GETKEYSINSLOT";
 
 /// The part of a read that stays the same from claim to claim.
 pub struct NodeReader<'a> {
-    pub client: &'a Client,
+    /// The live client when the worker last looked (see `bulk::work`).
+    pub client: Arc<Client>,
     pub prefix: &'a [u8],
     pub want: Want,
     packed: Vec<u8>,
@@ -99,7 +101,7 @@ struct Listed {
 }
 
 impl<'a> NodeReader<'a> {
-    pub fn new(client: &'a Client, prefix: &'a [u8], want: Want) -> Self {
+    pub fn new(client: Arc<Client>, prefix: &'a [u8], want: Want) -> Self {
         NodeReader {
             client,
             prefix,
@@ -303,7 +305,7 @@ impl<'a> NodeReader<'a> {
 
     /// The session id of a listed key, if it is one of ours with the prefix.
     fn id_of<'k>(&self, key: &'k [u8]) -> Option<&'k [u8]> {
-        session_id_of(self.client, self.prefix, key)
+        session_id_of(&self.client, self.prefix, key)
     }
 
     /// Asks for the values (and TTLs) of the stable slots' keys in one
@@ -318,12 +320,12 @@ impl<'a> NodeReader<'a> {
         late: &mut Late<'_>,
     ) -> Result<()> {
         self.packed.clear();
-        let (client, prefix, want) = (self.client, self.prefix, self.want);
+        let (client, prefix, want) = (self.client.clone(), self.prefix, self.want);
         for listed in stable {
             for key in listed
                 .keys
                 .iter()
-                .filter(|k| session_id_of(client, prefix, k).is_some())
+                .filter(|k| session_id_of(&client, prefix, k).is_some())
             {
                 pack_reads(&mut self.packed, key, want);
             }

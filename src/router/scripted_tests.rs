@@ -3,7 +3,6 @@
 //! within the call's deadline, without a server.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,10 +11,10 @@ use crate::config::{Config, NodeAddr};
 use crate::connection::scripted::{dial_with, Answer, Script, ScriptedStream};
 use crate::connection::{ConnectParams, NodeConnection};
 use crate::error::{Error, ErrorKind};
-use crate::keys::{KeyBuilder, SessionId};
+use crate::keys::SessionId;
 use crate::session;
 use crate::session::Calls;
-use crate::topology::{SlotMap, Topology};
+use crate::topology::SlotMap;
 
 const A: &str = "10.0.0.1:7000";
 const B: &str = "10.0.0.2:7000";
@@ -133,14 +132,7 @@ fn client(master: &str, replicas: &[&str]) -> Client {
         .read_value(&mut &slots_reply(master, replicas)[..])
         .unwrap();
     let map = SlotMap::parse(&reply, &NodeAddr::parse(master).unwrap()).unwrap();
-    Client {
-        generation: 1,
-        keys: KeyBuilder::new(&config.cluster_name),
-        topology: Topology::new(config.nodes.clone(), map),
-        use_unlink: AtomicBool::new(true),
-        params,
-        config,
-    }
+    Client::new(config, params, map, true, 1)
 }
 
 /// Runs a GET of `id()`, checking that it returns within the deadline.
