@@ -121,3 +121,106 @@ impl ConnectionSet {
         self.stale.retain(|(a, _)| **a != *addr);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::connection::scripted::{dial_with, Answer, Script, ScriptedStream};
+
+    fn params(extra: &str) -> ConnectParams {
+        let config = Config::parse(&format!("redis-nodes=h:1 cluster-name=T {extra}")).unwrap();
+        ConnectParams::from_config(&config).unwrap()
+    }
+
+    /// A scripted node that refuses the password "refused" and takes any
+    /// other: the commands it got, and how many connections were opened.
+    fn node() -> (Arc<Mutex<Vec<Vec<Vec<u8>>>>>, Arc<Mutex<u32>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let opened = Arc::new(Mutex::new(0));
+        let (log, count) = (seen.clone(), opened.clone());
+        dial_with(Box::new(move |_addr: &str| {
+            *count.lock().unwrap() += 1;
+            let log = log.clone();
+            let script: Box<Script> = Box::new(move |args: &[Vec<u8>]| {
+                log.lock().unwrap().push(args.to_vec());
+                if args.last().map(Vec::as_slice) == Some(b"refused") {
+                    Answer::Reply(b"-WRONGPASS invalid username-password pair\r\n".to_vec())
+                } else {
+                    Answer::Reply(b"+OK\r\n".to_vec())
+                }
+            });
+            Ok(NodeConnection::scripted(ScriptedStream::new(Arc::new(
+                Mutex::new(script),
+            ))))
+        }));
+        (seen, opened)
+    }
+
+    #[test]
+    fn changed_credentials_log_in_again_on_next_use_and_a_refusal_reopens() {
+        let (seen, opened) = node();
+        let deadline = || Instant::now() + Duration::from_secs(1);
+        let addr = "127.0.0.1:7000";
+        let old = params("username=ors password=old-pw");
+        let mut conns = ConnectionSet::default();
+        conns.connection(addr, &old, deadline()).unwrap();
+        assert_eq!(*opened.lock().unwrap(), 1);
+
+        // Same credentials: nothing sent, nothing opened.
+        let timeouts = params("username=ors password=old-pw op-timeout=9");
+        conns.renew(&old, &timeouts);
+        conns.connection(addr, &timeouts, deadline()).unwrap();
+        assert!(seen.lock().unwrap().is_empty());
+
+        // A new password: the same connection, logged in again.
+        let new = params("username=ors password=new-pw");
+        conns.renew(&timeouts, &new);
+        assert_eq!(conns.open_count(), 1);
+        conns.connection(addr, &new, deadline()).unwrap();
+        assert_eq!(
+            seen.lock().unwrap().as_slice(),
+            [vec![b"AUTH".to_vec(), b"ors".to_vec(), b"new-pw".to_vec()]]
+        );
+        assert_eq!(*opened.lock().unwrap(), 1);
+        // Logged in once: the next use sends nothing.
+        conns.connection(addr, &new, deadline()).unwrap();
+        assert_eq!(seen.lock().unwrap().len(), 1);
+
+        // A password the node refuses: that connection is given up, a new one opened.
+        let refused = params("username=ors password=refused");
+        conns.renew(&new, &refused);
+        conns.connection(addr, &refused, deadline()).unwrap();
+        assert_eq!(*opened.lock().unwrap(), 2);
+        assert_eq!(conns.open_count(), 1);
+
+        // What is fixed at open (max-value-bytes): closed now, reopened on use.
+        let larger = params("username=ors password=refused max-value-bytes=9");
+        conns.renew(&refused, &larger);
+        assert_eq!(conns.open_count(), 0);
+        conns.connection(addr, &larger, deadline()).unwrap();
+        assert_eq!(*opened.lock().unwrap(), 3);
+    }
+
+    #[test]
+    fn stale_connections_follow_the_slot_map_and_errors() {
+        let (_seen, opened) = node();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let (old, new) = (params("password=a"), params("password=b"));
+        let mut conns = ConnectionSet::default();
+        conns.connection("127.0.0.1:7000", &old, deadline).unwrap();
+        conns.connection("127.0.0.1:7001", &old, deadline).unwrap();
+        conns.renew(&old, &new);
+        conns.drop_connection("127.0.0.1:7001");
+        assert_eq!(conns.open_count(), 1);
+        conns.connection("127.0.0.1:7001", &new, deadline).unwrap();
+        assert_eq!(
+            *opened.lock().unwrap(),
+            3,
+            "a dropped stale connection is not reused"
+        );
+    }
+}

@@ -682,6 +682,24 @@ mod tests {
             ["127.0.0.1:7001", "127.0.0.1:7005", "127.0.0.1:7000"]
         );
         assert_eq!(topo.epoch(), 1);
+
+        // New seeds (ors_redis_reconfigure): asked from the next refresh on.
+        topo.set_seeds(&[NodeAddr::parse("127.0.0.1:7009").unwrap()]);
+        asked_nodes.clear();
+        std::thread::sleep(MIN_REFRESH_INTERVAL);
+        let mut fetch = |n: &NodeAddr| {
+            asked_nodes.push(n.to_string());
+            Err(Error::new(ErrorKind::Connection, "refused"))
+        };
+        topo.refresh(1, None, Instant::now() + Duration::from_secs(1), &mut fetch);
+        assert_eq!(
+            asked_nodes.last().map(String::as_str),
+            Some("127.0.0.1:7009")
+        );
+        assert!(
+            !asked_nodes.iter().any(|n| n == "127.0.0.1:7005"),
+            "{asked_nodes:?}"
+        );
     }
 
     fn two_masters_with_replicas() -> SlotMap {
