@@ -136,9 +136,12 @@ mod tests {
         ConnectParams::from_config(&config).unwrap()
     }
 
+    /// The commands a scripted node got, each as its arguments.
+    type Commands = Arc<Mutex<Vec<Vec<Vec<u8>>>>>;
+
     /// A scripted node that refuses the password "refused" and takes any
     /// other: the commands it got, and how many connections were opened.
-    fn node() -> (Arc<Mutex<Vec<Vec<Vec<u8>>>>>, Arc<Mutex<u32>>) {
+    fn node() -> (Commands, Arc<Mutex<u32>>) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let opened = Arc::new(Mutex::new(0));
         let (log, count) = (seen.clone(), opened.clone());
