@@ -31,18 +31,12 @@ pub struct Client {
     pub use_unlink: Arc<AtomicBool>,
 }
 
-/// The keys whose change takes a check of the nodes with the new settings
-/// before a reconfigure applies them.
-const CHECKED_KEYS: &[&str] = &[
-    "redis-nodes",
-    "username",
-    "password",
-    "tls-cacert",
-    "tls-cacertdir",
-    "tls-cert",
-    "tls-key",
-    "tls-sni",
-];
+/// Whether a change of `key` takes a check of the nodes with the new
+/// settings before a reconfigure applies them: what connecting and logging
+/// in need (`tls-enabled` cannot change live).
+fn needs_check(key: &str) -> bool {
+    matches!(key, "redis-nodes" | "username" | "password") || key.starts_with("tls-")
+}
 
 impl Client {
     /// Finds the cluster from the config's seeds (refusing what is not a
@@ -88,7 +82,7 @@ impl Client {
     /// those of the new config from the moment the result is live.
     pub fn reconfigured(&self, config: Config, changed: &[&str], settings: u64) -> Result<Client> {
         let params = self.params.reconfigured(&config, changed)?;
-        if changed.iter().any(|k| CHECKED_KEYS.contains(k)) {
+        if changed.iter().any(|k| needs_check(k)) {
             discovery::check_nodes(&self.nodes_to_check(&config), &params)?;
         }
         Ok(Client {
