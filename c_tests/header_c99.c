@@ -50,6 +50,7 @@ static int32_t (*const p_scan)(const char *, ors_scan_fn, void *) = ors_session_
 static int32_t (*const p_set_logger)(ors_log_fn, void *) = ors_redis_set_logger;
 static int32_t (*const p_get_stats)(ors_redis_stats *) = ors_redis_get_stats;
 static int32_t (*const p_restore)(const char *, ors_restore_fn, void *) = ors_session_restore;
+static int32_t (*const p_reconfigure)(const char *) = ors_redis_reconfigure;
 
 static int32_t on_session(const char *session_id, void *user_data)
 {
@@ -86,7 +87,7 @@ int main(void)
     ors_redis_stats stats;
     uint64_t *fields[13];
     /* volatile: every export must really resolve at link time. */
-    any_fn volatile keep[13];
+    any_fn volatile keep[14];
     size_t i;
 
     keep[0] = (any_fn)p_init;
@@ -102,7 +103,8 @@ int main(void)
     keep[10] = (any_fn)p_set_logger;
     keep[11] = (any_fn)p_get_stats;
     keep[12] = (any_fn)p_restore;
-    for (i = 0; i < 13; i++) {
+    keep[13] = (any_fn)p_reconfigure;
+    for (i = 0; i < 14; i++) {
         if (keep[i] == NULL) return 1;
     }
 

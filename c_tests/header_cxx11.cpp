@@ -33,6 +33,8 @@ static_assert(ORS_LOG_ERROR == 1 && ORS_LOG_WARN == 2 && ORS_LOG_INFO == 3 && OR
 // program links against the Rust library, so unmangled symbols are checked too.
 static_assert(std::is_same<decltype(&ors_redis_init), int32_t (*)(const char *)>::value, "ors_redis_init");
 static_assert(std::is_same<decltype(&ors_redis_shutdown), int32_t (*)()>::value, "ors_redis_shutdown");
+static_assert(std::is_same<decltype(&ors_redis_reconfigure), int32_t (*)(const char *)>::value,
+              "ors_redis_reconfigure");
 static_assert(std::is_same<decltype(&ors_session_put),
                            int32_t (*)(const char *, const uint8_t *, size_t, uint32_t)>::value,
               "ors_session_put");
@@ -80,7 +82,7 @@ int main()
         reinterpret_cast<void (*)()>(&ors_redis_init),       reinterpret_cast<void (*)()>(&ors_redis_shutdown),
         reinterpret_cast<void (*)()>(&ors_session_put),      reinterpret_cast<void (*)()>(&ors_session_get),
         reinterpret_cast<void (*)()>(&ors_session_del),      reinterpret_cast<void (*)()>(&ors_free),
-        reinterpret_cast<void (*)()>(&ors_session_restore),
+        reinterpret_cast<void (*)()>(&ors_session_restore),  reinterpret_cast<void (*)()>(&ors_redis_reconfigure),
         reinterpret_cast<void (*)()>(&ors_last_error),       reinterpret_cast<void (*)()>(&ors_status_name),
         reinterpret_cast<void (*)()>(&ors_redis_version),    reinterpret_cast<void (*)()>(&ors_session_scan),
         reinterpret_cast<void (*)()>(&ors_redis_set_logger), reinterpret_cast<void (*)()>(&ors_redis_get_stats),

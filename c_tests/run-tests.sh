@@ -18,7 +18,8 @@
 #
 # Environment: ORS_TEST_PORT (first cluster port, default 7000),
 # ORS_STANDALONE_PORT (default 7010), ORS_CHAOS_PORT (first port of the chaos
-# cluster, default 7040), ORS_TESTS_BUILD_DIR (default target/c_tests-build),
+# cluster, default 7040), ORS_ACL_PORT (first port of the ACL cluster,
+# default 7050), ORS_TESTS_BUILD_DIR (default target/c_tests-build),
 # CARGO, REDIS_SERVER, REDIS_CLI, ORS_SKIP_CARGO_TEST=1 to skip `cargo test`,
 # ORS_TESTS_VALGRIND=1 to run every core test program a second time under
 # valgrind (ctest label valgrind), ORS_TESTS_SANITIZE=1 to build the test
@@ -43,6 +44,7 @@ export ORS_TEST_PORT=${ORS_TEST_PORT:-7000}
 export ORS_STANDALONE_PORT=${ORS_STANDALONE_PORT:-7010}
 export ORS_CLUSTER_PORT=$ORS_TEST_PORT
 export ORS_CHAOS_PORT=${ORS_CHAOS_PORT:-7040}
+export ORS_ACL_PORT=${ORS_ACL_PORT:-7050}
 CHAOS_DIR=$REPO/target/chaos-cluster
 BUILD_DIR=${ORS_TESTS_BUILD_DIR:-$REPO/target/c_tests-build}
 if [[ "${ORS_TESTS_SANITIZE:-}" == 1 && "${ORS_TESTS_VALGRIND:-}" == 1 ]]; then
@@ -98,6 +100,7 @@ cmake -S "$HERE" -B "$BUILD_DIR" \
     -DREDIS_CLI="${REDIS_CLI:-redis-cli}" \
     -DREDIS_SERVER="${REDIS_SERVER:-redis-server}" \
     -DORS_CHAOS_PORT="$ORS_CHAOS_PORT" \
+    -DORS_ACL_PORT="$ORS_ACL_PORT" \
     -DORS_CHAOS_DIR="$CHAOS_DIR" \
     -DORS_TESTS_VALGRIND="$([[ "${ORS_TESTS_VALGRIND:-}" == 1 ]] && echo ON || echo OFF)" \
     -DORS_SANITIZE="$([[ "${ORS_TESTS_SANITIZE:-}" == 1 ]] && echo ON || echo OFF)" \

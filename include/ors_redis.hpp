@@ -255,6 +255,16 @@ template <class F> status scan(const std::string &prefix, F fn)
 /** ors_redis_get_stats. */
 inline status get_stats(ors_redis_stats &out) { return ors_redis_get_stats(&out); }
 
+/** ors_redis_reconfigure: applies a changed config (a rotated password, new
+ *  timeouts, log-level, seeds, TLS files) to the running library; all or
+ *  nothing. A config that holds a NUL byte is ORS_ERR_CONFIG without
+ *  calling the library. */
+inline status reconfigure(const char *config) { return ors_redis_reconfigure(config); }
+inline status reconfigure(const std::string &config)
+{
+    return config.find('\0') == std::string::npos ? ors_redis_reconfigure(config.c_str()) : ORS_ERR_CONFIG;
+}
+
 /**
  * Owns the library's initialisation: the constructor calls ors_redis_init,
  * the destructor ors_redis_shutdown, but only when this object's init

@@ -1,26 +1,41 @@
 //! What init established and every call needs: the config, the connect
 //! parameters, the key layout, the slot map, what the servers support. One
-//! `Client` per init; `lifecycle` makes and retires it.
+//! `Client` per init, and a new one (sharing the slot map) per
+//! `ors_redis_reconfigure`; `lifecycle` makes, swaps and retires them.
 
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use crate::cluster::discovery;
 use crate::cluster::topology::{SlotMap, Topology};
-use crate::config::Config;
+use crate::config::{Config, NodeAddr};
 use crate::connection::ConnectParams;
 use crate::error::Result;
 use crate::keys::KeyBuilder;
 
-/// Everything a call needs that init established.
+/// Everything a call needs that init (or the last reconfigure) established.
 pub struct Client {
+    /// The init this client belongs to.
     pub generation: u64,
+    /// Its settings: a new number for each init and each reconfigure, so
+    /// that a thread sees with one comparison whether its client is the
+    /// live one.
+    pub settings: u64,
     pub config: Config,
     pub params: ConnectParams,
     pub keys: KeyBuilder,
-    pub topology: Topology,
+    /// Shared by the clients of one init: a reconfigure keeps the map.
+    pub topology: Arc<Topology>,
     /// UNLINK (Redis 4.0+) rather than DEL; switched off if a server says it
     /// does not know UNLINK.
-    pub use_unlink: AtomicBool,
+    pub use_unlink: Arc<AtomicBool>,
+}
+
+/// Whether a change of `key` takes a check of the nodes with the new
+/// settings before a reconfigure applies them: what connecting and logging
+/// in need (`tls-enabled` cannot change live).
+fn needs_check(key: &str) -> bool {
+    matches!(key, "redis-nodes" | "username" | "password") || key.starts_with("tls-")
 }
 
 impl Client {
@@ -29,11 +44,53 @@ impl Client {
     pub fn connect(config: Config, generation: u64) -> Result<Client> {
         let params = ConnectParams::from_config(&config)?;
         let found = discovery::discover(&config, &params)?;
-        Ok(Client {
+        Ok(Client::new(
+            config,
+            params,
+            found.map,
+            found.use_unlink,
             generation,
+        ))
+    }
+
+    /// A client of `generation` (and settings of the same number) on the
+    /// slot map `map`.
+    pub fn new(
+        config: Config,
+        params: ConnectParams,
+        map: SlotMap,
+        use_unlink: bool,
+        generation: u64,
+    ) -> Client {
+        Client {
+            generation,
+            settings: generation,
             keys: KeyBuilder::new(&config.cluster_name),
-            topology: Topology::new(config.nodes.clone(), found.map),
-            use_unlink: AtomicBool::new(found.use_unlink),
+            topology: Arc::new(Topology::new(config.nodes.clone(), map)),
+            use_unlink: Arc::new(AtomicBool::new(use_unlink)),
+            params,
+            config,
+        }
+    }
+
+    /// This client with `config` (whose changed keys, all of which can
+    /// change live, are `changed`), as settings number `settings`. The new
+    /// TLS files are read, and when credentials, TLS or seeds changed, every
+    /// node of the slot map and every seed is asked for its slot map with
+    /// the new settings: a node that refuses them (authentication, TLS, not
+    /// a cluster node) is the error, and nothing changes. The seeds are
+    /// those of the new config from the moment the result is live.
+    pub fn reconfigured(&self, config: Config, changed: &[&str], settings: u64) -> Result<Client> {
+        let params = self.params.reconfigured(&config, changed)?;
+        if changed.iter().any(|k| needs_check(k)) {
+            discovery::check_nodes(&self.nodes_to_check(&config), &params)?;
+        }
+        Ok(Client {
+            generation: self.generation,
+            settings,
+            keys: self.keys.clone(),
+            topology: self.topology.clone(),
+            use_unlink: self.use_unlink.clone(),
             params,
             config,
         })
@@ -43,13 +100,21 @@ impl Client {
     /// its seed by its own rule), without init's checks of the masters:
     /// UNLINK is assumed until a server says it does not know it.
     pub fn with_slot_map(config: Config, map: SlotMap, generation: u64) -> Result<Client> {
-        Ok(Client {
-            generation,
-            params: ConnectParams::from_config(&config)?,
-            keys: KeyBuilder::new(&config.cluster_name),
-            topology: Topology::new(config.nodes.clone(), map),
-            use_unlink: AtomicBool::new(true),
-            config,
-        })
+        let params = ConnectParams::from_config(&config)?;
+        Ok(Client::new(config, params, map, true, generation))
+    }
+
+    /// Every node of the slot map (masters first), then the seeds of
+    /// `config`; each once.
+    fn nodes_to_check(&self, config: &Config) -> Vec<NodeAddr> {
+        let map = self.topology.current();
+        let mut nodes: Vec<NodeAddr> = map.masters.iter().map(|m| m.addr.clone()).collect();
+        for master in &map.masters {
+            nodes.extend(master.replicas.iter().cloned());
+        }
+        nodes.extend(config.nodes.iter().cloned());
+        let mut seen = std::collections::HashSet::new();
+        nodes.retain(|n| seen.insert(n.clone()));
+        nodes
     }
 }

@@ -14,7 +14,8 @@
 //! the node takes it, possibly long after the call returned an error.
 //!
 //! The parts, in `connection/`:
-//! - `params.rs`: what opening a connection needs, taken from the config once;
+//! - `params.rs`: what opening a connection needs, taken from the config (at
+//!   init and at each reconfigure), and what a change means for open ones;
 //! - `socket.rs`: the TCP connect, socket timeouts and abort on close, with
 //!   all the platform `unsafe`;
 //! - `stream.rs`: the `Transport` a connection reads and writes (plain TCP,
@@ -39,7 +40,7 @@ mod socket;
 mod stream;
 mod wire;
 
-pub use params::ConnectParams;
+pub use params::{ConnectParams, Renewal};
 use stream::{io_failure, Transport};
 use wire::{keep_waiting, WaitError, WaitState, Wire, MIN_TIMEOUT};
 pub use wire::{Late, SLICE};
@@ -315,6 +316,23 @@ impl NodeConnection {
             Value::ServerError(err) => Err(err.to_error()),
             value => Ok(value),
         }
+    }
+
+    /// Logs in again with `params`' username and password (after
+    /// `ors_redis_reconfigure` changed them), before `deadline`; the reply
+    /// may take `redis-socket-timeout`. Any failure leaves the connection
+    /// to be aborted: a new one then says whether the node takes the
+    /// credentials.
+    pub fn reauthenticate(&mut self, params: &ConnectParams, deadline: Instant) -> Result<()> {
+        let Some(password) = &params.password else {
+            // Logging out takes a new connection (`Renewal::Reopen`).
+            return Err(Error::new(
+                ErrorKind::Internal,
+                "no password to log in again with",
+            ));
+        };
+        self.begin(Instant::now(), deadline, params.socket_timeout);
+        self.authenticate(params.username.as_deref(), password)
     }
 
     fn authenticate(&mut self, username: Option<&str>, password: &Secret) -> Result<()> {

@@ -185,6 +185,13 @@ fn c_str_arg<'a>(ptr: *const c_char, what: &str) -> Result<&'a CStr> {
     Ok(unsafe { CStr::from_ptr(ptr) })
 }
 
+/// A config string (init, reconfigure).
+fn config_arg<'a>(ptr: *const c_char) -> Result<&'a str> {
+    c_str_arg(ptr, "config")?
+        .to_str()
+        .map_err(|_| Error::config("config: the string is not valid UTF-8"))
+}
+
 /// A session id, reading at most 1025 bytes of it.
 fn session_id_arg<'a>(ptr: *const c_char) -> Result<SessionId<'a>> {
     if ptr.is_null() {
@@ -262,10 +269,55 @@ fn out_arg<'a, T>(ptr: *mut T, what: &str) -> Result<&'a mut T> {
 #[no_mangle]
 pub extern "C" fn ors_redis_init(config: *const c_char) -> i32 {
     panic_boundary(|| {
-        let text = c_str_arg(config, "config")?
-            .to_str()
-            .map_err(|_| Error::config("config: the string is not valid UTF-8"))?;
+        let text = config_arg(config)?;
         lifecycle::init(text).map(|()| ORS_OK)
+    })
+}
+
+/// Applies a changed config to the running library, without a restart: how
+/// ORS passes on what its configuration server changed (a rotated password
+/// above all).
+///
+/// `config`: a whole config string, as for `ors_redis_init` (the keys left
+/// out take their defaults); the caller keeps ownership. These keys can
+/// change: `redis-nodes` (the seeds that slot-map refreshes ask last),
+/// `username`, `password`, `tls-cacert`, `tls-cacertdir`, `tls-cert`,
+/// `tls-key`, `tls-sni`, `redis-connect-timeout`, `redis-socket-timeout`,
+/// `op-timeout`, `default-ttl`, `wait-replicas`, `wait-timeout`,
+/// `max-value-bytes` and `log-level`. `cluster-name` and `tls-enabled`
+/// cannot (they take `ors_redis_shutdown`, then `ors_redis_init`).
+///
+/// All or nothing: before anything changes, the new TLS files are read and,
+/// when credentials, TLS files or seeds changed, every node of the slot map
+/// and every new seed is asked for its slot map with the new settings, all
+/// at once within one `redis-connect-timeout` + `redis-socket-timeout`; a
+/// node that refuses them fails the reconfigure (ACL users live on each
+/// node: one left out of a password rotation stops it here, not in a later
+/// call). Nodes that do not answer are logged; at least one must take the
+/// new settings.
+///
+/// Once it returns `ORS_OK`, every new connection uses the new settings;
+/// each thread's connections are logged in again with `AUTH` on their next
+/// use (a changed password or username), or closed and reopened (changed
+/// TLS files, `max-value-bytes`, a password removed); a call in flight
+/// finishes on the settings it started with. So a password rotates with no
+/// failed call: add the new password on every node (`ACL SETUSER ors
+/// >new`), call `ors_redis_reconfigure` with it, then remove the old one
+/// (`ACL SETUSER ors <old`).
+///
+/// Returns `ORS_OK` (also when nothing changed); `ORS_ERR_INVALID_ARGUMENT`
+/// if `config` is NULL; `ORS_ERR_NOT_INITIALIZED`; `ORS_ERR_CONFIG` for a
+/// malformed config (the key named, as for init), a key that cannot change
+/// live (each one named), or a TLS file that cannot be read;
+/// `ORS_ERR_AUTH`, `ORS_ERR_TLS` or `ORS_ERR_CONFIG` when a node refuses the
+/// new settings (named in `ors_last_error()`); `ORS_ERR_CONNECTION` or
+/// `ORS_ERR_CLUSTER` when no node could be asked. After any error nothing
+/// changed. Thread-safe; serialised with init and shutdown.
+#[no_mangle]
+pub extern "C" fn ors_redis_reconfigure(config: *const c_char) -> i32 {
+    panic_boundary(|| {
+        let text = config_arg(config)?;
+        lifecycle::reconfigure(text).map(|()| ORS_OK)
     })
 }
 

@@ -1,13 +1,14 @@
 //! The library's lifecycle: init builds a `Client` (config, slot map, what
-//! the servers support), shutdown retires it, and every call runs against the
-//! client of the current generation with its thread's own state (threads.rs
-//! attaches and detaches it).
+//! the servers support), reconfigure replaces it by one with new settings
+//! (same slot map), shutdown retires it, and every call runs against the
+//! live client with its thread's own state (threads.rs attaches and
+//! detaches it).
 //!
-//! Locks: `LIFECYCLE` serialises init and shutdown; `CURRENT` is held only for
-//! a moment (never while waiting on a thread), so a thread attaching to a new
-//! generation cannot deadlock with a shutdown that waits for that thread. The
-//! hot path reads one atomic (`ACTIVE_GENERATION`) and locks only its own
-//! thread's state.
+//! Locks: `LIFECYCLE` serialises init, reconfigure and shutdown; `CURRENT`
+//! is held only for a moment (never while waiting on a thread), so a thread
+//! attaching to a new client cannot deadlock with a shutdown that waits for
+//! that thread. The hot path reads one atomic (`ACTIVE_SETTINGS`) and locks
+//! only its own thread's state.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,7 +27,12 @@ static LIFECYCLE: Mutex<()> = Mutex::new(());
 static CURRENT: Mutex<Option<Arc<Client>>> = Mutex::new(None);
 /// The generation of the live client; 0 when not initialized.
 static ACTIVE_GENERATION: AtomicU64 = AtomicU64::new(0);
-static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
+/// The settings number of the live client (see `Client::settings`); 0 when
+/// not initialized. Stored after `CURRENT`: a thread that sees a number
+/// finds that client, or a newer one, in `CURRENT`.
+static ACTIVE_SETTINGS: AtomicU64 = AtomicU64::new(0);
+/// Numbers both generations and settings, so that no two clients share one.
+static NEXT_NUMBER: AtomicU64 = AtomicU64::new(1);
 
 pub fn init(config_text: &str) -> Result<()> {
     let _lifecycle = LIFECYCLE.lock();
@@ -38,7 +44,7 @@ pub fn init(config_text: &str) -> Result<()> {
     }
     let config = Config::parse(config_text)?;
     logging::install(config.log_level);
-    let generation = NEXT_GENERATION.fetch_add(1, Ordering::SeqCst);
+    let generation = NEXT_NUMBER.fetch_add(1, Ordering::SeqCst);
     let client = Client::connect(config, generation)?;
     tracing::info!(
         cluster_name = client.config.cluster_name.as_str(),
@@ -48,7 +54,50 @@ pub fn init(config_text: &str) -> Result<()> {
     stats::reset_calls();
     *CURRENT.lock() = Some(Arc::new(client));
     ACTIVE_GENERATION.store(generation, Ordering::SeqCst);
+    ACTIVE_SETTINGS.store(generation, Ordering::SeqCst);
     Ok(())
+}
+
+/// Applies a new config string to the running library. Nothing changes
+/// unless all of it can be applied: a key that cannot change live, a bad
+/// value, an unreadable TLS file, or a node that refuses the new
+/// credentials or TLS settings is the error. A call in flight finishes on
+/// the settings it started with; each thread's next call takes the new
+/// ones (its connections are logged in again or reopened as the change
+/// needs: `ConnectionSet::renew`).
+pub fn reconfigure(config_text: &str) -> Result<()> {
+    let _lifecycle = LIFECYCLE.lock();
+    let current = live_client()?;
+    let Some(client) = reconfigured(&current, config_text).map_err(|mut e| {
+        e.message = format!("ors_redis_reconfigure: nothing changed: {}", e.message);
+        e
+    })?
+    else {
+        tracing::debug!("ors_redis_reconfigure: the config is the one in use");
+        return Ok(());
+    };
+    let changed = client.config.changes_from(&current.config);
+    logging::install(client.config.log_level);
+    if changed.contains(&"redis-nodes") {
+        client.topology.set_seeds(&client.config.nodes);
+    }
+    tracing::info!(changed = %changed.join(", "), "ors-redis reconfigured");
+    let settings = client.settings;
+    *CURRENT.lock() = Some(Arc::new(client));
+    ACTIVE_SETTINGS.store(settings, Ordering::SeqCst);
+    Ok(())
+}
+
+/// The client that `config_text` makes of `current`; `None` when nothing
+/// changes.
+fn reconfigured(current: &Client, config_text: &str) -> Result<Option<Client>> {
+    let config = Config::parse(config_text)?;
+    let changed = config.live_changes_from(&current.config)?;
+    if changed.is_empty() {
+        return Ok(None);
+    }
+    let settings = NEXT_NUMBER.fetch_add(1, Ordering::SeqCst);
+    current.reconfigured(config, &changed, settings).map(Some)
 }
 
 pub fn shutdown() -> Result<()> {
@@ -59,6 +108,7 @@ pub fn shutdown() -> Result<()> {
             return Err(not_initialized());
         }
         ACTIVE_GENERATION.store(0, Ordering::SeqCst);
+        ACTIVE_SETTINGS.store(0, Ordering::SeqCst);
         current.take();
     }
     // Bulk-read workers see generation 0 within a slice of their wait and
@@ -85,19 +135,20 @@ fn not_initialized() -> Error {
 /// Runs `f` with the live client and this thread's state for calls.
 pub fn with_client<T>(f: impl FnOnce(&Client, &mut Calls) -> Result<T>) -> Result<T> {
     threads::with_thread(|state| {
-        let generation = ACTIVE_GENERATION.load(Ordering::SeqCst);
-        if generation == 0 {
+        let settings = ACTIVE_SETTINGS.load(Ordering::SeqCst);
+        if settings == 0 {
             if state.generation != 0 {
                 state.reset();
             }
             return Err(not_initialized());
         }
-        if state.generation != generation {
-            // First call on this thread since init: attach to the client.
+        if state.settings != settings {
+            // First call on this thread since init or since a reconfigure:
+            // take the live client (this one, or one newer still).
             let client = CURRENT.lock().clone();
             match client {
-                Some(c) if c.generation == generation => state.attach(c),
-                _ => {
+                Some(c) => state.adopt(c),
+                None => {
                     state.reset();
                     return Err(not_initialized());
                 }
@@ -163,6 +214,18 @@ fn bulk_workers_gone() {
 /// this after each callback, which may have shut the library down).
 pub fn is_live(generation: u64) -> bool {
     ACTIVE_GENERATION.load(Ordering::SeqCst) == generation
+}
+
+/// The live client when it has other settings than `client` but belongs to
+/// the same init (a bulk read's worker takes it between batches).
+pub fn newer_settings(client: &Client) -> Option<Arc<Client>> {
+    if ACTIVE_SETTINGS.load(Ordering::Relaxed) == client.settings {
+        return None;
+    }
+    CURRENT
+        .lock()
+        .clone()
+        .filter(|c| c.generation == client.generation && c.settings != client.settings)
 }
 
 /// The live client's slot-map reload count (for the stats).

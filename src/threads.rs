@@ -27,20 +27,38 @@ use crate::client::Client;
 use crate::session::Calls;
 
 /// What a thread holds: the library generation it is attached to, the client
-/// of that generation, and what its calls keep (connections, slot map,
-/// buffers).
+/// of that generation (and the settings number of that client), and what
+/// its calls keep (connections, slot map, buffers).
 #[derive(Default)]
 pub struct ThreadState {
     pub generation: u64,
+    /// `Client::settings` of `client`; 0 when detached.
+    pub settings: u64,
     pub client: Option<Arc<Client>>,
     pub calls: Calls,
 }
 
 impl ThreadState {
+    /// Takes `client`, the live one: attaches to it when it belongs to
+    /// another init than this thread's, or keeps the thread's connections
+    /// and slot map when only its settings are new (each connection is kept,
+    /// logged in again on its next use, or closed, as the change needs).
+    pub fn adopt(&mut self, client: Arc<Client>) {
+        match &self.client {
+            Some(old) if old.generation == client.generation => {
+                self.calls.routes.conns.renew(&old.params, &client.params);
+                self.settings = client.settings;
+                self.client = Some(client);
+            }
+            _ => self.attach(client),
+        }
+    }
+
     /// Attaches this thread to `client` (its first call since an init).
-    pub fn attach(&mut self, client: Arc<Client>) {
+    fn attach(&mut self, client: Arc<Client>) {
         self.reset();
         self.generation = client.generation;
+        self.settings = client.settings;
         self.client = Some(client);
         crate::stats::thread_attached();
     }
@@ -51,6 +69,7 @@ impl ThreadState {
             crate::stats::thread_detached();
         }
         self.generation = 0;
+        self.settings = 0;
         self.client = None;
         self.calls.clear();
     }

@@ -130,7 +130,8 @@ static void test_exports(void)
     static const char *const names[] = {"ors_redis_init", "ors_redis_shutdown", "ors_session_put",
                                         "ors_session_get", "ors_session_del", "ors_free", "ors_last_error",
                                         "ors_status_name", "ors_redis_version", "ors_session_scan",
-                                        "ors_session_restore", "ors_redis_set_logger", "ors_redis_get_stats"};
+                                        "ors_session_restore", "ors_redis_set_logger", "ors_redis_get_stats",
+                                        "ors_redis_reconfigure"};
     static const struct { int32_t code; const char *name; } codes[] = {
         {ORS_OK, "ORS_OK"}, {ORS_NOT_FOUND, "ORS_NOT_FOUND"}, {ORS_ERR_INVALID_ARGUMENT, "ORS_ERR_INVALID_ARGUMENT"},
         {ORS_ERR_CONFIG, "ORS_ERR_CONFIG"}, {ORS_ERR_NOT_INITIALIZED, "ORS_ERR_NOT_INITIALIZED"},
@@ -168,6 +169,8 @@ static void test_exports(void)
     status_is(ors_session_scan(NULL, count_ids, NULL), ORS_ERR_NOT_INITIALIZED, "scan before init");
     status_is(ors_redis_get_stats(&s), ORS_ERR_NOT_INITIALIZED, "get_stats before init");
     status_is(ors_redis_shutdown(), ORS_ERR_NOT_INITIALIZED, "shutdown before init");
+    status_is(ors_redis_reconfigure("redis-nodes=h:1 cluster-name=x"), ORS_ERR_NOT_INITIALIZED,
+              "reconfigure before init");
     check(ors_last_error()[0] != '\0',
           "ors_last_error() says why: %s", ors_last_error());
     status_is(ors_redis_set_logger(count_log, &log_lines), ORS_OK, "set_logger before init");
@@ -569,6 +572,17 @@ int main(void)
     check(log_lines > 0, "the logger got the init's lines (%d)", log_lines);
     status_is(ors_redis_set_logger(NULL, NULL), ORS_OK, "set_logger(NULL) restores stderr");
     status_is(ors_redis_init(config_main), ORS_ERR_ALREADY_INITIALIZED, "init while initialized");
+    status_is(ors_redis_reconfigure(NULL), ORS_ERR_INVALID_ARGUMENT, "reconfigure(NULL)");
+    status_is(ors_redis_reconfigure(config_main), ORS_OK, "reconfigure with the config in use");
+    {
+        char renamed[1024];
+        snprintf(renamed, sizeof renamed, "redis-nodes=%s cluster-name=win-other", env("ORS_TEST_NODES"));
+        status_is(ors_redis_reconfigure(renamed), ORS_ERR_CONFIG, "reconfigure of cluster-name is refused");
+        check(strstr(ors_last_error(), "'cluster-name'") != NULL, "the message names it: %s", ors_last_error());
+    }
+    status_is(ors_redis_reconfigure(config(env("ORS_TEST_NODES"),
+                                           "default-ttl=7777 max-value-bytes=1048576 log-level=info op-timeout=4000")),
+              ORS_OK, "reconfigure of op-timeout");
     test_roundtrip();
     test_ttl();
     test_scan();

@@ -312,8 +312,7 @@ fn work(shared: &Shared, index: usize) {
         Owner::Operator => None,
     };
     let mut conns = ConnectionSet::default();
-    let client = &*shared.client;
-    let mut reader = NodeReader::new(client, &shared.prefix, shared.want);
+    let mut reader = NodeReader::new(shared.client.clone(), &shared.prefix, shared.want);
     let stopped = || shared.stopped().then(Shared::interrupted);
     let mut sessions_per_slot: f64 = 16.0;
     let mut bytes_per_session: f64 = 1024.0;
@@ -321,6 +320,15 @@ fn work(shared: &Shared, index: usize) {
         if shared.stopped() {
             break;
         }
+        // Between batches, every connection is idle: the place to take
+        // settings that `ors_redis_reconfigure` changed.
+        if let Owner::Library { .. } = shared.owner {
+            if let Some(newer) = lifecycle::newer_settings(&reader.client) {
+                conns.renew(&reader.client.params, &newer.params);
+                reader.client = newer;
+            }
+        }
+        let client = reader.client.clone();
         let map = client.topology.current();
         let max_slots = match shared.want {
             Want::Ids => MAX_BATCH_SLOTS,
@@ -341,7 +349,7 @@ fn work(shared: &Shared, index: usize) {
             Claim::Wait { unserved } => {
                 if unserved {
                     let deadline = Instant::now() + client.config.socket_timeout;
-                    conns.refresh_map(client, map.epoch, None, deadline);
+                    conns.refresh_map(&client, map.epoch, None, deadline);
                 }
                 let mut state = shared.state.lock();
                 let wait = state
@@ -366,15 +374,33 @@ fn work(shared: &Shared, index: usize) {
             bytes_per_session =
                 0.5 * bytes_per_session + 0.5 * (batch.value_bytes() as f64 / batch.len() as f64);
         }
-        if !hand_over(shared, &map, &work, began, batch, outcome, &mut conns) {
-            break;
+        match hand_over(shared, &map, &work, began, batch, outcome) {
+            Next::Stop => break,
+            Next::Claim => {}
+            Next::RefreshFirst { avoid_node } => {
+                let deadline = Instant::now() + client.config.socket_timeout;
+                let avoid = avoid_node.then_some(&work.node);
+                conns.refresh_map(&client, map.epoch, avoid, deadline);
+            }
         }
     }
     shared.changed.notify_all();
 }
 
+/// What a worker does after handing a batch over.
+enum Next {
+    /// The read is over for this worker.
+    Stop,
+    Claim,
+    /// Has the slot map reloaded first (asking the node just read last
+    /// when `avoid_node`).
+    RefreshFirst {
+        avoid_node: bool,
+    },
+}
+
 /// Queues a worker's batch (waiting while the queue is full) and reports
-/// its outcome to the plan; false when the read is over for this worker.
+/// its outcome to the plan.
 fn hand_over(
     shared: &Shared,
     map: &crate::cluster::topology::SlotMap,
@@ -382,9 +408,7 @@ fn hand_over(
     began: Instant,
     batch: Batch,
     outcome: Outcome,
-    conns: &mut ConnectionSet,
-) -> bool {
-    let client = &*shared.client;
+) -> Next {
     let node = &work.node;
     let Outcome {
         done,
@@ -403,7 +427,7 @@ fn hand_over(
     if !done.is_empty() {
         while state.ready.len() >= shared.max_ready {
             if shared.stopped() || state.plan.error.is_some() {
-                return false;
+                return Next::Stop;
             }
             shared.changed.wait_for(&mut state, SLICE);
         }
@@ -437,9 +461,10 @@ fn hand_over(
         stats::bump(Call::RestoreRetries);
     }
     if stale_map || retried {
-        let deadline = Instant::now() + client.config.socket_timeout;
-        let avoid = (!stale_map).then_some(node);
-        conns.refresh_map(client, map.epoch, avoid, deadline);
+        Next::RefreshFirst {
+            avoid_node: !stale_map,
+        }
+    } else {
+        Next::Claim
     }
-    true
 }

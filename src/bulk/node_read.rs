@@ -12,6 +12,7 @@
 //! again later: its sessions are handed on together, once.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::client::Client;
 use crate::cluster::redirect::{send_asking, Redirect};
@@ -78,7 +79,8 @@ const LISTING: &str = "CLUSTER GETKEYSINSLOT";
 
 /// The part of a read that stays the same from claim to claim.
 pub struct NodeReader<'a> {
-    pub client: &'a Client,
+    /// The live client when the worker last looked (see `bulk::work`).
+    pub client: Arc<Client>,
     pub prefix: &'a [u8],
     pub want: Want,
     packed: Vec<u8>,
@@ -99,7 +101,7 @@ struct Listed {
 }
 
 impl<'a> NodeReader<'a> {
-    pub fn new(client: &'a Client, prefix: &'a [u8], want: Want) -> Self {
+    pub fn new(client: Arc<Client>, prefix: &'a [u8], want: Want) -> Self {
         NodeReader {
             client,
             prefix,
@@ -124,7 +126,8 @@ impl<'a> NodeReader<'a> {
         stopped: &Stopped<'_>,
     ) -> Outcome {
         let node = &work.node;
-        let params = &self.client.params;
+        let client = self.client.clone();
+        let params = &client.params;
         let mut out = Outcome::default();
         // Listing: GETKEYSINSLOT and the probe, for every slot.
         self.packed.clear();
@@ -271,18 +274,18 @@ impl<'a> NodeReader<'a> {
 
     /// The session id of a listed key, if it is one of ours with the prefix.
     fn id_of<'k>(&self, key: &'k [u8]) -> Option<&'k [u8]> {
-        session_id_of(self.client, self.prefix, key)
+        session_id_of(&self.client, self.prefix, key)
     }
 
     /// Packs the reads (`pack_reads`) of the stable slots' keys.
     fn pack_values(&mut self, stable: &[Listed]) {
         self.packed.clear();
-        let (client, prefix, want) = (self.client, self.prefix, self.want);
+        let (client, prefix, want) = (self.client.clone(), self.prefix, self.want);
         for listed in stable {
             for key in listed
                 .keys
                 .iter()
-                .filter(|k| session_id_of(client, prefix, k).is_some())
+                .filter(|k| session_id_of(&client, prefix, k).is_some())
             {
                 pack_reads(&mut self.packed, key, want);
             }
@@ -372,7 +375,8 @@ impl<'a> NodeReader<'a> {
         batch: &mut Batch,
         stopped: &Stopped<'_>,
     ) -> Result<Verdict> {
-        let params = &self.client.params;
+        let client = self.client.clone();
+        let params = &client.params;
         tracing::debug!(
             slot = listed.slot,
             node = %source,

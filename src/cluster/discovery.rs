@@ -153,6 +153,60 @@ fn init_slot_map(seeds: &[NodeAddr], params: &ConnectParams) -> Result<SlotMap> 
     }
 }
 
+/// Asks every node of `nodes` at once for its slot map with `params`, all
+/// within one `redis-connect-timeout` + `redis-socket-timeout`: what a
+/// reconfigure checks before it applies new credentials, TLS files or
+/// seeds. A refusal that another try would not change (authentication, TLS,
+/// not a cluster node) from any node is the error, naming the node: ACL
+/// users live on each node, and a node left out of a password rotation
+/// must stop it before any connection uses the new password. Nodes that do
+/// not answer are logged; at least one must take the settings.
+pub fn check_nodes(nodes: &[NodeAddr], params: &ConnectParams) -> Result<()> {
+    let deadline = Instant::now() + params.connect_timeout + params.socket_timeout;
+    let answers: Vec<Option<(Result<SlotMap>, logging::Captured)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = nodes
+            .iter()
+            .map(|node| {
+                std::thread::Builder::new()
+                    .name("ors-redis-check".into())
+                    .spawn_scoped(scope, move || {
+                        logging::capture(|| read_slot_map(node, params, deadline))
+                    })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.ok().and_then(|h| h.join().ok()))
+            .collect()
+    });
+    let mut refusals = Vec::new();
+    let mut took = 0;
+    for (node, answer) in nodes.iter().zip(answers) {
+        let result = match answer {
+            Some((result, lines)) => {
+                logging::requeue(lines);
+                result.map(|_| ())
+            }
+            None => Err(Error::new(
+                ErrorKind::Connection,
+                format!("cannot start a thread to ask node {node}"),
+            )),
+        };
+        match result {
+            Ok(()) => took += 1,
+            Err(e) if is_decisive(&e) => return Err(e),
+            Err(e) => {
+                tracing::warn!(node = %node, error = %e, "node not checked with the new settings");
+                refusals.push((node.clone(), e));
+            }
+        }
+    }
+    if took == 0 {
+        return Err(no_slot_map_error(&refusals));
+    }
+    Ok(())
+}
+
 /// A seed's refusal that no other seed would change (wrong password, TLS,
 /// not a cluster): it ends init's search at once, and it is the error
 /// reported when no seed gives a map.

@@ -1,6 +1,8 @@
 //! One thread's connections, one per node it talks to, opened on first
 //! use and never shared with another thread; and the one way a request
-//! reaches a node (`exchange`).
+//! reaches a node (`exchange`). After `ors_redis_reconfigure` changed the
+//! credentials, each connection is logged in again on its next use (see
+//! `renew`).
 
 use std::time::Instant;
 
@@ -8,7 +10,7 @@ use super::budget::Budget;
 use crate::client::Client;
 use crate::cluster::topology::SlotMap;
 use crate::config::NodeAddr;
-use crate::connection::{ConnectParams, Exchange, Late, NodeConnection};
+use crate::connection::{ConnectParams, Exchange, Late, NodeConnection, Renewal};
 use crate::error::Result;
 use crate::reply::Value;
 use crate::resp::pack_command;
@@ -17,16 +19,36 @@ use crate::resp::pack_command;
 pub struct ConnectionSet {
     /// A handful of nodes: a linear search by address beats hashing it.
     conns: Vec<(NodeAddr, NodeConnection)>,
+    /// Connections logged in with credentials that changed since: each is
+    /// logged in again when a request next needs its node (never on the hot
+    /// path: a node missing from `conns` is the path that opens one). No
+    /// node is in both lists.
+    stale: Vec<(NodeAddr, NodeConnection)>,
 }
 
 impl ConnectionSet {
     pub fn open_count(&self) -> usize {
-        self.conns.len()
+        self.conns.len() + self.stale.len()
     }
 
     /// Closes the connections to nodes that are no longer masters in `map`.
     pub fn keep_masters_of(&mut self, map: &SlotMap) {
         self.conns.retain(|(addr, _)| map.is_master(addr));
+        self.stale.retain(|(addr, _)| map.is_master(addr));
+    }
+
+    /// Makes the connections, opened with `old`, fit `new`: kept as they
+    /// are, logged in again on their next use, or closed (each is idle:
+    /// every reply it was asked for was read).
+    pub fn renew(&mut self, old: &ConnectParams, new: &ConnectParams) {
+        match new.renewal_from(old) {
+            Renewal::Keep => {}
+            Renewal::Reauthenticate => self.stale.append(&mut self.conns),
+            Renewal::Reopen => {
+                self.conns.clear();
+                self.stale.clear();
+            }
+        }
     }
 
     /// Runs `f` on this thread's connection to `node` (opened first if it
@@ -62,6 +84,7 @@ impl ConnectionSet {
                     conn.settle();
                 } else {
                     self.conns.swap_remove(index).1.abort();
+                    self.stale.retain(|(a, _)| a != node);
                     tracing::debug!(node = %node, "connection aborted after an error");
                 }
                 Err(e.at_node(node))
@@ -140,9 +163,162 @@ impl ConnectionSet {
         if let Some(index) = self.conns.iter().position(|(a, _)| a == addr) {
             return Ok(index);
         }
+        if self.reauthenticated(addr, params, deadline) {
+            return Ok(self.conns.len() - 1);
+        }
         let conn = NodeConnection::open_with(addr, params, deadline, late)?;
         tracing::debug!(node = %addr, "connected");
         self.conns.push((addr.clone(), conn));
         Ok(self.conns.len() - 1)
+    }
+
+    /// Logs the stale connection to `addr`, if there is one, in again and
+    /// moves it to the live ones: whether it did. One that fails is
+    /// aborted; the caller then opens a new one, which reports why.
+    #[cold]
+    fn reauthenticated(
+        &mut self,
+        addr: &NodeAddr,
+        params: &ConnectParams,
+        deadline: Instant,
+    ) -> bool {
+        let Some(index) = self.stale.iter().position(|(a, _)| a == addr) else {
+            return false;
+        };
+        let (addr, mut conn) = self.stale.swap_remove(index);
+        match conn.reauthenticate(params, deadline) {
+            Ok(()) => {
+                tracing::debug!(node = %addr, "logged in again with the new credentials");
+                self.conns.push((addr, conn));
+                true
+            }
+            Err(e) => {
+                tracing::debug!(node = %addr, error = %e, "logging in again failed; opening a new connection");
+                conn.abort();
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::connection::scripted::{dial_with, Answer, Script, ScriptedStream};
+    use crate::error::{Error, ErrorKind};
+
+    fn params(extra: &str) -> ConnectParams {
+        let config = Config::parse(&format!("redis-nodes=h:1 cluster-name=T {extra}")).unwrap();
+        ConnectParams::from_config(&config).unwrap()
+    }
+
+    /// The commands a scripted node got, each as its arguments.
+    type Commands = Arc<Mutex<Vec<Vec<Vec<u8>>>>>;
+
+    /// A scripted node that refuses the password "refused" and takes any
+    /// other: the commands it got, and how many connections were opened.
+    fn node() -> (Commands, Arc<Mutex<u32>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let opened = Arc::new(Mutex::new(0));
+        let (log, count) = (seen.clone(), opened.clone());
+        dial_with(Box::new(move |_addr: &str| {
+            *count.lock().unwrap() += 1;
+            let log = log.clone();
+            let script: Box<Script> = Box::new(move |args: &[Vec<u8>]| {
+                log.lock().unwrap().push(args.to_vec());
+                if args.last().map(Vec::as_slice) == Some(b"refused") {
+                    Answer::Reply(b"-WRONGPASS invalid username-password pair\r\n".to_vec())
+                } else {
+                    Answer::Reply(b"+OK\r\n".to_vec())
+                }
+            });
+            Ok(NodeConnection::scripted(ScriptedStream::new(Arc::new(
+                Mutex::new(script),
+            ))))
+        }));
+        (seen, opened)
+    }
+
+    /// A request to `addr` that needs nothing but the connection.
+    fn use_node(conns: &mut ConnectionSet, addr: &str, params: &ConnectParams) {
+        let node = NodeAddr::parse(addr).unwrap();
+        let budget = Budget::of(Duration::from_secs(1));
+        conns.exchange(&node, params, &budget, |_| Ok(())).unwrap();
+    }
+
+    /// A request to `addr` whose connection is lost.
+    fn lose_node(conns: &mut ConnectionSet, addr: &str, params: &ConnectParams) {
+        let node = NodeAddr::parse(addr).unwrap();
+        let budget = Budget::of(Duration::from_secs(1));
+        let lost = conns.exchange(&node, params, &budget, |_| {
+            Err::<(), _>(Error::new(ErrorKind::Connection, "lost"))
+        });
+        assert!(lost.is_err());
+    }
+
+    #[test]
+    fn changed_credentials_log_in_again_on_next_use_and_a_refusal_reopens() {
+        let (seen, opened) = node();
+        let addr = "127.0.0.1:7000";
+        let old = params("username=ors password=old-pw");
+        let mut conns = ConnectionSet::default();
+        use_node(&mut conns, addr, &old);
+        assert_eq!(*opened.lock().unwrap(), 1);
+
+        // Same credentials: nothing sent, nothing opened.
+        let timeouts = params("username=ors password=old-pw op-timeout=9");
+        conns.renew(&old, &timeouts);
+        use_node(&mut conns, addr, &timeouts);
+        assert!(seen.lock().unwrap().is_empty());
+
+        // A new password: the same connection, logged in again.
+        let new = params("username=ors password=new-pw");
+        conns.renew(&timeouts, &new);
+        assert_eq!(conns.open_count(), 1);
+        use_node(&mut conns, addr, &new);
+        assert_eq!(
+            seen.lock().unwrap().as_slice(),
+            [vec![b"AUTH".to_vec(), b"ors".to_vec(), b"new-pw".to_vec()]]
+        );
+        assert_eq!(*opened.lock().unwrap(), 1);
+        // Logged in once: the next use sends nothing.
+        use_node(&mut conns, addr, &new);
+        assert_eq!(seen.lock().unwrap().len(), 1);
+
+        // A password the node refuses: that connection is given up, a new one opened.
+        let refused = params("username=ors password=refused");
+        conns.renew(&new, &refused);
+        use_node(&mut conns, addr, &refused);
+        assert_eq!(*opened.lock().unwrap(), 2);
+        assert_eq!(conns.open_count(), 1);
+
+        // What is fixed at open (max-value-bytes): closed now, reopened on use.
+        let larger = params("username=ors password=refused max-value-bytes=9");
+        conns.renew(&refused, &larger);
+        assert_eq!(conns.open_count(), 0);
+        use_node(&mut conns, addr, &larger);
+        assert_eq!(*opened.lock().unwrap(), 3);
+    }
+
+    #[test]
+    fn stale_connections_follow_the_slot_map_and_errors() {
+        let (_seen, opened) = node();
+        let (old, new) = (params("password=a"), params("password=b"));
+        let mut conns = ConnectionSet::default();
+        use_node(&mut conns, "127.0.0.1:7000", &old);
+        use_node(&mut conns, "127.0.0.1:7001", &old);
+        conns.renew(&old, &new);
+        lose_node(&mut conns, "127.0.0.1:7001", &new);
+        assert_eq!(conns.open_count(), 1);
+        use_node(&mut conns, "127.0.0.1:7001", &new);
+        assert_eq!(
+            *opened.lock().unwrap(),
+            3,
+            "a dropped stale connection is not reused"
+        );
     }
 }

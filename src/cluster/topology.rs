@@ -261,7 +261,9 @@ struct RefreshState {
 
 /// The shared topology: the current map, its epoch, and the refresh gate.
 pub struct Topology {
-    seeds: Vec<NodeAddr>,
+    /// `redis-nodes`, asked last by a refresh; `ors_redis_reconfigure` may
+    /// replace them.
+    seeds: RwLock<Arc<[NodeAddr]>>,
     current: RwLock<Arc<SlotMap>>,
     epoch: AtomicU64,
     refresh: Mutex<RefreshState>,
@@ -272,12 +274,21 @@ impl Topology {
     pub fn new(seeds: Vec<NodeAddr>, mut initial: SlotMap) -> Self {
         initial.epoch = 1;
         Topology {
-            seeds,
+            seeds: RwLock::new(seeds.into()),
             current: RwLock::new(Arc::new(initial)),
             epoch: AtomicU64::new(1),
             refresh: Mutex::new(RefreshState::default()),
             refreshes: AtomicU64::new(0),
         }
+    }
+
+    /// Replaces the seeds that refreshes ask after every node of the map.
+    pub fn set_seeds(&self, seeds: &[NodeAddr]) {
+        *self.seeds.write() = seeds.into();
+    }
+
+    fn seeds(&self) -> Arc<[NodeAddr]> {
+        self.seeds.read().clone()
     }
 
     pub fn epoch(&self) -> u64 {
@@ -327,7 +338,7 @@ impl Topology {
         let old = self.current();
         let rotation = state.next_candidate;
         state.next_candidate = state.next_candidate.wrapping_add(1);
-        let candidates = refresh_candidates(&old, &self.seeds, rotation, avoid);
+        let candidates = refresh_candidates(&old, &self.seeds(), rotation, avoid);
         if self.ask(&old, &candidates, deadline, fetch) == Asked::NoAnswer {
             tracing::warn!("slot map refresh: no node answered CLUSTER SLOTS");
         }
@@ -353,7 +364,7 @@ impl Topology {
             return;
         }
         let old = self.current();
-        let candidates = late_candidates(&old, &self.seeds, silent);
+        let candidates = late_candidates(&old, &self.seeds(), silent);
         if self.ask(&old, &candidates, deadline, fetch) == Asked::NoAnswer {
             tracing::debug!(
                 node = %silent,
@@ -678,6 +689,24 @@ mod tests {
             ["127.0.0.1:7001", "127.0.0.1:7005", "127.0.0.1:7000"]
         );
         assert_eq!(topo.epoch(), 1);
+
+        // New seeds (ors_redis_reconfigure): asked from the next refresh on.
+        topo.set_seeds(&[NodeAddr::parse("127.0.0.1:7009").unwrap()]);
+        asked_nodes.clear();
+        std::thread::sleep(MIN_REFRESH_INTERVAL);
+        let mut fetch = |n: &NodeAddr| {
+            asked_nodes.push(n.to_string());
+            Err(Error::new(ErrorKind::Connection, "refused"))
+        };
+        topo.refresh(1, None, Instant::now() + Duration::from_secs(1), &mut fetch);
+        assert_eq!(
+            asked_nodes.last().map(String::as_str),
+            Some("127.0.0.1:7009")
+        );
+        assert!(
+            !asked_nodes.iter().any(|n| n == "127.0.0.1:7005"),
+            "{asked_nodes:?}"
+        );
     }
 
     fn two_masters_with_replicas() -> SlotMap {

@@ -1,5 +1,6 @@
 //! What every connection needs to open and authenticate, taken from the
-//! config once at init.
+//! config at init and again at each `ors_redis_reconfigure`; and what a
+//! change of them means for the connections already open.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,17 +10,30 @@ use crate::error::Result;
 use crate::tls::TlsClient;
 
 /// What every connection of this library needs to know to open and
-/// authenticate, taken from the config once at init.
+/// authenticate.
 #[derive(Debug, Clone)]
 pub struct ConnectParams {
     pub connect_timeout: Duration,
     pub socket_timeout: Duration,
     pub username: Option<String>,
     pub password: Option<Secret>,
-    /// Set when `tls-enabled=true`; CA files were read once, at init.
+    /// Set when `tls-enabled=true`; the CA and key files are read when it is
+    /// made (at init, and at a reconfigure that changes a `tls-*` key).
     pub tls: Option<Arc<TlsClient>>,
     /// `max-value-bytes`: a GET's reply announcing more is not read.
     pub max_value_bytes: usize,
+}
+
+/// What a connection opened under older params needs before its next use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    /// Nothing: what changed (timeouts) is read at each call.
+    Keep,
+    /// A new `AUTH` with the new username and password.
+    Reauthenticate,
+    /// A new connection: the TLS context or the reply reader's limit is
+    /// fixed when a connection opens, and no `AUTH` undoes a login.
+    Reopen,
 }
 
 impl ConnectParams {
@@ -29,13 +43,143 @@ impl ConnectParams {
         } else {
             None
         };
-        Ok(ConnectParams {
+        Ok(Self::with_tls(config, tls))
+    }
+
+    /// The params of `config`, a new config of a running library whose
+    /// changed keys are `changed`: the TLS files are read again only when a
+    /// `tls-*` key changed (a bad file is an error, and these params stay);
+    /// otherwise the connections keep sharing the TLS context they have.
+    pub fn reconfigured(&self, config: &Config, changed: &[&str]) -> Result<Self> {
+        if changed.iter().any(|k| k.starts_with("tls-")) {
+            Self::from_config(config)
+        } else {
+            Ok(Self::with_tls(config, self.tls.clone()))
+        }
+    }
+
+    fn with_tls(config: &Config, tls: Option<Arc<TlsClient>>) -> Self {
+        ConnectParams {
             connect_timeout: config.connect_timeout,
             socket_timeout: config.socket_timeout,
             username: config.username.clone(),
             password: config.password.clone(),
             tls,
             max_value_bytes: config.max_value_bytes,
-        })
+        }
     }
+
+    /// What a connection opened with `old` needs to be one opened with
+    /// these params.
+    pub fn renewal_from(&self, old: &ConnectParams) -> Renewal {
+        let same_tls = match (&self.tls, &old.tls) {
+            (None, None) => true,
+            (Some(new), Some(old)) => Arc::ptr_eq(new, old),
+            _ => false,
+        };
+        let logged_out = self.password.is_none() && old.password.is_some();
+        if !same_tls || logged_out || self.max_value_bytes != old.max_value_bytes {
+            Renewal::Reopen
+        } else if self.username != old.username || self.password != old.password {
+            Renewal::Reauthenticate
+        } else {
+            Renewal::Keep
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(extra: &str) -> ConnectParams {
+        let config = Config::parse(&format!("redis-nodes=h:1 cluster-name=T {extra}")).unwrap();
+        ConnectParams::from_config(&config).unwrap()
+    }
+
+    #[test]
+    fn what_a_change_means_for_open_connections() {
+        let old = params("username=ors password=old-pw");
+        let cases = [
+            ("username=ors password=old-pw", Renewal::Keep),
+            (
+                "username=ors password=old-pw op-timeout=9 redis-socket-timeout=9",
+                Renewal::Keep,
+            ),
+            ("username=ors password=new-pw", Renewal::Reauthenticate),
+            ("username=other password=old-pw", Renewal::Reauthenticate),
+            ("password=old-pw", Renewal::Reauthenticate),
+            ("", Renewal::Reopen),
+            (
+                "username=ors password=old-pw max-value-bytes=9",
+                Renewal::Reopen,
+            ),
+        ];
+        for (extra, want) in cases {
+            assert_eq!(params(extra).renewal_from(&old), want, "{extra}");
+        }
+        assert_eq!(
+            params("password=p").renewal_from(&params("")),
+            Renewal::Reauthenticate
+        );
+    }
+
+    #[test]
+    fn the_tls_context_is_kept_unless_a_tls_key_changed() {
+        let dir = std::env::temp_dir().join(format!("ors-params-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, TEST_CA).unwrap();
+        let text = |extra: &str| {
+            format!(
+                "redis-nodes=h:1 cluster-name=T tls-enabled=true tls-cacert={} {extra}",
+                ca.display()
+            )
+        };
+        let old_config = Config::parse(&text("password=a")).unwrap();
+        let old = ConnectParams::from_config(&old_config).unwrap();
+
+        let config = Config::parse(&text("password=b")).unwrap();
+        let changed = config.live_changes_from(&old_config).unwrap();
+        let new = old.reconfigured(&config, &changed).unwrap();
+        assert!(Arc::ptr_eq(
+            new.tls.as_ref().unwrap(),
+            old.tls.as_ref().unwrap()
+        ));
+        assert_eq!(new.renewal_from(&old), Renewal::Reauthenticate);
+
+        let config = Config::parse(&text("password=a tls-sni=redis.example")).unwrap();
+        let changed = config.live_changes_from(&old_config).unwrap();
+        let new = old.reconfigured(&config, &changed).unwrap();
+        assert_eq!(new.renewal_from(&old), Renewal::Reopen);
+
+        // A CA file that cannot be read: an error, naming the key.
+        let missing = dir.join("missing.pem");
+        let config = Config::parse(&format!(
+            "redis-nodes=h:1 cluster-name=T tls-enabled=true tls-cacert={} password=a",
+            missing.display()
+        ))
+        .unwrap();
+        let changed = config.live_changes_from(&old_config).unwrap();
+        let e = old.reconfigured(&config, &changed).unwrap_err();
+        assert_eq!(e.kind, crate::error::ErrorKind::Config, "{e}");
+        assert!(e.message.contains("tls-cacert"), "{}", e.message);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A self-signed CA certificate: any parsable one does, nothing is
+    /// verified against it here.
+    const TEST_CA: &str = "\
+-----BEGIN CERTIFICATE-----\n\
+MIIBmTCCAT+gAwIBAgIUYclaFtQLdOiWdARclHShs3QbKVgwCgYIKoZIzj0EAwIw\n\
+ITEfMB0GA1UEAwwWb3JzLXJlZGlzIHVuaXQtdGVzdCBDQTAgFw0yNjEyMDUyMTA0\n\
+MDRaGA8yMTI2MTExMTIxMDQwNFowITEfMB0GA1UEAwwWb3JzLXJlZGlzIHVuaXQt\n\
+dGVzdCBDQTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABH9NJzffUiGTfzEhv9hQ\n\
+qmmXvoP42ro6ILtKsxzEDlTg9SoKSa6d2FnsVixWSB5V3O+YwOwZLoa09xnSOXOV\n\
+6EKjUzBRMB0GA1UdDgQWBBQzva+4+hW6Snu+Bv1t149xgx1DejAfBgNVHSMEGDAW\n\
+gBQzva+4+hW6Snu+Bv1t149xgx1DejAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49\n\
+BAMCA0gAMEUCIFqMDpC4a9VQdYsXS5ICvHUVJIUcvtwau4cfC1lwJNL6AiEAjLlo\n\
+ujMgJbAU/NYa4AhsuDu65BelDjZLCmGjuFjxRI0=\n\
+-----END CERTIFICATE-----\n\
+";
 }

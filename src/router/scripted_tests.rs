@@ -3,17 +3,16 @@
 //! within the call's deadline, without a server.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
-use crate::cluster::topology::{SlotMap, Topology};
+use crate::cluster::topology::SlotMap;
 use crate::config::{Config, NodeAddr};
 use crate::connection::scripted::{dial_with, Answer, Script, ScriptedStream};
 use crate::connection::{ConnectParams, NodeConnection};
 use crate::error::{Error, ErrorKind};
-use crate::keys::{KeyBuilder, SessionId};
+use crate::keys::SessionId;
 use crate::session;
 use crate::session::Calls;
 
@@ -133,14 +132,7 @@ fn client(master: &str, replicas: &[&str]) -> Client {
         .read_value(&mut &slots_reply(master, replicas)[..])
         .unwrap();
     let map = SlotMap::parse(&reply, &NodeAddr::parse(master).unwrap()).unwrap();
-    Client {
-        generation: 1,
-        keys: KeyBuilder::new(&config.cluster_name),
-        topology: Topology::new(config.nodes.clone(), map),
-        use_unlink: AtomicBool::new(true),
-        params,
-        config,
-    }
+    Client::new(config, params, map, true, 1)
 }
 
 /// Runs a GET of `id()`, checking that it returns within the deadline.
@@ -494,4 +486,57 @@ fn a_silent_master_is_given_up_once_a_replica_has_the_slot() {
     );
     assert!(nodes.count(B, "CLUSTER SLOTS") >= 1);
     assert_eq!(nodes.count(B, "GET"), 1);
+}
+
+/// A thread that sees new settings of the same init keeps its connections
+/// and slot map, and logs a connection in again before its next command.
+#[test]
+fn new_settings_log_the_threads_connection_in_again_before_its_next_command() {
+    let nodes = Nodes::default();
+    nodes.node(A, |command| {
+        if command.starts_with("AUTH") {
+            Answer::Reply(b"+OK\r\n".to_vec())
+        } else {
+            Answer::Reply(bulk("v"))
+        }
+    });
+    let first = Arc::new(client(A, &[]));
+    let mut state = crate::threads::ThreadState {
+        generation: first.generation,
+        settings: first.settings,
+        client: Some(first.clone()),
+        calls: nodes.connections(),
+    };
+    get(&first, &mut state.calls).unwrap();
+
+    let config = Config::parse(&format!(
+        "redis-nodes={A} cluster-name=T op-timeout={OP_TIMEOUT_MS} username=ors password=new-pw"
+    ))
+    .unwrap();
+    let second = Arc::new(Client {
+        generation: first.generation,
+        settings: 7,
+        params: ConnectParams::from_config(&config).unwrap(),
+        config,
+        keys: first.keys.clone(),
+        topology: first.topology.clone(),
+        use_unlink: first.use_unlink.clone(),
+    });
+    state.adopt(second.clone());
+    assert_eq!(state.settings, 7);
+    assert_eq!(
+        state.calls.routes.conns.open_count(),
+        1,
+        "the connection is kept"
+    );
+    get(&second, &mut state.calls).unwrap();
+    get(&second, &mut state.calls).unwrap();
+    let asked = nodes.asked_of(A);
+    assert_eq!(asked.len(), 4, "{asked:?}");
+    assert!(asked[0].starts_with("GET "), "{asked:?}");
+    assert_eq!(asked[1], "AUTH ors new-pw");
+    assert!(
+        asked[2].starts_with("GET ") && asked[3].starts_with("GET "),
+        "{asked:?}"
+    );
 }
