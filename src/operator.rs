@@ -7,7 +7,7 @@
 
 pub use crate::bulk::{Batch, BulkRead, Owner, Record, Want};
 pub use crate::client::Client;
-pub use crate::cluster_nodes::{parse_cluster_nodes, ClusterNode};
+pub use crate::cluster_nodes::{address_by_hostname_like, parse_cluster_nodes, ClusterNode};
 pub use crate::config::{Config, LogLevel, NodeAddr};
 pub use crate::connection::{ConnectParams, NodeConnection};
 pub use crate::discovery::{

@@ -20,9 +20,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use ors_redis::operator::{
-    find_slot_map, no_slot_map_error, pack_command, parse_cluster_nodes, parse_info, send_asking,
-    Bulk, ClusterNode, Config, ConnectParams, Error, ErrorKind, NodeAddr, NodeConnection,
-    ReplyClass, Result, SeedChoice, ServerError, SlotMap, Value,
+    address_by_hostname_like, find_slot_map, no_slot_map_error, pack_command, parse_cluster_nodes,
+    parse_info, send_asking, Bulk, ClusterNode, Config, ConnectParams, Error, ErrorKind, NodeAddr,
+    NodeConnection, ReplyClass, Result, SeedChoice, ServerError, SlotMap, Value,
 };
 
 /// The outcome of one check, as the operator reads it.
@@ -303,7 +303,15 @@ impl Admin {
     pub fn cluster_nodes(&mut self, node: &NodeAddr) -> Result<Vec<ClusterNode>> {
         let reply = self.query(node, &[b"CLUSTER", b"NODES"])?;
         let text = text_of(&reply).ok_or_else(|| unexpected(node, "CLUSTER NODES"))?;
-        Ok(parse_cluster_nodes(&text, node))
+        let mut nodes = parse_cluster_nodes(&text, node);
+        let hosts: Vec<&str> = self
+            .map
+            .masters
+            .iter()
+            .map(|m| m.node.host.as_str())
+            .collect();
+        address_by_hostname_like(&mut nodes, &hosts);
+        Ok(nodes)
     }
 
     /// Whether `node` answers a PING without authentication (a connection
