@@ -33,7 +33,12 @@
 #                             as source of its node-to-node connections (bind-source-addr),
 #                             so that iptables rules can tell them from client traffic;
 #                             this script and redis-cli talk to 127.0.0.1 (default: all 127.0.0.1)
-#   ORS_CLUSTER_TLS_DIR       TLS only: a folder with ca.pem, server.pem, server.key;
+#   ORS_CLUSTER_HOSTNAMES     one host name per node, e.g. "redis-1 ... redis-6": node i
+#                             announces it (cluster-announce-hostname) and the cluster
+#                             prefers host names as endpoints (cluster-preferred-endpoint-type
+#                             hostname; Redis 7+): CLUSTER SLOTS, MOVED and ASK name nodes by it
+#   ORS_CLUSTER_TLS_DIR       TLS only: a folder with ca.pem, server.pem, server.key
+#                             (node-<port>.pem/.key instead, when there, for that node);
 #                             nodes listen with TLS on their port (port 0, tls-port,
 #                             tls-cluster, tls-replication); set ORS_REDIS_CLI_ARGS to
 #                             "--tls --cacert ... --cert ... --key ..." to match
@@ -75,6 +80,8 @@ PORTS=()
 for ((i = 0; i < NODES; i++)); do PORTS+=($((BASE_PORT + i))); done
 read -r -a HOSTS <<<"${ORS_CLUSTER_HOSTS:-}"
 ((${#HOSTS[@]} == 0 || ${#HOSTS[@]} == NODES)) || die "ORS_CLUSTER_HOSTS must list $NODES addresses, not '${ORS_CLUSTER_HOSTS:-}'"
+read -r -a HOSTNAMES <<<"${ORS_CLUSTER_HOSTNAMES:-}"
+((${#HOSTNAMES[@]} == 0 || ${#HOSTNAMES[@]} == NODES)) || die "ORS_CLUSTER_HOSTNAMES must list $NODES names, not '${ORS_CLUSTER_HOSTNAMES:-}'"
 node_host() { if ((${#HOSTS[@]})); then printf '%s\n' "${HOSTS[$1 - BASE_PORT]}"; else printf '127.0.0.1\n'; fi; }
 LAST_PORT=${PORTS[NODES - 1]}
 RANGE="127.0.0.1:$BASE_PORT-$LAST_PORT"
@@ -170,7 +177,7 @@ redis_major() {
 }
 
 write_conf() {
-    local port=$1 dir major host bind="127.0.0.1"
+    local port=$1 dir major host bind="127.0.0.1" cert=server
     dir=$(node_dir "$port")
     major=$(redis_major)
     host=$(node_host "$port")
@@ -194,15 +201,21 @@ write_conf() {
             printf '%s\n' "cluster-announce-ip $host"
             if ((major >= 7)); then printf '%s\n' "bind-source-addr $host"; fi
         fi
+        if ((${#HOSTNAMES[@]})); then
+            ((major >= 7)) || die "ORS_CLUSTER_HOSTNAMES needs Redis 7 or newer"
+            printf '%s\n' "cluster-announce-hostname ${HOSTNAMES[port - BASE_PORT]}" \
+                "cluster-preferred-endpoint-type hostname"
+        fi
         # Lets tests use DEBUG SLEEP and friends over loopback (Redis 7+).
         if ((major >= 7)); then printf '%s\n' "enable-debug-command local"; fi
         if [[ -n "$TLS_DIR" ]]; then
+            [[ ! -r "$TLS_DIR/node-$port.pem" ]] || cert=node-$port
             # Later lines win: the plain port is closed, TLS takes its number.
             printf '%s\n' \
                 "port 0" \
                 "tls-port $port" \
-                "tls-cert-file $TLS_DIR/server.pem" \
-                "tls-key-file $TLS_DIR/server.key" \
+                "tls-cert-file $TLS_DIR/$cert.pem" \
+                "tls-key-file $TLS_DIR/$cert.key" \
                 "tls-ca-cert-file $TLS_DIR/ca.pem" \
                 "tls-cluster yes" \
                 "tls-replication yes" \

@@ -12,6 +12,11 @@
 # rules; needs root and namespaces, skipped otherwise, with the reason
 # printed at the end; ORS_NETFAULT_LIB=<libors_redis.so> runs it against
 # another build; about 5 minutes),
+# netshape (real network shapes, issue 22: host-name endpoints, a seed name
+# resolving to several nodes, TLS names per node, DNS that stops answering;
+# c_tests/netfault/ns_names.c under netns.sh --hostnames, with the test's own
+# /etc/hosts and /etc/resolv.conf; run, skipped and required as netfault;
+# under a minute),
 # package (cmake --install and consumers of the installed tree; with
 # ORS_TESTS_PORTABLE_LIB also the portable build), valgrind (with
 # ORS_TESTS_VALGRIND=1), fixture.

@@ -9,12 +9,23 @@
 #   cadir/                   a folder with the CA (for tls-cacertdir) and a non-certificate file
 #
 #   c_tests/tls-certs.sh DIR      (idempotent: does nothing when DIR/ca.pem exists)
+#
+# A certificate per node, for host-name clusters (netfault/netns.sh --tls):
+#   c_tests/tls-certs.sh --node-certs DIR PORT NAMES...
+# signs, with DIR's CA, node-<port>.pem/.key for each NAMES argument in turn
+# (ports PORT, PORT+1, ...), valid for those names alone (a comma-separated
+# list: DNS names, no address).
 set -euo pipefail
 
-dir=${1:?usage: tls-certs.sh DIR}
+node_certs=0
+if [[ "${1:-}" == --node-certs ]]; then
+    node_certs=1
+    shift
+fi
+dir=${1:?usage: tls-certs.sh [--node-certs] DIR [PORT NAMES...]}
 mkdir -p "$dir"
 cd "$dir"
-[[ -s ca.pem && -s expired.pem && -s cadir/ca.pem ]] && exit 0
+((node_certs)) || [[ ! (-s ca.pem && -s expired.pem && -s cadir/ca.pem) ]] || exit 0
 command -v openssl >/dev/null 2>&1 || { echo "tls-certs.sh: openssl not found (apt-get install openssl)" >&2; exit 1; }
 
 quiet() { "$@" >/dev/null 2>&1 || { echo "tls-certs.sh: failed: $*" >&2; "$@"; exit 1; }; }
@@ -35,6 +46,17 @@ issue() {
     rm -f "$name.csr" "$name.ext"
 }
 
+if ((node_certs)); then
+    [[ -s ca.pem && -s ca.key ]] || { echo "tls-certs.sh: no CA in $PWD (run tls-certs.sh DIR first)" >&2; exit 1; }
+    port=${2:?usage: tls-certs.sh --node-certs DIR PORT NAMES...}
+    shift 2
+    for names in "$@"; do
+        issue "node-$port" "/CN=${names%%,*}" "DNS:${names//,/,DNS:}"
+        port=$((port + 1))
+    done
+    chmod 600 ./*.key
+    exit 0
+fi
 new_ca ca "/CN=ors-redis test CA"
 new_ca other-ca "/CN=some other CA"
 issue server "/CN=127.0.0.1" "IP:127.0.0.1,DNS:localhost"

@@ -18,6 +18,8 @@
 //!   init and at each reconfigure), and what a change means for open ones;
 //! - `socket.rs`: the TCP connect, socket timeouts and abort on close, with
 //!   all the platform `unsafe`;
+//! - `resolve.rs`: host-name resolution bounded by the connect's budget, with
+//!   a bounded cache that keeps a name's last known addresses;
 //! - `stream.rs`: the `Transport` a connection reads and writes (plain TCP,
 //!   TLS), the TLS handshake, and the classification of I/O errors;
 //! - `wire.rs`: the sliced, deadline-bounded wait on a transport;
@@ -34,6 +36,7 @@ use crate::resp;
 use crate::stats;
 
 mod params;
+mod resolve;
 #[cfg(test)]
 pub mod scripted;
 mod socket;

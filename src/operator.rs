@@ -10,7 +10,9 @@
 
 pub use crate::bulk::{Batch, BulkRead, Owner, Record, Want};
 pub use crate::client::Client;
-pub use crate::cluster::cluster_nodes::{parse_cluster_nodes, ClusterNode};
+pub use crate::cluster::cluster_nodes::{
+    address_by_hostname_like, parse_cluster_nodes, ClusterNode,
+};
 pub use crate::cluster::discovery::{
     find_slot_map, no_slot_map_error, parse_info, SeedChoice, SeedMap,
 };

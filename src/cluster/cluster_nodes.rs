@@ -10,6 +10,8 @@ pub struct ClusterNode {
     pub id: String,
     /// `None` for a node the cluster knows no address of (`noaddr`).
     pub addr: Option<NodeAddr>,
+    /// The host name the node announces (`cluster-announce-hostname`).
+    pub hostname: Option<String>,
     pub flags: Vec<String>,
     /// The master's id, for a replica.
     pub master_id: Option<String>,
@@ -58,12 +60,19 @@ pub fn parse_cluster_nodes(text: &str, asked: &NodeAddr) -> Vec<ClusterNode> {
             continue;
         }
         let endpoint = fields[1].split(['@', ',']).next().unwrap_or("");
+        // Redis 7: `,hostname` (maybe empty), then `,name=value` fields (7.2).
+        let hostname = fields[1]
+            .split(',')
+            .nth(1)
+            .filter(|h| !h.is_empty() && !h.contains('='))
+            .map(str::to_string);
         // ":0" (noaddr) is no address at all.
         let addr = NodeAddr::parse_reported(endpoint, asked).ok();
         let slots = fields[8..].iter().map(|entry| slots_in(entry)).sum();
         out.push(ClusterNode {
             id: fields[0].to_string(),
             addr,
+            hostname,
             flags: fields[2].split(',').map(str::to_string).collect(),
             master_id: Some(fields[3]).filter(|m| *m != "-").map(str::to_string),
             connected: fields[7] == "connected",
@@ -71,6 +80,27 @@ pub fn parse_cluster_nodes(text: &str, asked: &NodeAddr) -> Vec<ClusterNode> {
         });
     }
     out
+}
+
+/// Addresses as the slot map gives them: when the cluster prefers host
+/// names as endpoints (`cluster-preferred-endpoint-type hostname`: a host of
+/// `slot_map_hosts`, the slot map's masters, is a node's host name), each
+/// node that has a host name is addressed by it (with TLS its certificate
+/// names it, not its IP address).
+pub fn address_by_hostname_like(nodes: &mut [ClusterNode], slot_map_hosts: &[&str]) {
+    let by_name = nodes.iter().any(|n| {
+        n.hostname
+            .as_deref()
+            .is_some_and(|h| slot_map_hosts.contains(&h))
+    });
+    if !by_name {
+        return;
+    }
+    for n in nodes.iter_mut() {
+        if let (Some(addr), Some(name)) = (&mut n.addr, &n.hostname) {
+            addr.host = name.clone();
+        }
+    }
 }
 
 /// How many slots one slot entry of a line names: `5461-10922` or `16383`.
@@ -95,6 +125,38 @@ fn slots_in(entry: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_names_address_the_nodes_when_the_slot_map_uses_them() {
+        let text = "\
+a1 127.0.0.11:7000@17000,redis-1 myself,master - 0 1 1 connected 0-16383
+b2 127.0.0.14:7003@17003,redis-4,shard-id=77 slave a1 0 1 1 connected
+c3 127.0.0.15:7004@17004,,shard-id=78 slave a1 0 1 1 connected
+";
+        let asked = NodeAddr::parse("redis-cfg:6379").unwrap();
+        let parsed = parse_cluster_nodes(text, &asked);
+        assert_eq!(parsed[0].hostname.as_deref(), Some("redis-1"));
+        assert_eq!(parsed[1].hostname.as_deref(), Some("redis-4"));
+        assert_eq!(parsed[2].hostname, None);
+        // A slot map by address: addresses stay.
+        let mut nodes = parsed.clone();
+        address_by_hostname_like(&mut nodes, &["127.0.0.11"]);
+        assert_eq!(nodes, parsed);
+        // By host name: every node that has one.
+        address_by_hostname_like(&mut nodes, &["redis-1"]);
+        let addrs: Vec<String> = nodes.iter().map(|n| n.addr_text()).collect();
+        assert_eq!(addrs, ["redis-1:7000", "redis-4:7003", "127.0.0.15:7004"]);
+        // init's replica count knows the master by both.
+        let counts = crate::cluster::discovery::count_replicas(text, &asked);
+        assert_eq!(
+            counts.get(&NodeAddr::parse("redis-1:7000").unwrap()),
+            Some(&2)
+        );
+        assert_eq!(
+            counts.get(&NodeAddr::parse("127.0.0.11:7000").unwrap()),
+            Some(&2)
+        );
+    }
 
     #[test]
     fn cluster_nodes_lines_are_parsed() {

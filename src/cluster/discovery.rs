@@ -410,8 +410,20 @@ pub fn count_replicas(text: &str, asked: &NodeAddr) -> HashMap<NodeAddr, usize> 
                 .filter(|r| r.is_replica() && !r.is_failed())
                 .filter(|r| r.master_id.as_deref() == Some(master.id.as_str()))
                 .count();
-            Some((master.addr.clone()?, healthy_replicas))
+            let addr = master.addr.as_ref()?;
+            // Keyed by address and by host name: the slot map names
+            // masters by either (`cluster-preferred-endpoint-type`).
+            let by_name = master.hostname.as_ref().map(|name| {
+                let named = NodeAddr {
+                    host: name.clone(),
+                    port: addr.port,
+                };
+                (named, healthy_replicas)
+            });
+            Some([Some((addr.clone(), healthy_replicas)), by_name])
         })
+        .flatten()
+        .flatten()
         .collect()
 }
 

@@ -2,7 +2,8 @@
 //!
 //! `CLUSTER SLOTS` exists in every cluster-capable Redis (3.0 on); its node
 //! entries grew over time (node ids from 3.2 on, host names and a metadata
-//! map from 7.0 on), so only the first two fields of each entry are relied on.
+//! map from 7.0 on), so the first two fields of each entry are relied on, and
+//! the metadata's `ip` only for a node whose endpoint is `?` (see `node_of`).
 //!
 //! Threads keep an `Arc` of the map they route with and compare its epoch with
 //! an atomic counter on each call: no lock on the hot path. A refresh is
@@ -179,13 +180,41 @@ fn text_of(v: &Value) -> Option<String> {
     }
 }
 
-/// A node entry: `[endpoint, port, id?, metadata?]`.
+/// A node entry: `[endpoint, port, id?, metadata?]`. The endpoint is what
+/// `cluster-preferred-endpoint-type` says: an IP address, a host name, or
+/// none (NULL for `unknown-endpoint`, `?` for a node without a host name
+/// when host names are preferred, empty for a node that does not know its
+/// address yet). A node without an endpoint is on the asked node's host,
+/// except that `?` takes the metadata's `ip` when there is one: the asked
+/// node's host may be a name that resolves to every node (a managed
+/// service's configuration endpoint), or another node's host name.
 fn node_of(v: &Value, asked: &NodeAddr) -> Option<NodeAddr> {
     let Value::Array(f) = v else { return None };
-    let host = text_of(f.first()?)?;
+    let host = match f.first()? {
+        Value::Nil => String::new(),
+        endpoint => text_of(endpoint)?,
+    };
     let port = int_of(f.get(1)?)?;
     let port = u16::try_from(port).ok().filter(|&p| p != 0)?;
+    if host == "?" {
+        if let Some(ip) = f.get(3).and_then(|meta| metadata(meta, "ip")) {
+            if !ip.is_empty() && ip != "?" {
+                return Some(NodeAddr { host: ip, port });
+            }
+        }
+    }
     Some(NodeAddr::reported(&host, port, asked))
+}
+
+/// A field of a node's metadata map (RESP2: a flat array of names and values).
+fn metadata(meta: &Value, name: &str) -> Option<String> {
+    let Value::Array(pairs) = meta else {
+        return None;
+    };
+    pairs
+        .chunks_exact(2)
+        .find(|pair| text_of(&pair[0]).as_deref() == Some(name))
+        .and_then(|pair| text_of(&pair[1]))
 }
 
 /// The rate limit: whether `interval` has passed since `last` (which then
@@ -549,9 +578,20 @@ mod tests {
                 node("?", 7002, vec![]),
             ]),
             Value::Array(vec![Value::Int(21), Value::Int(30), node("", 7004, vec![])]),
+            // NULL (unknown-endpoint): the host asked, whatever the metadata.
+            Value::Array(vec![
+                Value::Int(31),
+                Value::Int(31),
+                Value::Array(vec![
+                    Value::Nil,
+                    Value::Int(7005),
+                    bulk("ghi789"),
+                    Value::Array(vec![bulk("ip"), bulk("10.0.0.5")]),
+                ]),
+            ]),
         ]);
         let map = SlotMap::parse(&reply, &asked()).unwrap();
-        assert_eq!(map.masters.len(), 3);
+        assert_eq!(map.masters.len(), 4);
         assert_eq!(map.masters[0].ranges, vec![(0, 5), (10, 10)]);
         assert!(map.master_of(6).is_none());
         assert_eq!(
@@ -562,10 +602,50 @@ mod tests {
             map.master_of(25).unwrap().addr.to_string(),
             "127.0.0.1:7004"
         );
-        assert_eq!(map.unserved_slots(), 16384 - 6 - 1 - 10 - 10);
+        assert_eq!(
+            map.master_of(31).unwrap().addr.to_string(),
+            "127.0.0.1:7005"
+        );
+        assert_eq!(map.unserved_slots(), 16384 - 6 - 1 - 10 - 10 - 1);
         assert!(map
             .describe(|m| m.replicas.len())
             .contains("master 127.0.0.1:7000 slots [0-5,10] replicas 1"));
+    }
+
+    #[test]
+    fn host_name_endpoints_and_their_unknown_ones() {
+        // cluster-preferred-endpoint-type hostname: the name, the ip in the
+        // metadata; a node without a name is `?`, and is reached at its ip,
+        // not at the asked node's host (here a name resolving to every node).
+        let meta = |ip: &str| Value::Array(vec![bulk("ip"), bulk(ip)]);
+        let entry = |host: &str, port, id: &str, m: Value| node(host, port, vec![bulk(id), m]);
+        let reply = Value::Array(vec![
+            Value::Array(vec![
+                Value::Int(0),
+                Value::Int(8191),
+                entry("redis-1", 6379, "a", meta("10.0.0.1")),
+                entry("redis-4", 6379, "d", meta("10.0.0.4")),
+            ]),
+            Value::Array(vec![
+                Value::Int(8192),
+                Value::Int(16383),
+                entry("?", 6380, "b", meta("10.0.0.2")),
+                entry("?", 6381, "e", Value::Array(vec![])),
+            ]),
+        ]);
+        let seed = NodeAddr::parse("redis-cfg.example:6379").unwrap();
+        let map = SlotMap::parse(&reply, &seed).unwrap();
+        assert_eq!(map.master_of(0).unwrap().addr.to_string(), "redis-1:6379");
+        assert_eq!(map.master_of(0).unwrap().replicas[0].host, "redis-4");
+        assert_eq!(
+            map.master_of(9000).unwrap().addr.to_string(),
+            "10.0.0.2:6380"
+        );
+        // No ip to go by: the asked node's host, as before.
+        assert_eq!(
+            map.master_of(9000).unwrap().replicas[0].to_string(),
+            "redis-cfg.example:6381"
+        );
     }
 
     #[test]

@@ -3,24 +3,27 @@
 //! abort on close. Every `unsafe` of the connection code is in this file.
 
 use std::io;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
 
-use super::wire::{Late, WaitError};
+use super::resolve;
+use super::wire::{Late, WaitError, MIN_TIMEOUT};
 use crate::config::NodeAddr;
 use crate::error::{from_io, local_shortage, Error, ErrorKind, Result};
 
-/// Connects to the first address of `addr` that answers within `budget`,
-/// with TCP_NODELAY set. A `late` check that gives up ends the connect with
-/// its own error.
+/// Connects to the first address of `addr` that answers within `budget`
+/// (host-name resolution included, see resolve.rs), with TCP_NODELAY set.
+/// Several addresses share the budget: each gets an even share of what is
+/// left, so that a silent first address leaves time for the others. A
+/// `late` check that gives up ends the connect with its own error.
 pub fn connect(addr: &NodeAddr, budget: Duration, late: &mut Late<'_>) -> Result<TcpStream> {
-    let resolved: Vec<_> = (addr.host.as_str(), addr.port)
-        .to_socket_addrs()
-        .map_err(|e| Error::new(ErrorKind::Connection, format!("cannot resolve host: {e}")))?
-        .collect();
+    let deadline = Instant::now() + budget;
+    let resolved = resolve::resolve(&addr.host, budget, late)?;
     let mut last: Option<io::Error> = None;
-    for sockaddr in resolved {
-        match connect_sliced(&sockaddr, budget, late) {
+    for (i, ip) in resolved.iter().enumerate() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let share = (left / (resolved.len() - i) as u32).max(MIN_TIMEOUT);
+        match connect_sliced(&SocketAddr::new(*ip, addr.port), share, late) {
             Ok(tcp) => {
                 tcp.set_nodelay(true)
                     .map_err(|e| from_io(&e, "setting TCP_NODELAY"))?;
@@ -30,6 +33,8 @@ pub fn connect(addr: &NodeAddr, budget: Duration, late: &mut Late<'_>) -> Result
             Err(WaitError::Io(e)) => last = Some(e),
         }
     }
+    // The name may have moved (a failover, a replaced node): ask again next time.
+    resolve::connect_failed(&addr.host);
     Err(match last {
         Some(e)
             if matches!(
@@ -63,7 +68,6 @@ fn connect_sliced(
     late: &mut Late<'_>,
 ) -> std::result::Result<TcpStream, WaitError> {
     use std::os::fd::{AsRawFd, FromRawFd};
-    use std::time::Instant;
 
     use super::wire::SLICE;
 

@@ -21,9 +21,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ors_redis::operator::{
-    find_slot_map, no_slot_map_error, parse_cluster_nodes, parse_info, retry_pass, route, Budget,
-    ClusterNode, Config, ConnectParams, ConnectionSet, Error, ErrorKind, Exchange, NodeAddr, Reply,
-    ReplyClass, Result, Routes, SeedChoice, SlotMap, Value,
+    address_by_hostname_like, find_slot_map, no_slot_map_error, parse_cluster_nodes, parse_info,
+    retry_pass, route, Budget, ClusterNode, Config, ConnectParams, ConnectionSet, Error, ErrorKind,
+    Exchange, NodeAddr, Reply, ReplyClass, Result, Routes, SeedChoice, SlotMap, Value,
 };
 
 /// One attempt of a routed command (see `ors_redis::operator::route`).
@@ -191,7 +191,11 @@ impl Cluster {
         let text = reply
             .text()
             .ok_or_else(|| unexpected(node, "CLUSTER NODES"))?;
-        Ok(parse_cluster_nodes(&text, node))
+        let mut nodes = parse_cluster_nodes(&text, node);
+        let map = self.map();
+        let hosts: Vec<&str> = map.masters.iter().map(|m| m.addr.host.as_str()).collect();
+        address_by_hostname_like(&mut nodes, &hosts);
+        Ok(nodes)
     }
 
     /// Whether `node` answers a PING without authentication (a connection
