@@ -11,7 +11,6 @@
 //! callback may well call `ors_session_get`).
 
 use std::collections::HashSet;
-use std::time::Instant;
 
 use crate::reply::Value;
 
@@ -149,8 +148,7 @@ impl Scan {
         routes: &mut Routes,
         addr: &NodeAddr,
     ) -> Result<Vec<Vec<u8>>> {
-        let config = &client.config;
-        let budget = Budget::until(Instant::now() + config.op_timeout, config.socket_timeout);
+        let budget = Budget::of_request(&client.config);
         let command = self.node.command(&self.pattern);
         let reply = routes
             .conns

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
-use crate::config::NodeAddr;
+use crate::config::{Config, NodeAddr};
 use crate::connection::NodeConnection;
 use crate::error::{Error, ErrorKind, Result};
 use crate::reply::Value;
@@ -37,6 +37,13 @@ impl<'a> Budget<'a> {
             reply,
             watch: Watch::Nothing,
         }
+    }
+
+    /// One request outside a routed call (a scan's page, an operator's
+    /// question): the socket timeout for its reply, `op-timeout` for all of
+    /// it, the connect included.
+    pub fn of_request(config: &Config) -> Budget<'a> {
+        Budget::until(Instant::now() + config.op_timeout, config.socket_timeout)
     }
 
     /// `reply` for the reply, never past `deadline`.

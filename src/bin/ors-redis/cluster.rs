@@ -119,11 +119,9 @@ impl Cluster {
         Ok((self.routes.last_node().clone(), value))
     }
 
-    /// The budget of one question to a node: a reply within the socket
-    /// timeout, all of it within op-timeout.
+    /// The budget of one question to a node.
     fn budget(&self) -> Budget<'static> {
-        let config = &self.client.config;
-        Budget::until(Instant::now() + config.op_timeout, config.socket_timeout)
+        Budget::of_request(&self.client.config)
     }
 
     /// One command on `node`; an error reply is an error (a NOPERM names
