@@ -3,11 +3,11 @@
 //!
 //! Why our own reader rather than redis-rs's parser: that parser (through
 //! combine's buffered reader) zero-fills its read buffer before every
-//! socket read, most of a call's instructions (bench/README.md, "Where the
-//! time goes", has the figures), and it
-//! hands a GET's value back as a `Vec` that then had to be copied into the
-//! `malloc`'d buffer C receives. This reader keeps one buffer per connection,
-//! zeroed once when it is made, and reads a bulk string straight into the
+//! socket read, which would be most of a call's instructions
+//! (bench/README.md, "Where the time goes", has the figures), and it hands
+//! a GET's value back as a `Vec`, to be copied again into the `malloc`'d
+//! buffer C receives. This reader keeps one buffer per connection, zeroed
+//! once when it is made, and reads a bulk string straight into the
 //! destination the caller chose.
 //!
 //! Only RESP2 is spoken (we never send `HELLO 3`), on every server version.

@@ -9,11 +9,13 @@
 //!   back off a few milliseconds (growing) and retry.
 //! - A refused, reset or timed-out connection: abort it, refresh the map
 //!   from another node (a replica may have been promoted) and retry.
-//! - A late reply: between slices of the wait (connection.rs), the map is
-//!   re-read at a bounded rate from the silent master's replicas (the one
-//!   promoted knows first); once the map serves the slot elsewhere, the
-//!   connection is aborted and the call retried there at once, without
-//!   waiting out `redis-socket-timeout` on a master that may never answer.
+//! - A late reply: each attempt's `Budget` carries a `Watch::Slot`
+//!   (cluster/budget.rs), asked between slices of the wait
+//!   (connection/wire.rs): the map is re-read at a bounded rate from the
+//!   silent master's replicas (the one promoted knows first); once the map
+//!   serves the slot elsewhere, the connection is aborted and the call
+//!   retried there at once, without waiting out `redis-socket-timeout` on a
+//!   master that may never answer.
 //!
 //! When the deadline passes, the call fails with the status of the last
 //! cause: a connection problem, a timeout, or a cluster state.
@@ -76,8 +78,9 @@ pub enum Reply<T> {
     Error(ServerError),
 }
 
-/// One attempt: send the command on `conn` and read its replies (after an
-/// ASK, the router has sent ASKING and had it answered first).
+/// One attempt: send the command on the exchange (this thread's connection
+/// to the node) and read its replies (after an ASK, the router has sent
+/// ASKING and had it answered first).
 pub type Attempt<'a, T> = dyn FnMut(&mut Exchange<'_, '_>) -> Result<Reply<T>> + 'a;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(2);

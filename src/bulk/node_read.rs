@@ -351,8 +351,8 @@ impl<'a> NodeReader<'a> {
             return verdict;
         }
         match e.class() {
-            // The scan's EXISTS refused (an ACL rule of before the bulk
-            // read): the scan pages with SCAN instead.
+            // The scan's EXISTS refused (an ACL rule made for SCAN paging,
+            // without +exists): the scan pages with SCAN instead.
             ReplyClass::NoPerm if self.want == Want::Ids => Verdict::Refused(
                 naming(e.to_error(), "EXISTS")
                     .with_advice(" (the ACL user needs +exists, see docs/security.md)"),

@@ -21,10 +21,9 @@ pub const FIRST_LISTING_COUNT: u32 = 1000;
 /// anyone's, cannot be listed whole).
 pub const MAX_LISTING_COUNT: u32 = 1 << 24;
 
-/// Workers reading one node at once. Two (while one waits for its
-/// replies, the other's are handed over) measured 1.03-1.13 x the hiredis
-/// peer against one's 1.02-1.10 (200k x 2 KiB), for about 1.5 x the memory:
-/// one.
+/// Workers reading one node at once: one pipelined connection per node
+/// keeps up with the node, and a second reader adds batches in flight
+/// (memory) for no clear gain (bench/README.md, "Restore").
 pub const READERS_PER_NODE: usize = 1;
 
 /// Work handed to one worker: slots all served by `node` in the map it

@@ -1,5 +1,6 @@
 //! `CLUSTER NODES`, parsed once for everyone who reads it: init's replica
-//! count (`discovery`) and the operator command (`admin`).
+//! count (`discovery`) and the operator command (`doctor`, `capacity`,
+//! through `operator`).
 
 use crate::config::NodeAddr;
 use crate::keys::SLOT_COUNT;

@@ -20,8 +20,9 @@ pub const SLICE: Duration = Duration::from_millis(25);
 pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 
 /// Asked between slices while a reply (or a write) is late: `Ok` to keep
-/// waiting, an error to give this connection up (the router aborts it and
-/// retries; e.g. a newer slot map serves the slot elsewhere).
+/// waiting, an error to give this connection up (`ConnectionSet::exchange`
+/// then aborts it). The check is a request's `Watch` (cluster/budget.rs):
+/// e.g. a newer slot map serves the slot elsewhere, or a bulk read stopped.
 pub type Late<'a> = dyn FnMut() -> Result<()> + 'a;
 
 /// Keeps waiting: for exchanges that have nothing else to look at.

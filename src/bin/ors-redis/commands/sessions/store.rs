@@ -22,7 +22,7 @@ use crate::progress::{ProgressFn, ScanProgress};
 /// Purge scans again until a pass finds nothing, at most this often.
 const MAX_PURGE_PASSES: u32 = 4;
 
-/// What a page visitor of [`Cluster::scan_keys`] gets: the admin handle (to
+/// What a page visitor of [`Cluster::scan_keys`] gets: the cluster handle (to
 /// run commands), the master's index and address, and the keys of one page.
 pub type PageFn<'a> = dyn FnMut(&mut Cluster, usize, &NodeAddr, Vec<Vec<u8>>) -> Result<()> + 'a;
 
