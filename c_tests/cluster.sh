@@ -32,7 +32,12 @@
 #                             its address and 127.0.0.1, announces its address and uses it
 #                             as source of its node-to-node connections (bind-source-addr),
 #                             so that iptables rules can tell them from client traffic;
-#                             this script and redis-cli talk to 127.0.0.1 (default: all 127.0.0.1)
+#                             this script and redis-cli talk to 127.0.0.1 (default: all 127.0.0.1);
+#                             "::1" six times: every node on ::1 too, announcing ::1 (IPv6)
+#   ORS_CLUSTER_ANNOUNCE_HOSTS  with ORS_CLUSTER_HOSTS: one address per node that node i
+#                             announces instead of its own (cluster-announce-ip), for a
+#                             cluster behind NAT; the nodes reach each other there only
+#                             through a NAT rule of the caller's (netfault/netns.sh --announce-ip)
 #   ORS_CLUSTER_TLS_DIR       TLS only: a folder with ca.pem, server.pem, server.key;
 #                             nodes listen with TLS on their port (port 0, tls-port,
 #                             tls-cluster, tls-replication); set ORS_REDIS_CLI_ARGS to
@@ -76,6 +81,10 @@ for ((i = 0; i < NODES; i++)); do PORTS+=($((BASE_PORT + i))); done
 read -r -a HOSTS <<<"${ORS_CLUSTER_HOSTS:-}"
 ((${#HOSTS[@]} == 0 || ${#HOSTS[@]} == NODES)) || die "ORS_CLUSTER_HOSTS must list $NODES addresses, not '${ORS_CLUSTER_HOSTS:-}'"
 node_host() { if ((${#HOSTS[@]})); then printf '%s\n' "${HOSTS[$1 - BASE_PORT]}"; else printf '127.0.0.1\n'; fi; }
+read -r -a ANNOUNCE_HOSTS <<<"${ORS_CLUSTER_ANNOUNCE_HOSTS:-}"
+((${#ANNOUNCE_HOSTS[@]} == 0 || (${#HOSTS[@]} == NODES && ${#ANNOUNCE_HOSTS[@]} == NODES))) ||
+    die "ORS_CLUSTER_ANNOUNCE_HOSTS must list $NODES addresses, with ORS_CLUSTER_HOSTS, not '${ORS_CLUSTER_ANNOUNCE_HOSTS:-}'"
+node_announce() { if ((${#ANNOUNCE_HOSTS[@]})); then printf '%s\n' "${ANNOUNCE_HOSTS[$1 - BASE_PORT]}"; else node_host "$1"; fi; }
 LAST_PORT=${PORTS[NODES - 1]}
 RANGE="127.0.0.1:$BASE_PORT-$LAST_PORT"
 
@@ -191,7 +200,7 @@ write_conf() {
             "save \"\""
         common_conf_lines
         if [[ "$host" != 127.0.0.1 ]]; then
-            printf '%s\n' "cluster-announce-ip $host"
+            printf '%s\n' "cluster-announce-ip $(node_announce "$port")"
             if ((major >= 7)); then printf '%s\n' "bind-source-addr $host"; fi
         fi
         # Lets tests use DEBUG SLEEP and friends over loopback (Redis 7+).
