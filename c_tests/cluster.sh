@@ -32,7 +32,12 @@
 #                             its address and 127.0.0.1, announces its address and uses it
 #                             as source of its node-to-node connections (bind-source-addr),
 #                             so that iptables rules can tell them from client traffic;
-#                             this script and redis-cli talk to 127.0.0.1 (default: all 127.0.0.1)
+#                             this script and redis-cli talk to 127.0.0.1 (default: all 127.0.0.1);
+#                             "::1" six times: every node on ::1 too, announcing ::1 (IPv6)
+#   ORS_CLUSTER_ANNOUNCE_HOSTS  with ORS_CLUSTER_HOSTS: one address per node that node i
+#                             announces instead of its own (cluster-announce-ip), for a
+#                             cluster behind NAT; the nodes reach each other there only
+#                             through a NAT rule of the caller's (netfault/netns.sh --announce-ip)
 #   ORS_CLUSTER_HOSTNAMES     one host name per node, e.g. "redis-1 ... redis-6": node i
 #                             announces it (cluster-announce-hostname) and the cluster
 #                             prefers host names as endpoints (cluster-preferred-endpoint-type
@@ -83,6 +88,10 @@ read -r -a HOSTS <<<"${ORS_CLUSTER_HOSTS:-}"
 read -r -a HOSTNAMES <<<"${ORS_CLUSTER_HOSTNAMES:-}"
 ((${#HOSTNAMES[@]} == 0 || ${#HOSTNAMES[@]} == NODES)) || die "ORS_CLUSTER_HOSTNAMES must list $NODES names, not '${ORS_CLUSTER_HOSTNAMES:-}'"
 node_host() { if ((${#HOSTS[@]})); then printf '%s\n' "${HOSTS[$1 - BASE_PORT]}"; else printf '127.0.0.1\n'; fi; }
+read -r -a ANNOUNCE_HOSTS <<<"${ORS_CLUSTER_ANNOUNCE_HOSTS:-}"
+((${#ANNOUNCE_HOSTS[@]} == 0 || (${#HOSTS[@]} == NODES && ${#ANNOUNCE_HOSTS[@]} == NODES))) ||
+    die "ORS_CLUSTER_ANNOUNCE_HOSTS must list $NODES addresses, with ORS_CLUSTER_HOSTS, not '${ORS_CLUSTER_ANNOUNCE_HOSTS:-}'"
+node_announce() { if ((${#ANNOUNCE_HOSTS[@]})); then printf '%s\n' "${ANNOUNCE_HOSTS[$1 - BASE_PORT]}"; else node_host "$1"; fi; }
 LAST_PORT=${PORTS[NODES - 1]}
 RANGE="127.0.0.1:$BASE_PORT-$LAST_PORT"
 
@@ -198,7 +207,7 @@ write_conf() {
             "save \"\""
         common_conf_lines
         if [[ "$host" != 127.0.0.1 ]]; then
-            printf '%s\n' "cluster-announce-ip $host"
+            printf '%s\n' "cluster-announce-ip $(node_announce "$port")"
             if ((major >= 7)); then printf '%s\n' "bind-source-addr $host"; fi
         fi
         if ((${#HOSTNAMES[@]})); then

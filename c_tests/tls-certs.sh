@@ -2,13 +2,13 @@
 # Generates the certificates the TLS tests use, with the openssl command line:
 #   ca.pem/ca.key            the test CA
 #   other-ca.pem             an unrelated CA (a client trusting only it must fail)
-#   server.pem/server.key    for 127.0.0.1 and localhost, signed by the CA
+#   server.pem/server.key    for 127.0.0.1, ::1 and localhost, signed by the CA
 #   client.pem/client.key    a client certificate for mutual TLS
 #   wrongname.pem/.key       signed by the CA, but only for redis.other.example
 #   expired.pem/.key         signed by the CA, valid in 2020 only
 #   cadir/                   a folder with the CA (for tls-cacertdir) and a non-certificate file
 #
-#   c_tests/tls-certs.sh DIR      (idempotent: does nothing when DIR/ca.pem exists)
+#   c_tests/tls-certs.sh DIR      (idempotent: does nothing when DIR holds them all)
 #
 # A certificate per node, for host-name clusters (netfault/netns.sh --tls):
 #   c_tests/tls-certs.sh --node-certs DIR PORT NAMES...
@@ -25,7 +25,9 @@ fi
 dir=${1:?usage: tls-certs.sh [--node-certs] DIR [PORT NAMES...]}
 mkdir -p "$dir"
 cd "$dir"
-((node_certs)) || [[ ! (-s ca.pem && -s expired.pem && -s cadir/ca.pem) ]] || exit 0
+# (a server.pem made before it held ::1 makes them all again)
+((node_certs)) || ! [[ -s ca.pem && -s expired.pem && -s cadir/ca.pem ]] ||
+    ! openssl x509 -in server.pem -noout -ext subjectAltName 2>/dev/null | grep -q '0:0:0:0:0:0:0:1' || exit 0
 command -v openssl >/dev/null 2>&1 || { echo "tls-certs.sh: openssl not found (apt-get install openssl)" >&2; exit 1; }
 
 quiet() { "$@" >/dev/null 2>&1 || { echo "tls-certs.sh: failed: $*" >&2; "$@"; exit 1; }; }
@@ -59,7 +61,7 @@ if ((node_certs)); then
 fi
 new_ca ca "/CN=ors-redis test CA"
 new_ca other-ca "/CN=some other CA"
-issue server "/CN=127.0.0.1" "IP:127.0.0.1,DNS:localhost"
+issue server "/CN=127.0.0.1" "IP:127.0.0.1,IP:::1,DNS:localhost"
 issue client "/CN=ors client" "DNS:ors-client"
 issue wrongname "/CN=redis.other.example" "DNS:redis.other.example"
 

@@ -93,7 +93,14 @@ impl NodeConnection {
         if let Some(conn) = scripted::dial(addr) {
             return conn;
         }
-        let node = addr.to_string();
+        // The cluster's own address names the node; the map only says
+        // where to dial it, and messages show both.
+        let dial = params.dial_address(addr);
+        let node = if dial == addr {
+            addr.to_string()
+        } else {
+            format!("{addr} (announced; dialled as {dial} per redis-address-map)")
+        };
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             return Err(Error::new(ErrorKind::Timeout, "no time left to connect").at_node(&node));
@@ -102,12 +109,14 @@ impl NodeConnection {
         let started = Instant::now();
         let connect_deadline = started + budget;
         let setting_timeouts = |e: io::Error| from_io(&e, "setting socket timeouts").at_node(&node);
-        let tcp = socket::connect(addr, budget, late).map_err(|e| e.at_node(&node))?;
+        let tcp = socket::connect(dial, budget, late).map_err(|e| e.at_node(&node))?;
         // The TLS handshake blocks in rustls: it gets the whole rest of the budget.
         let left = budget.saturating_sub(started.elapsed()).max(MIN_TIMEOUT);
         socket::set_timeouts(&tcp, left).map_err(setting_timeouts)?;
         let mut stream: Box<dyn Transport> = match &params.tls {
             None => Box::new(tcp),
+            // The certificate names the node as the cluster announces it
+            // (a tunnel's local end is no name a certificate holds).
             Some(tls) => {
                 stream::tls_handshake(tls, addr, tcp, budget).map_err(|e| e.at_node(&node))?
             }
@@ -473,6 +482,7 @@ mod tests {
             password: None,
             tls: None,
             max_value_bytes: 64 * 1024 * 1024,
+            address_map: Arc::default(),
         }
     }
 
@@ -554,6 +564,49 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Auth);
         assert!(e.is_reply(ReplyClass::WrongPass), "{e:?}");
         assert!(!e.message.contains("secret"));
+    }
+
+    /// `params()` with `redis-address-map` set to `map`.
+    fn params_with_map(map: &str) -> ConnectParams {
+        let mut params = params();
+        params.address_map = Arc::new(crate::config::AddressMap::parse(map).unwrap());
+        params
+    }
+
+    #[test]
+    fn a_mapped_node_is_dialled_where_the_map_says_and_named_as_announced() {
+        let (reachable, server) = node(|mut tcp| {
+            let mut buf = [0u8; 64];
+            let n = tcp.read(&mut buf).unwrap();
+            assert_eq!(&buf[..n], PING);
+            tcp.write_all(b"+PONG\r\n").unwrap();
+        });
+        // A name that never resolves: only the reachable address is dialled.
+        let announced = NodeAddr::parse("node-1.nat.invalid:7000").unwrap();
+        let params = params_with_map(&format!("{announced}={reachable}"));
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let mut conn = NodeConnection::open(&announced, &params, deadline).unwrap();
+        conn.set_timeout(Duration::from_secs(1)).unwrap();
+        assert!(matches!(conn.query(&[b"PING"]).unwrap(), Value::SimpleString(s) if s == "PONG"));
+        server.join().unwrap();
+
+        // Nothing listens where the map points: the message names both.
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let params = params_with_map(&format!("{announced}={closed}"));
+        let e = NodeConnection::open(&announced, &params, deadline)
+            .err()
+            .unwrap();
+        assert_eq!(e.kind, ErrorKind::Connection);
+        assert!(
+            e.message.starts_with(&format!(
+                "node node-1.nat.invalid:7000 (announced; dialled as {closed} per redis-address-map): "
+            )),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 # Runs one network-fault test (ctest labels netfault and netshape) in
 # namespaces of its own:
 #
-#   c_tests/netfault/netns.sh [--no-cluster] [--names] [--hostnames] [--tls] PROGRAM [ARGS...]
+#   c_tests/netfault/netns.sh [--no-cluster] [--names] [--hostnames] [--tls] [--ipv6] [--announce-ip]
+#       PROGRAM [ARGS...]
 #
 # unshare gives the test a private network namespace (its own loopback and
 # iptables rules) and a private pid namespace whose init is this script:
@@ -34,6 +35,13 @@
 # --tls (with --hostnames): the nodes speak TLS only, each with a certificate
 # for its own name alone (node 1's for redis-cfg too, the configuration
 # endpoint); ORS_NETNS_TLS is the folder with ca.pem (tls-certs.sh).
+# --ipv6: every node on ::1 (and 127.0.0.1 for this script and redis-cli),
+# announcing ::1: the library sees IPv6 only.
+# --announce-ip: node i listens on 127.0.0.(11+i) but announces
+# 127.0.0.(111+i), where nothing listens: a cluster behind NAT. A DNAT rule
+# (iptables nat table, OUTPUT) takes the nodes' own connections there to
+# 127.0.0.(11+i); the library's, from 127.0.0.1, are refused, as from a host
+# outside the NAT, unless redis-address-map maps them.
 #
 # Environment: ORS_NETFAULT_DIR (data folder, default target/netfault/<program>),
 # ORS_NETFAULT_LIB (run against this libors_redis.so instead of the build the
@@ -74,19 +82,25 @@ if [[ "${ORS_NETNS_INSIDE:-}" != 1 ]]; then
     exec "${namespaces[@]}" env ORS_NETNS_INSIDE=1 "$0" "$@"
 fi
 
-start_cluster=1 names=0 hostnames=0 tls=0
+start_cluster=1 names=0 hostnames=0 tls=0 shape_ipv6=0 shape_announce=0
 while (($#)); do
     case "$1" in
     --no-cluster) start_cluster=0 ;;
     --names) names=1 ;;
     --hostnames) names=1 hostnames=1 ;;
     --tls) tls=1 ;;
+    --ipv6) shape_ipv6=1 ;;
+    --announce-ip) shape_announce=1 ;;
     *) break ;;
     esac
     shift
 done
-(($# >= 1)) || { echo "usage: $0 [--no-cluster] [--names] [--hostnames] [--tls] PROGRAM [ARGS...]" >&2; exit 2; }
+(($# >= 1)) || {
+    echo "usage: $0 [--no-cluster] [--names] [--hostnames] [--tls] [--ipv6] [--announce-ip] PROGRAM [ARGS...]" >&2
+    exit 2
+}
 ((tls == 0 || hostnames == 1)) || { echo "$PROG: --tls needs --hostnames" >&2; exit 2; }
+((shape_ipv6 == 0 || shape_announce == 0)) || { echo "$PROG: --announce-ip is for IPv4 nodes, not with --ipv6" >&2; exit 2; }
 
 ip link set lo up
 export ORS_CLUSTER_HOSTS="127.0.0.11 127.0.0.12 127.0.0.13 127.0.0.14 127.0.0.15 127.0.0.16"
@@ -137,6 +151,27 @@ if ((tls)); then
         "$(command -v "${REDIS_CLI:-redis-cli}")" "$ORS_NETNS_TLS" "$ORS_NETNS_TLS" "$ORS_NETNS_TLS" >"$cli_tls"
     chmod +x "$cli_tls"
     export REDIS_CLI=$cli_tls
+fi
+# IPv6: every node on ::1.
+if ((shape_ipv6)); then
+    v6_off=/proc/sys/net/ipv6/conf/lo/disable_ipv6
+    [[ -r "$v6_off" ]] || cannot_run "no IPv6 in this kernel ($v6_off missing)"
+    if [[ "$(cat "$v6_off")" != 0 ]]; then
+        { echo 0 >"$v6_off"; } 2>/dev/null || cannot_run "IPv6 is disabled on lo and cannot be enabled"
+        ip link set lo down && ip link set lo up
+    fi
+    ip -6 addr show dev lo | grep -q 'inet6 ::1/128' || cannot_run "no ::1 on lo in the namespace (IPv6 unavailable)"
+    export ORS_CLUSTER_HOSTS="::1 ::1 ::1 ::1 ::1 ::1"
+fi
+# NAT: nodes announce addresses nothing listens on.
+if ((shape_announce)); then
+    announced=()
+    for i in 1 2 3 4 5 6; do
+        announced+=("127.0.0.11$i")
+        iptables -w 10 -t nat -A OUTPUT -p tcp ! -s 127.0.0.1 -d "127.0.0.11$i" -j DNAT --to-destination "127.0.0.1$i" 2>/dev/null ||
+            cannot_run "no iptables nat table (DNAT) in the namespace"
+    done
+    export ORS_CLUSTER_ANNOUNCE_HOSTS="${announced[*]}"
 fi
 
 if [[ -n "${ORS_NETFAULT_LIB:-}" ]]; then

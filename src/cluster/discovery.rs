@@ -56,8 +56,11 @@ pub fn check_is_cluster(node: &NodeAddr, fields: &HashMap<String, String>) -> Re
 /// `redis-socket-timeout`: the seeds are tried at once, and so are the
 /// masters. Fails fast on authentication, TLS and "not a cluster".
 pub fn discover(config: &Config, params: &ConnectParams) -> Result<Discovery> {
-    let map = init_slot_map(&config.nodes, params)?;
+    let (seed, map) = init_slot_map(&config.nodes, params)?;
     let found = check_masters(&map, params)?;
+    if !found.unreachable.is_empty() && found.unreachable.len() == map.masters.len() {
+        return Err(unreachable_masters_error(&seed, &found.unreachable));
+    }
 
     let mut warnings = found.warnings;
     let use_unlink = found.use_unlink;
@@ -133,9 +136,33 @@ pub fn wait_replicas_warning(
     ))
 }
 
-/// Init's slot map: the first one a seed gives. The seeds that gave none
-/// are logged; without a map, the error says why (see `no_slot_map_error`).
-fn init_slot_map(seeds: &[NodeAddr], params: &ConnectParams) -> Result<SlotMap> {
+/// The error when a seed gave the slot map but no master in it can be
+/// reached: the cluster most likely announces addresses that are its own
+/// (behind NAT, in containers), so the message names them and the key that
+/// maps them. `ORS_ERR_CONNECTION`, as for seeds that cannot be reached.
+pub fn unreachable_masters_error(seed: &NodeAddr, unreachable: &[(NodeAddr, Error)]) -> Error {
+    let addrs: Vec<String> = unreachable.iter().map(|(a, _)| a.to_string()).collect();
+    let why: Vec<&str> = unreachable
+        .iter()
+        .map(|(_, e)| e.message.as_str())
+        .collect();
+    Error::new(
+        ErrorKind::Connection,
+        format!(
+            "seed {seed} gave the slot map, but no master it announces can be reached from this \
+             host ({}): {}. If the cluster announces addresses this host cannot reach (NAT, \
+             containers, a tunnel), map each to one it can with \
+             redis-address-map='announced:port=reachable:port;...'",
+            addrs.join(", "),
+            why.join("; ")
+        ),
+    )
+}
+
+/// Init's slot map, and the seed that gave it: the first map a seed gives.
+/// The seeds that gave none are logged; without a map, the error says why
+/// (see `no_slot_map_error`).
+fn init_slot_map(seeds: &[NodeAddr], params: &ConnectParams) -> Result<(NodeAddr, SlotMap)> {
     let log_refusals = |refusals: &[(NodeAddr, Error)]| {
         for (seed, e) in refusals.iter().filter(|(_, e)| !is_decisive(e)) {
             tracing::warn!(node = %seed, error = %e, "seed node unusable");
@@ -144,7 +171,7 @@ fn init_slot_map(seeds: &[NodeAddr], params: &ConnectParams) -> Result<SlotMap> 
     match find_slot_map(seeds, params, SeedChoice::FirstToAnswer) {
         Ok(found) => {
             log_refusals(&found.refusals);
-            Ok(found.map)
+            Ok((found.seed, found.map))
         }
         Err(refusals) => {
             log_refusals(&refusals);
@@ -261,6 +288,9 @@ struct MasterChecks {
     use_unlink: bool,
     warnings: Vec<String>,
     replica_counts: Option<HashMap<NodeAddr, usize>>,
+    /// The masters no connection could be opened to (refused, timed out),
+    /// and why.
+    unreachable: Vec<(NodeAddr, Error)>,
 }
 
 /// INFO (version, AOF, eviction policy) and CLUSTER NODES (replica counts)
@@ -291,10 +321,22 @@ fn check_masters(map: &SlotMap, params: &ConnectParams) -> Result<MasterChecks> 
         use_unlink: true,
         warnings: Vec::new(),
         replica_counts: None,
+        unreachable: Vec::new(),
     };
     for (master, answer) in map.masters.iter().zip(answers) {
         let (info, nodes) = match answer {
-            Some(((info, nodes), lines)) => {
+            Some((MasterAnswer::Unreachable(e), lines)) => {
+                logging::requeue(lines);
+                checks.warnings.push(format!(
+                    "master {} cannot be reached from this host ({}); if the cluster \
+                     announces an address this host cannot reach, map it with redis-address-map",
+                    master.addr, e.message
+                ));
+                checks.use_unlink = false;
+                checks.unreachable.push((master.addr.clone(), e));
+                continue;
+            }
+            Some((MasterAnswer::Answered(info, nodes), lines)) => {
                 logging::requeue(lines);
                 (info, nodes)
             }
@@ -336,8 +378,13 @@ fn check_masters(map: &SlotMap, params: &ConnectParams) -> Result<MasterChecks> 
     Ok(checks)
 }
 
-/// One master's INFO fields, and its CLUSTER NODES text if it lets us read it.
-type MasterAnswer = (Result<HashMap<String, String>>, Option<String>);
+/// What one master told init.
+enum MasterAnswer {
+    /// No connection: refused or timed out.
+    Unreachable(Error),
+    /// Its INFO fields, and its CLUSTER NODES text if it lets us read it.
+    Answered(Result<HashMap<String, String>>, Option<String>),
+}
 
 fn ask_master(node: &NodeAddr, params: &ConnectParams, deadline: Instant) -> MasterAnswer {
     let mut conns = ConnectionSet::default();
@@ -349,14 +396,20 @@ fn ask_master(node: &NodeAddr, params: &ConnectParams, deadline: Instant) -> Mas
                 format!("unexpected INFO reply: {other:?}"),
             )),
         });
-    if fields.is_err() && conns.open_count() == 0 {
-        return (fields, None);
+    if conns.open_count() == 0 {
+        // No connection left: none could be opened, or it was lost.
+        return match fields {
+            Err(e) if matches!(e.kind, ErrorKind::Connection | ErrorKind::Timeout) => {
+                MasterAnswer::Unreachable(e)
+            }
+            fields => MasterAnswer::Answered(fields, None),
+        };
     }
     let nodes = match query_by(&mut conns, node, params, deadline, &[b"CLUSTER", b"NODES"]) {
         Ok(Value::BulkString(text)) => Some(String::from_utf8_lossy(&text).into_owned()),
         _ => None,
     };
-    (fields, nodes)
+    MasterAnswer::Answered(fields, nodes)
 }
 
 /// One request to `node` whose reply must come before `deadline`.
@@ -824,6 +877,27 @@ dead 127.0.0.1:7303@17303 slave,fail b58f 0 1 2 disconnected
             e.message, "bad certificate",
             "the decisive refusal, as it is"
         );
+    }
+
+    #[test]
+    fn masters_announced_out_of_reach_are_named_with_the_key_to_set() {
+        let s = seeds(1);
+        let announced = NodeAddr::parse("10.9.0.1:7000").unwrap();
+        let e = unreachable_masters_error(
+            &s[0],
+            &[(
+                announced.clone(),
+                Error::new(ErrorKind::Timeout, "connect timed out").at_node(&announced),
+            )],
+        );
+        assert_eq!(e.kind, ErrorKind::Connection);
+        for part in [
+            "seed 10.0.0.1:7000 gave the slot map, but no master it announces can be reached",
+            "(10.9.0.1:7000): node 10.9.0.1:7000: connect timed out",
+            "redis-address-map='announced:port=reachable:port;...'",
+        ] {
+            assert!(e.message.contains(part), "{}", e.message);
+        }
     }
 
     #[test]

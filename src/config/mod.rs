@@ -5,6 +5,8 @@
 //! - `conninfo.rs`: the string's grammar (quoting, unknown and duplicate keys).
 //! - `options.rs`: the keys, each declared once (name, default, reader,
 //!   whether it can change at run time).
+//! - `node_addr.rs`, `address_map.rs`: a node's address, and where to dial
+//!   the nodes the cluster announces at addresses this host cannot reach.
 //! - here: [`Config`], the rules that span keys, and what changes between
 //!   two configs.
 //!
@@ -17,10 +19,12 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::keys::ClusterName;
 
+mod address_map;
 mod conninfo;
 mod node_addr;
 mod options;
 
+pub use address_map::AddressMap;
 pub use node_addr::NodeAddr;
 pub use options::{can_change_live, key, KeyDefault, KeySpec, KEYS};
 
@@ -78,6 +82,8 @@ pub struct TlsSettings {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub nodes: Vec<NodeAddr>,
+    /// `redis-address-map`: empty unless the key is given.
+    pub address_map: AddressMap,
     pub cluster_name: ClusterName,
     pub username: Option<String>,
     pub password: Option<Secret>,
@@ -128,6 +134,7 @@ impl Config {
     fn blank() -> Result<Config> {
         Ok(Config {
             nodes: Vec::new(),
+            address_map: AddressMap::default(),
             cluster_name: ClusterName::parse("unset").map_err(Error::config)?,
             username: None,
             password: None,
@@ -255,6 +262,27 @@ mod tests {
     }
 
     #[test]
+    fn the_address_map_reads_ipv4_ipv6_and_names() {
+        let c = parse(&format!(
+            "{BASE} redis-address-map='127.0.0.111:7000=127.0.0.11:7000; \
+             [::1]:7000=[::1]:7100;redis-1:6379=localhost:16379'"
+        ))
+        .unwrap();
+        let route = |text: &str| {
+            c.address_map
+                .route(&NodeAddr::parse(text).unwrap())
+                .map(|a| a.to_string())
+        };
+        assert_eq!(
+            route("127.0.0.111:7000").as_deref(),
+            Some("127.0.0.11:7000")
+        );
+        assert_eq!(route("[::1]:7000").as_deref(), Some("[::1]:7100"));
+        assert_eq!(route("redis-1:6379").as_deref(), Some("localhost:16379"));
+        assert!(parse(BASE).unwrap().address_map.is_empty());
+    }
+
+    #[test]
     fn node_lists() {
         let c = parse("redis-nodes=a:1,b:2;[::1]:7000;a:1 cluster-name=T").unwrap();
         let shown: Vec<String> = c.nodes.iter().map(|n| n.to_string()).collect();
@@ -311,6 +339,11 @@ mod tests {
                 "redis-nodes",
                 "redis-nodes=h:1".into(),
                 "redis-nodes=h:1;h:2".into(),
+            ),
+            (
+                "redis-address-map",
+                "".into(),
+                "redis-address-map=a:1=h:1".into(),
             ),
             (
                 "cluster-name",
@@ -469,6 +502,22 @@ mod tests {
                 "'::1:7000' is not host:port",
             ),
             (
+                "redis-nodes=h:1 cluster-name=T redis-address-map=",
+                "config: redis-address-map: is empty (leave the key out",
+            ),
+            (
+                "redis-nodes=h:1 cluster-name=T redis-address-map=a:1",
+                "config: redis-address-map: 'a:1' is not announced:port=reachable:port",
+            ),
+            (
+                "redis-nodes=h:1 cluster-name=T redis-address-map=::1:7000=[::1]:7100",
+                "config: redis-address-map: '::1:7000=[::1]:7100' is not",
+            ),
+            (
+                "redis-nodes=h:1 cluster-name=T redis-address-map='a:1=b:1;a:1=c:1'",
+                "config: redis-address-map: a:1 is mapped twice",
+            ),
+            (
                 "redis-nodes=h:1 cluster-name=a:b",
                 "cluster-name may only hold",
             ),
@@ -577,6 +626,8 @@ mod tests {
             "password=hunter2 op-timeout=s3cr3t-t4il",
             "password=hunter2 redis-nodes=s3cr3t-t4il",
             "password=hunter2 redis-nodes=s3cr3t:t4il",
+            "password=hunter2 redis-address-map=s3cr3t:t4il",
+            "password=hunter2 redis-address-map=s3cr3t:1=t4il:2",
             "password=hunter2 tls-enabled=s3cr3t-t4il",
             "password=hunter2 log-level=s3cr3t-t4il",
             "password=hunter2 cluster-name=s3cr3t!t4il",

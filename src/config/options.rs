@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Config, LogLevel, NodeAddr, Secret};
+use super::{AddressMap, Config, LogLevel, NodeAddr, Secret};
 use crate::error::{Error, Result};
 use crate::keys::ClusterName;
 
@@ -80,7 +80,9 @@ macro_rules! field {
 /// ports, so the slot map itself changes), and turning it off would send the
 /// password in clear; either takes a restart (`ors_redis_shutdown`, then
 /// `ors_redis_init`). `tls-sni` can, like the TLS files: it is read at each
-/// handshake.
+/// handshake. `redis-address-map` cannot: an open connection keeps the
+/// route it was dialled on, so a new map would hold for some connections
+/// and not others.
 pub static KEYS: &[KeySpec] = &[
     KeySpec {
         name: "redis-nodes",
@@ -88,6 +90,13 @@ pub static KEYS: &[KeySpec] = &[
         live: true,
         secret: false,
         field: field!(nodes = Value::nodes),
+    },
+    KeySpec {
+        name: "redis-address-map",
+        default: KeyDefault::Unset("none"),
+        live: false,
+        secret: false,
+        field: field!(address_map = Value::address_map),
     },
     KeySpec {
         name: "cluster-name",
@@ -293,6 +302,20 @@ impl Value<'_> {
             ));
         }
         Ok(nodes)
+    }
+
+    fn address_map(&self) -> Result<AddressMap> {
+        AddressMap::parse(self.text).map_err(|e| {
+            if !self.show || self.text.to_ascii_lowercase().contains("password") {
+                Error::config(format!(
+                    "config: {} {}: not announced:port=reachable:port;...",
+                    self.key,
+                    self.shown()
+                ))
+            } else {
+                Error::config(format!("config: {}: {e}", self.key))
+            }
+        })
     }
 
     fn cluster_name(&self) -> Result<ClusterName> {

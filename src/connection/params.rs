@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{Config, Secret};
+use crate::config::{AddressMap, Config, NodeAddr, Secret};
 use crate::error::Result;
 use crate::tls::TlsClient;
 
@@ -22,6 +22,8 @@ pub struct ConnectParams {
     pub tls: Option<Arc<TlsClient>>,
     /// `max-value-bytes`: a GET's reply announcing more is not read.
     pub max_value_bytes: usize,
+    /// `redis-address-map`, asked each time a node is dialled.
+    pub address_map: Arc<AddressMap>,
 }
 
 /// What a connection opened under older params needs before its next use.
@@ -66,6 +68,7 @@ impl ConnectParams {
             password: config.password.clone(),
             tls,
             max_value_bytes: config.max_value_bytes,
+            address_map: Arc::new(config.address_map.clone()),
         }
     }
 
@@ -85,6 +88,12 @@ impl ConnectParams {
         } else {
             Renewal::Keep
         }
+    }
+
+    /// The address to dial for the node the cluster announces as `addr`:
+    /// its entry in `redis-address-map`, else `addr` itself.
+    pub fn dial_address<'a>(&'a self, addr: &'a NodeAddr) -> &'a NodeAddr {
+        self.address_map.route(addr).unwrap_or(addr)
     }
 }
 
