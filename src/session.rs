@@ -46,6 +46,7 @@ impl Calls {
     }
 }
 
+#[inline]
 pub fn put(
     client: &Client,
     calls: &mut Calls,
@@ -86,6 +87,7 @@ pub fn put(
     result.map_err(naming("SET"))
 }
 
+#[inline]
 pub fn get(client: &Client, calls: &mut Calls, id: SessionId<'_>) -> Result<Option<MallocBuf>> {
     let Calls { routes, cmd, .. } = calls;
     pack_get(cmd, &client.keys, id);
@@ -108,6 +110,7 @@ pub fn get(client: &Client, calls: &mut Calls, id: SessionId<'_>) -> Result<Opti
 }
 
 /// Returns whether a session was removed.
+#[inline]
 pub fn del(client: &Client, calls: &mut Calls, id: SessionId<'_>) -> Result<bool> {
     let use_unlink = client.use_unlink.load(Ordering::Relaxed);
     match del_with(client, calls, id, use_unlink) {
