@@ -12,11 +12,13 @@
 # rules; needs root and namespaces, skipped otherwise, with the reason
 # printed at the end; ORS_NETFAULT_LIB=<libors_redis.so> runs it against
 # another build; about 5 minutes),
-# netshape (real network shapes, issue 22: host-name endpoints, a seed name
-# resolving to several nodes, TLS names per node, DNS that stops answering;
+# netshape (real network shapes: host-name endpoints, a seed name resolving
+# to several nodes, TLS names per node, DNS that stops answering, nodes behind
+# NAT reached through redis-address-map, a cluster on ::1;
 # c_tests/netfault/ns_names.c under netns.sh --hostnames, with the test's own
-# /etc/hosts and /etc/resolv.conf; run, skipped and required as netfault;
-# under a minute),
+# /etc/hosts and /etc/resolv.conf, and c_tests/netfault/nf_shape.c under
+# --announce-ip and --ipv6; run, skipped and required as netfault; about
+# a minute and a half),
 # package (cmake --install and consumers of the installed tree; with
 # ORS_TESTS_PORTABLE_LIB also the portable build), valgrind (with
 # ORS_TESTS_VALGRIND=1), fixture.
@@ -119,9 +121,9 @@ rc=0
 ctest --test-dir "$BUILD_DIR" --output-on-failure "$@" || rc=$?
 log=$BUILD_DIR/Testing/Temporary/LastTest.log
 
-# The chaos and netfault suites' measurements ("# FIGURE" lines).
+# The chaos, netfault and netshape suites' measurements ("# FIGURE" lines).
 if grep -q '# FIGURE' "$log" 2>/dev/null; then
-    step "figures (chaos, netfault)"
+    step "figures (chaos, netfault, netshape)"
     grep -h '# FIGURE' "$log" | sed 's/^.*# FIGURE /  /'
 fi
 # Why tests were skipped (ctest shows only that they were): one line each.

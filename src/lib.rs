@@ -11,7 +11,7 @@
 //!
 //! ```text
 //! ffi.rs, status.rs       the C ABI: exports, status codes
-//! lifecycle.rs, client.rs init and shutdown; what init established
+//! lifecycle.rs, client.rs init, reconfigure, shutdown; what they established
 //! threads.rs, fork.rs     each thread's state (its connections); after fork()
 //! session.rs, keys.rs     put/get/del as commands; ids, keys, slots
 //! scan.rs, bulk/          the scan's SCAN pager; the restore's parallel read of every slot
