@@ -198,6 +198,8 @@ int main(int argc, char **argv)
         ors_redis_shutdown();
         CHECK(operator_command(out, sizeof out, "doctor") == 1, "ors-redis doctor fails unmapped");
         chaos_note_tail(out, 12);
+        CHECK(strstr(out, "address_map") != NULL && strstr(out, "redis-address-map") != NULL,
+              "ors-redis doctor names redis-address-map");
     }
 
     make_config(1);

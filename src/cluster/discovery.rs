@@ -140,6 +140,12 @@ pub fn wait_replicas_warning(
 /// reached: the cluster most likely announces addresses that are its own
 /// (behind NAT, in containers), so the message names them and the key that
 /// maps them. `ORS_ERR_CONNECTION`, as for seeds that cannot be reached.
+/// What to do when the cluster announces addresses this host cannot reach:
+/// said by init's error and warnings and by the operator's `doctor`.
+pub const ADDRESS_MAP_ADVICE: &str = "if the cluster announces addresses this host cannot reach \
+     (NAT, containers, a tunnel), map each to one it can with \
+     redis-address-map='announced:port=reachable:port;...'";
+
 pub fn unreachable_masters_error(seed: &NodeAddr, unreachable: &[(NodeAddr, Error)]) -> Error {
     let addrs: Vec<String> = unreachable.iter().map(|(a, _)| a.to_string()).collect();
     let why: Vec<&str> = unreachable
@@ -150,9 +156,7 @@ pub fn unreachable_masters_error(seed: &NodeAddr, unreachable: &[(NodeAddr, Erro
         ErrorKind::Connection,
         format!(
             "seed {seed} gave the slot map, but no master it announces can be reached from this \
-             host ({}): {}. If the cluster announces addresses this host cannot reach (NAT, \
-             containers, a tunnel), map each to one it can with \
-             redis-address-map='announced:port=reachable:port;...'",
+             host ({}): {}; {ADDRESS_MAP_ADVICE}",
             addrs.join(", "),
             why.join("; ")
         ),
@@ -328,8 +332,7 @@ fn check_masters(map: &SlotMap, params: &ConnectParams) -> Result<MasterChecks> 
             Some((MasterAnswer::Unreachable(e), lines)) => {
                 logging::requeue(lines);
                 checks.warnings.push(format!(
-                    "master {} cannot be reached from this host ({}); if the cluster \
-                     announces an address this host cannot reach, map it with redis-address-map",
+                    "master {} cannot be reached from this host ({}); {ADDRESS_MAP_ADVICE}",
                     master.addr, e.message
                 ));
                 checks.use_unlink = false;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use ors_redis::operator::recommend;
-use ors_redis::operator::{Error, ErrorKind, NodeAddr};
+use ors_redis::operator::{Error, ErrorKind, NodeAddr, ADDRESS_MAP_ADVICE};
 
 use super::facts::{Facts, NodeFacts, Role};
 use crate::output::{human_bytes, Status};
@@ -96,6 +96,21 @@ fn reachability(facts: &Facts, out: &mut Vec<Check>) {
                 format!("{} not reachable: {e}", n.role.as_str()),
             ));
         }
+    }
+    // The seed answered, yet no node it names can be reached: the nodes
+    // announce addresses of their own network.
+    let mut announced = facts.nodes.iter().filter(|n| n.addr.is_some()).peekable();
+    if announced.peek().is_some() && announced.all(|n| n.error.is_some()) {
+        out.push(check(
+            "address_map",
+            None,
+            Status::Fail,
+            format!(
+                "seed {} answered, but no node the cluster announces can be reached from this \
+                 host; {ADDRESS_MAP_ADVICE}",
+                facts.seed
+            ),
+        ));
     }
 }
 
@@ -824,6 +839,21 @@ mod tests {
         assert_eq!(status_of(&checks, "replicas").len(), 3);
         assert_eq!(status_of(&checks, "latency").len(), 6);
         assert_eq!(worst(&checks), Status::Pass);
+    }
+
+    #[test]
+    fn no_announced_node_reachable_names_the_address_map() {
+        let mut facts = healthy(true);
+        facts.nodes[0].error = Some("connection refused".into());
+        let one_down = evaluate(&facts);
+        assert!(status_of(&one_down, "address_map").is_empty());
+        for n in &mut facts.nodes {
+            n.error = Some("connection refused".into());
+        }
+        let checks = evaluate(&facts);
+        assert_eq!(status_of(&checks, "address_map"), vec![Status::Fail]);
+        let advice = checks.iter().find(|c| c.id == "address_map").unwrap();
+        assert!(advice.detail.contains("redis-address-map"), "{advice:?}");
     }
 
     #[test]
