@@ -136,16 +136,16 @@ pub fn wait_replicas_warning(
     ))
 }
 
-/// The error when a seed gave the slot map but no master in it can be
-/// reached: the cluster most likely announces addresses that are its own
-/// (behind NAT, in containers), so the message names them and the key that
-/// maps them. `ORS_ERR_CONNECTION`, as for seeds that cannot be reached.
 /// What to do when the cluster announces addresses this host cannot reach:
 /// said by init's error and warnings and by the operator's `doctor`.
 pub const ADDRESS_MAP_ADVICE: &str = "if the cluster announces addresses this host cannot reach \
      (NAT, containers, a tunnel), map each to one it can with \
      redis-address-map='announced:port=reachable:port;...'";
 
+/// The error when a seed gave the slot map but no master in it can be
+/// reached: the cluster most likely announces addresses that are its own
+/// (behind NAT, in containers), so the message names them and the key that
+/// maps them. `ORS_ERR_CONNECTION`, as for seeds that cannot be reached.
 pub fn unreachable_masters_error(seed: &NodeAddr, unreachable: &[(NodeAddr, Error)]) -> Error {
     let addrs: Vec<String> = unreachable.iter().map(|(a, _)| a.to_string()).collect();
     let why: Vec<&str> = unreachable
@@ -194,22 +194,7 @@ fn init_slot_map(seeds: &[NodeAddr], params: &ConnectParams) -> Result<(NodeAddr
 /// not answer are logged; at least one must take the settings.
 pub fn check_nodes(nodes: &[NodeAddr], params: &ConnectParams) -> Result<()> {
     let deadline = Instant::now() + params.connect_timeout + params.socket_timeout;
-    let answers: Vec<Option<(Result<SlotMap>, logging::Captured)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = nodes
-            .iter()
-            .map(|node| {
-                std::thread::Builder::new()
-                    .name("ors-redis-check".into())
-                    .spawn_scoped(scope, move || {
-                        logging::capture(|| read_slot_map(node, params, deadline))
-                    })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.ok().and_then(|h| h.join().ok()))
-            .collect()
-    });
+    let answers = ask_each(nodes.iter(), |node| read_slot_map(node, params, deadline));
     let mut refusals = Vec::new();
     let mut took = 0;
     for (node, answer) in nodes.iter().zip(answers) {
@@ -236,6 +221,30 @@ pub fn check_nodes(nodes: &[NodeAddr], params: &ConnectParams) -> Result<()> {
         return Err(no_slot_map_error(&refusals));
     }
     Ok(())
+}
+
+/// Runs `ask` on every node at once, each on a thread of its own, and
+/// returns each answer in the nodes' order with the log lines it wrote
+/// (for the caller to pass on); `None` where a thread could not be started
+/// or panicked.
+fn ask_each<'n, T: Send>(
+    nodes: impl Iterator<Item = &'n NodeAddr>,
+    ask: impl Fn(&NodeAddr) -> T + Sync,
+) -> Vec<Option<(T, logging::Captured)>> {
+    let ask = &ask;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = nodes
+            .map(|node| {
+                std::thread::Builder::new()
+                    .name("ors-redis-check".into())
+                    .spawn_scoped(scope, move || logging::capture(|| ask(node)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.ok().and_then(|h| h.join().ok()))
+            .collect()
+    })
 }
 
 /// A seed's refusal that no other seed would change (wrong password, TLS,
@@ -301,25 +310,8 @@ struct MasterChecks {
 /// from every master at once, within one connect and one socket timeout.
 fn check_masters(map: &SlotMap, params: &ConnectParams) -> Result<MasterChecks> {
     let deadline = Instant::now() + params.connect_timeout + params.socket_timeout;
-    let answers: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = map
-            .masters
-            .iter()
-            .map(|master| {
-                std::thread::Builder::new()
-                    .name("ors-redis-check".into())
-                    .spawn_scoped(scope, move || {
-                        logging::capture(|| ask_master(&master.addr, params, deadline))
-                    })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| match h {
-                Ok(h) => h.join().ok(),
-                Err(_) => None,
-            })
-            .collect()
+    let answers = ask_each(map.masters.iter().map(|m| &m.addr), |node| {
+        ask_master(node, params, deadline)
     });
     let mut checks = MasterChecks {
         use_unlink: true,
