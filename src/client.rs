@@ -54,7 +54,9 @@ impl Client {
     }
 
     /// A client of `generation` (and settings of the same number) on the
-    /// slot map `map`.
+    /// slot map `map`. The operator command makes one on a slot map it found
+    /// by its own seed rule, without init's checks of the masters (and so
+    /// with `use_unlink` until a server says it does not know UNLINK).
     pub fn new(
         config: Config,
         params: ConnectParams,
@@ -94,14 +96,6 @@ impl Client {
             params,
             config,
         })
-    }
-
-    /// A client on a slot map found elsewhere (the operator command picks
-    /// its seed by its own rule), without init's checks of the masters:
-    /// UNLINK is assumed until a server says it does not know it.
-    pub fn with_slot_map(config: Config, map: SlotMap, generation: u64) -> Result<Client> {
-        let params = ConnectParams::from_config(&config)?;
-        Ok(Client::new(config, params, map, true, generation))
     }
 
     /// Every node of the slot map (masters first), then the seeds of

@@ -50,21 +50,14 @@ impl Cluster {
     /// one (all are asked at once); the seeds before it that did not are
     /// kept in `seed_errors`. Without any slot map: every seed's reason.
     pub fn connect_seeds(config: Config) -> std::result::Result<Cluster, Vec<(NodeAddr, Error)>> {
-        let first_seed = || {
-            config.nodes.first().cloned().unwrap_or(NodeAddr {
-                host: String::new(),
-                port: 0,
-            })
-        };
-        let params = ConnectParams::from_config(&config).map_err(|e| vec![(first_seed(), e)])?;
+        let params = ConnectParams::from_config(&config)
+            .map_err(|e| vec![(config.nodes.first().cloned().unwrap_or_default(), e)])?;
         let found = find_slot_map(&config.nodes, &params, SeedChoice::FirstInOrder)?;
         for (seed, e) in &found.refusals {
             tracing::debug!(seed = %seed, error = %e.message, "seed gave no slot map");
         }
         tracing::info!(seed = %found.seed, masters = found.map.masters.len(), "slot map read");
-        let seed = first_seed();
-        let client = ors_redis::operator::Client::with_slot_map(config, found.map, 0)
-            .map_err(|e| vec![(seed, e)])?;
+        let client = ors_redis::operator::Client::new(config, params, found.map, true, 0);
         Ok(Cluster {
             client: Arc::new(client),
             seed: found.seed,
