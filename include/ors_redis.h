@@ -51,6 +51,16 @@
 #define ORS_LOG_TRACE 5
 
 /**
+ * `ors_node_stats.state`: the node answers.
+ */
+#define ORS_NODE_WELL 0
+
+/**
+ * `ors_node_stats.state`: the node is marked unavailable and being probed.
+ */
+#define ORS_NODE_UNAVAILABLE 1
+
+/**
  * Success.
  */
 #define ORS_OK 0
@@ -121,6 +131,13 @@
  * Any other error reply from Redis.
  */
 #define ORS_ERR_SERVER -12
+
+/**
+ * The node serving the session's slot failed recently and is being probed
+ * (`node-fail-fast=true`): the call returned at once, unsent.
+ * `ors_last_error()` names the node and since when.
+ */
+#define ORS_ERR_UNAVAILABLE -13
 
 /**
  * A bug inside the library (a caught panic); the library stays usable.
@@ -226,7 +243,86 @@ typedef struct ors_redis_stats {
    * migration or a lost connection).
    */
   uint64_t restore_retries;
+  /**
+   * Calls that returned `ORS_ERR_UNAVAILABLE` at once because their node
+   * is marked unavailable (`node-fail-fast=true`).
+   */
+  uint64_t fast_failures;
+  /**
+   * Times a node was marked unavailable.
+   */
+  uint64_t node_trips;
 } ors_redis_stats;
+
+/**
+ * One node's health and figures, filled by `ors_redis_get_node_stats`.
+ * Latencies are of requests to the node as a call sees them (send to last
+ * reply, as OpenTelemetry's `db.client.operation.duration`), in
+ * microseconds, from a histogram whose buckets are at most 12.5% wide (a
+ * percentile is its bucket's top).
+ */
+typedef struct ors_node_stats {
+  /**
+   * The node as the cluster announces it, `host:port` (`[v6]:port`),
+   * NUL-terminated; cut short to fit (a host name over 250 bytes).
+   */
+  char node[264];
+  /**
+   * `ORS_NODE_WELL` or `ORS_NODE_UNAVAILABLE`.
+   */
+  int32_t state;
+  /**
+   * 1 when the current slot map has the node as a master, else 0.
+   */
+  int32_t is_master;
+  /**
+   * When the node was marked unavailable, in milliseconds since the Unix
+   * epoch; 0 while it is well.
+   */
+  uint64_t unavailable_since_ms;
+  /**
+   * Requests sent to the node since init (retries included).
+   */
+  uint64_t requests;
+  /**
+   * Requests that got no usable answer (a timeout, a lost connection).
+   */
+  uint64_t errors;
+  /**
+   * Calls refused at once, unsent, while the node was marked unavailable.
+   */
+  uint64_t fast_failures;
+  /**
+   * Times the node was marked unavailable.
+   */
+  uint64_t trips;
+  /**
+   * Probes sent while it was unavailable.
+   */
+  uint64_t probes;
+  /**
+   * The window the percentiles cover, in milliseconds: since the newest
+   * earlier read of these figures at least 60 s ago (or the oldest
+   * one); 0 on the first read, whose percentiles cover all since init.
+   */
+  uint64_t window_ms;
+  /**
+   * Answered requests in the window.
+   */
+  uint64_t window_requests;
+  /**
+   * Half of the window's requests took at most this (microseconds).
+   */
+  uint64_t latency_p50_us;
+  /**
+   * 99% of them took at most this.
+   */
+  uint64_t latency_p99_us;
+  /**
+   * 99.9% of them took at most this.
+   */
+  uint64_t latency_p999_us;
+} ors_node_stats;
 
 #ifdef __cplusplus
 extern "C" {
@@ -503,6 +599,19 @@ int32_t ors_redis_set_logger(ors_log_fn fn, void *user_data);
  * `ORS_ERR_NOT_INITIALIZED`.
  */
 int32_t ors_redis_get_stats(struct ors_redis_stats *out);
+
+/**
+ * Fills up to `capacity` entries at `out` with the health and figures of
+ * each node the library has met (the masters of the slot map, and nodes
+ * met before), and sets `*count` to how many nodes there are (more than
+ * `capacity`: call again with a larger array). `out` may be NULL when
+ * `capacity` is 0, to ask for the count. Reading them takes no lock that
+ * calls wait for.
+ *
+ * Returns `ORS_OK`; `ORS_ERR_INVALID_ARGUMENT` if `count` is NULL, or
+ * `out` is NULL with `capacity > 0`; `ORS_ERR_NOT_INITIALIZED`.
+ */
+int32_t ors_redis_get_node_stats(struct ors_node_stats *out, size_t capacity, size_t *count);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -34,6 +34,9 @@ pub enum ErrorKind {
     TooLarge,
     NotDurable,
     Server,
+    /// The node is marked unavailable (cluster/health.rs): the call was
+    /// not sent.
+    Unavailable,
     Internal,
 }
 
@@ -53,6 +56,7 @@ impl ErrorKind {
             ErrorKind::TooLarge => ORS_ERR_TOO_LARGE,
             ErrorKind::NotDurable => ORS_ERR_NOT_DURABLE,
             ErrorKind::Server => ORS_ERR_SERVER,
+            ErrorKind::Unavailable => ORS_ERR_UNAVAILABLE,
             ErrorKind::Internal => ORS_ERR_INTERNAL,
         }
     }
@@ -194,6 +198,9 @@ impl TlsFailure {
 pub enum Cause {
     Reply(ReplyClass),
     Tls(TlsFailure),
+    /// Connecting to the node failed (refused, unreachable, timed out):
+    /// the node, not one connection, is in trouble (see retry.rs).
+    Connect,
 }
 
 /// An error with its class and a message for `ors_last_error()`.
@@ -252,6 +259,15 @@ impl Error {
         self.cause == Some(Cause::Reply(class))
     }
 
+    /// The same error, marked as a failure to connect (see `Cause::Connect`)
+    /// when it is a connection problem or a timeout; others keep their cause.
+    pub fn at_connect(mut self) -> Self {
+        if self.cause.is_none() && matches!(self.kind, ErrorKind::Connection | ErrorKind::Timeout) {
+            self.cause = Some(Cause::Connect);
+        }
+        self
+    }
+
     /// Whether it is a node's answer (an error reply), read whole: the
     /// connection it came on is still in step.
     pub fn is_answer(&self) -> bool {
@@ -282,15 +298,6 @@ impl Error {
     /// is not repeated.
     pub fn spoils_connection(&self) -> bool {
         matches!(self.kind, ErrorKind::TooLarge | ErrorKind::LocalResource)
-    }
-
-    /// Whether a call may succeed if repeated (on a fresh connection or after a
-    /// topology refresh), as opposed to a definite answer.
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self.kind,
-            ErrorKind::Connection | ErrorKind::Timeout | ErrorKind::Cluster
-        )
     }
 }
 
@@ -377,6 +384,7 @@ mod tests {
             (ErrorKind::TooLarge, -10),
             (ErrorKind::NotDurable, -11),
             (ErrorKind::Server, -12),
+            (ErrorKind::Unavailable, -13),
             (ErrorKind::Internal, -99),
         ];
         for (kind, status) in table {
@@ -448,8 +456,6 @@ mod tests {
         assert_eq!(c.kind, ErrorKind::Connection);
         let r = from_io(&io::Error::from(io::ErrorKind::ConnectionReset), "read");
         assert_eq!(r.kind, ErrorKind::Connection);
-        assert!(c.is_retryable() && t.is_retryable());
-        assert!(!Error::invalid("x").is_retryable());
     }
 
     #[cfg(unix)]
@@ -464,7 +470,7 @@ mod tests {
             let e = from_io(&io::Error::from_raw_os_error(code), "connect");
             assert_eq!(e.kind, ErrorKind::LocalResource, "{code}");
             assert_eq!(e.status(), ORS_ERR_CONNECTION);
-            assert!(!e.is_retryable());
+            assert!(!crate::retry::may_repeat(&e));
         }
         let e = from_io(&io::Error::from_raw_os_error(libc::EMFILE), "connect");
         assert!(e.message.contains("ulimit -n"), "{}", e.message);

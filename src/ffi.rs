@@ -4,9 +4,11 @@
 
 use std::cell::RefCell;
 use std::ffi::{c_char, c_void, CStr, CString};
+use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::bulk::{self, BulkRead, Want};
+use crate::cluster::health::NodeFigures;
 use crate::error::{Error, Result};
 use crate::keys::SessionId;
 use crate::lifecycle;
@@ -93,6 +95,58 @@ pub struct ors_redis_stats {
     /// Batches of slots a restore or scan read again (after a failover, a
     /// migration or a lost connection).
     pub restore_retries: u64,
+    /// Calls that returned `ORS_ERR_UNAVAILABLE` at once because their node
+    /// is marked unavailable (`node-fail-fast=true`).
+    pub fast_failures: u64,
+    /// Times a node was marked unavailable.
+    pub node_trips: u64,
+}
+
+/// `ors_node_stats.state`: the node answers.
+pub const ORS_NODE_WELL: i32 = 0;
+/// `ors_node_stats.state`: the node is marked unavailable and being probed.
+pub const ORS_NODE_UNAVAILABLE: i32 = 1;
+
+/// One node's health and figures, filled by `ors_redis_get_node_stats`.
+/// Latencies are of requests to the node as a call sees them (send to last
+/// reply, as OpenTelemetry's `db.client.operation.duration`), in
+/// microseconds, from a histogram whose buckets are at most 12.5% wide (a
+/// percentile is its bucket's top).
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct ors_node_stats {
+    /// The node as the cluster announces it, `host:port` (`[v6]:port`),
+    /// NUL-terminated; cut short to fit (a host name over 250 bytes).
+    pub node: [c_char; 264],
+    /// `ORS_NODE_WELL` or `ORS_NODE_UNAVAILABLE`.
+    pub state: i32,
+    /// 1 when the current slot map has the node as a master, else 0.
+    pub is_master: i32,
+    /// When the node was marked unavailable, in milliseconds since the Unix
+    /// epoch; 0 while it is well.
+    pub unavailable_since_ms: u64,
+    /// Requests sent to the node since init (retries included).
+    pub requests: u64,
+    /// Requests that got no usable answer (a timeout, a lost connection).
+    pub errors: u64,
+    /// Calls refused at once, unsent, while the node was marked unavailable.
+    pub fast_failures: u64,
+    /// Times the node was marked unavailable.
+    pub trips: u64,
+    /// Probes sent while it was unavailable.
+    pub probes: u64,
+    /// The window the percentiles cover, in milliseconds: since the newest
+    /// earlier read of these figures at least 60 s ago (or the oldest
+    /// one); 0 on the first read, whose percentiles cover all since init.
+    pub window_ms: u64,
+    /// Answered requests in the window.
+    pub window_requests: u64,
+    /// Half of the window's requests took at most this (microseconds).
+    pub latency_p50_us: u64,
+    /// 99% of them took at most this.
+    pub latency_p99_us: u64,
+    /// 99.9% of them took at most this.
+    pub latency_p999_us: u64,
 }
 
 thread_local! {
@@ -230,6 +284,23 @@ fn out_arg<'a, T>(ptr: *mut T, what: &str) -> Result<&'a mut T> {
     // SAFETY: non-NULL; the contract requires a writable, aligned pointer
     // that no one else uses during the call.
     Ok(unsafe { &mut *ptr })
+}
+
+/// An array of `len` entries for the library to fill (NULL only with
+/// `len == 0`), as uninitialised memory: nothing is read from it.
+fn out_array_arg<'a, T>(ptr: *mut T, len: usize, what: &str) -> Result<&'a mut [MaybeUninit<T>]> {
+    if len == 0 {
+        return Ok(&mut []);
+    }
+    if ptr.is_null() {
+        return Err(Error::invalid(format!(
+            "{what} is NULL with a capacity of {len}"
+        )));
+    }
+    // SAFETY: non-NULL; the contract requires a writable, aligned array of
+    // at least `len` entries that no one else uses during the call; as
+    // `MaybeUninit`, its contents need not be initialised.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr.cast::<MaybeUninit<T>>(), len) })
 }
 
 /// Initializes the library: parses `config`, connects to the seed nodes,
@@ -758,6 +829,64 @@ fn c_stats(s: &stats::Snapshot, topology_refreshes: u64) -> ors_redis_stats {
         restored: s.get(Call::Restored),
         restore_pages: s.get(Call::RestorePages),
         restore_retries: s.get(Call::RestoreRetries),
+        fast_failures: s.get(Call::FastFailures),
+        node_trips: s.get(Call::NodeTrips),
+    }
+}
+
+/// Fills up to `capacity` entries at `out` with the health and figures of
+/// each node the library has met (the masters of the slot map, and nodes
+/// met before), and sets `*count` to how many nodes there are (more than
+/// `capacity`: call again with a larger array). `out` may be NULL when
+/// `capacity` is 0, to ask for the count. Reading them takes no lock that
+/// calls wait for.
+///
+/// Returns `ORS_OK`; `ORS_ERR_INVALID_ARGUMENT` if `count` is NULL, or
+/// `out` is NULL with `capacity > 0`; `ORS_ERR_NOT_INITIALIZED`.
+#[no_mangle]
+pub extern "C" fn ors_redis_get_node_stats(
+    out: *mut ors_node_stats,
+    capacity: usize,
+    count: *mut usize,
+) -> i32 {
+    panic_boundary(|| {
+        let count = out_arg(count, "count")?;
+        let out = out_array_arg(out, capacity, "out")?;
+        let figures = lifecycle::node_figures()?;
+        *count = figures.len();
+        for (slot, f) in out.iter_mut().zip(&figures) {
+            slot.write(c_node_stats(f));
+        }
+        Ok(ORS_OK)
+    })
+}
+
+/// The C struct of one node's figures.
+fn c_node_stats(f: &NodeFigures) -> ors_node_stats {
+    let mut node = [0 as c_char; 264];
+    let name = f.addr.to_string();
+    for (dst, &b) in node.iter_mut().zip(name.as_bytes().iter().take(263)) {
+        *dst = b as c_char;
+    }
+    ors_node_stats {
+        node,
+        state: if f.sick {
+            ORS_NODE_UNAVAILABLE
+        } else {
+            ORS_NODE_WELL
+        },
+        is_master: i32::from(f.is_master),
+        unavailable_since_ms: f.unavailable_since_unix_ms(),
+        requests: f.requests,
+        errors: f.errors,
+        fast_failures: f.fast_failures,
+        trips: f.trips,
+        probes: f.probes,
+        window_ms: f.window_ms,
+        window_requests: f.window_requests,
+        latency_p50_us: f.p50_us,
+        latency_p99_us: f.p99_us,
+        latency_p999_us: f.p999_us,
     }
 }
 
@@ -786,6 +915,8 @@ mod tests {
             c.restored,
             c.restore_pages,
             c.restore_retries,
+            c.fast_failures,
+            c.node_trips,
         ];
         let others = [
             c.topology_refreshes,
@@ -833,5 +964,21 @@ mod tests {
             ors_redis_get_stats(std::ptr::null_mut()),
             ORS_ERR_INVALID_ARGUMENT
         );
+        let mut count = 7usize;
+        let null = std::ptr::null_mut();
+        assert_eq!(
+            ors_redis_get_node_stats(null, 0, std::ptr::null_mut()),
+            ORS_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            ors_redis_get_node_stats(null, 4, &mut count),
+            ORS_ERR_INVALID_ARGUMENT
+        );
+        assert!(last_error().contains("out is NULL"), "{}", last_error());
+        assert_eq!(
+            ors_redis_get_node_stats(null, 0, &mut count),
+            ORS_ERR_NOT_INITIALIZED
+        );
+        assert_eq!(count, 7, "left as it was on an error");
     }
 }

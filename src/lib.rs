@@ -16,9 +16,12 @@
 //! session.rs, keys.rs     put/get/del as commands; ids, keys, slots
 //! scan.rs, bulk/          the scan's SCAN pager; the restore's parallel read of every slot
 //! router.rs               slot -> master, MOVED/ASK/TRYAGAIN, retries within op-timeout
+//! retry.rs                what follows each kind of failure (one verdict for every caller)
+//! probe.rs                the prober of a node marked unavailable
 //! cluster/                the node layer: a thread's connections and the one
 //!                         request path (nodes.rs, budget.rs), the slot map
-//!                         (topology.rs), redirects, init's discovery, CLUSTER NODES
+//!                         (topology.rs), each node's health (health.rs),
+//!                         redirects, init's discovery, CLUSTER NODES
 //! connection.rs, connection/
 //!                         one node: connect (socket.rs), TLS (stream.rs, tls.rs),
 //!                         deadline-bounded waits (wire.rs)
@@ -50,7 +53,9 @@ mod fork;
 mod lifecycle;
 mod logging;
 mod malloc_buf;
+mod probe;
 mod recommend;
+mod retry;
 mod router;
 mod scan;
 mod session;

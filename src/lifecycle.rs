@@ -16,6 +16,7 @@ use std::sync::Arc;
 use parking_lot::{Condvar, Mutex};
 
 use crate::client::Client;
+use crate::cluster::health::NodeFigures;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::logging;
@@ -236,6 +237,19 @@ pub fn topology_refreshes() -> Result<u64> {
         }
         _ => Err(not_initialized()),
     }
+}
+
+/// The live client's nodes' health and figures (for the node stats).
+pub fn node_figures() -> Result<Vec<NodeFigures>> {
+    let client = live_client()?;
+    let map = client.topology.current();
+    Ok(client
+        .topology
+        .health
+        .all()
+        .iter()
+        .map(|n| n.figures(map.is_master(&n.addr)))
+        .collect())
 }
 
 /// After a caught panic: close this thread's connections, which may be in

@@ -1,5 +1,6 @@
 //! Routes one command to the master of its slot and retries it under one
-//! deadline (`op-timeout`) for the whole call.
+//! deadline (`op-timeout`) for the whole call. What each failure leads to
+//! is retry.rs's verdict; this file carries it out:
 //!
 //! - MOVED: the slot lives elsewhere; retry there at once and ask for a
 //!   (single-flight, rate-limited) slot-map refresh.
@@ -7,8 +8,15 @@
 //!   target, once, without touching the map.
 //! - TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN: a transient cluster state;
 //!   back off a few milliseconds (growing) and retry.
-//! - A refused, reset or timed-out connection: abort it, refresh the map
-//!   from another node (a replica may have been promoted) and retry.
+//! - A connection lost mid-request: abort it, refresh the map from another
+//!   node (a replica may have been promoted) and retry.
+//! - No reply within `redis-socket-timeout`, or a connect refused or timed
+//!   out: the node's health records it (cluster/health.rs). Once the node
+//!   is marked unavailable, with `node-fail-fast=true` (the default) this
+//!   call and every later call of its slots return `ORS_ERR_UNAVAILABLE` at
+//!   once, and calls waiting on it give up at their next slice; with
+//!   `false`, the call goes on as after a lost connection (riding out a
+//!   failover within `op-timeout`).
 //! - A late reply: each attempt's `Budget` carries a `Watch::Slot`
 //!   (cluster/budget.rs), asked between slices of the wait
 //!   (connection/wire.rs): the map is re-read at a bounded rate from the
@@ -24,12 +32,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
+use crate::cluster::health::{Marked, NodeHealth};
 use crate::cluster::topology::{SlotMap, Topology};
 use crate::cluster::{Budget, ConnectionSet, Watch};
 use crate::config::NodeAddr;
 use crate::connection::Exchange;
 use crate::error::{Error, ErrorKind, ReplyClass, Result};
+use crate::probe;
 use crate::reply::ServerError;
+use crate::retry::{self, Backoff, Next};
 use crate::stats::{self, Call};
 
 #[cfg(test)]
@@ -52,15 +63,7 @@ impl Routes {
     /// the shared topology has a newer epoch (an atomic load, no lock). On a
     /// change, connections to nodes that are no longer masters are closed.
     pub fn slot_map(&mut self, topology: &Topology) -> &SlotMap {
-        let epoch = topology.epoch();
-        // A borrow, not an Arc clone: cloning would bump one shared counter
-        // from every thread on every call.
-        if self.map.as_ref().is_none_or(|map| map.epoch != epoch) {
-            let map = topology.current();
-            self.conns.keep_masters_of(&map);
-            self.map = Some(map);
-        }
-        self.map.get_or_insert_with(|| topology.current())
+        current_map(&mut self.map, &mut self.conns, topology)
     }
 
     /// The node that the last routed call's last attempt went to (after a
@@ -68,6 +71,25 @@ impl Routes {
     pub fn last_node(&self) -> &NodeAddr {
         &self.target
     }
+}
+
+/// `Routes::slot_map` on the fields, so that the map can stay borrowed
+/// while the connections are used.
+#[inline]
+fn current_map<'m>(
+    map: &'m mut Option<Arc<SlotMap>>,
+    conns: &mut ConnectionSet,
+    topology: &Topology,
+) -> &'m SlotMap {
+    let epoch = topology.epoch();
+    // A borrow, not an Arc clone: cloning would bump one shared counter
+    // from every thread on every call.
+    if map.as_ref().is_none_or(|map| map.epoch != epoch) {
+        let newer = topology.current();
+        conns.keep_masters_of(&newer);
+        *map = Some(newer);
+    }
+    map.get_or_insert_with(|| topology.current())
 }
 
 /// What one attempt on one node produced.
@@ -82,9 +104,6 @@ pub enum Reply<T> {
 /// to the node) and read its replies (after an ASK, the router has sent
 /// ASKING and had it answered first).
 pub type Attempt<'a, T> = dyn FnMut(&mut Exchange<'_, '_>) -> Result<Reply<T>> + 'a;
-
-const FIRST_BACKOFF: Duration = Duration::from_millis(2);
-const MAX_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Runs `attempt` against the master of `slot` until it succeeds, fails for
 /// good, or the call's deadline passes. `reply_budget` is how long one reply
@@ -117,10 +136,14 @@ fn route_with<T>(
     // One clock read per attempt: it also starts the attempt's reply budget.
     let mut now = Instant::now();
     let deadline = now + client.config.op_timeout;
+    let fail_fast = client.config.node_fail_fast;
     let mut redirect: Option<Redirect> = None;
-    let mut backoff = FIRST_BACKOFF;
+    // The health of a redirect's target (found by address, off the hot path).
+    let mut redirect_health: Option<Arc<NodeHealth>> = None;
+    let mut backoff = Backoff::default();
     let mut last_error: Option<Error> = None;
     let mut attempts: u32 = 0;
+    let probe = |node| probe::start(client.generation, node);
     loop {
         if attempts > 0 {
             now = Instant::now();
@@ -132,17 +155,18 @@ fn route_with<T>(
         if attempts > 1 {
             stats::bump(Call::Retries);
         }
-        let map = routes.slot_map(&client.topology);
+        let map = current_map(&mut routes.map, &mut routes.conns, &client.topology);
         let epoch = map.epoch;
-        let asking = match redirect.take() {
+        let (asking, health) = match redirect.take() {
             Some(to) => {
                 *addr = to.addr;
-                to.ask
+                let health = redirect_health.insert(client.topology.health.of(addr));
+                (to.ask, &*health)
             }
-            None => match map.master_of(slot) {
-                Some(master) => {
+            None => match map.route(slot) {
+                Some((master, health)) => {
                     addr.clone_from(&master.addr);
-                    false
+                    (false, health)
                 }
                 None => {
                     last_error = Some(Error::new(
@@ -150,11 +174,15 @@ fn route_with<T>(
                         format!("slot {slot} is not served by any master"),
                     ));
                     routes.conns.refresh_map(client, epoch, None, deadline);
-                    backoff = pause(backoff, deadline);
+                    backoff.pause(deadline);
                     continue;
                 }
             },
         };
+        if fail_fast && health.is_sick() {
+            health.failed_fast(&probe);
+            return Err(health.unavailable_error(true));
+        }
         let budget = Budget {
             started: now,
             deadline,
@@ -163,14 +191,42 @@ fn route_with<T>(
                 client,
                 slot,
                 seen_epoch: epoch,
+                health,
+                fail_fast,
             },
         };
         let result = routes.conns.exchange(addr, &client.params, &budget, |x| {
             attempt_asking(x, asking, attempt)
         });
         let error = match result {
-            Ok(Reply::Done(value)) => return Ok(value),
-            Err(e) if e.is_retryable() => {
+            Ok(Reply::Done(value)) => {
+                health.answered(now.elapsed());
+                return Ok(value);
+            }
+            Ok(Reply::Error(e)) => {
+                health.answered(now.elapsed());
+                e
+            }
+            Err(e) => {
+                health.errored();
+                let expired = Instant::now() >= deadline;
+                match retry::after(&e, expired) {
+                    Next::GiveUp if expired => {
+                        return Err(gave_up(Some(e), attempts, client.config.op_timeout))
+                    }
+                    Next::GiveUp => return Err(e),
+                    Next::NodeFailed => {
+                        let marked = health.failed(&e, client.config.node_fail_count, &probe);
+                        if fail_fast && marked == Marked::Sick {
+                            return Err(e.counted_as(ErrorKind::Unavailable).with_advice(
+                                "; the node is marked unavailable (node-fail-fast=true): \
+                                 calls to its slots fail at once until it answers a probe \
+                                 or its slots move",
+                            ));
+                        }
+                    }
+                    Next::Refresh | Next::Redirect | Next::Backoff => {}
+                }
                 tracing::debug!(node = %addr, slot, attempt = attempts, error = %e, "retrying after a connection error");
                 last_error = Some(e);
                 // A newer map seen while waiting serves the slot elsewhere:
@@ -179,36 +235,37 @@ fn route_with<T>(
                     routes
                         .conns
                         .refresh_map(client, epoch, Some(addr), deadline);
-                    backoff = pause(backoff, deadline);
+                    backoff.pause(deadline);
                 }
                 continue;
             }
-            Err(e) => return Err(e),
-            Ok(Reply::Error(e)) => e,
         };
-        if let Some(to) = Redirect::of(&error, addr) {
-            // "MOVED" and "ASK" as the messages: operators (and the chaos
-            // tests) count these lines.
-            if to.ask {
-                tracing::debug!(node = %addr, slot, to = %to.addr, "ASK");
-            } else {
-                tracing::debug!(node = %addr, slot, to = %to.addr, "MOVED");
-            }
-            if !to.ask {
-                let stale = routes
-                    .slot_map(&client.topology)
-                    .master_of(slot)
-                    .is_none_or(|m| m.addr != to.addr);
-                if stale {
-                    routes.conns.refresh_map(client, epoch, None, deadline);
-                }
-            }
-            redirect = Some(to);
-            continue;
-        }
         let class = error.class();
-        if !class.is_transient() {
-            return Err(error.to_error().at_node(addr));
+        match retry::after_reply(class) {
+            Next::Redirect => {
+                if let Some(to) = Redirect::of(&error, addr) {
+                    // "MOVED" and "ASK" as the messages: operators (and the
+                    // chaos tests) count these lines.
+                    if to.ask {
+                        tracing::debug!(node = %addr, slot, to = %to.addr, "ASK");
+                    } else {
+                        tracing::debug!(node = %addr, slot, to = %to.addr, "MOVED");
+                        let stale =
+                            current_map(&mut routes.map, &mut routes.conns, &client.topology)
+                                .master_of(slot)
+                                .is_none_or(|m| m.addr != to.addr);
+                        if stale {
+                            routes.conns.refresh_map(client, epoch, None, deadline);
+                        }
+                    }
+                    redirect = Some(to);
+                    continue;
+                }
+                // A MOVED/ASK whose target is no host:port: the node's error.
+                return Err(error.to_error().at_node(addr));
+            }
+            Next::Backoff | Next::Refresh => {}
+            Next::GiveUp | Next::NodeFailed => return Err(error.to_error().at_node(addr)),
         }
         tracing::debug!(
             node = %addr,
@@ -223,7 +280,7 @@ fn route_with<T>(
                 .conns
                 .refresh_map(client, epoch, Some(addr), deadline);
         }
-        backoff = pause(backoff, deadline);
+        backoff.pause(deadline);
     }
 }
 
@@ -242,34 +299,27 @@ fn attempt_asking<T>(
 
 /// Runs `pass` (work that spans several nodes, such as a SCAN of every
 /// master, which cannot be resumed elsewhere) again from the start while it
-/// fails the way a failover makes calls fail (`Error::is_retryable`), with
+/// fails the way a failover makes calls fail (`retry::may_repeat`), with
 /// the slot map reloaded in between, until op-timeout. The last error is
 /// returned as it is.
 pub fn retry_pass<T>(client: &Client, mut pass: impl FnMut() -> Result<T>) -> Result<T> {
     let deadline = Instant::now() + client.config.op_timeout;
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::default();
     let mut attempts: u32 = 0;
     loop {
         let epoch = client.topology.epoch();
         attempts += 1;
         match pass() {
-            Err(e) if e.is_retryable() && Instant::now() < deadline => {
+            Err(e) if retry::may_repeat(&e) && Instant::now() < deadline => {
                 tracing::debug!(attempt = attempts, error = %e, "pass failed, again with the slot map reloaded");
                 stats::bump(Call::Retries);
                 // Over connections of its own: the pass's may be spoiled.
                 ConnectionSet::default().refresh_map(client, epoch, None, deadline);
-                backoff = pause(backoff, deadline);
+                backoff.pause(deadline);
             }
             other => return other,
         }
     }
-}
-
-/// Sleeps for `backoff` (never past the deadline) and returns the next one.
-fn pause(backoff: Duration, deadline: Instant) -> Duration {
-    let left = deadline.saturating_duration_since(Instant::now());
-    std::thread::sleep(backoff.min(left));
-    (backoff * 2).min(MAX_BACKOFF)
 }
 
 fn gave_up(last: Option<Error>, attempts: u32, op_timeout: Duration) -> Error {

@@ -19,6 +19,7 @@ use crate::cluster::Budget;
 use crate::config::NodeAddr;
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::KeyBuilder;
+use crate::retry;
 use crate::router::Routes;
 use crate::stats::{self, Call};
 
@@ -105,12 +106,12 @@ impl Scan {
             let addr = self.masters[self.master].clone();
             let keys = match self.scan_once(client, routes, &addr) {
                 Ok(keys) => keys,
-                Err(e) if e.is_retryable() && self.pass < MAX_PASSES => {
+                Err(e) if retry::may_repeat(&e) && self.pass < MAX_PASSES => {
                     // A cursor means nothing on another node: start over
                     // (ids already reported are not reported again).
                     tracing::warn!(node = %addr, error = %e, "scan interrupted, starting a new pass");
                     stats::bump(Call::Retries);
-                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    std::thread::sleep(retry::PASS_PAUSE);
                     self.start_pass(client, routes);
                     continue;
                 }

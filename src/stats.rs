@@ -50,6 +50,11 @@ calls! {
     /// Batches of a bulk read with slots to read again (a failover, a
     /// migration, a lost connection).
     RestoreRetries,
+    /// Calls that returned `ORS_ERR_UNAVAILABLE` at once, unsent, because
+    /// their node is marked unavailable.
+    FastFailures,
+    /// Times a node was marked unavailable.
+    NodeTrips,
 }
 
 impl Call {
@@ -186,6 +191,8 @@ mod tests {
             Call::Restored => 7,
             Call::RestorePages => 8,
             Call::RestoreRetries => 9,
+            Call::FastFailures => 10,
+            Call::NodeTrips => 11,
         };
         for (i, &call) in Call::ALL.iter().enumerate() {
             assert_eq!(index(call), i, "{call:?}");

@@ -31,6 +31,10 @@ pub const ORS_ERR_TOO_LARGE: i32 = -10;
 pub const ORS_ERR_NOT_DURABLE: i32 = -11;
 /// Any other error reply from Redis.
 pub const ORS_ERR_SERVER: i32 = -12;
+/// The node serving the session's slot failed recently and is being probed
+/// (`node-fail-fast=true`): the call returned at once, unsent.
+/// `ors_last_error()` names the node and since when.
+pub const ORS_ERR_UNAVAILABLE: i32 = -13;
 /// A bug inside the library (a caught panic); the library stays usable.
 pub const ORS_ERR_INTERNAL: i32 = -99;
 
@@ -51,6 +55,7 @@ pub(crate) fn status_name(status: i32) -> &'static str {
         ORS_ERR_TOO_LARGE => "ORS_ERR_TOO_LARGE\0",
         ORS_ERR_NOT_DURABLE => "ORS_ERR_NOT_DURABLE\0",
         ORS_ERR_SERVER => "ORS_ERR_SERVER\0",
+        ORS_ERR_UNAVAILABLE => "ORS_ERR_UNAVAILABLE\0",
         ORS_ERR_INTERNAL => "ORS_ERR_INTERNAL\0",
         _ => "ORS_UNKNOWN_STATUS\0",
     }
@@ -77,6 +82,7 @@ mod tests {
             (ORS_ERR_TOO_LARGE, "ORS_ERR_TOO_LARGE"),
             (ORS_ERR_NOT_DURABLE, "ORS_ERR_NOT_DURABLE"),
             (ORS_ERR_SERVER, "ORS_ERR_SERVER"),
+            (ORS_ERR_UNAVAILABLE, "ORS_ERR_UNAVAILABLE"),
             (ORS_ERR_INTERNAL, "ORS_ERR_INTERNAL"),
             (2, "ORS_UNKNOWN_STATUS"),
             (-100, "ORS_UNKNOWN_STATUS"),

@@ -22,6 +22,7 @@ use crate::connection::Exchange;
 use crate::error::{Error, ErrorKind, ReplyClass, Result};
 use crate::reply::{Appended, ServerError, Value};
 use crate::resp::{pack_command, push_bulk, push_bulk_decimal, push_header};
+use crate::retry::{self, Next};
 
 use super::batch::Batch;
 use super::plan::Work;
@@ -618,27 +619,24 @@ fn unexpected_get_reply(node: &NodeAddr, reply: &Value) -> Error {
     )
 }
 
-/// What a redirect or a transient state means for a slot: read it again
-/// (MOVED: the map is stale; ASK: a migration began; TRYAGAIN, CLUSTERDOWN,
-/// LOADING, MASTERDOWN: the node pauses); `None` for any other error.
+/// What a redirect or a transient state means for a slot, by the one
+/// verdict of retry.rs: read it again (MOVED: the map is stale; ASK: a
+/// migration began; TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN: the node
+/// pauses); `None` for any other error.
 fn read_again(e: &ServerError, node: Option<&NodeAddr>) -> Option<Verdict> {
-    Some(match e.class() {
-        ReplyClass::Moved => Verdict::Again {
-            stale: true,
+    Some(match retry::after_reply(e.class()) {
+        Next::Redirect => Verdict::Again {
+            stale: e.class() == ReplyClass::Moved,
             pause: None,
         },
-        ReplyClass::Ask => Verdict::Again {
-            stale: false,
-            pause: None,
-        },
-        c if c.is_transient() => Verdict::Again {
+        Next::Backoff | Next::Refresh | Next::NodeFailed => Verdict::Again {
             stale: false,
             pause: Some(match node {
                 Some(node) => e.to_error().at_node(node),
                 None => e.to_error(),
             }),
         },
-        _ => return None,
+        Next::GiveUp => return None,
     })
 }
 

@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::health::NodeHealth;
 use crate::client::Client;
 use crate::config::{Config, NodeAddr};
 use crate::connection::NodeConnection;
@@ -75,10 +76,15 @@ pub enum Watch<'a> {
     /// meanwhile the map is re-read (process-wide, at a bounded rate) from
     /// the nodes that learn of a failover first, over fresh connections:
     /// never the silent node, never the connection that waits.
+    ///
+    /// With `fail_fast`, it is also given up once the node is marked
+    /// unavailable (by another thread's request: cluster/health.rs).
     Slot {
         client: &'a Client,
         slot: u16,
         seen_epoch: u64,
+        health: &'a NodeHealth,
+        fail_fast: bool,
     },
     /// The request belongs to work that can be stopped.
     Stop(&'a Stopped<'a>),
@@ -94,7 +100,14 @@ impl Watch<'_> {
                 client,
                 slot,
                 seen_epoch,
-            } => slot_moved(client, slot, node, seen_epoch, deadline),
+                health,
+                fail_fast,
+            } => {
+                if fail_fast && health.is_sick() {
+                    return Err(health.unavailable_error(false));
+                }
+                slot_moved(client, slot, node, seen_epoch, deadline)
+            }
         }
     }
 }
@@ -120,7 +133,7 @@ fn slot_moved(
     if to.is_none() {
         client
             .topology
-            .refresh_while_late(node, deadline, &mut |n| probe(client, n, deadline));
+            .refresh_while_late(node, deadline, &mut |n| probe_map(client, n, deadline));
         to = moved();
     }
     match to {
@@ -134,8 +147,9 @@ fn slot_moved(
     }
 }
 
-/// `CLUSTER SLOTS` over a connection of its own, closed afterwards.
-fn probe(client: &Client, node: &NodeAddr, deadline: Instant) -> Result<Value> {
+/// `CLUSTER SLOTS` over a connection of its own, closed afterwards (the
+/// re-reads of the map while a node is late or unavailable).
+pub fn probe_map(client: &Client, node: &NodeAddr, deadline: Instant) -> Result<Value> {
     let mut conn = NodeConnection::open(node, &client.params, deadline)?;
     let left = deadline.saturating_duration_since(Instant::now());
     conn.set_timeout(client.params.socket_timeout.min(left))?;

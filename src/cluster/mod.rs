@@ -8,6 +8,8 @@
 //! - `budget.rs`: a request's `Budget` (deadline, reply timeout) and its
 //!   `Watch`, what may end a late wait early (a newer slot map, a stop).
 //! - `topology.rs`: the process's one slot map, and its refresh.
+//! - `health.rs`: each node's health, shared by every thread (a node that
+//!   fails is marked unavailable and probed), and its figures.
 //! - `redirect.rs`: MOVED and ASK.
 //! - `discovery.rs`: what init learns of the cluster (seeds, the first slot
 //!   map, ORS's deployment checks).
@@ -16,9 +18,10 @@
 mod budget;
 pub mod cluster_nodes;
 pub mod discovery;
+pub mod health;
 mod nodes;
 pub mod redirect;
 pub mod topology;
 
-pub use budget::{Budget, Stopped, Watch};
+pub use budget::{probe_map, Budget, Stopped, Watch};
 pub use nodes::ConnectionSet;

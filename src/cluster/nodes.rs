@@ -11,7 +11,7 @@ use crate::client::Client;
 use crate::cluster::topology::SlotMap;
 use crate::config::NodeAddr;
 use crate::connection::{ConnectParams, Exchange, Late, NodeConnection, Renewal};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::reply::Value;
 use crate::resp::pack_command;
 
@@ -182,7 +182,8 @@ impl ConnectionSet {
         if self.reauthenticated(addr, params, deadline) {
             return Ok(self.conns.len() - 1);
         }
-        let conn = NodeConnection::open_with(addr, params, deadline, late)?;
+        let conn =
+            NodeConnection::open_with(addr, params, deadline, late).map_err(Error::at_connect)?;
         tracing::debug!(node = %addr, "connected");
         self.conns.push((addr.clone(), conn));
         Ok(self.conns.len() - 1)

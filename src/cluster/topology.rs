@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 
+use super::health::{Health, NodeHealth};
 use crate::config::NodeAddr;
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::SLOT_COUNT;
@@ -44,6 +45,9 @@ pub struct SlotMap {
     pub epoch: u64,
     pub masters: Vec<Master>,
     slots: Vec<u16>,
+    /// Each master's health, in `masters`' order, once the map is
+    /// installed in a `Topology` (empty before: `route` then finds none).
+    health: Vec<Arc<NodeHealth>>,
 }
 
 impl SlotMap {
@@ -118,6 +122,7 @@ impl SlotMap {
             epoch: 0,
             masters,
             slots,
+            health: Vec::new(),
         })
     }
 
@@ -126,6 +131,24 @@ impl SlotMap {
             Some(&i) if i != UNSERVED => self.masters.get(i as usize),
             _ => None,
         }
+    }
+
+    /// The master of `slot` and its health (a map installed in a
+    /// `Topology` has both).
+    #[inline]
+    pub fn route(&self, slot: u16) -> Option<(&Master, &Arc<NodeHealth>)> {
+        match self.slots.get(slot as usize) {
+            Some(&i) if i != UNSERVED => {
+                let i = i as usize;
+                Some((self.masters.get(i)?, self.health.get(i)?))
+            }
+            _ => None,
+        }
+    }
+
+    /// Points each master at its health in `health`.
+    fn attach(&mut self, health: &Health) {
+        self.health = self.masters.iter().map(|m| health.of(&m.addr)).collect();
     }
 
     pub fn is_master(&self, addr: &NodeAddr) -> bool {
@@ -297,17 +320,22 @@ pub struct Topology {
     epoch: AtomicU64,
     refresh: Mutex<RefreshState>,
     refreshes: AtomicU64,
+    /// Every node's health: the maps' masters point into it.
+    pub health: Health,
 }
 
 impl Topology {
     pub fn new(seeds: Vec<NodeAddr>, mut initial: SlotMap) -> Self {
         initial.epoch = 1;
+        let health = Health::default();
+        initial.attach(&health);
         Topology {
             seeds: RwLock::new(seeds.into()),
             current: RwLock::new(Arc::new(initial)),
             epoch: AtomicU64::new(1),
             refresh: Mutex::new(RefreshState::default()),
             refreshes: AtomicU64::new(0),
+            health,
         }
     }
 
@@ -465,6 +493,7 @@ impl Topology {
         } else {
             tracing::info!(node = %from, slots_moved = changed, "slot map changed (resharding)");
         }
+        map.attach(&self.health);
         let mut current = self.current.write();
         map.epoch = current.epoch + 1;
         let epoch = map.epoch;

@@ -183,6 +183,29 @@ pub static KEYS: &[KeySpec] = &[
         field: field!(op_timeout = Value::millis),
     },
     KeySpec {
+        name: "node-fail-fast",
+        default: KeyDefault::Value("true"),
+        live: true,
+        secret: false,
+        field: field!(node_fail_fast = Value::boolean),
+    },
+    // How many node failures in a row (no reply within redis-socket-timeout,
+    // a connect refused or timed out) mark a node unavailable.
+    KeySpec {
+        name: "node-fail-count",
+        default: KeyDefault::Value("1"),
+        live: true,
+        secret: false,
+        field: field!(node_fail_count = |v: &Value<'_>| v.number(1, 1000, "failures")),
+    },
+    KeySpec {
+        name: "node-probe-interval",
+        default: KeyDefault::Value("200"),
+        live: true,
+        secret: false,
+        field: field!(node_probe_interval = Value::millis),
+    },
+    KeySpec {
         name: "default-ttl",
         default: KeyDefault::Value("2592000"),
         live: true,

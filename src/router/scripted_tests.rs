@@ -120,10 +120,22 @@ impl Nodes {
 }
 
 /// A client whose slot map says `master` (with `replicas`) serves every slot.
+/// A client that waits for a node in trouble within op-timeout
+/// (`node-fail-fast=false`, the behaviour these tests were written for).
 fn client(master: &str, replicas: &[&str]) -> Client {
+    client_with(master, replicas, "node-fail-fast=false")
+}
+
+/// A client with `extra` keys (`redis-socket-timeout` 100 ms unless given).
+fn client_with(master: &str, replicas: &[&str], extra: &str) -> Client {
+    let socket = if extra.contains("redis-socket-timeout") {
+        ""
+    } else {
+        "redis-socket-timeout=100"
+    };
     let config = Config::parse(&format!(
         "redis-nodes={master} cluster-name=T op-timeout={OP_TIMEOUT_MS} \
-         redis-socket-timeout=100 redis-connect-timeout=100"
+         redis-connect-timeout=100 {socket} {extra}"
     ))
     .unwrap();
     let params = ConnectParams::from_config(&config).unwrap();
@@ -539,4 +551,123 @@ fn new_settings_log_the_threads_connection_in_again_before_its_next_command() {
         asked[2].starts_with("GET ") && asked[3].starts_with("GET "),
         "{asked:?}"
     );
+}
+
+// With node-fail-fast=true (the default): a node that fails is marked
+// unavailable for every thread, and calls of its slots return at once.
+
+#[test]
+fn a_silent_node_is_marked_and_the_next_calls_return_at_once_unsent() {
+    let nodes = Nodes::default();
+    nodes.node(A, |_| Answer::Silence);
+    let client = client_with(A, &[], "");
+    let mut conns = nodes.connections();
+    let started = Instant::now();
+    let e = get(&client, &mut conns).unwrap_err();
+    let first = started.elapsed();
+    assert_eq!(e.kind, ErrorKind::Unavailable, "{}", e.message);
+    assert!(
+        e.message.contains(A) && e.message.contains("node-fail-fast"),
+        "{}",
+        e.message
+    );
+    // It waited for redis-socket-timeout (100 ms), not op-timeout (300 ms).
+    assert!(first >= Duration::from_millis(100), "{first:?}");
+    assert!(first < Duration::from_millis(250), "{first:?}");
+    for _ in 0..100 {
+        let started = Instant::now();
+        let e = get(&client, &mut conns).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unavailable, "{}", e.message);
+        assert!(e.message.contains("marked unavailable"), "{}", e.message);
+        assert!(
+            started.elapsed() < Duration::from_millis(20),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(nodes.count(A, "GET"), 1, "the later calls were not sent");
+    let health = client.topology.health.of(&NodeAddr::parse(A).unwrap());
+    let figures = health.figures(true);
+    assert!(figures.sick);
+    assert_eq!((figures.trips, figures.fast_failures), (1, 100));
+}
+
+#[test]
+fn a_node_that_refuses_connections_is_marked_at_once() {
+    let nodes = Nodes::default();
+    nodes.node(A, |_| Answer::Close);
+    nodes.down(A);
+    let client = client_with(A, &[], "");
+    let mut conns = nodes.connections();
+    let started = Instant::now();
+    let e = get(&client, &mut conns).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unavailable, "{}", e.message);
+    assert!(e.message.contains("refused"), "{}", e.message);
+    assert!(
+        started.elapsed() < Duration::from_millis(50),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_lost_connection_is_no_node_failure_and_is_retried() {
+    let nodes = Nodes::default();
+    let mut first = true;
+    nodes.node(A, move |c| match c {
+        c if c.starts_with("GET") && std::mem::take(&mut first) => Answer::Close,
+        c if c.starts_with("GET") => Answer::Reply(bulk("v")),
+        "CLUSTER SLOTS" => Answer::Reply(slots_reply(A, &[])),
+        _ => Answer::Reply(error("ERR unexpected")),
+    });
+    let client = client_with(A, &[], "");
+    let mut conns = nodes.connections();
+    assert_eq!(get(&client, &mut conns).unwrap(), Some(b"v".to_vec()));
+    assert!(!client
+        .topology
+        .health
+        .of(&NodeAddr::parse(A).unwrap())
+        .is_sick());
+}
+
+#[test]
+fn with_a_fail_count_of_two_one_timeout_does_not_mark() {
+    let nodes = Nodes::default();
+    let mut calls = 0;
+    nodes.node(A, move |c| match c {
+        c if c.starts_with("GET") => {
+            calls += 1;
+            if calls == 1 {
+                Answer::Silence
+            } else {
+                Answer::Reply(bulk("v"))
+            }
+        }
+        "CLUSTER SLOTS" => Answer::Reply(slots_reply(A, &[])),
+        _ => Answer::Reply(error("ERR unexpected")),
+    });
+    let client = client_with(A, &[], "node-fail-count=2");
+    let mut conns = nodes.connections();
+    // The first attempt times out (one failure); the retry succeeds.
+    assert_eq!(get(&client, &mut conns).unwrap(), Some(b"v".to_vec()));
+    let health = client.topology.health.of(&NodeAddr::parse(A).unwrap());
+    assert!(!health.is_sick());
+    assert_eq!(health.figures(true).trips, 0);
+}
+
+#[test]
+fn a_call_that_times_out_on_its_own_deadline_does_not_mark_the_node() {
+    let nodes = Nodes::default();
+    nodes.node(A, |_| Answer::Silence);
+    // The socket timeout (1000 ms) is above op-timeout (300 ms): the call's
+    // deadline ends the wait, which says nothing of the node.
+    let client = client_with(A, &[], "redis-socket-timeout=1000");
+    let mut conns = nodes.connections();
+    let e = get(&client, &mut conns).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Timeout, "{}", e.message);
+    assert!(!client
+        .topology
+        .health
+        .of(&NodeAddr::parse(A).unwrap())
+        .is_sick());
 }

@@ -49,7 +49,14 @@ impl Cluster {
     /// Reads the slot map of the first seed in redis-nodes order that gives
     /// one (all are asked at once); the seeds before it that did not are
     /// kept in `seed_errors`. Without any slot map: every seed's reason.
-    pub fn connect_seeds(config: Config) -> std::result::Result<Cluster, Vec<(NodeAddr, Error)>> {
+    pub fn connect_seeds(
+        mut config: Config,
+    ) -> std::result::Result<Cluster, Vec<(NodeAddr, Error)>> {
+        // The command is no routing thread: it waits for a node in trouble
+        // within op-timeout, as before node health existed, rather than
+        // failing fast (its process has no prober: the library is not
+        // initialized in it).
+        config.node_fail_fast = false;
         let params = ConnectParams::from_config(&config)
             .map_err(|e| vec![(config.nodes.first().cloned().unwrap_or_default(), e)])?;
         let found = find_slot_map(&config.nodes, &params, SeedChoice::FirstInOrder)?;

@@ -28,7 +28,8 @@ use std::time::Instant;
 use serde::Serialize;
 
 use ors_redis::operator::{
-    Error, KeyBuilder, NodeAddr, Reply, ReplyClass, Result, ServerError, SessionId, Value,
+    may_repeat, Error, KeyBuilder, NodeAddr, Reply, ReplyClass, Result, ServerError, SessionId,
+    Value,
 };
 
 use super::store::{packed, unexpected_reply};
@@ -173,7 +174,7 @@ impl Cluster {
                 .collect();
             let replies = match self.pipeline(&node, &commands) {
                 Ok(r) => r,
-                Err(e) if e.is_retryable() => {
+                Err(e) if may_repeat(&e) => {
                     tracing::debug!(error = %e.message, entries = sent.len(), "pipeline cut short: writing its entries one by one");
                     one_by_one.extend(sent);
                     continue;

@@ -1,0 +1,126 @@
+//! The prober of a node marked unavailable (cluster/health.rs explains the
+//! design): one thread per tripped node, whatever the number of threads
+//! that meet it. It sends `PING` on a connection of its own, a probe at
+//! most every `node-probe-interval`, each bounded by
+//! `min(redis-socket-timeout, PROBE_TIMEOUT)`; between probes and while a
+//! probe waits it re-reads the slot map (50 ms apart at most, process-wide:
+//! `Topology::refresh_while_late`), so that the first call after a
+//! promotion finds the new master. It ends when the node answers, when the
+//! map no longer has it as a master, or when the library is shut down
+//! (shutdown waits for it, as for a bulk read's workers: it holds sockets).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::client::Client;
+use crate::cluster::health::NodeHealth;
+use crate::cluster::{self, Budget, ConnectionSet, Watch};
+use crate::error::{Error, ErrorKind};
+use crate::lifecycle;
+
+/// The longest a probe waits: past it a new probe (and a new TCP connect,
+/// whose SYN goes out at once instead of at the kernel's next retransmit)
+/// is better than waiting on.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// How often the pause between probes looks at the map and the library.
+const TICK: Duration = Duration::from_millis(25);
+
+/// Starts the prober of `node`, for the init of `generation`.
+pub fn start(generation: u64, node: Arc<NodeHealth>) {
+    let probed = node.clone();
+    let spawned = std::thread::Builder::new()
+        .name("ors-redis-probe".into())
+        .spawn(move || run(generation, probed));
+    if let Err(e) = spawned {
+        tracing::warn!(node = %node.addr, error = %e, "could not start the node's prober; the next failure tries again");
+        node.prober_failed();
+    }
+}
+
+fn run(generation: u64, node: Arc<NodeHealth>) {
+    let _holds_sockets = lifecycle::BulkWorker::enter();
+    let mut conns = ConnectionSet::default();
+    loop {
+        probe_until_done(generation, &node, &mut conns);
+        if !node.prober_ends() {
+            return;
+        }
+    }
+}
+
+/// Probes `node` until it is well, no longer a master, or the library of
+/// `generation` is gone.
+fn probe_until_done(generation: u64, node: &NodeHealth, conns: &mut ConnectionSet) {
+    loop {
+        let Some(client) = lifecycle::live_client()
+            .ok()
+            .filter(|c| c.generation == generation)
+        else {
+            return;
+        };
+        if !node.is_sick() || slots_moved(&client, node) {
+            return;
+        }
+        let started = Instant::now();
+        let timeout = client.config.socket_timeout.min(PROBE_TIMEOUT);
+        let deadline = started + timeout;
+        let watch = || look_around(&client, node, generation, deadline);
+        let budget = Budget::until(deadline, timeout).watching(Watch::Stop(&watch));
+        node.probed();
+        match conns.query(&node.addr, &client.params, &budget, &[b"PING"]) {
+            Ok(_) => {
+                node.well_again("it answered a probe");
+                return;
+            }
+            Err(e) => tracing::debug!(node = %node.addr, error = %e, "probe: no answer"),
+        }
+        // The pause until the next probe, looking at the map meanwhile.
+        let next = started + client.config.node_probe_interval;
+        loop {
+            let now = Instant::now();
+            if now >= next {
+                break;
+            }
+            if look_around(&client, node, generation, next).is_some() {
+                return;
+            }
+            std::thread::sleep(TICK.min(next - now));
+        }
+    }
+}
+
+/// Between slices of a probe and of the pause: re-reads the map (rate
+/// limited); an error when the probe is to end (the node's slots moved,
+/// the library was shut down or the node is well).
+fn look_around(
+    client: &Client,
+    node: &NodeHealth,
+    generation: u64,
+    deadline: Instant,
+) -> Option<Error> {
+    if !lifecycle::is_live(generation) {
+        return Some(Error::new(
+            ErrorKind::NotInitialized,
+            "the library was shut down",
+        ));
+    }
+    if !node.is_sick() {
+        return Some(Error::new(ErrorKind::Connection, "the node is well again"));
+    }
+    client
+        .topology
+        .refresh_while_late(&node.addr, deadline, &mut |n| {
+            cluster::probe_map(client, n, deadline)
+        });
+    slots_moved(client, node).then(|| Error::new(ErrorKind::Connection, "its slots moved"))
+}
+
+/// Whether the map no longer has `node` as a master: it is forgotten (well),
+/// and the calls of its slots go to their new masters.
+fn slots_moved(client: &Client, node: &NodeHealth) -> bool {
+    if client.topology.current().is_master(&node.addr) {
+        return false;
+    }
+    node.well_again("the slot map no longer has it as a master");
+    true
+}
