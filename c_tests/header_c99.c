@@ -27,13 +27,17 @@ EXPECT(cluster, ORS_ERR_CLUSTER == -9);
 EXPECT(too_large, ORS_ERR_TOO_LARGE == -10);
 EXPECT(not_durable, ORS_ERR_NOT_DURABLE == -11);
 EXPECT(server, ORS_ERR_SERVER == -12);
+EXPECT(unavailable, ORS_ERR_UNAVAILABLE == -13);
+EXPECT(node_well, ORS_NODE_WELL == 0);
+EXPECT(node_unavailable, ORS_NODE_UNAVAILABLE == 1);
 EXPECT(internal, ORS_ERR_INTERNAL == -99);
 EXPECT(log_error, ORS_LOG_ERROR == 1);
 EXPECT(log_warn, ORS_LOG_WARN == 2);
 EXPECT(log_info, ORS_LOG_INFO == 3);
 EXPECT(log_debug, ORS_LOG_DEBUG == 4);
 EXPECT(log_trace, ORS_LOG_TRACE == 5);
-EXPECT(stats_size, sizeof(ors_redis_stats) == 13 * sizeof(uint64_t));
+EXPECT(stats_size, sizeof(ors_redis_stats) == 15 * sizeof(uint64_t));
+EXPECT(node_stats_size, sizeof(ors_node_stats) == 264 + 2 * sizeof(int32_t) + 11 * sizeof(uint64_t));
 
 /* Initialising these pointers checks every signature exactly
  * (-Werror turns incompatible pointer types into errors). */
@@ -51,6 +55,7 @@ static int32_t (*const p_set_logger)(ors_log_fn, void *) = ors_redis_set_logger;
 static int32_t (*const p_get_stats)(ors_redis_stats *) = ors_redis_get_stats;
 static int32_t (*const p_restore)(const char *, ors_restore_fn, void *) = ors_session_restore;
 static int32_t (*const p_reconfigure)(const char *) = ors_redis_reconfigure;
+static int32_t (*const p_get_node_stats)(ors_node_stats *, size_t, size_t *) = ors_redis_get_node_stats;
 
 static int32_t on_session(const char *session_id, void *user_data)
 {
@@ -85,9 +90,11 @@ int main(void)
     ors_restore_fn restore_fn = on_restored;
     ors_log_fn log_fn = on_log;
     ors_redis_stats stats;
-    uint64_t *fields[13];
+    ors_node_stats node;
+    uint64_t *fields[15];
+    uint64_t *node_fields[11];
     /* volatile: every export must really resolve at link time. */
-    any_fn volatile keep[14];
+    any_fn volatile keep[15];
     size_t i;
 
     keep[0] = (any_fn)p_init;
@@ -104,7 +111,8 @@ int main(void)
     keep[11] = (any_fn)p_get_stats;
     keep[12] = (any_fn)p_restore;
     keep[13] = (any_fn)p_reconfigure;
-    for (i = 0; i < 14; i++) {
+    keep[14] = (any_fn)p_get_node_stats;
+    for (i = 0; i < 15; i++) {
         if (keep[i] == NULL) return 1;
     }
 
@@ -122,9 +130,27 @@ int main(void)
     fields[10] = &stats.restored;
     fields[11] = &stats.restore_pages;
     fields[12] = &stats.restore_retries;
-    for (i = 0; i < 13; i++) {
+    fields[13] = &stats.fast_failures;
+    fields[14] = &stats.node_trips;
+    for (i = 0; i < 15; i++) {
         if (*fields[i] != 0) return 1;
     }
+    memset(&node, 0, sizeof node);
+    node_fields[0] = &node.unavailable_since_ms;
+    node_fields[1] = &node.requests;
+    node_fields[2] = &node.errors;
+    node_fields[3] = &node.fast_failures;
+    node_fields[4] = &node.trips;
+    node_fields[5] = &node.probes;
+    node_fields[6] = &node.window_ms;
+    node_fields[7] = &node.window_requests;
+    node_fields[8] = &node.latency_p50_us;
+    node_fields[9] = &node.latency_p99_us;
+    node_fields[10] = &node.latency_p999_us;
+    for (i = 0; i < 11; i++) {
+        if (*node_fields[i] != 0) return 1;
+    }
+    if (node.node[0] != 0 || node.state != ORS_NODE_WELL || node.is_master != 0 || sizeof node.node != 264) return 1;
     if (scan_fn == NULL || log_fn == NULL || restore_fn == NULL) return 1;
 
     printf("header_c99: ors_redis.h %s compiles as C99, %s = %d\n", ors_redis_version(),

@@ -24,6 +24,8 @@ static_assert(ORS_ERR_CLUSTER == -9, "ORS_ERR_CLUSTER");
 static_assert(ORS_ERR_TOO_LARGE == -10, "ORS_ERR_TOO_LARGE");
 static_assert(ORS_ERR_NOT_DURABLE == -11, "ORS_ERR_NOT_DURABLE");
 static_assert(ORS_ERR_SERVER == -12, "ORS_ERR_SERVER");
+static_assert(ORS_ERR_UNAVAILABLE == -13, "ORS_ERR_UNAVAILABLE");
+static_assert(ORS_NODE_WELL == 0 && ORS_NODE_UNAVAILABLE == 1, "ors_node_stats states");
 static_assert(ORS_ERR_INTERNAL == -99, "ORS_ERR_INTERNAL");
 static_assert(ORS_LOG_ERROR == 1 && ORS_LOG_WARN == 2 && ORS_LOG_INFO == 3 && ORS_LOG_DEBUG == 4 &&
                   ORS_LOG_TRACE == 5,
@@ -59,7 +61,13 @@ static_assert(std::is_same<decltype(&ors_redis_get_stats), int32_t (*)(ors_redis
               "ors_redis_get_stats");
 
 static_assert(std::is_standard_layout<ors_redis_stats>::value, "ors_redis_stats is a plain C struct");
-static_assert(sizeof(ors_redis_stats) == 13 * sizeof(uint64_t), "ors_redis_stats has 13 counters");
+static_assert(sizeof(ors_redis_stats) == 15 * sizeof(uint64_t), "ors_redis_stats has 15 counters");
+static_assert(std::is_same<decltype(&ors_redis_get_node_stats), int32_t (*)(ors_node_stats *, size_t, size_t *)>::value,
+              "ors_redis_get_node_stats");
+static_assert(std::is_standard_layout<ors_node_stats>::value, "ors_node_stats is a plain C struct");
+static_assert(sizeof(ors_node_stats::node) == 264 && std::is_same<decltype(ors_node_stats::state), int32_t>::value &&
+                  std::is_same<decltype(ors_node_stats::latency_p999_us), uint64_t>::value,
+              "ors_node_stats fields");
 static_assert(std::is_same<decltype(ors_redis_stats::puts), uint64_t>::value &&
                   std::is_same<decltype(ors_redis_stats::gets), uint64_t>::value &&
                   std::is_same<decltype(ors_redis_stats::dels), uint64_t>::value &&
@@ -72,7 +80,9 @@ static_assert(std::is_same<decltype(ors_redis_stats::puts), uint64_t>::value &&
                   std::is_same<decltype(ors_redis_stats::threads_connected), uint64_t>::value &&
                   std::is_same<decltype(ors_redis_stats::restored), uint64_t>::value &&
                   std::is_same<decltype(ors_redis_stats::restore_pages), uint64_t>::value &&
-                  std::is_same<decltype(ors_redis_stats::restore_retries), uint64_t>::value,
+                  std::is_same<decltype(ors_redis_stats::restore_retries), uint64_t>::value &&
+                  std::is_same<decltype(ors_redis_stats::fast_failures), uint64_t>::value &&
+                  std::is_same<decltype(ors_redis_stats::node_trips), uint64_t>::value,
               "ors_redis_stats fields");
 
 int main()
@@ -86,6 +96,7 @@ int main()
         reinterpret_cast<void (*)()>(&ors_last_error),       reinterpret_cast<void (*)()>(&ors_status_name),
         reinterpret_cast<void (*)()>(&ors_redis_version),    reinterpret_cast<void (*)()>(&ors_session_scan),
         reinterpret_cast<void (*)()>(&ors_redis_set_logger), reinterpret_cast<void (*)()>(&ors_redis_get_stats),
+        reinterpret_cast<void (*)()>(&ors_redis_get_node_stats),
     };
     for (auto fn : keep) {
         if (fn == nullptr) return 1;

@@ -244,6 +244,13 @@ int main()
         scanning();
         ors_redis_stats stats;
         check_status(ors_redis::get_stats(stats), ORS_OK, "get_stats");
+        {
+            std::vector<ors_node_stats> nodes;
+            check_status(ors_redis::get_node_stats(nodes), ORS_OK, "get_node_stats");
+            int masters = 0;
+            for (const ors_node_stats &n : nodes) masters += n.is_master && n.state == ORS_NODE_WELL;
+            check(masters >= 3, "get_node_stats: every master is listed and well");
+        }
         check(stats.puts >= 3 && stats.gets >= 5, "the counters saw the calls");
 
         ors_redis::library owner(std::move(lib));

@@ -30,11 +30,12 @@ static void check_static_functions(void)
         {ORS_ERR_TOO_LARGE, "ORS_ERR_TOO_LARGE"},
         {ORS_ERR_NOT_DURABLE, "ORS_ERR_NOT_DURABLE"},
         {ORS_ERR_SERVER, "ORS_ERR_SERVER"},
+        {ORS_ERR_UNAVAILABLE, "ORS_ERR_UNAVAILABLE"},
         {ORS_ERR_INTERNAL, "ORS_ERR_INTERNAL"},
     };
     /* The values the contract fixes, in the order of its table. */
-    static const int32_t values[] = {0, 1, -1, -2, -3, -4, -5, -6, -7, -8, -9, -10, -11, -12, -99};
-    static const int32_t unknown[] = {2, 3, -13, -14, -50, -98, -100, 99, 100, INT32_MAX, INT32_MIN};
+    static const int32_t values[] = {0, 1, -1, -2, -3, -4, -5, -6, -7, -8, -9, -10, -11, -12, -13, -99};
+    static const int32_t unknown[] = {2, 3, -14, -15, -50, -98, -100, 99, 100, INT32_MAX, INT32_MIN};
     size_t i;
     const char *v, *le;
 

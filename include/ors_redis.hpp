@@ -255,6 +255,25 @@ template <class F> status scan(const std::string &prefix, F fn)
 /** ors_redis_get_stats. */
 inline status get_stats(ors_redis_stats &out) { return ors_redis_get_stats(&out); }
 
+/** ors_redis_get_node_stats into `out`, resized to the nodes there are (a
+ *  node met between the two calls is asked for again). On an error `out` is
+ *  empty. */
+inline status get_node_stats(std::vector<ors_node_stats> &out)
+{
+    std::size_t count = 0;
+    for (int tries = 0; tries < 8; ++tries) {
+        const status st = ors_redis_get_node_stats(out.empty() ? nullptr : out.data(), out.size(), &count);
+        if (st != ORS_OK) {
+            out.clear();
+            return st;
+        }
+        const bool fits = count <= out.size();
+        out.resize(count);
+        if (fits) return ORS_OK;
+    }
+    return ORS_OK;
+}
+
 /** ors_redis_reconfigure: applies a changed config (a rotated password, new
  *  timeouts, log-level, seeds, TLS files) to the running library; all or
  *  nothing. A config that holds a NUL byte is ORS_ERR_CONFIG without

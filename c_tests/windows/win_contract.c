@@ -131,7 +131,7 @@ static void test_exports(void)
                                         "ors_session_get", "ors_session_del", "ors_free", "ors_last_error",
                                         "ors_status_name", "ors_redis_version", "ors_session_scan",
                                         "ors_session_restore", "ors_redis_set_logger", "ors_redis_get_stats",
-                                        "ors_redis_reconfigure"};
+                                        "ors_redis_reconfigure", "ors_redis_get_node_stats"};
     static const struct { int32_t code; const char *name; } codes[] = {
         {ORS_OK, "ORS_OK"}, {ORS_NOT_FOUND, "ORS_NOT_FOUND"}, {ORS_ERR_INVALID_ARGUMENT, "ORS_ERR_INVALID_ARGUMENT"},
         {ORS_ERR_CONFIG, "ORS_ERR_CONFIG"}, {ORS_ERR_NOT_INITIALIZED, "ORS_ERR_NOT_INITIALIZED"},
@@ -139,6 +139,7 @@ static void test_exports(void)
         {ORS_ERR_TIMEOUT, "ORS_ERR_TIMEOUT"}, {ORS_ERR_AUTH, "ORS_ERR_AUTH"}, {ORS_ERR_TLS, "ORS_ERR_TLS"},
         {ORS_ERR_CLUSTER, "ORS_ERR_CLUSTER"}, {ORS_ERR_TOO_LARGE, "ORS_ERR_TOO_LARGE"},
         {ORS_ERR_NOT_DURABLE, "ORS_ERR_NOT_DURABLE"}, {ORS_ERR_SERVER, "ORS_ERR_SERVER"},
+        {ORS_ERR_UNAVAILABLE, "ORS_ERR_UNAVAILABLE"},
         {ORS_ERR_INTERNAL, "ORS_ERR_INTERNAL"}};
     HMODULE dll = GetModuleHandleA("ors_redis.dll");
     char want[32];
@@ -235,6 +236,14 @@ static void test_roundtrip(void)
     status_is(ors_session_put("win-x", NULL, 5, 10), ORS_ERR_INVALID_ARGUMENT, "put with data NULL, len 5");
     status_is(ors_session_get("win-bin", NULL, &len), ORS_ERR_INVALID_ARGUMENT, "get with data NULL");
     status_is(ors_redis_get_stats(NULL), ORS_ERR_INVALID_ARGUMENT, "get_stats(NULL)");
+    {
+        ors_node_stats nodes[16];
+        size_t count = 0, i, masters = 0;
+        status_is(ors_redis_get_node_stats(NULL, 0, NULL), ORS_ERR_INVALID_ARGUMENT, "get_node_stats(count NULL)");
+        status_is(ors_redis_get_node_stats(nodes, 16, &count), ORS_OK, "get_node_stats");
+        for (i = 0; i < count && i < 16; i++) masters += nodes[i].is_master && nodes[i].state == ORS_NODE_WELL;
+        check(masters >= 3, "node stats list the 3 masters, well");
+    }
 
     status_is(ors_session_del("win-bin"), ORS_OK, "del of a stored session");
     status_is(ors_session_del("win-bin"), ORS_NOT_FOUND, "del again");
