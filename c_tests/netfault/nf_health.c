@@ -4,8 +4,8 @@
  * over every slot; the cluster's cluster-node-timeout is 15 s (Redis's
  * default), so nothing fails over by itself while a master M:
  *
- *   1. answers slowly but within redis-socket-timeout (CLIENT PAUSE 300 ms,
- *      three times): M is never marked, no call fails;
+ *   1. answers slowly but within redis-socket-timeout (CLIENT PAUSE for 30%
+ *      of it, three times): M is never marked, no call fails;
  *   2. hangs (SIGSTOP; the kernel still accepts connections): M is marked
  *      once, calls of M's slots then return ORS_ERR_UNAVAILABLE at once and
  *      unsent, calls to the other masters all succeed and never wait on M;
@@ -22,14 +22,14 @@
  *
  * Each phase prints, per second, the calls that succeeded on the healthy
  * masters and on M's slots, and the fast failures ("# SECOND" lines).
- * NF_HEALTH_BENCH=1: the benchmark (bench/node-health.sh): 16 threads,
- * 8-second faults, and the healthy masters' throughput in every whole
- * second of each fault as a share of the second before it.
+ * NF_HEALTH_BENCH=1: the benchmark (bench/node-health.sh): 8-second
+ * faults; NF_HEALTH_SOCKET_TIMEOUT: redis-socket-timeout (default 1000).
+ * The figures give the healthy masters' calls in each whole second of a
+ * fault as a share of the seconds before it.
  */
 #include "netfault.h"
 
 #define OP_TIMEOUT 2000
-#define SOCKET_TIMEOUT 1000
 #define MAX_THREADS 64
 #define IDS 48
 #define MAX_SECONDS 400
@@ -42,6 +42,9 @@ struct second {
 };
 static struct second seconds[MAX_SECONDS];
 static int64_t t_start_us;
+/* redis-socket-timeout: how long a hung master takes to be marked.
+ * NF_HEALTH_SOCKET_TIMEOUT sets it (the benchmark runs 1000 and 100). */
+static long socket_timeout = 1000;
 
 /* What the main thread tells the workers, and what they measure. */
 static int stop_flag;
@@ -79,7 +82,7 @@ static void record(int sick, int32_t st, int64_t t0, int64_t t1)
         if (st < 0) add(&healthy_fails, 1);
     }
     if (sick && st == ORS_ERR_UNAVAILABLE && chaos_load64(&fault_at_us) &&
-        t0 >= chaos_load64(&fault_at_us) + (SOCKET_TIMEOUT + 200) * 1000) {
+        t0 >= chaos_load64(&fault_at_us) + (socket_timeout + 200) * 1000) {
         chaos_min64(&fast_max_us, -took);
         add(&fast_n, 1);
     }
@@ -177,26 +180,38 @@ static void begin_phase(int m)
     chaos_store64(&recover_from_us, 0);
 }
 
-/* Prints the per-second lines from second `from` to `to` (exclusive), and
- * returns the lowest healthy-ok share of a whole second in [f0, f1) against
- * the mean of the `base` seconds before f0. */
-static double print_seconds(const char *phase, long from, long to, long f0, long f1)
+/* The healthy masters' calls that succeeded in second `s`, as a share of
+ * the mean of the three seconds before `f0`. */
+static double healthy_share(long s, long f0)
 {
-    long s, base_sum = 0, base_n = 0;
-    double low = 1e9;
-    for (s = from; s < to && s < MAX_SECONDS; s++)
-        printf("# SECOND %s t=%3ld healthy_ok=%6ld sick_ok=%6ld sick_fast=%6ld sick_failed=%4ld healthy_failed=%ld%s\n",
-               phase, s, seconds[s].ok[0], seconds[s].ok[1], seconds[s].fast[1], seconds[s].fails[1],
-               seconds[s].fails[0] + seconds[s].fast[0], (s >= f0 && s < f1) ? "  (fault)" : "");
-    for (s = f0 - 3; s < f0; s++)
-        if (s >= 0) {
-            base_sum += seconds[s].ok[0];
-            base_n++;
+    long b, sum = 0, n = 0;
+    for (b = f0 - 3; b < f0; b++)
+        if (b >= 0) {
+            sum += seconds[b].ok[0];
+            n++;
         }
-    for (s = f0; s < f1 && s < MAX_SECONDS; s++)
-        if (base_n && base_sum) low = low < (double)seconds[s].ok[0] * base_n / base_sum ? low
-                                                                                          : (double)seconds[s].ok[0] * base_n / base_sum;
+    return (s < 0 || s >= MAX_SECONDS || !sum) ? 0 : (double)seconds[s].ok[0] * (double)n / (double)sum;
+}
+
+/* The lowest healthy share over the whole seconds [from, to). */
+static double lowest_share(long from, long to, long f0)
+{
+    double low = 1e9;
+    long s;
+    for (s = from; s < to; s++) low = healthy_share(s, f0) < low ? healthy_share(s, f0) : low;
     return low > 1e8 ? 0 : low;
+}
+
+/* Prints the per-second lines from second `from` to `to` (exclusive); the
+ * fault's whole seconds are [f0, f1). */
+static void print_seconds(const char *phase, long from, long to, long f0, long f1)
+{
+    long s;
+    for (s = from; s < to && s < MAX_SECONDS; s++)
+        printf("# SECOND %-9s t=%3ld healthy_ok=%6ld (%3.0f%%) sick_ok=%6ld sick_fast=%6ld sick_failed=%4ld "
+               "healthy_failed=%ld%s\n",
+               phase, s, seconds[s].ok[0], healthy_share(s, f0) * 100, seconds[s].ok[1], seconds[s].fast[1],
+               seconds[s].fails[1], seconds[s].fails[0] + seconds[s].fast[0], (s >= f0 && s < f1) ? "  (fault)" : "");
 }
 
 static long now_second(void) { return (long)((chaos_now_us() - t_start_us) / 1000000); }
@@ -206,8 +221,7 @@ static void fault_phase(const char *name, int m, int blackhole, long fault_ms)
 {
     ors_node_stats before, after;
     int64_t at, resumed;
-    long f0, f1, end_s;
-    double low;
+    long f0, f1, end_s, marked_s;
     begin_phase(m);
     h_sleep_ms(1500);
     CHECK(node_stats_of(m, &before), "%s: M is in the node stats", name);
@@ -238,17 +252,21 @@ static void fault_phase(const char *name, int m, int blackhole, long fault_ms)
     }
     h_sleep_ms(2500);
     end_s = now_second();
-    low = print_seconds(name, f0 - 3, end_s, f0, f1);
-    printf("# FIGURE %s: %ld ms fault; healthy masters' lowest whole second in it: %.0f%% of before; "
-           "calls to them: longest %.1f ms, %ld failed; fast failures: %ld, longest %.3f ms; "
+    print_seconds(name, f0 - 3, end_s, f0, f1);
+    /* The whole seconds from the one after M was marked (socket timeout). */
+    marked_s = f0 + (socket_timeout + 999) / 1000;
+    printf("# FIGURE %s: %ld ms fault, redis-socket-timeout %ld ms; healthy masters' calls per whole second, "
+           "as a share of before: first second %.0f%%, lowest after the first %ld ms %.0f%%, the second after "
+           "the fault %.0f%%; calls to them: longest %.1f ms, %ld failed; fast failures: %ld, longest %.3f ms; "
            "first OK on M's slots %.0f ms after the fault ended; probes %llu\n",
-           name, fault_ms, low * 100, -healthy_max_us / 1000.0, healthy_fails, fast_n, -fast_max_us / 1000.0,
+           name, fault_ms, socket_timeout, healthy_share(f0, f0) * 100, socket_timeout,
+           lowest_share(marked_s, f1, f0) * 100, healthy_share(f1 + 1, f0) * 100, -healthy_max_us / 1000.0,
+           healthy_fails, fast_n, -fast_max_us / 1000.0,
            first_ok_after_us == INT64_MAX ? -1.0 : (first_ok_after_us - resumed) / 1000.0,
            (unsigned long long)(after.probes - before.probes));
     CHECK(healthy_fails == 0, "%s: every call to the healthy masters succeeded", name);
-    CHECK(-healthy_max_us < SOCKET_TIMEOUT * 1000 / 2,
-          "%s: no call to a healthy master waited on M (longest %.1f ms < %d ms)", name, -healthy_max_us / 1000.0,
-          SOCKET_TIMEOUT / 2);
+    CHECK(-healthy_max_us < 500 * 1000,
+          "%s: no call to a healthy master waited on M (longest %.1f ms < 500 ms)", name, -healthy_max_us / 1000.0);
     CHECK(fast_n > 0 && -fast_max_us < 100 * 1000,
           "%s: once M was marked, calls of its slots returned at once (%ld, longest %.3f ms < 100 ms)", name, fast_n,
           -fast_max_us / 1000.0);
@@ -269,8 +287,13 @@ int main(void)
     int64_t t_stop, t_promoted;
 
     h_begin("nf_health");
-    if (!(m = nf_begin(&topo, "nfhealth", OP_TIMEOUT, "redis-socket-timeout=1000 node-fail-fast=true")))
-        return h_done();
+    socket_timeout = atol(h_env("NF_HEALTH_SOCKET_TIMEOUT", "1000"));
+    if (socket_timeout < 50 || socket_timeout > 1000) socket_timeout = 1000;
+    {
+        char extra[128];
+        snprintf(extra, sizeof extra, "redis-socket-timeout=%ld node-fail-fast=true", socket_timeout);
+        if (!(m = nf_begin(&topo, "nfhealth", OP_TIMEOUT, extra))) return h_done();
+    }
     other = topo.master_port[1];
     t_start_us = chaos_now_us();
     if (!start_workers(nthreads)) goto out;
@@ -280,17 +303,18 @@ int main(void)
     h_sleep_ms(1500);
     CHECK(node_stats_of(m, &before), "M is in the node stats");
     for (i = 0; i < 3; i++) {
-        CHECK(strcmp(redis_cli("-p %d CLIENT PAUSE 300", m), "OK") == 0, "CLIENT PAUSE 300 on M");
+        CHECK(strcmp(redis_cli("-p %d CLIENT PAUSE %ld", m, socket_timeout * 3 / 10), "OK") == 0,
+              "CLIENT PAUSE %ld on M", socket_timeout * 3 / 10);
         h_sleep_ms(600);
     }
     CHECK(node_stats_of(m, &after), "M is in the node stats");
-    printf("# FIGURE slow: M paused 3 x 300 ms: p99 %llu us, p99.9 %llu us over %llu requests in the window\n",
-           (unsigned long long)after.latency_p99_us, (unsigned long long)after.latency_p999_us,
+    printf("# FIGURE slow: M paused 3 x %ld ms: p99 %llu us, p99.9 %llu us over %llu requests in the window\n",
+           socket_timeout * 3 / 10, (unsigned long long)after.latency_p99_us, (unsigned long long)after.latency_p999_us,
            (unsigned long long)after.window_requests);
     CHECK(after.trips == before.trips && after.state == ORS_NODE_WELL,
           "a master slower, but within redis-socket-timeout, is not marked (trips %llu)",
           (unsigned long long)after.trips);
-    CHECK(after.latency_p999_us >= 200000, "the node stats saw the slow replies (p99.9 %llu us)",
+    CHECK(after.latency_p999_us >= (uint64_t)socket_timeout * 200, "the node stats saw the slow replies (p99.9 %llu us)",
           (unsigned long long)after.latency_p999_us);
     CHECK(other_errors == 0, "no call failed while M was slow (%ld; first: %s)", other_errors, first_other);
 
@@ -307,17 +331,17 @@ int main(void)
     CHECK(chaos_signal_node(m, SIGSTOP, &t_stop), "M stopped, 64 threads calling");
     h_sleep_ms(3000);
     CHECK(node_stats_of(m, &after), "M is in the node stats");
-    printf("# FIGURE 64 threads: M hung 3 s: %llu trip(s), %llu probe(s), %llu request(s) sent to it, "
+    printf("# FIGURE 64 threads: M hung 3 s: %llu trip(s), %llu probe(s), %llu request(s) to it failed, "
            "%llu fast failures\n",
            (unsigned long long)(after.trips - before.trips), (unsigned long long)(after.probes - before.probes),
-           (unsigned long long)(after.requests - before.requests),
+           (unsigned long long)(after.errors - before.errors),
            (unsigned long long)(after.fast_failures - before.fast_failures));
     CHECK(after.trips == before.trips + 1, "64 threads: one trip");
     CHECK(after.probes - before.probes <= 3000 / 200 + 2, "64 threads: one prober (%llu probes in 3 s, not 64 per round)",
           (unsigned long long)(after.probes - before.probes));
-    CHECK(after.requests - before.requests <= MAX_THREADS,
-          "64 threads: at most one request per thread reached M (%llu)",
-          (unsigned long long)(after.requests - before.requests));
+    CHECK(after.errors - before.errors <= MAX_THREADS,
+          "64 threads: at most one request per thread waited on M (%llu failed)",
+          (unsigned long long)(after.errors - before.errors));
     CHECK(chaos_signal_node(m, SIGCONT, &t_stop), "M resumed");
     h_sleep_ms(1500);
     stop_workers();
@@ -332,7 +356,7 @@ int main(void)
     h_sleep_ms(1000);
     CHECK(chaos_signal_node(m, SIGSTOP, &t_stop), "M stopped");
     chaos_store64(&fault_at_us, t_stop);
-    h_sleep_ms(SOCKET_TIMEOUT + 500);
+    h_sleep_ms(socket_timeout + 500);
     CHECK(node_stats_of(m, &after) && after.state == ORS_NODE_UNAVAILABLE, "M is marked before its failover");
     chaos_store64(&recover_from_us, chaos_now_us());
     CHECK(strcmp(redis_cli("-p %d CLUSTER FAILOVER TAKEOVER", r), "OK") == 0, "CLUSTER FAILOVER TAKEOVER on %d", r);
