@@ -1,5 +1,5 @@
 /*
- * test_callbacks.c - the host's callbacks may call any export (issue 13).
+ * test_callbacks.c - the host's callbacks may call any export.
  *
  * 1. A logger that, on a line logged inside put, get, init or scan, calls
  *    ors_redis_shutdown, ors_session_get, ors_session_put or

@@ -7,8 +7,8 @@
  * The parent inits, makes calls, and keeps a worker thread making calls, so
  * that at the fork a call may be in flight and that thread's state locked.
  * Then the parent and the child both run bounded put/get rounds of values
- * unique to each process and check every value they read (before the fix the
- * processes shared sockets and read each other's replies). The child then
+ * unique to each process and check every value they read (processes that
+ * shared a socket would read each other's replies). The child then
  * shuts down within a bound (the parent's worker does not exist in the child:
  * waiting for its lock would hang). The parent's connections must still work
  * afterwards, with no retry and no new socket. Keys live under ORS:t_fork:.

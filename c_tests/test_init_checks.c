@@ -1,5 +1,5 @@
 /*
- * test_init_checks.c - what init tells the host (issue 13):
+ * test_init_checks.c - what init tells the host:
  * - a warning, through the logger, when wait-replicas exceeds the replicas
  *   of some master (the test cluster has 3 masters with 1 replica each:
  *   wait-replicas=2 warns, 1 does not);

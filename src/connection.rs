@@ -22,6 +22,8 @@
 //!   a bounded cache that keeps a name's last known addresses;
 //! - `stream.rs`: the `Transport` a connection reads and writes (plain TCP,
 //!   TLS), the TLS handshake, and the classification of I/O errors;
+//! - `wait.rs`: the waiting vocabulary every layer shares (`SLICE`, `Late`,
+//!   `WaitError`), at the bottom: it imports none of the files here;
 //! - `wire.rs`: the sliced, deadline-bounded wait on a transport;
 //! - `scripted.rs` (unit tests only): a node in memory, one more `Transport`.
 
@@ -41,12 +43,14 @@ mod resolve;
 pub mod scripted;
 mod socket;
 mod stream;
+mod wait;
 mod wire;
 
 pub use params::{ConnectParams, Renewal};
 use stream::{io_failure, Transport};
-use wire::{keep_waiting, WaitError, WaitState, Wire, MIN_TIMEOUT};
-pub use wire::{Late, SLICE};
+use wait::{keep_waiting, WaitError, MIN_TIMEOUT};
+pub use wait::{Late, SLICE};
+use wire::{WaitState, Wire};
 
 /// A connection to one node.
 ///

@@ -24,7 +24,7 @@
 //!                         redirects, init's discovery, CLUSTER NODES
 //! connection.rs, connection/
 //!                         one node: connect (socket.rs), TLS (stream.rs, tls.rs),
-//!                         deadline-bounded waits (wire.rs)
+//!                         deadline-bounded waits (wait.rs, wire.rs)
 //! reply.rs, resp.rs       the RESP2 reader and encoder; malloc_buf.rs values handed to C
 //! config/                 the config string: one table of keys (options.rs), addresses
 //! error.rs                errors classified once; stats.rs, logging.rs

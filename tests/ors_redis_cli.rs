@@ -1,5 +1,5 @@
 //! The `ors-redis` operator command, run as a program against real local
-//! servers that this test starts and stops itself (ports from
+//! servers that the tests start and stop themselves (ports from
 //! `ORS_TEST_PORT`, default 7000, as `c_tests/run-tests.sh` sets it; B below):
 //!
 //! - a good cluster: `c_tests/cluster.sh` on B+60..B+65 (3 masters + 3
@@ -13,21 +13,28 @@
 //! - a standalone server on B+66 and a Sentinel on B+67, which `doctor`
 //!   must report as rows, not as usage errors; nothing listens on B+69.
 //!
-//! The good and the weak cluster run together at the end, for `sessions
-//! export` from one and `sessions import` into the other.
+//! `sessions export` reads from the good cluster and `sessions import`
+//! writes into the weak one.
 //!
-//! Every `--json` output is checked against the field reference in
-//! docs/operators.md. One test function drives every scenario, so nothing
-//! runs in parallel with it; every server is stopped by pid from a `Drop`
-//! guard, also when an assertion fails. It needs `redis-server` and
-//! `redis-cli` (`c_tests/ensure-deps.sh` installs them; CI always has them).
-
+//! Each scenario is a test of its own, so one failure hides none of the
+//! others, and one runs alone by name:
+//! `cargo test --features cli --test ors_redis_cli failover`. The servers
+//! are shared (`Servers`): each is started by the first scenario that needs
+//! it, and all are stopped when the test process exits (atexit(3), by pid
+//! or pidfile). Scenarios take turns (one lock), because they share the
+//! servers' state; a scenario that changes that state puts it back (a
+//! killed master restarted, an open slot closed) or says so (`del_and_purge`
+//! has the sessions written again for the next one). Every `--json` output
+//! is checked against the field reference in docs/operators.md, and once
+//! every scenario has passed in one run, that every command's output was.
+//! It needs `redis-server` and `redis-cli` (`c_tests/ensure-deps.sh`
+//! installs them; CI always has them).
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard, Once, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -76,48 +83,200 @@ fn dead_port() -> u16 {
     base_port() + 69
 }
 
-#[test]
-fn operator_command_against_real_clusters() {
-    if !have("redis-server") || !have("redis-cli") {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "redis-server and redis-cli are needed (c_tests/ensure-deps.sh installs them)"
-        );
-        eprintln!("skipped: redis-server or redis-cli not installed");
-        return;
-    }
-    let started = Instant::now();
-    without_a_cluster();
-    {
-        let servers = LoneServers::start();
-        not_a_cluster(&servers);
-    }
-    {
-        let weak = WeakCluster::start();
-        weak_cluster(&weak);
-        let good = GoodCluster::start();
-        good_cluster(&good);
-        export_import(&good, &weak);
-    }
-    let validated = VALIDATED.lock().map(|v| v.clone()).unwrap_or_default();
-    let documented: BTreeSet<String> = reference()
-        .keys()
-        .filter(|k| *k != "envelope")
-        .cloned()
-        .collect();
-    assert_eq!(
-        validated, documented,
-        "every command's --json output was checked against docs/operators.md"
-    );
-    eprintln!(
-        "ors_redis_cli: done in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+// ------------------------------------------------------------ the scenarios
+
+/// Every scenario's name, as it calls `Scenario::start`: once all of them
+/// have passed in one run, the JSON coverage is checked.
+const SCENARIOS: &[&str] = &[
+    "help_version_completions",
+    "usage_and_config_errors",
+    "nothing_listens",
+    "not_a_cluster",
+    "weak_cluster_doctor",
+    "weak_cluster_open_slot",
+    "weak_cluster_capacity",
+    "good_cluster_doctor",
+    "log_level_and_verbose",
+    "wrong_password_and_dead_seed",
+    "config_file_flag_and_env",
+    "sessions_count_and_list",
+    "sessions_get",
+    "max_value_bytes",
+    "terminal_progress_and_value",
+    "pipes_closed_early",
+    "good_cluster_capacity",
+    "least_privilege",
+    "failover",
+    "del_and_purge",
+    "export_import",
+];
+
+/// The servers the scenarios share; each is started on first use.
+struct Servers {
+    lone: Option<LoneServers>,
+    weak: Option<WeakCluster>,
+    good: Option<GoodCluster>,
+    /// The good cluster holds the sessions `write_sessions` writes, and the
+    /// two keys outside the session layout.
+    sessions_written: bool,
 }
 
-// ---------------------------------------------------------------- scenarios
+/// Held by the scenario that runs: one at a time.
+static SERVERS: Mutex<Servers> = Mutex::new(Servers {
+    lone: None,
+    weak: None,
+    good: None,
+    sessions_written: false,
+});
 
-fn without_a_cluster() {
+/// The scenarios that passed in this run.
+static PASSED: Mutex<BTreeSet<&str>> = Mutex::new(BTreeSet::new());
+
+/// One scenario's turn: the servers, for it alone until it ends.
+struct Scenario {
+    name: &'static str,
+    started: Instant,
+    servers: MutexGuard<'static, Servers>,
+}
+
+impl Scenario {
+    /// Waits for the turn of scenario `name`; `None` (skipped) when
+    /// redis-server or redis-cli is missing, which CI does not allow.
+    fn start(name: &'static str) -> Option<Self> {
+        assert!(SCENARIOS.contains(&name), "{name} is listed in SCENARIOS");
+        if !have("redis-server") || !have("redis-cli") {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "redis-server and redis-cli are needed (c_tests/ensure-deps.sh installs them)"
+            );
+            eprintln!("skipped: redis-server or redis-cli not installed");
+            return None;
+        }
+        // A scenario that failed leaves the lock poisoned, and the servers
+        // as its guards put them back: the next one runs on.
+        let servers = SERVERS.lock().unwrap_or_else(PoisonError::into_inner);
+        Some(Scenario {
+            name,
+            started: Instant::now(),
+            servers,
+        })
+    }
+
+    fn lone(&mut self) -> &LoneServers {
+        stop_servers_at_exit();
+        self.servers.lone.get_or_insert_with(LoneServers::start)
+    }
+
+    fn weak(&mut self) -> &WeakCluster {
+        stop_servers_at_exit();
+        self.servers.weak.get_or_insert_with(WeakCluster::start)
+    }
+
+    /// The good cluster, holding the test sessions.
+    fn good(&mut self) -> &GoodCluster {
+        stop_servers_at_exit();
+        let servers = &mut *self.servers;
+        let good = servers.good.get_or_insert_with(GoodCluster::start);
+        if !servers.sessions_written {
+            write_sessions(&good.config());
+            // Keys outside the session layout: one under this cluster name
+            // (purge removes it, listings ignore it), one under another
+            // name (untouched).
+            good.redis_cli(&["-c", "SET", &format!("ORS:{CLUSTER_NAME}:meta"), "x"]);
+            good.redis_cli(&["-c", "SET", "ORS:OTHER_NAME:{kept}", "y"]);
+            servers.sessions_written = true;
+        }
+        good
+    }
+
+    /// Both clusters, for export and import.
+    fn good_and_weak(&mut self) -> (&GoodCluster, &WeakCluster) {
+        self.good();
+        self.weak();
+        let servers = &*self.servers;
+        match (&servers.good, &servers.weak) {
+            (Some(good), Some(weak)) => (good, weak),
+            _ => unreachable!("both started above"),
+        }
+    }
+
+    /// The good cluster's sessions are about to change: the next scenario
+    /// that needs them has them written again.
+    fn sessions_change(&mut self) {
+        self.servers.sessions_written = false;
+    }
+
+    /// The scenario ran to its end. When every scenario has, every
+    /// command's `--json` output has been checked against the reference.
+    fn passed(self) {
+        eprintln!(
+            "ors_redis_cli: {} passed in {:.1} s",
+            self.name,
+            self.started.elapsed().as_secs_f64()
+        );
+        let mut passed = PASSED.lock().unwrap_or_else(PoisonError::into_inner);
+        passed.insert(self.name);
+        if passed.len() < SCENARIOS.len() {
+            return;
+        }
+        let validated = VALIDATED.lock().map(|v| v.clone()).unwrap_or_default();
+        let documented: BTreeSet<String> = reference()
+            .keys()
+            .filter(|k| *k != "envelope")
+            .cloned()
+            .collect();
+        assert_eq!(
+            validated, documented,
+            "every command's --json output was checked against docs/operators.md"
+        );
+        eprintln!(
+            "ors_redis_cli: all {} scenarios passed; the --json output of {} commands checked",
+            SCENARIOS.len(),
+            validated.len()
+        );
+    }
+}
+
+/// Stops the shared servers when the test process exits (libtest returns
+/// from main or calls exit(3), both of which run atexit handlers); a
+/// static is never dropped otherwise.
+fn stop_servers_at_exit() {
+    static REGISTERED: Once = Once::new();
+    REGISTERED.call_once(|| {
+        // SAFETY: atexit(3) with a function that takes nothing, returns
+        // nothing and lets no panic out.
+        let rc = unsafe { libc::atexit(stop_servers) };
+        assert_eq!(rc, 0, "atexit");
+    });
+}
+
+extern "C" fn stop_servers() {
+    let _ = std::panic::catch_unwind(|| {
+        let mut servers = SERVERS.lock().unwrap_or_else(PoisonError::into_inner);
+        drop(servers.good.take());
+        drop(servers.weak.take());
+        drop(servers.lone.take());
+    });
+}
+
+/// Runs its closure when dropped: puts a server's state back also when an
+/// assertion fails.
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
+// ---------------------------------------------------------- no server
+
+/// --help of every subcommand, --version and shell completions.
+#[test]
+fn help_version_completions() {
+    let Some(scenario) = Scenario::start("help_version_completions") else {
+        return;
+    };
     let top = ors(&["--help"], None);
     assert_eq!(top.code, 0);
     assert!(top.stdout.contains("Usage: ors-redis [OPTIONS] <COMMAND>"));
@@ -172,7 +331,14 @@ fn without_a_cluster() {
         completions.stdout.contains("complete -F _ors__redis")
             && completions.stdout.contains("doctor")
     );
+    scenario.passed();
+}
 
+#[test]
+fn usage_and_config_errors() {
+    let Some(scenario) = Scenario::start("usage_and_config_errors") else {
+        return;
+    };
     // Usage and config errors: status 2, a message that names the problem.
     let nowhere = format!("redis-nodes=127.0.0.1:{}", dead_port());
     let nowhere_t = format!("{nowhere} cluster-name=T");
@@ -266,7 +432,15 @@ fn without_a_cluster() {
             out.stderr
         );
     }
+    scenario.passed();
+}
 
+#[test]
+fn nothing_listens() {
+    let Some(scenario) = Scenario::start("nothing_listens") else {
+        return;
+    };
+    let nowhere_t = format!("redis-nodes=127.0.0.1:{} cluster-name=T", dead_port());
     // Nothing listens: doctor reports that as a row (status 1), in the
     // table and in the JSON; the other commands say where they could not go.
     let config = format!("{nowhere_t} redis-connect-timeout=300");
@@ -287,10 +461,18 @@ fn without_a_cluster() {
     let dead = format!("127.0.0.1:{}", dead_port());
     assert!(s(&env["error"]["message"]).contains(&dead), "{env}");
     assert!(out.stderr.contains(&dead), "{}", out.stderr);
+    scenario.passed();
 }
 
+// ---------------------------------------------------- not a cluster
+
 /// A standalone server and a Sentinel in redis-nodes: doctor's rows, exit 1.
-fn not_a_cluster(servers: &LoneServers) {
+#[test]
+fn not_a_cluster() {
+    let Some(mut scenario) = Scenario::start("not_a_cluster") else {
+        return;
+    };
+    let servers = scenario.lone();
     for (port, what) in [
         (standalone_port(), "is a standalone Redis"),
         (sentinel_port(), "is a Redis Sentinel"),
@@ -313,11 +495,18 @@ fn not_a_cluster(servers: &LoneServers) {
     // A cluster seed behind a standalone one: the cluster is checked, and
     // the standalone seed is a failed row of its own.
     let _ = servers;
+    scenario.passed();
 }
 
-fn weak_cluster(weak: &WeakCluster) {
-    let config = weak.config();
+// ------------------------------------------------------ weak cluster
 
+/// doctor fails a cluster without replicas, AOF or a safe eviction policy.
+#[test]
+fn weak_cluster_doctor() {
+    let Some(mut scenario) = Scenario::start("weak_cluster_doctor") else {
+        return;
+    };
+    let config = scenario.weak().config();
     let out = ors(&["doctor"], Some(&config));
     assert_eq!(
         out.code, 1,
@@ -371,7 +560,15 @@ fn weak_cluster(weak: &WeakCluster) {
     );
     assert_eq!(a(&doc["nodes"]).len(), 3);
     assert_eq!(doc["nodes"][0]["aof"], Value::Bool(false));
+    scenario.passed();
+}
 
+#[test]
+fn weak_cluster_open_slot() {
+    let Some(mut scenario) = Scenario::start("weak_cluster_open_slot") else {
+        return;
+    };
+    let config = scenario.weak().config();
     // An open slot (a resharding left half done): a warning, as
     // `redis-cli --cluster check` gives.
     let target = cli_out(weak_port() + 1, &["CLUSTER", "MYID"]);
@@ -380,6 +577,9 @@ fn weak_cluster(weak: &WeakCluster) {
         &["CLUSTER", "SETSLOT", "0", "MIGRATING", target.trim()],
     );
     assert_eq!(slot.trim(), "OK");
+    let _stable = OnDrop(|| {
+        cli_out(weak_port(), &["CLUSTER", "SETSLOT", "0", "STABLE"]);
+    });
     let out = ors(&["doctor"], Some(&config));
     let open = row(&out.stdout, "open_slots");
     assert!(
@@ -392,8 +592,15 @@ fn weak_cluster(weak: &WeakCluster) {
         "{}",
         out.stdout
     );
-    cli_out(weak_port(), &["CLUSTER", "SETSLOT", "0", "STABLE"]);
+    scenario.passed();
+}
 
+#[test]
+fn weak_cluster_capacity() {
+    let Some(mut scenario) = Scenario::start("weak_cluster_capacity") else {
+        return;
+    };
+    let config = scenario.weak().config();
     // 64 MiB per master cannot hold a million 4 KiB sessions.
     let (out, env) = ors_json(
         &["capacity", "--sessions", "1000000", "--avg-bytes", "4K"],
@@ -411,16 +618,17 @@ fn weak_cluster(weak: &WeakCluster) {
     }
     assert_eq!(cap["status"], "fail");
     assert_eq!(env["ok"], Value::Bool(false));
+    scenario.passed();
 }
 
-fn good_cluster(good: &GoodCluster) {
-    let config = good.config();
-    write_sessions(&config);
-    // Keys outside the session layout: one under this cluster name (purge
-    // removes it, listings ignore it), one under another name (untouched).
-    good.redis_cli(&["-c", "SET", &format!("ORS:{CLUSTER_NAME}:meta"), "x"]);
-    good.redis_cli(&["-c", "SET", "ORS:OTHER_NAME:{kept}", "y"]);
+// ------------------------------------------------------ good cluster
 
+#[test]
+fn good_cluster_doctor() {
+    let Some(mut scenario) = Scenario::start("good_cluster_doctor") else {
+        return;
+    };
+    let config = scenario.good().config();
     // doctor: a healthy local cluster passes, with warnings only.
     let out = ors(&["doctor"], Some(&config));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
@@ -464,7 +672,15 @@ fn good_cluster(good: &GoodCluster) {
         .all(|n| n["round_trip_ms"].as_f64() >= Some(0.0)));
     assert_eq!(nodes.iter().filter(|n| n["role"] == "replica").count(), 3);
     assert_eq!((n(&doc["masters"]), n(&doc["replicas"])), (3.0, 3.0));
+    scenario.passed();
+}
 
+#[test]
+fn log_level_and_verbose() {
+    let Some(mut scenario) = Scenario::start("log_level_and_verbose") else {
+        return;
+    };
+    let config = scenario.good().config();
     // log-level and -v reach the command's own log lines (stderr).
     let quiet = ors(&["doctor"], Some(&config));
     assert!(!quiet.stderr.contains("slot map read"), "{}", quiet.stderr);
@@ -480,7 +696,15 @@ fn good_cluster(good: &GoodCluster) {
         "{}",
         by_config.stderr
     );
+    scenario.passed();
+}
 
+#[test]
+fn wrong_password_and_dead_seed() {
+    let Some(mut scenario) = Scenario::start("wrong_password_and_dead_seed") else {
+        return;
+    };
+    let config = scenario.good().config();
     // A wrong password: doctor's failed row, without the password in it.
     let wrong = config.replace(PASSWORD, "Wr0ng-Passw0rd");
     let out = ors(&["doctor"], Some(&wrong));
@@ -502,7 +726,16 @@ fn good_cluster(good: &GoodCluster) {
         "{seed}"
     );
     assert_eq!(rows(&out.stdout, "latency").len(), 6);
+    scenario.passed();
+}
 
+#[test]
+fn config_file_flag_and_env() {
+    let Some(mut scenario) = Scenario::start("config_file_flag_and_env") else {
+        return;
+    };
+    let config = scenario.good().config();
+    let wrong = config.replace(PASSWORD, "Wr0ng-Passw0rd");
     // The same config from a file with ORS's [persistence] section, and from --config.
     let file = Path::new(TMP).join("cli-persistence.cfg");
     let mut text =
@@ -535,13 +768,17 @@ fn good_cluster(good: &GoodCluster) {
     );
     for out in [&by_file, &by_flag, &over_env] {
         assert_eq!(out.code, 0, "{}", out.stderr);
-        assert!(
-            out.stdout.contains(&format!("total           {SESSIONS}")),
-            "{}",
-            out.stdout
-        );
+        assert!(has_total(&out.stdout, SESSIONS), "{}", out.stdout);
     }
+    scenario.passed();
+}
 
+#[test]
+fn sessions_count_and_list() {
+    let Some(mut scenario) = Scenario::start("sessions_count_and_list") else {
+        return;
+    };
+    let config = scenario.good().config();
     // count and list, with and without a prefix.
     let (_, env) = ors_json(&["sessions", "count"], &config, "sessions_count");
     let count = &env["result"];
@@ -550,11 +787,7 @@ fn good_cluster(good: &GoodCluster) {
     assert_eq!(per_master, SESSIONS as f64);
     assert!(a(&count["masters"]).iter().all(|m| n(&m["count"]) > 0.0));
     let node7 = ors(&["sessions", "count", "--prefix", "node7-"], Some(&config));
-    assert!(
-        node7.stdout.contains("total           250"),
-        "{}",
-        node7.stdout
-    );
+    assert!(has_total(&node7.stdout, 250), "{}", node7.stdout);
     assert!(node7
         .stderr
         .contains("250 session(s) of cluster-name CLI_TEST with prefix 'node7-'"));
@@ -587,7 +820,15 @@ fn good_cluster(good: &GoodCluster) {
     sorted.dedup();
     assert_eq!(all, sorted, "sorted, each id once");
     assert!(all.contains(&TEXT_ID) && all.contains(&"bin-1") && !all.contains(&"meta"));
+    scenario.passed();
+}
 
+#[test]
+fn sessions_get() {
+    let Some(mut scenario) = Scenario::start("sessions_get") else {
+        return;
+    };
+    let config = scenario.good().config();
     // get: raw bytes to a pipe, JSON with the value escaped or in base64, a
     // hexdump with --escaped, status 1 for a missing session.
     let raw = ors_bytes(&["sessions", "get", "bin-1"], &config);
@@ -626,7 +867,15 @@ fn good_cluster(good: &GoodCluster) {
     );
     assert_eq!(out.code, 1);
     assert_eq!(env["result"]["found"], Value::Bool(false));
+    scenario.passed();
+}
 
+#[test]
+fn max_value_bytes() {
+    let Some(mut scenario) = Scenario::start("max_value_bytes") else {
+        return;
+    };
+    let config = scenario.good().config();
     // A value longer than max-value-bytes is refused before it is read, as
     // the library refuses it (the node's reply is not buffered whole).
     let small = format!("{config} max-value-bytes={}", BINARY_VALUE.len() - 1);
@@ -643,7 +892,15 @@ fn good_cluster(good: &GoodCluster) {
         ors_bytes(&["sessions", "get", "bin-1"], &fits),
         (0, BINARY_VALUE.to_vec())
     );
+    scenario.passed();
+}
 
+#[test]
+fn terminal_progress_and_value() {
+    let Some(mut scenario) = Scenario::start("terminal_progress_and_value") else {
+        return;
+    };
+    let config = scenario.good().config();
     // On a terminal (through script(1), where it exists): a progress line
     // that is cleared, and the value shown rather than dumped raw; with
     // TERM=dumb no escape sequence at all.
@@ -662,12 +919,17 @@ fn good_cluster(good: &GoodCluster) {
             !dumb.contains('\x1b') && !dumb.contains("counting: master"),
             "{dumb:?}"
         );
-        assert!(
-            dumb.contains(&format!("total           {SESSIONS}")),
-            "{dumb:?}"
-        );
+        assert!(has_total(&dumb, SESSIONS), "{dumb:?}");
     }
+    scenario.passed();
+}
 
+#[test]
+fn pipes_closed_early() {
+    let Some(mut scenario) = Scenario::start("pipes_closed_early") else {
+        return;
+    };
+    let config = scenario.good().config();
     // Pipes: `| head -1` takes the first line and the command ends quietly
     // (0 or 141, no panic), also for a reader that is gone at once.
     for args in [
@@ -714,7 +976,15 @@ fn good_cluster(good: &GoodCluster) {
         assert!(matches!(code, Some(0 | 141)), "{args:?}: {code:?} {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+    scenario.passed();
+}
 
+#[test]
+fn good_cluster_capacity() {
+    let Some(mut scenario) = Scenario::start("good_cluster_capacity") else {
+        return;
+    };
+    let config = scenario.good().config();
     // capacity: ORS's rules and a measured projection.
     let out = ors(
         &[
@@ -774,63 +1044,18 @@ fn good_cluster(good: &GoodCluster) {
         assert_eq!(n(&m["nodes_on_host"]), 6.0);
         assert_eq!(n(&m["budget_bytes"]), (n(&m["host_memory"]) / 6.0).floor());
     }
-
-    least_privilege(good);
-    failover(good, &config);
-
-    // del: UNLINK, then nothing left to delete.
-    let out = ors(&["sessions", "del", "node8-sess-0001"], Some(&config));
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out
-        .stdout
-        .contains("deleted session 'node8-sess-0001' (UNLINK on 127.0.0.1:"));
-    let (again, env) = ors_json(
-        &["sessions", "del", "node8-sess-0001"],
-        &config,
-        "sessions_del",
-    );
-    assert_eq!(again.code, 1);
-    assert_eq!(env["result"]["deleted"], Value::Bool(false));
-    let (_, env) = ors_json(
-        &["sessions", "count", "--prefix", "node8-"],
-        &config,
-        "sessions_count",
-    );
-    assert_eq!(n(&env["result"]["count"]), 49.0);
-
-    // purge: refused without --yes (nothing deleted), then everything under
-    // ORS:CLI_TEST: goes, and the other cluster name's key stays.
-    let keys = SESSIONS - 1 + 1; // one session deleted, plus the meta key
-    let refused = ors(&["sessions", "purge"], Some(&config));
-    assert_eq!(refused.code, 2);
-    assert!(
-        refused
-            .stderr
-            .contains(&format!("would delete {keys} key(s)")),
-        "{}",
-        refused.stderr
-    );
-    let (refused, env) = ors_json(&["sessions", "purge"], &config, "sessions_purge");
-    assert_eq!(refused.code, 2);
-    assert_eq!(n(&env["result"]["would_delete"]), keys as f64);
-    let (_, env) = ors_json(&["sessions", "count"], &config, "sessions_count");
-    assert_eq!(n(&env["result"]["count"]), (SESSIONS - 1) as f64);
-    let (purged, env) = ors_json(&["sessions", "purge", "--yes"], &config, "sessions_purge");
-    assert_eq!(purged.code, 0, "{}", purged.stderr);
-    assert_eq!(n(&env["result"]["deleted"]), keys as f64);
-    assert_eq!(env["result"]["verified"], Value::Bool(true));
-    let (_, env) = ors_json(&["sessions", "count"], &config, "sessions_count");
-    assert_eq!(n(&env["result"]["count"]), 0.0);
-    let other = config.replace(CLUSTER_NAME, "OTHER_NAME");
-    let (_, env) = ors_json(&["sessions", "list"], &other, "sessions_list");
-    assert_eq!(n(&env["result"]["count"]), 1.0);
-    assert_eq!(env["result"]["sessions"][0]["id"], "kept");
+    scenario.passed();
 }
 
 /// The operator's read-only ACL user runs every read-only subcommand as
 /// well as the default user; the library's user, which lacks what the
 /// operator command needs, is told exactly what is missing.
-fn least_privilege(good: &GoodCluster) {
+#[test]
+fn least_privilege() {
+    let Some(mut scenario) = Scenario::start("least_privilege") else {
+        return;
+    };
+    let good = scenario.good();
     let as_user = |user: &str, password: &str| {
         good.config_without_password() + &format!(" username={user} password={password}")
     };
@@ -894,117 +1119,190 @@ fn least_privilege(good: &GoodCluster) {
         out.stderr
     );
     assert!(!out.stdout.contains("no session to measure"));
+    scenario.passed();
 }
 
 /// A master killed: doctor describes the failover and counts alike in the
 /// header, the masters row and the JSON; `sessions get` on its slots rides
 /// the failover out within op-timeout; the node is restarted afterwards.
-fn failover(good: &GoodCluster, config: &str) {
-    let (_, env) = ors_json(
-        &["sessions", "get", "node7-sess-0002"],
-        config,
-        "sessions_get",
-    );
-    let master = s(&env["result"]["node"]).to_string();
-    let port: u16 = master
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("a port");
-    // Seeds that stay up: the other masters.
-    let seeds: Vec<String> = (0..6)
-        .map(|i| good_port() + i)
-        .filter(|p| *p != port)
-        .map(|p| format!("127.0.0.1:{p}"))
-        .collect();
-    let config = format!(
-        "{} op-timeout=20000",
-        config.replace(
-            &format!("127.0.0.1:{};127.0.0.1:{}", good_port(), good_port() + 1),
-            &seeds.join(";")
-        )
-    );
-    let out = good.script(&["node-kill", &port.to_string()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let _restart = Restart { good, port };
+#[test]
+fn failover() {
+    let Some(mut scenario) = Scenario::start("failover") else {
+        return;
+    };
+    {
+        let good = scenario.good();
+        let config: &str = &good.config();
+        let (_, env) = ors_json(
+            &["sessions", "get", "node7-sess-0002"],
+            config,
+            "sessions_get",
+        );
+        let master = s(&env["result"]["node"]).to_string();
+        let port: u16 = master
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port");
+        // Seeds that stay up: the other masters.
+        let seeds: Vec<String> = (0..6)
+            .map(|i| good_port() + i)
+            .filter(|p| *p != port)
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        let config = format!(
+            "{} op-timeout=20000",
+            config.replace(
+                &format!("127.0.0.1:{};127.0.0.1:{}", good_port(), good_port() + 1),
+                &seeds.join(";")
+            )
+        );
+        let out = good.script(&["node-kill", &port.to_string()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let _restart = Restart { good, port };
 
-    let out = ors(&["doctor"], Some(&config));
-    assert_eq!(out.code, 1, "{}", out.stdout);
-    let row_text = row(&out.stdout, "failover");
-    assert!(
-        row_text.contains(&format!("master {master} down")) && row_text.contains("is taking over"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        !rows(&out.stdout, "replicas")
+        let out = ors(&["doctor"], Some(&config));
+        assert_eq!(out.code, 1, "{}", out.stdout);
+        let row_text = row(&out.stdout, "failover");
+        assert!(
+            row_text.contains(&format!("master {master} down"))
+                && row_text.contains("is taking over"),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            !rows(&out.stdout, "replicas")
+                .iter()
+                .any(|r| r.contains(&master)),
+            "no 'no working replica' for the master being replaced: {}",
+            out.stdout
+        );
+        let header_masters = out
+            .stdout
+            .split(", ")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .and_then(|t| t.parse::<usize>().ok())
+            .expect("the header's count of masters");
+        let (_, env) = ors_json(&["doctor"], &config, "doctor");
+        let doc = &env["result"];
+        assert_eq!(n(&doc["masters"]) as usize, header_masters);
+        let masters_row = a(&doc["checks"])
             .iter()
-            .any(|r| r.contains(&master)),
-        "no 'no working replica' for the master being replaced: {}",
-        out.stdout
-    );
-    let header_masters = out
-        .stdout
-        .split(", ")
-        .nth(1)
-        .and_then(|t| t.split(' ').next())
-        .and_then(|t| t.parse::<usize>().ok())
-        .expect("the header's count of masters");
-    let (_, env) = ors_json(&["doctor"], &config, "doctor");
-    let doc = &env["result"];
-    assert_eq!(n(&doc["masters"]) as usize, header_masters);
-    let masters_row = a(&doc["checks"])
-        .iter()
-        .find(|c| c["id"] == "masters")
-        .map(|c| s(&c["detail"]).to_string())
-        .unwrap_or_default();
-    assert!(
-        masters_row.contains(&format!("{header_masters} master")),
-        "{masters_row} vs {header_masters}"
-    );
-    if header_masters == 2 {
-        let failover_row = a(&doc["checks"]).iter().any(|c| c["id"] == "failover");
-        assert!(failover_row, "{doc}");
-    }
+            .find(|c| c["id"] == "masters")
+            .map(|c| s(&c["detail"]).to_string())
+            .unwrap_or_default();
+        assert!(
+            masters_row.contains(&format!("{header_masters} master")),
+            "{masters_row} vs {header_masters}"
+        );
+        if header_masters == 2 {
+            let failover_row = a(&doc["checks"]).iter().any(|c| c["id"] == "failover");
+            assert!(failover_row, "{doc}");
+        }
 
-    // The library rides out a failover within op-timeout; so does the
-    // command: a scan over the masters, and a session on the lost master.
-    let started = Instant::now();
-    let (out, env) = ors_json(&["sessions", "count"], &config, "sessions_count");
+        // The library rides out a failover within op-timeout; so does the
+        // command: a scan over the masters, and a session on the lost master.
+        let started = Instant::now();
+        let (out, env) = ors_json(&["sessions", "count"], &config, "sessions_count");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(n(&env["result"]["count"]), SESSIONS as f64);
+        eprintln!(
+            "ors_redis_cli: sessions count across a failover took {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let started = Instant::now();
+        let (out, env) = ors_json(
+            &["sessions", "get", "node7-sess-0002"],
+            &config,
+            "sessions_get",
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(env["result"]["found"], Value::Bool(true));
+        assert_ne!(
+            s(&env["result"]["node"]),
+            master,
+            "served by the promoted replica"
+        );
+        eprintln!(
+            "ors_redis_cli: sessions get across a failover took {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    scenario.passed();
+}
+
+#[test]
+fn del_and_purge() {
+    let Some(mut scenario) = Scenario::start("del_and_purge") else {
+        return;
+    };
+    let config = scenario.good().config();
+    scenario.sessions_change();
+    // del: UNLINK, then nothing left to delete.
+    let out = ors(&["sessions", "del", "node8-sess-0001"], Some(&config));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(n(&env["result"]["count"]), SESSIONS as f64);
-    eprintln!(
-        "ors_redis_cli: sessions count across a failover took {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    let started = Instant::now();
-    let (out, env) = ors_json(
-        &["sessions", "get", "node7-sess-0002"],
+    assert!(out
+        .stdout
+        .contains("deleted session 'node8-sess-0001' (UNLINK on 127.0.0.1:"));
+    let (again, env) = ors_json(
+        &["sessions", "del", "node8-sess-0001"],
         &config,
-        "sessions_get",
+        "sessions_del",
     );
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(env["result"]["found"], Value::Bool(true));
-    assert_ne!(
-        s(&env["result"]["node"]),
-        master,
-        "served by the promoted replica"
+    assert_eq!(again.code, 1);
+    assert_eq!(env["result"]["deleted"], Value::Bool(false));
+    let (_, env) = ors_json(
+        &["sessions", "count", "--prefix", "node8-"],
+        &config,
+        "sessions_count",
     );
-    eprintln!(
-        "ors_redis_cli: sessions get across a failover took {:.1} s",
-        started.elapsed().as_secs_f64()
+    assert_eq!(n(&env["result"]["count"]), 49.0);
+
+    // purge: refused without --yes (nothing deleted), then everything under
+    // ORS:CLI_TEST: goes, and the other cluster name's key stays.
+    let keys = SESSIONS - 1 + 1; // one session deleted, plus the meta key
+    let refused = ors(&["sessions", "purge"], Some(&config));
+    assert_eq!(refused.code, 2);
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("would delete {keys} key(s)")),
+        "{}",
+        refused.stderr
     );
+    let (refused, env) = ors_json(&["sessions", "purge"], &config, "sessions_purge");
+    assert_eq!(refused.code, 2);
+    assert_eq!(n(&env["result"]["would_delete"]), keys as f64);
+    let (_, env) = ors_json(&["sessions", "count"], &config, "sessions_count");
+    assert_eq!(n(&env["result"]["count"]), (SESSIONS - 1) as f64);
+    let (purged, env) = ors_json(&["sessions", "purge", "--yes"], &config, "sessions_purge");
+    assert_eq!(purged.code, 0, "{}", purged.stderr);
+    assert_eq!(n(&env["result"]["deleted"]), keys as f64);
+    assert_eq!(env["result"]["verified"], Value::Bool(true));
+    let (_, env) = ors_json(&["sessions", "count"], &config, "sessions_count");
+    assert_eq!(n(&env["result"]["count"]), 0.0);
+    let other = config.replace(CLUSTER_NAME, "OTHER_NAME");
+    let (_, env) = ors_json(&["sessions", "list"], &other, "sessions_list");
+    assert_eq!(n(&env["result"]["count"]), 1.0);
+    assert_eq!(env["result"]["sessions"][0]["id"], "kept");
+    scenario.passed();
 }
 
 /// `sessions export` from the good cluster (as the read-only operator) and
 /// `sessions import` into the weak one: every session, byte for byte, with
 /// its TTL; an existing session kept without --overwrite and replaced with
 /// it; expired records skipped; bad and cut streams named; the ACL rules.
-fn export_import(good: &GoodCluster, weak: &WeakCluster) {
+#[test]
+fn export_import() {
+    let Some(mut scenario) = Scenario::start("export_import") else {
+        return;
+    };
+    let (good, weak) = scenario.good_and_weak();
     const NAME: &str = "MOVE";
     const LOAD: usize = 20_000;
     let operator = good.config_without_password().replace(CLUSTER_NAME, NAME)
@@ -1273,6 +1571,7 @@ fn export_import(good: &GoodCluster, weak: &WeakCluster) {
         &format!("username={OPERATOR_RW_USER} "),
     );
     overwrite_all(&writer);
+    scenario.passed();
 }
 
 /// Restarts a killed node and waits until the cluster is healthy again.
@@ -1472,6 +1771,14 @@ fn row(stdout: &str, check: &str) -> String {
         .into_iter()
         .next()
         .unwrap_or_else(|| panic!("no {check} row in\n{stdout}"))
+}
+
+/// Whether a count's table ends with the line `total  N` (its columns are
+/// as wide as the longest node address, so the spaces vary with the ports).
+fn has_total(text: &str, total: usize) -> bool {
+    let total = total.to_string();
+    text.lines()
+        .any(|l| l.split_whitespace().eq(["total", total.as_str()]))
 }
 
 fn s(v: &Value) -> &str {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# init with blackholed nodes (issue 13): init's time is bounded by about one
+# init with blackholed nodes: init's time is bounded by about one
 # redis-connect-timeout per phase, and its status is one the header lists.
 #
 #   c_tests/netfault/init-blackholed.sh      (as root; needs unshare, ip, iptables, redis-server, cc)
@@ -9,7 +9,7 @@
 # process, namespace or rule behind. Cases, each printing its figure:
 #   1. all 6 seeds blackholed (iptables DROP, no reset): ORS_ERR_CONNECTION
 #      "every seed node ... timed out" within connect-timeout + 500 ms
-#      (before the fix: 6 x connect-timeout, and ORS_ERR_TIMEOUT);
+#      (the seeds are tried at once, not one connect-timeout each);
 #   2. a cluster of 3 masters on .11-.13, seeds .14 .15 .16 blackholed and
 #      .11 last: ORS_OK within 500 ms (the seeds are tried at once);
 #   3. the same cluster, the client port of masters .12 and .13 blackholed

@@ -5,8 +5,8 @@
  * worker threads put on its slots. The figure: from the moment the promoted
  * replica reports itself master (ROLE polled every millisecond) to the end
  * of the first successful call on that slot range, over 5 runs (each on a
- * healed cluster), and their median. Issue 13 fixes the bound: median at
- * most 100 ms.
+ * healed cluster), and their median, which must be at most 100 ms
+ * (TARGET_MS).
  */
 #include "netfault.h"
 

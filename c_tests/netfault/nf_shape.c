@@ -1,6 +1,6 @@
 /*
- * nf_shape.c - the cluster as sites behind NAT or on IPv6 see it (issue 22,
- * ctest label netshape), under netns.sh:
+ * nf_shape.c - the cluster as sites behind NAT or on IPv6 see it (ctest
+ * label netshape), under netns.sh:
  *
  *   netns.sh --announce-ip nf_shape nat ORS_REDIS_COMMAND
  *       The nodes announce 127.0.0.111-116, where nothing listens for the

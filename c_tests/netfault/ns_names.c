@@ -1,5 +1,5 @@
 /*
- * ns_names.c - host-name endpoints and DNS (ctest label netshape, issue 22).
+ * ns_names.c - host-name endpoints and DNS (ctest label netshape).
  *
  * Runs under netns.sh --hostnames [--tls]: the nodes announce the names
  * redis-1 .. redis-6 (CLUSTER SLOTS, MOVED and ASK name them), the test's

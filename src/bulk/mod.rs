@@ -18,6 +18,8 @@
 mod batch;
 mod node_read;
 mod plan;
+#[cfg(test)]
+mod scripted_tests;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

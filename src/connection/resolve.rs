@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use once_cell::sync::Lazy;
 use parking_lot::{Condvar, Mutex};
 
-use super::wire::{Late, SLICE};
+use super::wait::{Late, SLICE};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fork;
 
@@ -355,7 +355,7 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use crate::connection::wire::keep_waiting;
+    use crate::connection::wait::keep_waiting;
 
     /// A resolver over a table the test changes: a name maps to addresses,
     /// to an error, or to "hang" (no answer until released).

@@ -1,10 +1,11 @@
 //! A node in memory, for unit tests: a `Transport` that decodes the commands
-//! written to it and answers each from a script, so the router can be tested
-//! without a server. Only built for `cfg(test)`. A test installs a `Dial` on
-//! its thread (`dial_with`); every connection that thread opens then goes to
-//! it instead of a socket.
+//! written to it and answers each from a script, so the router and the bulk
+//! read can be tested without a server. Only built for `cfg(test)`. A test
+//! installs a `Dial` on its thread (`dial_with`, or `Nodes::dial_here`);
+//! every connection that thread opens then goes to it instead of a socket.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -12,7 +13,7 @@ use std::time::Duration;
 use super::stream::Transport;
 use super::NodeConnection;
 use crate::config::NodeAddr;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 
 /// What a scripted node does about one command.
 pub enum Answer {
@@ -123,6 +124,87 @@ impl Transport for ScriptedStream {
         true
     }
 }
+
+type SharedScript = Arc<Mutex<Box<Script>>>;
+
+/// The nodes of a test: what each one answers, and what it was asked.
+#[derive(Clone, Default)]
+pub struct Nodes {
+    scripts: Arc<Mutex<HashMap<String, SharedScript>>>,
+    asked: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl Nodes {
+    /// `addr` answers with `script`, given each command as its arguments
+    /// joined by spaces (lossy UTF-8); each is logged for `asked_of`.
+    pub fn node(&self, addr: &str, mut script: impl FnMut(&str) -> Answer + Send + 'static) {
+        let asked = self.asked.clone();
+        let name = addr.to_string();
+        let script: Box<Script> = Box::new(move |args: &[Vec<u8>]| {
+            let words: Vec<String> = args
+                .iter()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let command = words.join(" ");
+            lock(&asked).push((name.clone(), command.clone()));
+            script(&command)
+        });
+        lock(&self.scripts).insert(addr.to_string(), Arc::new(Mutex::new(script)));
+    }
+
+    /// The commands `addr` was sent, in order.
+    pub fn asked_of(&self, addr: &str) -> Vec<String> {
+        lock(&self.asked)
+            .iter()
+            .filter(|(node, _)| node == addr)
+            .map(|(_, command)| command.clone())
+            .collect()
+    }
+
+    /// From now on, connections this thread opens go to these nodes; one to
+    /// a node without a script is refused.
+    pub fn dial_here(&self) {
+        let scripts = self.scripts.clone();
+        dial_with(Box::new(move |addr: &str| {
+            let script = lock(&scripts).get(addr).cloned();
+            match script {
+                Some(script) => Ok(NodeConnection::scripted(ScriptedStream::new(script))),
+                None => {
+                    Err(Error::new(ErrorKind::Connection, "cannot connect: refused").at_node(addr))
+                }
+            }
+        }));
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// RESP: a bulk string.
+pub fn bulk(text: &str) -> Vec<u8> {
+    format!("${}\r\n{text}\r\n", text.len()).into_bytes()
+}
+
+/// RESP: an error reply.
+pub fn error(text: &str) -> Vec<u8> {
+    format!("-{text}\r\n").into_bytes()
+}
+
+/// RESP: an array of bulk strings.
+pub fn array(items: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", items.len()).into_bytes();
+    items.iter().for_each(|i| out.extend(bulk(i)));
+    out
+}
+
+/// RESP: an integer.
+pub fn int(n: i64) -> Vec<u8> {
+    format!(":{n}\r\n").into_bytes()
+}
+
+/// RESP: the nil bulk string.
+pub const NIL: &[u8] = b"$-1\r\n";
 
 /// One whole command (`*<n>` then `n` bulk strings) at the start of `bytes`:
 /// its arguments and how many bytes it took.

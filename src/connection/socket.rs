@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use super::resolve;
-use super::wire::{Late, WaitError, MIN_TIMEOUT};
+use super::wait::{Late, WaitError, MIN_TIMEOUT};
 use crate::config::NodeAddr;
 use crate::error::{from_io, local_shortage, Error, ErrorKind, Result};
 
@@ -69,7 +69,7 @@ fn connect_sliced(
 ) -> std::result::Result<TcpStream, WaitError> {
     use std::os::fd::{AsRawFd, FromRawFd};
 
-    use super::wire::SLICE;
+    use super::wait::SLICE;
 
     let deadline = Instant::now() + budget;
     // SAFETY: plain socket(2); the descriptor is owned by `tcp` right after.

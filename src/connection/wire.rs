@@ -1,6 +1,7 @@
 //! A transport as the reply reader and the writers see it: every blocking
 //! read or write is cut into slices of at most `SLICE` and bounded by a
-//! deadline, and between slices a `Late` check may give the connection up.
+//! deadline, and between slices a `Late` check may give the connection up
+//! (the waiting vocabulary is in wait.rs, below every other layer).
 //! A slice that ends without data (EAGAIN) leaves the stream, rustls' state
 //! and the reader's partial reply as they were, so waiting simply goes on.
 
@@ -8,42 +9,8 @@ use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
 use super::stream::Transport;
-use crate::error::{Error, Result};
-
-/// How long one blocking read or write waits before the clock and the slot
-/// map are looked at again. A healthy node answers in well under a
-/// millisecond, so a slice only runs out while a reply is late; the socket
-/// keeps this timeout from call to call (no `setsockopt` on the hot path).
-pub const SLICE: Duration = Duration::from_millis(25);
-
-/// The smallest timeout we hand to a socket: zero would mean "block forever".
-pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
-
-/// Asked between slices while a reply (or a write) is late: `Ok` to keep
-/// waiting, an error to give this connection up (`ConnectionSet::exchange`
-/// then aborts it). The check is a request's `Watch` (cluster/budget.rs):
-/// e.g. a newer slot map serves the slot elsewhere, or a bulk read stopped.
-pub type Late<'a> = dyn FnMut() -> Result<()> + 'a;
-
-/// Keeps waiting: for exchanges that have nothing else to look at.
-pub fn keep_waiting() -> Result<()> {
-    Ok(())
-}
-
-/// Why a wait ended without its result.
-#[derive(Debug)]
-pub enum WaitError {
-    /// The transport failed, or the deadline passed (`TimedOut`).
-    Io(io::Error),
-    /// The `Late` check gave the connection up: its error, as it was.
-    Interrupted(Error),
-}
-
-impl From<io::Error> for WaitError {
-    fn from(err: io::Error) -> Self {
-        WaitError::Io(err)
-    }
-}
+use super::wait::{Late, WaitError, MIN_TIMEOUT, SLICE};
+use crate::error::Error;
 
 /// What a connection keeps for its wires from one to the next.
 pub struct WaitState {
