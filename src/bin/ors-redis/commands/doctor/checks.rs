@@ -165,6 +165,19 @@ fn cluster_state(facts: &Facts, out: &mut Vec<Check>) {
     if asked.is_empty() && !refused {
         problems.push("no node answered CLUSTER INFO".to_string());
     }
+    // A check that saw nothing does not pass.
+    if asked.is_empty() && refused && problems.is_empty() {
+        out.push(check(
+            "cluster_state",
+            None,
+            Status::Warn,
+            format!(
+                "not checked: CLUSTER INFO refused (see the permission row); \
+                 {served} of {ALL_SLOTS} slots served in the slot map"
+            ),
+        ));
+        return;
+    }
     if problems.is_empty() {
         out.push(check(
             "cluster_state",
@@ -938,6 +951,21 @@ mod tests {
             "{}",
             masters.detail
         );
+    }
+
+    /// CLUSTER INFO refused everywhere: the state was not seen, so the row
+    /// does not pass (it said "cluster_state:ok on 0 node(s)").
+    #[test]
+    fn a_refused_cluster_info_does_not_pass() {
+        let mut facts = healthy(true);
+        for n in &mut facts.nodes {
+            n.cluster_info.clear();
+            n.denied = vec!["cluster|info".into()];
+        }
+        let checks = evaluate(&facts);
+        let state = checks.iter().find(|c| c.id == "cluster_state").unwrap();
+        assert_eq!(state.status, Status::Warn, "{}", state.detail);
+        assert!(state.detail.starts_with("not checked"), "{}", state.detail);
     }
 
     #[test]
