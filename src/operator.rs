@@ -26,7 +26,7 @@ pub use crate::keys::{key_slot, ClusterName, KeyBuilder, SessionId};
 pub use crate::logging::install as install_logging;
 pub use crate::reply::{Bulk, ServerError, Value};
 pub use crate::resp::pack_command;
-pub use crate::router::{retry_pass, route, Reply, Routes};
+pub use crate::router::{retry_pass, route, Reply, Routes, Unanswered};
 pub use crate::scan::{NodeCursor, Page};
 
 /// ORS's recommendations for the deployment (`crate::recommend`).
