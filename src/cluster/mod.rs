@@ -1,6 +1,7 @@
 //! The cluster as the library talks to it: which node serves which slot,
 //! and one thread's connections to those nodes.
 //!
+//! - `restore_acl.rs`: whether the ACL lets the restore list a slot's keys.
 //! - `nodes.rs`: `ConnectionSet`, one thread's connections, one per node,
 //!   and `exchange`, the one way a request reaches a node: opened on first
 //!   use, bounded by a `Budget`, aborted when left out of step, the node
@@ -18,6 +19,7 @@ pub mod cluster_nodes;
 pub mod discovery;
 mod nodes;
 pub mod redirect;
+pub mod restore_acl;
 pub mod topology;
 
 pub use budget::{Budget, Stopped, Watch};

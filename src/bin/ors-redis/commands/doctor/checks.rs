@@ -49,6 +49,7 @@ pub fn evaluate(facts: &Facts) -> Vec<Check> {
     reachability(facts, &mut out);
     failovers(facts, &mut out);
     permissions(facts, &mut out);
+    restore(facts, &mut out);
     cluster_state(facts, &mut out);
     open_slots(facts, &mut out);
     slot_maps(facts, &mut out);
@@ -309,6 +310,15 @@ fn permissions(facts: &Facts, out: &mut Vec<Check>) {
                 where_(&names, facts.nodes.len())
             ),
         ));
+    }
+}
+
+/// The restore's permission, for the user doctor runs as (give it the
+/// library's credentials to check the library's rule): a warning, since the
+/// restore still works, by SCAN, much slower.
+fn restore(facts: &Facts, out: &mut Vec<Check>) {
+    if let Some(lacks) = &facts.restore_lacks {
+        out.push(check("restore", None, Status::Warn, lacks.clone()));
     }
 }
 
@@ -832,6 +842,7 @@ mod tests {
             auth: Some("ACL user 'ors'".into()),
             tls: true,
             topology_source: "CLUSTER NODES",
+            restore_lacks: None,
         }
     }
 
@@ -951,6 +962,14 @@ mod tests {
             "{}",
             masters.detail
         );
+    }
+
+    #[test]
+    fn a_restore_without_its_permission_warns_with_the_acl_line() {
+        let mut facts = healthy(true);
+        facts.restore_lacks = Some("the ACL rule lacks +cluster|getkeysinslot".into());
+        assert_eq!(status_of(&evaluate(&facts), "restore"), vec![Status::Warn]);
+        assert!(status_of(&evaluate(&healthy(true)), "restore").is_empty());
     }
 
     /// CLUSTER INFO refused everywhere: the state was not seen, so the row
