@@ -147,6 +147,12 @@
 #define READERS_PER_NODE 1
 
 /**
+ * Ids a scan limited to a range of slots aims to remember at most (a few
+ * tens of MB): [`slot_passes`] cuts the slots into ranges this size.
+ */
+#define MAX_IDS_PER_PASS 250000
+
+/**
  * Called by `ors_session_scan` once per session id (NUL-terminated, valid
  * during the call only). Return 0 to go on, anything else to stop.
  *

@@ -672,26 +672,40 @@ pub extern "C" fn ors_session_restore(
 /// from before the restore, without `+cluster|getkeysinslot`): the ids by
 /// `SCAN` pages, one master after another (`Scan`: every session that
 /// lives through it once, the pass repeated when the slot map changes),
-/// and each value read by its own `GET` through the router. Exact, but a
-/// round trip per session and one master at a time: said once.
+/// and each value read by its own `GET` through the router. The cluster is
+/// scanned once per range of slots (`scan::slot_passes`), so the ids
+/// remembered stay bounded. Exact, but a round trip per session, one
+/// master at a time: said once.
 fn restore_by_pages(
     prefix: &[u8],
     refused: &Error,
     report: &mut dyn FnMut(bulk::Record<'_>) -> bool,
 ) -> Result<i32> {
     static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let keys = lifecycle::with_client(|c, calls| Ok(scan::keys_on_masters(c, &mut calls.routes)))?;
+    let passes = scan::slot_passes(keys);
     if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        tracing::warn!(error = %refused, "ors_session_restore reads by SCAN pages and one GET per session instead, \
+        tracing::warn!(error = %refused, passes = passes.len(), "ors_session_restore reads by SCAN pages and one GET per session instead, \
              one master at a time (slower: the ACL rule lacks +cluster|getkeysinslot, which lists a slot's keys \
              in one round trip; add it with ACL SETUSER <user> +cluster|getkeysinslot)");
     }
-    let mut scan = lifecycle::with_client(|c, _| Scan::new(c, prefix))?;
+    for slots in passes {
+        let mut scan = lifecycle::with_client(|c, _| Scan::of_slots(c, prefix, slots))?;
+        if restore_pass(&mut scan, report)? {
+            break;
+        }
+    }
+    Ok(ORS_OK)
+}
+
+/// One pass of `restore_by_pages`; true when `report` asked to stop.
+fn restore_pass(scan: &mut Scan, report: &mut dyn FnMut(bulk::Record<'_>) -> bool) -> Result<bool> {
     let mut id = Vec::new();
     loop {
         let page = lifecycle::with_client(|c, calls| scan.next_page(c, &mut calls.routes))
             .map_err(scan::interrupted)?;
         let Some(page) = page else {
-            return Ok(ORS_OK);
+            return Ok(false);
         };
         deliver_log_lines();
         for session_id in page {
@@ -713,7 +727,7 @@ fn restore_by_pages(
                 pttl_ms: None,
             };
             if report(record) {
-                return Ok(ORS_OK);
+                return Ok(true);
             }
             scan.check_live()?;
         }
