@@ -164,6 +164,12 @@
 #define READERS_PER_NODE 1
 
 /**
+ * Ids a scan limited to a range of slots aims to remember at most (a few
+ * tens of MB): [`slot_passes`] cuts the slots into ranges this size.
+ */
+#define MAX_IDS_PER_PASS 250000
+
+/**
  * Called by `ors_session_scan` once per session id (NUL-terminated, valid
  * during the call only). Return 0 to go on, anything else to stop.
  *
@@ -555,7 +561,10 @@ int32_t ors_session_scan(const char *id_prefix, ors_scan_fn fn, void *user_data)
  * seconds; `ors_redis_get_stats` counts `restored`, `restore_pages` and
  * `restore_retries`.
  *
- * The ACL user needs `+cluster|getkeysinslot` and `+get` (docs/security.md).
+ * The ACL user needs `+cluster|getkeysinslot` and `+get` (docs/security.md);
+ * without `+cluster|getkeysinslot` the restore reads by `SCAN` pages and
+ * one `GET` per session instead, one master at a time: exact, but slower
+ * (init warns about it, with the ACL line that adds the permission).
  *
  * Returns `ORS_OK` (also after `fn` stopped it early);
  * `ORS_ERR_INVALID_ARGUMENT` (`fn` NULL, a prefix no id can have);

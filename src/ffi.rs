@@ -610,7 +610,7 @@ fn scan_by_pages(
 ) -> Result<i32> {
     static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        tracing::warn!(error = %refused, "ors_session_scan pages with SCAN instead (one master at a time); ors_session_restore cannot work until the ACL rule has +cluster|getkeysinslot");
+        tracing::warn!(error = %refused, "ors_session_scan pages with SCAN instead (one master at a time; add +cluster|getkeysinslot and +exists to the ACL rule to list slots)");
     }
     let mut scan = lifecycle::with_client(|c, _| Scan::new(c, prefix))?;
     let mut id = Vec::new();
@@ -700,7 +700,10 @@ fn drive(
 /// seconds; `ors_redis_get_stats` counts `restored`, `restore_pages` and
 /// `restore_retries`.
 ///
-/// The ACL user needs `+cluster|getkeysinslot` and `+get` (docs/security.md).
+/// The ACL user needs `+cluster|getkeysinslot` and `+get` (docs/security.md);
+/// without `+cluster|getkeysinslot` the restore reads by `SCAN` pages and
+/// one `GET` per session instead, one master at a time: exact, but slower
+/// (init warns about it, with the ACL line that adds the permission).
 ///
 /// Returns `ORS_OK` (also after `fn` stopped it early);
 /// `ORS_ERR_INVALID_ARGUMENT` (`fn` NULL, a prefix no id can have);
@@ -722,11 +725,84 @@ pub extern "C" fn ors_session_restore(
         let generation = client.generation;
         let owner = bulk::Owner::Library { generation };
         let mut read = BulkRead::start(client, prefix, Want::Values, owner)?;
-        drive(&mut read, generation, "restore", |record| {
+        let mut report = |record: bulk::Record<'_>| {
             stats::bump(Call::Restored);
             call_restore_fn(callback, record, user_data) != 0
-        })
+        };
+        match drive(&mut read, generation, "restore", &mut report) {
+            Err(e) if read.listing_refused() && read.sessions() == 0 => {
+                drop(read);
+                restore_by_pages(prefix, &e, &mut report)
+            }
+            other => other,
+        }
     })
+}
+
+/// The restore where nodes refuse to list slots (`refused`: an ACL rule
+/// from before the restore, without `+cluster|getkeysinslot`): the ids by
+/// `SCAN` pages, one master after another (`Scan`: every session that
+/// lives through it once, the pass repeated when the slot map changes),
+/// and each value read by its own `GET` through the router. The cluster is
+/// scanned once per range of slots (`scan::slot_passes`), so the ids
+/// remembered stay bounded. Exact, but a round trip per session, one
+/// master at a time: said once.
+fn restore_by_pages(
+    prefix: &[u8],
+    refused: &Error,
+    report: &mut dyn FnMut(bulk::Record<'_>) -> bool,
+) -> Result<i32> {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let keys = lifecycle::with_client(|c, calls| Ok(scan::keys_on_masters(c, &mut calls.routes)))?;
+    let passes = scan::slot_passes(keys);
+    if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(error = %refused, passes = passes.len(), "ors_session_restore reads by SCAN pages and one GET per session instead, \
+             one master at a time (slower: the ACL rule lacks +cluster|getkeysinslot, which lists a slot's keys \
+             in one round trip; add it with ACL SETUSER <user> +cluster|getkeysinslot)");
+    }
+    for slots in passes {
+        let mut scan = lifecycle::with_client(|c, _| Scan::of_slots(c, prefix, slots))?;
+        if restore_pass(&mut scan, report)? {
+            break;
+        }
+    }
+    Ok(ORS_OK)
+}
+
+/// One pass of `restore_by_pages`; true when `report` asked to stop.
+fn restore_pass(scan: &mut Scan, report: &mut dyn FnMut(bulk::Record<'_>) -> bool) -> Result<bool> {
+    let mut id = Vec::new();
+    loop {
+        let page = lifecycle::with_client(|c, calls| scan.next_page(c, &mut calls.routes))
+            .map_err(scan::interrupted)?;
+        let Some(page) = page else {
+            return Ok(false);
+        };
+        deliver_log_lines();
+        for session_id in page {
+            // A key no ORS session id names is not one of ours: left out.
+            let Ok(session) = SessionId::parse(&session_id) else {
+                continue;
+            };
+            let value = lifecycle::with_client(|c, calls| session::get(c, calls, session))
+                .map_err(|e| bulk::interrupted(e, "restore"))?;
+            // Deleted or expired since the SCAN saw it: not living through.
+            let Some(value) = value else { continue };
+            id.clear();
+            id.extend_from_slice(&session_id);
+            id.push(0);
+            let record = bulk::Record {
+                id: &session_id,
+                id_nul: &id,
+                value: value.as_slice(),
+                pttl_ms: None,
+            };
+            if report(record) {
+                return Ok(true);
+            }
+            scan.check_live()?;
+        }
+    }
 }
 
 /// Runs the host's restore callback on one session.

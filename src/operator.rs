@@ -17,6 +17,7 @@ pub use crate::cluster::discovery::{
     find_slot_map, no_slot_map_error, parse_info, SeedChoice, SeedMap, ADDRESS_MAP_ADVICE,
 };
 pub use crate::cluster::redirect::Redirect;
+pub use crate::cluster::restore_acl;
 pub use crate::cluster::topology::SlotMap;
 pub use crate::cluster::{Budget, ConnectionSet};
 pub use crate::config::{Config, LogLevel, NodeAddr};
@@ -27,7 +28,7 @@ pub use crate::logging::install as install_logging;
 pub use crate::reply::{Bulk, ServerError, Value};
 pub use crate::resp::pack_command;
 pub use crate::retry::may_repeat;
-pub use crate::router::{retry_pass, route, Reply, Routes};
+pub use crate::router::{retry_pass, route, Reply, Routes, Unanswered};
 pub use crate::scan::{NodeCursor, Page};
 
 /// ORS's recommendations for the deployment (`crate::recommend`).

@@ -28,6 +28,7 @@
 //! When the deadline passes, the call fails with the status of the last
 //! cause: a connection problem, a timeout, or a cluster state.
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -104,6 +105,40 @@ pub enum Reply<T> {
 /// to the node) and read its replies (after an ASK, the router has sent
 /// ASKING and had it answered first).
 pub type Attempt<'a, T> = dyn FnMut(&mut Exchange<'_, '_>) -> Result<Reply<T>> + 'a;
+
+/// Whether an earlier attempt of a call may have been applied: its request
+/// was sent whole and its reply never read (the connection failed or timed
+/// out in between). A retry then answers for a node that may already have
+/// done the work: a delete finds nothing, a `SET NX` finds its own key. A
+/// call whose answer a retry can change keeps one of these across its
+/// attempts ([`Unanswered::reading`] around each attempt's reads) and asks
+/// [`Unanswered::earlier`] before it reports "nothing was there".
+#[derive(Debug, Default)]
+pub struct Unanswered(Cell<bool>);
+
+impl Unanswered {
+    /// `read`, the reads of an attempt whose request was sent: if it fails,
+    /// this attempt may have been applied.
+    #[inline]
+    pub fn reading<T>(&self, read: impl FnOnce() -> Result<T>) -> Result<T> {
+        let result = read();
+        if result.is_err() {
+            self.0.set(true);
+        }
+        result
+    }
+
+    /// Marks the call: a request was sent and its reply not read.
+    pub fn mark(&self) {
+        self.0.set(true);
+    }
+
+    /// An attempt before this one may have been applied.
+    #[inline]
+    pub fn earlier(&self) -> bool {
+        self.0.get()
+    }
+}
 
 /// Runs `attempt` against the master of `slot` until it succeeds, fails for
 /// good, or the call's deadline passes. `reply_budget` is how long one reply

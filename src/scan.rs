@@ -9,8 +9,14 @@
 //! The scan hands out ids a page at a time, so that the caller can run the
 //! host's callback between pages without holding this thread's lock (the
 //! callback may well call `ors_session_get`).
+//!
+//! A scan may be limited to a range of slots ([`Scan::of_slots`]): the
+//! restore that cannot list slots ([`slot_passes`]) scans the cluster once
+//! per range, so that the ids it remembers stay bounded (those of one
+//! range), whatever the number of sessions.
 
 use std::collections::HashSet;
+use std::ops::Range;
 
 use crate::reply::Value;
 
@@ -18,7 +24,7 @@ use crate::client::Client;
 use crate::cluster::Budget;
 use crate::config::NodeAddr;
 use crate::error::{Error, ErrorKind, Result};
-use crate::keys::KeyBuilder;
+use crate::keys::{KeyBuilder, SessionId};
 use crate::retry;
 use crate::router::Routes;
 use crate::stats::{self, Call};
@@ -30,6 +36,59 @@ const SCAN_COUNT: &[u8] = b"1000";
 const MAX_PAGES_PER_NODE: u64 = 100_000_000;
 /// Passes repeated because the topology changed, at most.
 const MAX_PASSES: u32 = 4;
+/// Ids a scan limited to a range of slots aims to remember at most (a few
+/// tens of MB): [`slot_passes`] cuts the slots into ranges this size.
+pub const MAX_IDS_PER_PASS: u64 = 250_000;
+/// Every slot.
+const ALL_SLOTS: Range<u16> = 0..16384;
+
+/// The slot ranges to scan one after the other so that each holds about
+/// `MAX_IDS_PER_PASS` of `keys` keys at most (keys spread evenly over the
+/// slots: a key's slot is a hash of its id).
+pub fn slot_passes(keys: u64) -> Vec<Range<u16>> {
+    let passes = keys.div_ceil(MAX_IDS_PER_PASS).clamp(1, 16384);
+    let width = 16384u64.div_ceil(passes);
+    (0..16384u64)
+        .step_by(width as usize)
+        .map(|lo| lo as u16..(lo + width).min(16384) as u16)
+        .collect()
+}
+
+/// The keys the masters hold (`INFO keyspace`, every cluster name's), for
+/// [`slot_passes`]; a master that does not say counts as none.
+pub fn keys_on_masters(client: &Client, routes: &mut Routes) -> u64 {
+    let map = routes.slot_map(&client.topology);
+    let masters: Vec<NodeAddr> = map.masters.iter().map(|m| m.addr.clone()).collect();
+    let budget = Budget::of_request(&client.config);
+    masters
+        .iter()
+        .filter_map(|addr| {
+            let reply = routes
+                .conns
+                .query(addr, &client.params, &budget, &[b"INFO", b"keyspace"])
+                .ok()?;
+            let Value::BulkString(text) = reply else {
+                return None;
+            };
+            Some(keyspace_keys(&String::from_utf8_lossy(&text)))
+        })
+        .sum()
+}
+
+/// The sum of `keys=` of INFO keyspace's `db<n>:` lines.
+fn keyspace_keys(text: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with("db"))
+        .filter_map(|l| {
+            l.split_once("keys=")?
+                .1
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
 
 pub struct Scan {
     /// The library generation the scan started in: a shutdown (and a new
@@ -46,11 +105,21 @@ pub struct Scan {
     pass_epoch: u64,
     started: bool,
     seen: HashSet<Vec<u8>>,
+    /// The slots whose sessions are reported (all but for `of_slots`).
+    slots: Range<u16>,
 }
 
 impl Scan {
     pub fn new(client: &Client, id_prefix: &[u8]) -> Result<Scan> {
         Scan::of(&client.keys, client.generation, id_prefix)
+    }
+
+    /// A scan that reports the sessions of `slots` alone (ids that are not
+    /// session ids are left out).
+    pub fn of_slots(client: &Client, id_prefix: &[u8], slots: Range<u16>) -> Result<Scan> {
+        let mut scan = Scan::of(&client.keys, client.generation, id_prefix)?;
+        scan.slots = slots;
+        Ok(scan)
     }
 
     fn of(keys: &KeyBuilder, generation: u64, id_prefix: &[u8]) -> Result<Scan> {
@@ -66,6 +135,7 @@ impl Scan {
             pass_epoch: 0,
             started: false,
             seen: HashSet::new(),
+            slots: ALL_SLOTS,
         })
     }
 
@@ -119,7 +189,7 @@ impl Scan {
             };
             let mut page = Vec::new();
             for key in keys {
-                if let Some(id) = self.keys.session_id(&key) {
+                if let Some(id) = self.keys.session_id(&key).filter(|id| self.wants(id)) {
                     if self.seen.insert(id.to_vec()) {
                         page.push(id.to_vec());
                     }
@@ -129,6 +199,12 @@ impl Scan {
                 return Ok(Some(page));
             }
         }
+    }
+
+    /// Whether `id` is in the scan's slots.
+    fn wants(&self, id: &[u8]) -> bool {
+        self.slots == ALL_SLOTS
+            || SessionId::parse(id).is_ok_and(|s| self.slots.contains(&s.slot()))
     }
 
     /// An error if the library was shut down since the scan started (by
@@ -290,6 +366,42 @@ impl Page {
 mod tests {
     use super::*;
     use crate::keys::ClusterName;
+
+    /// The ranges cover every slot once, and each holds at most about
+    /// `MAX_IDS_PER_PASS` of the keys.
+    #[test]
+    fn slot_passes_cover_every_slot_once_in_bounded_ranges() {
+        for keys in [
+            0,
+            1,
+            MAX_IDS_PER_PASS,
+            MAX_IDS_PER_PASS + 1,
+            3_000_000,
+            u64::MAX / 2,
+        ] {
+            let passes = slot_passes(keys);
+            assert_eq!(passes.first().unwrap().start, 0);
+            assert_eq!(passes.last().unwrap().end, 16384);
+            assert!(passes.windows(2).all(|w| w[0].end == w[1].start), "{keys}");
+            let widest = passes
+                .iter()
+                .map(|r| u64::from(r.end - r.start))
+                .max()
+                .unwrap();
+            assert!(
+                widest * keys / 16384 <= MAX_IDS_PER_PASS + keys / 16384 + 1,
+                "{keys}: {widest}"
+            );
+        }
+        assert_eq!(slot_passes(10).len(), 1);
+        assert_eq!(slot_passes(3_000_000).len(), 12);
+        assert_eq!(
+            keyspace_keys(
+                "# Keyspace\r\ndb0:keys=120,expires=100,avg_ttl=5\r\ndb1:keys=3,expires=0\r\n"
+            ),
+            123
+        );
+    }
 
     #[test]
     fn pages_are_read_from_scan_replies() {

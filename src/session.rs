@@ -13,7 +13,7 @@ use crate::keys::{KeyBuilder, SessionId};
 use crate::malloc_buf::MallocBuf;
 use crate::reply::{Bulk, Value};
 use crate::resp::{give_back_if_large, Command};
-use crate::router::{route, Reply, Routes};
+use crate::router::{route, Reply, Routes, Unanswered};
 
 /// A put's time-to-live: `ttl_seconds == 0` means the configured default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +76,7 @@ pub fn put(
         routes,
         id,
         &mut |conn| conn.send_parts(cmd.parts(data), scratch),
-        &|first, wait_reply| match first {
+        &|first, wait_reply, _| match first {
             Value::Okay => check_wait(wait_reply, wait).map(Reply::Done),
             Value::ServerError(e) => Ok(Reply::Error(e)),
             other => Err(unexpected("SET", &other)),
@@ -134,7 +134,10 @@ fn del_with(client: &Client, calls: &mut Calls, id: SessionId<'_>, unlink: bool)
         routes,
         id,
         &mut |conn| conn.send(cmd.bytes()),
-        &|first, wait_reply| match first {
+        &|first, wait_reply, earlier| match first {
+            // An earlier attempt's UNLINK may have removed it, its reply
+            // lost with the connection: "removed", not "there was none".
+            Value::Int(0) if earlier => check_wait(wait_reply, wait).map(|()| Reply::Done(true)),
             // Nothing was removed: there is no write to wait for.
             Value::Int(0) => Ok(Reply::Done(false)),
             Value::Int(_) => check_wait(wait_reply, wait).map(|()| Reply::Done(true)),
@@ -186,20 +189,23 @@ fn key_arg(cmd: &mut Command, keys: &KeyBuilder, id: SessionId<'_>) {
 
 /// Routes a write to the session's master: `send` writes the command (and
 /// its WAIT, when `wait-replicas` asks for one), `judge` reads the command's
-/// reply and WAIT's.
+/// reply and WAIT's, told whether an earlier attempt may have been applied
+/// (see [`Unanswered`]).
 fn route_write<T>(
     client: &Client,
     routes: &mut Routes,
     id: SessionId<'_>,
     send: &mut dyn FnMut(&mut Exchange<'_, '_>) -> Result<()>,
-    judge: &dyn Fn(Value, Option<Value>) -> Result<Reply<T>>,
+    judge: &dyn Fn(Value, Option<Value>, bool) -> Result<Reply<T>>,
 ) -> Result<T> {
     let wait = client.config.wait_replicas;
     let reply_budget = client.config.socket_timeout + write_wait_budget(client);
+    let unanswered = Unanswered::default();
     route(client, routes, id.slot(), reply_budget, &mut |conn| {
+        let earlier = unanswered.earlier();
         send(conn)?;
-        let reply = read_replies(conn, wait)?;
-        judge(reply.first, reply.wait)
+        let reply = unanswered.reading(|| read_replies(conn, wait))?;
+        judge(reply.first, reply.wait, earlier)
     })
 }
 

@@ -2276,3 +2276,84 @@ fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// ORS's application config as Genesys documents it for Redis (issue 28):
+/// `[persistence]` with `type=redis` reads, a near miss of a key is named
+/// with the key it meant, and `doctor --config-file` checks ORS's own
+/// rules (`type=redis`, `sessionid-with-nodeid=true` in `[orchestration]`,
+/// a CA source with TLS) as rows, before and whatever the cluster says
+/// (nothing listens on the dead port here).
+#[test]
+fn ors_application_config_file() {
+    let dir = Path::new(TMP).join("ors-application-config");
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let seed = format!("127.0.0.1:{}", dead_port());
+    let good = write(
+        "good.cfg",
+        &format!(
+            "[orchestration]\nsessionid-with-nodeid=true\n\n[persistence]\ntype=redis\n\
+             redis-nodes={seed}\ncluster-name=ORS_EU\nredis-connect-timeout=200\n"
+        ),
+    );
+    let out = ors(&["doctor", "--config-file", &good], None);
+    assert!(
+        !out.stderr.contains("unknown key"),
+        "type=redis is read: {}",
+        out.stderr
+    );
+    assert_eq!(out.code, 1, "the cluster is not there: {}", out.stdout);
+    let option_rows = rows(&out.stdout, "ors_option");
+    assert_eq!(option_rows.len(), 3, "{}", out.stdout);
+    assert!(
+        option_rows.iter().all(|r| r.contains("PASS")),
+        "{}",
+        out.stdout
+    );
+
+    let broken = write(
+        "broken.cfg",
+        &format!(
+            "[orchestration]\nsessionid-with-nodeid=false\n[persistence]\n\
+             redis-nodes={seed}\ncluster-name=ORS_EU\nredis-connect-timeout=200\n\
+             tls-enabled=true\n"
+        ),
+    );
+    let out = ors(&["doctor", "--config-file", &broken], None);
+    let failed: Vec<String> = rows(&out.stdout, "ors_option")
+        .into_iter()
+        .filter(|r| r.contains("FAIL"))
+        .collect();
+    assert_eq!(failed.len(), 3, "{}", out.stdout);
+    assert!(failed.iter().any(|r| r.contains("no type=redis")));
+    assert!(failed
+        .iter()
+        .any(|r| r.contains("sessionid-with-nodeid is 'false'")));
+    assert!(failed
+        .iter()
+        .any(|r| r.contains("tls-cacert or tls-cacertdir")));
+
+    let other = write(
+        "other.cfg",
+        &format!("[persistence]\ntype=couchbase\nredis-nodes={seed}\ncluster-name=T\n"),
+    );
+    let out = ors(&["doctor", "--config-file", &other], None);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("type 'couchbase'"), "{}", out.stderr);
+
+    let typo = write(
+        "typo.cfg",
+        &format!("[persistence]\ntype=redis\nredis-nodes={seed}\nclustr-name=T\n"),
+    );
+    let out = ors(&["doctor", "--config-file", &typo], None);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("did you mean 'cluster-name'?"),
+        "{}",
+        out.stderr
+    );
+}

@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::cluster::cluster_nodes::parse_cluster_nodes;
+use crate::cluster::restore_acl;
 use crate::cluster::topology::SlotMap;
 use crate::cluster::{Budget, ConnectionSet};
 use crate::config::{Config, NodeAddr};
@@ -102,6 +103,13 @@ pub fn discover(config: &Config, params: &ConnectParams) -> Result<Discovery> {
     );
     for w in &warnings {
         tracing::warn!("deployment below ORS recommendations: {w}");
+    }
+    // Before any takeover: the restore's permission (restore_acl.rs).
+    if let Some(master) = map.masters.first() {
+        let deadline = Instant::now() + params.connect_timeout + params.socket_timeout;
+        if restore_acl::listing_refused(&master.addr, params, deadline) {
+            tracing::warn!("{}", restore_acl::advice(config.username.as_deref()));
+        }
     }
     if let Some(w) = wait_replicas_warning(config.wait_replicas, &map, replicas_of) {
         tracing::warn!(wait_replicas = config.wait_replicas, "{w}");

@@ -1,6 +1,7 @@
 //! The cluster as the library talks to it: which node serves which slot,
 //! and one thread's connections to those nodes.
 //!
+//! - `restore_acl.rs`: whether the ACL lets the restore list a slot's keys.
 //! - `nodes.rs`: `ConnectionSet`, one thread's connections, one per node,
 //!   and `exchange`, the one way a request reaches a node: opened on first
 //!   use, bounded by a `Budget`, aborted when left out of step, the node
@@ -21,6 +22,7 @@ pub mod discovery;
 pub mod health;
 mod nodes;
 pub mod redirect;
+pub mod restore_acl;
 pub mod topology;
 
 pub use budget::{probe_map, Budget, Stopped, Watch};

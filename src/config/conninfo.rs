@@ -96,7 +96,12 @@ pub(super) fn split_pairs(text: &str) -> Result<Vec<Pair>> {
                     "{} (if it is a key, it is unknown; known keys: {known_keys})",
                     a.hidden(word, "is not a known key")
                 ),
-                _ => format!("config: unknown key '{key}' (known keys: {known_keys})"),
+                _ => match super::suggest(&key) {
+                    Some(near) => format!(
+                        "config: unknown key '{key}' (did you mean '{near}'? known keys: {known_keys})"
+                    ),
+                    None => format!("config: unknown key '{key}' (known keys: {known_keys})"),
+                },
             }));
         };
         if pairs.iter().any(|p| p.key.name == spec.name) {

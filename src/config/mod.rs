@@ -26,7 +26,7 @@ mod options;
 
 pub use address_map::AddressMap;
 pub use node_addr::NodeAddr;
-pub use options::{can_change_live, key, KeyDefault, KeySpec, KEYS};
+pub use options::{can_change_live, key, suggest, KeyDefault, KeySpec, KEYS};
 
 /// A password: kept out of `Debug` output so that it cannot leak into a log.
 #[derive(Clone, PartialEq, Eq)]
@@ -68,6 +68,14 @@ impl LogLevel {
     }
 }
 
+/// ORS's persistence backend (`type`): this library is the Redis one, so a
+/// section ORS hands over as it is reads, and a section meant for another
+/// backend does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Redis,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsSettings {
     pub enabled: bool,
@@ -81,6 +89,8 @@ pub struct TlsSettings {
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// `type`: always [`Backend::Redis`] once parsed.
+    pub backend: Backend,
     pub nodes: Vec<NodeAddr>,
     /// `redis-address-map`: empty unless the key is given.
     pub address_map: AddressMap,
@@ -139,6 +149,7 @@ impl Config {
     /// always holds the given one.
     fn blank() -> Result<Config> {
         Ok(Config {
+            backend: Backend::Redis,
             nodes: Vec::new(),
             address_map: AddressMap::default(),
             cluster_name: ClusterName::parse("unset").map_err(Error::config)?,
@@ -344,6 +355,8 @@ mod tests {
     fn a_change_names_the_key_that_changed() {
         let tls = "tls-enabled=true";
         let cases: &[(&str, String, String)] = &[
+            // One value only: given or not, nothing changes.
+            ("type", "".into(), "type=redis".into()),
             (
                 "redis-nodes",
                 "redis-nodes=h:1".into(),
@@ -412,6 +425,10 @@ mod tests {
         assert_eq!(names, declared, "one case per declared key");
         for (key, old, new) in cases {
             let (old, new) = (config(old), config(new));
+            if *key == "type" {
+                assert_eq!(new.changes_from(&old), [""; 0]);
+                continue;
+            }
             assert_eq!(new.changes_from(&old), [*key]);
             assert_eq!(old.changes_from(&new), [*key]);
             assert_eq!(new.changes_from(&new), [""; 0]);
@@ -426,6 +443,7 @@ mod tests {
         assert_eq!(
             live,
             [
+                "type",
                 "redis-nodes",
                 "username",
                 "password",
@@ -690,5 +708,36 @@ mod tests {
             "{}",
             err.message
         );
+        // After a password, the word is not shown, nor a key it is near.
+        let err = parse(&format!("{BASE} password=hunter2 clustr-name=U")).unwrap_err();
+        assert!(!err.message.contains("did you mean"), "{}", err.message);
+    }
+
+    /// ORS's persistence section as it is configured for Redis: `type=redis`
+    /// reads; another backend, or a near miss of a key, is named.
+    #[test]
+    fn the_section_ors_hands_over_reads() {
+        let c = parse(&format!("type=redis {BASE}")).unwrap();
+        assert_eq!(c.backend, Backend::Redis);
+        assert_eq!(
+            parse(&format!("{BASE} type=Redis")).unwrap().backend,
+            Backend::Redis
+        );
+        let err = parse(&format!("{BASE} type=couchbase")).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Config);
+        assert!(
+            err.message.contains("type 'couchbase'") && err.message.contains("type=redis"),
+            "{}",
+            err.message
+        );
+        let err = parse("redis-nodes=h:1 clustr-name=T").unwrap_err();
+        assert!(
+            err.message
+                .contains("unknown key 'clustr-name' (did you mean 'cluster-name'?"),
+            "{}",
+            err.message
+        );
+        let err = parse(&format!("{BASE} bogus=1")).unwrap_err();
+        assert!(!err.message.contains("did you mean"), "{}", err.message);
     }
 }

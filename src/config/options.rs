@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{AddressMap, Config, LogLevel, NodeAddr, Secret};
+use super::{AddressMap, Backend, Config, LogLevel, NodeAddr, Secret};
 use crate::error::{Error, Result};
 use crate::keys::ClusterName;
 
@@ -84,6 +84,14 @@ macro_rules! field {
 /// route it was dialled on, so a new map would hold for some connections
 /// and not others.
 pub static KEYS: &[KeySpec] = &[
+    // ORS's section names its backend; only Redis is this library's.
+    KeySpec {
+        name: "type",
+        default: KeyDefault::Value("redis"),
+        live: true,
+        secret: false,
+        field: field!(backend = Value::backend),
+    },
     KeySpec {
         name: "redis-nodes",
         default: KeyDefault::Required,
@@ -248,6 +256,38 @@ pub fn key(name: &str) -> Option<&'static KeySpec> {
     KEYS.iter().find(|k| k.name == name)
 }
 
+/// The key a mistyped `word` most likely meant: the one nearest to it, when
+/// at most two edits (a letter added, removed or changed) away, so that a
+/// near miss (`clustr-name`) is named and a stranger word is not. The one
+/// "did you mean" rule of the config, for the library and the operator
+/// command alike.
+pub fn suggest(word: &str) -> Option<&'static str> {
+    let word = word.to_ascii_lowercase();
+    KEYS.iter()
+        .map(|k| (edit_distance(&word, k.name), k.name))
+        .filter(|&(d, _)| d <= 2)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, name)| name)
+}
+
+/// Levenshtein distance between two short words (bytes).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, &ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 /// Whether a running library can take a new value of `name`; false for a
 /// key that does not exist.
 pub fn can_change_live(name: &str) -> bool {
@@ -294,6 +334,18 @@ impl Value<'_> {
             "(value not shown: it follows an unquoted password and may be part of it)".to_string()
         } else {
             format!("'{}'", self.text)
+        }
+    }
+
+    /// `type`: ORS's name of the persistence backend, `redis` here.
+    fn backend(&self) -> Result<Backend> {
+        if self.text.eq_ignore_ascii_case("redis") {
+            Ok(Backend::Redis)
+        } else {
+            Err(Error::config(format!(
+                "config: type {} is not a backend of this library (type=redis)",
+                self.shown()
+            )))
         }
     }
 
@@ -464,6 +516,18 @@ mod tests {
             .map(|k| (k.name.to_string(), k.default.shown().to_string()))
             .collect();
         assert_eq!(readme_table(), declared);
+    }
+
+    #[test]
+    fn a_near_miss_is_named_and_a_stranger_word_is_not() {
+        assert_eq!(suggest("clustr-name"), Some("cluster-name"));
+        assert_eq!(suggest("Cluster-Nmae"), Some("cluster-name"));
+        assert_eq!(suggest("op-timout"), Some("op-timeout"));
+        assert_eq!(suggest("tpye"), Some("type"));
+        assert_eq!(suggest("sessionid-with-nodeid"), None);
+        assert_eq!(suggest("bogus"), None);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]

@@ -9,14 +9,19 @@
 //!
 //! The cache keeps the last answer of each name:
 //! - an answer younger than `max_age` is used without asking again;
-//! - an older answer, or one whose addresses all failed to connect (a
-//!   failover or a replaced node may have moved the name), is asked again,
-//!   waiting at most half the budget, so that the other half is left for the
-//!   connect to the known addresses if the resolver does not answer;
+//! - an older answer is used at once while the name is asked again in the
+//!   background: a connect after a reset (every connection closed at once,
+//!   the resolver silent) must not spend its call's budget on lookups, one
+//!   name after another, when the last known addresses still answer;
+//! - an answer whose addresses all failed to connect (a failover or a
+//!   replaced node may have moved the name) is asked again, waiting at most
+//!   half the budget, so that the other half is left for the connect to the
+//!   known addresses if the resolver does not answer;
 //! - a name that stops resolving keeps its last known addresses, reported
-//!   once (one warn line) until it resolves again (one info line); while it
-//!   fails, connects use the known addresses without waiting and the name
-//!   is asked again in the background at most every `retry`;
+//!   once (one warn line: when a lookup fails, or has been waited for half
+//!   a budget) until it resolves again (one info line); while it fails,
+//!   connects use the known addresses without waiting and the name is asked
+//!   again in the background at most every `retry`;
 //! - a name never resolved fails the connect: `ORS_ERR_TIMEOUT` when the
 //!   resolver does not answer within the budget, `ORS_ERR_CONNECTION` when
 //!   it says the name does not exist.
@@ -172,6 +177,23 @@ impl Resolver {
                     }
                     return Ok(addrs.clone());
                 }
+                if !entry.suspect {
+                    // Aged: used as it is, asked again in the background.
+                    match entry.started.filter(|_| entry.lookup.is_some()) {
+                        None => {
+                            self.start(entry, host, now)?;
+                        }
+                        Some(t) if now.duration_since(t) >= budget / 2 => {
+                            let why = format!(
+                                "the resolver gave no answer within {} ms",
+                                now.duration_since(t).as_millis()
+                            );
+                            report_failing(entry, host, &why);
+                        }
+                        Some(_) => {}
+                    }
+                    return Ok(addrs.clone());
+                }
             }
             let pending = match &entry.lookup {
                 Some(p) => p.clone(),
@@ -197,14 +219,7 @@ impl Resolver {
             ));
         };
         if let Some(entry) = self.names.lock().get_mut(host) {
-            if !entry.failing {
-                entry.failing = true;
-                tracing::warn!(
-                    host,
-                    "host name does not resolve ({why}): its last known addresses are used \
-                     until it resolves again"
-                );
-            }
+            report_failing(entry, host, &why);
         }
         Ok(addrs)
     }
@@ -297,6 +312,19 @@ impl Resolver {
     }
 }
 
+/// A name with known addresses that does not resolve: said once, until it
+/// resolves again.
+fn report_failing(entry: &mut Entry, host: &str, why: &str) {
+    if !entry.failing {
+        entry.failing = true;
+        tracing::warn!(
+            host,
+            "host name does not resolve ({why}): its last known addresses are used \
+             until it resolves again"
+        );
+    }
+}
+
 /// A lookup's answer, into the cache (if the name is still there and this
 /// is its lookup).
 fn store(
@@ -317,6 +345,9 @@ fn store(
         return;
     }
     entry.lookup = None;
+    if let (Err(why), Some(_)) = (answer, &entry.known) {
+        report_failing(entry, host, why);
+    }
     if let Ok(addrs) = answer {
         entry.known = Some(Known {
             addrs: addrs.clone(),
@@ -447,7 +478,13 @@ mod tests {
         assert_eq!(fake.calls(), 1, "a fresh answer is not asked again");
         fake.set("redis-cfg", Some(&["127.0.0.13"]));
         std::thread::sleep(Duration::from_millis(250));
-        assert_eq!(resolve(&r, "redis-cfg", 1000).unwrap(), ["127.0.0.13"]);
+        // Aged: used at once, asked again in the background.
+        assert_eq!(resolve(&r, "redis-cfg", 1000).unwrap().len(), 2);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while resolve(&r, "redis-cfg", 1000).unwrap() != ["127.0.0.13"] {
+            assert!(Instant::now() < deadline, "never asked again");
+            std::thread::sleep(Duration::from_millis(5));
+        }
         assert_eq!(fake.calls(), 2);
     }
 
@@ -504,14 +541,18 @@ mod tests {
         let r = fake.resolver(limits());
         resolve(&r, "redis-2", 1000).unwrap();
         std::thread::sleep(Duration::from_millis(250));
-        // The resolver stops answering: the first connect waits half its
-        // budget, then uses the known address, and so do the next ones,
-        // without waiting.
+        // The resolver stops answering: the first connect (after a reset,
+        // say) uses the known address without waiting, and so do the next
+        // ones; once the lookup has been waited for half a budget, the name
+        // is reported as failing.
         fake.hang(true);
         let started = Instant::now();
         assert_eq!(resolve(&r, "redis-2", 200).unwrap(), ["127.0.0.12"]);
         let first = started.elapsed();
-        assert!(first >= Duration::from_millis(100), "{first:?}");
+        assert!(first < Duration::from_millis(50), "{first:?}");
+        assert!(!r.names.lock()["redis-2"].failing);
+        std::thread::sleep(Duration::from_millis(110));
+        assert_eq!(resolve(&r, "redis-2", 200).unwrap(), ["127.0.0.12"]);
         assert!(r.names.lock()["redis-2"].failing);
         let started = Instant::now();
         for _ in 0..20 {

@@ -5,6 +5,7 @@
 use ors_redis::operator::{Config, Error, ErrorKind};
 
 use crate::output;
+use crate::settings::FileConfig;
 
 /// Exit statuses: 0 success, 1 a failed check or operation, 2 usage/config.
 pub const EXIT_OK: i32 = 0;
@@ -14,6 +15,9 @@ pub const EXIT_USAGE: i32 = 2;
 /// What every command gets.
 pub struct Ctx {
     pub config: Config,
+    /// What `--config-file` held beyond the config (for doctor's checks of
+    /// ORS's options); `None` without a file.
+    pub file: Option<FileConfig>,
     pub json: bool,
     pub quiet: bool,
 }

@@ -28,6 +28,7 @@ use ors_redis::operator::{install_logging, Config, LogLevel};
 use crate::cli::{Cli, Command, Global};
 use crate::commands::{capacity, doctor, sessions};
 use crate::ctx::{usage_error, Ctx, EXIT_OK, EXIT_USAGE};
+use crate::settings::FileConfig;
 
 fn main() {
     let code = run();
@@ -65,7 +66,7 @@ fn run() -> i32 {
         }
         command => command,
     };
-    let config = match load_config(&cli.global, config_from_env) {
+    let (config, file) = match load_config(&cli.global, config_from_env) {
         Ok(c) => c,
         Err(e) => return usage_error(&e),
     };
@@ -79,6 +80,7 @@ fn run() -> i32 {
     });
     let ctx = Ctx {
         config,
+        file,
         json: cli.global.json,
         quiet: cli.global.quiet,
     };
@@ -90,12 +92,20 @@ fn run() -> i32 {
     }
 }
 
-fn load_config(global: &Global, config_from_env: bool) -> Result<Config, String> {
+/// The config, and what the `--config-file` held beyond it.
+fn load_config(
+    global: &Global,
+    config_from_env: bool,
+) -> Result<(Config, Option<FileConfig>), String> {
+    let mut from_file = None;
     let config = match (&global.config, &global.config_file) {
         (Some(_), Some(_)) if !config_from_env => {
             return Err("give --config or --config-file, not both".to_string())
         }
-        (_, Some(file)) => settings::from_file(file)?,
+        (_, Some(file)) => from_file
+            .insert(settings::from_file(file)?)
+            .conninfo
+            .clone(),
         (Some(text), None) => text.clone(),
         (None, None) => {
             return Err(format!(
@@ -105,5 +115,6 @@ fn load_config(global: &Global, config_from_env: bool) -> Result<Config, String>
             ))
         }
     };
-    Config::parse(&config).map_err(|e| e.message)
+    let config = Config::parse(&config).map_err(|e| e.message)?;
+    Ok((config, from_file))
 }

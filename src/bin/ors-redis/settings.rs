@@ -1,28 +1,58 @@
 //! Where the config comes from: `--config 'key=value ...'` (the string ORS
 //! hands to the library), `--config-file F` (ORS's `persistence` section as
-//! `key=value` lines), or the `ORS_REDIS_CONFIG` environment variable.
+//! `key=value` lines, and from a whole application config what the
+//! operator needs of `[orchestration]`), or the `ORS_REDIS_CONFIG`
+//! environment variable.
 
 use std::path::Path;
 
 pub const ENV_VAR: &str = "ORS_REDIS_CONFIG";
 
-/// The config string of a `--config-file`.
-pub fn from_file(path: &Path) -> Result<String, String> {
+/// The option of ORS's `[orchestration]` section that Redis persistence
+/// requires to be `true` (Genesys: the session id carries the node id).
+pub const SESSIONID_WITH_NODEID: &str = "sessionid-with-nodeid";
+
+/// What a `--config-file` holds for the operator command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileConfig {
+    /// The `[persistence]` lines as the library's config string.
+    pub conninfo: String,
+    /// The file has `[section]` headers: a whole application config, whose
+    /// `[orchestration]` section can be checked.
+    pub sectioned: bool,
+    /// `sessionid-with-nodeid` of `[orchestration]`, as written.
+    pub sessionid_with_nodeid: Option<String>,
+    /// The keys the persistence lines give, as written.
+    pub keys: Vec<String>,
+}
+
+/// The config of a `--config-file`.
+pub fn from_file(path: &Path) -> Result<FileConfig, String> {
     let shown = path.display();
     let content = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read --config-file {shown}: {e}"))?;
-    conninfo_from_file(&content).map_err(|e| format!("{shown}: {e}"))
+    read_file(&content).map_err(|e| format!("{shown}: {e}"))
+}
+
+/// The config string of a file's `key=value` lines (see [`read_file`]).
+#[cfg(test)]
+pub fn conninfo_from_file(content: &str) -> Result<String, String> {
+    read_file(content).map(|f| f.conninfo)
 }
 
 /// Turns `key=value` lines into the library's config string. Blank lines
 /// and lines starting with `#` or `;` are skipped. Where the file has
 /// `[section]` headers (a whole ORS application config), only the lines of
-/// `[persistence]` count. A value is everything after the first `=`,
+/// `[persistence]` count, and of `[orchestration]` only
+/// `sessionid-with-nodeid`. A value is everything after the first `=`,
 /// trimmed, taken literally (it is quoted for the config string here).
-pub fn conninfo_from_file(content: &str) -> Result<String, String> {
+pub fn read_file(content: &str) -> Result<FileConfig, String> {
     let sectioned = content.lines().any(|l| l.trim().starts_with('['));
     let mut in_section = !sectioned;
+    let mut in_orchestration = false;
+    let mut sessionid_with_nodeid = None;
     let mut pairs = Vec::new();
+    let mut keys = Vec::new();
     for (number, line) in content.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
@@ -30,6 +60,15 @@ pub fn conninfo_from_file(content: &str) -> Result<String, String> {
         }
         if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
             in_section = name.trim().eq_ignore_ascii_case("persistence");
+            in_orchestration = name.trim().eq_ignore_ascii_case("orchestration");
+            continue;
+        }
+        if in_orchestration {
+            if let Some((key, value)) = line.split_once('=') {
+                if key.trim().eq_ignore_ascii_case(SESSIONID_WITH_NODEID) {
+                    sessionid_with_nodeid = Some(value.trim().to_string());
+                }
+            }
             continue;
         }
         if !in_section {
@@ -42,6 +81,7 @@ pub fn conninfo_from_file(content: &str) -> Result<String, String> {
         if key.is_empty() || key.contains(char::is_whitespace) {
             return Err(format!("line {}: bad key '{key}'", number + 1));
         }
+        keys.push(key.to_string());
         let quoted = value.trim().replace('\\', "\\\\").replace('\'', "\\'");
         pairs.push(format!("{key}='{quoted}'"));
     }
@@ -52,7 +92,12 @@ pub fn conninfo_from_file(content: &str) -> Result<String, String> {
             "no key=value lines".to_string()
         });
     }
-    Ok(pairs.join(" "))
+    Ok(FileConfig {
+        conninfo: pairs.join(" "),
+        sectioned,
+        sessionid_with_nodeid,
+        keys,
+    })
 }
 
 #[cfg(test)]
@@ -82,6 +127,22 @@ mod tests {
         assert!(conninfo_from_file("[log]\nall=stdout\n")
             .unwrap_err()
             .contains("[persistence]"));
+    }
+
+    /// The section as Genesys documents it for Redis, in a whole
+    /// application config: `type=redis` reads, and `[orchestration]`'s
+    /// `sessionid-with-nodeid` is kept for doctor.
+    #[test]
+    fn the_documented_redis_section_reads() {
+        let text = "[orchestration]\nsessionid-with-nodeid = true\nother=1\n\
+                    [persistence]\ntype=redis\nredis-nodes=h:1\ncluster-name=T\n";
+        let file = read_file(text).unwrap();
+        assert!(file.sectioned);
+        assert_eq!(file.sessionid_with_nodeid.as_deref(), Some("true"));
+        let config = Config::parse(&file.conninfo).unwrap();
+        assert_eq!(config.cluster_name.as_str(), "T");
+        let bare = read_file("redis-nodes=h:1\ncluster-name=T\n").unwrap();
+        assert!(!bare.sectioned && bare.sessionid_with_nodeid.is_none());
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub fn evaluate(facts: &Facts) -> Vec<Check> {
     reachability(facts, &mut out);
     failovers(facts, &mut out);
     permissions(facts, &mut out);
+    restore(facts, &mut out);
     cluster_state(facts, &mut out);
     open_slots(facts, &mut out);
     slot_maps(facts, &mut out);
@@ -164,6 +165,19 @@ fn cluster_state(facts: &Facts, out: &mut Vec<Check>) {
         .any(|n| n.denied.iter().any(|d| d == "cluster|info"));
     if asked.is_empty() && !refused {
         problems.push("no node answered CLUSTER INFO".to_string());
+    }
+    // A check that saw nothing does not pass.
+    if asked.is_empty() && refused && problems.is_empty() {
+        out.push(check(
+            "cluster_state",
+            None,
+            Status::Warn,
+            format!(
+                "not checked: CLUSTER INFO refused (see the permission row); \
+                 {served} of {ALL_SLOTS} slots served in the slot map"
+            ),
+        ));
+        return;
     }
     if problems.is_empty() {
         out.push(check(
@@ -296,6 +310,15 @@ fn permissions(facts: &Facts, out: &mut Vec<Check>) {
                 where_(&names, facts.nodes.len())
             ),
         ));
+    }
+}
+
+/// The restore's permission, for the user doctor runs as (give it the
+/// library's credentials to check the library's rule): a warning, since the
+/// restore still works, by SCAN, much slower.
+fn restore(facts: &Facts, out: &mut Vec<Check>) {
+    if let Some(lacks) = &facts.restore_lacks {
+        out.push(check("restore", None, Status::Warn, lacks.clone()));
     }
 }
 
@@ -819,6 +842,7 @@ mod tests {
             auth: Some("ACL user 'ors'".into()),
             tls: true,
             topology_source: "CLUSTER NODES",
+            restore_lacks: None,
         }
     }
 
@@ -938,6 +962,29 @@ mod tests {
             "{}",
             masters.detail
         );
+    }
+
+    #[test]
+    fn a_restore_without_its_permission_warns_with_the_acl_line() {
+        let mut facts = healthy(true);
+        facts.restore_lacks = Some("the ACL rule lacks +cluster|getkeysinslot".into());
+        assert_eq!(status_of(&evaluate(&facts), "restore"), vec![Status::Warn]);
+        assert!(status_of(&evaluate(&healthy(true)), "restore").is_empty());
+    }
+
+    /// CLUSTER INFO refused everywhere: the state was not seen, so the row
+    /// does not pass (it said "cluster_state:ok on 0 node(s)").
+    #[test]
+    fn a_refused_cluster_info_does_not_pass() {
+        let mut facts = healthy(true);
+        for n in &mut facts.nodes {
+            n.cluster_info.clear();
+            n.denied = vec!["cluster|info".into()];
+        }
+        let checks = evaluate(&facts);
+        let state = checks.iter().find(|c| c.id == "cluster_state").unwrap();
+        assert_eq!(state.status, Status::Warn, "{}", state.detail);
+        assert!(state.detail.starts_with("not checked"), "{}", state.detail);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ors_redis::operator::{parse_info, recommend, Error, NodeAddr, ReplyClass};
+use ors_redis::operator::{parse_info, recommend, restore_acl, Error, NodeAddr, ReplyClass};
 
 use crate::cluster::Cluster;
 
@@ -133,6 +133,9 @@ pub struct Facts {
     /// Where the node list came from: CLUSTER NODES, or CLUSTER SLOTS when
     /// CLUSTER NODES was refused.
     pub topology_source: &'static str,
+    /// A master refused `CLUSTER GETKEYSINSLOT` (NOPERM): what the restore
+    /// lacks and the ACL line that adds it (`restore_acl::advice`).
+    pub restore_lacks: Option<String>,
 }
 
 /// Asks every node of the cluster for what [`evaluate`] checks.
@@ -147,7 +150,16 @@ pub fn gather(admin: &mut Cluster) -> Facts {
             node.error = Some(e.message);
         }
     }
+    // The restore's permission, asked of one master (restore_acl.rs).
+    let master = admin.map().masters.first().map(|m| m.addr.clone());
+    let refused = master.is_some_and(|m| {
+        matches!(
+            admin.query(&m, &[b"CLUSTER", b"GETKEYSINSLOT", b"0", b"0"]),
+            Err(e) if is_denied(&e)
+        )
+    });
     Facts {
+        restore_lacks: refused.then(|| restore_acl::advice(admin.config().username.as_deref())),
         seed: admin.seed.to_string(),
         nodes,
         seed_errors: admin.seed_errors.clone(),

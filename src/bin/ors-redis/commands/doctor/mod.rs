@@ -1,9 +1,11 @@
 //! `ors-redis doctor`: the live cluster against what ORS recommends. The
 //! facts are gathered from every node (`facts.rs`), judged without I/O
-//! (`checks.rs`), and printed here as a table or one JSON envelope.
+//! (`checks.rs`; `ors_options.rs` for ORS's own options of a
+//! `--config-file`), and printed here as a table or one JSON envelope.
 
 mod checks;
 mod facts;
+mod ors_options;
 
 use serde::Serialize;
 
@@ -59,14 +61,18 @@ struct NodeOut<'a> {
 }
 
 pub fn run(ctx: &Ctx) -> i32 {
-    let (facts, checks) = match Cluster::connect_seeds(ctx.config.clone()) {
+    let mut checks = ors_options::evaluate(&ctx.config, ctx.file.as_ref());
+    let facts = match Cluster::connect_seeds(ctx.config.clone()) {
         Ok(mut admin) => {
             let facts = facts::gather(&mut admin);
-            let checks = checks::evaluate(&facts);
-            (Some(facts), checks)
+            checks.extend(checks::evaluate(&facts));
+            Some(facts)
         }
         // No seed gave a slot map: each seed's reason is a finding.
-        Err(refusals) => (None, checks::seed_checks(&refusals)),
+        Err(refusals) => {
+            checks.extend(checks::seed_checks(&refusals));
+            None
+        }
     };
     let worst = checks::worst(&checks);
     let (masters, replicas) = facts.as_ref().map_or((0, 0), checks::node_counts);

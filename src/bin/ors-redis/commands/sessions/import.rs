@@ -11,9 +11,11 @@
 //! again on its own through the library's router, which follows redirects
 //! and rides out failovers within op-timeout.
 //!
-//! A batch resent after a connection broke mid-pipeline may find some of
-//! its own sessions already written: without `--overwrite` they are then
-//! counted as kept, not as imported (the data is the same either way).
+//! An entry resent after a connection broke mid-pipeline (or whose routed
+//! SET lost its reply) may find its own session already written: a `SET NX`
+//! that then finds the key counts the entry as imported, since the first
+//! send may well have written it (`Unanswered`): a retry does not turn
+//! "imported" into "kept".
 
 use std::cell::Cell;
 use std::fs::File;
@@ -29,7 +31,7 @@ use serde::Serialize;
 
 use ors_redis::operator::{
     may_repeat, Error, KeyBuilder, NodeAddr, Reply, ReplyClass, Result, ServerError, SessionId,
-    Value,
+    Unanswered, Value,
 };
 
 use super::store::{packed, unexpected_reply};
@@ -176,7 +178,8 @@ impl Cluster {
                 Ok(r) => r,
                 Err(e) if may_repeat(&e) => {
                     tracing::debug!(error = %e.message, entries = sent.len(), "pipeline cut short: writing its entries one by one");
-                    one_by_one.extend(sent);
+                    // Sent, their replies not all read: any may be written.
+                    one_by_one.extend(sent.into_iter().map(|entry| (entry, true)));
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -185,27 +188,41 @@ impl Cluster {
             for (entry, reply) in sent.into_iter().zip(replies) {
                 match judge_set(reply).map_err(|e| e.at_node(&node.to_string()))? {
                     Ok(written) => tally.add(&entry, &node, written),
-                    Err(_) => one_by_one.push(entry),
+                    Err(_) => one_by_one.push((entry, false)),
                 }
             }
         }
-        for entry in one_by_one {
-            self.write_routed(&entry, overwrite, &mut tally)?;
+        for (entry, sent_before) in one_by_one {
+            self.write_routed(&entry, overwrite, sent_before, &mut tally)?;
         }
         Ok(tally)
     }
 
-    /// Writes one entry through the library's router.
-    fn write_routed(&mut self, entry: &Entry, overwrite: bool, tally: &mut Tally) -> Result<()> {
+    /// Writes one entry through the library's router; `sent_before`: a
+    /// pipeline sent it and lost its reply.
+    fn write_routed(
+        &mut self,
+        entry: &Entry,
+        overwrite: bool,
+        sent_before: bool,
+        tally: &mut Tally,
+    ) -> Result<()> {
         let Some(ttl) = entry.ttl_at(now_ms()) else {
             tally.expired += 1;
             return Ok(());
         };
         let set = entry.set_command(&ttl, overwrite);
         let packed = packed(&set);
+        let unanswered = Unanswered::default();
+        if sent_before {
+            unanswered.mark();
+        }
         let (node, written) = self.route(entry.slot, &mut |x| {
+            let earlier = unanswered.earlier();
             x.send(&packed)?;
-            Ok(match judge_set(x.receive()?)? {
+            Ok(match judge_set(unanswered.reading(|| x.receive())?)? {
+                // The key an earlier send of this entry may have written.
+                Ok(Written::Kept) if earlier => Reply::Done(Written::Imported),
                 Ok(written) => Reply::Done(written),
                 Err(e) => Reply::Error(e),
             })
@@ -220,13 +237,13 @@ impl Cluster {
     fn by_master(
         &self,
         entries: Vec<Entry>,
-        unserved: &mut Vec<Entry>,
+        unserved: &mut Vec<(Entry, bool)>,
     ) -> Vec<(NodeAddr, Vec<Entry>)> {
         let map = self.map();
         let mut groups: Vec<(NodeAddr, Vec<Entry>)> = Vec::new();
         for entry in entries {
             let Some(master) = map.master_of(entry.slot) else {
-                unserved.push(entry);
+                unserved.push((entry, false));
                 continue;
             };
             match groups.iter_mut().find(|(node, _)| *node == master.addr) {
