@@ -264,8 +264,8 @@ typedef struct ors_redis_stats {
  * One node's health and figures, filled by `ors_redis_get_node_stats`.
  * Latencies are of requests to the node as a call sees them (send to last
  * reply, as OpenTelemetry's `db.client.operation.duration`), in
- * microseconds, from a histogram whose buckets are at most 12.5% wide (a
- * percentile is its bucket's top).
+ * microseconds, of one request in 8 (a uniform sample), from a histogram
+ * whose buckets are at most 12.5% wide (a percentile is its bucket's top).
  */
 typedef struct ors_node_stats {
   /**
@@ -313,7 +313,8 @@ typedef struct ors_node_stats {
    */
   uint64_t window_ms;
   /**
-   * Answered requests in the window.
+   * Answered requests timed in the window (one in 8 of each thread's
+   * requests is timed: a uniform sample).
    */
   uint64_t window_requests;
   /**

@@ -110,8 +110,8 @@ pub const ORS_NODE_UNAVAILABLE: i32 = 1;
 /// One node's health and figures, filled by `ors_redis_get_node_stats`.
 /// Latencies are of requests to the node as a call sees them (send to last
 /// reply, as OpenTelemetry's `db.client.operation.duration`), in
-/// microseconds, from a histogram whose buckets are at most 12.5% wide (a
-/// percentile is its bucket's top).
+/// microseconds, of one request in 8 (a uniform sample), from a histogram
+/// whose buckets are at most 12.5% wide (a percentile is its bucket's top).
 #[repr(C)]
 #[allow(non_camel_case_types)]
 pub struct ors_node_stats {
@@ -139,7 +139,8 @@ pub struct ors_node_stats {
     /// earlier read of these figures at least 60 s ago (or the oldest
     /// one); 0 on the first read, whose percentiles cover all since init.
     pub window_ms: u64,
-    /// Answered requests in the window.
+    /// Answered requests timed in the window (one in 8 of each thread's
+    /// requests is timed: a uniform sample).
     pub window_requests: u64,
     /// Half of the window's requests took at most this (microseconds).
     pub latency_p50_us: u64,

@@ -28,6 +28,37 @@ static FORBIDDEN_IN_SESSION_ID: [bool; 256] = {
     table
 };
 
+/// Where the first byte forbidden in a session id is. Eight bytes at a
+/// time (every call validates its id: about half the instructions of a
+/// byte-by-byte scan, bench/callgrind.sh), then the rest one by one.
+#[inline]
+fn first_forbidden(bytes: &[u8]) -> Option<usize> {
+    let mut clean = 0;
+    for chunk in bytes.chunks_exact(8) {
+        match <[u8; 8]>::try_from(chunk) {
+            Ok(word) if !word_has_forbidden(u64::from_le_bytes(word)) => clean += 8,
+            _ => break,
+        }
+    }
+    bytes[clean..]
+        .iter()
+        .position(|&b| FORBIDDEN_IN_SESSION_ID[b as usize])
+        .map(|p| clean + p)
+}
+
+/// Whether one of the 8 bytes of `x` is forbidden (below 0x20, 0x7F, `{`
+/// or `}`), exactly: `(x - n*ONES) & !x & HIGH` is non-zero if and only if a
+/// byte of `x` is below `n` (for n <= 0x80), and with n = 1 on `x ^ v*ONES`,
+/// if and only if a byte equals `v`.
+#[inline(always)]
+fn word_has_forbidden(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = |y: u64, n: u64| y.wrapping_sub(ONES * n) & !y & HIGH;
+    let equal = |v: u8| below(x ^ (ONES * v as u64), 1);
+    (below(x, 0x20) | equal(0x7F) | equal(b'{') | equal(b'}')) != 0
+}
+
 impl<'a> SessionId<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self, String> {
         if bytes.is_empty() {
@@ -39,10 +70,7 @@ impl<'a> SessionId<'a> {
                 bytes.len()
             ));
         }
-        if let Some(pos) = bytes
-            .iter()
-            .position(|&b| FORBIDDEN_IN_SESSION_ID[b as usize])
-        {
+        if let Some(pos) = first_forbidden(bytes) {
             let what = match bytes[pos] {
                 b'{' | b'}' => "a brace, which would change the key's hash tag",
                 _ => "an ASCII control character",
@@ -381,5 +409,37 @@ mod tests {
         for bad in ["a b", "a:b", "a{b", "a*b", "é"] {
             assert!(ClusterName::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn eight_bytes_at_a_time_finds_what_the_table_finds() {
+        let table = |bytes: &[u8]| {
+            bytes
+                .iter()
+                .position(|&b| FORBIDDEN_IN_SESSION_ID[b as usize])
+        };
+        // Every byte value at every position of ids of several lengths,
+        // among allowed bytes of every kind (ASCII, 0x7E, UTF-8 high bytes).
+        for len in [1usize, 7, 8, 9, 16, 17, 40] {
+            for fill in [b'a', b'~', b'|', 0x80, 0xFF, b' '] {
+                for pos in 0..len {
+                    for b in 0..=255u8 {
+                        let mut id = vec![fill; len];
+                        id[pos] = b;
+                        assert_eq!(
+                            first_forbidden(&id),
+                            table(&id),
+                            "len {len} fill {fill:#x} byte {b:#x} at {pos}"
+                        );
+                    }
+                }
+            }
+        }
+        // Two forbidden bytes: the first is reported.
+        let mut id = vec![b'x'; 24];
+        id[19] = b'}';
+        id[5] = 0x01;
+        assert_eq!(first_forbidden(&id), Some(5));
+        assert_eq!(first_forbidden(b""), None);
     }
 }

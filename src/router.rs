@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
-use crate::cluster::health::{Marked, NodeHealth};
+use crate::cluster::health::{Marked, NodeHealth, LATENCY_SAMPLE};
 use crate::cluster::topology::{SlotMap, Topology};
 use crate::cluster::{Budget, ConnectionSet, Watch};
 use crate::config::NodeAddr;
@@ -57,6 +57,8 @@ pub struct Routes {
     map: Option<Arc<SlotMap>>,
     /// Reused for the address of the node a command goes to.
     target: NodeAddr,
+    /// Counts answered requests: one in `LATENCY_SAMPLE` is timed.
+    answered: u32,
 }
 
 impl Routes {
@@ -178,7 +180,6 @@ fn route_with<T>(
     let mut backoff = Backoff::default();
     let mut last_error: Option<Error> = None;
     let mut attempts: u32 = 0;
-    let probe = |node| probe::start(client.generation, node);
     loop {
         if attempts > 0 {
             now = Instant::now();
@@ -215,7 +216,7 @@ fn route_with<T>(
             },
         };
         if fail_fast && health.is_sick() {
-            health.failed_fast(&probe);
+            health.failed_fast(&|node| probe::start(client.generation, node));
             return Err(health.unavailable_error(true));
         }
         let budget = Budget {
@@ -227,7 +228,6 @@ fn route_with<T>(
                 slot,
                 seen_epoch: epoch,
                 health,
-                fail_fast,
             },
         };
         let result = routes.conns.exchange(addr, &client.params, &budget, |x| {
@@ -235,11 +235,11 @@ fn route_with<T>(
         });
         let error = match result {
             Ok(Reply::Done(value)) => {
-                health.answered(now.elapsed());
+                answered(&mut routes.answered, health, now);
                 return Ok(value);
             }
             Ok(Reply::Error(e)) => {
-                health.answered(now.elapsed());
+                answered(&mut routes.answered, health, now);
                 e
             }
             Err(e) => {
@@ -251,7 +251,9 @@ fn route_with<T>(
                     }
                     Next::GiveUp => return Err(e),
                     Next::NodeFailed => {
-                        let marked = health.failed(&e, client.config.node_fail_count, &probe);
+                        let marked = health.failed(&e, client.config.node_fail_count, &|node| {
+                            probe::start(client.generation, node)
+                        });
                         if fail_fast && marked == Marked::Sick {
                             return Err(e.counted_as(ErrorKind::Unavailable).with_advice(
                                 "; the node is marked unavailable (node-fail-fast=true): \
@@ -316,6 +318,18 @@ fn route_with<T>(
                 .refresh_map(client, epoch, Some(addr), deadline);
         }
         backoff.pause(deadline);
+    }
+}
+
+/// Counts a request `health`'s node answered, timing one in
+/// `LATENCY_SAMPLE` (the attempt began at `started`).
+#[inline(always)]
+fn answered(count: &mut u32, health: &NodeHealth, started: Instant) {
+    *count = count.wrapping_add(1);
+    if count.is_multiple_of(LATENCY_SAMPLE) {
+        health.answered_in(started.elapsed());
+    } else {
+        health.answered();
     }
 }
 

@@ -77,14 +77,13 @@ pub enum Watch<'a> {
     /// the nodes that learn of a failover first, over fresh connections:
     /// never the silent node, never the connection that waits.
     ///
-    /// With `fail_fast`, it is also given up once the node is marked
+    /// With `node-fail-fast`, it is also given up once the node is marked
     /// unavailable (by another thread's request: cluster/health.rs).
     Slot {
         client: &'a Client,
         slot: u16,
         seen_epoch: u64,
         health: &'a NodeHealth,
-        fail_fast: bool,
     },
     /// The request belongs to work that can be stopped.
     Stop(&'a Stopped<'a>),
@@ -101,9 +100,8 @@ impl Watch<'_> {
                 slot,
                 seen_epoch,
                 health,
-                fail_fast,
             } => {
-                if fail_fast && health.is_sick() {
+                if client.config.node_fail_fast && health.is_sick() {
                     return Err(health.unavailable_error(false));
                 }
                 slot_moved(client, slot, node, seen_epoch, deadline)
