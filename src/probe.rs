@@ -9,12 +9,13 @@
 //! map no longer has it as a master, or when the library is shut down
 //! (shutdown waits for it, as for a bulk read's workers: it holds sockets).
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
 use crate::cluster::health::NodeHealth;
-use crate::cluster::{self, Budget, ConnectionSet, Watch};
+use crate::cluster::{Budget, ConnectionSet, Watch};
 use crate::error::{Error, ErrorKind};
 use crate::lifecycle;
 
@@ -39,7 +40,7 @@ pub fn start(generation: u64, node: Arc<NodeHealth>) {
 
 fn run(generation: u64, node: Arc<NodeHealth>) {
     let _holds_sockets = lifecycle::BulkWorker::enter();
-    let mut conns = ConnectionSet::default();
+    let mut conns = Connections::default();
     loop {
         probe_until_done(generation, &node, &mut conns);
         if !node.prober_ends() {
@@ -48,9 +49,17 @@ fn run(generation: u64, node: Arc<NodeHealth>) {
     }
 }
 
+/// The prober's connections: one to the node it probes, and others to the
+/// nodes it reads the slot map from (kept, not one per read).
+#[derive(Default)]
+struct Connections {
+    probe: ConnectionSet,
+    map: RefCell<ConnectionSet>,
+}
+
 /// Probes `node` until it is well, no longer a master, or the library of
 /// `generation` is gone.
-fn probe_until_done(generation: u64, node: &NodeHealth, conns: &mut ConnectionSet) {
+fn probe_until_done(generation: u64, node: &NodeHealth, conns: &mut Connections) {
     loop {
         let Some(client) = lifecycle::live_client()
             .ok()
@@ -64,10 +73,14 @@ fn probe_until_done(generation: u64, node: &NodeHealth, conns: &mut ConnectionSe
         let started = Instant::now();
         let timeout = client.config.socket_timeout.min(PROBE_TIMEOUT);
         let deadline = started + timeout;
-        let watch = || look_around(&client, node, generation, deadline);
+        let map_conns = &conns.map;
+        let watch = || look_around(&client, node, generation, deadline, map_conns);
         let budget = Budget::until(deadline, timeout).watching(Watch::Stop(&watch));
         node.probed();
-        match conns.query(&node.addr, &client.params, &budget, &[b"PING"]) {
+        match conns
+            .probe
+            .query(&node.addr, &client.params, &budget, &[b"PING"])
+        {
             Ok(_) => {
                 node.well_again("it answered a probe");
                 return;
@@ -81,7 +94,7 @@ fn probe_until_done(generation: u64, node: &NodeHealth, conns: &mut ConnectionSe
             if now >= next {
                 break;
             }
-            if look_around(&client, node, generation, next).is_some() {
+            if look_around(&client, node, generation, next, &conns.map).is_some() {
                 return;
             }
             std::thread::sleep(TICK.min(next - now));
@@ -90,13 +103,15 @@ fn probe_until_done(generation: u64, node: &NodeHealth, conns: &mut ConnectionSe
 }
 
 /// Between slices of a probe and of the pause: re-reads the map (rate
-/// limited); an error when the probe is to end (the node's slots moved,
-/// the library was shut down or the node is well).
+/// limited, never from the node itself, over `map_conns`); an error when
+/// the probe is to end (the node's slots moved, the library was shut down
+/// or the node is well).
 fn look_around(
     client: &Client,
     node: &NodeHealth,
     generation: u64,
     deadline: Instant,
+    map_conns: &RefCell<ConnectionSet>,
 ) -> Option<Error> {
     if !lifecycle::is_live(generation) {
         return Some(Error::new(
@@ -107,11 +122,16 @@ fn look_around(
     if !node.is_sick() {
         return Some(Error::new(ErrorKind::Connection, "the node is well again"));
     }
-    client
-        .topology
-        .refresh_while_late(&node.addr, deadline, &mut |n| {
-            cluster::probe_map(client, n, deadline)
-        });
+    // Asked between slices of the probe's own wait, on other connections;
+    // a read of the map is never asked from inside another.
+    if let Ok(mut conns) = map_conns.try_borrow_mut() {
+        client
+            .topology
+            .refresh_while_late(&node.addr, deadline, &mut |n| {
+                let budget = Budget::until(deadline, client.params.socket_timeout);
+                conns.query(n, &client.params, &budget, &[b"CLUSTER", b"SLOTS"])
+            });
+    }
     slots_moved(client, node).then(|| Error::new(ErrorKind::Connection, "its slots moved"))
 }
 

@@ -110,6 +110,12 @@ impl Watch<'_> {
     }
 }
 
+/// The longest a waiting call spends re-reading the map at one slice: a
+/// replica answers `CLUSTER SLOTS` in about a millisecond, and a node that
+/// does not must not keep the call from its own reply (nor make it late
+/// enough to look like its node's fault).
+const LATE_REFRESH_BUDGET: Duration = Duration::from_millis(100);
+
 /// The `Watch::Slot` check.
 fn slot_moved(
     client: &Client,
@@ -129,9 +135,12 @@ fn slot_moved(
     };
     let mut to = moved();
     if to.is_none() {
+        // The caller is waiting on its own reply: the re-read may hold it
+        // up a little, never long (a node it asks may be silent too).
+        let until = deadline.min(Instant::now() + LATE_REFRESH_BUDGET);
         client
             .topology
-            .refresh_while_late(node, deadline, &mut |n| probe_map(client, n, deadline));
+            .refresh_while_late(node, until, &mut |n| probe_map(client, n, until));
         to = moved();
     }
     match to {
@@ -146,8 +155,8 @@ fn slot_moved(
 }
 
 /// `CLUSTER SLOTS` over a connection of its own, closed afterwards (the
-/// re-reads of the map while a node is late or unavailable).
-pub fn probe_map(client: &Client, node: &NodeAddr, deadline: Instant) -> Result<Value> {
+/// re-reads of the map while a reply is late).
+fn probe_map(client: &Client, node: &NodeAddr, deadline: Instant) -> Result<Value> {
     let mut conn = NodeConnection::open(node, &client.params, deadline)?;
     let left = deadline.saturating_duration_since(Instant::now());
     conn.set_timeout(client.params.socket_timeout.min(left))?;

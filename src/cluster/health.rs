@@ -429,6 +429,15 @@ impl Health {
         n
     }
 
+    /// Whether `addr` is marked unavailable (a refresh of the map does not
+    /// wait on it: see `Topology::refresh`).
+    pub fn is_sick(&self, addr: &NodeAddr) -> bool {
+        self.nodes
+            .lock()
+            .iter()
+            .any(|n| n.addr == *addr && n.is_sick())
+    }
+
     /// Every node known, in the order first met.
     pub fn all(&self) -> Vec<Arc<NodeHealth>> {
         self.nodes.lock().clone()

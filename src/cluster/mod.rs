@@ -25,5 +25,5 @@ pub mod redirect;
 pub mod restore_acl;
 pub mod topology;
 
-pub use budget::{probe_map, Budget, Stopped, Watch};
+pub use budget::{Budget, Stopped, Watch};
 pub use nodes::ConnectionSet;

@@ -395,7 +395,12 @@ impl Topology {
         let old = self.current();
         let rotation = state.next_candidate;
         state.next_candidate = state.next_candidate.wrapping_add(1);
-        let candidates = refresh_candidates(&old, &self.seeds(), rotation, avoid);
+        let mut candidates = refresh_candidates(&old, &self.seeds(), rotation, avoid);
+        // Nodes marked unavailable are asked last: each would cost a wait.
+        let (sick, mut well): (Vec<_>, Vec<_>) =
+            candidates.into_iter().partition(|c| self.health.is_sick(c));
+        well.extend(sick);
+        candidates = well;
         if self.ask(&old, &candidates, deadline, fetch) == Asked::NoAnswer {
             tracing::warn!("slot map refresh: no node answered CLUSTER SLOTS");
         }
@@ -421,7 +426,10 @@ impl Topology {
             return;
         }
         let old = self.current();
-        let candidates = late_candidates(&old, &self.seeds(), silent);
+        let mut candidates = late_candidates(&old, &self.seeds(), silent);
+        // Never a node marked unavailable: the caller is waiting already,
+        // and one more wait on a silent node is what it must not get.
+        candidates.retain(|c| !self.health.is_sick(c));
         if self.ask(&old, &candidates, deadline, fetch) == Asked::NoAnswer {
             tracing::debug!(
                 node = %silent,
@@ -893,5 +901,40 @@ mod tests {
         let asked_nodes = asked_nodes.borrow();
         assert_eq!(asked_nodes.len(), 2, "{asked_nodes:?}");
         assert_ne!(asked_nodes[1], "127.0.0.1:7004");
+    }
+
+    #[test]
+    fn refreshes_never_wait_on_a_node_marked_unavailable() {
+        let topo = Topology::new(vec![asked()], two_masters_with_replicas());
+        let deadline = Instant::now() + Duration::from_secs(1);
+        // Another master's reply is late; 7000 is marked unavailable.
+        let sick = NodeAddr::parse("127.0.0.1:7000").unwrap();
+        let e = Error::new(ErrorKind::Timeout, "no reply");
+        topo.health.of(&sick).failed(&e, 1, &|_| {});
+        let asked_nodes = std::cell::RefCell::new(Vec::new());
+        let mut silent = |n: &NodeAddr| {
+            asked_nodes.borrow_mut().push(n.to_string());
+            Err(Error::new(ErrorKind::Timeout, "no reply"))
+        };
+        topo.refresh_while_late(
+            &NodeAddr::parse("127.0.0.1:7001").unwrap(),
+            deadline,
+            &mut silent,
+        );
+        assert!(!asked_nodes.borrow().is_empty());
+        assert!(
+            !asked_nodes.borrow().contains(&"127.0.0.1:7000".to_string()),
+            "{:?}",
+            asked_nodes.borrow()
+        );
+        // A refresh after a failure asks it, but last.
+        asked_nodes.borrow_mut().clear();
+        topo.refresh(topo.epoch(), None, deadline, &mut silent);
+        let asked_nodes = asked_nodes.borrow();
+        assert_eq!(
+            asked_nodes.last().map(String::as_str),
+            Some("127.0.0.1:7000"),
+            "{asked_nodes:?}"
+        );
     }
 }
