@@ -147,11 +147,6 @@
 #define READERS_PER_NODE 1
 
 /**
- * The whole header: magic, checksum, version, algorithm, original length.
- */
-#define HEADER_LEN 18
-
-/**
  * Called by `ors_session_scan` once per session id (NUL-terminated, valid
  * during the call only). Return 0 to go on, anything else to stop.
  *
