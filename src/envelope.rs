@@ -25,6 +25,7 @@ use std::cell::RefCell;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::malloc_buf::MallocBuf;
+use crate::resp::KEEP_BUFFER_BYTES;
 
 /// The envelope's first bytes. NUL first (no text value starts with it),
 /// then a byte that is not valid at the start of UTF-8 and a CR LF that any
@@ -130,6 +131,11 @@ pub fn seal<'a>(settings: &Compression, value: &'a [u8], out: &'a mut Vec<u8>) -
 /// when compressing does not pay), so that it reads back as given.
 #[cold]
 fn seal_slow(settings: &Compression, value: &[u8], out: &mut Vec<u8>) -> bool {
+    // The buffer of a large value is not kept past the next small one
+    // (the calls' other buffers follow the same rule: resp.rs).
+    if out.capacity() > KEEP_BUFFER_BYTES && value.len() < KEEP_BUFFER_BYTES / 2 {
+        *out = Vec::new();
+    }
     let looks_sealed = is_sealed(value);
     if (value.len() < settings.min_bytes && !looks_sealed) || value.len() > u32::MAX as usize {
         return false;

@@ -89,7 +89,6 @@ pub fn put(
     );
     cmd.trim();
     give_back_if_large(scratch);
-    give_back_if_large(sealed);
     result.map_err(naming("SET"))
 }
 
@@ -112,12 +111,14 @@ pub fn get(client: &Client, calls: &mut Calls, id: SessionId<'_>) -> Result<Opti
             }
         },
     );
-    let value = result.map_err(naming("GET"))?;
-    match value {
-        Some(stored) => envelope::open_malloc(stored, client.config.max_value_bytes)
-            .map(Some)
-            .map_err(|e| e.at_node(routes.last_node())),
-        None => Ok(None),
+    match result {
+        // A compressed value (put with compression on): opened, out of line.
+        Ok(Some(stored)) if envelope::is_sealed(stored.as_slice()) => {
+            envelope::open_malloc(stored, client.config.max_value_bytes)
+                .map(Some)
+                .map_err(|e| e.at_node(routes.last_node()))
+        }
+        other => other.map_err(naming("GET")),
     }
 }
 
