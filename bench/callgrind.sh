@@ -20,6 +20,8 @@
 #   ORS_BENCH_PORT        first port of the cluster started here (default 7110)
 #   ORS_BENCH_NODES       use a running cluster at these seed nodes instead (nothing started)
 #   ORS_BENCH_VALUE_SIZE  value bytes (default 1024)
+#   ORS_BENCH_VALUE_FILE  the value is this file's bytes instead (ors_bench --value-file)
+#   ORS_BENCH_CONFIG_EXTRA more config keys, e.g. "compression=zstd"
 #   ORS_BENCH_TLS_DIR     certificate folder for --tls (with ORS_BENCH_NODES of a TLS cluster)
 #   ORS_BENCH_OUT         report file (default bench/callgrind-results.md)
 #   ORS_BENCH_LABEL       what the library is, for the report (e.g. "commit 95e9f02")
@@ -70,8 +72,12 @@ else
     STARTED=1
     NODES="127.0.0.1:$PORT;127.0.0.1:$((PORT + 1));127.0.0.1:$((PORT + 2))"
 fi
-CONFIG="redis-nodes=$NODES cluster-name=bench"
+CONFIG="redis-nodes=$NODES cluster-name=bench${ORS_BENCH_CONFIG_EXTRA:+ $ORS_BENCH_CONFIG_EXTRA}"
 BENCH_ARGS=(--config "$CONFIG" --threads 1 --value-size "$SIZE" --warmup-ops "$WARM" --quiet)
+if [[ -n "${ORS_BENCH_VALUE_FILE:-}" ]]; then
+    BENCH_ARGS+=(--value-file "$ORS_BENCH_VALUE_FILE")
+    SIZE=$(wc -c <"$ORS_BENCH_VALUE_FILE")
+fi
 [[ -z "${ORS_BENCH_TLS_DIR:-}" ]] || BENCH_ARGS+=(--tls "$ORS_BENCH_TLS_DIR")
 
 # Total Ir, allocator calls, and allocation call sites (caller -> malloc or

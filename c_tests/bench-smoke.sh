@@ -8,6 +8,8 @@
 #   - a timed run reports a rate, ordered percentiles and the mix's ratio of
 #     calls;
 #   - no session key outlives a run (every cycle ends with its delete);
+#   - compressed values: a corpus session under zstd and lz4 reads back as
+#     put, and bench/compression.py --smoke passes;
 #   - a failure is reported, not hidden: a standalone server is refused and
 #     the run exits 1; bad options exit 2.
 #
@@ -103,6 +105,25 @@ for addr in $("$CLI" -p "$PORT" cluster nodes | awk '$3 ~ /master/ { split($2, a
 done
 check "keys left: only the $expect_left sessions of the run without deletes (found $left)" \
     test "$left" = "$expect_left"
+
+# Compressed values (docs/compression.md; the figures are
+# bench/compression.py's): a corpus session (bench/corpus.py) under zstd and
+# lz4, every get checked against what was put; then that script's own short
+# run on this cluster (every setting reads back what it wrote and stores the
+# corpus in less memory than off).
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+corpus_dir=$(mktemp -d)
+trap 'rm -rf "$corpus_dir"' EXIT
+python3 "$REPO/bench/corpus.py" --count 21 --out "$corpus_dir" >/dev/null 2>&1
+session=$(ls -S "$corpus_dir"/session-*.json | sed -n 11p)
+for setting in zstd lz4; do
+    line=$("$BENCH" --config "$CONFIG compression=$setting" --quiet --threads 2 --ops 20 --warmup-ops 2 \
+        --value-file "$session" | grep '^RESULT ') || line="failed"
+    check "compression=$setting, a $(wc -c <"$session")-byte corpus session: 0 errors, every get checked" \
+        test "$(field errors "$line")" = 0
+    check "compression=$setting: 60 calls per thread counted" test "$(field calls "$line")" = 120
+done
+check "bench/compression.py --smoke" python3 "$REPO/bench/compression.py" --smoke --reuse --port "$PORT"
 
 # Failures are reported.
 set +e

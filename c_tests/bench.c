@@ -15,6 +15,10 @@
  *                     from DIR/ca.pem, DIR/client.pem, DIR/client.key
  *   --threads T       worker threads (4)
  *   --value-size B    bytes per value (1024)
+ *   --value-file F    the value is F's bytes (a corpus session, for
+ *                     bench/compression.py) instead of random bytes; its size
+ *                     replaces --value-size. Each put still stamps its first
+ *                     16 bytes, so every session's value differs.
  *   --duration S      measured seconds (5; may be fractional)
  *   --warmup S        seconds before measuring (1)
  *   --mix P:G:D       calls per session: P puts (the first creates, the others
@@ -87,6 +91,8 @@ enum phase { PHASE_WARMUP = 0, PHASE_MEASURE = 1, PHASE_STOP = 2 };
 struct options {
     const char *config;
     const char *tls_dir;
+    const char *value_file;
+    uint8_t *file_value;
     int threads;
     size_t value_size;
     double duration;
@@ -396,6 +402,10 @@ static void worker_setup(struct worker *w)
     if (w->rng == 0) {
         w->rng = 1;
     }
+    if (opt.file_value != NULL) {
+        memcpy(w->value, opt.file_value, opt.value_size);
+        return;
+    }
     for (i = 0; i < opt.value_size; i++) {
         w->value[i] = (uint8_t)(xorshift(&w->rng) >> 24);
     }
@@ -463,8 +473,8 @@ static void usage(const char *why)
         fprintf(stderr, "ors_bench: %s\n", why);
     }
     fprintf(stderr,
-            "usage: ors_bench [--config STR] [--tls DIR] [--threads T] [--value-size B] [--duration S]\n"
-            "                 [--warmup S] [--mix P:G:D | --get-pct PCT] [--ttl S] [--ops N [--warmup-ops N]]\n"
+            "usage: ors_bench [--config STR] [--tls DIR] [--threads T] [--value-size B | --value-file F]\n"
+            "                 [--duration S] [--warmup S] [--mix P:G:D | --get-pct PCT] [--ttl S] [--ops N [--warmup-ops N]]\n"
             "                 [--slots LO-HI] [--rss-every S] [--rss-probe N [--probe-cycles N]]\n"
             "                 [--phase-lines] [--quiet]\n"
             "(see the comment at the top of c_tests/bench.c)\n");
@@ -511,6 +521,8 @@ static void parse_mix(const char *s)
     opt.mix_del = d;
 }
 
+static void load_value_file(const char *path);
+
 static void parse_args(int argc, char **argv)
 {
     int i;
@@ -550,6 +562,9 @@ static void parse_args(int argc, char **argv)
         } else if (strcmp(a, "--value-size") == 0 || strcmp(a, "-s") == 0) {
             NEED_VALUE();
             opt.value_size = (size_t)parse_int(v, a, 0, 512LL * 1024 * 1024);
+        } else if (strcmp(a, "--value-file") == 0) {
+            NEED_VALUE();
+            opt.value_file = v;
         } else if (strcmp(a, "--duration") == 0 || strcmp(a, "-d") == 0) {
             NEED_VALUE();
             opt.duration = parse_seconds(v, a, 0.01);
@@ -605,6 +620,27 @@ static void parse_args(int argc, char **argv)
         }
 #undef NEED_VALUE
     }
+    if (opt.value_file != NULL) {
+        load_value_file(opt.value_file);
+    }
+}
+
+/* Reads the --value-file: its bytes become every worker's value. */
+static void load_value_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    long size;
+    if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fprintf(stderr, "ors_bench: --value-file %s: %s\n", path, strerror(errno));
+        exit(2);
+    }
+    opt.value_size = (size_t)size;
+    opt.file_value = malloc(opt.value_size > 0 ? opt.value_size : 1);
+    if (opt.file_value == NULL || fread(opt.file_value, 1, opt.value_size, f) != opt.value_size) {
+        fprintf(stderr, "ors_bench: --value-file %s: could not read %ld bytes\n", path, size);
+        exit(2);
+    }
+    fclose(f);
 }
 
 static char *full_config(void)

@@ -14,7 +14,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked --quiet
 fi
 targets=("$@")
-((${#targets[@]} > 0)) || targets=(config session_id reply reply_oracle)
+((${#targets[@]} > 0)) || targets=(config session_id reply reply_oracle envelope)
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 for target in "${targets[@]}"; do

@@ -25,6 +25,7 @@
 //! connection.rs, connection/
 //!                         one node: connect (socket.rs), TLS (stream.rs, tls.rs),
 //!                         deadline-bounded waits (wait.rs, wire.rs)
+//! envelope.rs             compressed values: the one sealer and opener (docs/compression.md)
 //! reply.rs, resp.rs       the RESP2 reader and encoder; malloc_buf.rs values handed to C
 //! config/                 the config string: one table of keys (options.rs), addresses
 //! error.rs                errors classified once; stats.rs, logging.rs
@@ -49,6 +50,7 @@ mod bulk;
 mod client;
 mod cluster;
 mod connection;
+pub mod envelope;
 mod fork;
 mod lifecycle;
 mod logging;

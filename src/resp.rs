@@ -51,7 +51,7 @@ pub fn push_bulk_decimal(out: &mut Vec<u8>, n: u64) {
 
 /// A buffer grown past this for a large value is given back after the
 /// call, so that one multi-MiB session does not pin memory in every thread.
-const KEEP_BUFFER_BYTES: usize = 256 * 1024;
+pub(crate) const KEEP_BUFFER_BYTES: usize = 256 * 1024;
 
 /// Frees `buf` if a large value grew it past `KEEP_BUFFER_BYTES`.
 pub fn give_back_if_large(buf: &mut Vec<u8>) {

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 
 use crate::client::Client;
 use crate::connection::Exchange;
+use crate::envelope;
 use crate::error::{Error, ErrorKind, ReplyClass, Result};
 use crate::keys::{KeyBuilder, SessionId};
 use crate::malloc_buf::MallocBuf;
@@ -37,6 +38,8 @@ pub struct Calls {
     cmd: Command,
     /// Where TLS joins a put's parts into one record.
     scratch: Vec<u8>,
+    /// Where a put's value is compressed (`envelope::seal`).
+    sealed: Vec<u8>,
 }
 
 impl Calls {
@@ -69,7 +72,9 @@ pub fn put(
         routes,
         cmd,
         scratch,
+        sealed,
     } = calls;
+    let data = envelope::seal(&client.config.compression, data, sealed);
     pack_set(cmd, &client.keys, id, data.len(), ttl, WaitFor::of(client));
     let result = route_write(
         client,
@@ -106,7 +111,15 @@ pub fn get(client: &Client, calls: &mut Calls, id: SessionId<'_>) -> Result<Opti
             }
         },
     );
-    result.map_err(naming("GET"))
+    match result {
+        // A compressed value (put with compression on): opened, out of line.
+        Ok(Some(stored)) if envelope::is_sealed(stored.as_slice()) => {
+            envelope::open_malloc(stored, client.config.max_value_bytes)
+                .map(Some)
+                .map_err(|e| e.at_node(routes.last_node()))
+        }
+        other => other.map_err(naming("GET")),
+    }
 }
 
 /// Returns whether a session was removed.

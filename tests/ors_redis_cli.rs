@@ -1328,7 +1328,8 @@ fn export_import() {
         ));
     }
     let started = Instant::now();
-    put_sessions(&source, &sessions);
+    // Written compressed: the export still holds what ORS gave.
+    put_sessions(&format!("{source} compression=zstd"), &sessions);
     eprintln!(
         "ors_redis_cli: {} sessions written through the library in {:.1} s",
         sessions.len(),
@@ -1401,6 +1402,21 @@ fn export_import() {
         ors_bytes(&["sessions", "get", "empty"], &target),
         (0, Vec::new())
     );
+    // The import writes per the target's config: plain here, compressed
+    // below; `sessions get` returns the given bytes either way.
+    let strlen = |id: &str| {
+        let key = format!("ORS:{NAME}:{{{id}}}");
+        cli_out(weak_port(), &["-c", "STRLEN", &key])
+            .trim()
+            .parse::<usize>()
+            .unwrap_or(0)
+    };
+    assert_eq!(sessions[13].0, b"m-10");
+    assert_eq!(
+        strlen("m-10"),
+        370,
+        "imported with compression=off: as given"
+    );
 
     // Imports the whole export with --overwrite: every session written.
     let overwrite_all = |config: &str| {
@@ -1425,11 +1441,20 @@ fn export_import() {
     assert_eq!(n(&env["result"]["kept_existing"]), total);
     assert_eq!(n(&env["result"]["imported"]), 0.0);
     assert_eq!(cli_out(weak_port(), &["-c", "GET", &key]).trim(), "newer");
-    overwrite_all(&target);
+    overwrite_all(&format!("{target} compression=lz4"));
     assert_eq!(
         ors_bytes(&["sessions", "get", "m-1"], &target).1,
         sessions[4].1,
         "m-1 replaced by the exported value"
+    );
+    assert!(
+        strlen("m-10") < 370,
+        "imported with compression=lz4: compressed"
+    );
+    assert_eq!(
+        ors_bytes(&["sessions", "get", "m-10"], &target).1,
+        sessions[13].1,
+        "and read back as given"
     );
 
     // A stream written by hand, exported ten minutes ago: the session with

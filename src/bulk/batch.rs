@@ -5,7 +5,10 @@
 use std::ops::Range;
 
 use crate::config::NodeAddr;
+use crate::envelope;
+use crate::error::Error;
 use crate::logging::Captured;
+use crate::resp;
 
 /// One session as the caller sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +39,8 @@ pub struct Batch {
     items: Vec<Item>,
     /// Log lines of the worker, delivered on the caller's thread.
     pub(super) log: Option<Captured>,
+    /// Where a compressed value waits while it is opened in the arena.
+    scratch: Vec<u8>,
 }
 
 /// Where a batch stood before a slot was added: the slot is cut off again
@@ -106,6 +111,19 @@ impl Batch {
             value: end - value_len..end,
             pttl_ms,
         });
+    }
+
+    /// Opens the `stored_len` bytes last appended to the value arena (a
+    /// compressed value becomes the value ORS gave, at most `max` bytes);
+    /// returns the value's length. On an error those bytes are dropped.
+    pub fn open_appended(&mut self, stored_len: usize, max: usize) -> Result<usize, Error> {
+        let start = self.values.len() - stored_len;
+        let opened = envelope::open_in_arena(&mut self.values, start, max, &mut self.scratch);
+        if opened.is_err() {
+            self.values.truncate(start);
+        }
+        resp::give_back_if_large(&mut self.scratch);
+        opened
     }
 
     /// Sets the time to live of the last session added.

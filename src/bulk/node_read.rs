@@ -168,7 +168,7 @@ impl<'a> NodeReader<'a> {
             self.pack_values(&stable);
             let budget = self.budget(stopped);
             let read = conns.exchange(node, params, &budget, |x| {
-                self.read_values(x, &stable, batch, &mut out)
+                self.read_values(x, node, &stable, batch, &mut out)
             });
             if let Err(e) = read {
                 out.node_error = Some(e);
@@ -300,6 +300,7 @@ impl<'a> NodeReader<'a> {
     fn read_values(
         &self,
         x: &mut Exchange<'_, '_>,
+        node: &NodeAddr,
         stable: &[Listed],
         batch: &mut Batch,
         out: &mut Outcome,
@@ -313,7 +314,7 @@ impl<'a> NodeReader<'a> {
             let mut verdict = Verdict::Fine;
             for key in &listed.keys {
                 let Some(id) = self.id_of(key) else { continue };
-                let got = match read_session(x, batch, id, want) {
+                let got = match read_session(x, batch, id, want, self.max_value()) {
                     Ok(got) => got,
                     Err(e) => {
                         batch.cut(mark);
@@ -323,7 +324,7 @@ impl<'a> NodeReader<'a> {
                 };
                 if let Err(e) = got {
                     if matches!(verdict, Verdict::Fine) {
-                        verdict = self.value_verdict(&e, id);
+                        verdict = self.refused_verdict(e, id, node);
                     }
                 }
             }
@@ -336,6 +337,26 @@ impl<'a> NodeReader<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The largest value the read takes (`max-value-bytes`), compressed
+    /// values as they decompress.
+    fn max_value(&self) -> usize {
+        self.client.config.max_value_bytes
+    }
+
+    /// What a session that could not be read means for its slot: an error
+    /// reply is judged by [`Self::value_verdict`]; a value that cannot be
+    /// opened (a corrupt or oversized envelope) ends the read, naming the
+    /// node and the session.
+    fn refused_verdict(&self, refused: Refused, id: &[u8], node: &NodeAddr) -> Verdict {
+        match refused {
+            Refused::Reply(e) => self.value_verdict(&e, id),
+            Refused::Value(e) => Verdict::Fatal(
+                e.with_advice(&format!(" (session '{}')", String::from_utf8_lossy(id)))
+                    .at_node(node),
+            ),
+        }
     }
 
     /// What an error reply to a session's GET or PTTL means for its slot.
@@ -437,14 +458,16 @@ impl<'a> NodeReader<'a> {
             let mut verdict = Verdict::Fine;
             for key in &keys {
                 let Some(id) = self.id_of(key) else { continue };
-                match read_session(x, batch, id, want)? {
+                match read_session(x, batch, id, want, self.max_value())? {
                     Ok(()) => {}
-                    Err(e) if matches!(e.class(), ReplyClass::Ask | ReplyClass::Moved) => {
+                    Err(Refused::Reply(e))
+                        if matches!(e.class(), ReplyClass::Ask | ReplyClass::Moved) =>
+                    {
                         elsewhere.push(key)
                     }
                     Err(e) => {
                         if matches!(verdict, Verdict::Fine) {
-                            verdict = self.value_verdict(&e, id);
+                            verdict = self.refused_verdict(e, id, source);
                         }
                     }
                 }
@@ -486,7 +509,10 @@ impl<'a> NodeReader<'a> {
         };
         ask_for(x, &[b"GET", key])?;
         match x.receive_bulk_append(&mut batch.values)? {
-            Appended::Data(n) => batch.push_appended(id, n, None),
+            Appended::Data(n) => match batch.open_appended(n, self.max_value()) {
+                Ok(len) => batch.push_appended(id, len, None),
+                Err(e) => return Ok(self.refused_verdict(Refused::Value(e), id, target)),
+            },
             Appended::Nil => return Ok(Verdict::Fine),
             Appended::Other(Value::ServerError(e)) => return Ok(self.value_verdict(&e, id)),
             Appended::Other(other) => {
@@ -537,15 +563,25 @@ fn pack_reads(packed: &mut Vec<u8>, key: &[u8], want: Want) {
     }
 }
 
-/// Reads the replies `pack_reads` asked for one session into the batch.
-/// The outer error is an I/O error (the connection is out of step); the
-/// inner one an error reply.
+/// Why one session could not be read, the connection still in step.
+enum Refused {
+    /// An error reply to its GET or PTTL.
+    Reply(ServerError),
+    /// Its value could not be opened (`envelope`).
+    Value(Error),
+}
+
+/// Reads the replies `pack_reads` asked for one session into the batch,
+/// compressed values opened (at most `max` bytes). The outer error is an
+/// I/O error (the connection is out of step); the inner one says why the
+/// session was not read.
 fn read_session(
     x: &mut Exchange<'_, '_>,
     batch: &mut Batch,
     id: &[u8],
     want: Want,
-) -> Result<std::result::Result<(), ServerError>> {
+    max: usize,
+) -> Result<std::result::Result<(), Refused>> {
     if want == Want::Ids {
         return Ok(match x.receive()? {
             Value::Int(0) => Ok(()),
@@ -553,10 +589,10 @@ fn read_session(
                 batch.push_appended(id, 0, None);
                 Ok(())
             }
-            Value::ServerError(e) => Err(e),
-            other => Err(ServerError::new(format!(
+            Value::ServerError(e) => Err(Refused::Reply(e)),
+            other => Err(Refused::Reply(ServerError::new(format!(
                 "ERR unexpected EXISTS reply {other:?}"
-            ))),
+            )))),
         });
     }
     let with_ttl = want == Want::ValuesAndTtl;
@@ -576,19 +612,25 @@ fn read_session(
     };
     let mut failed = None;
     let pushed = match got {
-        Appended::Data(n) => {
-            batch.push_appended(id, n, None);
-            true
-        }
+        Appended::Data(n) => match batch.open_appended(n, max) {
+            Ok(len) => {
+                batch.push_appended(id, len, None);
+                true
+            }
+            Err(e) => {
+                failed = Some(Refused::Value(e));
+                false
+            }
+        },
         Appended::Nil => false,
         Appended::Other(Value::ServerError(e)) => {
-            failed = Some(e);
+            failed = Some(Refused::Reply(e));
             false
         }
         Appended::Other(other) => {
-            failed = Some(ServerError::new(format!(
+            failed = Some(Refused::Reply(ServerError::new(format!(
                 "ERR unexpected GET reply {other:?}"
-            )));
+            ))));
             false
         }
     };
@@ -601,7 +643,7 @@ fn read_session(
                 if pushed {
                     batch.pop();
                 }
-                failed = Some(e);
+                failed = Some(Refused::Reply(e));
             }
             _ => {}
         }

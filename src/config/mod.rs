@@ -16,6 +16,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::envelope::Compression;
 use crate::error::{Error, Result};
 use crate::keys::ClusterName;
 
@@ -111,6 +112,9 @@ pub struct Config {
     pub wait_replicas: u32,
     pub wait_timeout: Duration,
     pub max_value_bytes: usize,
+    /// What put and import write: `compression`, `compression-level`,
+    /// `compression-min-bytes`.
+    pub compression: Compression,
     pub log_level: LogLevel,
 }
 
@@ -166,6 +170,7 @@ impl Config {
             wait_replicas: 0,
             wait_timeout: Duration::ZERO,
             max_value_bytes: 0,
+            compression: Compression::default(),
             log_level: LogLevel::Off,
         })
     }
@@ -311,6 +316,27 @@ mod tests {
     }
 
     #[test]
+    fn compression_keys() {
+        let c = parse(BASE).unwrap();
+        assert_eq!(c.compression, Compression::default());
+        assert_eq!(c.compression.algorithm, crate::envelope::Algorithm::Off);
+        let c = parse(&format!(
+            "{BASE} compression=zstd compression-level=9 compression-min-bytes=0"
+        ))
+        .unwrap();
+        assert_eq!(c.compression.algorithm, crate::envelope::Algorithm::Zstd);
+        assert_eq!((c.compression.level, c.compression.min_bytes), (9, 0));
+        let e = parse(&format!("{BASE} compression=gzip")).unwrap_err();
+        assert!(
+            e.message.contains("not one of off, lz4, zstd"),
+            "{}",
+            e.message
+        );
+        assert!(parse(&format!("{BASE} compression-level=20")).is_err());
+        assert!(parse(&format!("{BASE} compression-level=0")).is_err());
+    }
+
+    #[test]
     fn booleans_and_levels() {
         for (text, want) in [
             ("true", true),
@@ -418,6 +444,13 @@ mod tests {
             ("wait-replicas", "".into(), "wait-replicas=1".into()),
             ("wait-timeout", "".into(), "wait-timeout=9".into()),
             ("max-value-bytes", "".into(), "max-value-bytes=9".into()),
+            ("compression", "".into(), "compression=zstd".into()),
+            ("compression-level", "".into(), "compression-level=9".into()),
+            (
+                "compression-min-bytes",
+                "".into(),
+                "compression-min-bytes=9".into(),
+            ),
             ("log-level", "".into(), "log-level=info".into()),
         ];
         let names: Vec<&str> = cases.iter().map(|c| c.0).collect();
@@ -462,6 +495,9 @@ mod tests {
                 "wait-replicas",
                 "wait-timeout",
                 "max-value-bytes",
+                "compression",
+                "compression-level",
+                "compression-min-bytes",
                 "log-level",
             ]
         );

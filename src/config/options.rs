@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{AddressMap, Backend, Config, LogLevel, NodeAddr, Secret};
+use crate::envelope::Algorithm;
 use crate::error::{Error, Result};
 use crate::keys::ClusterName;
 
@@ -242,6 +243,31 @@ pub static KEYS: &[KeySpec] = &[
         secret: false,
         field: field!(max_value_bytes = |v: &Value<'_>| v.number(0, MAX_VALUE_LIMIT, "bytes")),
     },
+    // The writer's side only: every version from this one on reads both
+    // plain and compressed values, whatever these say (docs/compression.md).
+    KeySpec {
+        name: "compression",
+        default: KeyDefault::Value("off"),
+        live: true,
+        secret: false,
+        field: field!(compression.algorithm = Value::algorithm),
+    },
+    KeySpec {
+        name: "compression-level",
+        default: KeyDefault::Value("3"),
+        live: true,
+        secret: false,
+        field: field!(compression.level = |v: &Value<'_>| v.number(1, 19, "zstd levels")),
+    },
+    KeySpec {
+        name: "compression-min-bytes",
+        default: KeyDefault::Value("256"),
+        live: true,
+        secret: false,
+        field: field!(
+            compression.min_bytes = |v: &Value<'_>| v.number(0, MAX_VALUE_LIMIT, "bytes")
+        ),
+    },
     KeySpec {
         name: "log-level",
         default: KeyDefault::Value("warn"),
@@ -473,6 +499,15 @@ impl Value<'_> {
     fn millis(&self) -> Result<Duration> {
         self.number(1, MAX_MILLIS, "milliseconds")
             .map(Duration::from_millis)
+    }
+
+    fn algorithm(&self) -> Result<Algorithm> {
+        Algorithm::parse(self.text).ok_or_else(|| {
+            Error::config(format!(
+                "config: compression {} is not one of off, lz4, zstd",
+                self.shown()
+            ))
+        })
     }
 
     fn log_level(&self) -> Result<LogLevel> {

@@ -8,6 +8,7 @@
 //! `MEMORY USAGE` (or refuses it) the cost is estimated from `STRLEN` and the
 //! key's length with the allocator's size classes.
 
+use super::compression::{self, CompressionSample};
 use ors_redis::operator::recommend::{
     self, HOST_WARN_PERCENT, MEMORY_HEADROOM, PROJECTION_WARN_PERCENT,
 };
@@ -132,6 +133,8 @@ pub struct MasterUsage {
 #[derive(Debug, Clone)]
 pub struct Measured {
     pub sample: Sample,
+    /// What compression would save on the sample (none without a sample).
+    pub compression: Option<CompressionSample>,
     pub masters: Vec<MasterUsage>,
     pub sessions: u64,
 }
@@ -180,6 +183,11 @@ pub fn measure(
         }
     }
     let sample = summarize(&costs, no_memory_usage);
+    let compression = if picks > 0 {
+        Some(compression::measure(admin, &masters, &to_sample)?)
+    } else {
+        None
+    };
 
     let hosts = node_hosts(admin);
     let mut usage = Vec::with_capacity(masters.len());
@@ -198,6 +206,7 @@ pub fn measure(
     }
     Ok(Measured {
         sample,
+        compression,
         sessions: total,
         masters: usage,
     })

@@ -2,6 +2,7 @@
 //! measurement of the live cluster and a projection (`measure.rs`), printed
 //! here as tables or one JSON envelope.
 
+mod compression;
 mod measure;
 
 use serde::Serialize;
@@ -95,6 +96,56 @@ pub fn run(ctx: &Ctx, args: &CapacityArgs) -> i32 {
         EXIT_FAIL
     } else {
         EXIT_OK
+    }
+}
+
+/// The compression table: now, then each algorithm and level.
+fn compression_text(c: &compression::CompressionSample, m: &Measured) -> String {
+    let mut out = format!(
+        "\nCompression, on the {} sampled session(s): {} stored compressed now, \
+         stored/given {:.2}\n",
+        c.sessions,
+        c.enveloped,
+        c.ratio_now()
+    );
+    let mut headers = vec!["SETTING", "STORED/GIVEN", "PER SESSION"];
+    let names: Vec<String> = m
+        .masters
+        .iter()
+        .map(|u| format!("SAVED ON {}", u.node))
+        .collect();
+    headers.extend(names.iter().map(String::as_str));
+    let mut table = Table::new(&headers);
+    let mut now = vec![
+        "now".to_string(),
+        format!("{:.2}", c.ratio_now()),
+        format!("{:.0} B", c.bytes_per_session_now),
+    ];
+    now.extend(m.masters.iter().map(|_| "-".to_string()));
+    table.row(now);
+    for choice in &c.options {
+        let mut row = vec![
+            choice.name.clone(),
+            format!("{:.2}", choice.ratio),
+            format!("{:.0} B", choice.bytes_per_session),
+        ];
+        row.extend(
+            m.masters
+                .iter()
+                .map(|u| signed_bytes(c.saved_on(choice, u.sessions))),
+        );
+        table.row(row);
+    }
+    out.push_str(&table.render());
+    out.push_str("(compression=, compression-level=: docs/compression.md)\n");
+    out
+}
+
+fn signed_bytes(n: f64) -> String {
+    if n < 0.0 {
+        format!("-{}", human_bytes((-n) as u64))
+    } else {
+        human_bytes(n as u64)
     }
 }
 
@@ -227,6 +278,9 @@ fn to_text(ctx: &Ctx, r: &Report) -> String {
         },
     ]);
     out.push_str(&measured.render());
+    if let Some(c) = &r.measured.compression {
+        out.push_str(&compression_text(c, &r.measured));
+    }
 
     if !r.projections.is_empty() {
         out.push('\n');
@@ -281,7 +335,27 @@ struct CapacityOut<'a> {
     rules: RulesOut,
     measured: MeasuredOut,
     projection: ProjectionOut,
+    /// Null without a sample.
+    compression: Option<CompressionOut>,
     findings: Vec<FindingOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct CompressionOut {
+    sampled: u64,
+    compressed_now: u64,
+    stored_over_given_now: f64,
+    bytes_per_session_now: f64,
+    settings: Vec<CompressionChoiceOut>,
+}
+
+#[derive(Serialize)]
+struct CompressionChoiceOut {
+    setting: String,
+    stored_over_given: f64,
+    bytes_per_session: f64,
+    /// Per master (as `projection.masters`), bytes saved against now.
+    saved_bytes_per_master: Vec<f64>,
 }
 
 #[derive(Serialize)]
@@ -411,6 +485,27 @@ fn to_json<'a>(ctx: &'a Ctx, r: &'a Report) -> CapacityOut<'a> {
             }),
             masters: r.projections.iter().map(master_out).collect(),
         },
+        compression: r.measured.compression.as_ref().map(|c| CompressionOut {
+            sampled: c.sessions,
+            compressed_now: c.enveloped,
+            stored_over_given_now: c.ratio_now(),
+            bytes_per_session_now: c.bytes_per_session_now,
+            settings: c
+                .options
+                .iter()
+                .map(|choice| CompressionChoiceOut {
+                    setting: choice.name.clone(),
+                    stored_over_given: choice.ratio,
+                    bytes_per_session: choice.bytes_per_session,
+                    saved_bytes_per_master: r
+                        .measured
+                        .masters
+                        .iter()
+                        .map(|u| c.saved_on(choice, u.sessions).round())
+                        .collect(),
+                })
+                .collect(),
+        }),
         findings: r
             .findings
             .iter()

@@ -63,7 +63,37 @@ pub fn evaluate(facts: &Facts) -> Vec<Check> {
     auth(facts, &mut out);
     tls(facts, &mut out);
     round_trips(facts, &mut out);
+    compressed_values(facts, &mut out);
     out
+}
+
+/// How many sampled sessions are compressed: before any is, an older
+/// ors-redis (which does not read the envelope) may still run; once some
+/// are, every reader must be on a version that reads them
+/// (docs/compression.md).
+fn compressed_values(facts: &Facts, out: &mut Vec<Check>) {
+    let (status, detail) = match &facts.envelopes {
+        Err(e) => (Status::Warn, format!("could not sample the sessions: {e}")),
+        Ok(s) if s.sampled == 0 => (Status::Pass, "no session to sample".to_string()),
+        Ok(s) if s.enveloped == 0 => (
+            Status::Pass,
+            format!(
+                "0 of {} sampled sessions compressed: any ors-redis version reads them",
+                s.sampled
+            ),
+        ),
+        Ok(s) => (
+            Status::Pass,
+            format!(
+                "{} of {} sampled sessions compressed ({:.0}%): every ORS and tool of this \
+                 cluster name must run a version that reads compressed values (docs/compression.md)",
+                s.enveloped,
+                s.sampled,
+                100.0 * s.enveloped as f64 / s.sampled as f64
+            ),
+        ),
+    };
+    out.push(check("compressed_values", None, status, detail));
 }
 
 fn reachable(facts: &Facts) -> impl Iterator<Item = &NodeFacts> {
@@ -843,7 +873,36 @@ mod tests {
             tls: true,
             topology_source: "CLUSTER NODES",
             restore_lacks: None,
+            envelopes: Ok(super::super::facts::EnvelopeSample {
+                sampled: 600,
+                enveloped: 0,
+            }),
         }
+    }
+
+    #[test]
+    fn compressed_values_are_counted() {
+        let detail = |envelopes| {
+            let mut facts = healthy(true);
+            facts.envelopes = envelopes;
+            let checks = evaluate(&facts);
+            let c = checks.iter().find(|c| c.id == "compressed_values").unwrap();
+            (c.status, c.detail.clone())
+        };
+        let (status, text) = detail(Ok(super::super::facts::EnvelopeSample {
+            sampled: 600,
+            enveloped: 150,
+        }));
+        assert_eq!(status, Status::Pass);
+        assert!(
+            text.starts_with("150 of 600 sampled sessions compressed (25%)"),
+            "{text}"
+        );
+        let (_, text) = detail(Ok(Default::default()));
+        assert_eq!(text, "no session to sample");
+        let (status, text) = detail(Err("NOPERM".into()));
+        assert_eq!(status, Status::Warn);
+        assert!(text.contains("NOPERM"));
     }
 
     fn status_of(checks: &[Check], name: &str) -> Vec<Status> {

@@ -5,7 +5,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ors_redis::operator::{parse_info, recommend, restore_acl, Error, NodeAddr, ReplyClass};
+use ors_redis::envelope;
+use ors_redis::operator::{
+    parse_info, recommend, restore_acl, Error, ErrorKind, KeyBuilder, NodeAddr, NodeCursor, Page,
+    ReplyClass, Value,
+};
 
 use crate::cluster::Cluster;
 
@@ -136,7 +140,22 @@ pub struct Facts {
     /// A master refused `CLUSTER GETKEYSINSLOT` (NOPERM): what the restore
     /// lacks and the ACL line that adds it (`restore_acl::advice`).
     pub restore_lacks: Option<String>,
+    /// Sampled sessions whose value is compressed (in the envelope), or
+    /// why none could be sampled.
+    pub envelopes: std::result::Result<EnvelopeSample, String>,
 }
+
+/// How many of a sample of stored sessions are compressed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EnvelopeSample {
+    pub sampled: u64,
+    pub enveloped: u64,
+}
+
+/// Sessions sampled per master (the first SCAN pages), for the envelope count.
+pub const ENVELOPE_SAMPLE_PER_MASTER: usize = 200;
+/// SCAN pages asked per master at most while sampling.
+const ENVELOPE_SAMPLE_PAGES: usize = 20;
 
 /// Asks every node of the cluster for what [`evaluate`] checks.
 pub fn gather(admin: &mut Cluster) -> Facts {
@@ -171,7 +190,49 @@ pub fn gather(admin: &mut Cluster) -> Facts {
         },
         tls: admin.config().tls.enabled,
         topology_source,
+        envelopes: sample_envelopes(admin).map_err(|e| e.message),
     }
+}
+
+/// Reads the first bytes (`GETRANGE key 0 7`, whatever the value's size) of
+/// up to [`ENVELOPE_SAMPLE_PER_MASTER`] sessions per master and counts
+/// those in the compressed values' envelope: where a site stands before an
+/// older ors-redis, which does not read them, could meet one.
+fn sample_envelopes(admin: &mut Cluster) -> ors_redis::operator::Result<EnvelopeSample> {
+    let pattern = KeyBuilder::new(&admin.config().cluster_name)
+        .session_pattern(b"")
+        .map_err(Error::invalid)?;
+    let last = (envelope::MAGIC.len() - 1).to_string();
+    let mut out = EnvelopeSample::default();
+    for node in admin.masters() {
+        let mut cursor = NodeCursor::default();
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for _ in 0..ENVELOPE_SAMPLE_PAGES {
+            if cursor.is_done() || keys.len() >= ENVELOPE_SAMPLE_PER_MASTER {
+                break;
+            }
+            let reply = admin.query(&node, &cursor.command(&pattern))?;
+            let page = Page::parse(reply).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Server,
+                    format!("node {node}: unexpected SCAN reply"),
+                )
+            })?;
+            keys.extend(cursor.advance(page).map_err(|e| e.at_node(&node))?);
+        }
+        keys.truncate(ENVELOPE_SAMPLE_PER_MASTER);
+        let commands: Vec<Vec<&[u8]>> = keys
+            .iter()
+            .map(|k| vec![&b"GETRANGE"[..], k, b"0", last.as_bytes()])
+            .collect();
+        for reply in admin.pipeline(&node, &commands)? {
+            if let Value::BulkString(prefix) = reply {
+                out.sampled += 1;
+                out.enveloped += u64::from(envelope::is_sealed(&prefix));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn ask_node(

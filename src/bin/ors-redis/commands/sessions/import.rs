@@ -29,6 +29,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use ors_redis::envelope;
 use ors_redis::operator::{
     may_repeat, Error, KeyBuilder, NodeAddr, Reply, ReplyClass, Result, ServerError, SessionId,
     Unanswered, Value,
@@ -477,6 +478,8 @@ fn run_import<R: io::BufRead>(
         })
         .collect();
     let keys = KeyBuilder::new(&admin.config().cluster_name);
+    let compression = admin.config().compression;
+    let mut sealed = Vec::new();
     let exported_at = reader.header().exported_at_ms;
     let shared = Shared::default();
     let mut stream_error: Option<String> = None;
@@ -522,10 +525,19 @@ fn run_import<R: io::BufRead>(
             };
             let slot = id.slot();
             let to = thread_of.get(usize::from(slot)).copied().unwrap_or(0);
-            batch_bytes[to] += record.value.len();
+            // Written as the target's config writes (compressed or not);
+            // the stream holds what ORS gave.
+            let as_given = record.value.as_ptr();
+            let value =
+                if envelope::seal(&compression, &record.value, &mut sealed).as_ptr() == as_given {
+                    record.value
+                } else {
+                    sealed.clone()
+                };
+            batch_bytes[to] += value.len();
             batches[to].push(Entry {
                 key: keys.key(id),
-                value: record.value,
+                value,
                 expires_at_ms,
                 slot,
                 line,

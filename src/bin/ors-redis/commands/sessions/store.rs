@@ -11,6 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
+use ors_redis::envelope;
 use ors_redis::operator::{
     pack_command, Bulk, Error, ErrorKind, KeyBuilder, NodeAddr, NodeCursor, Page, Reply,
     ReplyClass, Result, ServerError, SessionId, Value,
@@ -171,7 +172,7 @@ impl Cluster {
         // A value longer than max-value-bytes is refused before it is
         // read, and the connection dropped, as the library does.
         let get_bytes = packed(&get);
-        let (_, value) = self.route(id.slot(), &mut |x| {
+        let (read_from, value) = self.route(id.slot(), &mut |x| {
             x.send(&get_bytes)?;
             match x.receive_bulk()? {
                 Bulk::Data(value) => Ok(Reply::Done(Some(value.as_slice().to_vec()))),
@@ -180,9 +181,13 @@ impl Cluster {
                 Bulk::Other(_) => Err(unexpected_reply("GET")),
             }
         })?;
-        let Some(value) = value else {
+        let Some(stored) = value else {
             return Ok(None);
         };
+        // What ORS gave: a compressed value opened, a plain one as stored.
+        let value = envelope::open(&stored, self.config().max_value_bytes)
+            .map_err(|e| e.at_node(&read_from))?
+            .into_owned();
         let ttl_command: [&[u8]; 2] = [b"TTL", &key];
         let ttl_bytes = packed(&ttl_command);
         let (node, ttl) = self.route(id.slot(), &mut |x| {

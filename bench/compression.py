@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""Compressed values on the generated corpus (bench/corpus.py): what each
+setting saves in Redis and what it costs the calls.
+
+    bench/compression.py [--port 7130] [--count 2000] [--seed 29]
+                         [--settings off,lz4,zstd-1,zstd-3,zstd-9]
+                         [--threads 1,4,16] [--seconds 3] [--rounds 1]
+                         [--reuse] [--smoke] [--no-write]
+
+1. Memory, measured on the server: for each setting, the corpus's sessions
+   are put through the library (ctypes), and the growth of `used_memory`
+   over every master (INFO memory) is divided by the sessions put; they are
+   deleted again before the next setting. Two sets: the whole corpus (sizes
+   500 B .. 64 KiB), and as many sessions of the corpus's median size.
+2. Throughput: c_tests/bench.c (ors_bench) with --value-file (the corpus's
+   median session), the 1:1:1 put/get/del mix, at each thread count, every
+   setting in the same run right after `off`, so each ratio is against `off`
+   measured minutes apart, not days; client CPU per call from getrusage.
+3. Dictionaries (a measurement only): `zstd --train` on one corpus's
+   sessions up to 2 KiB, then level 3 with and without the dictionary on
+   another seed's sessions up to 2 KiB (the zstd command line, per file).
+
+Writes bench/compression-results.md and .json (not with --smoke or
+--no-write). --smoke: a short run (c_tests/bench-smoke.sh) that checks that
+every setting reads back what it wrote and that zstd uses less memory.
+Starts and stops its own cluster on --port..--port+5 (c_tests/cluster.sh),
+or uses a running one with --reuse. Python 3.11 standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.dont_write_bytecode = True  # no __pycache__ in bench/
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib as bl  # noqa: E402
+import corpus  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def setting_config(setting: str) -> str:
+    if setting == "off":
+        return "compression=off"
+    if setting == "lz4":
+        return "compression=lz4"
+    m = re.fullmatch(r"zstd-(\d+)", setting)
+    if not m:
+        raise bl.BenchError(f"unknown setting {setting!r} (off, lz4, zstd-N)")
+    return f"compression=zstd compression-level={m.group(1)}"
+
+
+class Library:
+    """libors_redis.so through ctypes: init, put, get, del, shutdown."""
+
+    def __init__(self, lib_dir: Path):
+        self.lib = ctypes.CDLL(str(lib_dir / "libors_redis.so"))
+        self.lib.ors_session_put.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint32]
+        self.lib.ors_session_get.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p),
+                                             ctypes.POINTER(ctypes.c_size_t)]
+        self.lib.ors_session_del.argtypes = [ctypes.c_char_p]
+        self.lib.ors_free.argtypes = [ctypes.c_void_p]
+        self.lib.ors_last_error.restype = ctypes.c_char_p
+
+    def check(self, status: int, what: str) -> None:
+        if status != 0:
+            raise bl.BenchError(f"{what}: status {status}: {self.lib.ors_last_error().decode(errors='replace')}")
+
+    def init(self, config: str) -> None:
+        self.check(self.lib.ors_redis_init(config.encode()), "ors_redis_init")
+
+    def shutdown(self) -> None:
+        self.lib.ors_redis_shutdown()
+
+    def put(self, sid: bytes, value: bytes) -> None:
+        self.check(self.lib.ors_session_put(sid, value, len(value), 600), "put")
+
+    def get(self, sid: bytes) -> bytes:
+        data, n = ctypes.c_void_p(), ctypes.c_size_t()
+        self.check(self.lib.ors_session_get(sid, ctypes.byref(data), ctypes.byref(n)), "get")
+        out = ctypes.string_at(data, n.value)
+        self.lib.ors_free(data)
+        return out
+
+    def delete(self, sid: bytes) -> None:
+        self.lib.ors_session_del(sid)
+
+
+def used_memory(cluster: bl.Cluster, masters: list[int]) -> int:
+    total = 0
+    for p in masters:
+        m = re.search(r"^used_memory:(\d+)", cluster.cli(p, "info", "memory"), re.M)
+        if not m:
+            raise bl.BenchError(f"no used_memory from 127.0.0.1:{p}")
+        total += int(m.group(1))
+    return total
+
+
+def memory_per_session(lib: Library, cluster: bl.Cluster, masters: list[int], setting: str,
+                       sessions: list[bytes], tag: str, verify: int) -> float:
+    """used_memory growth per session for `sessions` put with `setting`."""
+    lib.init(f"redis-nodes={cluster.nodes()} cluster-name=bench-cmp {setting_config(setting)}")
+    try:
+        ids = [f"{tag}-{setting}-{i}".encode() for i in range(len(sessions))]
+        time.sleep(0.2)
+        before = used_memory(cluster, masters)
+        for sid, value in zip(ids, sessions):
+            lib.put(sid, value)
+        after = used_memory(cluster, masters)
+        for sid, value in list(zip(ids, sessions))[:verify]:
+            if lib.get(sid) != value:
+                raise bl.BenchError(f"{setting}: session {sid!r} read back different bytes")
+        for sid in ids:
+            lib.delete(sid)
+    finally:
+        lib.shutdown()
+    return (after - before) / len(sessions)
+
+
+def throughput(bench: Path, cluster: bl.Cluster, setting: str, threads: int, seconds: float,
+               value_file: Path, pids: list[int]) -> dict:
+    config = f"redis-nodes={cluster.nodes()} cluster-name=bench-cmp {setting_config(setting)}"
+    return bl.run_ours(bench, config, threads, 0, seconds, min(1.0, seconds / 3), pids,
+                       extra=["--value-file", str(value_file)])
+
+
+def dictionary_gain(seed: int, count: int, work: Path) -> dict | None:
+    """Level 3 with a dictionary trained on one seed's small sessions,
+    against level 3 without, on another seed's (zstd's command line)."""
+    zstd = shutil.which("zstd")
+    if not zstd:
+        return None
+    small = lambda s: [v for v in s if len(v) <= 2048]  # noqa: E731
+    train = small(corpus.generate(seed + 100, count * 2))
+    test = small(corpus.generate(seed + 200, count))
+    tdir, edir = work / "train", work / "test"
+    for d, vals in ((tdir, train), (edir, test)):
+        d.mkdir()
+        for i, v in enumerate(vals):
+            (d / f"s{i:05d}").write_bytes(v)
+    dic = work / "dict"
+    subprocess.run([zstd, "-q", "--train", "-r", str(tdir), "-o", str(dic), "--maxdict=16384"], check=True)
+
+    def total(extra: list[str], out: Path) -> int:
+        out.mkdir()
+        subprocess.run([zstd, "-q", "-3", "-r", str(edir), "--output-dir-flat", str(out), *extra], check=True)
+        return sum(f.stat().st_size for f in out.iterdir())
+
+    given = sum(len(v) for v in test)
+    plain = total([], work / "plain")
+    with_dict = total(["-D", str(dic)], work / "dict-out")
+    n = len(test)
+    # The envelope's 18 bytes per value, with or without a dictionary.
+    saved = 1 - (plain + 18 * n) / given
+    saved_dict = 1 - (with_dict + 18 * n) / given
+    return {"sessions": n, "given_bytes": given, "median_bytes": statistics.median(len(v) for v in test),
+            "dictionary_bytes": dic.stat().st_size, "zstd3_bytes": plain, "zstd3_dict_bytes": with_dict,
+            "saved_pct": round(100 * saved, 1), "saved_with_dict_pct": round(100 * saved_dict, 1),
+            "points_gained": round(100 * (saved_dict - saved), 1)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--port", type=int, default=int(os.environ.get("ORS_CMP_PORT", "7130")))
+    ap.add_argument("--count", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=29)
+    ap.add_argument("--settings", default="off,lz4,zstd-1,zstd-3,zstd-9")
+    ap.add_argument("--threads", default="1,4,16")
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--rounds", type=int, default=1, help="throughput runs per point (the median is kept)")
+    ap.add_argument("--lib-dir")
+    ap.add_argument("--reuse", action="store_true", help="use a cluster already running on --port")
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    if args.smoke:
+        args.count, args.seconds, args.threads, args.settings = 150, 0.4, "1,4", "off,lz4,zstd-3"
+    settings = args.settings.split(",")
+    if settings[0] != "off":
+        settings.insert(0, "off")
+    threads = [int(t) for t in args.threads.split(",")]
+
+    lib_dir = bl.find_library(args.lib_dir)
+    work = Path(tempfile.mkdtemp(prefix="ors-cmp-"))
+    bench = bl.build_bench(lib_dir, work)
+    cluster = bl.Cluster(port=args.port, data_dir=work / "cluster", reuse=args.reuse)
+    sessions = corpus.generate(args.seed, args.count)
+    median = corpus.median_session(sessions)
+    at_median = corpus.generate(args.seed + 1, args.count, size=len(median))
+    value_file = work / "median-session.json"
+    value_file.write_bytes(median)
+    sizes = sorted(len(s) for s in sessions)
+    bl.log(f"corpus: {len(sessions)} sessions, seed {args.seed}, median {len(median)} B, "
+           f"{sizes[0]}..{sizes[-1]} B")
+    lib = Library(lib_dir)
+    result: dict = {"corpus": {"seed": args.seed, "sessions": len(sessions), "median_bytes": len(median),
+                               "min_bytes": sizes[0], "max_bytes": sizes[-1],
+                               "mean_bytes": round(statistics.mean(sizes))},
+                    "memory": {}, "throughput": {}}
+    try:
+        cluster.start()
+        masters = cluster.masters()
+        pids = cluster.server_pids()
+        for s in settings:
+            corpus_b = memory_per_session(lib, cluster, masters, s, sessions, "c", verify=len(sessions))
+            median_b = memory_per_session(lib, cluster, masters, s, at_median, "m", verify=20)
+            result["memory"][s] = {"corpus": round(corpus_b), "median": round(median_b)}
+            bl.log(f"memory {s}: {corpus_b:.0f} B per corpus session, {median_b:.0f} B at the median")
+        for t in threads:
+            for s in settings:
+                runs = [throughput(bench, cluster, s, t, args.seconds, value_file, pids)
+                        for _ in range(args.rounds)]
+                for r in runs:
+                    if r["errors"]:
+                        raise bl.BenchError(f"{s} T={t}: {r['errors']} errors")
+                ops = statistics.median(r["ops_per_sec"] for r in runs)
+                cpu = statistics.median(r["cpu_us_per_op"] for r in runs)
+                get_p50 = statistics.median(r["get_p50_us"] for r in runs)
+                put_p50 = statistics.median(r["put_p50_us"] for r in runs)
+                result["throughput"].setdefault(str(t), {})[s] = {
+                    "ops_per_sec": round(ops), "cpu_us_per_op": round(cpu, 2),
+                    "put_p50_us": put_p50, "get_p50_us": get_p50}
+                bl.log(f"T={t} {s}: {ops:.0f} calls/s, client CPU {cpu:.1f} us/call")
+    finally:
+        cluster.stop()
+    if not args.smoke:
+        result["dictionary"] = dictionary_gain(args.seed, args.count, work)
+
+    off = result["memory"]["off"]
+    lines = [f"# Compressed values on the corpus (bench/compression.py)\n",
+             f"Corpus: bench/corpus.py --seed {args.seed}, {len(sessions)} sessions, median {len(median)} B "
+             f"({sizes[0]} .. {sizes[-1]} B, mean {result['corpus']['mean_bytes']} B). "
+             f"Machine: {os.cpu_count()} cores shared with other work; Redis on loopback.\n",
+             "## Redis used_memory per session (measured on the server)\n",
+             "| setting | whole corpus | vs off | median-size sessions | vs off |", "|---|---|---|---|---|"]
+    for s, m in result["memory"].items():
+        lines.append(f"| {s} | {m['corpus']} B | {100 * (m['corpus'] / off['corpus'] - 1):+.1f}% | "
+                     f"{m['median']} B | {100 * (m['median'] / off['median'] - 1):+.1f}% |")
+    lines += ["", f"## Throughput, put/get/del of the median session, ratio to off in the same run "
+              f"({args.seconds:g} s per point)\n",
+              "| T | setting | calls/s | vs off | client CPU us/call | put p50 us | get p50 us |",
+              "|---|---|---|---|---|---|---|"]
+    for t, per in result["throughput"].items():
+        base = per["off"]["ops_per_sec"]
+        for s, r in per.items():
+            lines.append(f"| {t} | {s} | {r['ops_per_sec']} | {r['ops_per_sec'] / base:.2f} | "
+                         f"{r['cpu_us_per_op']} | {r['put_p50_us']} | {r['get_p50_us']} |")
+    d = result.get("dictionary")
+    if d:
+        lines += ["", "## zstd dictionary (measured, not used)\n",
+                  f"{d['sessions']} sessions up to 2 KiB (median {d['median_bytes']:.0f} B), a "
+                  f"{d['dictionary_bytes']}-byte dictionary trained on another seed's: level 3 saves "
+                  f"{d['saved_pct']}% without it, {d['saved_with_dict_pct']}% with it "
+                  f"({d['points_gained']:+} points), envelope included."]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.smoke:
+        for s in settings[1:]:
+            if result["memory"][s]["corpus"] >= off["corpus"]:
+                print(f"FAIL {s} does not use less memory than off", file=sys.stderr)
+                return 1
+        print("compression smoke: every setting read back what it wrote; each used less memory than off")
+    elif not args.no_write:
+        (HERE / "compression-results.md").write_text(text)
+        (HERE / "compression-results.json").write_text(json.dumps(result, indent=1) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    bl.install_signal_handlers()
+    try:
+        sys.exit(main())
+    except bl.BenchError as e:
+        print(f"compression.py: {e}", file=sys.stderr)
+        sys.exit(1)
