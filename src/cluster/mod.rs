@@ -1,7 +1,6 @@
 //! The cluster as the library talks to it: which node serves which slot,
 //! and one thread's connections to those nodes.
 //!
-//! - `restore_acl.rs`: whether the ACL lets the restore list a slot's keys.
 //! - `nodes.rs`: `ConnectionSet`, one thread's connections, one per node,
 //!   and `exchange`, the one way a request reaches a node: opened on first
 //!   use, bounded by a `Budget`, aborted when left out of step, the node
@@ -12,8 +11,9 @@
 //! - `health.rs`: each node's health, shared by every thread (a node that
 //!   fails is marked unavailable and probed), and its figures.
 //! - `redirect.rs`: MOVED and ASK.
-//! - `discovery.rs`: what init learns of the cluster (seeds, the first slot
-//!   map, ORS's deployment checks).
+//! - `discovery/`: what init learns of the cluster (seeds, the first slot
+//!   map, ORS's deployment checks, the restore's ACL permission) and
+//!   reconfigure's check of the nodes.
 //! - `cluster_nodes.rs`: `CLUSTER NODES`, parsed.
 
 mod budget;
@@ -22,7 +22,6 @@ pub mod discovery;
 pub mod health;
 mod nodes;
 pub mod redirect;
-pub mod restore_acl;
 pub mod topology;
 
 pub use budget::{probe_map, Budget, Stopped, Watch};
