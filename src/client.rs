@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::cluster::discovery;
 use crate::cluster::topology::{SlotMap, Topology};
+use crate::cluster::Reach;
 use crate::config::{Config, NodeAddr};
 use crate::connection::ConnectParams;
 use crate::error::Result;
@@ -110,5 +111,22 @@ impl Client {
         let mut seen = std::collections::HashSet::new();
         nodes.retain(|n| seen.insert(n.clone()));
         nodes
+    }
+}
+
+/// What the node layer uses of a client: its slot map and connect params.
+impl<'a> From<&'a Client> for Reach<'a> {
+    fn from(client: &'a Client) -> Reach<'a> {
+        Reach {
+            topology: &client.topology,
+            params: &client.params,
+        }
+    }
+}
+
+/// The bulk read holds its client in an `Arc`, and passes that.
+impl<'a> From<&'a Arc<Client>> for Reach<'a> {
+    fn from(client: &'a Arc<Client>) -> Reach<'a> {
+        Reach::from(&**client)
     }
 }

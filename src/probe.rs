@@ -110,7 +110,7 @@ fn look_around(
     client
         .topology
         .refresh_while_late(&node.addr, deadline, &mut |n| {
-            cluster::probe_map(client, n, deadline)
+            cluster::probe_map(&client.params, n, deadline)
         });
     slots_moved(client, node).then(|| Error::new(ErrorKind::Connection, "its slots moved"))
 }

@@ -223,7 +223,7 @@ fn route_with<T>(
             deadline,
             reply: reply_budget,
             watch: Watch::Slot {
-                client,
+                reach: client.into(),
                 slot,
                 seen_epoch: epoch,
                 health,

@@ -4,7 +4,8 @@
 //! - `nodes.rs`: `ConnectionSet`, one thread's connections, one per node,
 //!   and `exchange`, the one way a request reaches a node: opened on first
 //!   use, bounded by a `Budget`, aborted when left out of step, the node
-//!   named in its errors.
+//!   named in its errors; `Reach`, what it needs of the cluster (the slot
+//!   map, the connect parameters), so that nothing here needs a `Client`.
 //! - `budget.rs`: a request's `Budget` (deadline, reply timeout) and its
 //!   `Watch`, what may end a late wait early (a newer slot map, a stop).
 //! - `topology.rs`: the process's one slot map, and its refresh.
@@ -25,4 +26,4 @@ pub mod redirect;
 pub mod topology;
 
 pub use budget::{probe_map, Budget, Stopped, Watch};
-pub use nodes::ConnectionSet;
+pub use nodes::{ConnectionSet, Reach};
