@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use crate::cluster::discovery;
 use crate::cluster::topology::{SlotMap, Topology};
-use crate::config::{Config, NodeAddr};
+use crate::cluster::Reach;
+use crate::config::{self, Config, NodeAddr, OnChange};
 use crate::connection::ConnectParams;
 use crate::error::Result;
 use crate::keys::KeyBuilder;
@@ -29,13 +30,6 @@ pub struct Client {
     /// UNLINK (Redis 4.0+) rather than DEL; switched off if a server says it
     /// does not know UNLINK.
     pub use_unlink: Arc<AtomicBool>,
-}
-
-/// Whether a change of `key` takes a check of the nodes with the new
-/// settings before a reconfigure applies them: what connecting and logging
-/// in need (`tls-enabled` cannot change live).
-fn needs_check(key: &str) -> bool {
-    matches!(key, "redis-nodes" | "username" | "password") || key.starts_with("tls-")
 }
 
 impl Client {
@@ -84,7 +78,7 @@ impl Client {
     /// those of the new config from the moment the result is live.
     pub fn reconfigured(&self, config: Config, changed: &[&str], settings: u64) -> Result<Client> {
         let params = self.params.reconfigured(&config, changed)?;
-        if changed.iter().any(|k| needs_check(k)) {
+        if config::changes_ask(changed, OnChange::checks_nodes) {
             discovery::check_nodes(&self.nodes_to_check(&config), &params)?;
         }
         Ok(Client {
@@ -110,5 +104,22 @@ impl Client {
         let mut seen = std::collections::HashSet::new();
         nodes.retain(|n| seen.insert(n.clone()));
         nodes
+    }
+}
+
+/// What the node layer uses of a client: its slot map and connect params.
+impl<'a> From<&'a Client> for Reach<'a> {
+    fn from(client: &'a Client) -> Reach<'a> {
+        Reach {
+            topology: &client.topology,
+            params: &client.params,
+        }
+    }
+}
+
+/// The bulk read holds its client in an `Arc`, and passes that.
+impl<'a> From<&'a Arc<Client>> for Reach<'a> {
+    fn from(client: &'a Arc<Client>) -> Reach<'a> {
+        Reach::from(&**client)
     }
 }

@@ -7,13 +7,13 @@ use std::ffi::{c_char, c_void, CStr, CString};
 use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::bulk::{self, BulkRead, Want};
+use crate::bulk::Record;
 use crate::cluster::health::NodeFigures;
 use crate::error::{Error, Result};
 use crate::keys::SessionId;
 use crate::lifecycle;
 use crate::logging;
-use crate::scan::{self, Scan};
+use crate::read_all;
 use crate::session::{self, Ttl};
 use crate::stats::{self, Call};
 use crate::status::*;
@@ -586,99 +586,8 @@ pub extern "C" fn ors_session_scan(
         let callback = r#fn.ok_or_else(|| Error::invalid("fn is NULL"))?;
         let prefix = prefix_arg(id_prefix)?;
         let mut report = |id_nul: &[u8]| call_scan_fn(callback, id_nul, user_data) != 0;
-        let client = lifecycle::live_client()?;
-        let generation = client.generation;
-        let owner = bulk::Owner::Library { generation };
-        let mut read = BulkRead::start(client, prefix, Want::Ids, owner)?;
-        match drive(&mut read, generation, "scan", |record| {
-            report(record.id_nul)
-        }) {
-            Err(e) if read.listing_refused() && read.sessions() == 0 => {
-                drop(read);
-                scan_by_pages(prefix, &e, &mut report)
-            }
-            other => other,
-        }
+        read_all::ids(prefix, deliver_log_lines, &mut report).map(|()| ORS_OK)
     })
-}
-
-/// The scan where nodes refuse to list slots (`refused`): `SCAN` pages,
-/// one master after another.
-fn scan_by_pages(
-    prefix: &[u8],
-    refused: &Error,
-    report: &mut dyn FnMut(&[u8]) -> bool,
-) -> Result<i32> {
-    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        tracing::warn!(error = %refused, "ors_session_scan pages with SCAN instead (one master at a time; add +cluster|getkeysinslot and +exists to the ACL rule to list slots)");
-    }
-    let mut scan = lifecycle::with_client(|c, _| Scan::new(c, prefix))?;
-    let mut id = Vec::new();
-    loop {
-        let page = lifecycle::with_client(|c, calls| scan.next_page(c, &mut calls.routes))
-            .map_err(scan::interrupted)?;
-        let Some(page) = page else {
-            return Ok(ORS_OK);
-        };
-        // No lock is held between pages: lines logged so far go out.
-        deliver_log_lines();
-        for session_id in page {
-            id.clear();
-            id.extend_from_slice(&session_id);
-            id.push(0);
-            if report(&id) {
-                return Ok(ORS_OK);
-            }
-            // The callback may have shut the library down.
-            scan.check_live()?;
-        }
-    }
-}
-
-/// Hands every session of a bulk read to `report` (true: stop), on this
-/// thread between batches, with no lock of the library held.
-fn drive(
-    read: &mut BulkRead,
-    generation: u64,
-    what: &str,
-    mut report: impl FnMut(bulk::Record<'_>) -> bool,
-) -> Result<i32> {
-    let interrupted = |e: Error| bulk::interrupted(e, what);
-    let shut_down = || {
-        interrupted(Error::new(
-            crate::error::ErrorKind::NotInitialized,
-            "shut down",
-        ))
-    };
-    loop {
-        let Some(batch) = read.next_batch().map_err(interrupted)? else {
-            return Ok(ORS_OK);
-        };
-        if batch.is_empty() {
-            // Only log lines: they go out with the next sessions, or when
-            // the call returns.
-            read.recycle(batch);
-            continue;
-        }
-        // No lock is held between batches: lines logged so far go out
-        // before the host's callback sees the batch's sessions.
-        deliver_log_lines();
-        // The logger may have shut the library down.
-        if !lifecycle::is_live(generation) {
-            return Err(shut_down());
-        }
-        for record in batch.records() {
-            if report(record) {
-                return Ok(ORS_OK);
-            }
-            // The callback may have shut the library down.
-            if !lifecycle::is_live(generation) {
-                return Err(shut_down());
-            }
-        }
-        read.recycle(batch);
-    }
 }
 
 /// What a backup ORS calls at takeover: calls `fn` once for each live
@@ -722,94 +631,15 @@ pub extern "C" fn ors_session_restore(
     data_call(None, || {
         let callback = r#fn.ok_or_else(|| Error::invalid("fn is NULL"))?;
         let prefix = prefix_arg(id_prefix)?;
-        let client = lifecycle::live_client()?;
-        let generation = client.generation;
-        let owner = bulk::Owner::Library { generation };
-        let mut read = BulkRead::start(client, prefix, Want::Values, owner)?;
-        let mut report = |record: bulk::Record<'_>| {
-            stats::bump(Call::Restored);
-            call_restore_fn(callback, record, user_data) != 0
-        };
-        match drive(&mut read, generation, "restore", &mut report) {
-            Err(e) if read.listing_refused() && read.sessions() == 0 => {
-                drop(read);
-                restore_by_pages(prefix, &e, &mut report)
-            }
-            other => other,
-        }
+        let mut report = |record: Record<'_>| call_restore_fn(callback, record, user_data) != 0;
+        read_all::sessions(prefix, deliver_log_lines, &mut report).map(|()| ORS_OK)
     })
-}
-
-/// The restore where nodes refuse to list slots (`refused`: an ACL rule
-/// from before the restore, without `+cluster|getkeysinslot`): the ids by
-/// `SCAN` pages, one master after another (`Scan`: every session that
-/// lives through it once, the pass repeated when the slot map changes),
-/// and each value read by its own `GET` through the router. The cluster is
-/// scanned once per range of slots (`scan::slot_passes`), so the ids
-/// remembered stay bounded. Exact, but a round trip per session, one
-/// master at a time: said once.
-fn restore_by_pages(
-    prefix: &[u8],
-    refused: &Error,
-    report: &mut dyn FnMut(bulk::Record<'_>) -> bool,
-) -> Result<i32> {
-    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    let keys = lifecycle::with_client(|c, calls| Ok(scan::keys_on_masters(c, &mut calls.routes)))?;
-    let passes = scan::slot_passes(keys);
-    if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        tracing::warn!(error = %refused, passes = passes.len(), "ors_session_restore reads by SCAN pages and one GET per session instead, \
-             one master at a time (slower: the ACL rule lacks +cluster|getkeysinslot, which lists a slot's keys \
-             in one round trip; add it with ACL SETUSER <user> +cluster|getkeysinslot)");
-    }
-    for slots in passes {
-        let mut scan = lifecycle::with_client(|c, _| Scan::of_slots(c, prefix, slots))?;
-        if restore_pass(&mut scan, report)? {
-            break;
-        }
-    }
-    Ok(ORS_OK)
-}
-
-/// One pass of `restore_by_pages`; true when `report` asked to stop.
-fn restore_pass(scan: &mut Scan, report: &mut dyn FnMut(bulk::Record<'_>) -> bool) -> Result<bool> {
-    let mut id = Vec::new();
-    loop {
-        let page = lifecycle::with_client(|c, calls| scan.next_page(c, &mut calls.routes))
-            .map_err(scan::interrupted)?;
-        let Some(page) = page else {
-            return Ok(false);
-        };
-        deliver_log_lines();
-        for session_id in page {
-            // A key no ORS session id names is not one of ours: left out.
-            let Ok(session) = SessionId::parse(&session_id) else {
-                continue;
-            };
-            let value = lifecycle::with_client(|c, calls| session::get(c, calls, session))
-                .map_err(|e| bulk::interrupted(e, "restore"))?;
-            // Deleted or expired since the SCAN saw it: not living through.
-            let Some(value) = value else { continue };
-            id.clear();
-            id.extend_from_slice(&session_id);
-            id.push(0);
-            let record = bulk::Record {
-                id: &session_id,
-                id_nul: &id,
-                value: value.as_slice(),
-                pttl_ms: None,
-            };
-            if report(record) {
-                return Ok(true);
-            }
-            scan.check_live()?;
-        }
-    }
 }
 
 /// Runs the host's restore callback on one session.
 fn call_restore_fn(
     callback: unsafe extern "C" fn(*const c_char, *const u8, usize, *mut c_void) -> i32,
-    record: bulk::Record<'_>,
+    record: Record<'_>,
     user_data: *mut c_void,
 ) -> i32 {
     // SAFETY: the host gave `callback` and `user_data` together; the id is

@@ -14,6 +14,7 @@
 //! lifecycle.rs, client.rs init, reconfigure, shutdown; what they established
 //! threads.rs, fork.rs     each thread's state (its connections); after fork()
 //! session.rs, keys.rs     put/get/del as commands; ids, keys, slots
+//! read_all.rs             scan and restore: the bulk read, or SCAN pages where listing is refused
 //! scan.rs, bulk/          the scan's SCAN pager; the restore's parallel read of every slot
 //! router.rs               slot -> master, MOVED/ASK/TRYAGAIN, retries within op-timeout
 //! retry.rs                what follows each kind of failure (one verdict for every caller)
@@ -56,6 +57,7 @@ mod lifecycle;
 mod logging;
 mod malloc_buf;
 mod probe;
+mod read_all;
 mod recommend;
 mod retry;
 mod router;

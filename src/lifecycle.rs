@@ -17,7 +17,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::client::Client;
 use crate::cluster::health::NodeFigures;
-use crate::config::Config;
+use crate::config::{self, Config, OnChange};
 use crate::error::{Error, ErrorKind, Result};
 use crate::logging;
 use crate::session::Calls;
@@ -79,7 +79,7 @@ pub fn reconfigure(config_text: &str) -> Result<()> {
     };
     let changed = client.config.changes_from(&current.config);
     logging::install(client.config.log_level);
-    if changed.contains(&"redis-nodes") {
+    if config::changes_ask(&changed, OnChange::sets_seeds) {
         client.topology.set_seeds(&client.config.nodes);
     }
     tracing::info!(changed = %changed.join(", "), "ors-redis reconfigured");

@@ -13,11 +13,11 @@ pub use crate::client::Client;
 pub use crate::cluster::cluster_nodes::{
     address_by_hostname_like, parse_cluster_nodes, ClusterNode,
 };
+pub use crate::cluster::discovery::restore_acl;
 pub use crate::cluster::discovery::{
     find_slot_map, no_slot_map_error, parse_info, SeedChoice, SeedMap, ADDRESS_MAP_ADVICE,
 };
 pub use crate::cluster::redirect::Redirect;
-pub use crate::cluster::restore_acl;
 pub use crate::cluster::topology::SlotMap;
 pub use crate::cluster::{Budget, ConnectionSet};
 pub use crate::config::{Config, LogLevel, NodeAddr};

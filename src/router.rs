@@ -224,10 +224,11 @@ fn route_with<T>(
             deadline,
             reply: reply_budget,
             watch: Watch::Slot {
-                client,
+                reach: client.into(),
                 slot,
                 seen_epoch: epoch,
                 health,
+                fail_fast,
             },
         };
         let result = routes.conns.exchange(addr, &client.params, &budget, |x| {

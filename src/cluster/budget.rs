@@ -9,9 +9,9 @@
 use std::time::{Duration, Instant};
 
 use super::health::NodeHealth;
-use crate::client::Client;
+use super::nodes::Reach;
 use crate::config::{Config, NodeAddr};
-use crate::connection::NodeConnection;
+use crate::connection::{ConnectParams, NodeConnection};
 use crate::error::{Error, ErrorKind, Result};
 use crate::reply::Value;
 
@@ -77,13 +77,15 @@ pub enum Watch<'a> {
     /// the nodes that learn of a failover first, over fresh connections:
     /// never the silent node, never the connection that waits.
     ///
-    /// With `node-fail-fast`, it is also given up once the node is marked
-    /// unavailable (by another thread's request: cluster/health.rs).
+    /// With `fail_fast` (`node-fail-fast`), it is also given up once the
+    /// node is marked unavailable (by another thread's request:
+    /// cluster/health.rs).
     Slot {
-        client: &'a Client,
+        reach: Reach<'a>,
         slot: u16,
         seen_epoch: u64,
         health: &'a NodeHealth,
+        fail_fast: bool,
     },
     /// The request belongs to work that can be stopped.
     Stop(&'a Stopped<'a>),
@@ -96,15 +98,16 @@ impl Watch<'_> {
             Watch::Nothing => Ok(()),
             Watch::Stop(stopped) => stopped().map_or(Ok(()), Err),
             Watch::Slot {
-                client,
+                reach,
                 slot,
                 seen_epoch,
                 health,
+                fail_fast,
             } => {
-                if client.config.node_fail_fast && health.is_sick() {
+                if fail_fast && health.is_sick() {
                     return Err(health.unavailable_error(false));
                 }
-                slot_moved(client, slot, node, seen_epoch, deadline)
+                slot_moved(reach, slot, node, seen_epoch, deadline)
             }
         }
     }
@@ -118,17 +121,17 @@ const LATE_REFRESH_BUDGET: Duration = Duration::from_millis(100);
 
 /// The `Watch::Slot` check.
 fn slot_moved(
-    client: &Client,
+    reach: Reach<'_>,
     slot: u16,
     node: &NodeAddr,
     seen_epoch: u64,
     deadline: Instant,
 ) -> Result<()> {
     let moved = || {
-        if client.topology.epoch() == seen_epoch {
+        if reach.topology.epoch() == seen_epoch {
             return None;
         }
-        let map = client.topology.current();
+        let map = reach.topology.current();
         map.master_of(slot)
             .filter(|m| m.addr != *node)
             .map(|m| m.addr.clone())
@@ -138,9 +141,9 @@ fn slot_moved(
         // The caller is waiting on its own reply: the re-read may hold it
         // up a little, never long (a node it asks may be silent too).
         let until = deadline.min(Instant::now() + LATE_REFRESH_BUDGET);
-        client
+        reach
             .topology
-            .refresh_while_late(node, until, &mut |n| probe_map(client, n, until));
+            .refresh_while_late(node, until, &mut |n| probe_map(reach.params, n, until));
         to = moved();
     }
     match to {
@@ -156,9 +159,72 @@ fn slot_moved(
 
 /// `CLUSTER SLOTS` over a connection of its own, closed afterwards (the
 /// re-reads of the map while a reply is late).
-fn probe_map(client: &Client, node: &NodeAddr, deadline: Instant) -> Result<Value> {
-    let mut conn = NodeConnection::open(node, &client.params, deadline)?;
+fn probe_map(params: &ConnectParams, node: &NodeAddr, deadline: Instant) -> Result<Value> {
+    let mut conn = NodeConnection::open(node, params, deadline)?;
     let left = deadline.saturating_duration_since(Instant::now());
-    conn.set_timeout(client.params.socket_timeout.min(left))?;
+    conn.set_timeout(params.socket_timeout.min(left))?;
     conn.query(&[b"CLUSTER", b"SLOTS"])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::topology::{SlotMap, Topology};
+
+    fn addr(text: &str) -> NodeAddr {
+        NodeAddr::parse(text).unwrap()
+    }
+
+    /// A topology whose one master, `master`, serves every slot.
+    fn topology(master: &NodeAddr) -> Topology {
+        let reply = Value::Array(vec![Value::Array(vec![
+            Value::Int(0),
+            Value::Int(16383),
+            Value::Array(vec![
+                Value::BulkString(master.host.as_bytes().to_vec()),
+                Value::Int(i64::from(master.port)),
+            ]),
+        ])]);
+        Topology::new(vec![], SlotMap::parse(&reply, master).unwrap())
+    }
+
+    /// The slot watch needs a slot map and connect params, not a client.
+    #[test]
+    fn a_slot_watch_gives_up_once_a_newer_map_serves_the_slot_elsewhere() {
+        let (a, b) = (addr("127.0.0.1:7001"), addr("127.0.0.1:7002"));
+        let topology = topology(&a);
+        let config = Config::parse("redis-nodes=h:1 cluster-name=T").unwrap();
+        let params = ConnectParams::from_config(&config).unwrap();
+        let health = topology.health.of(&b);
+        let past = Instant::now();
+        let watch = |seen_epoch, fail_fast| Watch::Slot {
+            reach: Reach {
+                topology: &topology,
+                params: &params,
+            },
+            slot: 5,
+            seen_epoch,
+            health: &health,
+            fail_fast,
+        };
+        let now = topology.epoch();
+        // Routed with an older map that had slot 5 on b: the map now says a.
+        let e = watch(now.wrapping_sub(1), false)
+            .check(&b, past)
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Connection);
+        assert!(
+            e.message.contains("slot 5 on 127.0.0.1:7001"),
+            "{}",
+            e.message
+        );
+        // Routed with the current map: keep waiting (no time left to re-read it).
+        assert!(watch(now, false).check(&b, past).is_ok());
+        // Marked unavailable by another thread: given up with fail_fast only.
+        let cause = Error::new(ErrorKind::Timeout, "no reply");
+        health.failed(&cause, 1, &|_| {});
+        assert!(watch(now, false).check(&b, past).is_ok());
+        let e = watch(now, true).check(&b, past).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unavailable, "{e}");
+    }
 }

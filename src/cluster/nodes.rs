@@ -7,13 +7,22 @@
 use std::time::Instant;
 
 use super::budget::Budget;
-use crate::client::Client;
-use crate::cluster::topology::SlotMap;
+use crate::cluster::topology::{SlotMap, Topology};
 use crate::config::NodeAddr;
 use crate::connection::{ConnectParams, Exchange, Late, NodeConnection, Renewal};
 use crate::error::{Error, Result};
 use crate::reply::Value;
 use crate::resp::pack_command;
+
+/// What the node layer needs of the cluster to reach its nodes: the
+/// process's slot map (with each node's health, `Topology::health`) and how
+/// to connect. A `Client` lends one (`From<&Client>`, in client.rs); a test
+/// makes its own, without a client.
+#[derive(Clone, Copy)]
+pub struct Reach<'a> {
+    pub topology: &'a Topology,
+    pub params: &'a ConnectParams,
+}
 
 #[derive(Default)]
 pub struct ConnectionSet {
@@ -137,20 +146,18 @@ impl ConnectionSet {
     /// Has the slot map reloaded (single flight, rate-limited: see
     /// `Topology::refresh`) over these connections. `avoid`: a node that
     /// just failed, asked last.
-    pub fn refresh_map(
+    pub fn refresh_map<'r>(
         &mut self,
-        client: &Client,
+        reach: impl Into<Reach<'r>>,
         seen_epoch: u64,
         avoid: Option<&NodeAddr>,
         deadline: Instant,
     ) {
-        let params = &client.params;
-        client
-            .topology
-            .refresh(seen_epoch, avoid, deadline, &mut |node| {
-                let budget = Budget::until(deadline, params.socket_timeout);
-                self.query(node, params, &budget, &[b"CLUSTER", b"SLOTS"])
-            });
+        let Reach { topology, params } = reach.into();
+        topology.refresh(seen_epoch, avoid, deadline, &mut |node| {
+            let budget = Budget::until(deadline, params.socket_timeout);
+            self.query(node, params, &budget, &[b"CLUSTER", b"SLOTS"])
+        });
     }
 
     /// Where this thread's connection to `addr` is; opened if it has none.

@@ -27,7 +27,9 @@ mod options;
 
 pub use address_map::AddressMap;
 pub use node_addr::NodeAddr;
-pub use options::{can_change_live, key, suggest, KeyDefault, KeySpec, KEYS};
+pub use options::{
+    can_change_live, changes_ask, key, suggest, KeyDefault, KeySpec, OnChange, KEYS,
+};
 
 /// A password: kept out of `Debug` output so that it cannot leak into a log.
 #[derive(Clone, PartialEq, Eq)]
@@ -472,7 +474,11 @@ mod tests {
 
     #[test]
     fn only_the_agreed_keys_can_change_live() {
-        let live: Vec<&str> = KEYS.iter().filter(|k| k.live).map(|k| k.name).collect();
+        let live: Vec<&str> = KEYS
+            .iter()
+            .filter(|k| k.on_change.live())
+            .map(|k| k.name)
+            .collect();
         assert_eq!(
             live,
             [

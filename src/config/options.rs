@@ -1,7 +1,9 @@
 //! The config keys, each declared once in [`KEYS`]: its name, its default,
-//! how its value is read into a [`Config`] field, and whether a running
-//! library can take a new value. The parser, the unknown-key message, the
-//! defaults the README shows and [`can_change_live`] all come from that table.
+//! how its value is read into a [`Config`] field, and what a running
+//! library does when the value changes ([`OnChange`]). The parser, the
+//! unknown-key message, the defaults the README shows, [`can_change_live`]
+//! and what a reconfigure checks, reloads and renews all come from that
+//! table.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,13 +21,67 @@ const MAX_MILLIS: u64 = 24 * 3600 * 1000;
 pub struct KeySpec {
     pub name: &'static str,
     pub default: KeyDefault,
-    /// A running library may take a new value: the rule that
-    /// [`Config::live_changes_from`] applies (for `ors_redis_reconfigure`).
-    pub live: bool,
+    /// What a running library does when the value changes
+    /// (`ors_redis_reconfigure`); [`OnChange::Restart`] where it cannot.
+    pub on_change: OnChange,
     /// The value is secret: no message shows it, nor the word after it when
     /// it is left unquoted (that word may be the rest of it).
     pub secret: bool,
     field: Field,
+}
+
+/// What a change of a key's value means to a running library: the one
+/// declaration that `Config::live_changes_from` (may it change live?),
+/// `Client::reconfigured` (check the nodes first?), `ConnectParams::
+/// reconfigured` (read the TLS files again?) and `lifecycle::reconfigure`
+/// (new seeds?) ask, through [`changes_ask`]. What each open connection
+/// then needs (`Renewal`) is decided from the params it was opened with,
+/// since a thread's connection may be several reconfigures behind; a test
+/// there holds it to this declaration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnChange {
+    /// It cannot change live: a restart (`ors_redis_shutdown`, then
+    /// `ors_redis_init`).
+    Restart,
+    /// Nothing more: the value is read where it is used.
+    Nothing,
+    /// The open connections are replaced: what the key sets is fixed when
+    /// a connection opens.
+    Reopen,
+    /// Every node is asked with the new credentials first; then each
+    /// connection logs in again (or reopens: no `AUTH` undoes a login).
+    Relogin,
+    /// The TLS files are read again and every node is asked with them
+    /// first; then the connections are replaced.
+    NewTls,
+    /// The new seeds are asked first; then they are the seeds the slot map
+    /// is re-read from.
+    NewSeeds,
+}
+
+impl OnChange {
+    /// A running library can take the change.
+    pub fn live(self) -> bool {
+        self != OnChange::Restart
+    }
+
+    /// The nodes are asked with the new settings before they apply.
+    pub fn checks_nodes(self) -> bool {
+        matches!(
+            self,
+            OnChange::Relogin | OnChange::NewTls | OnChange::NewSeeds
+        )
+    }
+
+    /// The TLS files are read again.
+    pub fn reads_tls_files(self) -> bool {
+        self == OnChange::NewTls
+    }
+
+    /// The topology's seeds are replaced.
+    pub fn sets_seeds(self) -> bool {
+        self == OnChange::NewSeeds
+    }
 }
 
 /// What a key's value is when the config string leaves the key out.
@@ -89,112 +145,112 @@ pub static KEYS: &[KeySpec] = &[
     KeySpec {
         name: "type",
         default: KeyDefault::Value("redis"),
-        live: true,
+        on_change: OnChange::Nothing,
         secret: false,
         field: field!(backend = Value::backend),
     },
     KeySpec {
         name: "redis-nodes",
         default: KeyDefault::Required,
-        live: true,
+        on_change: OnChange::NewSeeds,
         secret: false,
         field: field!(nodes = Value::nodes),
     },
     KeySpec {
         name: "redis-address-map",
         default: KeyDefault::Unset("none"),
-        live: false,
+        on_change: OnChange::Restart,
         secret: false,
         field: field!(address_map = Value::address_map),
     },
     KeySpec {
         name: "cluster-name",
         default: KeyDefault::Required,
-        live: false,
+        on_change: OnChange::Restart,
         secret: false,
         field: field!(cluster_name = Value::cluster_name),
     },
     KeySpec {
         name: "username",
         default: KeyDefault::Unset("none"),
-        live: true,
+        on_change: OnChange::Relogin,
         secret: false,
         field: field!(username = Value::username),
     },
     KeySpec {
         name: "password",
         default: KeyDefault::Unset("none"),
-        live: true,
+        on_change: OnChange::Relogin,
         secret: true,
         field: field!(password = Value::password),
     },
     KeySpec {
         name: "tls-enabled",
         default: KeyDefault::Value("false"),
-        live: false,
+        on_change: OnChange::Restart,
         secret: false,
         field: field!(tls.enabled = Value::boolean),
     },
     KeySpec {
         name: "tls-cacert",
         default: KeyDefault::Unset("system roots"),
-        live: true,
+        on_change: OnChange::NewTls,
         secret: false,
         field: field!(tls.cacert = Value::path),
     },
     KeySpec {
         name: "tls-cacertdir",
         default: KeyDefault::Unset("none"),
-        live: true,
+        on_change: OnChange::NewTls,
         secret: false,
         field: field!(tls.cacertdir = Value::path),
     },
     KeySpec {
         name: "tls-cert",
         default: KeyDefault::Unset("none"),
-        live: true,
+        on_change: OnChange::NewTls,
         secret: false,
         field: field!(tls.cert = Value::path),
     },
     KeySpec {
         name: "tls-key",
         default: KeyDefault::Unset("none"),
-        live: true,
+        on_change: OnChange::NewTls,
         secret: false,
         field: field!(tls.key = Value::path),
     },
     KeySpec {
         name: "tls-sni",
         default: KeyDefault::Unset("the node's host"),
-        live: true,
+        on_change: OnChange::NewTls,
         secret: false,
         field: field!(tls.sni = Value::server_name),
     },
     KeySpec {
         name: "redis-connect-timeout",
         default: KeyDefault::Value("1000"),
-        live: true,
+        on_change: OnChange::Nothing,
         secret: false,
         field: field!(connect_timeout = Value::millis),
     },
     KeySpec {
         name: "redis-socket-timeout",
         default: KeyDefault::Value("1000"),
-        live: true,
+        on_change: OnChange::Nothing,
         secret: false,
         field: field!(socket_timeout = Value::millis),
     },
     KeySpec {
         name: "op-timeout",
         default: KeyDefault::Value("5000"),
-        live: true,
+        on_change: OnChange::Nothing,
         secret: false,
         field: field!(op_timeout = Value::millis),
     },
     KeySpec {
         name: "node-fail-fast",
         default: KeyDefault::Value("true"),
-        live: true,
+        on_change: OnChange::Nothing,
         secret: false,
         field: field!(node_fail_fast = Value::boolean),
     },
@@ -203,28 +259,28 @@ pub static KEYS: &[KeySpec] = &[
     KeySpec {
         name: "node-fail-count",
         default: KeyDefault::Value("1"),
-        live: true,
+        on_change: OnChange::Nothing,
         secret: false,
         field: field!(node_fail_count = |v: &Value<'_>| v.number(1, 1000, "failures")),
     },
     KeySpec {
         name: "node-probe-interval",
         default: KeyDefault::Value("200"),
-        live: true,
+        on_change: OnChange::Nothing,
         secret: false,
         field: field!(node_probe_interval = Value::millis),
     },
     KeySpec {
         name: "default-ttl",
         default: KeyDefault::Value("2592000"),
-        live: true,
+        on_change: OnChange::Nothing,
         secret: false,
         field: field!(default_ttl_secs = |v: &Value<'_>| v.number(1, u32::MAX.into(), "seconds")),
     },
     KeySpec {
         name: "wait-replicas",
         default: KeyDefault::Value("0"),
-        live: true,
+        on_change: OnChange::Nothing,
         secret: false,
         field: field!(wait_replicas = |v: &Value<'_>| v.number(0, 64, "replicas")),
     },
@@ -232,14 +288,14 @@ pub static KEYS: &[KeySpec] = &[
     KeySpec {
         name: "wait-timeout",
         default: KeyDefault::Value("100"),
-        live: true,
+        on_change: OnChange::Nothing,
         secret: false,
         field: field!(wait_timeout = Value::millis),
     },
     KeySpec {
         name: "max-value-bytes",
         default: KeyDefault::Value("67108864"),
-        live: true,
+        on_change: OnChange::Reopen,
         secret: false,
         field: field!(max_value_bytes = |v: &Value<'_>| v.number(0, MAX_VALUE_LIMIT, "bytes")),
     },
@@ -248,21 +304,21 @@ pub static KEYS: &[KeySpec] = &[
     KeySpec {
         name: "compression",
         default: KeyDefault::Value("off"),
-        live: true,
+        on_change: OnChange::Nothing,
         secret: false,
         field: field!(compression.algorithm = Value::algorithm),
     },
     KeySpec {
         name: "compression-level",
         default: KeyDefault::Value("3"),
-        live: true,
+        on_change: OnChange::Nothing,
         secret: false,
         field: field!(compression.level = |v: &Value<'_>| v.number(1, 19, "zstd levels")),
     },
     KeySpec {
         name: "compression-min-bytes",
         default: KeyDefault::Value("256"),
-        live: true,
+        on_change: OnChange::Nothing,
         secret: false,
         field: field!(
             compression.min_bytes = |v: &Value<'_>| v.number(0, MAX_VALUE_LIMIT, "bytes")
@@ -271,7 +327,7 @@ pub static KEYS: &[KeySpec] = &[
     KeySpec {
         name: "log-level",
         default: KeyDefault::Value("warn"),
-        live: true,
+        on_change: OnChange::Nothing,
         secret: false,
         field: field!(log_level = Value::log_level),
     },
@@ -317,7 +373,16 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// Whether a running library can take a new value of `name`; false for a
 /// key that does not exist.
 pub fn can_change_live(name: &str) -> bool {
-    key(name).is_some_and(|k| k.live)
+    key(name).is_some_and(|k| k.on_change.live())
+}
+
+/// Whether a change of any of the keys `changed` asks for `what` (e.g.
+/// [`OnChange::checks_nodes`]); an unknown name asks for nothing.
+pub fn changes_ask(changed: &[&str], what: impl Fn(OnChange) -> bool) -> bool {
+    changed
+        .iter()
+        .filter_map(|name| key(name))
+        .any(|k| what(k.on_change))
 }
 
 impl KeySpec {

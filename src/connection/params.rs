@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{AddressMap, Config, NodeAddr, Secret};
+use crate::config::{self, AddressMap, Config, NodeAddr, OnChange, Secret};
 use crate::error::Result;
 use crate::tls::TlsClient;
 
@@ -50,10 +50,11 @@ impl ConnectParams {
 
     /// The params of `config`, a new config of a running library whose
     /// changed keys are `changed`: the TLS files are read again only when a
-    /// `tls-*` key changed (a bad file is an error, and these params stay);
+    /// key says so (`OnChange::NewTls`: a bad file is an error, and these
+    /// params stay);
     /// otherwise the connections keep sharing the TLS context they have.
     pub fn reconfigured(&self, config: &Config, changed: &[&str]) -> Result<Self> {
-        if changed.iter().any(|k| k.starts_with("tls-")) {
+        if config::changes_ask(changed, OnChange::reads_tls_files) {
             Self::from_config(config)
         } else {
             Ok(Self::with_tls(config, self.tls.clone()))
@@ -133,6 +134,68 @@ mod tests {
         );
     }
 
+    /// Every key that can change live, with another value for it: the
+    /// renewal its change brings to an open connection is the one its
+    /// `OnChange` in config/options.rs declares. The TLS keys need TLS
+    /// files: the test below holds them to `NewTls`.
+    #[test]
+    fn a_change_renews_connections_as_the_key_table_declares() {
+        use crate::config::{OnChange, KEYS};
+        let base = [
+            ("redis-nodes", "h:1"),
+            ("cluster-name", "T"),
+            ("username", "ors"),
+            ("password", "old-pw"),
+        ];
+        let text = |key: &str, value: &str| {
+            let mut pairs: Vec<String> = base
+                .iter()
+                .filter(|(k, _)| *k != key)
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            pairs.push(format!("{key}={value}"));
+            pairs.join(" ")
+        };
+        let other_value = |key: &str| match key {
+            "type" => None, // "redis" is its only value
+            "redis-nodes" => Some("h:2"),
+            "username" => Some("other"),
+            "password" => Some("new-pw"),
+            "redis-connect-timeout" | "redis-socket-timeout" | "op-timeout" => Some("9"),
+            "node-fail-fast" => Some("false"),
+            "node-fail-count" => Some("3"),
+            "node-probe-interval" | "default-ttl" | "wait-timeout" => Some("9"),
+            "wait-replicas" => Some("1"),
+            "max-value-bytes" => Some("9"),
+            "log-level" => Some("debug"),
+            "compression" => Some("zstd"),
+            "compression-level" => Some("5"),
+            "compression-min-bytes" => Some("9"),
+            other => panic!("add another value for the new key {other} to this test"),
+        };
+        let old_config = Config::parse(&text("cluster-name", "T")).unwrap();
+        let old = ConnectParams::from_config(&old_config).unwrap();
+        let live = KEYS
+            .iter()
+            .filter(|k| k.on_change.live() && !k.on_change.reads_tls_files());
+        for key in live {
+            let Some(value) = other_value(key.name) else {
+                continue;
+            };
+            let config = Config::parse(&text(key.name, value)).unwrap();
+            let changed = config.live_changes_from(&old_config).unwrap();
+            assert_eq!(changed, [key.name]);
+            let want = match key.on_change {
+                OnChange::Nothing | OnChange::NewSeeds => Renewal::Keep,
+                OnChange::Relogin => Renewal::Reauthenticate,
+                OnChange::Reopen | OnChange::NewTls => Renewal::Reopen,
+                OnChange::Restart => unreachable!(),
+            };
+            let new = old.reconfigured(&config, &changed).unwrap();
+            assert_eq!(new.renewal_from(&old), want, "{}", key.name);
+        }
+    }
+
     #[test]
     fn the_tls_context_is_kept_unless_a_tls_key_changed() {
         let dir = std::env::temp_dir().join(format!("ors-params-{}", std::process::id()));
@@ -161,6 +224,18 @@ mod tests {
         let changed = config.live_changes_from(&old_config).unwrap();
         let new = old.reconfigured(&config, &changed).unwrap();
         assert_eq!(new.renewal_from(&old), Renewal::Reopen);
+        // As the key table declares for every live tls-* key.
+        for key in crate::config::KEYS
+            .iter()
+            .filter(|k| k.name.starts_with("tls-"))
+        {
+            let want = if key.name == "tls-enabled" {
+                crate::config::OnChange::Restart
+            } else {
+                crate::config::OnChange::NewTls
+            };
+            assert_eq!(key.on_change, want, "{}", key.name);
+        }
 
         // A CA file that cannot be read: an error, naming the key.
         let missing = dir.join("missing.pem");

@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use super::{Budget, ConnectionSet};
+use crate::cluster::{Budget, ConnectionSet};
 use crate::config::NodeAddr;
 use crate::connection::ConnectParams;
 use crate::error::ReplyClass;
