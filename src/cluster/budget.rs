@@ -117,7 +117,7 @@ impl Watch<'_> {
 /// replica answers `CLUSTER SLOTS` in about a millisecond, and a node that
 /// does not must not keep the call from its own reply (nor make it late
 /// enough to look like its node's fault).
-const LATE_REFRESH_BUDGET: Duration = Duration::from_millis(100);
+const LATE_REFRESH_BUDGET: Duration = Duration::from_millis(50);
 
 /// The `Watch::Slot` check.
 fn slot_moved(

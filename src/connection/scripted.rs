@@ -152,6 +152,19 @@ impl Nodes {
         lock(&self.scripts).insert(addr.to_string(), Arc::new(Mutex::new(script)));
     }
 
+    /// Refuses connections to `addr` from now on.
+    pub fn down(&self, addr: &str) {
+        lock(&self.scripts).remove(addr);
+    }
+
+    /// How many of the commands `addr` was sent begin with `prefix`.
+    pub fn count(&self, addr: &str, prefix: &str) -> usize {
+        self.asked_of(addr)
+            .iter()
+            .filter(|c| c.starts_with(prefix))
+            .count()
+    }
+
     /// The commands `addr` was sent, in order.
     pub fn asked_of(&self, addr: &str) -> Vec<String> {
         lock(&self.asked)

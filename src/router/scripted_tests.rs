@@ -1,16 +1,16 @@
 //! The router against nodes in memory (`connection::scripted`): MOVED,
 //! ASK, TRYAGAIN, CLUSTERDOWN, a lost connection and a silent node, each
-//! within the call's deadline, without a server.
+//! within the call's deadline, without a server; and node health (a node
+//! marked unavailable, calls that fail fast).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
 use crate::cluster::topology::SlotMap;
 use crate::config::{Config, NodeAddr};
-use crate::connection::scripted::{dial_with, Answer, Script, ScriptedStream};
-use crate::connection::{ConnectParams, NodeConnection};
+use crate::connection::scripted::{bulk, error, Answer, Nodes};
+use crate::connection::ConnectParams;
 use crate::error::{Error, ErrorKind};
 use crate::keys::SessionId;
 use crate::session;
@@ -40,86 +40,13 @@ fn slots_reply(master: &str, replicas: &[&str]) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn bulk(text: &str) -> Vec<u8> {
-    format!("${}\r\n{text}\r\n", text.len()).into_bytes()
+/// A connection set whose connections (and every other this thread opens,
+/// the router's probes too) go to `nodes`.
+fn connections(nodes: &Nodes) -> Calls {
+    nodes.dial_here();
+    Calls::default()
 }
 
-fn error(text: &str) -> Vec<u8> {
-    format!("-{text}\r\n").into_bytes()
-}
-
-type SharedScript = Arc<Mutex<Box<Script>>>;
-
-/// The nodes of a test: what each one answers, what it was asked, and
-/// whether it accepts connections.
-#[derive(Clone, Default)]
-struct Nodes {
-    scripts: Arc<Mutex<HashMap<String, SharedScript>>>,
-    asked: Arc<Mutex<Vec<(String, String)>>>,
-}
-
-impl Nodes {
-    /// `addr` answers with `script`; each command it gets is logged as
-    /// (node, space-separated arguments).
-    fn node(&self, addr: &str, mut script: impl FnMut(&str) -> Answer + Send + 'static) {
-        let asked = self.asked.clone();
-        let name = addr.to_string();
-        let script: Box<Script> = Box::new(move |args: &[Vec<u8>]| {
-            let words: Vec<String> = args
-                .iter()
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect();
-            let command = words.join(" ");
-            asked.lock().unwrap().push((name.clone(), command.clone()));
-            script(&command)
-        });
-        self.scripts
-            .lock()
-            .unwrap()
-            .insert(addr.to_string(), Arc::new(Mutex::new(script)));
-    }
-
-    /// Refuses connections to `addr` from now on.
-    fn down(&self, addr: &str) {
-        self.scripts.lock().unwrap().remove(addr);
-    }
-
-    /// The commands `addr` was sent, in order.
-    fn asked_of(&self, addr: &str) -> Vec<String> {
-        self.asked
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(node, _)| node == addr)
-            .map(|(_, command)| command.clone())
-            .collect()
-    }
-
-    fn count(&self, addr: &str, prefix: &str) -> usize {
-        self.asked_of(addr)
-            .iter()
-            .filter(|c| c.starts_with(prefix))
-            .count()
-    }
-
-    /// A connection set whose connections (and every other this thread
-    /// opens, the router's probes too) go to these nodes.
-    fn connections(&self) -> Calls {
-        let scripts = self.scripts.clone();
-        dial_with(Box::new(move |addr: &str| {
-            let script = scripts.lock().unwrap().get(addr).cloned();
-            match script {
-                Some(script) => Ok(NodeConnection::scripted(ScriptedStream::new(script))),
-                None => {
-                    Err(Error::new(ErrorKind::Connection, "cannot connect: refused").at_node(addr))
-                }
-            }
-        }));
-        Calls::default()
-    }
-}
-
-/// A client whose slot map says `master` (with `replicas`) serves every slot.
 /// A client that waits for a node in trouble within op-timeout
 /// (`node-fail-fast=false`, the behaviour these tests were written for).
 fn client(master: &str, replicas: &[&str]) -> Client {
@@ -193,7 +120,7 @@ fn moved_goes_to_the_new_master_and_refreshes_the_map() {
         _ => Answer::Reply(error("ERR unexpected")),
     });
     let client = client(A, &[]);
-    let mut conns = nodes.connections();
+    let mut conns = connections(&nodes);
 
     assert_eq!(get(&client, &mut conns).unwrap(), Some(b"value".to_vec()));
     assert_eq!(nodes.count(A, "GET"), 1);
@@ -234,7 +161,7 @@ fn ask_sends_one_asking_to_the_target_and_leaves_the_map_alone() {
         _ => Answer::Reply(error("ERR unexpected")),
     });
     let client = client(A, &[]);
-    let mut conns = nodes.connections();
+    let mut conns = connections(&nodes);
 
     for call in 1..=2 {
         assert_eq!(
@@ -265,7 +192,7 @@ fn an_asking_refused_is_the_calls_error_and_the_connection_stays_in_step() {
         _ => Answer::Reply(error("ERR unexpected")),
     });
     let client = client(A, &[]);
-    let mut conns = nodes.connections();
+    let mut conns = connections(&nodes);
     let e = get(&client, &mut conns).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Auth);
     assert!(e.message.contains("NOPERM"), "{}", e.message);
@@ -289,7 +216,7 @@ fn after_an_asking_refused_the_command_is_not_sent_and_the_next_call_reads_its_o
         _ => Answer::Reply(error("ERR unexpected")),
     });
     let client = client(A, &[]);
-    let mut conns = nodes.connections();
+    let mut conns = connections(&nodes);
     assert_eq!(get(&client, &mut conns).unwrap_err().kind, ErrorKind::Auth);
     assert_eq!(
         nodes.count(B, "GET"),
@@ -319,7 +246,7 @@ fn a_write_asked_for_b(asking: &'static str) -> (Nodes, Client, crate::error::Re
         _ => Answer::Reply(error("ERR unexpected")),
     });
     let client = client(A, &[]);
-    let mut conns = nodes.connections();
+    let mut conns = connections(&nodes);
     let result = put(&client, &mut conns, b"v");
     (nodes, client, result)
 }
@@ -359,7 +286,7 @@ fn transient_until_the_deadline(reply: &'static str) -> (Nodes, Client, Error) {
         _ => Answer::Reply(error("ERR unexpected")),
     });
     let client = client(A, &[]);
-    let mut conns = nodes.connections();
+    let mut conns = connections(&nodes);
     let started = Instant::now();
     let e = get(&client, &mut conns).unwrap_err();
     assert!(
@@ -403,7 +330,7 @@ fn tryagain_then_an_answer_succeeds() {
         _ => Answer::Reply(error("ERR unexpected")),
     });
     let client = client(A, &[]);
-    let mut conns = nodes.connections();
+    let mut conns = connections(&nodes);
     assert_eq!(get(&client, &mut conns).unwrap(), None);
     assert_eq!(nodes.count(A, "GET"), 3);
 }
@@ -428,7 +355,7 @@ fn a_lost_connection_asks_another_node_for_the_map() {
     });
     b_is_promoted(&nodes);
     let client = client(A, &[B]);
-    let mut conns = nodes.connections();
+    let mut conns = connections(&nodes);
 
     assert_eq!(
         get(&client, &mut conns).unwrap(),
@@ -448,7 +375,7 @@ fn a_node_down_for_good_fails_the_call_at_its_deadline_as_a_connection_error() {
     nodes.node(C, |_| Answer::Close);
     nodes.down(C);
     let client = client(C, &[]);
-    let mut conns = nodes.connections();
+    let mut conns = connections(&nodes);
     let started = Instant::now();
     let e = get(&client, &mut conns).unwrap_err();
     assert!(started.elapsed() >= Duration::from_millis(OP_TIMEOUT_MS));
@@ -461,7 +388,7 @@ fn a_silent_node_times_out_within_the_deadline() {
     let nodes = Nodes::default();
     nodes.node(A, |_| Answer::Silence);
     let client = client(A, &[]);
-    let mut conns = nodes.connections();
+    let mut conns = connections(&nodes);
     let e = get(&client, &mut conns).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Timeout, "{}", e.message);
 }
@@ -471,7 +398,7 @@ fn a_value_reply_of_the_wrong_type_is_final() {
     let nodes = Nodes::default();
     nodes.node(A, |_| Answer::Reply(b":1\r\n".to_vec()));
     let client = client(A, &[]);
-    let mut conns = nodes.connections();
+    let mut conns = connections(&nodes);
     let e = get(&client, &mut conns).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Server);
     assert_eq!(nodes.count(A, "GET"), 1, "not retried");
@@ -483,7 +410,7 @@ fn a_silent_master_is_given_up_once_a_replica_has_the_slot() {
     nodes.node(A, |_| Answer::Silence);
     b_is_promoted(&nodes);
     let client = client(A, &[B]);
-    let mut conns = nodes.connections();
+    let mut conns = connections(&nodes);
     let started = Instant::now();
     assert_eq!(
         get(&client, &mut conns).unwrap(),
@@ -517,7 +444,7 @@ fn new_settings_log_the_threads_connection_in_again_before_its_next_command() {
         generation: first.generation,
         settings: first.settings,
         client: Some(first.clone()),
-        calls: nodes.connections(),
+        calls: connections(&nodes),
     };
     get(&first, &mut state.calls).unwrap();
 
@@ -561,7 +488,7 @@ fn a_silent_node_is_marked_and_the_next_calls_return_at_once_unsent() {
     let nodes = Nodes::default();
     nodes.node(A, |_| Answer::Silence);
     let client = client_with(A, &[], "");
-    let mut conns = nodes.connections();
+    let mut conns = connections(&nodes);
     let started = Instant::now();
     let e = get(&client, &mut conns).unwrap_err();
     let first = started.elapsed();
@@ -598,7 +525,7 @@ fn a_node_that_refuses_connections_is_marked_at_once() {
     nodes.node(A, |_| Answer::Close);
     nodes.down(A);
     let client = client_with(A, &[], "");
-    let mut conns = nodes.connections();
+    let mut conns = connections(&nodes);
     let started = Instant::now();
     let e = get(&client, &mut conns).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Unavailable, "{}", e.message);
@@ -621,7 +548,7 @@ fn a_lost_connection_is_no_node_failure_and_is_retried() {
         _ => Answer::Reply(error("ERR unexpected")),
     });
     let client = client_with(A, &[], "");
-    let mut conns = nodes.connections();
+    let mut conns = connections(&nodes);
     assert_eq!(get(&client, &mut conns).unwrap(), Some(b"v".to_vec()));
     assert!(!client
         .topology
@@ -647,7 +574,7 @@ fn with_a_fail_count_of_two_one_timeout_does_not_mark() {
         _ => Answer::Reply(error("ERR unexpected")),
     });
     let client = client_with(A, &[], "node-fail-count=2");
-    let mut conns = nodes.connections();
+    let mut conns = connections(&nodes);
     // The first attempt times out (one failure); the retry succeeds.
     assert_eq!(get(&client, &mut conns).unwrap(), Some(b"v".to_vec()));
     let health = client.topology.health.of(&NodeAddr::parse(A).unwrap());
@@ -662,7 +589,7 @@ fn a_call_that_times_out_on_its_own_deadline_does_not_mark_the_node() {
     // The socket timeout (1000 ms) is above op-timeout (300 ms): the call's
     // deadline ends the wait, which says nothing of the node.
     let client = client_with(A, &[], "redis-socket-timeout=1000");
-    let mut conns = nodes.connections();
+    let mut conns = connections(&nodes);
     let e = get(&client, &mut conns).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Timeout, "{}", e.message);
     assert!(!client
