@@ -314,8 +314,9 @@ int main(void)
     CHECK(after.trips == before.trips && after.state == ORS_NODE_WELL,
           "a master slower, but within redis-socket-timeout, is not marked (trips %llu)",
           (unsigned long long)after.trips);
-    CHECK(after.latency_p999_us >= (uint64_t)socket_timeout * 200, "the node stats saw the slow replies (p99.9 %llu us)",
-          (unsigned long long)after.latency_p999_us);
+    /* The latency figures time one request in 8 (a sample): the few
+     * paused replies may or may not be among them, so they are printed
+     * above, not checked; unit tests check the histogram. */
     CHECK(other_errors == 0, "no call failed while M was slow (%ld; first: %s)", other_errors, first_other);
 
     /* 2. and 3. */
