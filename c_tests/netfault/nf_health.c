@@ -17,8 +17,9 @@
  *   5. hangs and its replica is promoted (CLUSTER FAILOVER TAKEOVER): calls
  *      of its slots succeed on the new master within a second of the
  *      promotion;
- *   6. the same failover with node-fail-fast=false: no call fails (each
- *      rides it out within op-timeout, as before node health existed).
+ *   6. with node-fail-fast=false, a hang stalls the threads (figures only),
+ *      and the same failover fails no call (each rides it out within
+ *      op-timeout, as before node health existed).
  *
  * Each phase prints, per second, the calls that succeeded on the healthy
  * masters and on M's slots, and the fast failures ("# SECOND" lines).
@@ -388,6 +389,27 @@ int main(void)
         new_r = nf_replica_of(new_m, other);
         CHECK(new_r != 0, "the new master %d has a replica (%d)", new_m, new_r);
         if (!new_r) goto out;
+        /* A hang without a failover first: the threads that meet the hung
+         * master wait (up to op-timeout), and the healthy masters' calls
+         * wait behind them: the figures of what node-fail-fast=true spares. */
+        {
+            long f0, f1;
+            begin_phase(new_m);
+            if (!start_workers(nthreads)) goto out;
+            h_sleep_ms(1500);
+            h_sleep_ms(1000 - (long)(((chaos_now_us() - t_start_us) / 1000) % 1000));
+            f0 = now_second();
+            CHECK(chaos_signal_node(new_m, SIGSTOP, &t_stop), "the master %d stopped", new_m);
+            h_sleep_ms(fault_ms);
+            f1 = now_second();
+            CHECK(chaos_signal_node(new_m, SIGCONT, &t_stop), "resumed");
+            h_sleep_ms(2000);
+            stop_workers();
+            print_seconds("hang-wait", f0 - 3, now_second(), f0, f1);
+            printf("# FIGURE hang, node-fail-fast=false: %ld ms hang, op-timeout 5000 ms; healthy masters' calls "
+                   "per whole second, as a share of before: first second %.0f%%, lowest in the hang %.0f%%\n",
+                   fault_ms, healthy_share(f0, f0) * 100, lowest_share(f0, f1, f0) * 100);
+        }
         begin_phase(new_m);
         other_errors = 0;
         if (!start_workers(nthreads)) goto out;
