@@ -9,11 +9,21 @@
 use std::time::{Duration, Instant};
 
 use super::health::NodeHealth;
-use super::nodes::Reach;
+use super::topology::Topology;
 use crate::config::{Config, NodeAddr};
 use crate::connection::{ConnectParams, NodeConnection};
 use crate::error::{Error, ErrorKind, Result};
 use crate::reply::Value;
+
+/// What the node layer needs of the cluster to reach its nodes: the
+/// process's slot map (with each node's health, `Topology::health`) and how
+/// to connect. A `Client` lends one (`From<&Client>`, in client.rs); a test
+/// makes its own, without a client.
+#[derive(Clone, Copy)]
+pub struct Reach<'a> {
+    pub topology: &'a Topology,
+    pub params: &'a ConnectParams,
+}
 
 /// One request's (or one pipelined batch's) time.
 pub struct Budget<'a> {

@@ -25,5 +25,5 @@ mod nodes;
 pub mod redirect;
 pub mod topology;
 
-pub use budget::{Budget, Stopped, Watch};
-pub use nodes::{ConnectionSet, Reach};
+pub use budget::{Budget, Reach, Stopped, Watch};
+pub use nodes::ConnectionSet;

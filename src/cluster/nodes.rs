@@ -6,23 +6,13 @@
 
 use std::time::Instant;
 
-use super::budget::Budget;
-use crate::cluster::topology::{SlotMap, Topology};
+use super::budget::{Budget, Reach};
+use crate::cluster::topology::SlotMap;
 use crate::config::NodeAddr;
 use crate::connection::{ConnectParams, Exchange, Late, NodeConnection, Renewal};
 use crate::error::{Error, Result};
 use crate::reply::Value;
 use crate::resp::pack_command;
-
-/// What the node layer needs of the cluster to reach its nodes: the
-/// process's slot map (with each node's health, `Topology::health`) and how
-/// to connect. A `Client` lends one (`From<&Client>`, in client.rs); a test
-/// makes its own, without a client.
-#[derive(Clone, Copy)]
-pub struct Reach<'a> {
-    pub topology: &'a Topology,
-    pub params: &'a ConnectParams,
-}
 
 #[derive(Default)]
 pub struct ConnectionSet {

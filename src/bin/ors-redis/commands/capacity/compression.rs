@@ -9,7 +9,7 @@
 use ors_redis::envelope::{self, Algorithm, Compression};
 use ors_redis::operator::{NodeAddr, Result, Value};
 
-use super::measure::estimate_session_bytes;
+use super::memory::estimate_session_bytes;
 use crate::cluster::Cluster;
 
 /// Values read per pipeline.

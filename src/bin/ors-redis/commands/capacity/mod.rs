@@ -4,6 +4,7 @@
 
 mod compression;
 mod measure;
+mod memory;
 
 use serde::Serialize;
 
