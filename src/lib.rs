@@ -12,6 +12,7 @@
 //! ```text
 //! ffi.rs, status.rs       the C ABI: exports, status codes
 //! lifecycle.rs, client.rs init, reconfigure, shutdown; what they established
+//! live.rs                 the live client and the worker threads, as threads and workers find them
 //! threads.rs, fork.rs     each thread's state (its connections); after fork()
 //! session.rs, keys.rs     put/get/del as commands; ids, keys, slots
 //! read_all.rs             scan and restore: the bulk read, or SCAN pages where listing is refused
@@ -54,6 +55,7 @@ mod connection;
 pub mod envelope;
 mod fork;
 mod lifecycle;
+mod live;
 mod logging;
 mod malloc_buf;
 mod probe;

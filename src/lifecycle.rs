@@ -13,31 +13,25 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use crate::client::Client;
 use crate::cluster::health::NodeFigures;
 use crate::config::{self, Config, OnChange};
 use crate::error::{Error, ErrorKind, Result};
+use crate::live;
 use crate::logging;
 use crate::session::Calls;
 use crate::stats;
 use crate::threads;
 
 static LIFECYCLE: Mutex<()> = Mutex::new(());
-static CURRENT: Mutex<Option<Arc<Client>>> = Mutex::new(None);
-/// The generation of the live client; 0 when not initialized.
-static ACTIVE_GENERATION: AtomicU64 = AtomicU64::new(0);
-/// The settings number of the live client (see `Client::settings`); 0 when
-/// not initialized. Stored after `CURRENT`: a thread that sees a number
-/// finds that client, or a newer one, in `CURRENT`.
-static ACTIVE_SETTINGS: AtomicU64 = AtomicU64::new(0);
 /// Numbers both generations and settings, so that no two clients share one.
 static NEXT_NUMBER: AtomicU64 = AtomicU64::new(1);
 
 pub fn init(config_text: &str) -> Result<()> {
     let _lifecycle = LIFECYCLE.lock();
-    if ACTIVE_GENERATION.load(Ordering::SeqCst) != 0 {
+    if live::generation() != 0 {
         return Err(Error::new(
             ErrorKind::AlreadyInitialized,
             "ors_redis_init: already initialized (call ors_redis_shutdown first)",
@@ -53,9 +47,7 @@ pub fn init(config_text: &str) -> Result<()> {
         env!("CARGO_PKG_VERSION")
     );
     stats::reset_calls();
-    *CURRENT.lock() = Some(Arc::new(client));
-    ACTIVE_GENERATION.store(generation, Ordering::SeqCst);
-    ACTIVE_SETTINGS.store(generation, Ordering::SeqCst);
+    live::publish(Arc::new(client));
     Ok(())
 }
 
@@ -68,7 +60,7 @@ pub fn init(config_text: &str) -> Result<()> {
 /// needs: `ConnectionSet::renew`).
 pub fn reconfigure(config_text: &str) -> Result<()> {
     let _lifecycle = LIFECYCLE.lock();
-    let current = live_client()?;
+    let current = live::live_client()?;
     let Some(client) = reconfigured(&current, config_text).map_err(|mut e| {
         e.message = format!("ors_redis_reconfigure: nothing changed: {}", e.message);
         e
@@ -83,9 +75,7 @@ pub fn reconfigure(config_text: &str) -> Result<()> {
         client.topology.set_seeds(&client.config.nodes);
     }
     tracing::info!(changed = %changed.join(", "), "ors-redis reconfigured");
-    let settings = client.settings;
-    *CURRENT.lock() = Some(Arc::new(client));
-    ACTIVE_SETTINGS.store(settings, Ordering::SeqCst);
+    live::publish(Arc::new(client));
     Ok(())
 }
 
@@ -103,18 +93,12 @@ fn reconfigured(current: &Client, config_text: &str) -> Result<Option<Client>> {
 
 pub fn shutdown() -> Result<()> {
     let _lifecycle = LIFECYCLE.lock();
-    {
-        let mut current = CURRENT.lock();
-        if ACTIVE_GENERATION.load(Ordering::SeqCst) == 0 {
-            return Err(not_initialized());
-        }
-        ACTIVE_GENERATION.store(0, Ordering::SeqCst);
-        ACTIVE_SETTINGS.store(0, Ordering::SeqCst);
-        current.take();
+    if !live::retire() {
+        return Err(live::not_initialized());
     }
-    // Bulk-read workers see generation 0 within a slice of their wait and
-    // close their sockets as they exit.
-    bulk_workers_gone();
+    // Bulk-read workers and probers see generation 0 within a slice of
+    // their wait and close their sockets as they exit.
+    live::workers_gone();
     // Each lock waits for the call in flight on that thread; then its
     // sockets close. Calls that start from now on see generation 0.
     let mut closed = 0;
@@ -126,36 +110,29 @@ pub fn shutdown() -> Result<()> {
     Ok(())
 }
 
-fn not_initialized() -> Error {
-    Error::new(
-        ErrorKind::NotInitialized,
-        "ors-redis is not initialized (call ors_redis_init first)",
-    )
-}
-
 /// Runs `f` with the live client and this thread's state for calls.
 pub fn with_client<T>(f: impl FnOnce(&Client, &mut Calls) -> Result<T>) -> Result<T> {
     threads::with_thread(|state| {
-        let settings = ACTIVE_SETTINGS.load(Ordering::SeqCst);
+        let settings = live::settings();
         if settings == 0 {
             if state.generation != 0 {
                 state.reset();
             }
-            return Err(not_initialized());
+            return Err(live::not_initialized());
         }
         if state.settings != settings {
             // First call on this thread since init or since a reconfigure:
             // take the live client (this one, or one newer still).
-            let client = CURRENT.lock().clone();
+            let client = live::current();
             match client {
                 Some(c) => state.adopt(c),
                 None => {
                     state.reset();
-                    return Err(not_initialized());
+                    return Err(live::not_initialized());
                 }
             }
         }
-        let client = state.client.as_deref().ok_or_else(not_initialized)?;
+        let client = state.client.as_deref().ok_or_else(live::not_initialized)?;
         f(client, &mut state.calls)
     })
     .unwrap_or_else(|| {
@@ -166,82 +143,14 @@ pub fn with_client<T>(f: impl FnOnce(&Client, &mut Calls) -> Result<T>) -> Resul
     })
 }
 
-/// The live client, for work that outlives one lock of this thread's
-/// state: a bulk read's workers, and its caller between callbacks.
-pub fn live_client() -> Result<Arc<Client>> {
-    let generation = ACTIVE_GENERATION.load(Ordering::SeqCst);
-    match &*CURRENT.lock() {
-        Some(c) if generation != 0 && c.generation == generation => Ok(c.clone()),
-        _ => Err(not_initialized()),
-    }
-}
-
-/// Bulk-read worker threads running now (their sockets are not in any
-/// thread's state: shutdown waits for them to exit instead).
-static BULK_WORKERS: Mutex<usize> = Mutex::new(0);
-static BULK_WORKER_EXITED: Condvar = Condvar::new();
-
-/// Held by a bulk-read worker thread while it may hold sockets.
-pub struct BulkWorker(());
-
-impl BulkWorker {
-    pub fn enter() -> BulkWorker {
-        *BULK_WORKERS.lock() += 1;
-        BulkWorker(())
-    }
-}
-
-impl Drop for BulkWorker {
-    fn drop(&mut self) {
-        let mut running = BULK_WORKERS.lock();
-        *running -= 1;
-        if *running == 0 {
-            BULK_WORKER_EXITED.notify_all();
-        }
-    }
-}
-
-/// Waits until no bulk-read worker runs: each checks the generation
-/// between slices of every wait, so this takes a slice, or a connect
-/// attempt at most.
-fn bulk_workers_gone() {
-    let mut running = BULK_WORKERS.lock();
-    while *running > 0 {
-        BULK_WORKER_EXITED.wait(&mut running);
-    }
-}
-
-/// Whether the client of `generation` is still the live one (a scan checks
-/// this after each callback, which may have shut the library down).
-pub fn is_live(generation: u64) -> bool {
-    ACTIVE_GENERATION.load(Ordering::SeqCst) == generation
-}
-
-/// The live client when it has other settings than `client` but belongs to
-/// the same init (a bulk read's worker takes it between batches).
-pub fn newer_settings(client: &Client) -> Option<Arc<Client>> {
-    if ACTIVE_SETTINGS.load(Ordering::Relaxed) == client.settings {
-        return None;
-    }
-    CURRENT
-        .lock()
-        .clone()
-        .filter(|c| c.generation == client.generation && c.settings != client.settings)
-}
-
 /// The live client's slot-map reload count (for the stats).
 pub fn topology_refreshes() -> Result<u64> {
-    match &*CURRENT.lock() {
-        Some(c) if ACTIVE_GENERATION.load(Ordering::SeqCst) == c.generation => {
-            Ok(c.topology.refresh_count())
-        }
-        _ => Err(not_initialized()),
-    }
+    live::live_client().map(|c| c.topology.refresh_count())
 }
 
 /// The live client's nodes' health and figures (for the node stats).
 pub fn node_figures() -> Result<Vec<NodeFigures>> {
-    let client = live_client()?;
+    let client = live::live_client()?;
     let map = client.topology.current();
     Ok(client
         .topology

@@ -17,7 +17,7 @@ use crate::client::Client;
 use crate::cluster::health::NodeHealth;
 use crate::cluster::{Budget, ConnectionSet, Watch};
 use crate::error::{Error, ErrorKind};
-use crate::lifecycle;
+use crate::live;
 
 /// The longest a probe waits: past it a new probe (and a new TCP connect,
 /// whose SYN goes out at once instead of at the kernel's next retransmit)
@@ -39,7 +39,7 @@ pub fn start(generation: u64, node: Arc<NodeHealth>) {
 }
 
 fn run(generation: u64, node: Arc<NodeHealth>) {
-    let _holds_sockets = lifecycle::BulkWorker::enter();
+    let _holds_sockets = live::Worker::enter();
     let mut conns = Connections::default();
     loop {
         probe_until_done(generation, &node, &mut conns);
@@ -61,7 +61,7 @@ struct Connections {
 /// `generation` is gone.
 fn probe_until_done(generation: u64, node: &NodeHealth, conns: &mut Connections) {
     loop {
-        let Some(client) = lifecycle::live_client()
+        let Some(client) = live::live_client()
             .ok()
             .filter(|c| c.generation == generation)
         else {
@@ -113,7 +113,7 @@ fn look_around(
     deadline: Instant,
     map_conns: &RefCell<ConnectionSet>,
 ) -> Option<Error> {
-    if !lifecycle::is_live(generation) {
+    if !live::is_live(generation) {
         return Some(Error::new(
             ErrorKind::NotInitialized,
             "the library was shut down",

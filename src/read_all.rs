@@ -15,6 +15,7 @@ use crate::bulk::{self, BulkRead, Owner, Record, Want};
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::SessionId;
 use crate::lifecycle;
+use crate::live;
 use crate::scan::{self, Scan};
 use crate::session;
 use crate::stats::{self, Call};
@@ -22,7 +23,7 @@ use crate::stats::{self, Call};
 /// The ids of every session whose id starts with `prefix` (each
 /// NUL-terminated for C), for `ors_session_scan`.
 pub fn ids(prefix: &[u8], deliver_logs: fn(), report: &mut dyn FnMut(&[u8]) -> bool) -> Result<()> {
-    let client = lifecycle::live_client()?;
+    let client = live::live_client()?;
     let generation = client.generation;
     let owner = Owner::Library { generation };
     let mut read = BulkRead::start(client, prefix, Want::Ids, owner)?;
@@ -43,7 +44,7 @@ pub fn sessions(
     deliver_logs: fn(),
     report: &mut dyn FnMut(Record<'_>) -> bool,
 ) -> Result<()> {
-    let client = lifecycle::live_client()?;
+    let client = live::live_client()?;
     let generation = client.generation;
     let owner = Owner::Library { generation };
     let mut read = BulkRead::start(client, prefix, Want::Values, owner)?;
@@ -120,7 +121,7 @@ fn drive(
         // before the host's callback sees the batch's sessions.
         deliver_logs();
         // The logger may have shut the library down.
-        if !lifecycle::is_live(generation) {
+        if !live::is_live(generation) {
             return Err(shut_down());
         }
         for record in batch.records() {
@@ -128,7 +129,7 @@ fn drive(
                 return Ok(());
             }
             // The callback may have shut the library down.
-            if !lifecycle::is_live(generation) {
+            if !live::is_live(generation) {
                 return Err(shut_down());
             }
         }

@@ -210,7 +210,7 @@ impl Scan {
     /// An error if the library was shut down since the scan started (by
     /// the host's callback, say).
     pub fn check_live(&self) -> Result<()> {
-        if crate::lifecycle::is_live(self.generation) {
+        if crate::live::is_live(self.generation) {
             Ok(())
         } else {
             Err(shut_down())

@@ -13,7 +13,7 @@
 //!
 //! Workers stop when the read ends, fails or is dropped, and when the
 //! library is shut down (they check between slices of every wait, and
-//! shutdown waits for them: `lifecycle::BulkWorker`).
+//! shutdown waits for them: `live::Worker`).
 
 mod batch;
 mod node_read;
@@ -33,7 +33,7 @@ use crate::cluster::ConnectionSet;
 use crate::config::NodeAddr;
 use crate::connection::SLICE;
 use crate::error::{Error, ErrorKind, Result};
-use crate::lifecycle;
+use crate::live;
 use crate::logging;
 use crate::stats::{self, Call};
 
@@ -93,7 +93,7 @@ impl Shared {
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
             || match self.owner {
-                Owner::Library { generation } => !lifecycle::is_live(generation),
+                Owner::Library { generation } => !live::is_live(generation),
                 Owner::Operator => false,
             }
     }
@@ -310,7 +310,7 @@ impl Drop for BulkRead {
 fn work(shared: &Shared, index: usize) {
     // Declared first, dropped last: after the connections are closed.
     let _registered = match shared.owner {
-        Owner::Library { .. } => Some(lifecycle::BulkWorker::enter()),
+        Owner::Library { .. } => Some(live::Worker::enter()),
         Owner::Operator => None,
     };
     let mut conns = ConnectionSet::default();
@@ -325,7 +325,7 @@ fn work(shared: &Shared, index: usize) {
         // Between batches, every connection is idle: the place to take
         // settings that `ors_redis_reconfigure` changed.
         if let Owner::Library { .. } = shared.owner {
-            if let Some(newer) = lifecycle::newer_settings(&reader.client) {
+            if let Some(newer) = live::newer_settings(&reader.client) {
                 conns.renew(&reader.client.params, &newer.params);
                 reader.client = newer;
             }

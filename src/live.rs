@@ -1,0 +1,128 @@
+//! The live client, as every thread and worker finds it: the `Client` that
+//! the last init or reconfigure published, its numbers (one atomic load on
+//! the hot path), and the worker threads that hold sockets outside any
+//! calling thread's state (a bulk read's readers, a node's prober), which
+//! shutdown waits for. lifecycle.rs publishes and retires; everything else
+//! only reads, so that a worker can ask "is my init still live?" without
+//! depending on the lifecycle above it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::client::Client;
+use crate::error::{Error, ErrorKind, Result};
+
+static CURRENT: Mutex<Option<Arc<Client>>> = Mutex::new(None);
+/// The generation of the live client; 0 when not initialized.
+static ACTIVE_GENERATION: AtomicU64 = AtomicU64::new(0);
+/// The settings number of the live client (see `Client::settings`); 0 when
+/// not initialized. Stored after `CURRENT`: a thread that sees a number
+/// finds that client, or a newer one, in `CURRENT`.
+static ACTIVE_SETTINGS: AtomicU64 = AtomicU64::new(0);
+
+/// Worker threads running now that may hold sockets.
+static WORKERS: Mutex<usize> = Mutex::new(0);
+static WORKER_EXITED: Condvar = Condvar::new();
+
+pub fn not_initialized() -> Error {
+    Error::new(
+        ErrorKind::NotInitialized,
+        "ors-redis is not initialized (call ors_redis_init first)",
+    )
+}
+
+/// Makes `client` the live one (init, and each reconfigure).
+pub fn publish(client: Arc<Client>) {
+    let (generation, settings) = (client.generation, client.settings);
+    *CURRENT.lock() = Some(client);
+    ACTIVE_GENERATION.store(generation, Ordering::SeqCst);
+    ACTIVE_SETTINGS.store(settings, Ordering::SeqCst);
+}
+
+/// Retires the live client (shutdown): whether there was one.
+pub fn retire() -> bool {
+    let mut current = CURRENT.lock();
+    if ACTIVE_GENERATION.load(Ordering::SeqCst) == 0 {
+        return false;
+    }
+    ACTIVE_GENERATION.store(0, Ordering::SeqCst);
+    ACTIVE_SETTINGS.store(0, Ordering::SeqCst);
+    current.take();
+    true
+}
+
+/// The live client's generation; 0 when not initialized.
+pub fn generation() -> u64 {
+    ACTIVE_GENERATION.load(Ordering::SeqCst)
+}
+
+/// The live client's settings number; 0 when not initialized (the hot
+/// path's one atomic load).
+#[inline]
+pub fn settings() -> u64 {
+    ACTIVE_SETTINGS.load(Ordering::SeqCst)
+}
+
+/// The client published last (a thread adopting new settings).
+pub fn current() -> Option<Arc<Client>> {
+    CURRENT.lock().clone()
+}
+
+/// The live client, for work that outlives one lock of a thread's state:
+/// a bulk read's workers and its caller between callbacks, a prober.
+pub fn live_client() -> Result<Arc<Client>> {
+    let generation = generation();
+    match &*CURRENT.lock() {
+        Some(c) if generation != 0 && c.generation == generation => Ok(c.clone()),
+        _ => Err(not_initialized()),
+    }
+}
+
+/// Whether the client of `generation` is still the live one (a scan checks
+/// this after each callback, which may have shut the library down).
+pub fn is_live(generation: u64) -> bool {
+    ACTIVE_GENERATION.load(Ordering::SeqCst) == generation
+}
+
+/// The live client when it has other settings than `client` but belongs to
+/// the same init (a bulk read's worker takes it between batches).
+pub fn newer_settings(client: &Client) -> Option<Arc<Client>> {
+    if ACTIVE_SETTINGS.load(Ordering::Relaxed) == client.settings {
+        return None;
+    }
+    CURRENT
+        .lock()
+        .clone()
+        .filter(|c| c.generation == client.generation && c.settings != client.settings)
+}
+
+/// Held by a worker thread while it may hold sockets.
+pub struct Worker(());
+
+impl Worker {
+    pub fn enter() -> Worker {
+        *WORKERS.lock() += 1;
+        Worker(())
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let mut running = WORKERS.lock();
+        *running -= 1;
+        if *running == 0 {
+            WORKER_EXITED.notify_all();
+        }
+    }
+}
+
+/// Waits until no worker runs: each checks the generation between slices
+/// of every wait, so this takes a slice, or a connect attempt at most.
+pub fn workers_gone() {
+    let mut running = WORKERS.lock();
+    while *running > 0 {
+        WORKER_EXITED.wait(&mut running);
+    }
+}
