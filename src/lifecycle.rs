@@ -35,7 +35,7 @@ static ACTIVE_SETTINGS: AtomicU64 = AtomicU64::new(0);
 /// Numbers both generations and settings, so that no two clients share one.
 static NEXT_NUMBER: AtomicU64 = AtomicU64::new(1);
 
-pub fn init(config_text: &str) -> Result<()> {
+pub(crate) fn init(config_text: &str) -> Result<()> {
     let _lifecycle = LIFECYCLE.lock();
     if ACTIVE_GENERATION.load(Ordering::SeqCst) != 0 {
         return Err(Error::new(
@@ -66,7 +66,7 @@ pub fn init(config_text: &str) -> Result<()> {
 /// the settings it started with; each thread's next call takes the new
 /// ones (its connections are logged in again or reopened as the change
 /// needs: `ConnectionSet::renew`).
-pub fn reconfigure(config_text: &str) -> Result<()> {
+pub(crate) fn reconfigure(config_text: &str) -> Result<()> {
     let _lifecycle = LIFECYCLE.lock();
     let current = live_client()?;
     let Some(client) = reconfigured(&current, config_text).map_err(|mut e| {
@@ -101,7 +101,7 @@ fn reconfigured(current: &Client, config_text: &str) -> Result<Option<Client>> {
     current.reconfigured(config, &changed, settings).map(Some)
 }
 
-pub fn shutdown() -> Result<()> {
+pub(crate) fn shutdown() -> Result<()> {
     let _lifecycle = LIFECYCLE.lock();
     {
         let mut current = CURRENT.lock();
@@ -134,7 +134,7 @@ fn not_initialized() -> Error {
 }
 
 /// Runs `f` with the live client and this thread's state for calls.
-pub fn with_client<T>(f: impl FnOnce(&Client, &mut Calls) -> Result<T>) -> Result<T> {
+pub(crate) fn with_client<T>(f: impl FnOnce(&Client, &mut Calls) -> Result<T>) -> Result<T> {
     threads::with_thread(|state| {
         let settings = ACTIVE_SETTINGS.load(Ordering::SeqCst);
         if settings == 0 {
@@ -168,7 +168,7 @@ pub fn with_client<T>(f: impl FnOnce(&Client, &mut Calls) -> Result<T>) -> Resul
 
 /// The live client, for work that outlives one lock of this thread's
 /// state: a bulk read's workers, and its caller between callbacks.
-pub fn live_client() -> Result<Arc<Client>> {
+pub(crate) fn live_client() -> Result<Arc<Client>> {
     let generation = ACTIVE_GENERATION.load(Ordering::SeqCst);
     match &*CURRENT.lock() {
         Some(c) if generation != 0 && c.generation == generation => Ok(c.clone()),
@@ -182,10 +182,10 @@ static BULK_WORKERS: Mutex<usize> = Mutex::new(0);
 static BULK_WORKER_EXITED: Condvar = Condvar::new();
 
 /// Held by a bulk-read worker thread while it may hold sockets.
-pub struct BulkWorker(());
+pub(crate) struct BulkWorker(());
 
 impl BulkWorker {
-    pub fn enter() -> BulkWorker {
+    pub(crate) fn enter() -> BulkWorker {
         *BULK_WORKERS.lock() += 1;
         BulkWorker(())
     }
@@ -213,13 +213,13 @@ fn bulk_workers_gone() {
 
 /// Whether the client of `generation` is still the live one (a scan checks
 /// this after each callback, which may have shut the library down).
-pub fn is_live(generation: u64) -> bool {
+pub(crate) fn is_live(generation: u64) -> bool {
     ACTIVE_GENERATION.load(Ordering::SeqCst) == generation
 }
 
 /// The live client when it has other settings than `client` but belongs to
 /// the same init (a bulk read's worker takes it between batches).
-pub fn newer_settings(client: &Client) -> Option<Arc<Client>> {
+pub(crate) fn newer_settings(client: &Client) -> Option<Arc<Client>> {
     if ACTIVE_SETTINGS.load(Ordering::Relaxed) == client.settings {
         return None;
     }
@@ -230,7 +230,7 @@ pub fn newer_settings(client: &Client) -> Option<Arc<Client>> {
 }
 
 /// The live client's slot-map reload count (for the stats).
-pub fn topology_refreshes() -> Result<u64> {
+pub(crate) fn topology_refreshes() -> Result<u64> {
     match &*CURRENT.lock() {
         Some(c) if ACTIVE_GENERATION.load(Ordering::SeqCst) == c.generation => {
             Ok(c.topology.refresh_count())
@@ -240,7 +240,7 @@ pub fn topology_refreshes() -> Result<u64> {
 }
 
 /// The live client's nodes' health and figures (for the node stats).
-pub fn node_figures() -> Result<Vec<NodeFigures>> {
+pub(crate) fn node_figures() -> Result<Vec<NodeFigures>> {
     let client = live_client()?;
     let map = client.topology.current();
     Ok(client
@@ -254,6 +254,6 @@ pub fn node_figures() -> Result<Vec<NodeFigures>> {
 
 /// After a caught panic: close this thread's connections, which may be in
 /// the middle of a reply.
-pub fn reset_this_thread() {
+pub(crate) fn reset_this_thread() {
     threads::with_thread(|state| state.reset());
 }

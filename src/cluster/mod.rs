@@ -18,12 +18,14 @@
 //! - `cluster_nodes.rs`: `CLUSTER NODES`, parsed.
 
 mod budget;
-pub mod cluster_nodes;
-pub mod discovery;
-pub mod health;
+pub(crate) mod cluster_nodes;
+pub(crate) mod discovery;
+pub(crate) mod health;
 mod nodes;
-pub mod redirect;
-pub mod topology;
+pub(crate) mod redirect;
+pub(crate) mod topology;
 
-pub use budget::{Budget, Stopped, Watch};
-pub use nodes::{ConnectionSet, Reach};
+pub use budget::Budget;
+pub(crate) use budget::{Stopped, Watch};
+pub use nodes::ConnectionSet;
+pub(crate) use nodes::Reach;

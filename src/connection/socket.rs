@@ -16,7 +16,7 @@ use crate::error::{from_io, local_shortage, Error, ErrorKind, Result};
 /// Several addresses share the budget: each gets an even share of what is
 /// left, so that a silent first address leaves time for the others. A
 /// `late` check that gives up ends the connect with its own error.
-pub fn connect(addr: &NodeAddr, budget: Duration, late: &mut Late<'_>) -> Result<TcpStream> {
+pub(super) fn connect(addr: &NodeAddr, budget: Duration, late: &mut Late<'_>) -> Result<TcpStream> {
     let deadline = Instant::now() + budget;
     let resolved = resolve::resolve(&addr.host, budget, late)?;
     let mut last: Option<io::Error> = None;
@@ -178,7 +178,7 @@ fn connect_sliced(
 
 /// Sets the socket's read and write timeouts (`timeout` is not zero, which
 /// would mean "block forever").
-pub fn set_timeouts(tcp: &TcpStream, timeout: Duration) -> io::Result<()> {
+pub(super) fn set_timeouts(tcp: &TcpStream, timeout: Duration) -> io::Result<()> {
     tcp.set_read_timeout(Some(timeout))?;
     tcp.set_write_timeout(Some(timeout))
 }
@@ -188,7 +188,7 @@ pub fn set_timeouts(tcp: &TcpStream, timeout: Duration) -> io::Result<()> {
 /// which the kernel keeps retransmitting queued requests until the peer
 /// acknowledges them, however late.
 #[cfg(unix)]
-pub fn abort_on_close(tcp: &TcpStream) -> io::Result<()> {
+pub(super) fn abort_on_close(tcp: &TcpStream) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let linger = libc::linger {
         l_onoff: 1,
@@ -213,7 +213,7 @@ pub fn abort_on_close(tcp: &TcpStream) -> io::Result<()> {
 }
 
 #[cfg(windows)]
-pub fn abort_on_close(tcp: &TcpStream) -> io::Result<()> {
+pub(super) fn abort_on_close(tcp: &TcpStream) -> io::Result<()> {
     use std::os::windows::io::AsRawSocket;
     /// Winsock's `struct linger`.
     #[repr(C)]
@@ -250,6 +250,6 @@ pub fn abort_on_close(tcp: &TcpStream) -> io::Result<()> {
 }
 
 #[cfg(not(any(unix, windows)))]
-pub fn abort_on_close(_tcp: &TcpStream) -> io::Result<()> {
+pub(super) fn abort_on_close(_tcp: &TcpStream) -> io::Result<()> {
     Ok(())
 }
