@@ -56,7 +56,7 @@ unsafe impl GlobalAlloc for Limited {
 static ALLOCATOR: Limited = Limited;
 
 /// Runs `f` with every allocation above `bytes` refused on this thread.
-pub fn with_limit<T>(bytes: usize, f: impl FnOnce() -> T) -> T {
+pub(crate) fn with_limit<T>(bytes: usize, f: impl FnOnce() -> T) -> T {
     struct Restore(usize);
     impl Drop for Restore {
         fn drop(&mut self) {

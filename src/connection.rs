@@ -40,16 +40,17 @@ use crate::stats;
 mod params;
 mod resolve;
 #[cfg(test)]
-pub mod scripted;
+pub(crate) mod scripted;
 mod socket;
 mod stream;
 mod wait;
 mod wire;
 
-pub use params::{ConnectParams, Renewal};
+pub use params::ConnectParams;
+pub(crate) use params::Renewal;
 use stream::{io_failure, Transport};
 use wait::{keep_waiting, WaitError, MIN_TIMEOUT};
-pub use wait::{Late, SLICE};
+pub(crate) use wait::{Late, SLICE};
 use wire::{WaitState, Wire};
 
 /// A connection to one node.

@@ -10,13 +10,13 @@ static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// This process's fork generation (one atomic load: cheap enough for every
 /// call).
-pub fn generation() -> u64 {
+pub(crate) fn generation() -> u64 {
     FORK_GENERATION.load(Ordering::Relaxed)
 }
 
 /// Called in the child of a fork (async-signal-safe: one atomic add). Only
 /// Unix forks: elsewhere the generation stays 0.
 #[cfg(unix)]
-pub fn forked() {
+pub(crate) fn forked() {
     FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
 }

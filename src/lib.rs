@@ -35,9 +35,9 @@
 //! operator.rs             what the operator command (src/bin/ors-redis/, feature cli) uses
 //! ```
 
-// The C ABI (exports and status constants).
+// The C ABI: the exports (ffi) and the status codes they return (status).
 pub mod ffi;
-mod status;
+pub mod status;
 // The operator command's (`ors-redis`) small, deliberate surface.
 pub mod operator;
 // Pure parsing and encoding, also reached by the fuzz targets and the

@@ -29,7 +29,7 @@ static LIFECYCLE: Mutex<()> = Mutex::new(());
 /// Numbers both generations and settings, so that no two clients share one.
 static NEXT_NUMBER: AtomicU64 = AtomicU64::new(1);
 
-pub fn init(config_text: &str) -> Result<()> {
+pub(crate) fn init(config_text: &str) -> Result<()> {
     let _lifecycle = LIFECYCLE.lock();
     if live::generation() != 0 {
         return Err(Error::new(
@@ -58,7 +58,7 @@ pub fn init(config_text: &str) -> Result<()> {
 /// the settings it started with; each thread's next call takes the new
 /// ones (its connections are logged in again or reopened as the change
 /// needs: `ConnectionSet::renew`).
-pub fn reconfigure(config_text: &str) -> Result<()> {
+pub(crate) fn reconfigure(config_text: &str) -> Result<()> {
     let _lifecycle = LIFECYCLE.lock();
     let current = live::live_client()?;
     let Some(client) = reconfigured(&current, config_text).map_err(|mut e| {
@@ -91,7 +91,7 @@ fn reconfigured(current: &Client, config_text: &str) -> Result<Option<Client>> {
     current.reconfigured(config, &changed, settings).map(Some)
 }
 
-pub fn shutdown() -> Result<()> {
+pub(crate) fn shutdown() -> Result<()> {
     let _lifecycle = LIFECYCLE.lock();
     if !live::retire() {
         return Err(live::not_initialized());
@@ -111,7 +111,7 @@ pub fn shutdown() -> Result<()> {
 }
 
 /// Runs `f` with the live client and this thread's state for calls.
-pub fn with_client<T>(f: impl FnOnce(&Client, &mut Calls) -> Result<T>) -> Result<T> {
+pub(crate) fn with_client<T>(f: impl FnOnce(&Client, &mut Calls) -> Result<T>) -> Result<T> {
     threads::with_thread(|state| {
         let settings = live::settings();
         if settings == 0 {
@@ -144,12 +144,12 @@ pub fn with_client<T>(f: impl FnOnce(&Client, &mut Calls) -> Result<T>) -> Resul
 }
 
 /// The live client's slot-map reload count (for the stats).
-pub fn topology_refreshes() -> Result<u64> {
+pub(crate) fn topology_refreshes() -> Result<u64> {
     live::live_client().map(|c| c.topology.refresh_count())
 }
 
 /// The live client's nodes' health and figures (for the node stats).
-pub fn node_figures() -> Result<Vec<NodeFigures>> {
+pub(crate) fn node_figures() -> Result<Vec<NodeFigures>> {
     let client = live::live_client()?;
     let map = client.topology.current();
     Ok(client
@@ -163,6 +163,6 @@ pub fn node_figures() -> Result<Vec<NodeFigures>> {
 
 /// After a caught panic: close this thread's connections, which may be in
 /// the middle of a reply.
-pub fn reset_this_thread() {
+pub(crate) fn reset_this_thread() {
     threads::with_thread(|state| state.reset());
 }

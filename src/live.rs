@@ -26,7 +26,7 @@ static ACTIVE_SETTINGS: AtomicU64 = AtomicU64::new(0);
 static WORKERS: Mutex<usize> = Mutex::new(0);
 static WORKER_EXITED: Condvar = Condvar::new();
 
-pub fn not_initialized() -> Error {
+pub(crate) fn not_initialized() -> Error {
     Error::new(
         ErrorKind::NotInitialized,
         "ors-redis is not initialized (call ors_redis_init first)",
@@ -34,7 +34,7 @@ pub fn not_initialized() -> Error {
 }
 
 /// Makes `client` the live one (init, and each reconfigure).
-pub fn publish(client: Arc<Client>) {
+pub(crate) fn publish(client: Arc<Client>) {
     let (generation, settings) = (client.generation, client.settings);
     *CURRENT.lock() = Some(client);
     ACTIVE_GENERATION.store(generation, Ordering::SeqCst);
@@ -42,7 +42,7 @@ pub fn publish(client: Arc<Client>) {
 }
 
 /// Retires the live client (shutdown): whether there was one.
-pub fn retire() -> bool {
+pub(crate) fn retire() -> bool {
     let mut current = CURRENT.lock();
     if ACTIVE_GENERATION.load(Ordering::SeqCst) == 0 {
         return false;
@@ -54,25 +54,25 @@ pub fn retire() -> bool {
 }
 
 /// The live client's generation; 0 when not initialized.
-pub fn generation() -> u64 {
+pub(crate) fn generation() -> u64 {
     ACTIVE_GENERATION.load(Ordering::SeqCst)
 }
 
 /// The live client's settings number; 0 when not initialized (the hot
 /// path's one atomic load).
 #[inline]
-pub fn settings() -> u64 {
+pub(crate) fn settings() -> u64 {
     ACTIVE_SETTINGS.load(Ordering::SeqCst)
 }
 
 /// The client published last (a thread adopting new settings).
-pub fn current() -> Option<Arc<Client>> {
+pub(crate) fn current() -> Option<Arc<Client>> {
     CURRENT.lock().clone()
 }
 
 /// The live client, for work that outlives one lock of a thread's state:
 /// a bulk read's workers and its caller between callbacks, a prober.
-pub fn live_client() -> Result<Arc<Client>> {
+pub(crate) fn live_client() -> Result<Arc<Client>> {
     let generation = generation();
     match &*CURRENT.lock() {
         Some(c) if generation != 0 && c.generation == generation => Ok(c.clone()),
@@ -82,13 +82,13 @@ pub fn live_client() -> Result<Arc<Client>> {
 
 /// Whether the client of `generation` is still the live one (a scan checks
 /// this after each callback, which may have shut the library down).
-pub fn is_live(generation: u64) -> bool {
+pub(crate) fn is_live(generation: u64) -> bool {
     ACTIVE_GENERATION.load(Ordering::SeqCst) == generation
 }
 
 /// The live client when it has other settings than `client` but belongs to
 /// the same init (a bulk read's worker takes it between batches).
-pub fn newer_settings(client: &Client) -> Option<Arc<Client>> {
+pub(crate) fn newer_settings(client: &Client) -> Option<Arc<Client>> {
     if ACTIVE_SETTINGS.load(Ordering::Relaxed) == client.settings {
         return None;
     }
@@ -99,10 +99,10 @@ pub fn newer_settings(client: &Client) -> Option<Arc<Client>> {
 }
 
 /// Held by a worker thread while it may hold sockets.
-pub struct Worker(());
+pub(crate) struct Worker(());
 
 impl Worker {
-    pub fn enter() -> Worker {
+    pub(crate) fn enter() -> Worker {
         *WORKERS.lock() += 1;
         Worker(())
     }
@@ -120,7 +120,7 @@ impl Drop for Worker {
 
 /// Waits until no worker runs: each checks the generation between slices
 /// of every wait, so this takes a slice, or a connect attempt at most.
-pub fn workers_gone() {
+pub(crate) fn workers_gone() {
     let mut running = WORKERS.lock();
     while *running > 0 {
         WORKER_EXITED.wait(&mut running);

@@ -34,7 +34,8 @@ static INSTALLED: OnceCell<bool> = OnceCell::new();
 
 /// A C callback for log lines: level 1 (error) to 5 (trace), the line, and
 /// the caller's pointer.
-pub type LogFn = unsafe extern "C" fn(level: i32, message: *const c_char, user_data: *mut c_void);
+pub(crate) type LogFn =
+    unsafe extern "C" fn(level: i32, message: *const c_char, user_data: *mut c_void);
 
 #[derive(Clone, Copy)]
 struct Sink {
@@ -147,7 +148,7 @@ pub fn install(level: LogLevel) {
 /// thread (the callback itself called us) is not waited for, nor one on a
 /// thread that is itself inside this function from its callback: waiting
 /// for those would never end.
-pub fn set_sink(callback: Option<LogFn>, user_data: *mut c_void) {
+pub(crate) fn set_sink(callback: Option<LogFn>, user_data: *mut c_void) {
     let mine = LOCAL.try_with(|l| l.invocation.get()).ok().flatten();
     let mut state = SINK.lock();
     state.sink = callback.map(|callback| Sink {
@@ -174,11 +175,11 @@ pub fn set_sink(callback: Option<LogFn>, user_data: *mut c_void) {
 /// Marks this thread as inside a library call until the guard drops: lines
 /// logged meanwhile are queued, since the call may hold locks, and
 /// delivered by `deliver_pending` once it holds none.
-pub struct CallGuard {
+pub(crate) struct CallGuard {
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
-pub fn enter_call() -> CallGuard {
+pub(crate) fn enter_call() -> CallGuard {
     let _ = LOCAL.try_with(|l| l.depth.set(l.depth.get() + 1));
     CallGuard {
         _not_send: std::marker::PhantomData,
@@ -192,7 +193,7 @@ impl Drop for CallGuard {
 }
 
 /// Whether lines wait for `deliver_pending` on this thread.
-pub fn has_pending() -> bool {
+pub(crate) fn has_pending() -> bool {
     LOCAL
         .try_with(|l| {
             !l.delivering.get() && (!l.pending.borrow().is_empty() || l.dropped.get() > 0)
@@ -203,7 +204,7 @@ pub fn has_pending() -> bool {
 /// Hands this thread's queued lines to the sink. The caller holds no lock
 /// of the library. Lines that the callback's own library calls log are
 /// delivered by this loop too (not by a nested one), up to `MAX_DELIVERED`.
-pub fn deliver_pending() {
+pub(crate) fn deliver_pending() {
     let started = LOCAL.try_with(|l| !l.delivering.replace(true));
     if started != Ok(true) {
         return;
@@ -237,16 +238,16 @@ pub fn deliver_pending() {
 /// Lines logged on a helper thread of the library, to be delivered on the
 /// thread that called the library (the host's callback only ever runs on
 /// threads that call the library).
-pub struct Captured(Vec<Pending>);
+pub(crate) struct Captured(Vec<Pending>);
 
 impl Captured {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }
 
 /// Runs `f` with this thread's lines kept back, and returns them.
-pub fn capture<T>(f: impl FnOnce() -> T) -> (T, Captured) {
+pub(crate) fn capture<T>(f: impl FnOnce() -> T) -> (T, Captured) {
     let guard = enter_call();
     let out = f();
     drop(guard);
@@ -260,7 +261,7 @@ pub fn capture<T>(f: impl FnOnce() -> T) -> (T, Captured) {
 }
 
 /// Queues lines captured on a helper thread as if logged here.
-pub fn requeue(captured: Captured) {
+pub(crate) fn requeue(captured: Captured) {
     for line in captured.0 {
         enqueue(line);
     }

@@ -27,7 +27,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 const TICK: Duration = Duration::from_millis(25);
 
 /// Starts the prober of `node`, for the init of `generation`.
-pub fn start(generation: u64, node: Arc<NodeHealth>) {
+pub(crate) fn start(generation: u64, node: Arc<NodeHealth>) {
     let probed = node.clone();
     let spawned = std::thread::Builder::new()
         .name("ors-redis-probe".into())

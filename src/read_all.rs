@@ -22,7 +22,11 @@ use crate::stats::{self, Call};
 
 /// The ids of every session whose id starts with `prefix` (each
 /// NUL-terminated for C), for `ors_session_scan`.
-pub fn ids(prefix: &[u8], deliver_logs: fn(), report: &mut dyn FnMut(&[u8]) -> bool) -> Result<()> {
+pub(crate) fn ids(
+    prefix: &[u8],
+    deliver_logs: fn(),
+    report: &mut dyn FnMut(&[u8]) -> bool,
+) -> Result<()> {
     let client = live::live_client()?;
     let generation = client.generation;
     let owner = Owner::Library { generation };
@@ -39,7 +43,7 @@ pub fn ids(prefix: &[u8], deliver_logs: fn(), report: &mut dyn FnMut(&[u8]) -> b
 
 /// Every session whose id starts with `prefix`, with its value, for
 /// `ors_session_restore`; each one reported counts in `restored`.
-pub fn sessions(
+pub(crate) fn sessions(
     prefix: &[u8],
     deliver_logs: fn(),
     report: &mut dyn FnMut(Record<'_>) -> bool,

@@ -17,7 +17,7 @@ use crate::error::{Cause, Error, ErrorKind, ReplyClass};
 
 /// What to do after an attempt failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
+pub(crate) enum Next {
     /// MOVED or ASK: go where the reply says, at once.
     Redirect,
     /// A transient cluster state (TRYAGAIN, LOADING, MASTERDOWN): pause a
@@ -39,7 +39,7 @@ pub enum Next {
 
 impl Next {
     /// Whether the work may be repeated at all.
-    pub fn repeats(self) -> bool {
+    pub(crate) fn repeats(self) -> bool {
         self != Next::GiveUp
     }
 }
@@ -47,7 +47,7 @@ impl Next {
 /// The verdict for `error`. `call_expired`: the call's own deadline
 /// (`op-timeout`) has passed, so a timeout is the call's, not the node's (a
 /// node only slow for less than `redis-socket-timeout` is never marked).
-pub fn after(error: &Error, call_expired: bool) -> Next {
+pub(crate) fn after(error: &Error, call_expired: bool) -> Next {
     match error.cause {
         Some(Cause::Reply(class)) => return after_reply(class),
         Some(Cause::Connect) if !call_expired => return Next::NodeFailed,
@@ -64,7 +64,7 @@ pub fn after(error: &Error, call_expired: bool) -> Next {
 }
 
 /// The verdict for an error reply of `class`.
-pub fn after_reply(class: ReplyClass) -> Next {
+pub(crate) fn after_reply(class: ReplyClass) -> Next {
     match class {
         ReplyClass::Moved | ReplyClass::Ask => Next::Redirect,
         ReplyClass::ClusterDown => Next::Refresh,
@@ -85,11 +85,11 @@ const MAX_PAUSE: Duration = Duration::from_millis(100);
 
 /// How long a pass (a scan of every master) waits before it starts again
 /// after a failure: a failover takes longer than a call's backoff steps.
-pub const PASS_PAUSE: Duration = Duration::from_millis(50);
+pub(crate) const PASS_PAUSE: Duration = Duration::from_millis(50);
 
 /// A call's growing pauses between attempts: 2 ms, doubling, up to 100 ms,
 /// never past the call's deadline.
-pub struct Backoff {
+pub(crate) struct Backoff {
     next: Duration,
 }
 
@@ -101,7 +101,7 @@ impl Default for Backoff {
 
 impl Backoff {
     /// Sleeps for the next pause (never past `deadline`).
-    pub fn pause(&mut self, deadline: Instant) {
+    pub(crate) fn pause(&mut self, deadline: Instant) {
         let left = deadline.saturating_duration_since(Instant::now());
         std::thread::sleep(self.next.min(left));
         self.next = (self.next * 2).min(MAX_PAUSE);

@@ -106,7 +106,7 @@ pub enum Reply<T> {
 /// One attempt: send the command on the exchange (this thread's connection
 /// to the node) and read its replies (after an ASK, the router has sent
 /// ASKING and had it answered first).
-pub type Attempt<'a, T> = dyn FnMut(&mut Exchange<'_, '_>) -> Result<Reply<T>> + 'a;
+pub(crate) type Attempt<'a, T> = dyn FnMut(&mut Exchange<'_, '_>) -> Result<Reply<T>> + 'a;
 
 /// Whether an earlier attempt of a call may have been applied: its request
 /// was sent whole and its reply never read (the connection failed or timed

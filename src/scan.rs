@@ -38,6 +38,10 @@ const MAX_PAGES_PER_NODE: u64 = 100_000_000;
 const MAX_PASSES: u32 = 4;
 /// Ids a scan limited to a range of slots aims to remember at most (a few
 /// tens of MB): [`slot_passes`] cuts the slots into ranges this size.
+#[expect(
+    unreachable_pub,
+    reason = "cbindgen puts this in include/ors_redis.h, which stays unchanged"
+)]
 pub const MAX_IDS_PER_PASS: u64 = 250_000;
 /// Every slot.
 const ALL_SLOTS: Range<u16> = 0..16384;
@@ -45,7 +49,7 @@ const ALL_SLOTS: Range<u16> = 0..16384;
 /// The slot ranges to scan one after the other so that each holds about
 /// `MAX_IDS_PER_PASS` of `keys` keys at most (keys spread evenly over the
 /// slots: a key's slot is a hash of its id).
-pub fn slot_passes(keys: u64) -> Vec<Range<u16>> {
+pub(crate) fn slot_passes(keys: u64) -> Vec<Range<u16>> {
     let passes = keys.div_ceil(MAX_IDS_PER_PASS).clamp(1, 16384);
     let width = 16384u64.div_ceil(passes);
     (0..16384u64)
@@ -56,7 +60,7 @@ pub fn slot_passes(keys: u64) -> Vec<Range<u16>> {
 
 /// The keys the masters hold (`INFO keyspace`, every cluster name's), for
 /// [`slot_passes`]; a master that does not say counts as none.
-pub fn keys_on_masters(client: &Client, routes: &mut Routes) -> u64 {
+pub(crate) fn keys_on_masters(client: &Client, routes: &mut Routes) -> u64 {
     let map = routes.slot_map(&client.topology);
     let masters: Vec<NodeAddr> = map.masters.iter().map(|m| m.addr.clone()).collect();
     let budget = Budget::of_request(&client.config);
@@ -90,7 +94,7 @@ fn keyspace_keys(text: &str) -> u64 {
         .sum()
 }
 
-pub struct Scan {
+pub(crate) struct Scan {
     /// The library generation the scan started in: a shutdown (and a new
     /// init) ends it.
     generation: u64,
@@ -110,13 +114,13 @@ pub struct Scan {
 }
 
 impl Scan {
-    pub fn new(client: &Client, id_prefix: &[u8]) -> Result<Scan> {
+    pub(crate) fn new(client: &Client, id_prefix: &[u8]) -> Result<Scan> {
         Scan::of(&client.keys, client.generation, id_prefix)
     }
 
     /// A scan that reports the sessions of `slots` alone (ids that are not
     /// session ids are left out).
-    pub fn of_slots(client: &Client, id_prefix: &[u8], slots: Range<u16>) -> Result<Scan> {
+    pub(crate) fn of_slots(client: &Client, id_prefix: &[u8], slots: Range<u16>) -> Result<Scan> {
         let mut scan = Scan::of(&client.keys, client.generation, id_prefix)?;
         scan.slots = slots;
         Ok(scan)
@@ -150,7 +154,7 @@ impl Scan {
     }
 
     /// The next ids not reported yet, or `None` when every master is done.
-    pub fn next_page(
+    pub(crate) fn next_page(
         &mut self,
         client: &Client,
         routes: &mut Routes,
@@ -209,7 +213,7 @@ impl Scan {
 
     /// An error if the library was shut down since the scan started (by
     /// the host's callback, say).
-    pub fn check_live(&self) -> Result<()> {
+    pub(crate) fn check_live(&self) -> Result<()> {
         if crate::live::is_live(self.generation) {
             Ok(())
         } else {
@@ -243,7 +247,7 @@ impl Scan {
 
 /// A scan's call that failed because the library is not initialized: it
 /// was shut down during the scan.
-pub fn interrupted(e: Error) -> Error {
+pub(crate) fn interrupted(e: Error) -> Error {
     if e.kind == ErrorKind::NotInitialized {
         shut_down()
     } else {

@@ -18,10 +18,10 @@ use crate::router::{route, Reply, Routes, Unanswered};
 
 /// A put's time-to-live: `ttl_seconds == 0` means the configured default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ttl(u32);
+pub(crate) struct Ttl(u32);
 
 impl Ttl {
-    pub fn from_request(ttl_seconds: u32, default_secs: u32) -> Ttl {
+    pub(crate) fn from_request(ttl_seconds: u32, default_secs: u32) -> Ttl {
         Ttl(if ttl_seconds == 0 {
             default_secs
         } else {
@@ -33,7 +33,7 @@ impl Ttl {
 /// What a thread's calls keep from one call to the next: routing (its
 /// connections and slot map) and the command encoder's buffers.
 #[derive(Default)]
-pub struct Calls {
+pub(crate) struct Calls {
     pub routes: Routes,
     cmd: Command,
     /// Where TLS joins a put's parts into one record.
@@ -44,13 +44,13 @@ pub struct Calls {
 
 impl Calls {
     /// Closes every connection and gives back every buffer.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         *self = Calls::default();
     }
 }
 
 #[inline]
-pub fn put(
+pub(crate) fn put(
     client: &Client,
     calls: &mut Calls,
     id: SessionId<'_>,
@@ -93,7 +93,11 @@ pub fn put(
 }
 
 #[inline]
-pub fn get(client: &Client, calls: &mut Calls, id: SessionId<'_>) -> Result<Option<MallocBuf>> {
+pub(crate) fn get(
+    client: &Client,
+    calls: &mut Calls,
+    id: SessionId<'_>,
+) -> Result<Option<MallocBuf>> {
     let Calls { routes, cmd, .. } = calls;
     pack_get(cmd, &client.keys, id);
     let result = route(
@@ -124,7 +128,7 @@ pub fn get(client: &Client, calls: &mut Calls, id: SessionId<'_>) -> Result<Opti
 
 /// Returns whether a session was removed.
 #[inline]
-pub fn del(client: &Client, calls: &mut Calls, id: SessionId<'_>) -> Result<bool> {
+pub(crate) fn del(client: &Client, calls: &mut Calls, id: SessionId<'_>) -> Result<bool> {
     let use_unlink = client.use_unlink.load(Ordering::Relaxed);
     match del_with(client, calls, id, use_unlink) {
         // A server without UNLINK (before 4.0) in a cluster we took for newer.

@@ -19,7 +19,7 @@ macro_rules! calls {
     ($($(#[$doc:meta])* $name:ident,)*) => {
         /// The counters of calls, in the order of `ors_redis_stats`'s fields.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum Call {
+        pub(crate) enum Call {
             $($(#[$doc])* $name,)*
         }
 
@@ -79,34 +79,34 @@ thread_local! {
 }
 
 /// Adds one to `call`'s counter, on this thread's stripe.
-pub fn bump(call: Call) {
+pub(crate) fn bump(call: Call) {
     add(call, 1);
 }
 
 /// Adds `n` to `call`'s counter, on this thread's stripe.
-pub fn add(call: Call, n: u64) {
+pub(crate) fn add(call: Call, n: u64) {
     let stripe = MY_STRIPE.try_with(|i| *i).unwrap_or(0);
     COUNTERS[stripe].0[call as usize].fetch_add(n, Ordering::Relaxed);
 }
 
-pub fn connection_opened() {
+pub(crate) fn connection_opened() {
     CONNECTIONS_OPEN.fetch_add(1, Ordering::Relaxed);
 }
 
-pub fn connection_closed() {
+pub(crate) fn connection_closed() {
     CONNECTIONS_OPEN.fetch_sub(1, Ordering::Relaxed);
 }
 
-pub fn thread_attached() {
+pub(crate) fn thread_attached() {
     THREADS_CONNECTED.fetch_add(1, Ordering::Relaxed);
 }
 
-pub fn thread_detached() {
+pub(crate) fn thread_detached() {
     THREADS_CONNECTED.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// Zeroes the call counters (at init: they count "since init").
-pub fn reset_calls() {
+pub(crate) fn reset_calls() {
     COUNTERS
         .iter()
         .flat_map(|s| &s.0)
@@ -115,24 +115,24 @@ pub fn reset_calls() {
 
 /// A consistent-enough reading of every counter.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     calls: [u64; Call::COUNT],
     pub connections_open: u64,
     pub threads_connected: u64,
 }
 
 impl Snapshot {
-    pub fn get(&self, call: Call) -> u64 {
+    pub(crate) fn get(&self, call: Call) -> u64 {
         self.calls[call as usize]
     }
 
     #[cfg(test)]
-    pub fn set(&mut self, call: Call, value: u64) {
+    pub(crate) fn set(&mut self, call: Call, value: u64) {
         self.calls[call as usize] = value;
     }
 }
 
-pub fn snapshot() -> Snapshot {
+pub(crate) fn snapshot() -> Snapshot {
     let mut calls = [0u64; Call::COUNT];
     for stripe in &COUNTERS {
         for (sum, counter) in calls.iter_mut().zip(&stripe.0) {

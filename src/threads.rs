@@ -30,7 +30,7 @@ use crate::session::Calls;
 /// of that generation (and the settings number of that client), and what
 /// its calls keep (connections, slot map, buffers).
 #[derive(Default)]
-pub struct ThreadState {
+pub(crate) struct ThreadState {
     pub generation: u64,
     /// `Client::settings` of `client`; 0 when detached.
     pub settings: u64,
@@ -43,7 +43,7 @@ impl ThreadState {
     /// another init than this thread's, or keeps the thread's connections
     /// and slot map when only its settings are new (each connection is kept,
     /// logged in again on its next use, or closed, as the change needs).
-    pub fn adopt(&mut self, client: Arc<Client>) {
+    pub(crate) fn adopt(&mut self, client: Arc<Client>) {
         match &self.client {
             Some(old) if old.generation == client.generation => {
                 self.calls.routes.conns.renew(&old.params, &client.params);
@@ -64,7 +64,7 @@ impl ThreadState {
     }
 
     /// Detaches from the client and closes every socket.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         if self.generation != 0 {
             crate::stats::thread_detached();
         }
@@ -173,7 +173,7 @@ fn renew_after_fork(cell: &RefCell<Registration>) {
 
 /// Runs `f` on this thread's state, holding its lock. `None` when the thread
 /// is already tearing down its thread-locals.
-pub fn with_thread<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
+pub(crate) fn with_thread<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
     THREAD
         .try_with(|cell| {
             renew_after_fork(cell);
@@ -188,7 +188,7 @@ pub fn with_thread<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
 /// the call in flight on that thread. Used by shutdown. In a forked child,
 /// the states of the parent's other threads are skipped: those threads do
 /// not exist here, and one may have held its lock at the fork.
-pub fn for_each_thread(mut f: impl FnMut(&mut ThreadState)) {
+pub(crate) fn for_each_thread(mut f: impl FnMut(&mut ThreadState)) {
     let _ = THREAD.try_with(renew_after_fork);
     let generation = fork_generation();
     let slots: Vec<Arc<ThreadSlot>> = registry()
@@ -240,16 +240,16 @@ mod fork_handlers {
         static HELD: RefCell<Option<MutexGuard<'static, Registry>>> = const { RefCell::new(None) };
     }
 
-    pub extern "C" fn prepare() {
+    pub(super) extern "C" fn prepare() {
         let guard = registry();
         let _ = HELD.try_with(|held| *held.borrow_mut() = Some(guard));
     }
 
-    pub extern "C" fn parent() {
+    pub(super) extern "C" fn parent() {
         let _ = HELD.try_with(|held| held.borrow_mut().take());
     }
 
-    pub extern "C" fn child() {
+    pub(super) extern "C" fn child() {
         crate::fork::forked();
         let _ = HELD.try_with(|held| held.borrow_mut().take());
     }

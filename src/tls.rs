@@ -137,7 +137,7 @@ fn read_certs(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>> {
 
 /// Classifies a TLS failure from rustls's error variants (never from its
 /// text); the message keeps rustls's own words and adds what to check.
-pub fn failure(err: &rustls::Error) -> Error {
+pub(crate) fn failure(err: &rustls::Error) -> Error {
     use rustls::{AlertDescription, CertificateError};
     let class = match err {
         rustls::Error::InvalidCertificate(cert) => match cert {

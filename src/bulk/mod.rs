@@ -105,7 +105,7 @@ impl Shared {
 
 /// A bulk read's error, as its caller reports it: a stop because the
 /// library was shut down says so (`what`: "restore", "scan").
-pub fn interrupted(e: Error, what: &str) -> Error {
+pub(crate) fn interrupted(e: Error, what: &str) -> Error {
     if e.kind == ErrorKind::NotInitialized {
         Error::new(
             ErrorKind::NotInitialized,

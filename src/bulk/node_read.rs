@@ -40,7 +40,7 @@ pub enum Want {
 
 /// What became of one claim.
 #[derive(Debug, Default)]
-pub struct Outcome {
+pub(super) struct Outcome {
     /// Slots read whole: their sessions are in the batch.
     pub done: Vec<u16>,
     /// Slots to read again, from whoever serves them then.
@@ -79,7 +79,7 @@ enum Verdict {
 const LISTING: &str = "CLUSTER GETKEYSINSLOT";
 
 /// The part of a read that stays the same from claim to claim.
-pub struct NodeReader<'a> {
+pub(super) struct NodeReader<'a> {
     /// The live client when the worker last looked (see `bulk::work`).
     pub client: Arc<Client>,
     pub prefix: &'a [u8],
@@ -102,7 +102,7 @@ struct Listed {
 }
 
 impl<'a> NodeReader<'a> {
-    pub fn new(client: Arc<Client>, prefix: &'a [u8], want: Want) -> Self {
+    pub(super) fn new(client: Arc<Client>, prefix: &'a [u8], want: Want) -> Self {
         NodeReader {
             client,
             prefix,
@@ -119,7 +119,7 @@ impl<'a> NodeReader<'a> {
     }
 
     /// Reads `work`'s slots from `work.node` into `batch`.
-    pub fn read(
+    pub(super) fn read(
         &mut self,
         conns: &mut ConnectionSet,
         work: &Work,

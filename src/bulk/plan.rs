@@ -16,26 +16,38 @@ use crate::keys::SLOT_COUNT;
 
 /// Keys `CLUSTER GETKEYSINSLOT` is asked for at first; a slot that returns
 /// this many is listed again with a larger count.
+#[expect(
+    unreachable_pub,
+    reason = "cbindgen puts this in include/ors_redis.h, which stays unchanged"
+)]
 pub const FIRST_LISTING_COUNT: u32 = 1000;
 /// The largest count asked for (a slot holding more keys than this, ours or
 /// anyone's, cannot be listed whole).
+#[expect(
+    unreachable_pub,
+    reason = "cbindgen puts this in include/ors_redis.h, which stays unchanged"
+)]
 pub const MAX_LISTING_COUNT: u32 = 1 << 24;
 
 /// Workers reading one node at once: one pipelined connection per node
 /// keeps up with the node, and a second reader adds batches in flight
 /// (memory) for no clear gain (bench/README.md, "Restore").
+#[expect(
+    unreachable_pub,
+    reason = "cbindgen puts this in include/ors_redis.h, which stays unchanged"
+)]
 pub const READERS_PER_NODE: usize = 1;
 
 /// Work handed to one worker: slots all served by `node` in the map it
 /// claimed them from, each with the count to list it with.
 #[derive(Debug)]
-pub struct Work {
+pub(super) struct Work {
     pub node: NodeAddr,
     pub slots: Vec<(u16, u32)>,
 }
 
 #[derive(Debug)]
-pub enum Claim {
+pub(super) enum Claim {
     Work(Work),
     /// Nothing to claim now: every node with slots left is being read by
     /// another worker or pausing after a failure. `unserved` slots have no
@@ -47,7 +59,7 @@ pub enum Claim {
     Finished,
 }
 
-pub struct Plan {
+pub(super) struct Plan {
     /// Slots not yet read.
     todo: Vec<bool>,
     /// Slots a worker is reading now (claimed, not yet reported).
@@ -80,7 +92,7 @@ const FIRST_PAUSE: Duration = Duration::from_millis(10);
 const MAX_PAUSE: Duration = Duration::from_millis(200);
 
 impl Plan {
-    pub fn new(give_up_after: Duration) -> Plan {
+    pub(super) fn new(give_up_after: Duration) -> Plan {
         Plan {
             todo: vec![true; SLOT_COUNT],
             in_flight: vec![false; SLOT_COUNT],
@@ -94,17 +106,23 @@ impl Plan {
         }
     }
 
-    pub fn slots_left(&self) -> usize {
+    pub(super) fn slots_left(&self) -> usize {
         self.left
     }
 
-    pub fn is_finished(&self) -> bool {
+    pub(super) fn is_finished(&self) -> bool {
         self.error.is_some() || self.left == 0
     }
 
     /// Up to `max_slots` slots left of one master that no worker reads now,
     /// the masters tried from `first` on (so that workers spread).
-    pub fn claim(&mut self, map: &SlotMap, first: usize, max_slots: usize, now: Instant) -> Claim {
+    pub(super) fn claim(
+        &mut self,
+        map: &SlotMap,
+        first: usize,
+        max_slots: usize,
+        now: Instant,
+    ) -> Claim {
         if self.is_finished() {
             return Claim::Finished;
         }
@@ -173,7 +191,7 @@ impl Plan {
     /// What became of a claim, once per claim: `done` slots were read and
     /// handed on; the claim's other slots are to be read again (from
     /// whoever serves them then).
-    pub fn report(&mut self, work: &Work, done: &[u16]) {
+    pub(super) fn report(&mut self, work: &Work, done: &[u16]) {
         if let Some(i) = self.busy.iter().position(|b| *b == work.node) {
             self.busy.swap_remove(i);
         }
@@ -192,7 +210,7 @@ impl Plan {
 
     /// A slot turned out larger than its listing count: list it again with
     /// a larger one.
-    pub fn grow_count(&mut self, slot: u16, listed: u32) -> Result<(), Error> {
+    pub(super) fn grow_count(&mut self, slot: u16, listed: u32) -> Result<(), Error> {
         if listed >= MAX_LISTING_COUNT {
             return Err(Error::new(
                 ErrorKind::Server,
@@ -215,7 +233,7 @@ impl Plan {
     /// `give_up_after` since the first failed read began, without a slot
     /// read, the read fails with an error naming the node and the slots it
     /// still holds in `map`.
-    pub fn node_failed(
+    pub(super) fn node_failed(
         &mut self,
         map: &SlotMap,
         node: &NodeAddr,
@@ -255,7 +273,7 @@ impl Plan {
     }
 
     /// When the earliest pausing node may be claimed again.
-    pub fn next_retry(&self) -> Option<Instant> {
+    pub(super) fn next_retry(&self) -> Option<Instant> {
         self.failing.iter().map(|f| f.not_before).min()
     }
 

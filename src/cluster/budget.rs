@@ -75,7 +75,7 @@ impl<'a> Budget<'a> {
 }
 
 /// Work that can be stopped (a bulk read): its error once it is.
-pub type Stopped<'a> = dyn Fn() -> Option<Error> + 'a;
+pub(crate) type Stopped<'a> = dyn Fn() -> Option<Error> + 'a;
 
 /// What may give a late request up before its budget runs out.
 pub enum Watch<'a> {

@@ -65,7 +65,7 @@ pub(crate) const BUCKETS: usize = 8 + 27 * 8;
 
 /// The bucket of a latency of `us` microseconds.
 #[inline]
-pub fn bucket(us: u64) -> usize {
+pub(crate) fn bucket(us: u64) -> usize {
     if us < 8 {
         return us as usize;
     }
@@ -75,7 +75,7 @@ pub fn bucket(us: u64) -> usize {
 }
 
 /// The largest latency (microseconds) that falls in bucket `index`.
-pub fn bucket_top(index: usize) -> u64 {
+pub(crate) fn bucket_top(index: usize) -> u64 {
     if index < 8 {
         return index as u64;
     }
@@ -363,7 +363,7 @@ impl NodeHealth {
 
 /// The latency (microseconds, a bucket's top) under which a share `q` of
 /// the counted requests fell; 0 when none were counted.
-pub fn percentile(counts: &[u64], q: f64) -> u64 {
+pub(crate) fn percentile(counts: &[u64], q: f64) -> u64 {
     let total: u64 = counts.iter().sum();
     if total == 0 {
         return 0;

@@ -18,12 +18,13 @@
 //! - `cluster_nodes.rs`: `CLUSTER NODES`, parsed.
 
 mod budget;
-pub mod cluster_nodes;
-pub mod discovery;
-pub mod health;
+pub(crate) mod cluster_nodes;
+pub(crate) mod discovery;
+pub(crate) mod health;
 mod nodes;
-pub mod redirect;
-pub mod topology;
+pub(crate) mod redirect;
+pub(crate) mod topology;
 
-pub use budget::{Budget, Reach, Stopped, Watch};
+pub use budget::Budget;
+pub(crate) use budget::{Reach, Stopped, Watch};
 pub use nodes::ConnectionSet;

@@ -56,7 +56,7 @@ impl Redirect {
 /// it. A refusal (an ACL without `asking`, say) is the call's error, and
 /// the command is not sent (without ASKING it would be redirected back).
 /// The library's router and the operator command both ask through here.
-pub fn send_asking<C>(
+pub(crate) fn send_asking<C>(
     conn: &mut C,
     send: impl FnOnce(&mut C, &[u8]) -> Result<()>,
     receive: impl FnOnce(&mut C) -> Result<Value>,

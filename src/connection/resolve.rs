@@ -50,7 +50,7 @@ const MAX_ADDRS: usize = 16;
 
 /// How long answers are trusted and how much is kept.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub(super) struct Limits {
     /// An answer older than this is asked again at the next connect.
     pub max_age: Duration,
     /// While a name does not resolve, how often it is asked again.
@@ -60,7 +60,7 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub const DEFAULT: Limits = Limits {
+    pub(super) const DEFAULT: Limits = Limits {
         max_age: Duration::from_secs(5),
         retry: Duration::from_secs(1),
         max_names: 256,
@@ -103,7 +103,7 @@ struct Entry {
 
 /// Host names and their addresses; one per process (`resolve`), others in
 /// unit tests.
-pub struct Resolver {
+pub(super) struct Resolver {
     lookup: Arc<LookupFn>,
     limits: Limits,
     names: Arc<Mutex<HashMap<String, Entry>>>,
@@ -114,13 +114,13 @@ static SYSTEM: Lazy<Resolver> =
 
 /// The addresses of `host` (an IP address as it is), within `budget`,
 /// asking `late` between slices of the wait.
-pub fn resolve(host: &str, budget: Duration, late: &mut Late<'_>) -> Result<Arc<[IpAddr]>> {
+pub(super) fn resolve(host: &str, budget: Duration, late: &mut Late<'_>) -> Result<Arc<[IpAddr]>> {
     SYSTEM.resolve(host, budget, late)
 }
 
 /// Every address of `host` failed to connect: its name is asked again
 /// before the next connect.
-pub fn connect_failed(host: &str) {
+pub(super) fn connect_failed(host: &str) {
     SYSTEM.connect_failed(host)
 }
 
@@ -129,7 +129,7 @@ fn system_lookup(host: &str) -> io::Result<Vec<IpAddr>> {
 }
 
 impl Resolver {
-    pub fn new(lookup: Arc<LookupFn>, limits: Limits) -> Resolver {
+    pub(super) fn new(lookup: Arc<LookupFn>, limits: Limits) -> Resolver {
         Resolver {
             lookup,
             limits,
@@ -137,7 +137,7 @@ impl Resolver {
         }
     }
 
-    pub fn resolve(
+    pub(super) fn resolve(
         &self,
         host: &str,
         budget: Duration,
@@ -224,7 +224,7 @@ impl Resolver {
         Ok(addrs)
     }
 
-    pub fn connect_failed(&self, host: &str) {
+    pub(super) fn connect_failed(&self, host: &str) {
         if let Some(entry) = self.names.lock().get_mut(host) {
             entry.suspect = true;
         }

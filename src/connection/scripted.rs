@@ -26,22 +26,22 @@ pub enum Answer {
 }
 
 /// Answers one command, given as its arguments.
-pub type Script = dyn FnMut(&[Vec<u8>]) -> Answer + Send;
+pub(crate) type Script = dyn FnMut(&[Vec<u8>]) -> Answer + Send;
 
 /// Opens a connection to the node at `host:port`, or refuses it.
-pub type Dial = dyn FnMut(&str) -> Result<NodeConnection>;
+pub(crate) type Dial = dyn FnMut(&str) -> Result<NodeConnection>;
 
 thread_local! {
     static DIAL: RefCell<Option<Box<Dial>>> = const { RefCell::new(None) };
 }
 
 /// From now on, connections this thread opens go through `dial`.
-pub fn dial_with(dial: Box<Dial>) {
+pub(crate) fn dial_with(dial: Box<Dial>) {
     DIAL.with(|d| *d.borrow_mut() = Some(dial));
 }
 
 /// The connection `dial_with` gives for `addr`, if this thread has a dial.
-pub fn dial(addr: &NodeAddr) -> Option<Result<NodeConnection>> {
+pub(crate) fn dial(addr: &NodeAddr) -> Option<Result<NodeConnection>> {
     DIAL.with(|d| d.borrow_mut().as_mut().map(|dial| dial(&addr.to_string())))
 }
 
@@ -129,7 +129,7 @@ type SharedScript = Arc<Mutex<Box<Script>>>;
 
 /// The nodes of a test: what each one answers, and what it was asked.
 #[derive(Clone, Default)]
-pub struct Nodes {
+pub(crate) struct Nodes {
     scripts: Arc<Mutex<HashMap<String, SharedScript>>>,
     asked: Arc<Mutex<Vec<(String, String)>>>,
 }
@@ -137,7 +137,7 @@ pub struct Nodes {
 impl Nodes {
     /// `addr` answers with `script`, given each command as its arguments
     /// joined by spaces (lossy UTF-8); each is logged for `asked_of`.
-    pub fn node(&self, addr: &str, mut script: impl FnMut(&str) -> Answer + Send + 'static) {
+    pub(crate) fn node(&self, addr: &str, mut script: impl FnMut(&str) -> Answer + Send + 'static) {
         let asked = self.asked.clone();
         let name = addr.to_string();
         let script: Box<Script> = Box::new(move |args: &[Vec<u8>]| {
@@ -153,12 +153,12 @@ impl Nodes {
     }
 
     /// Refuses connections to `addr` from now on.
-    pub fn down(&self, addr: &str) {
+    pub(crate) fn down(&self, addr: &str) {
         lock(&self.scripts).remove(addr);
     }
 
     /// How many of the commands `addr` was sent begin with `prefix`.
-    pub fn count(&self, addr: &str, prefix: &str) -> usize {
+    pub(crate) fn count(&self, addr: &str, prefix: &str) -> usize {
         self.asked_of(addr)
             .iter()
             .filter(|c| c.starts_with(prefix))
@@ -166,7 +166,7 @@ impl Nodes {
     }
 
     /// The commands `addr` was sent, in order.
-    pub fn asked_of(&self, addr: &str) -> Vec<String> {
+    pub(crate) fn asked_of(&self, addr: &str) -> Vec<String> {
         lock(&self.asked)
             .iter()
             .filter(|(node, _)| node == addr)
@@ -176,7 +176,7 @@ impl Nodes {
 
     /// From now on, connections this thread opens go to these nodes; one to
     /// a node without a script is refused.
-    pub fn dial_here(&self) {
+    pub(crate) fn dial_here(&self) {
         let scripts = self.scripts.clone();
         dial_with(Box::new(move |addr: &str| {
             let script = lock(&scripts).get(addr).cloned();
@@ -195,33 +195,33 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// RESP: a bulk string.
-pub fn bulk(text: &str) -> Vec<u8> {
+pub(crate) fn bulk(text: &str) -> Vec<u8> {
     format!("${}\r\n{text}\r\n", text.len()).into_bytes()
 }
 
 /// RESP: an error reply.
-pub fn error(text: &str) -> Vec<u8> {
+pub(crate) fn error(text: &str) -> Vec<u8> {
     format!("-{text}\r\n").into_bytes()
 }
 
 /// RESP: an array of bulk strings.
-pub fn array(items: &[&str]) -> Vec<u8> {
+pub(crate) fn array(items: &[&str]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", items.len()).into_bytes();
     items.iter().for_each(|i| out.extend(bulk(i)));
     out
 }
 
 /// RESP: an integer.
-pub fn int(n: i64) -> Vec<u8> {
+pub(crate) fn int(n: i64) -> Vec<u8> {
     format!(":{n}\r\n").into_bytes()
 }
 
 /// RESP: the nil bulk string.
-pub const NIL: &[u8] = b"$-1\r\n";
+pub(crate) const NIL: &[u8] = b"$-1\r\n";
 
 /// One whole command (`*<n>` then `n` bulk strings) at the start of `bytes`:
 /// its arguments and how many bytes it took.
-pub fn decode_command(bytes: &[u8]) -> Option<(Vec<Vec<u8>>, usize)> {
+pub(crate) fn decode_command(bytes: &[u8]) -> Option<(Vec<Vec<u8>>, usize)> {
     let mut at = 0;
     let line = |at: &mut usize| -> Option<Vec<u8>> {
         let end = bytes[*at..].windows(2).position(|w| w == b"\r\n")? + *at;

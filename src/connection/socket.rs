@@ -1,6 +1,7 @@
 //! The TCP socket under a connection and the platform calls on it: a connect
 //! bounded by a budget that waits in slices, the socket timeouts, and the
-//! abort on close. Every `unsafe` of the connection code is in this file.
+//! abort on close. Every `unsafe` of the connection code is in this file (the
+//! poll of a connect in progress); socket2 makes the rest of the socket calls.
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -16,7 +17,7 @@ use crate::error::{from_io, local_shortage, Error, ErrorKind, Result};
 /// Several addresses share the budget: each gets an even share of what is
 /// left, so that a silent first address leaves time for the others. A
 /// `late` check that gives up ends the connect with its own error.
-pub fn connect(addr: &NodeAddr, budget: Duration, late: &mut Late<'_>) -> Result<TcpStream> {
+pub(super) fn connect(addr: &NodeAddr, budget: Duration, late: &mut Late<'_>) -> Result<TcpStream> {
     let deadline = Instant::now() + budget;
     let resolved = resolve::resolve(&addr.host, budget, late)?;
     let mut last: Option<io::Error> = None;
@@ -67,69 +68,17 @@ fn connect_sliced(
     budget: Duration,
     late: &mut Late<'_>,
 ) -> std::result::Result<TcpStream, WaitError> {
-    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::fd::AsRawFd;
+
+    use socket2::{Domain, SockAddr, Socket, Type};
 
     use super::wait::SLICE;
 
     let deadline = Instant::now() + budget;
-    // SAFETY: plain socket(2); the descriptor is owned by `tcp` right after.
-    let fd = unsafe {
-        libc::socket(
-            if sockaddr.is_ipv4() {
-                libc::AF_INET
-            } else {
-                libc::AF_INET6
-            },
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            0,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error().into());
-    }
-    // SAFETY: `fd` is a socket we just opened and own nowhere else.
-    let tcp = unsafe { TcpStream::from_raw_fd(fd) };
-    // SAFETY: all-zero bytes are a valid sockaddr_storage.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match sockaddr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    // SAFETY: `storage` holds a sockaddr of `len` bytes.
-    let rc = unsafe {
-        libc::connect(
-            tcp.as_raw_fd(),
-            (&storage as *const libc::sockaddr_storage).cast(),
-            len as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        let err = io::Error::last_os_error();
+    // socket2 opens it close-on-exec and owns the descriptor.
+    let socket = Socket::new(Domain::for_address(*sockaddr), Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    if let Err(err) = socket.connect(&SockAddr::from(*sockaddr)) {
         if err.raw_os_error() != Some(libc::EINPROGRESS) {
             return Err(err.into());
         }
@@ -139,7 +88,7 @@ fn connect_sliced(
                 return Err(io::Error::from(io::ErrorKind::TimedOut).into());
             }
             let mut pfd = libc::pollfd {
-                fd: tcp.as_raw_fd(),
+                fd: socket.as_raw_fd(),
                 events: libc::POLLOUT,
                 revents: 0,
             };
@@ -158,12 +107,12 @@ fn connect_sliced(
             }
             late().map_err(WaitError::Interrupted)?;
         }
-        if let Some(err) = tcp.take_error()? {
+        if let Some(err) = socket.take_error()? {
             return Err(err.into());
         }
     }
-    tcp.set_nonblocking(false)?;
-    Ok(tcp)
+    socket.set_nonblocking(false)?;
+    Ok(socket.into())
 }
 
 /// Elsewhere a blocking connect with a timeout: `late` is not asked.
@@ -178,7 +127,7 @@ fn connect_sliced(
 
 /// Sets the socket's read and write timeouts (`timeout` is not zero, which
 /// would mean "block forever").
-pub fn set_timeouts(tcp: &TcpStream, timeout: Duration) -> io::Result<()> {
+pub(super) fn set_timeouts(tcp: &TcpStream, timeout: Duration) -> io::Result<()> {
     tcp.set_read_timeout(Some(timeout))?;
     tcp.set_write_timeout(Some(timeout))
 }
@@ -187,69 +136,12 @@ pub fn set_timeouts(tcp: &TcpStream, timeout: Duration) -> io::Result<()> {
 /// into a reset (RST) that discards the send queue, instead of a FIN after
 /// which the kernel keeps retransmitting queued requests until the peer
 /// acknowledges them, however late.
-#[cfg(unix)]
-pub fn abort_on_close(tcp: &TcpStream) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: the descriptor is open (owned by `tcp`), and `optval` points to
-    // a `linger` of the length given.
-    let rc = unsafe {
-        libc::setsockopt(
-            tcp.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-#[cfg(windows)]
-pub fn abort_on_close(tcp: &TcpStream) -> io::Result<()> {
-    use std::os::windows::io::AsRawSocket;
-    /// Winsock's `struct linger`.
-    #[repr(C)]
-    struct Linger {
-        l_onoff: u16,
-        l_linger: u16,
-    }
-    const SOL_SOCKET: i32 = 0xffff;
-    const SO_LINGER: i32 = 0x0080;
-    #[link(name = "ws2_32")]
-    extern "system" {
-        fn setsockopt(s: usize, level: i32, optname: i32, optval: *const u8, optlen: i32) -> i32;
-    }
-    let linger = Linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: the socket is open (owned by `tcp`), and `optval` points to a
-    // `linger` of the length given.
-    let rc = unsafe {
-        setsockopt(
-            tcp.as_raw_socket() as usize,
-            SOL_SOCKET,
-            SO_LINGER,
-            (&linger as *const Linger).cast(),
-            std::mem::size_of::<Linger>() as i32,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+#[cfg(any(unix, windows))]
+pub(super) fn abort_on_close(tcp: &TcpStream) -> io::Result<()> {
+    socket2::SockRef::from(tcp).set_linger(Some(Duration::ZERO))
 }
 
 #[cfg(not(any(unix, windows)))]
-pub fn abort_on_close(_tcp: &TcpStream) -> io::Result<()> {
+pub(super) fn abort_on_close(_tcp: &TcpStream) -> io::Result<()> {
     Ok(())
 }

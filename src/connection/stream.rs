@@ -16,7 +16,7 @@ use crate::tls::{self, TlsClient};
 /// A byte stream to one node, with the socket controls a connection needs.
 /// `NodeConnection` holds it as `Box<dyn Transport>`, so a scripted node in
 /// tests is one more implementation, not one more case of every call.
-pub trait Transport: Read + Write + Send {
+pub(super) trait Transport: Read + Write + Send {
     /// Sets the read and write timeouts of the socket underneath.
     fn set_timeouts(&mut self, timeout: Duration) -> io::Result<()>;
 
@@ -63,7 +63,7 @@ impl Transport for TlsStream {
 
 /// Runs the TLS handshake to completion within the connect budget, so that a
 /// bad certificate fails the connect, not the first request.
-pub fn tls_handshake(
+pub(super) fn tls_handshake(
     tls: &TlsClient,
     addr: &NodeAddr,
     mut tcp: TcpStream,
@@ -99,7 +99,7 @@ fn handshake_failure(err: &io::Error, budget: Duration) -> Error {
 
 /// Classifies a transport's I/O error; a TLS alert or certificate problem
 /// inside it (rustls reports those as I/O errors) is `ORS_ERR_TLS`.
-pub fn io_failure(err: &io::Error, what: &str) -> Error {
+pub(super) fn io_failure(err: &io::Error, what: &str) -> Error {
     if let Some(tls_err) = err
         .get_ref()
         .and_then(|e| e.downcast_ref::<rustls::Error>())

@@ -14,25 +14,25 @@ use crate::error::{Error, Result};
 /// map are looked at again. A healthy node answers in well under a
 /// millisecond, so a slice only runs out while a reply is late; the socket
 /// keeps this timeout from call to call (no `setsockopt` on the hot path).
-pub const SLICE: Duration = Duration::from_millis(25);
+pub(crate) const SLICE: Duration = Duration::from_millis(25);
 
 /// The smallest timeout we hand to a socket: zero would mean "block forever".
-pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+pub(super) const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 
 /// Asked between slices while a reply (or a write) is late: `Ok` to keep
 /// waiting, an error to give this connection up (`ConnectionSet::exchange`
 /// then aborts it). The check is a request's `Watch` (cluster/budget.rs):
 /// e.g. a newer slot map serves the slot elsewhere, or a bulk read stopped.
-pub type Late<'a> = dyn FnMut() -> Result<()> + 'a;
+pub(crate) type Late<'a> = dyn FnMut() -> Result<()> + 'a;
 
 /// Keeps waiting: for exchanges that have nothing else to look at.
-pub fn keep_waiting() -> Result<()> {
+pub(super) fn keep_waiting() -> Result<()> {
     Ok(())
 }
 
 /// Why a wait ended without its result.
 #[derive(Debug)]
-pub enum WaitError {
+pub(super) enum WaitError {
     /// The transport failed, or the deadline passed (`TimedOut`).
     Io(io::Error),
     /// The `Late` check gave the connection up: its error, as it was.

@@ -13,7 +13,7 @@ use super::wait::{Late, WaitError, MIN_TIMEOUT, SLICE};
 use crate::error::Error;
 
 /// What a connection keeps for its wires from one to the next.
-pub struct WaitState {
+pub(super) struct WaitState {
     /// The SO_RCVTIMEO/SO_SNDTIMEO the socket has now.
     timeout: Duration,
     /// Set when the `Late` check stopped a read made through `Read`, whose
@@ -24,7 +24,7 @@ pub struct WaitState {
 
 impl WaitState {
     /// For a socket whose timeout is `timeout` now.
-    pub fn new(timeout: Duration) -> Self {
+    pub(super) fn new(timeout: Duration) -> Self {
         WaitState {
             timeout,
             interrupted: None,
@@ -32,13 +32,13 @@ impl WaitState {
     }
 
     /// The `Late` check's error, if it stopped a read made through `Read`.
-    pub fn take_interruption(&mut self) -> Option<Error> {
+    pub(super) fn take_interruption(&mut self) -> Option<Error> {
         self.interrupted.take()
     }
 }
 
 /// One read's or one write's view of a transport (see the module doc).
-pub struct Wire<'w, 'l> {
+pub(super) struct Wire<'w, 'l> {
     stream: &'w mut dyn Transport,
     state: &'w mut WaitState,
     deadline: Instant,
@@ -49,7 +49,7 @@ pub struct Wire<'w, 'l> {
 
 impl<'w, 'l> Wire<'w, 'l> {
     #[inline]
-    pub fn new(
+    pub(super) fn new(
         stream: &'w mut dyn Transport,
         state: &'w mut WaitState,
         deadline: Instant,
@@ -72,7 +72,7 @@ impl<'w, 'l> Wire<'w, 'l> {
     /// most. Every later one is bounded by what is left. Only that first
     /// call is inlined into the callers; the rest is out of line.
     #[inline(always)]
-    pub fn wait<R>(
+    pub(super) fn wait<R>(
         &mut self,
         mut op: impl FnMut(&mut dyn Transport) -> io::Result<R>,
     ) -> std::result::Result<R, WaitError> {

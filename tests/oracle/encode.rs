@@ -5,7 +5,7 @@
 use super::Value;
 
 /// Appends the RESP2 bytes of `value` (nil as `$-1`).
-pub fn encode(value: &Value, out: &mut Vec<u8>) {
+pub(crate) fn encode(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Nil => out.extend_from_slice(b"$-1\r\n"),
         Value::Int(n) => out.extend_from_slice(format!(":{n}\r\n").as_bytes()),

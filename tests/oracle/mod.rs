@@ -10,10 +10,10 @@
 
 use ors_redis::reply::{Bulk, ReplyReader, ServerError, Trickle, Value};
 
-pub mod encode;
+pub(crate) mod encode;
 
 /// Our value for redis-rs's, or `None` for a type RESP2 does not have.
-pub fn from_redis(value: redis::Value) -> Option<Value> {
+pub(crate) fn from_redis(value: redis::Value) -> Option<Value> {
     Some(match value {
         redis::Value::Nil => Value::Nil,
         redis::Value::Int(n) => Value::Int(n),
@@ -49,7 +49,7 @@ fn lossy(value: &Value) -> bool {
 /// Reads the first reply of `bytes` with our reader (as a value, and as a
 /// GET's bulk string), delivered `step` bytes at a time, and with redis-rs;
 /// an error describes the disagreement. Returns whether our reader accepted.
-pub fn check(bytes: &[u8], step: usize) -> Result<bool, String> {
+pub(crate) fn check(bytes: &[u8], step: usize) -> Result<bool, String> {
     let ours = ReplyReader::new().read_value(&mut Trickle { bytes, step });
     let bulk = ReplyReader::new().read_bulk(&mut Trickle { bytes, step });
     let Ok(ours) = ours else {

@@ -16,7 +16,7 @@ operation did not succeed; 2 usage or config error. On a closed pipe
 /// Orchestration Server (ORS) on a Redis Cluster.
 #[derive(Debug, Parser)]
 #[command(name = "ors-redis", version, after_help = EXIT_STATUS)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     pub global: Global,
     #[command(subcommand)]
@@ -25,7 +25,7 @@ pub struct Cli {
 
 /// Options every command takes.
 #[derive(Debug, Args)]
-pub struct Global {
+pub(crate) struct Global {
     /// The library's config string, as ORS passes it:
     /// 'redis-nodes=10.0.0.1:7000;10.0.0.2:7000 cluster-name=ORS_EU'
     #[arg(
@@ -55,7 +55,7 @@ pub struct Global {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Check the live cluster against what ORS recommends
     ///
     /// One row per finding with pass, warn or fail and the reason:
@@ -128,7 +128,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct CapacityArgs {
+pub(crate) struct CapacityArgs {
     /// ORS HA pairs (primary + backup) that use this cluster
     #[arg(long, value_name = "N", value_parser = |s: &str| number(s, 1, 1_000_000))]
     pub ors_pairs: Option<u64>,
@@ -149,7 +149,7 @@ pub struct CapacityArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum SessionsCommand {
+pub(crate) enum SessionsCommand {
     /// The session ids, sorted, with their master
     ///
     /// --prefix P keeps the ids that start with P (taken literally: * ? [ ]
@@ -312,7 +312,7 @@ fn parse_size(text: &str) -> Option<u64> {
 
 impl SessionsCommand {
     /// `sessions list` etc. as the JSON envelope's `command`.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             SessionsCommand::List { .. } => "sessions_list",
             SessionsCommand::Count { .. } => "sessions_count",

@@ -27,10 +27,10 @@ use ors_redis::operator::{
 };
 
 /// One attempt of a routed command (see `ors_redis::operator::route`).
-pub type Attempt<'a, T> = dyn FnMut(&mut Exchange<'_, '_>) -> Result<Reply<T>> + 'a;
+pub(crate) type Attempt<'a, T> = dyn FnMut(&mut Exchange<'_, '_>) -> Result<Reply<T>> + 'a;
 
 /// A thread's view of the cluster.
-pub struct Cluster {
+pub(crate) struct Cluster {
     pub client: Arc<ors_redis::operator::Client>,
     /// The node that gave the slot map.
     pub seed: NodeAddr,
@@ -42,14 +42,14 @@ pub struct Cluster {
 impl Cluster {
     /// Reads the slot map from the first seed that gives one, for a
     /// command that needs the cluster: one error when none does, as init's.
-    pub fn connect(config: Config) -> Result<Cluster> {
+    pub(crate) fn connect(config: Config) -> Result<Cluster> {
         Cluster::connect_seeds(config).map_err(|refusals| no_slot_map_error(&refusals))
     }
 
     /// Reads the slot map of the first seed in redis-nodes order that gives
     /// one (all are asked at once); the seeds before it that did not are
     /// kept in `seed_errors`. Without any slot map: every seed's reason.
-    pub fn connect_seeds(
+    pub(crate) fn connect_seeds(
         mut config: Config,
     ) -> std::result::Result<Cluster, Vec<(NodeAddr, Error)>> {
         // The command is no routing thread: it waits for a node in trouble
@@ -75,7 +75,7 @@ impl Cluster {
 
     /// A handle on the same client for another thread: connections of its
     /// own, the slot map shared.
-    pub fn for_thread(&self) -> Cluster {
+    pub(crate) fn for_thread(&self) -> Cluster {
         Cluster {
             client: self.client.clone(),
             seed: self.seed.clone(),
@@ -84,30 +84,37 @@ impl Cluster {
         }
     }
 
-    pub fn config(&self) -> &Config {
+    pub(crate) fn config(&self) -> &Config {
         &self.client.config
     }
 
     /// The current slot map (reloaded by the router and `retry_pass`).
-    pub fn map(&self) -> Arc<SlotMap> {
+    pub(crate) fn map(&self) -> Arc<SlotMap> {
         self.client.topology.current()
     }
 
     /// The addresses of the masters, in slot-map order.
-    pub fn masters(&self) -> Vec<NodeAddr> {
+    pub(crate) fn masters(&self) -> Vec<NodeAddr> {
         self.map().masters.iter().map(|m| m.addr.clone()).collect()
     }
 
     /// Runs `pass` (over every master) again from the start while it fails
     /// as a failover makes things fail, until op-timeout: the library's rule.
-    pub fn retry_pass<T>(&mut self, mut pass: impl FnMut(&mut Cluster) -> Result<T>) -> Result<T> {
+    pub(crate) fn retry_pass<T>(
+        &mut self,
+        mut pass: impl FnMut(&mut Cluster) -> Result<T>,
+    ) -> Result<T> {
         let client = self.client.clone();
         retry_pass(&client, || pass(self))
     }
 
     /// Runs `attempt` on the master of `slot` through the library's router;
     /// returns the node that answered, and what the attempt made of it.
-    pub fn route<T>(&mut self, slot: u16, attempt: &mut Attempt<'_, T>) -> Result<(NodeAddr, T)> {
+    pub(crate) fn route<T>(
+        &mut self,
+        slot: u16,
+        attempt: &mut Attempt<'_, T>,
+    ) -> Result<(NodeAddr, T)> {
         let client = &*self.client;
         let value = route(
             client,
@@ -126,7 +133,7 @@ impl Cluster {
 
     /// One command on `node`; an error reply is an error (a NOPERM names
     /// the ACL permission it lacks).
-    pub fn query(&mut self, node: &NodeAddr, args: &[&[u8]]) -> Result<Value> {
+    pub(crate) fn query(&mut self, node: &NodeAddr, args: &[&[u8]]) -> Result<Value> {
         let budget = self.budget();
         self.routes
             .conns
@@ -135,7 +142,11 @@ impl Cluster {
 
     /// Sends `commands` in one write and reads one reply for each. Error
     /// replies come back as `Value::ServerError`, for the caller to judge.
-    pub fn pipeline(&mut self, node: &NodeAddr, commands: &[Vec<&[u8]>]) -> Result<Vec<Value>> {
+    pub(crate) fn pipeline(
+        &mut self,
+        node: &NodeAddr,
+        commands: &[Vec<&[u8]>],
+    ) -> Result<Vec<Value>> {
         let budget = self.budget();
         self.routes
             .conns
@@ -143,7 +154,7 @@ impl Cluster {
     }
 
     /// `INFO [section]` as `field -> value`.
-    pub fn info(
+    pub(crate) fn info(
         &mut self,
         node: &NodeAddr,
         section: Option<&str>,
@@ -161,7 +172,7 @@ impl Cluster {
     /// `CONFIG GET name`: `None` when the server refuses (CONFIG renamed)
     /// or does not know the parameter; an ACL refusal is an error, to be
     /// reported as one.
-    pub fn config_get(&mut self, node: &NodeAddr, name: &str) -> Result<Option<String>> {
+    pub(crate) fn config_get(&mut self, node: &NodeAddr, name: &str) -> Result<Option<String>> {
         match self.query(node, &[b"CONFIG", b"GET", name.as_bytes()]) {
             Ok(Value::Array(items)) => Ok(items.get(1).and_then(Value::text)),
             Ok(_) => Ok(None),
@@ -173,7 +184,7 @@ impl Cluster {
 
     /// The time of one `PING` round trip (the connection is opened first,
     /// outside the measurement).
-    pub fn ping(&mut self, node: &NodeAddr) -> Result<Duration> {
+    pub(crate) fn ping(&mut self, node: &NodeAddr) -> Result<Duration> {
         let budget = self.budget();
         self.routes
             .conns
@@ -184,7 +195,7 @@ impl Cluster {
     }
 
     /// `CLUSTER NODES` as asked of `node`.
-    pub fn cluster_nodes(&mut self, node: &NodeAddr) -> Result<Vec<ClusterNode>> {
+    pub(crate) fn cluster_nodes(&mut self, node: &NodeAddr) -> Result<Vec<ClusterNode>> {
         let reply = self.query(node, &[b"CLUSTER", b"NODES"])?;
         let text = reply
             .text()
@@ -198,7 +209,7 @@ impl Cluster {
 
     /// Whether `node` answers a PING without authentication (a connection
     /// opened without username and password, and closed afterwards).
-    pub fn answers_without_auth(&self, node: &NodeAddr) -> Result<bool> {
+    pub(crate) fn answers_without_auth(&self, node: &NodeAddr) -> Result<bool> {
         let mut params = self.client.params.clone();
         params.username = None;
         params.password = None;
@@ -211,7 +222,7 @@ impl Cluster {
 }
 
 /// A reply of a shape the command does not expect.
-pub fn unexpected(node: &NodeAddr, what: &str) -> Error {
+pub(crate) fn unexpected(node: &NodeAddr, what: &str) -> Error {
     Error::new(
         ErrorKind::Server,
         format!("node {node}: unexpected {what} reply"),

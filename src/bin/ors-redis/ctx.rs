@@ -8,12 +8,12 @@ use crate::output;
 use crate::settings::FileConfig;
 
 /// Exit statuses: 0 success, 1 a failed check or operation, 2 usage/config.
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_FAIL: i32 = 1;
-pub const EXIT_USAGE: i32 = 2;
+pub(crate) const EXIT_OK: i32 = 0;
+pub(crate) const EXIT_FAIL: i32 = 1;
+pub(crate) const EXIT_USAGE: i32 = 2;
 
 /// What every command gets.
-pub struct Ctx {
+pub(crate) struct Ctx {
     pub config: Config,
     /// What `--config-file` held beyond the config (for doctor's checks of
     /// ORS's options); `None` without a file.
@@ -24,7 +24,7 @@ pub struct Ctx {
 
 impl Ctx {
     /// A note for the operator on stderr (not with --quiet).
-    pub fn note(&self, text: &str) {
+    pub(crate) fn note(&self, text: &str) {
         if !self.quiet {
             output::note(text);
         }
@@ -32,14 +32,14 @@ impl Ctx {
 }
 
 /// Reports a usage problem on stderr and returns its exit status.
-pub fn usage_error(message: &str) -> i32 {
+pub(crate) fn usage_error(message: &str) -> i32 {
     output::note(&format!("{message} (see ors-redis --help)"));
     EXIT_USAGE
 }
 
 /// The status of an error that ends a command: a config or argument
 /// problem is 2, the cluster saying no or not answering is 1.
-pub fn exit_code(error: &Error) -> i32 {
+pub(crate) fn exit_code(error: &Error) -> i32 {
     if matches!(error.kind, ErrorKind::Config | ErrorKind::InvalidArgument) {
         EXIT_USAGE
     } else {
@@ -49,7 +49,7 @@ pub fn exit_code(error: &Error) -> i32 {
 
 /// Prints an error that ends a command (as the JSON envelope with --json)
 /// and returns its exit status.
-pub fn failure(ctx: &Ctx, command: &str, error: &Error) -> i32 {
+pub(crate) fn failure(ctx: &Ctx, command: &str, error: &Error) -> i32 {
     if ctx.json {
         output::json_error(command, error);
     }

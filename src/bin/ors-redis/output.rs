@@ -12,7 +12,7 @@ use ors_redis::operator::Error;
 /// The JSON document's shape version: bumped when a field changes meaning
 /// or goes away (new fields do not bump it). docs/operators.md has the
 /// field reference.
-pub const SCHEMA_VERSION: u32 = 1;
+pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 /// Every command's JSON: `{"schema_version", "command", "ok", "result"}`,
 /// plus `error` when the command could not do its work.
@@ -33,7 +33,7 @@ struct ErrorOut<'a> {
 }
 
 /// Prints `result` in the envelope.
-pub fn json<T: Serialize>(command: &str, ok: bool, result: &T) {
+pub(crate) fn json<T: Serialize>(command: &str, ok: bool, result: &T) {
     emit_json(&Envelope {
         schema_version: SCHEMA_VERSION,
         command,
@@ -44,7 +44,7 @@ pub fn json<T: Serialize>(command: &str, ok: bool, result: &T) {
 }
 
 /// The envelope of a command that ended in an error (`result` null).
-pub fn json_error(command: &str, error: &Error) {
+pub(crate) fn json_error(command: &str, error: &Error) {
     emit_json(&Envelope::<()> {
         schema_version: SCHEMA_VERSION,
         command,
@@ -80,21 +80,21 @@ fn emit_json<T: Serialize>(value: &T) {
 }
 
 /// Text on stdout.
-pub fn print(text: &str) {
+pub(crate) fn print(text: &str) {
     write_bytes(text.as_bytes());
 }
 
 /// Bytes on stdout. A closed pipe ends the process at once and quietly
 /// with 141 (128 + SIGPIPE, what a shell shows for a program killed by
 /// it); any other write error with 1.
-pub fn write_bytes(bytes: &[u8]) {
+pub(crate) fn write_bytes(bytes: &[u8]) {
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(bytes).and_then(|_| out.flush()) {
         stdout_failed(&e);
     }
 }
 
-pub fn flush() {
+pub(crate) fn flush() {
     if let Err(e) = std::io::stdout().lock().flush() {
         stdout_failed(&e);
     }
@@ -102,7 +102,7 @@ pub fn flush() {
 
 /// Ends the command after a failed write to stdout: quietly with 141 on a
 /// closed pipe, else with 1 and the reason.
-pub fn stdout_failed(e: &std::io::Error) -> ! {
+pub(crate) fn stdout_failed(e: &std::io::Error) -> ! {
     if e.kind() == IoErrorKind::BrokenPipe {
         std::process::exit(141);
     }
@@ -111,37 +111,37 @@ pub fn stdout_failed(e: &std::io::Error) -> ! {
 }
 
 /// `ors-redis: <text>` on stderr; a closed stderr is no reason to stop.
-pub fn note(text: &str) {
+pub(crate) fn note(text: &str) {
     note_raw(&format!("ors-redis: {text}\n"));
 }
 
-pub fn note_raw(text: &str) {
+pub(crate) fn note_raw(text: &str) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// Columns padded to their widest cell, two spaces apart; the last column
 /// is not padded (it holds the long details).
-pub struct Table {
+pub(crate) struct Table {
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    pub fn new(headers: &[&str]) -> Self {
+    pub(crate) fn new(headers: &[&str]) -> Self {
         Table {
             rows: vec![headers.iter().map(|h| h.to_string()).collect()],
         }
     }
 
     /// A table without a header row (key-value lists).
-    pub fn plain() -> Self {
+    pub(crate) fn plain() -> Self {
         Table { rows: Vec::new() }
     }
 
-    pub fn row(&mut self, cells: Vec<String>) {
+    pub(crate) fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
 
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
         let mut widths = vec![0; columns];
         for row in &self.rows {
@@ -170,14 +170,14 @@ impl Table {
 /// The outcome of one check, as the operator reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub(crate) enum Status {
     Pass,
     Warn,
     Fail,
 }
 
 impl Status {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Pass => "pass",
             Status::Warn => "warn",
@@ -187,7 +187,7 @@ impl Status {
 }
 
 /// `1536` -> `1.5 KiB`.
-pub fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut value = n as f64;
     let mut unit = 0;

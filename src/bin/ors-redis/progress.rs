@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ors_redis::operator::NodeAddr;
 
 /// Where a scan over the masters is, for a progress indicator.
-pub struct ScanProgress<'a> {
+pub(crate) struct ScanProgress<'a> {
     pub node: &'a NodeAddr,
     /// 1-based number of the master being scanned.
     pub master: usize,
@@ -21,7 +21,7 @@ pub struct ScanProgress<'a> {
     pub keys: u64,
 }
 
-pub type ProgressFn<'a> = dyn FnMut(&ScanProgress<'_>) + 'a;
+pub(crate) type ProgressFn<'a> = dyn FnMut(&ScanProgress<'_>) + 'a;
 
 /// Without a terminal: the first plain line after this, then one each
 /// `LINE_EVERY`, so that a short scan prints nothing.
@@ -29,7 +29,7 @@ const LINE_AFTER: Duration = Duration::from_secs(2);
 const LINE_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     Off,
     /// Redrawn in place (stderr is a terminal).
     Terminal,
@@ -38,7 +38,7 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub fn for_stderr(quiet: bool) -> Mode {
+    pub(crate) fn for_stderr(quiet: bool) -> Mode {
         let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
         if quiet {
             Mode::Off
@@ -153,7 +153,7 @@ impl Progress {
 }
 
 /// Runs `scan` with a progress display for it, cleared afterwards.
-pub fn with_progress<T>(
+pub(crate) fn with_progress<T>(
     what: &'static str,
     quiet: bool,
     scan: impl FnOnce(&mut ProgressFn<'_>) -> T,
@@ -167,10 +167,10 @@ pub fn with_progress<T>(
 /// The progress of an export or an import: a line of counts, and a bar
 /// when the size of the input is known (an import from a file). Cleared
 /// when dropped.
-pub struct TransferProgress(Progress);
+pub(crate) struct TransferProgress(Progress);
 
 impl TransferProgress {
-    pub fn new(what: &'static str, quiet: bool, total_bytes: Option<u64>) -> Self {
+    pub(crate) fn new(what: &'static str, quiet: bool, total_bytes: Option<u64>) -> Self {
         TransferProgress(Progress::new(
             what,
             Mode::for_stderr(quiet),
@@ -181,7 +181,7 @@ impl TransferProgress {
 
     /// `counts` says where the transfer is ("12000 sessions, ..."); the
     /// bar stands at `position` bytes of the input.
-    pub fn update(&mut self, counts: &str, position: Option<u64>) {
+    pub(crate) fn update(&mut self, counts: &str, position: Option<u64>) {
         let text = format!("{}: {counts}", self.0.what);
         self.0.done = counts.to_string();
         self.0

@@ -6,15 +6,15 @@
 
 use std::path::Path;
 
-pub const ENV_VAR: &str = "ORS_REDIS_CONFIG";
+pub(crate) const ENV_VAR: &str = "ORS_REDIS_CONFIG";
 
 /// The option of ORS's `[orchestration]` section that Redis persistence
 /// requires to be `true` (Genesys: the session id carries the node id).
-pub const SESSIONID_WITH_NODEID: &str = "sessionid-with-nodeid";
+pub(crate) const SESSIONID_WITH_NODEID: &str = "sessionid-with-nodeid";
 
 /// What a `--config-file` holds for the operator command.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileConfig {
+pub(crate) struct FileConfig {
     /// The `[persistence]` lines as the library's config string.
     pub conninfo: String,
     /// The file has `[section]` headers: a whole application config, whose
@@ -27,7 +27,7 @@ pub struct FileConfig {
 }
 
 /// The config of a `--config-file`.
-pub fn from_file(path: &Path) -> Result<FileConfig, String> {
+pub(crate) fn from_file(path: &Path) -> Result<FileConfig, String> {
     let shown = path.display();
     let content = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read --config-file {shown}: {e}"))?;
@@ -36,7 +36,7 @@ pub fn from_file(path: &Path) -> Result<FileConfig, String> {
 
 /// The config string of a file's `key=value` lines (see [`read_file`]).
 #[cfg(test)]
-pub fn conninfo_from_file(content: &str) -> Result<String, String> {
+pub(crate) fn conninfo_from_file(content: &str) -> Result<String, String> {
     read_file(content).map(|f| f.conninfo)
 }
 
@@ -46,7 +46,7 @@ pub fn conninfo_from_file(content: &str) -> Result<String, String> {
 /// `[persistence]` count, and of `[orchestration]` only
 /// `sessionid-with-nodeid`. A value is everything after the first `=`,
 /// trimmed, taken literally (it is quoted for the config string here).
-pub fn read_file(content: &str) -> Result<FileConfig, String> {
+pub(crate) fn read_file(content: &str) -> Result<FileConfig, String> {
     let sectioned = content.lines().any(|l| l.trim().starts_with('['));
     let mut in_section = !sectioned;
     let mut in_orchestration = false;

@@ -31,10 +31,10 @@ use serde::{Deserialize, Serialize};
 use ors_redis::operator::SessionId;
 
 /// The header's `format`.
-pub const FORMAT: &str = "ors-redis-sessions";
+pub(crate) const FORMAT: &str = "ors-redis-sessions";
 /// The header's `version`: bumped when a reader of this version could no
 /// longer read the stream right.
-pub const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 /// A line may hold, beside its value's base64, an id (at most 1024 bytes,
 /// as base64 or with `"` and `\` escaped) and the field names.
 const LINE_OVERHEAD: usize = 4096;
@@ -42,7 +42,7 @@ const LINE_OVERHEAD: usize = 4096;
 /// The first line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Header {
+pub(crate) struct Header {
     pub format: String,
     pub version: u32,
     pub cluster_name: String,
@@ -52,7 +52,7 @@ pub struct Header {
 
 /// One session read from a stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
+pub(crate) struct Record {
     pub id: Vec<u8>,
     pub value: Vec<u8>,
     /// What it had left at the header's `exported_at_ms`; -1: no TTL.
@@ -60,7 +60,7 @@ pub struct Record {
 }
 
 /// Milliseconds since the Unix epoch by this machine's clock.
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -69,7 +69,7 @@ pub fn now_ms() -> u64 {
 
 /// Writes a stream: the header at once, a line per [`Writer::record`], the
 /// end line at [`Writer::finish`].
-pub struct Writer<W: Write> {
+pub(crate) struct Writer<W: Write> {
     out: W,
     exported_at_ms: u64,
     records: u64,
@@ -77,7 +77,7 @@ pub struct Writer<W: Write> {
 }
 
 impl<W: Write> Writer<W> {
-    pub fn new(mut out: W, cluster_name: &str, exported_at_ms: u64) -> io::Result<Self> {
+    pub(crate) fn new(mut out: W, cluster_name: &str, exported_at_ms: u64) -> io::Result<Self> {
         let header = Header {
             format: FORMAT.to_string(),
             version: VERSION,
@@ -96,12 +96,12 @@ impl<W: Write> Writer<W> {
     }
 
     /// One session, `pttl_ms` as PTTL gave it just now (-1: no TTL).
-    pub fn record(&mut self, id: &[u8], value: &[u8], pttl_ms: i64) -> io::Result<()> {
+    pub(crate) fn record(&mut self, id: &[u8], value: &[u8], pttl_ms: i64) -> io::Result<()> {
         self.record_at(id, value, pttl_ms, now_ms())
     }
 
     /// As [`Writer::record`], with a PTTL read at `read_at_ms`.
-    pub fn record_at(
+    pub(crate) fn record_at(
         &mut self,
         id: &[u8],
         value: &[u8],
@@ -137,18 +137,18 @@ impl<W: Write> Writer<W> {
         Ok(())
     }
 
-    pub fn records(&self) -> u64 {
+    pub(crate) fn records(&self) -> u64 {
         self.records
     }
 
     /// Flushes the records written so far, without the end line (an export
     /// that failed: the stream is then seen as cut short).
-    pub fn flush(&mut self) -> io::Result<()> {
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 
     /// Writes the end line and flushes; returns the output.
-    pub fn finish(mut self) -> io::Result<W> {
+    pub(crate) fn finish(mut self) -> io::Result<W> {
         writeln!(self.out, "{{\"end\":true,\"records\":{}}}", self.records)?;
         self.out.flush()?;
         Ok(self.out)
@@ -157,7 +157,7 @@ impl<W: Write> Writer<W> {
 
 /// Why a stream cannot be read on.
 #[derive(Debug)]
-pub struct StreamError {
+pub(crate) struct StreamError {
     /// 1-based; the header is line 1.
     pub line: u64,
     pub message: String,
@@ -186,7 +186,7 @@ struct Line<'a> {
 }
 
 /// Reads a stream strictly, a record at a time.
-pub struct Reader<R: BufRead> {
+pub(crate) struct Reader<R: BufRead> {
     input: R,
     header: Header,
     /// The number of the line last read.
@@ -202,7 +202,7 @@ impl<R: BufRead> Reader<R> {
     /// Reads and checks the header. Values longer than `max_value_bytes`
     /// (the config's max-value-bytes) are refused, and so no line can make
     /// the reader hold more than about 4/3 of that.
-    pub fn new(input: R, max_value_bytes: usize) -> Result<Self, StreamError> {
+    pub(crate) fn new(input: R, max_value_bytes: usize) -> Result<Self, StreamError> {
         let mut reader = Reader {
             input,
             header: Header {
@@ -228,17 +228,17 @@ impl<R: BufRead> Reader<R> {
         Ok(reader)
     }
 
-    pub fn header(&self) -> &Header {
+    pub(crate) fn header(&self) -> &Header {
         &self.header
     }
 
     /// The number of the line last read.
-    pub fn line(&self) -> u64 {
+    pub(crate) fn line(&self) -> u64 {
         self.line_no
     }
 
     /// The next record; `None` after the end line (and nothing after it).
-    pub fn next_record(&mut self) -> Result<Option<Record>, StreamError> {
+    pub(crate) fn next_record(&mut self) -> Result<Option<Record>, StreamError> {
         if self.ended {
             return Ok(None);
         }

@@ -2,13 +2,13 @@
 
 /// Bytes as readable text: UTF-8 as it is, except control characters,
 /// backslashes and bytes that are not UTF-8, which become `\xNN` (and `\\`).
-pub fn escape(bytes: &[u8]) -> String {
+pub(crate) fn escape(bytes: &[u8]) -> String {
     escape_keeping(bytes, &[])
 }
 
 /// As [`escape`], but the control characters in `keep` stay as they are
 /// (tabs and newlines of a text value shown on a terminal).
-pub fn escape_keeping(bytes: &[u8], keep: &[char]) -> String {
+pub(crate) fn escape_keeping(bytes: &[u8], keep: &[char]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
@@ -30,7 +30,7 @@ pub fn escape_keeping(bytes: &[u8], keep: &[char]) -> String {
 
 /// An id for display: as it is when it is plain UTF-8 text (the usual
 /// case), else escaped.
-pub fn show_id(id: &[u8]) -> String {
+pub(crate) fn show_id(id: &[u8]) -> String {
     match std::str::from_utf8(id) {
         Ok(text) if !text.chars().any(char::is_control) => text.to_string(),
         _ => escape(id),
@@ -39,7 +39,7 @@ pub fn show_id(id: &[u8]) -> String {
 
 /// Whether a value reads as text: UTF-8 whose only control characters are
 /// newlines, tabs and carriage returns.
-pub fn is_text(bytes: &[u8]) -> bool {
+pub(crate) fn is_text(bytes: &[u8]) -> bool {
     std::str::from_utf8(bytes).is_ok_and(|t| {
         t.chars()
             .all(|c| !c.is_control() || matches!(c, '\n' | '\t' | '\r'))
@@ -47,7 +47,7 @@ pub fn is_text(bytes: &[u8]) -> bool {
 }
 
 /// `hexdump -C` style: offset, 16 bytes in hex, the printable ones as text.
-pub fn hexdump(bytes: &[u8]) -> String {
+pub(crate) fn hexdump(bytes: &[u8]) -> String {
     let mut out = String::new();
     for (row, chunk) in bytes.chunks(16).enumerate() {
         out.push_str(&format!("{:08x}  ", row * 16));
@@ -74,13 +74,13 @@ pub fn hexdump(bytes: &[u8]) -> String {
 }
 
 /// Standard base64 with padding (RFC 4648), for binary values in JSON.
-pub fn base64(bytes: &[u8]) -> String {
+pub(crate) fn base64(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// `2591990` -> `29d 23h 59m 50s`.
-pub fn duration_text(secs: u64) -> String {
+pub(crate) fn duration_text(secs: u64) -> String {
     let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
     let parts: Vec<String> = [(d, "d"), (h, "h"), (m, "m"), (s, "s")]
         .iter()

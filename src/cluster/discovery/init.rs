@@ -14,7 +14,7 @@ use crate::connection::ConnectParams;
 use crate::error::Result;
 
 /// What init found.
-pub struct Discovery {
+pub(crate) struct Discovery {
     pub map: SlotMap,
     /// Every master answered INFO with a version of 4.0 or newer.
     pub use_unlink: bool,
@@ -24,7 +24,7 @@ pub struct Discovery {
 /// the two phases takes at most `redis-connect-timeout` +
 /// `redis-socket-timeout`: the seeds are tried at once, and so are the
 /// masters. Fails fast on authentication, TLS and "not a cluster".
-pub fn discover(config: &Config, params: &ConnectParams) -> Result<Discovery> {
+pub(crate) fn discover(config: &Config, params: &ConnectParams) -> Result<Discovery> {
     let (seed, map) = init_slot_map(&config.nodes, params)?;
     let found = check_masters(&map, params)?;
     if !found.unreachable.is_empty() && found.unreachable.len() == map.masters.len() {

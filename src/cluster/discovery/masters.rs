@@ -125,7 +125,7 @@ fn ask_master(node: &NodeAddr, params: &ConnectParams, deadline: Instant) -> Mas
 
 /// Parses `CLUSTER NODES` lines (`<id> <ip:port@cport[,host]> <flags> <master-id> ...`)
 /// into the number of healthy replicas of each master.
-pub fn count_replicas(text: &str, asked: &NodeAddr) -> HashMap<NodeAddr, usize> {
+pub(crate) fn count_replicas(text: &str, asked: &NodeAddr) -> HashMap<NodeAddr, usize> {
     let nodes = parse_cluster_nodes(text, asked);
     nodes
         .iter()

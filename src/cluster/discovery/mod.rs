@@ -33,8 +33,8 @@ mod seeds;
 
 pub use address_map::ADDRESS_MAP_ADVICE;
 pub use info::parse_info;
-pub use init::discover;
+pub(crate) use init::discover;
 #[cfg(test)]
-pub use masters::count_replicas;
-pub use node_check::check_nodes;
+pub(crate) use masters::count_replicas;
+pub(crate) use node_check::check_nodes;
 pub use seeds::{find_slot_map, no_slot_map_error, SeedChoice, SeedMap};

@@ -18,7 +18,7 @@ use crate::logging;
 /// users live on each node, and a node left out of a password rotation
 /// must stop it before any connection uses the new password. Nodes that do
 /// not answer are logged; at least one must take the settings.
-pub fn check_nodes(nodes: &[NodeAddr], params: &ConnectParams) -> Result<()> {
+pub(crate) fn check_nodes(nodes: &[NodeAddr], params: &ConnectParams) -> Result<()> {
     let deadline = Instant::now() + params.connect_timeout + params.socket_timeout;
     let answers = ask_each(nodes.iter(), |node| read_slot_map(node, params, deadline));
     let mut refusals = Vec::new();

@@ -1,6 +1,6 @@
 //! The commands, one module each: `doctor`, `capacity` and `sessions`
 //! (whose subcommands share the session layout and the stream).
 
-pub mod capacity;
-pub mod doctor;
-pub mod sessions;
+pub(crate) mod capacity;
+pub(crate) mod doctor;
+pub(crate) mod sessions;

@@ -16,7 +16,7 @@ use crate::cluster::Cluster;
 const READ_BATCH: usize = 50;
 
 /// The settings measured: lz4, and zstd at the levels worth choosing from.
-pub const OPTIONS: &[(Algorithm, i32)] = &[
+pub(super) const OPTIONS: &[(Algorithm, i32)] = &[
     (Algorithm::Lz4, 0),
     (Algorithm::Zstd, 1),
     (Algorithm::Zstd, 3),
@@ -25,7 +25,7 @@ pub const OPTIONS: &[(Algorithm, i32)] = &[
 
 /// One algorithm and level on the sample.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Choice {
+pub(super) struct Choice {
     pub name: String,
     /// Stored bytes with it, over the values' own bytes (1.0: no gain).
     pub ratio: f64,
@@ -35,7 +35,7 @@ pub struct Choice {
 
 /// What the sample holds and what each option would make of it.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct CompressionSample {
+pub(super) struct CompressionSample {
     pub sessions: u64,
     /// Sessions already stored compressed.
     pub enveloped: u64,
@@ -49,13 +49,13 @@ pub struct CompressionSample {
 
 impl CompressionSample {
     /// Stored bytes over the values' own bytes, as stored now.
-    pub fn ratio_now(&self) -> f64 {
+    pub(super) fn ratio_now(&self) -> f64 {
         ratio(self.stored_bytes, self.value_bytes)
     }
 
     /// Bytes a master holding `sessions` sessions would save with `option`
     /// against now (negative: it would grow).
-    pub fn saved_on(&self, option: &Choice, sessions: u64) -> f64 {
+    pub(super) fn saved_on(&self, option: &Choice, sessions: u64) -> f64 {
         (self.bytes_per_session_now - option.bytes_per_session) * sessions as f64
     }
 }
@@ -68,7 +68,7 @@ fn ratio(part: u64, whole: u64) -> f64 {
     }
 }
 
-pub fn option_name(algorithm: Algorithm, level: i32) -> String {
+pub(super) fn option_name(algorithm: Algorithm, level: i32) -> String {
     match algorithm {
         Algorithm::Zstd => format!("zstd-{level}"),
         other => other.name().to_string(),
@@ -76,7 +76,7 @@ pub fn option_name(algorithm: Algorithm, level: i32) -> String {
 }
 
 /// Reads the sampled keys (`keys[i]` on `masters[i]`) and measures them.
-pub fn measure(
+pub(super) fn measure(
     admin: &mut Cluster,
     masters: &[NodeAddr],
     keys: &[Vec<Vec<u8>>],

@@ -33,13 +33,13 @@ const SAMPLE_BATCH: usize = 100;
 
 /// The length of a session key with a typical ORS session id (32
 /// characters), for estimates before any session exists.
-pub fn typical_key_len(cluster: &ClusterName) -> u64 {
+pub(super) fn typical_key_len(cluster: &ClusterName) -> u64 {
     KeyBuilder::new(cluster).key_len(32) as u64
 }
 
 /// How the sampled sessions were measured.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Method {
+pub(super) enum Method {
     /// `MEMORY USAGE key SAMPLES 0`, plus the TTL entry and table slots.
     MemoryUsage,
     /// `STRLEN` and the key length, through [`estimate_session_bytes`];
@@ -49,7 +49,7 @@ pub enum Method {
 
 /// The sessions sampled and what they cost.
 #[derive(Debug, Clone)]
-pub struct Sample {
+pub(super) struct Sample {
     pub method: Method,
     pub sessions: u64,
     pub key_bytes: u64,
@@ -63,22 +63,22 @@ impl Sample {
     }
 
     /// Bytes one session costs in Redis, on average.
-    pub fn bytes_per_session(&self) -> Option<f64> {
+    pub(super) fn bytes_per_session(&self) -> Option<f64> {
         self.average(self.memory_bytes)
     }
 
-    pub fn average_value(&self) -> Option<f64> {
+    pub(super) fn average_value(&self) -> Option<f64> {
         self.average(self.value_bytes)
     }
 
-    pub fn average_key(&self) -> Option<f64> {
+    pub(super) fn average_key(&self) -> Option<f64> {
         self.average(self.key_bytes)
     }
 }
 
 /// One master's sessions and memory now.
 #[derive(Debug, Clone)]
-pub struct MasterUsage {
+pub(super) struct MasterUsage {
     pub node: NodeAddr,
     pub sessions: u64,
     pub used_memory: u64,
@@ -93,7 +93,7 @@ pub struct MasterUsage {
 
 /// What was measured on the cluster.
 #[derive(Debug, Clone)]
-pub struct Measured {
+pub(super) struct Measured {
     pub sample: Sample,
     /// What compression would save on the sample (none without a sample).
     pub compression: Option<CompressionSample>,
@@ -112,7 +112,7 @@ struct KeyCost {
 /// `sample_limit` of them (evenly strided over the sorted ids, so spread over
 /// every master and every ORS node's ids), and reads each master's memory
 /// figures.
-pub fn measure(
+pub(super) fn measure(
     admin: &mut Cluster,
     sample_limit: u64,
     progress: &mut ProgressFn<'_>,
@@ -283,7 +283,7 @@ fn summarize(costs: &[KeyCost], no_memory_usage: Option<String>) -> Sample {
 
 /// The operator's plan (command-line options).
 #[derive(Debug, Clone, Default)]
-pub struct Plan {
+pub(super) struct Plan {
     pub ors_pairs: Option<u64>,
     pub sessions: Option<u64>,
     pub avg_bytes: Option<u64>,
@@ -292,7 +292,7 @@ pub struct Plan {
 
 /// ORS's rules applied to the plan.
 #[derive(Debug, Clone)]
-pub struct Recommendation {
+pub(super) struct Recommendation {
     pub masters: u64,
     /// Masters plus one replica each.
     pub instances: u64,
@@ -305,7 +305,7 @@ pub struct Recommendation {
 }
 
 /// `key_len`: the session keys' length (measured, or a typical one).
-pub fn recommend(plan: &Plan, masters_now: usize, key_len: u64) -> Recommendation {
+pub(super) fn recommend(plan: &Plan, masters_now: usize, key_len: u64) -> Recommendation {
     let masters = match plan.ors_pairs {
         Some(pairs) => recommend::masters_for(pairs),
         None => MIN_MASTERS.max(masters_now as u64),
@@ -330,7 +330,7 @@ pub fn recommend(plan: &Plan, masters_now: usize, key_len: u64) -> Recommendatio
 
 /// What a master's memory is compared with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
+pub(super) enum Limit {
     Maxmemory(u64),
     /// No maxmemory: the host's RAM divided by the cluster's Redis nodes on
     /// that host, which share it.
@@ -343,7 +343,7 @@ pub enum Limit {
 
 impl Limit {
     /// The budget in bytes.
-    pub fn bytes(self) -> Option<u64> {
+    pub(super) fn bytes(self) -> Option<u64> {
         match self {
             Limit::Maxmemory(n) => Some(n),
             Limit::HostShare { ram, nodes } => Some(ram / nodes.max(1)),
@@ -354,7 +354,7 @@ impl Limit {
 
 /// One master's memory once it holds its share of the planned sessions.
 #[derive(Debug, Clone)]
-pub struct Projection {
+pub(super) struct Projection {
     pub node: NodeAddr,
     pub sessions_now: u64,
     pub sessions_planned: u64,
@@ -369,7 +369,7 @@ pub struct Projection {
 /// Spreads `planned` sessions evenly over the masters (the hash tag is the
 /// session id) at `per_session` bytes each, on top of what each master
 /// holds besides its current sessions.
-pub fn project(masters: &[MasterUsage], per_session: f64, planned: u64) -> Vec<Projection> {
+pub(super) fn project(masters: &[MasterUsage], per_session: f64, planned: u64) -> Vec<Projection> {
     let n = masters.len() as u64;
     masters
         .iter()
@@ -439,7 +439,7 @@ pub fn project(masters: &[MasterUsage], per_session: f64, planned: u64) -> Vec<P
 }
 
 /// What the operator should act on, beyond the per-master projection.
-pub fn findings(
+pub(super) fn findings(
     plan: &Plan,
     rec: &Recommendation,
     masters: &[MasterUsage],

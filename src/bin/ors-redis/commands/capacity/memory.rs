@@ -31,7 +31,7 @@ fn sds_overhead(len: u64) -> u64 {
 /// (embedded in one allocation up to 44 bytes), the main table's entry with
 /// its cluster metadata, the expires entry, and the tables' buckets. Within
 /// a few percent of `used_memory` on Redis 7.0.
-pub fn estimate_session_bytes(key_len: u64, value_len: u64) -> u64 {
+pub(super) fn estimate_session_bytes(key_len: u64, value_len: u64) -> u64 {
     let key = allocation(key_len + sds_overhead(key_len));
     let value = if value_len <= 44 {
         allocation(16 + 4 + value_len)

@@ -39,7 +39,7 @@ impl Report {
     }
 }
 
-pub fn run(ctx: &Ctx, args: &CapacityArgs) -> i32 {
+pub(crate) fn run(ctx: &Ctx, args: &CapacityArgs) -> i32 {
     let plan = Plan {
         ors_pairs: args.ors_pairs,
         sessions: args.sessions,

@@ -24,7 +24,7 @@ const ALL_SLOTS: usize = 16384;
 
 /// One row of the doctor's report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Check {
+pub(super) struct Check {
     /// snake_case, stable: scripts match on it.
     pub id: &'static str,
     /// The node it is about; `None` for the whole cluster.
@@ -33,7 +33,7 @@ pub struct Check {
     pub detail: String,
 }
 
-pub fn check(id: &'static str, node: Option<&str>, status: Status, detail: String) -> Check {
+pub(super) fn check(id: &'static str, node: Option<&str>, status: Status, detail: String) -> Check {
     Check {
         id,
         node: node.map(str::to_string),
@@ -43,7 +43,7 @@ pub fn check(id: &'static str, node: Option<&str>, status: Status, detail: Strin
 }
 
 /// The checks, in the order the report shows them.
-pub fn evaluate(facts: &Facts) -> Vec<Check> {
+pub(super) fn evaluate(facts: &Facts) -> Vec<Check> {
     let mut out = Vec::new();
     seeds(facts, &mut out);
     reachability(facts, &mut out);
@@ -231,7 +231,7 @@ fn cluster_state(facts: &Facts, out: &mut Vec<Check>) {
 
 /// The masters serving slots and up, and the replicas: the one count that
 /// the header, the JSON and the `masters` row all show.
-pub fn node_counts(facts: &Facts) -> (usize, usize) {
+pub(super) fn node_counts(facts: &Facts) -> (usize, usize) {
     let masters = serving_masters(facts).filter(|m| !m.down()).count();
     let replicas = facts
         .nodes
@@ -242,7 +242,7 @@ pub fn node_counts(facts: &Facts) -> (usize, usize) {
 }
 
 /// Nodes marked failed or not answering.
-pub fn nodes_down(facts: &Facts) -> usize {
+pub(super) fn nodes_down(facts: &Facts) -> usize {
     facts.nodes.iter().filter(|n| n.down()).count()
 }
 
@@ -264,7 +264,7 @@ fn working_replicas<'f>(facts: &'f Facts, master: &NodeFacts) -> Vec<&'f NodeFac
 }
 
 /// A row for each seed of redis-nodes that gave no slot map, and why.
-pub fn seed_checks(refusals: &[(NodeAddr, Error)]) -> Vec<Check> {
+pub(super) fn seed_checks(refusals: &[(NodeAddr, Error)]) -> Vec<Check> {
     refusals
         .iter()
         .map(|(seed, e)| seed_check(seed, e, Status::Fail))
@@ -817,12 +817,12 @@ fn is_loopback(host: &str) -> bool {
 }
 
 /// Milliseconds with two decimals.
-pub fn millis(d: Duration) -> String {
+pub(super) fn millis(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
 /// The overall result: the worst status of all checks.
-pub fn worst(checks: &[Check]) -> Status {
+pub(super) fn worst(checks: &[Check]) -> Status {
     checks
         .iter()
         .map(|c| c.status)

@@ -14,16 +14,16 @@ use ors_redis::operator::{
 use crate::cluster::Cluster;
 
 /// PINGs per node; the median is reported.
-pub const PINGS: usize = 5;
+pub(super) const PINGS: usize = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
+pub(super) enum Role {
     Master,
     Replica,
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Role::Master => "master",
             Role::Replica => "replica",
@@ -33,7 +33,7 @@ impl Role {
 
 /// What one node told us (or why it told nothing).
 #[derive(Debug, Clone)]
-pub struct NodeFacts {
+pub(super) struct NodeFacts {
     /// `host:port`, or a description for a node without address.
     pub name: String,
     pub addr: Option<NodeAddr>,
@@ -98,21 +98,21 @@ impl NodeFacts {
     }
 
     /// The median PING round trip.
-    pub fn round_trip(&self) -> Option<Duration> {
+    pub(super) fn round_trip(&self) -> Option<Duration> {
         let mut sorted = self.round_trips.clone();
         sorted.sort_unstable();
         sorted.get(sorted.len() / 2).copied()
     }
 
     /// `appendonly` from CONFIG GET, else from INFO (`aof_enabled`).
-    pub fn aof_on(&self) -> Option<bool> {
+    pub(super) fn aof_on(&self) -> Option<bool> {
         match self.appendonly.as_deref() {
             Some(v) => Some(v == "yes"),
             None => recommend::aof_on_in_info(&self.info),
         }
     }
 
-    pub fn eviction_policy(&self) -> Option<&str> {
+    pub(super) fn eviction_policy(&self) -> Option<&str> {
         self.maxmemory_policy
             .as_deref()
             .or_else(|| self.info.get("maxmemory_policy").map(String::as_str))
@@ -125,7 +125,7 @@ impl NodeFacts {
 
 /// Everything `evaluate` needs.
 #[derive(Debug, Clone)]
-pub struct Facts {
+pub(super) struct Facts {
     pub seed: String,
     pub nodes: Vec<NodeFacts>,
     pub unserved_slots: usize,
@@ -147,18 +147,18 @@ pub struct Facts {
 
 /// How many of a sample of stored sessions are compressed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EnvelopeSample {
+pub(super) struct EnvelopeSample {
     pub sampled: u64,
     pub enveloped: u64,
 }
 
 /// Sessions sampled per master (the first SCAN pages), for the envelope count.
-pub const ENVELOPE_SAMPLE_PER_MASTER: usize = 200;
+pub(super) const ENVELOPE_SAMPLE_PER_MASTER: usize = 200;
 /// SCAN pages asked per master at most while sampling.
 const ENVELOPE_SAMPLE_PAGES: usize = 20;
 
 /// Asks every node of the cluster for what [`evaluate`] checks.
-pub fn gather(admin: &mut Cluster) -> Facts {
+pub(super) fn gather(admin: &mut Cluster) -> Facts {
     let (mut nodes, topology_source) = node_list(admin);
     let check_auth = admin.config().password.is_some();
     for node in &mut nodes {

@@ -60,7 +60,7 @@ struct NodeOut<'a> {
     denied: &'a [String],
 }
 
-pub fn run(ctx: &Ctx) -> i32 {
+pub(crate) fn run(ctx: &Ctx) -> i32 {
     let mut checks = ors_options::evaluate(&ctx.config, ctx.file.as_ref());
     let facts = match Cluster::connect_seeds(ctx.config.clone()) {
         Ok(mut admin) => {

@@ -16,7 +16,7 @@ const ID: &str = "ors_option";
 
 /// The rows for `file` (none without a file: the rules are about ORS's
 /// application config, which only a file holds).
-pub fn evaluate(config: &Config, file: Option<&FileConfig>) -> Vec<Check> {
+pub(super) fn evaluate(config: &Config, file: Option<&FileConfig>) -> Vec<Check> {
     let Some(file) = file else {
         return Vec::new();
     };

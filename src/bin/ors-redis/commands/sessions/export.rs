@@ -28,7 +28,7 @@ const EXPORT: &str = "sessions_export";
 
 /// One session as the export reads it.
 #[derive(Debug, Clone, Copy)]
-pub struct Exported<'a> {
+pub(crate) struct Exported<'a> {
     pub id: &'a [u8],
     pub value: &'a [u8],
     /// As PTTL gives it: milliseconds left, or -1 for a key without TTL.
@@ -36,13 +36,17 @@ pub struct Exported<'a> {
 }
 
 /// What the export's source hands on, a batch at a time.
-pub type BatchFn<'a> = dyn FnMut(&[Exported<'_>]) -> Result<()> + 'a;
+pub(super) type BatchFn<'a> = dyn FnMut(&[Exported<'_>]) -> Result<()> + 'a;
 
 impl Cluster {
     /// Every session whose id starts with `id_prefix`, handed to `batch` a
     /// few hundred at a time, each once. An error of `batch` stops the
     /// export.
-    pub fn export_source(&mut self, id_prefix: &[u8], batch: &mut BatchFn<'_>) -> Result<()> {
+    pub(crate) fn export_source(
+        &mut self,
+        id_prefix: &[u8],
+        batch: &mut BatchFn<'_>,
+    ) -> Result<()> {
         let client = self.client.clone();
         let mut read = BulkRead::start(client, id_prefix, Want::ValuesAndTtl, Owner::Operator)?;
         while let Some(sessions) = read.next_batch()? {
@@ -115,7 +119,7 @@ impl Write for Output {
     }
 }
 
-pub fn export(ctx: &Ctx, prefix: &str, file: Option<&Path>) -> i32 {
+pub(super) fn export(ctx: &Ctx, prefix: &str, file: Option<&Path>) -> i32 {
     let cluster = ctx.config.cluster_name.as_str();
     if let Err(why) = KeyBuilder::new(&ctx.config.cluster_name).session_pattern(prefix.as_bytes()) {
         return usage_error(&format!("--prefix: {why}"));

@@ -55,7 +55,7 @@ const IMPORT: &str = "sessions_import";
 
 /// One session to write.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub key: Vec<u8>,
     pub value: Vec<u8>,
     /// When it expires, in milliseconds since the Unix epoch; `None`: no
@@ -93,7 +93,7 @@ impl Entry {
 
 /// What a batch came to.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Tally {
+pub(crate) struct Tally {
     pub imported: u64,
     /// Their TTL ran out before they could be written.
     pub expired: u64,
@@ -153,7 +153,7 @@ fn judge_set(reply: Value) -> Result<std::result::Result<Written, ServerError>> 
 impl Cluster {
     /// Writes `entries`; an error is what stops the import (the ACL refuses
     /// SET, the cluster stays down past op-timeout).
-    pub fn write_entries(&mut self, entries: Vec<Entry>, overwrite: bool) -> Result<Tally> {
+    pub(crate) fn write_entries(&mut self, entries: Vec<Entry>, overwrite: bool) -> Result<Tally> {
         let mut tally = Tally::default();
         // Entries for the router, one by one.
         let mut one_by_one = Vec::new();
@@ -291,7 +291,7 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
-pub fn import(ctx: &Ctx, file: Option<&Path>, overwrite: bool, rename: bool) -> i32 {
+pub(super) fn import(ctx: &Ctx, file: Option<&Path>, overwrite: bool, rename: bool) -> i32 {
     let (input, size, source): (Box<dyn Read>, Option<u64>, String) = match file {
         None if io::stdin().is_terminal() => {
             return usage_error(

@@ -4,7 +4,7 @@
 
 mod export;
 mod import;
-pub mod store;
+pub(crate) mod store;
 
 use std::io::IsTerminal;
 use std::os::unix::ffi::OsStrExt;
@@ -33,7 +33,7 @@ const REDRAW_EVERY: Duration = Duration::from_millis(100);
 const MAX_TEXT: usize = 64 * 1024;
 const MAX_HEXDUMP: usize = 4096;
 
-pub fn run(ctx: &Ctx, sub: &SessionsCommand) -> i32 {
+pub(crate) fn run(ctx: &Ctx, sub: &SessionsCommand) -> i32 {
     let name = sub.name();
     // They check their input and output before they connect.
     match sub {

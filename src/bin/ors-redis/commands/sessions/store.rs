@@ -25,11 +25,12 @@ const MAX_PURGE_PASSES: u32 = 4;
 
 /// What a page visitor of [`Cluster::scan_keys`] gets: the cluster handle (to
 /// run commands), the master's index and address, and the keys of one page.
-pub type PageFn<'a> = dyn FnMut(&mut Cluster, usize, &NodeAddr, Vec<Vec<u8>>) -> Result<()> + 'a;
+pub(crate) type PageFn<'a> =
+    dyn FnMut(&mut Cluster, usize, &NodeAddr, Vec<Vec<u8>>) -> Result<()> + 'a;
 
 /// A session's time to live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ttl {
+pub(crate) enum Ttl {
     Seconds(u64),
     /// The key has no TTL (the library never writes one like that).
     Persistent,
@@ -37,7 +38,7 @@ pub enum Ttl {
 
 /// One session as stored.
 #[derive(Debug, Clone)]
-pub struct Session {
+pub(crate) struct Session {
     pub key: Vec<u8>,
     pub node: NodeAddr,
     pub value: Vec<u8>,
@@ -46,7 +47,7 @@ pub struct Session {
 
 /// The sessions a scan found, each with the index of its master.
 #[derive(Debug, Default)]
-pub struct Listing {
+pub(crate) struct Listing {
     /// Sorted by id.
     pub ids: Vec<(Vec<u8>, usize)>,
     pub masters: Vec<NodeAddr>,
@@ -55,7 +56,7 @@ pub struct Listing {
 
 /// What a purge did.
 #[derive(Debug, Default)]
-pub struct PurgeReport {
+pub(crate) struct PurgeReport {
     pub masters: Vec<NodeAddr>,
     pub deleted_per_master: Vec<u64>,
     pub deleted: u64,
@@ -69,7 +70,7 @@ pub struct PurgeReport {
 impl Cluster {
     /// Runs `SCAN ... MATCH pattern` to the end on every master, handing
     /// each page of keys to `visit`.
-    pub fn scan_keys(
+    pub(crate) fn scan_keys(
         &mut self,
         pattern: &[u8],
         progress: &mut ProgressFn<'_>,
@@ -103,7 +104,7 @@ impl Cluster {
 
     /// The sessions of this cluster name whose id starts with `id_prefix`,
     /// each once. A failover during the scan: scanned again from the start.
-    pub fn list_sessions(
+    pub(crate) fn list_sessions(
         &mut self,
         id_prefix: &[u8],
         progress: &mut ProgressFn<'_>,
@@ -144,7 +145,7 @@ impl Cluster {
     }
 
     /// Every key under `ORS:<cluster-name>:` (sessions or not), per master.
-    pub fn count_cluster_keys(&mut self, progress: &mut ProgressFn<'_>) -> Result<Vec<u64>> {
+    pub(crate) fn count_cluster_keys(&mut self, progress: &mut ProgressFn<'_>) -> Result<Vec<u64>> {
         self.retry_pass(|admin| admin.count_cluster_keys_once(&mut *progress))
     }
 
@@ -166,7 +167,7 @@ impl Cluster {
     }
 
     /// One session's value and TTL; `None` when there is no such session.
-    pub fn get_session(&mut self, id: SessionId<'_>) -> Result<Option<Session>> {
+    pub(crate) fn get_session(&mut self, id: SessionId<'_>) -> Result<Option<Session>> {
         let key = KeyBuilder::new(&self.config().cluster_name).key(id);
         let get: [&[u8]; 2] = [b"GET", &key];
         // A value longer than max-value-bytes is refused before it is
@@ -215,7 +216,7 @@ impl Cluster {
     /// Deletes one session with `UNLINK` (`DEL` where the server has no
     /// UNLINK, before 4.0). Returns the node and command, or `None` when
     /// there was no such session.
-    pub fn delete_session(
+    pub(crate) fn delete_session(
         &mut self,
         id: SessionId<'_>,
     ) -> Result<Option<(NodeAddr, &'static str)>> {
@@ -249,7 +250,7 @@ impl Cluster {
     /// Deletes every key under `ORS:<cluster-name>:` on every master, then
     /// scans again until a pass finds nothing left (at most
     /// `MAX_PURGE_PASSES` passes).
-    pub fn purge(&mut self, progress: &mut ProgressFn<'_>) -> Result<PurgeReport> {
+    pub(crate) fn purge(&mut self, progress: &mut ProgressFn<'_>) -> Result<PurgeReport> {
         let pattern = KeyBuilder::new(&self.config().cluster_name).cluster_pattern();
         let masters = self.masters();
         let mut report = PurgeReport {
