@@ -145,31 +145,6 @@
 #define ORS_ERR_INTERNAL -99
 
 /**
- * Keys `CLUSTER GETKEYSINSLOT` is asked for at first; a slot that returns
- * this many is listed again with a larger count.
- */
-#define FIRST_LISTING_COUNT 1000
-
-/**
- * The largest count asked for (a slot holding more keys than this, ours or
- * anyone's, cannot be listed whole).
- */
-#define MAX_LISTING_COUNT (1 << 24)
-
-/**
- * Workers reading one node at once: one pipelined connection per node
- * keeps up with the node, and a second reader adds batches in flight
- * (memory) for no clear gain (bench/README.md, "Restore").
- */
-#define READERS_PER_NODE 1
-
-/**
- * Ids a scan limited to a range of slots aims to remember at most (a few
- * tens of MB): [`slot_passes`] cuts the slots into ranges this size.
- */
-#define MAX_IDS_PER_PASS 250000
-
-/**
  * Called by `ors_session_scan` once per session id (NUL-terminated, valid
  * during the call only). Return 0 to go on, anything else to stop.
  *

@@ -38,11 +38,7 @@ const MAX_PAGES_PER_NODE: u64 = 100_000_000;
 const MAX_PASSES: u32 = 4;
 /// Ids a scan limited to a range of slots aims to remember at most (a few
 /// tens of MB): [`slot_passes`] cuts the slots into ranges this size.
-#[expect(
-    unreachable_pub,
-    reason = "cbindgen puts this in include/ors_redis.h, which stays unchanged"
-)]
-pub const MAX_IDS_PER_PASS: u64 = 250_000;
+pub(crate) const MAX_IDS_PER_PASS: u64 = 250_000;
 /// Every slot.
 const ALL_SLOTS: Range<u16> = 0..16384;
 

@@ -16,27 +16,15 @@ use crate::keys::SLOT_COUNT;
 
 /// Keys `CLUSTER GETKEYSINSLOT` is asked for at first; a slot that returns
 /// this many is listed again with a larger count.
-#[expect(
-    unreachable_pub,
-    reason = "cbindgen puts this in include/ors_redis.h, which stays unchanged"
-)]
-pub const FIRST_LISTING_COUNT: u32 = 1000;
+pub(crate) const FIRST_LISTING_COUNT: u32 = 1000;
 /// The largest count asked for (a slot holding more keys than this, ours or
 /// anyone's, cannot be listed whole).
-#[expect(
-    unreachable_pub,
-    reason = "cbindgen puts this in include/ors_redis.h, which stays unchanged"
-)]
-pub const MAX_LISTING_COUNT: u32 = 1 << 24;
+pub(crate) const MAX_LISTING_COUNT: u32 = 1 << 24;
 
 /// Workers reading one node at once: one pipelined connection per node
 /// keeps up with the node, and a second reader adds batches in flight
 /// (memory) for no clear gain (bench/README.md, "Restore").
-#[expect(
-    unreachable_pub,
-    reason = "cbindgen puts this in include/ors_redis.h, which stays unchanged"
-)]
-pub const READERS_PER_NODE: usize = 1;
+pub(crate) const READERS_PER_NODE: usize = 1;
 
 /// Work handed to one worker: slots all served by `node` in the map it
 /// claimed them from, each with the count to list it with.
