@@ -34,6 +34,10 @@ pub(super) struct Check {
 }
 
 pub(super) fn check(id: &'static str, node: Option<&str>, status: Status, detail: String) -> Check {
+    debug_assert!(
+        super::catalog::CHECKS.contains(&id),
+        "{id} is not in doctor's catalog"
+    );
     Check {
         id,
         node: node.map(str::to_string),
@@ -944,6 +948,24 @@ mod tests {
         let checks = evaluate(&healthy(false));
         assert_eq!(status_of(&checks, "replicas"), vec![Status::Warn; 3]);
         assert_eq!(worst(&checks), Status::Warn);
+    }
+
+    #[test]
+    fn every_row_is_a_declared_check_in_the_declared_order() {
+        let mut weak = healthy(false);
+        weak.nodes.retain(|n| n.role == Role::Master);
+        for facts in [healthy(true), healthy(false), weak] {
+            let order: Vec<usize> = evaluate(&facts)
+                .iter()
+                .map(|c| {
+                    super::super::catalog::CHECKS
+                        .iter()
+                        .position(|id| *id == c.id)
+                        .unwrap_or_else(|| panic!("{} is not in doctor's catalog", c.id))
+                })
+                .collect();
+            assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! (`checks.rs`; `ors_options.rs` for ORS's own options of a
 //! `--config-file`), and printed here as a table or one JSON envelope.
 
+mod catalog;
 mod checks;
 mod facts;
 mod ors_options;
