@@ -201,6 +201,10 @@ pub enum Cause {
     /// Connecting to the node failed (refused, unreachable, timed out):
     /// the node, not one connection, is in trouble (see retry.rs).
     Connect,
+    /// A late reply given up on because a newer slot map serves the slot
+    /// elsewhere: go there (see retry.rs); the call's own time, not the
+    /// node, ends it if none is left.
+    SlotMoved,
 }
 
 /// An error with its class and a message for `ors_last_error()`.

@@ -51,6 +51,7 @@ pub(crate) fn after(error: &Error, call_expired: bool) -> Next {
     match error.cause {
         Some(Cause::Reply(class)) => return after_reply(class),
         Some(Cause::Connect) if !call_expired => return Next::NodeFailed,
+        Some(Cause::SlotMoved) => return Next::Refresh,
         _ => {}
     }
     match error.kind {
@@ -129,6 +130,11 @@ mod tests {
         assert_eq!(after(&lost, false), Next::Refresh);
         // Refused or timed out while connecting: the node's trouble.
         assert_eq!(after(&lost.clone().at_connect(), false), Next::NodeFailed);
+        let moved = Error {
+            cause: Some(Cause::SlotMoved),
+            ..Error::new(ErrorKind::Connection, "the slot moved")
+        };
+        assert_eq!(after(&moved, false), Next::Refresh);
         let late = Error::new(ErrorKind::Timeout, "no reply");
         assert_eq!(after(&late, false), Next::NodeFailed);
         // Once the call's own deadline passed, a timeout is the call's.

@@ -38,7 +38,7 @@ use crate::cluster::topology::{SlotMap, Topology};
 use crate::cluster::{Budget, ConnectionSet, Watch};
 use crate::config::NodeAddr;
 use crate::connection::Exchange;
-use crate::error::{Error, ErrorKind, ReplyClass, Result};
+use crate::error::{Cause, Error, ErrorKind, ReplyClass, Result};
 use crate::probe;
 use crate::reply::ServerError;
 use crate::retry::{self, Backoff, Next};
@@ -376,6 +376,11 @@ fn gave_up(last: Option<Error>, attempts: u32, op_timeout: Duration) -> Error {
     let ms = op_timeout.as_millis();
     match last {
         Some(mut e) => {
+            // A late reply given up on for a newer map, with no time left to
+            // go there: the call ran out of time, no connection failed.
+            if e.cause == Some(Cause::SlotMoved) {
+                e.kind = ErrorKind::Timeout;
+            }
             e.message = format!(
                 "gave up after {attempts} attempt(s) in op-timeout {ms} ms; last error: {}",
                 e.message
@@ -399,5 +404,11 @@ mod tests {
         assert_eq!(gave_up(None, 0, t).kind, ErrorKind::Timeout);
         let c = gave_up(Some(Error::new(ErrorKind::Cluster, "CLUSTERDOWN")), 3, t);
         assert_eq!(c.kind, ErrorKind::Cluster);
+        // Given up for a newer map at the deadline: the call's time ran out.
+        let moved = Error {
+            cause: Some(Cause::SlotMoved),
+            ..Error::new(ErrorKind::Connection, "slot moved: connection aborted")
+        };
+        assert_eq!(gave_up(Some(moved), 2, t).kind, ErrorKind::Timeout);
     }
 }

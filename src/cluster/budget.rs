@@ -12,7 +12,7 @@ use super::health::NodeHealth;
 use super::topology::Topology;
 use crate::config::{Config, NodeAddr};
 use crate::connection::{ConnectParams, NodeConnection};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Cause, Error, ErrorKind, Result};
 use crate::reply::Value;
 
 /// What the node layer needs of the cluster to reach its nodes: the
@@ -158,12 +158,15 @@ fn slot_moved(
     }
     match to {
         None => Ok(()),
-        Some(to) => Err(Error::new(
-            ErrorKind::Connection,
-            format!(
-                "no answer yet, and the slot map now has slot {slot} on {to}: connection aborted"
-            ),
-        )),
+        Some(to) => Err(Error {
+            cause: Some(Cause::SlotMoved),
+            ..Error::new(
+                ErrorKind::Connection,
+                format!(
+                    "no answer yet, and the slot map now has slot {slot} on {to}: connection aborted"
+                ),
+            )
+        }),
     }
 }
 
