@@ -258,9 +258,10 @@ fn route_with<T>(
                     }
                     Next::GiveUp => return Err(e),
                     Next::NodeFailed => {
-                        let marked = health.failed(&e, client.config.node_fail_count, &|node| {
-                            probe::start(client.generation, node)
-                        });
+                        let start = |node| probe::start(client.generation, node);
+                        let prober: Option<&dyn Fn(Arc<NodeHealth>)> =
+                            if fail_fast { Some(&start) } else { None };
+                        let marked = health.failed(&e, client.config.node_fail_count, prober);
                         if fail_fast && marked == Marked::Sick {
                             return Err(e.counted_as(ErrorKind::Unavailable).with_advice(
                                 "; the node is marked unavailable (node-fail-fast=true): \

@@ -498,8 +498,10 @@ static void test_stopped_node(void)
     int i, ok = 0, timeouts = 0, other = 0, warm = 0;
     int64_t worst = 0;
     ors_redis_stats before, after;
-    status_is(ors_redis_init(config(env("ORS_TEST_NODES"), "op-timeout=500 redis-socket-timeout=400")), ORS_OK,
-              "init with op-timeout=500");
+    /* Each call waits for the stopped master (node-fail-fast=false): the
+     * node health tests (c_tests/netfault/nf_health.c) cover fail-fast. */
+    status_is(ors_redis_init(config(env("ORS_TEST_NODES"), "op-timeout=500 redis-socket-timeout=400 node-fail-fast=false")),
+              ORS_OK, "init with op-timeout=500");
     for (i = 0; i < 30; i++) {
         snprintf(id, sizeof id, "win-stop-%d", i);
         warm += ors_session_put(id, (const uint8_t *)"w", 1, 60) == ORS_OK;

@@ -235,7 +235,7 @@ mod tests {
         assert!(watch(now, false).check(&b, past).is_ok());
         // Marked unavailable by another thread: given up with fail_fast only.
         let cause = Error::new(ErrorKind::Timeout, "no reply");
-        health.failed(&cause, 1, &|_| {});
+        health.failed(&cause, 1, None);
         assert!(watch(now, false).check(&b, past).is_ok());
         let e = watch(now, true).check(&b, past).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Unavailable, "{e}");

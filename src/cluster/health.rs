@@ -185,18 +185,22 @@ impl NodeHealth {
     }
 
     /// A request failed the way a node fails (`cause`); `threshold` such
-    /// failures in a row trip it. Starts the prober (one per node) when
-    /// tripped.
+    /// failures in a row trip it. With `probe` (`node-fail-fast=true`) the
+    /// prober is started (one per node) when tripped; without, the calls
+    /// that still go to the node find it well again (and a later switch to
+    /// fail-fast starts the prober at the first call refused).
     pub fn failed(
         self: &Arc<Self>,
         cause: &Error,
         threshold: u32,
-        probe: &dyn Fn(Arc<NodeHealth>),
+        probe: Option<&dyn Fn(Arc<NodeHealth>)>,
     ) -> Marked {
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
             if state & SICK != 0 {
-                self.ensure_prober(probe);
+                if let Some(probe) = probe {
+                    self.ensure_prober(probe);
+                }
                 return Marked::Sick;
             }
             let failures = (state & !SICK).saturating_add(1).min(SICK - 1);
@@ -221,13 +225,24 @@ impl NodeHealth {
         });
         self.trips.fetch_add(1, Ordering::Relaxed);
         stats::bump(Call::NodeTrips);
-        tracing::warn!(
-            node = %self.addr,
-            "node marked unavailable: {}; calls to its slots fail fast with ORS_ERR_UNAVAILABLE \
-             (node-fail-fast=true) until it answers a probe or its slots move",
-            cause.message
-        );
-        self.ensure_prober(probe);
+        match probe {
+            Some(probe) => {
+                tracing::warn!(
+                    node = %self.addr,
+                    "node marked unavailable: {}; calls to its slots fail fast with \
+                     ORS_ERR_UNAVAILABLE (node-fail-fast=true) until it answers a probe or its \
+                     slots move",
+                    cause.message
+                );
+                self.ensure_prober(probe);
+            }
+            None => tracing::warn!(
+                node = %self.addr,
+                "node marked unavailable: {}; calls to its slots wait for it within op-timeout \
+                 (node-fail-fast=false)",
+                cause.message
+            ),
+        }
         Marked::Sick
     }
 
@@ -497,14 +512,14 @@ mod tests {
             started.fetch_add(1, Ordering::Relaxed);
         };
         let e = Error::new(ErrorKind::Timeout, "no reply within 1000 ms");
-        assert_eq!(n.failed(&e, 3, &probe), Marked::Well);
-        assert_eq!(n.failed(&e, 3, &probe), Marked::Well);
+        assert_eq!(n.failed(&e, 3, Some(&probe)), Marked::Well);
+        assert_eq!(n.failed(&e, 3, Some(&probe)), Marked::Well);
         assert!(!n.is_sick());
-        assert_eq!(n.failed(&e, 3, &probe), Marked::Sick);
+        assert_eq!(n.failed(&e, 3, Some(&probe)), Marked::Sick);
         assert!(n.is_sick());
         // 64 more failures: still one trip, still one prober.
         for _ in 0..64 {
-            assert_eq!(n.failed(&e, 3, &probe), Marked::Sick);
+            assert_eq!(n.failed(&e, 3, Some(&probe)), Marked::Sick);
         }
         assert_eq!(started.load(Ordering::Relaxed), 1);
         let f = n.figures(true);
@@ -522,9 +537,26 @@ mod tests {
         assert!(!n.is_sick());
         assert!(!n.prober_ends());
         // Tripped again: a new prober.
-        assert_eq!(n.failed(&e, 1, &probe), Marked::Sick);
+        assert_eq!(n.failed(&e, 1, Some(&probe)), Marked::Sick);
         assert_eq!(started.load(Ordering::Relaxed), 2);
         assert_eq!(n.figures(true).trips, 2);
+    }
+
+    #[test]
+    fn without_fail_fast_no_prober_starts_until_a_call_is_refused() {
+        let n = node();
+        let started = AtomicUsize::new(0);
+        let probe = |_: Arc<NodeHealth>| {
+            started.fetch_add(1, Ordering::Relaxed);
+        };
+        let e = Error::new(ErrorKind::Timeout, "late");
+        assert_eq!(n.failed(&e, 1, None), Marked::Sick);
+        assert_eq!(n.failed(&e, 1, None), Marked::Sick);
+        assert_eq!(started.load(Ordering::Relaxed), 0);
+        // node-fail-fast turned on live: the first refused call starts it.
+        n.failed_fast(&probe);
+        n.failed_fast(&probe);
+        assert_eq!(started.load(Ordering::Relaxed), 1);
     }
 
     #[test]
@@ -532,14 +564,14 @@ mod tests {
         let n = node();
         let probe = |_: Arc<NodeHealth>| {};
         let e = Error::new(ErrorKind::Timeout, "late");
-        n.failed(&e, 2, &probe);
+        n.failed(&e, 2, Some(&probe));
         n.answered();
         assert_eq!(
-            n.failed(&e, 2, &probe),
+            n.failed(&e, 2, Some(&probe)),
             Marked::Well,
             "the count started over"
         );
-        assert_eq!(n.failed(&e, 2, &probe), Marked::Sick);
+        assert_eq!(n.failed(&e, 2, Some(&probe)), Marked::Sick);
         n.answered();
         assert!(!n.is_sick(), "a call that succeeded makes it well");
     }
@@ -548,7 +580,7 @@ mod tests {
     fn a_prober_that_ends_while_the_node_was_tripped_again_goes_on() {
         let n = node();
         let probe = |_: Arc<NodeHealth>| {};
-        n.failed(&Error::new(ErrorKind::Timeout, "late"), 1, &probe);
+        n.failed(&Error::new(ErrorKind::Timeout, "late"), 1, Some(&probe));
         // The prober runs (claimed); the node is still sick when it ends.
         assert!(n.prober_ends(), "it claims the node again");
         assert!(!n.prober_ends() || n.is_sick());

@@ -910,7 +910,7 @@ mod tests {
         // Another master's reply is late; 7000 is marked unavailable.
         let sick = NodeAddr::parse("127.0.0.1:7000").unwrap();
         let e = Error::new(ErrorKind::Timeout, "no reply");
-        topo.health.of(&sick).failed(&e, 1, &|_| {});
+        topo.health.of(&sick).failed(&e, 1, None);
         let asked_nodes = std::cell::RefCell::new(Vec::new());
         let mut silent = |n: &NodeAddr| {
             asked_nodes.borrow_mut().push(n.to_string());
