@@ -18,25 +18,39 @@ use crate::status::*;
 /// What went wrong, in the classes the C API distinguishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
+    /// A bad argument from the caller (NULL, a bad session id or name).
     InvalidArgument,
+    /// A bad config string, or a target that is not a Redis Cluster.
     Config,
+    /// Called before init or after shutdown.
     NotInitialized,
+    /// Init called while initialized.
     AlreadyInitialized,
+    /// No node reachable, or the connection to one lost.
     Connection,
     /// A local resource ran out (file descriptors, buffers, memory, local
     /// ports): `ORS_ERR_CONNECTION`, but repeating the call's attempts would
     /// only fail the same way for the whole op-timeout.
     LocalResource,
+    /// A deadline passed: the call's op-timeout or a socket's.
     Timeout,
+    /// Authentication or an ACL refused.
     Auth,
+    /// The TLS handshake or the certificate check failed (see `TlsFailure`).
     Tls,
+    /// The cluster is down or a slot unserved, after the retries.
     Cluster,
+    /// A value longer than `max-value-bytes`.
     TooLarge,
+    /// The write applied, but fewer replicas than `wait-replicas`
+    /// acknowledged it within `wait-timeout`.
     NotDurable,
+    /// Any other error reply from a node.
     Server,
     /// The node is marked unavailable (cluster/health.rs): the call was
     /// not sent.
     Unavailable,
+    /// A bug inside the library (a caught panic, a thread that failed).
     Internal,
 }
 
@@ -69,12 +83,19 @@ pub enum ReplyClass {
     Moved,
     /// `ASK <slot> <host:port>`: one key is being migrated.
     Ask,
+    /// `TRYAGAIN`: a multi-key command during a slot's migration.
     TryAgain,
+    /// `CLUSTERDOWN`: the cluster is not serving (the slot map may be stale).
     ClusterDown,
+    /// `MASTERDOWN`: a replica whose master link is down.
     MasterDown,
+    /// `LOADING`: the node is loading its dataset into memory.
     Loading,
+    /// `NOAUTH`: authentication required.
     NoAuth,
+    /// `WRONGPASS`: a wrong user name or password (Redis 6 on).
     WrongPass,
+    /// `NOPERM`: the ACL user may not run this command or touch this key.
     NoPerm,
     /// An AUTH refused in a plain `-ERR` (before Redis 6), or sent to a
     /// server that has no password configured.
@@ -85,6 +106,7 @@ pub enum ReplyClass {
     WrongArity,
     /// `ERR This instance has cluster support disabled`: a standalone node.
     ClusterDisabled,
+    /// Any other error reply.
     Other,
 }
 
@@ -167,6 +189,7 @@ pub enum TlsFailure {
     ClientCertificateWanted,
     /// What came back is not TLS.
     NotTls,
+    /// Any other TLS error: no advice to add.
     Other,
 }
 
@@ -196,7 +219,9 @@ impl TlsFailure {
 /// from TLS: what later code matches on instead of the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cause {
+    /// An error reply of this class.
     Reply(ReplyClass),
+    /// A TLS failure of this kind.
     Tls(TlsFailure),
     /// Connecting to the node failed (refused, unreachable, timed out):
     /// the node, not one connection, is in trouble (see retry.rs).
@@ -210,14 +235,19 @@ pub enum Cause {
 /// An error with its class and a message for `ors_last_error()`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
+    /// The class, which decides the C status code.
     pub kind: ErrorKind,
+    /// What failed, where, and what to check; never a password.
     pub message: String,
+    /// The reply class or TLS failure behind it, if any.
     pub cause: Option<Cause>,
 }
 
+/// The crate's result, with its one error type.
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// An error of `kind` with no cause.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error {
             kind,
@@ -278,14 +308,17 @@ impl Error {
         matches!(self.cause, Some(Cause::Reply(_)))
     }
 
+    /// An invalid argument (`ErrorKind::InvalidArgument`).
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidArgument, message)
     }
 
+    /// A config error (`ErrorKind::Config`).
     pub fn config(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Config, message)
     }
 
+    /// The C status code of its kind.
     pub fn status(&self) -> i32 {
         self.kind.status()
     }
