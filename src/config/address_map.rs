@@ -63,6 +63,7 @@ impl AddressMap {
             .map(|(_, to)| to)
     }
 
+    /// No `redis-address-map` given: every node is dialed as announced.
     pub fn is_empty(&self) -> bool {
         self.routes.is_empty()
     }

@@ -36,6 +36,7 @@ pub use options::{
 pub struct Secret(String);
 
 impl Secret {
+    /// The password itself, for AUTH only.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -47,17 +48,25 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// `log-level`: the most verbose level logged, ordered from `Off` up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
+    /// Nothing is logged.
     Off = 0,
+    /// Errors only.
     Error = 1,
+    /// Also what an operator should look at (a node marked unavailable).
     Warn = 2,
+    /// Also the library's events (init, reconfigure, a node well again).
     Info = 3,
+    /// Also each retry and redirect.
     Debug = 4,
+    /// Everything.
     Trace = 5,
 }
 
 impl LogLevel {
+    /// Reads a level's name, in any case (`warning` for `warn` too).
     pub fn parse(text: &str) -> Option<Self> {
         Some(match text.to_ascii_lowercase().as_str() {
             "off" => LogLevel::Off,
@@ -76,16 +85,25 @@ impl LogLevel {
 /// backend does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// `type=redis`.
     Redis,
 }
 
+/// The `tls-*` keys.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsSettings {
+    /// `tls-enabled`: connect with TLS.
     pub enabled: bool,
+    /// `tls-cacert`: a PEM file of CAs; the system roots when neither it
+    /// nor `cacertdir` is set.
     pub cacert: Option<PathBuf>,
+    /// `tls-cacertdir`: a folder of PEM CA files.
     pub cacertdir: Option<PathBuf>,
+    /// `tls-cert`: the client certificate, for mutual TLS (with `key`).
     pub cert: Option<PathBuf>,
+    /// `tls-key`: the client certificate's private key.
     pub key: Option<PathBuf>,
+    /// `tls-sni`: the server name sent and verified; the node's host when unset.
     pub sni: Option<String>,
 }
 
@@ -94,15 +112,23 @@ pub struct TlsSettings {
 pub struct Config {
     /// `type`: always [`Backend::Redis`] once parsed.
     pub backend: Backend,
+    /// `redis-nodes`: the seed nodes, never empty.
     pub nodes: Vec<NodeAddr>,
     /// `redis-address-map`: empty unless the key is given.
     pub address_map: AddressMap,
+    /// `cluster-name`: keys live under `ORS:<cluster-name>`.
     pub cluster_name: ClusterName,
+    /// `username`: the ACL user (Redis 6 on); `password` alone without it.
     pub username: Option<String>,
+    /// `password`: the ACL user's, or `requirepass`'s.
     pub password: Option<Secret>,
+    /// `tls-*`.
     pub tls: TlsSettings,
+    /// `redis-connect-timeout`: one connection attempt, connect and AUTH.
     pub connect_timeout: Duration,
+    /// `redis-socket-timeout`: one request's reply.
     pub socket_timeout: Duration,
+    /// `op-timeout`: one call as a whole, retries included.
     pub op_timeout: Duration,
     /// `node-fail-fast`: calls to a node marked unavailable return at once.
     pub node_fail_fast: bool,
@@ -110,13 +136,18 @@ pub struct Config {
     pub node_fail_count: u32,
     /// `node-probe-interval`: at most one probe of an unavailable node per this.
     pub node_probe_interval: Duration,
+    /// `default-ttl`: the TTL when put passes 0, in seconds.
     pub default_ttl_secs: u32,
+    /// `wait-replicas`: after a write, `WAIT` for this many replicas (0: no `WAIT`).
     pub wait_replicas: u32,
+    /// `wait-timeout`: how long that `WAIT` may take; at least 1 ms.
     pub wait_timeout: Duration,
+    /// `max-value-bytes`: the longest value put accepts and get reads.
     pub max_value_bytes: usize,
     /// What put and import write: `compression`, `compression-level`,
     /// `compression-min-bytes`.
     pub compression: Compression,
+    /// `log-level`.
     pub log_level: LogLevel,
 }
 

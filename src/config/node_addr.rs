@@ -11,7 +11,9 @@ use std::fmt;
 /// A `host:port` of a cluster node, as configured or as the cluster reports it.
 #[derive(Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeAddr {
+    /// A host name or an IP address; an IPv6 address without its brackets.
     pub host: String,
+    /// The client port (not the cluster bus port).
     pub port: u16,
 }
 

@@ -19,7 +19,9 @@ const MAX_MILLIS: u64 = 24 * 3600 * 1000;
 
 /// One config key.
 pub struct KeySpec {
+    /// The key as the config string writes it (`op-timeout`).
     pub name: &'static str,
+    /// Its value when the config string leaves it out.
     pub default: KeyDefault,
     /// What a running library does when the value changes
     /// (`ors_redis_reconfigure`); [`OnChange::Restart`] where it cannot.
