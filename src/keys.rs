@@ -60,6 +60,7 @@ fn word_has_forbidden(x: u64) -> bool {
 }
 
 impl<'a> SessionId<'a> {
+    /// Checks an id from the caller; the error says what is wrong, and where.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, String> {
         if bytes.is_empty() {
             return Err("session id is empty (1 to 1024 bytes expected)".into());
@@ -83,6 +84,7 @@ impl<'a> SessionId<'a> {
         Ok(SessionId(bytes))
     }
 
+    /// The id as the caller gave it.
     pub fn as_bytes(&self) -> &'a [u8] {
         self.0
     }
@@ -99,6 +101,7 @@ impl<'a> SessionId<'a> {
 pub struct ClusterName(String);
 
 impl ClusterName {
+    /// Checks a configured `cluster-name`; the error says what breaks the rule.
     pub fn parse(name: &str) -> Result<Self, String> {
         if name.is_empty() || name.len() > MAX_CLUSTER_NAME_CHARS {
             return Err(format!(
@@ -117,6 +120,7 @@ impl ClusterName {
         Ok(ClusterName(name.to_string()))
     }
 
+    /// The name as configured.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -133,6 +137,7 @@ pub struct KeyBuilder {
 }
 
 impl KeyBuilder {
+    /// The keys of `cluster`'s sessions.
     pub fn new(cluster: &ClusterName) -> Self {
         KeyBuilder {
             prefix: format!("ORS:{}:{{", cluster.as_str()),
@@ -154,6 +159,7 @@ impl KeyBuilder {
         out.push(b'}');
     }
 
+    /// The key of `id`, in a new buffer.
     pub fn key(&self, id: SessionId<'_>) -> Vec<u8> {
         let mut out = Vec::new();
         self.write_key(id, &mut out);

@@ -41,12 +41,17 @@ use crate::malloc_buf::{MallocBuf, OutOfMemory};
 pub enum Value {
     /// `$-1` or `*-1`.
     Nil,
+    /// `:<n>`.
     Int(i64),
+    /// `$<len>` and that many bytes.
     BulkString(Vec<u8>),
+    /// `*<n>` and that many replies.
     Array(Vec<Value>),
     /// `+OK`, the commonest status, without an allocation.
     Okay,
+    /// `+<text>`: any other status.
     SimpleString(String),
+    /// `-<text>`: an error reply.
     ServerError(ServerError),
 }
 
@@ -73,12 +78,14 @@ pub struct ServerError {
 }
 
 impl ServerError {
+    /// An error reply of this text (without the `-`), classified.
     pub fn new(text: impl Into<String>) -> ServerError {
         let text = text.into();
         let class = ReplyClass::of(&text);
         ServerError { text, class }
     }
 
+    /// Its class, decided from its code when it was read.
     pub fn class(&self) -> ReplyClass {
         self.class
     }
@@ -155,14 +162,22 @@ pub enum ReadError {
     /// A bulk string read with [`ReplyReader::read_bulk`] announced more
     /// bytes than the reader takes (`max-value-bytes`). Its bytes are left
     /// unread: the connection is out of step and must be closed.
-    TooLarge { len: usize, max: usize },
+    TooLarge {
+        /// The length the reply announced.
+        len: usize,
+        /// The reader's limit.
+        max: usize,
+    },
 }
 
 /// A reply that was expected to be a bulk string: the bytes, in a buffer
 /// that can go to C, or whatever else came instead.
 pub enum Bulk {
+    /// The string's bytes.
     Data(MallocBuf),
+    /// `$-1`: for a GET, no such key.
     Nil,
+    /// Any other reply, such as an error.
     Other(Value),
 }
 
@@ -172,7 +187,9 @@ pub enum Bulk {
 pub enum Appended {
     /// This many bytes were appended.
     Data(usize),
+    /// `$-1`: nothing appended.
     Nil,
+    /// Any other reply, such as an error; nothing appended.
     Other(Value),
 }
 
@@ -212,6 +229,7 @@ enum Header {
 }
 
 impl ReplyReader {
+    /// A reader that takes bulk strings up to Redis's own limit (512 MB).
     pub fn new() -> ReplyReader {
         ReplyReader::with_max_value(MAX_BULK_BYTES)
     }

@@ -83,11 +83,13 @@ impl Command {
         self
     }
 
+    /// Appends one argument.
     pub fn arg(&mut self, arg: &[u8]) -> &mut Self {
         push_bulk(&mut self.buf, arg);
         self
     }
 
+    /// Appends a number as its decimal text.
     pub fn arg_u64(&mut self, n: u64) -> &mut Self {
         push_bulk_decimal(&mut self.buf, n);
         self
