@@ -181,15 +181,24 @@ typedef void (*ors_log_fn)(int32_t level, const char *message, void *user_data);
  */
 typedef struct ors_redis_stats {
   /**
-   * Calls made since init.
+   * Calls of put made since init.
    */
   uint64_t puts;
+  /**
+   * Calls of get made since init.
+   */
   uint64_t gets;
+  /**
+   * Calls of del made since init.
+   */
   uint64_t dels;
   /**
-   * Outcomes of get.
+   * Gets that found their session (`ORS_OK`).
    */
   uint64_t hits;
+  /**
+   * Gets that found none (`ORS_NOT_FOUND`).
+   */
   uint64_t misses;
   /**
    * Calls of put, get, del and scan that returned a negative status.

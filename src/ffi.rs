@@ -71,12 +71,15 @@ pub type ors_log_fn =
 #[repr(C)]
 #[allow(non_camel_case_types)]
 pub struct ors_redis_stats {
-    /// Calls made since init.
+    /// Calls of put made since init.
     pub puts: u64,
+    /// Calls of get made since init.
     pub gets: u64,
+    /// Calls of del made since init.
     pub dels: u64,
-    /// Outcomes of get.
+    /// Gets that found their session (`ORS_OK`).
     pub hits: u64,
+    /// Gets that found none (`ORS_NOT_FOUND`).
     pub misses: u64,
     /// Calls of put, get, del and scan that returned a negative status.
     pub errors: u64,
