@@ -22,8 +22,11 @@ pub struct Client {
     /// that a thread sees with one comparison whether its client is the
     /// live one.
     pub settings: u64,
+    /// The config it was made from.
     pub config: Config,
+    /// How its connections open and log in, from `config`.
     pub params: ConnectParams,
+    /// The key layout of `config`'s cluster name.
     pub keys: KeyBuilder,
     /// Shared by the clients of one init: a reconfigure keeps the map.
     pub topology: Arc<Topology>,

@@ -389,6 +389,7 @@ pub struct Exchange<'c, 'l> {
 // Each method forwards to the connection and is inlined into the session
 // calls, with the connection's part of the chain (see `send_parts_with`).
 impl<'c, 'l> Exchange<'c, 'l> {
+    /// An attempt on `conn`; `late` decides how long a late reply is waited for.
     pub fn new(conn: &'c mut NodeConnection, late: &'c mut Late<'l>) -> Self {
         Exchange { conn, late }
     }

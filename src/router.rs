@@ -55,6 +55,7 @@ const CALL_END_SLACK: Duration = Duration::from_millis(20);
 /// What routing keeps on a thread from call to call.
 #[derive(Default)]
 pub struct Routes {
+    /// The thread's connections, one per node.
     pub conns: ConnectionSet,
     /// The slot map this thread routes with (see `slot_map`).
     map: Option<Arc<SlotMap>>,
@@ -100,6 +101,7 @@ fn current_map<'m>(
 
 /// What one attempt on one node produced.
 pub enum Reply<T> {
+    /// What the attempt read from the node's answer.
     Done(T),
     /// An error reply: the router decides whether it is a redirect, a
     /// transient state, or final.

@@ -35,6 +35,7 @@ pub struct Budget<'a> {
     /// How long one reply may take once its request went out
     /// (`redis-socket-timeout`, plus `wait-timeout` for a WAIT).
     pub reply: Duration,
+    /// What may give the request up before `deadline`.
     pub watch: Watch<'a>,
 }
 
@@ -68,7 +69,8 @@ impl<'a> Budget<'a> {
         }
     }
 
-    pub fn watching(mut self, watch: Watch<'a>) -> Budget<'a> {
+    /// The same budget, given up early as `watch` says.
+    pub(crate) fn watching(mut self, watch: Watch<'a>) -> Budget<'a> {
         self.watch = watch;
         self
     }

@@ -8,14 +8,17 @@ use crate::keys::SLOT_COUNT;
 /// One line of `CLUSTER NODES`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterNode {
+    /// The node's id (`CLUSTER MYID`).
     pub id: String,
     /// `None` for a node the cluster knows no address of (`noaddr`).
     pub addr: Option<NodeAddr>,
     /// The host name the node announces (`cluster-announce-hostname`).
     pub hostname: Option<String>,
+    /// `myself`, `master`, `slave`, `fail?`, `fail`, `noaddr`, ...
     pub flags: Vec<String>,
     /// The master's id, for a replica.
     pub master_id: Option<String>,
+    /// `link-state` is `connected`: the answering node's cluster bus link to it is up.
     pub connected: bool,
     /// Number of slots this node serves (a master).
     pub slots: usize,
@@ -26,10 +29,12 @@ impl ClusterNode {
         self.flags.iter().any(|f| f == flag)
     }
 
+    /// Flagged `master`.
     pub fn is_master(&self) -> bool {
         self.has_flag("master")
     }
 
+    /// Flagged `slave`.
     pub fn is_replica(&self) -> bool {
         self.has_flag("slave")
     }
@@ -41,6 +46,7 @@ impl ClusterNode {
             .any(|f| self.has_flag(f))
     }
 
+    /// Its address for people, or its id when it has none.
     pub fn addr_text(&self) -> String {
         match &self.addr {
             Some(a) => a.to_string(),

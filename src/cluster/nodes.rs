@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::reply::Value;
 use crate::resp::pack_command;
 
+/// One thread's connections, one per node.
 #[derive(Default)]
 pub struct ConnectionSet {
     /// A handful of nodes: a linear search by address beats hashing it.
@@ -26,7 +27,8 @@ pub struct ConnectionSet {
 }
 
 impl ConnectionSet {
-    pub fn open_count(&self) -> usize {
+    /// Connections open, stale ones included.
+    pub(crate) fn open_count(&self) -> usize {
         self.conns.len() + self.stale.len()
     }
 

@@ -16,6 +16,7 @@ const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
 /// Where an error reply sends the command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Redirect {
+    /// The slot the reply names.
     pub slot: u16,
     /// The node to ask, resolved against the node that answered.
     pub addr: NodeAddr,

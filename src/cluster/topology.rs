@@ -42,7 +42,10 @@ pub struct Master {
 /// An immutable snapshot of who serves which slot.
 #[derive(Debug)]
 pub struct SlotMap {
+    /// Its place in the `Topology`'s sequence of maps (0 until installed):
+    /// a newer map has a higher one.
     pub epoch: u64,
+    /// The masters that serve slots, each with its ranges and replicas.
     pub masters: Vec<Master>,
     slots: Vec<u16>,
     /// Each master's health, in `masters`' order, once the map is
@@ -126,6 +129,7 @@ impl SlotMap {
         })
     }
 
+    /// The master that serves `slot`, if any does.
     pub fn master_of(&self, slot: u16) -> Option<&Master> {
         match self.slots.get(slot as usize) {
             Some(&i) if i != UNSERVED => self.masters.get(i as usize),
@@ -151,10 +155,12 @@ impl SlotMap {
         self.health = self.masters.iter().map(|m| health.of(&m.addr)).collect();
     }
 
+    /// Whether `addr` is one of the masters.
     pub fn is_master(&self, addr: &NodeAddr) -> bool {
         self.masters.iter().any(|m| m.addr == *addr)
     }
 
+    /// How many slots no master serves.
     pub fn unserved_slots(&self) -> usize {
         self.slots.iter().filter(|&&s| s == UNSERVED).count()
     }

@@ -13,9 +13,13 @@ use crate::tls::TlsClient;
 /// authenticate.
 #[derive(Debug, Clone)]
 pub struct ConnectParams {
+    /// `redis-connect-timeout`: one connection attempt, connect and AUTH.
     pub connect_timeout: Duration,
+    /// `redis-socket-timeout`: one request's reply.
     pub socket_timeout: Duration,
+    /// `username`, for AUTH.
     pub username: Option<String>,
+    /// `password`, for AUTH.
     pub password: Option<Secret>,
     /// Set when `tls-enabled=true`; the CA and key files are read when it is
     /// made (at init, and at a reconfigure that changes a `tls-*` key).
@@ -39,6 +43,7 @@ pub enum Renewal {
 }
 
 impl ConnectParams {
+    /// The params of `config`, its TLS files read.
     pub fn from_config(config: &Config) -> Result<Self> {
         let tls = if config.tls.enabled {
             Some(Arc::new(TlsClient::from_settings(&config.tls)?))

@@ -104,8 +104,11 @@ pub enum SeedChoice {
 /// seeds that refused before the choice was made, with why (in seed order;
 /// for `FirstInOrder`, exactly the seeds before `seed`).
 pub struct SeedMap {
+    /// The seed that gave the map.
     pub seed: NodeAddr,
+    /// The map, read with `CLUSTER SLOTS`.
     pub map: SlotMap,
+    /// The seeds that refused, each with its error.
     pub refusals: Vec<(NodeAddr, Error)>,
 }
 
