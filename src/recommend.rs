@@ -58,7 +58,8 @@ pub fn fsync_leaves_it_to_the_os(appendfsync: &str) -> bool {
 /// A `redis_version` as (major, minor, patch).
 pub type Version = (u32, u32, u32);
 
-pub fn parse_version(text: &str) -> Option<Version> {
+/// Reads `major.minor[.patch]` (a missing patch is 0).
+pub(crate) fn parse_version(text: &str) -> Option<Version> {
     let mut parts = text.trim().split('.').map(|p| p.parse::<u32>().ok());
     Some((
         parts.next()??,

@@ -324,6 +324,7 @@ impl NodeCursor {
 pub struct Page {
     /// Where the next page starts; `0` when the node has no more.
     pub cursor: Vec<u8>,
+    /// The page's keys that match the pattern.
     pub keys: Vec<Vec<u8>>,
 }
 

@@ -13,9 +13,11 @@ use crate::resp;
 /// One session as the caller sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record<'a> {
+    /// The session id.
     pub id: &'a [u8],
     /// The id followed by a NUL, for C.
     pub id_nul: &'a [u8],
+    /// The value as put was given it (opened, if it was stored compressed).
     pub value: &'a [u8],
     /// The remaining time to live in ms, when asked for (`Want::ValuesAndTtl`);
     /// -1 for a key without one.
@@ -30,6 +32,7 @@ struct Item {
     pttl_ms: Option<i64>,
 }
 
+/// The sessions of a few slots of one node, read together.
 #[derive(Default)]
 pub struct Batch {
     /// The node the sessions were read from.
@@ -53,11 +56,13 @@ pub struct Mark {
 }
 
 impl Batch {
-    pub fn len(&self) -> usize {
+    /// Sessions held.
+    pub(crate) fn len(&self) -> usize {
         self.items.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    /// No session held.
+    pub(crate) fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
 
@@ -66,6 +71,7 @@ impl Batch {
         self.values.len()
     }
 
+    /// The sessions, in the order they were added.
     pub fn records(&self) -> impl Iterator<Item = Record<'_>> {
         self.items.iter().map(|item| Record {
             id: &self.ids[item.id.clone()],
@@ -84,7 +90,8 @@ impl Batch {
         self.log = None;
     }
 
-    pub fn mark(&self) -> Mark {
+    /// Where the batch stands now, for `cut`.
+    pub(crate) fn mark(&self) -> Mark {
         Mark {
             ids: self.ids.len(),
             values: self.values.len(),

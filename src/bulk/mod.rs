@@ -64,7 +64,12 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 /// generation) or the operator command's.
 #[derive(Debug, Clone, Copy)]
 pub enum Owner {
-    Library { generation: u64 },
+    /// A restore or scan of the library.
+    Library {
+        /// The init it belongs to: its shutdown ends the read.
+        generation: u64,
+    },
+    /// An export of the operator command.
     Operator,
 }
 
