@@ -11,6 +11,7 @@ use crate::cluster::topology::{SlotMap, Topology};
 use crate::cluster::Reach;
 use crate::config::{self, Config, NodeAddr, OnChange};
 use crate::connection::ConnectParams;
+use crate::dictionaries::Writing;
 use crate::error::Result;
 use crate::keys::KeyBuilder;
 
@@ -33,6 +34,9 @@ pub struct Client {
     /// UNLINK (Redis 4.0+) rather than DEL; switched off if a server says it
     /// does not know UNLINK.
     pub use_unlink: Arc<AtomicBool>,
+    /// The zstd dictionary puts write with (`compression-dictionary`),
+    /// attached by `dictionaries::attach`.
+    pub dictionary: Option<Arc<Writing>>,
 }
 
 impl Client {
@@ -67,6 +71,7 @@ impl Client {
             keys: KeyBuilder::new(&config.cluster_name),
             topology: Arc::new(Topology::new(config.nodes.clone(), map)),
             use_unlink: Arc::new(AtomicBool::new(use_unlink)),
+            dictionary: None,
             params,
             config,
         }
@@ -90,6 +95,8 @@ impl Client {
             keys: self.keys.clone(),
             topology: self.topology.clone(),
             use_unlink: self.use_unlink.clone(),
+            // Attached by lifecycle::reconfigure (kept when unchanged).
+            dictionary: None,
             params,
             config,
         })

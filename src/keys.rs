@@ -223,6 +223,18 @@ impl KeyBuilder {
         key
     }
 
+    /// The key of the compression dictionary `id`:
+    /// `ORS:<cluster-name>:dict:<8 hex digits>` (no hash tag, and so never
+    /// a session's key).
+    pub fn dictionary_key(&self, id: u32) -> Vec<u8> {
+        format!(
+            "{}dict:{}",
+            self.cluster_prefix(),
+            crate::dictionary::format_id(id)
+        )
+        .into_bytes()
+    }
+
     /// The `SCAN ... MATCH` pattern of every key of the cluster name,
     /// sessions or not (cluster names hold no glob characters).
     pub fn cluster_pattern(&self) -> Vec<u8> {

@@ -28,6 +28,8 @@
 //!                         one node: connect (socket.rs), TLS (stream.rs, tls.rs),
 //!                         deadline-bounded waits (wait.rs, wire.rs)
 //! envelope.rs             compressed values: the one sealer and opener (docs/compression.md)
+//! dictionary.rs           a zstd dictionary: its id, its digests, training
+//! dictionaries.rs         dictionaries in the cluster: found by id, cached; the writer's, kept alive
 //! reply.rs, resp.rs       the RESP2 reader and encoder; malloc_buf.rs values handed to C
 //! config/                 the config string: one table of keys (options.rs), addresses
 //! error.rs                errors classified once; stats.rs, logging.rs
@@ -52,6 +54,8 @@ mod bulk;
 mod client;
 mod cluster;
 mod connection;
+pub mod dictionaries;
+pub mod dictionary;
 pub mod envelope;
 mod fork;
 mod lifecycle;

@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use crate::client::Client;
 use crate::cluster::health::NodeFigures;
 use crate::config::{self, Config, OnChange};
+use crate::dictionaries;
 use crate::error::{Error, ErrorKind, Result};
 use crate::live;
 use crate::logging;
@@ -40,7 +41,8 @@ pub(crate) fn init(config_text: &str) -> Result<()> {
     let config = Config::parse(config_text)?;
     logging::install(config.log_level);
     let generation = NEXT_NUMBER.fetch_add(1, Ordering::SeqCst);
-    let client = Client::connect(config, generation)?;
+    let mut client = Client::connect(config, generation)?;
+    let new_dictionary = dictionaries::attach(&mut client, None);
     tracing::info!(
         cluster_name = client.config.cluster_name.as_str(),
         "ors-redis {} initialized",
@@ -48,6 +50,9 @@ pub(crate) fn init(config_text: &str) -> Result<()> {
     );
     stats::reset_calls();
     live::publish(Arc::new(client));
+    if let Some(writing) = new_dictionary {
+        dictionaries::start_keeper(generation, writing);
+    }
     Ok(())
 }
 
@@ -61,7 +66,7 @@ pub(crate) fn init(config_text: &str) -> Result<()> {
 pub(crate) fn reconfigure(config_text: &str) -> Result<()> {
     let _lifecycle = LIFECYCLE.lock();
     let current = live::live_client()?;
-    let Some(client) = reconfigured(&current, config_text).map_err(|mut e| {
+    let Some(mut client) = reconfigured(&current, config_text).map_err(|mut e| {
         e.message = format!("ors_redis_reconfigure: nothing changed: {}", e.message);
         e
     })?
@@ -74,8 +79,13 @@ pub(crate) fn reconfigure(config_text: &str) -> Result<()> {
     if config::changes_ask(&changed, OnChange::sets_seeds) {
         client.topology.set_seeds(&client.config.nodes);
     }
+    let new_dictionary = dictionaries::attach(&mut client, Some(&current));
     tracing::info!(changed = %changed.join(", "), "ors-redis reconfigured");
+    let generation = client.generation;
     live::publish(Arc::new(client));
+    if let Some(writing) = new_dictionary {
+        dictionaries::start_keeper(generation, writing);
+    }
     Ok(())
 }
 

@@ -8,7 +8,8 @@ use std::sync::atomic::Ordering;
 
 use crate::client::Client;
 use crate::connection::Exchange;
-use crate::envelope;
+use crate::dictionaries;
+use crate::envelope::{self, Algorithm};
 use crate::error::{Error, ErrorKind, ReplyClass, Result};
 use crate::keys::{KeyBuilder, SessionId};
 use crate::malloc_buf::MallocBuf;
@@ -74,7 +75,10 @@ pub(crate) fn put(
         scratch,
         sealed,
     } = calls;
-    let data = envelope::seal(&client.config.compression, data, sealed);
+    let data = match client.config.compression.algorithm {
+        Algorithm::Off => data,
+        _ => seal(client, data, ttl, sealed),
+    };
     pack_set(cmd, &client.keys, id, data.len(), ttl, WaitFor::of(client));
     let result = route_write(
         client,
@@ -90,6 +94,17 @@ pub(crate) fn put(
     cmd.trim();
     give_back_if_large(scratch);
     result.map_err(naming("SET"))
+}
+
+/// What a put with compression on stores for `data` (the value itself, or
+/// its envelope in `sealed`): with the writer's dictionary while it is
+/// known to outlive a value of `ttl`.
+fn seal<'a>(client: &Client, data: &'a [u8], ttl: Ttl, sealed: &'a mut Vec<u8>) -> &'a [u8] {
+    let dictionary = client
+        .dictionary
+        .as_deref()
+        .and_then(|w| w.for_value(ttl.0, client.config.op_timeout));
+    envelope::seal(&client.config.compression, dictionary, data, sealed)
 }
 
 #[inline]
@@ -118,7 +133,8 @@ pub(crate) fn get(
     match result {
         // A compressed value (put with compression on): opened, out of line.
         Ok(Some(stored)) if envelope::is_sealed(stored.as_slice()) => {
-            envelope::open_malloc(stored, client.config.max_value_bytes)
+            let find = |id| dictionaries::find(client, id);
+            envelope::open_malloc(stored, client.config.max_value_bytes, &find)
                 .map(Some)
                 .map_err(|e| e.at_node(routes.last_node()))
         }

@@ -121,11 +121,17 @@ impl Batch {
     }
 
     /// Opens the `stored_len` bytes last appended to the value arena (a
-    /// compressed value becomes the value ORS gave, at most `max` bytes);
+    /// compressed value becomes the value ORS gave, at most `max` bytes,
+    /// with the dictionary `find` gives where it names one);
     /// returns the value's length. On an error those bytes are dropped.
-    pub fn open_appended(&mut self, stored_len: usize, max: usize) -> Result<usize, Error> {
+    pub fn open_appended(
+        &mut self,
+        stored_len: usize,
+        max: usize,
+        find: envelope::Find<'_>,
+    ) -> Result<usize, Error> {
         let start = self.values.len() - stored_len;
-        let opened = envelope::open_in_arena(&mut self.values, start, max, &mut self.scratch);
+        let opened = envelope::open_in_arena(&mut self.values, start, max, &mut self.scratch, find);
         if opened.is_err() {
             self.values.truncate(start);
         }

@@ -19,6 +19,9 @@ use crate::cluster::redirect::{send_asking, Redirect};
 use crate::cluster::{Budget, ConnectionSet, Stopped, Watch};
 use crate::config::NodeAddr;
 use crate::connection::Exchange;
+use crate::dictionaries;
+use crate::dictionary::Dictionary;
+use crate::envelope;
 use crate::error::{Error, ErrorKind, ReplyClass, Result};
 use crate::reply::{Appended, ServerError, Value};
 use crate::resp::{pack_command, push_bulk, push_bulk_decimal, push_header};
@@ -314,7 +317,7 @@ impl<'a> NodeReader<'a> {
             let mut verdict = Verdict::Fine;
             for key in &listed.keys {
                 let Some(id) = self.id_of(key) else { continue };
-                let got = match read_session(x, batch, id, want, self.max_value()) {
+                let got = match read_session(x, batch, id, want, self.max_value(), &self.find()) {
                     Ok(got) => got,
                     Err(e) => {
                         batch.cut(mark);
@@ -337,6 +340,11 @@ impl<'a> NodeReader<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Where a value written with a compression dictionary finds it.
+    fn find(&self) -> impl Fn(u32) -> Result<Arc<Dictionary>> + '_ {
+        |id| dictionaries::find(&self.client, id)
     }
 
     /// The largest value the read takes (`max-value-bytes`), compressed
@@ -458,7 +466,7 @@ impl<'a> NodeReader<'a> {
             let mut verdict = Verdict::Fine;
             for key in &keys {
                 let Some(id) = self.id_of(key) else { continue };
-                match read_session(x, batch, id, want, self.max_value())? {
+                match read_session(x, batch, id, want, self.max_value(), &self.find())? {
                     Ok(()) => {}
                     Err(Refused::Reply(e))
                         if matches!(e.class(), ReplyClass::Ask | ReplyClass::Moved) =>
@@ -509,7 +517,7 @@ impl<'a> NodeReader<'a> {
         };
         ask_for(x, &[b"GET", key])?;
         match x.receive_bulk_append(&mut batch.values)? {
-            Appended::Data(n) => match batch.open_appended(n, self.max_value()) {
+            Appended::Data(n) => match batch.open_appended(n, self.max_value(), &self.find()) {
                 Ok(len) => batch.push_appended(id, len, None),
                 Err(e) => return Ok(self.refused_verdict(Refused::Value(e), id, target)),
             },
@@ -581,6 +589,7 @@ fn read_session(
     id: &[u8],
     want: Want,
     max: usize,
+    find: envelope::Find<'_>,
 ) -> Result<std::result::Result<(), Refused>> {
     if want == Want::Ids {
         return Ok(match x.receive()? {
@@ -612,7 +621,7 @@ fn read_session(
     };
     let mut failed = None;
     let pushed = match got {
-        Appended::Data(n) => match batch.open_appended(n, max) {
+        Appended::Data(n) => match batch.open_appended(n, max, find) {
             Ok(len) => {
                 batch.push_appended(id, len, None);
                 true

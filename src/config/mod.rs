@@ -367,6 +367,12 @@ mod tests {
         );
         assert!(parse(&format!("{BASE} compression-level=20")).is_err());
         assert!(parse(&format!("{BASE} compression-level=0")).is_err());
+        let c = parse(&format!("{BASE} compression-dictionary=1A2b3c4D")).unwrap();
+        assert_eq!(c.compression.dictionary, Some(0x1a2b_3c4d));
+        let c = parse(&format!("{BASE} compression-dictionary=none")).unwrap();
+        assert_eq!(c.compression.dictionary, None);
+        let e = parse(&format!("{BASE} compression-dictionary=abc")).unwrap_err();
+        assert!(e.message.contains("not a dictionary id"), "{}", e.message);
     }
 
     #[test]
@@ -484,6 +490,11 @@ mod tests {
                 "".into(),
                 "compression-min-bytes=9".into(),
             ),
+            (
+                "compression-dictionary",
+                "".into(),
+                "compression-dictionary=0000abcd".into(),
+            ),
             ("log-level", "".into(), "log-level=info".into()),
         ];
         let names: Vec<&str> = cases.iter().map(|c| c.0).collect();
@@ -535,6 +546,7 @@ mod tests {
                 "compression",
                 "compression-level",
                 "compression-min-bytes",
+                "compression-dictionary",
                 "log-level",
             ]
         );

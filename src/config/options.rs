@@ -327,6 +327,13 @@ pub static KEYS: &[KeySpec] = &[
         ),
     },
     KeySpec {
+        name: "compression-dictionary",
+        default: KeyDefault::Unset("none"),
+        on_change: OnChange::Nothing,
+        secret: false,
+        field: field!(compression.dictionary = Value::dictionary_id),
+    },
+    KeySpec {
         name: "log-level",
         default: KeyDefault::Value("warn"),
         on_change: OnChange::Nothing,
@@ -575,6 +582,23 @@ impl Value<'_> {
                 self.shown()
             ))
         })
+    }
+
+    /// A dictionary id (8 hex digits, as `ors-redis dictionary train`
+    /// prints it), or `none`/`off`.
+    fn dictionary_id(&self) -> Result<Option<u32>> {
+        if matches!(self.text.to_ascii_lowercase().as_str(), "" | "none" | "off") {
+            return Ok(None);
+        }
+        crate::dictionary::parse_id(self.text)
+            .map(Some)
+            .ok_or_else(|| {
+                Error::config(format!(
+                    "config: compression-dictionary {} is not a dictionary id (8 hex digits, \
+                 as `ors-redis dictionary train` prints it) nor none",
+                    self.shown()
+                ))
+            })
     }
 
     fn log_level(&self) -> Result<LogLevel> {

@@ -176,6 +176,7 @@ mod tests {
             "compression" => Some("zstd"),
             "compression-level" => Some("5"),
             "compression-min-bytes" => Some("9"),
+            "compression-dictionary" => Some("0000abcd"),
             other => panic!("add another value for the new key {other} to this test"),
         };
         let old_config = Config::parse(&text("cluster-name", "T")).unwrap();

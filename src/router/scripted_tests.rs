@@ -460,6 +460,7 @@ fn new_settings_log_the_threads_connection_in_again_before_its_next_command() {
         keys: first.keys.clone(),
         topology: first.topology.clone(),
         use_unlink: first.use_unlink.clone(),
+        dictionary: None,
     });
     state.adopt(second.clone());
     assert_eq!(state.settings, 7);

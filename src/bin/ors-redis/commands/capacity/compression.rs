@@ -6,6 +6,7 @@
 //! projection (`estimate_session_bytes`), so "saved per node" is in the
 //! same terms as the sizing next to it.
 
+use ors_redis::dictionaries;
 use ors_redis::envelope::{self, Algorithm, Compression};
 use ors_redis::operator::{NodeAddr, Result, Value};
 
@@ -82,6 +83,8 @@ pub(super) fn measure(
     keys: &[Vec<Vec<u8>>],
 ) -> Result<CompressionSample> {
     let max = admin.config().max_value_bytes;
+    let client = admin.client.clone();
+    let find = |id| dictionaries::find(&client, id);
     let min_bytes = admin.config().compression.min_bytes;
     let mut tally = Tally::new(min_bytes);
     for (node, keys) in masters.iter().zip(keys) {
@@ -92,7 +95,7 @@ pub(super) fn measure(
                 let Value::BulkString(stored) = reply else {
                     continue;
                 };
-                let value = envelope::open(&stored, max).map_err(|e| e.at_node(node))?;
+                let value = envelope::open(&stored, max, &find).map_err(|e| e.at_node(node))?;
                 tally.add(key.len() as u64, &stored, &value);
             }
         }
@@ -134,8 +137,9 @@ impl Tally {
                 algorithm,
                 level: level.max(1),
                 min_bytes: self.min_bytes,
+                dictionary: None,
             };
-            let len = envelope::seal(&settings, value, &mut self.sealed).len() as u64;
+            let len = envelope::seal(&settings, None, value, &mut self.sealed).len() as u64;
             self.option_bytes[i] += len;
             self.option_memory[i] += estimate_session_bytes(key_len, len);
         }
@@ -176,8 +180,9 @@ mod tests {
             algorithm: Algorithm::Zstd,
             level: 3,
             min_bytes: 256,
+            dictionary: None,
         };
-        let stored = envelope::seal(&zstd, &text, &mut sealed).to_vec();
+        let stored = envelope::seal(&zstd, None, &text, &mut sealed).to_vec();
         t.add(40, &stored, &text);
         let s = t.finish();
         assert_eq!((s.sessions, s.enveloped), (3, 1));

@@ -29,6 +29,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use ors_redis::dictionaries::Writing;
 use ors_redis::envelope;
 use ors_redis::operator::{
     may_repeat, Error, KeyBuilder, NodeAddr, Reply, ReplyClass, Result, ServerError, SessionId,
@@ -479,6 +480,16 @@ fn run_import<R: io::BufRead>(
         .collect();
     let keys = KeyBuilder::new(&admin.config().cluster_name);
     let compression = admin.config().compression;
+    let op_timeout = admin.config().op_timeout;
+    // The target's dictionary (compression-dictionary), loaded and stored
+    // again with a fresh TTL; without it, zstd alone.
+    let dictionary = Writing::for_config(admin.config()).filter(|w| match w.keep(&admin.client) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e.message, "compression-dictionary: not used by this import");
+            false
+        }
+    });
     let mut sealed = Vec::new();
     let exported_at = reader.header().exported_at_ms;
     let shared = Shared::default();
@@ -528,12 +539,20 @@ fn run_import<R: io::BufRead>(
             // Written as the target's config writes (compressed or not);
             // the stream holds what ORS gave.
             let as_given = record.value.as_ptr();
-            let value =
-                if envelope::seal(&compression, &record.value, &mut sealed).as_ptr() == as_given {
-                    record.value
-                } else {
-                    sealed.clone()
-                };
+            let ttl_secs = expires_at_ms.map_or(u32::MAX, |at| {
+                u32::try_from(at.saturating_sub(now_ms()).div_ceil(1000)).unwrap_or(u32::MAX)
+            });
+            let encoder = dictionary
+                .as_ref()
+                .and_then(|w| w.for_value(ttl_secs, op_timeout));
+            let value = if envelope::seal(&compression, encoder, &record.value, &mut sealed)
+                .as_ptr()
+                == as_given
+            {
+                record.value
+            } else {
+                sealed.clone()
+            };
             batch_bytes[to] += value.len();
             batches[to].push(Entry {
                 key: keys.key(id),

@@ -11,11 +11,11 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
-use ors_redis::envelope;
 use ors_redis::operator::{
     pack_command, Bulk, Error, ErrorKind, KeyBuilder, NodeAddr, NodeCursor, Page, Reply,
     ReplyClass, Result, ServerError, SessionId, Value,
 };
+use ors_redis::{dictionaries, envelope};
 
 use crate::cluster::{unexpected, Cluster};
 use crate::progress::{ProgressFn, ScanProgress};
@@ -186,7 +186,9 @@ impl Cluster {
             return Ok(None);
         };
         // What ORS gave: a compressed value opened, a plain one as stored.
-        let value = envelope::open(&stored, self.config().max_value_bytes)
+        let client = self.client.clone();
+        let find = |id| dictionaries::find(&client, id);
+        let value = envelope::open(&stored, self.config().max_value_bytes, &find)
             .map_err(|e| e.at_node(&read_from))?
             .into_owned();
         let ttl_command: [&[u8]; 2] = [b"TTL", &key];
