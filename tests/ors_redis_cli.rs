@@ -109,6 +109,7 @@ const SCENARIOS: &[&str] = &[
     "failover",
     "del_and_purge",
     "export_import",
+    "dictionary_train_and_use",
 ];
 
 /// The servers the scenarios share; each is started on first use.
@@ -1624,6 +1625,123 @@ const SESSIONS: usize = 250 + 50 + 3;
 const TEXT_ID: &str = "text-1";
 const TEXT_VALUE: &str = "line 1 \"quoted\" \\ back\nline 2\ttab é \u{1}";
 const BINARY_VALUE: &[u8] = b"\x00\x01bin\xffary\x80";
+
+#[test]
+fn dictionary_train_and_use() {
+    let Some(mut scenario) = Scenario::start("dictionary_train_and_use") else {
+        return;
+    };
+    const NAME: &str = "DICT";
+    let weak = scenario.weak();
+    let config = weak.config().replace(CLUSTER_NAME, NAME);
+    // Session-like JSON: a shared vocabulary, ids and figures that vary.
+    let session = |i: usize| -> Vec<u8> {
+        format!(
+            "{{\"sid\":\"{i:08x}-77a1\",\"state\":\"routing\",\"queue\":\"VQ_Sales_{}\",\
+             \"events\":[{{\"name\":\"interaction.added\",\"at\":{}}},{{\"name\":\"target.selected\",\
+             \"agent\":\"Agent_{}@StatServer\"}}],\"attached\":{{\"Language\":\"en-US\",\
+             \"Segment\":\"gold\",\"CallerId\":\"+1555{:07}\"}}}}",
+            i % 7,
+            1_700_000_000 + i * 37,
+            i % 50,
+            i * 7919 % 10_000_000
+        )
+        .into_bytes()
+    };
+    let plain: Vec<(Vec<u8>, Vec<u8>, u32)> = (0..300)
+        .map(|i| (format!("plain-{i}").into_bytes(), session(i), 3600))
+        .collect();
+    put_sessions(&config, &plain);
+
+    // Too few sessions: a clear refusal, status 1.
+    let few = ors(
+        &["dictionary", "train"],
+        Some(&config.replace(NAME, "EMPTY_NAME")),
+    );
+    assert_eq!(few.code, 1, "{}", few.stderr);
+    assert!(few.stderr.contains("training needs at least"), "{}", few.stderr);
+
+    // Trained, measured on sessions it did not see, stored with a TTL.
+    let (out, doc) = ors_json(
+        &["dictionary", "train", "--sample", "300", "--bytes", "8K"],
+        &config,
+        "dictionary_train",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r = &doc["result"];
+    let id = s(&r["id"]).to_string();
+    assert_eq!(id.len(), 8, "{doc}");
+    assert_eq!(s(&r["key"]), format!("ORS:{NAME}:dict:{id}"));
+    assert!(n(&r["dictionary_bytes"]) <= 8192.0, "{doc}");
+    assert_eq!(n(&r["trained_on"]) + n(&r["measured_on"]), 300.0, "{doc}");
+    let small = &r["small"];
+    assert!(
+        n(&small["zstd_dictionary_bytes"]) < 0.7 * n(&small["zstd_bytes"]),
+        "the dictionary saves far more on small sessions: {doc}"
+    );
+    let key = format!("ORS:{NAME}:dict:{id}");
+    let pttl: f64 = cli_out(weak_port(), &["-c", "PTTL", &key]).trim().parse().unwrap_or(0.0);
+    assert!(pttl > 89.0 * 86_400_000.0, "the stored dictionary's PTTL {pttl}");
+    let dry = ors(&["dictionary", "train", "--sample", "300", "--dry-run"], Some(&config));
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(dry.stdout.contains("not stored"), "{}", dry.stdout);
+
+    // The library writes with it; every byte as given comes back.
+    cli_out(weak_port(), &["-c", "EXPIRE", &key, "100"]);
+    assert_eq!(
+        s(&r["config"]),
+        format!("compression=zstd compression-dictionary={id} compression-min-bytes=64")
+    );
+    let writer = format!("{config} {}", s(&r["config"]));
+    let written: Vec<(Vec<u8>, Vec<u8>, u32)> = (1000..1010)
+        .map(|i| (format!("dict-{i}").into_bytes(), session(i), 3600))
+        .collect();
+    put_sessions(&writer, &written);
+    let pttl: f64 = cli_out(weak_port(), &["-c", "PTTL", &key]).trim().parse().unwrap_or(0.0);
+    assert!(pttl > 89.0 * 86_400_000.0, "init stored it again: PTTL {pttl}");
+    let stored_key = format!("ORS:{NAME}:{{dict-1003}}");
+    let stored = Command::new("redis-cli")
+        .args(["-p", &weak_port().to_string(), "-c", "--raw", "GET", &stored_key])
+        .output()
+        .expect("redis-cli")
+        .stdout;
+    let id_bytes = u32::from_str_radix(&id, 16).unwrap().to_le_bytes();
+    assert_eq!(&stored[..8], b"\x00\x89ORSz\r\n", "an envelope");
+    assert_eq!((stored[13], &stored[18..22]), (3, &id_bytes[..]), "it names the dictionary");
+    assert!(stored.len() < session(1003).len() / 2, "{} bytes stored", stored.len());
+    // Another process (this command) finds the dictionary by the id.
+    let got = ors_bytes(&["sessions", "get", "dict-1003"], &config);
+    assert_eq!(got, (0, session(1003)));
+    // The bulk read too: an export holds what ORS gave.
+    let file = Path::new(TMP).join("dict-export.jsonl");
+    let export = ors(
+        &["sessions", "export", "--prefix", "dict-", "--file", file.to_str().unwrap()],
+        Some(&config),
+    );
+    assert_eq!(export.code, 0, "{}", export.stderr);
+    let exported = parse_stream(&std::fs::read(&file).unwrap(), NAME);
+    assert_eq!(exported.len(), 10);
+    for (id, value, _) in &written {
+        assert_eq!(&exported[id].0, value);
+    }
+
+    // The dictionary gone: a reader says which, and the writer's next
+    // start stores it again.
+    cli_out(weak_port(), &["-c", "DEL", &key]);
+    let lost = ors(&["sessions", "get", "dict-1003"], Some(&config));
+    assert_eq!(lost.code, 1);
+    assert!(
+        lost.stderr.contains(&format!("dictionary {id}, which is not in the cluster")),
+        "{}",
+        lost.stderr
+    );
+    put_sessions(&writer, &written[..1]);
+    assert_eq!(ors_bytes(&["sessions", "get", "dict-1003"], &config), (0, session(1003)));
+
+    let purge = ors(&["sessions", "purge", "--yes"], Some(&config));
+    assert_eq!(purge.code, 0, "{}", purge.stderr);
+    scenario.passed();
+}
 
 /// Writes the test sessions through the library's C API, as ORS would.
 fn write_sessions(config: &str) {

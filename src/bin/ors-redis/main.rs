@@ -26,7 +26,7 @@ use clap::{CommandFactory, FromArgMatches};
 use ors_redis::operator::{install_logging, Config, LogLevel};
 
 use crate::cli::{Cli, Command, Global};
-use crate::commands::{capacity, doctor, sessions};
+use crate::commands::{capacity, dictionary, doctor, sessions};
 use crate::ctx::{usage_error, Ctx, EXIT_OK, EXIT_USAGE};
 use crate::settings::FileConfig;
 
@@ -88,6 +88,7 @@ fn run() -> i32 {
         Command::Doctor => doctor::run(&ctx),
         Command::Capacity(args) => capacity::run(&ctx, &args),
         Command::Sessions(sub) => sessions::run(&ctx, &sub),
+        Command::Dictionary(sub) => dictionary::run(&ctx, &sub),
         Command::Completions { .. } => EXIT_OK,
     }
 }
