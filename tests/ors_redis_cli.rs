@@ -1659,7 +1659,11 @@ fn dictionary_train_and_use() {
         Some(&config.replace(NAME, "EMPTY_NAME")),
     );
     assert_eq!(few.code, 1, "{}", few.stderr);
-    assert!(few.stderr.contains("training needs at least"), "{}", few.stderr);
+    assert!(
+        few.stderr.contains("training needs at least"),
+        "{}",
+        few.stderr
+    );
 
     // Trained, measured on sessions it did not see, stored with a TTL.
     let (out, doc) = ors_json(
@@ -1680,9 +1684,18 @@ fn dictionary_train_and_use() {
         "the dictionary saves far more on small sessions: {doc}"
     );
     let key = format!("ORS:{NAME}:dict:{id}");
-    let pttl: f64 = cli_out(weak_port(), &["-c", "PTTL", &key]).trim().parse().unwrap_or(0.0);
-    assert!(pttl > 89.0 * 86_400_000.0, "the stored dictionary's PTTL {pttl}");
-    let dry = ors(&["dictionary", "train", "--sample", "300", "--dry-run"], Some(&config));
+    let pttl: f64 = cli_out(weak_port(), &["-c", "PTTL", &key])
+        .trim()
+        .parse()
+        .unwrap_or(0.0);
+    assert!(
+        pttl > 89.0 * 86_400_000.0,
+        "the stored dictionary's PTTL {pttl}"
+    );
+    let dry = ors(
+        &["dictionary", "train", "--sample", "300", "--dry-run"],
+        Some(&config),
+    );
     assert_eq!(dry.code, 0, "{}", dry.stderr);
     assert!(dry.stdout.contains("not stored"), "{}", dry.stdout);
 
@@ -1697,25 +1710,53 @@ fn dictionary_train_and_use() {
         .map(|i| (format!("dict-{i}").into_bytes(), session(i), 3600))
         .collect();
     put_sessions(&writer, &written);
-    let pttl: f64 = cli_out(weak_port(), &["-c", "PTTL", &key]).trim().parse().unwrap_or(0.0);
-    assert!(pttl > 89.0 * 86_400_000.0, "init stored it again: PTTL {pttl}");
+    let pttl: f64 = cli_out(weak_port(), &["-c", "PTTL", &key])
+        .trim()
+        .parse()
+        .unwrap_or(0.0);
+    assert!(
+        pttl > 89.0 * 86_400_000.0,
+        "init stored it again: PTTL {pttl}"
+    );
     let stored_key = format!("ORS:{NAME}:{{dict-1003}}");
     let stored = Command::new("redis-cli")
-        .args(["-p", &weak_port().to_string(), "-c", "--raw", "GET", &stored_key])
+        .args([
+            "-p",
+            &weak_port().to_string(),
+            "-c",
+            "--raw",
+            "GET",
+            &stored_key,
+        ])
         .output()
         .expect("redis-cli")
         .stdout;
     let id_bytes = u32::from_str_radix(&id, 16).unwrap().to_le_bytes();
     assert_eq!(&stored[..8], b"\x00\x89ORSz\r\n", "an envelope");
-    assert_eq!((stored[13], &stored[18..22]), (3, &id_bytes[..]), "it names the dictionary");
-    assert!(stored.len() < session(1003).len() / 2, "{} bytes stored", stored.len());
+    assert_eq!(
+        (stored[13], &stored[18..22]),
+        (3, &id_bytes[..]),
+        "it names the dictionary"
+    );
+    assert!(
+        stored.len() < session(1003).len() / 2,
+        "{} bytes stored",
+        stored.len()
+    );
     // Another process (this command) finds the dictionary by the id.
     let got = ors_bytes(&["sessions", "get", "dict-1003"], &config);
     assert_eq!(got, (0, session(1003)));
     // The bulk read too: an export holds what ORS gave.
     let file = Path::new(TMP).join("dict-export.jsonl");
     let export = ors(
-        &["sessions", "export", "--prefix", "dict-", "--file", file.to_str().unwrap()],
+        &[
+            "sessions",
+            "export",
+            "--prefix",
+            "dict-",
+            "--file",
+            file.to_str().unwrap(),
+        ],
         Some(&config),
     );
     assert_eq!(export.code, 0, "{}", export.stderr);
@@ -1731,12 +1772,16 @@ fn dictionary_train_and_use() {
     let lost = ors(&["sessions", "get", "dict-1003"], Some(&config));
     assert_eq!(lost.code, 1);
     assert!(
-        lost.stderr.contains(&format!("dictionary {id}, which is not in the cluster")),
+        lost.stderr
+            .contains(&format!("dictionary {id}, which is not in the cluster")),
         "{}",
         lost.stderr
     );
     put_sessions(&writer, &written[..1]);
-    assert_eq!(ors_bytes(&["sessions", "get", "dict-1003"], &config), (0, session(1003)));
+    assert_eq!(
+        ors_bytes(&["sessions", "get", "dict-1003"], &config),
+        (0, session(1003))
+    );
 
     let purge = ors(&["sessions", "purge", "--yes"], Some(&config));
     assert_eq!(purge.code, 0, "{}", purge.stderr);

@@ -10,9 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use ors_redis::dictionary::{Dictionary, Encoder};
-use ors_redis::envelope::{
-    is_sealed, open, seal, sealed_len, Algorithm, Compression, HEADER_LEN,
-};
+use ors_redis::envelope::{is_sealed, open, seal, sealed_len, Algorithm, Compression, HEADER_LEN};
 use ors_redis::operator::Result;
 
 /// max-value-bytes for the run: well under fuzz/run.sh's malloc limit.
@@ -24,8 +22,11 @@ fn dictionary() -> &'static (Arc<Dictionary>, Encoder) {
     DICTIONARY.get_or_init(|| {
         let samples: Vec<Vec<u8>> = (0..200)
             .map(|i| {
-                format!("{{\"session\":\"{i:06}\",\"queue\":\"VQ_{}\",\"state\":\"routing\"}}", i % 9)
-                    .into_bytes()
+                format!(
+                    "{{\"session\":\"{i:06}\",\"queue\":\"VQ_{}\",\"state\":\"routing\"}}",
+                    i % 9
+                )
+                .into_bytes()
             })
             .collect();
         let bytes = ors_redis::dictionary::train(&samples, 2048).expect("training");
@@ -87,12 +88,19 @@ fuzz_target!(|data: &[u8]| {
             let mut out = Vec::new();
             let stored = seal(&settings, Some(&dictionary().1), rest, &mut out);
             assert!(stored.len() <= rest.len() || is_sealed(rest));
-            assert_eq!(&*open(stored, MAX, &find).expect("what seal wrote opens"), rest);
+            assert_eq!(
+                &*open(stored, MAX, &find).expect("what seal wrote opens"),
+                rest
+            );
         }
         // Sealed by the writer, then opened.
         m => {
             let settings = Compression {
-                algorithm: if m == 2 { Algorithm::Lz4 } else { Algorithm::Zstd },
+                algorithm: if m == 2 {
+                    Algorithm::Lz4
+                } else {
+                    Algorithm::Zstd
+                },
                 level: 1 + i32::from(rest.first().copied().unwrap_or(0) % 5),
                 min_bytes: 0,
                 dictionary: None,
@@ -100,7 +108,10 @@ fuzz_target!(|data: &[u8]| {
             let mut out = Vec::new();
             let stored = seal(&settings, None, rest, &mut out);
             assert!(stored.len() <= rest.len() || is_sealed(rest));
-            assert_eq!(&*open(stored, MAX, &find).expect("what seal wrote opens"), rest);
+            assert_eq!(
+                &*open(stored, MAX, &find).expect("what seal wrote opens"),
+                rest
+            );
         }
     }
 });

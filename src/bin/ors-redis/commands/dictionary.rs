@@ -263,9 +263,8 @@ mod tests {
                 .into_bytes()
             })
             .collect();
-        let trained = Arc::new(
-            Dictionary::new(&dictionary::train(&sessions[..240], 4096).unwrap()).unwrap(),
-        );
+        let trained =
+            Arc::new(Dictionary::new(&dictionary::train(&sessions[..240], 4096).unwrap()).unwrap());
         let (small, all) = measure(&trained, &sessions[240..]).unwrap();
         assert_eq!((small.sessions, all.sessions), (60, 60));
         assert!(
