@@ -312,6 +312,16 @@ fn corrupt(detail: String) -> Error {
     )
 }
 
+/// The dictionary a stored value names, from its first 22 bytes at least
+/// (the operator's doctor reads no more): `None` for a plain value or one
+/// compressed without a dictionary. Nothing is checked but the magic and
+/// the algorithm byte: it says where to look, not that the value is sound.
+pub fn dictionary_named(stored: &[u8]) -> Option<u32> {
+    let id = stored.get(HEADER_LEN..HEADER_LEN + DICTIONARY_ID_LEN)?;
+    (is_sealed(stored) && stored[13] == Payload::ZstdDictionary as u8)
+        .then(|| u32::from_le_bytes([id[0], id[1], id[2], id[3]]))
+}
+
 /// The original length of `stored` when it is an envelope (checked, and at
 /// most `max`); `None` for a plain value.
 pub fn sealed_len(stored: &[u8], max: usize) -> Result<Option<usize>> {
@@ -767,6 +777,10 @@ mod tests {
         let stored = seal(&settings(Algorithm::Zstd), Some(&encoder), value, &mut out).to_vec();
         assert_eq!(stored[13], Payload::ZstdDictionary as u8);
         assert_eq!(&stored[18..22], &dict.id().to_le_bytes());
+        assert_eq!(dictionary_named(&stored[..22]), Some(dict.id()));
+        assert_eq!(dictionary_named(&stored[..21]), None);
+        assert_eq!(dictionary_named(&sealed(Algorithm::Zstd, value)), None);
+        assert_eq!(dictionary_named(value), None);
         let without = sealed(Algorithm::Zstd, value);
         assert!(
             stored.len() * 2 < without.len(),

@@ -1766,9 +1766,29 @@ fn dictionary_train_and_use() {
         assert_eq!(&exported[id].0, value);
     }
 
-    // The dictionary gone: a reader says which, and the writer's next
-    // start stores it again.
+    // doctor names the dictionary the sampled values use, and whether it
+    // is there.
+    let compressed_values = |config: &str| {
+        let (_, doc) = ors_json(&["doctor"], config, "doctor");
+        a(&doc["result"]["checks"])
+            .iter()
+            .find(|c| c["id"] == "compressed_values")
+            .map(|c| (s(&c["status"]).to_string(), s(&c["detail"]).to_string()))
+            .expect("a compressed_values row")
+    };
+    let (status, detail) = compressed_values(&config);
+    assert_eq!(status, "pass", "{detail}");
+    assert!(
+        detail.contains(&format!("with dictionary {id} (10) (present)")),
+        "{detail}"
+    );
+
+    // The dictionary gone: doctor fails, a reader says which, and the
+    // writer's next start stores it again.
     cli_out(weak_port(), &["-c", "DEL", &key]);
+    let (status, detail) = compressed_values(&config);
+    assert_eq!(status, "fail", "{detail}");
+    assert!(detail.contains("which is not in the cluster"), "{detail}");
     let lost = ors(&["sessions", "get", "dict-1003"], Some(&config));
     assert_eq!(lost.code, 1);
     assert!(

@@ -86,16 +86,48 @@ fn compressed_values(facts: &Facts, out: &mut Vec<Check>) {
                 s.sampled
             ),
         ),
-        Ok(s) => (
-            Status::Pass,
-            format!(
-                "{} of {} sampled sessions compressed ({:.0}%): every ORS and tool of this \
-                 cluster name must run a version that reads compressed values (docs/compression.md)",
+        Ok(s) => {
+            let missing: Vec<String> = s
+                .dictionaries
+                .iter()
+                .filter(|d| !d.present)
+                .map(|d| format!("{} ({} of them)", d.id, d.values))
+                .collect();
+            let named: Vec<String> = s
+                .dictionaries
+                .iter()
+                .map(|d| format!("{} ({})", d.id, d.values))
+                .collect();
+            let share = format!(
+                "{} of {} sampled sessions compressed ({:.0}%)",
                 s.enveloped,
                 s.sampled,
                 100.0 * s.enveloped as f64 / s.sampled as f64
-            ),
-        ),
+            );
+            if !missing.is_empty() {
+                (
+                    Status::Fail,
+                    format!(
+                        "{share}; they name compression dictionary {}, which is not in the \
+                         cluster: those sessions cannot be read (docs/compression.md)",
+                        missing.join(", ")
+                    ),
+                )
+            } else {
+                let dictionaries = if named.is_empty() {
+                    String::new()
+                } else {
+                    format!(", with dictionary {} (present)", named.join(", "))
+                };
+                (
+                    Status::Pass,
+                    format!(
+                        "{share}{dictionaries}: every ORS and tool of this cluster name must run \
+                         a version that reads compressed values (docs/compression.md)"
+                    ),
+                )
+            }
+        }
     };
     out.push(check("compressed_values", None, status, detail));
 }
@@ -880,6 +912,7 @@ mod tests {
             envelopes: Ok(super::super::facts::EnvelopeSample {
                 sampled: 600,
                 enveloped: 0,
+                dictionaries: Vec::new(),
             }),
         }
     }
@@ -896,10 +929,36 @@ mod tests {
         let (status, text) = detail(Ok(super::super::facts::EnvelopeSample {
             sampled: 600,
             enveloped: 150,
+            dictionaries: Vec::new(),
         }));
         assert_eq!(status, Status::Pass);
         assert!(
-            text.starts_with("150 of 600 sampled sessions compressed (25%)"),
+            text.starts_with("150 of 600 sampled sessions compressed (25%):"),
+            "{text}"
+        );
+        let named = |present| super::super::facts::NamedDictionary {
+            id: "1a2b3c4d".into(),
+            values: 40,
+            present,
+        };
+        let (status, text) = detail(Ok(super::super::facts::EnvelopeSample {
+            sampled: 600,
+            enveloped: 150,
+            dictionaries: vec![named(true)],
+        }));
+        assert_eq!(status, Status::Pass);
+        assert!(
+            text.contains("with dictionary 1a2b3c4d (40) (present)"),
+            "{text}"
+        );
+        let (status, text) = detail(Ok(super::super::facts::EnvelopeSample {
+            sampled: 600,
+            enveloped: 150,
+            dictionaries: vec![named(false)],
+        }));
+        assert_eq!(status, Status::Fail);
+        assert!(
+            text.contains("dictionary 1a2b3c4d (40 of them), which is not in the cluster"),
             "{text}"
         );
         let (_, text) = detail(Ok(Default::default()));

@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ors_redis::envelope;
 use ors_redis::operator::{
-    parse_info, recommend, restore_acl, Error, ErrorKind, KeyBuilder, NodeAddr, NodeCursor, Page,
-    ReplyClass, Value,
+    key_slot, parse_info, recommend, restore_acl, Error, ErrorKind, KeyBuilder, NodeAddr,
+    NodeCursor, Page, Reply, ReplyClass, Value,
 };
+use ors_redis::{dictionary, envelope};
 
 use crate::cluster::Cluster;
 
@@ -146,10 +146,21 @@ pub(super) struct Facts {
 }
 
 /// How many of a sample of stored sessions are compressed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct EnvelopeSample {
     pub sampled: u64,
     pub enveloped: u64,
+    /// The compression dictionaries the sampled values name: id (8 hex
+    /// digits), how many values name it, and whether the cluster holds it.
+    pub dictionaries: Vec<NamedDictionary>,
+}
+
+/// A dictionary the sampled values name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct NamedDictionary {
+    pub id: String,
+    pub values: u64,
+    pub present: bool,
 }
 
 /// Sessions sampled per master (the first SCAN pages), for the envelope count.
@@ -194,15 +205,18 @@ pub(super) fn gather(admin: &mut Cluster) -> Facts {
     }
 }
 
-/// Reads the first bytes (`GETRANGE key 0 7`, whatever the value's size) of
+/// Reads the first bytes (`GETRANGE key 0 21`, whatever the value's size) of
 /// up to [`ENVELOPE_SAMPLE_PER_MASTER`] sessions per master and counts
 /// those in the compressed values' envelope: where a site stands before an
-/// older ors-redis, which does not read them, could meet one.
+/// older ors-redis, which does not read them, could meet one. The
+/// dictionaries they name are looked for (`PTTL` of each key): a value
+/// whose dictionary is gone cannot be read.
 fn sample_envelopes(admin: &mut Cluster) -> ors_redis::operator::Result<EnvelopeSample> {
     let pattern = KeyBuilder::new(&admin.config().cluster_name)
         .session_pattern(b"")
         .map_err(Error::invalid)?;
-    let last = (envelope::MAGIC.len() - 1).to_string();
+    let last = (envelope::HEADER_LEN + 3).to_string();
+    let mut named: std::collections::BTreeMap<u32, u64> = Default::default();
     let mut out = EnvelopeSample::default();
     for node in admin.masters() {
         let mut cursor = NodeCursor::default();
@@ -229,8 +243,37 @@ fn sample_envelopes(admin: &mut Cluster) -> ors_redis::operator::Result<Envelope
             if let Value::BulkString(prefix) = reply {
                 out.sampled += 1;
                 out.enveloped += u64::from(envelope::is_sealed(&prefix));
+                if let Some(id) = envelope::dictionary_named(&prefix) {
+                    *named.entry(id).or_default() += 1;
+                }
             }
         }
+    }
+    let client = admin.client.clone();
+    for (id, values) in named {
+        let key = client.keys.dictionary_key(id);
+        let pttl: [&[u8]; 2] = [b"PTTL", &key];
+        let command = {
+            let mut packed = Vec::new();
+            ors_redis::operator::pack_command(&mut packed, &pttl);
+            packed
+        };
+        let (_, reply) = admin.route(key_slot(&key), &mut |x| {
+            x.send(&command)?;
+            match x.receive()? {
+                Value::Int(ms) => Ok(Reply::Done(ms)),
+                Value::ServerError(e) => Ok(Reply::Error(e)),
+                other => Err(Error::new(
+                    ErrorKind::Server,
+                    format!("unexpected PTTL reply {other:?}"),
+                )),
+            }
+        })?;
+        out.dictionaries.push(NamedDictionary {
+            id: dictionary::format_id(id),
+            values,
+            present: reply != -2,
+        });
     }
     Ok(out)
 }
