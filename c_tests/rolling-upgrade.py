@@ -6,8 +6,8 @@ running cluster:
     c_tests/rolling-upgrade.py OLD_LIB_DIR NEW_LIB_DIR --nodes 127.0.0.1:7000
 
 OLD_LIB_DIR holds the libors_redis.so of a release before compressed values
-(built from a018743, say: `git archive a018743 | tar -x -C /tmp/old && (cd
-/tmp/old && cargo build --release --lib)`), NEW_LIB_DIR this one's. Each side
+(c_tests/build-old-release.sh builds a018743's and prints its folder; the
+ctest rolling_upgrade runs this with it), NEW_LIB_DIR this one's. Each side
 runs in a process of its own (the two libraries export the same names) and
 talks through the cluster only:
 

@@ -35,7 +35,9 @@
 # ORS_TESTS_PORTABLE_LIB=target/x86_64-unknown-linux-gnu/release/libors_redis.so
 # to check and run tests against the portable build (cmake/portable-build.sh),
 # ORS_NETFAULT_REQUIRE=1 to fail the netfault tests that cannot run rather
-# than skip them (the default under CI).
+# than skip them (the default under CI), ORS_TESTS_OLD_RELEASE (the release
+# the rolling-upgrade test pairs with this one, default a018743, built by
+# c_tests/build-old-release.sh; none to leave the test out).
 #
 # First installs what the run needs (c_tests/ensure-deps.sh, from
 # c_tests/deps.txt): part core, netfault as root, valgrind with
@@ -99,6 +101,22 @@ step "cargo build --release --features cli"
 portable_lib=${ORS_TESTS_PORTABLE_LIB:-}
 [[ -z "$portable_lib" ]] || portable_lib=$(realpath "$portable_lib")
 
+# The rolling-upgrade test (rolling_upgrade) needs the release before
+# compressed values; ORS_TESTS_OLD_RELEASE=none leaves it out.
+old_lib_dir=""
+if [[ "${ORS_TESTS_OLD_RELEASE:-a018743}" != none ]]; then
+    step "the older release for the rolling-upgrade test (c_tests/build-old-release.sh ${ORS_TESTS_OLD_RELEASE:-a018743})"
+    old_rc=0
+    old_lib_dir=$("$HERE/build-old-release.sh" "${ORS_TESTS_OLD_RELEASE:-a018743}") || old_rc=$?
+    if ((old_rc != 0)); then
+        if [[ "${CI:-}" == true || "${CI:-}" == 1 || $old_rc -ne 3 ]]; then
+            exit "$old_rc"
+        fi
+        echo "run-tests.sh: the rolling-upgrade test is left out" >&2
+        old_lib_dir=""
+    fi
+fi
+
 step "cmake configure ($BUILD_DIR)"
 cmake -S "$HERE" -B "$BUILD_DIR" \
     -DCARGO="$(command -v "$CARGO")" \
@@ -111,7 +129,8 @@ cmake -S "$HERE" -B "$BUILD_DIR" \
     -DORS_CHAOS_DIR="$CHAOS_DIR" \
     -DORS_TESTS_VALGRIND="$([[ "${ORS_TESTS_VALGRIND:-}" == 1 ]] && echo ON || echo OFF)" \
     -DORS_SANITIZE="$([[ "${ORS_TESTS_SANITIZE:-}" == 1 ]] && echo ON || echo OFF)" \
-    -DORS_TESTS_PORTABLE_LIB="$portable_lib"
+    -DORS_TESTS_PORTABLE_LIB="$portable_lib" \
+    -DORS_TESTS_OLD_LIB_DIR="$old_lib_dir"
 
 step "cmake build"
 cmake --build "$BUILD_DIR" --parallel "$(nproc 2>/dev/null || echo 2)"
