@@ -3,7 +3,7 @@
 setting saves in Redis and what it costs the calls.
 
     bench/compression.py [--port 7130] [--count 2000] [--seed 29]
-                         [--settings off,lz4,zstd-1,zstd-3,zstd-9]
+                         [--settings off,lz4,zstd-1,zstd-3,zstd-9,zstd-3-dict]
                          [--threads 1,4,16] [--seconds 3] [--rounds 1]
                          [--reuse] [--smoke] [--no-write]
 
@@ -16,9 +16,13 @@ setting saves in Redis and what it costs the calls.
    median session), the 1:1:1 put/get/del mix, at each thread count, every
    setting in the same run right after `off`, so each ratio is against `off`
    measured minutes apart, not days; client CPU per call from getrusage.
-3. Dictionaries (a measurement only): `zstd --train` on one corpus's
-   sessions up to 2 KiB, then level 3 with and without the dictionary on
-   another seed's sessions up to 2 KiB (the zstd command line, per file).
+3. Dictionaries: `zstd-3-dict` is level 3 with a dictionary that
+   `ors-redis dictionary train` (target/release/ors-redis, feature cli)
+   trained on another seed's sessions, stored in the cluster and handed to
+   the library (`compression-dictionary`, `compression-min-bytes=64`): its
+   memory and throughput are measured as every other setting's. Then, on
+   the sessions up to 2 KiB, zstd's own command line with and without a
+   dictionary, per file (`zstd --train`), as a second opinion.
 
 Writes bench/compression-results.md and .json (not with --smoke or
 --no-write). --smoke: a short run (c_tests/bench-smoke.sh) that checks that
@@ -50,14 +54,23 @@ import corpus  # noqa: E402
 HERE = Path(__file__).resolve().parent
 
 
+# The dictionary id of the zstd-N-dict settings (train_dictionary sets it).
+DICTIONARY: dict[str, str] = {}
+
+
 def setting_config(setting: str) -> str:
     if setting == "off":
         return "compression=off"
     if setting == "lz4":
         return "compression=lz4"
-    m = re.fullmatch(r"zstd-(\d+)", setting)
+    m = re.fullmatch(r"zstd-(\d+)(-dict)?", setting)
     if not m:
-        raise bl.BenchError(f"unknown setting {setting!r} (off, lz4, zstd-N)")
+        raise bl.BenchError(f"unknown setting {setting!r} (off, lz4, zstd-N, zstd-N-dict)")
+    if m.group(2):
+        if "id" not in DICTIONARY:
+            raise bl.BenchError(f"{setting}: no dictionary trained")
+        return (f"compression=zstd compression-level={m.group(1)} "
+                f"compression-dictionary={DICTIONARY['id']} compression-min-bytes=64")
     return f"compression=zstd compression-level={m.group(1)}"
 
 
@@ -135,6 +148,40 @@ def throughput(bench: Path, cluster: bl.Cluster, setting: str, threads: int, sec
                        extra=["--value-file", str(value_file)])
 
 
+def train_dictionary(lib: Library, lib_dir: Path, cluster: bl.Cluster, seed: int, count: int) -> dict:
+    """Puts another seed's sessions (plain), has `ors-redis dictionary train`
+    train and store a dictionary on them, deletes them again."""
+    command = lib_dir / "ors-redis"
+    if not command.exists():
+        build = ["cargo", "build", "--release", "--features", "cli"]
+        bl.log(f"{command} not built yet: {' '.join(build)}")
+        subprocess.run(build, cwd=bl.REPO, check=True)
+    config = f"redis-nodes={cluster.nodes()} cluster-name=bench-cmp"
+    sessions = corpus.generate(seed + 100, count)
+    ids = [f"train-{i}".encode() for i in range(len(sessions))]
+    lib.init(config)
+    try:
+        for sid, value in zip(ids, sessions):
+            lib.put(sid, value)
+    finally:
+        lib.shutdown()
+    r = subprocess.run([str(command), "--json", "dictionary", "train", "--sample", str(count)],
+                       env={**os.environ, "ORS_REDIS_CONFIG": config}, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise bl.BenchError(f"ors-redis dictionary train: {r.stderr.strip()}")
+    result = json.loads(r.stdout)["result"]
+    lib.init(config)
+    try:
+        for sid in ids:
+            lib.delete(sid)
+    finally:
+        lib.shutdown()
+    DICTIONARY["id"] = result["id"]
+    bl.log(f"dictionary {result['id']}: {result['dictionary_bytes']} B, trained on {result['trained_on']} "
+           f"sessions of seed {seed + 100}")
+    return result
+
+
 def dictionary_gain(seed: int, count: int, work: Path) -> dict | None:
     """Level 3 with a dictionary trained on one seed's small sessions,
     against level 3 without, on another seed's (zstd's command line)."""
@@ -175,7 +222,7 @@ def main() -> int:
     ap.add_argument("--port", type=int, default=int(os.environ.get("ORS_CMP_PORT", "7130")))
     ap.add_argument("--count", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=29)
-    ap.add_argument("--settings", default="off,lz4,zstd-1,zstd-3,zstd-9")
+    ap.add_argument("--settings", default="off,lz4,zstd-1,zstd-3,zstd-9,zstd-3-dict")
     ap.add_argument("--threads", default="1,4,16")
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--rounds", type=int, default=1, help="throughput runs per point (the median is kept)")
@@ -185,7 +232,7 @@ def main() -> int:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     if args.smoke:
-        args.count, args.seconds, args.threads, args.settings = 150, 0.4, "1,4", "off,lz4,zstd-3"
+        args.count, args.seconds, args.threads, args.settings = 150, 0.4, "1,4", "off,lz4,zstd-3,zstd-3-dict"
     settings = args.settings.split(",")
     if settings[0] != "off":
         settings.insert(0, "off")
@@ -212,6 +259,8 @@ def main() -> int:
         cluster.start()
         masters = cluster.masters()
         pids = cluster.server_pids()
+        if any(s.endswith("-dict") for s in settings):
+            result["trained"] = train_dictionary(lib, lib_dir, cluster, args.seed, max(args.count, 200))
         for s in settings:
             corpus_b = memory_per_session(lib, cluster, masters, s, sessions, "c", verify=len(sessions))
             median_b = memory_per_session(lib, cluster, masters, s, at_median, "m", verify=20)
@@ -256,9 +305,18 @@ def main() -> int:
         for s, r in per.items():
             lines.append(f"| {t} | {s} | {r['ops_per_sec']} | {r['ops_per_sec'] / base:.2f} | "
                          f"{r['cpu_us_per_op']} | {r['put_p50_us']} | {r['get_p50_us']} |")
+    t = result.get("trained")
+    if t:
+        lines += ["", "## The dictionary of zstd-3-dict\n",
+                  f"`ors-redis dictionary train --sample {t['trained_on'] + t['measured_on']}` on "
+                  f"bench/corpus.py --seed {args.seed + 100} (not the measured seed): "
+                  f"{t['dictionary_bytes']} bytes, trained on {t['trained_on']} sessions. On the "
+                  f"{t['small']['sessions']} held-out sessions up to 2 KiB, level 3 stores "
+                  f"{t['small']['zstd_bytes']} B without it and {t['small']['zstd_dictionary_bytes']} B "
+                  f"with it, of {t['small']['given_bytes']} B given."]
     d = result.get("dictionary")
     if d:
-        lines += ["", "## zstd dictionary (measured, not used)\n",
+        lines += ["", "## zstd dictionary, zstd's command line (a second opinion)\n",
                   f"{d['sessions']} sessions up to 2 KiB (median {d['median_bytes']:.0f} B), a "
                   f"{d['dictionary_bytes']}-byte dictionary trained on another seed's: level 3 saves "
                   f"{d['saved_pct']}% without it, {d['saved_with_dict_pct']}% with it "
