@@ -354,7 +354,7 @@ fn usage_and_config_errors() {
         (
             &["doctr"][..],
             None,
-            "a similar subcommand exists: 'doctor'",
+            "similar subcommands exist: 'dictionary', 'doctor'",
         ),
         (&["sessions"][..], None, "Usage: ors-redis sessions"),
         (
