@@ -257,10 +257,12 @@ def parse_kv(line: str) -> dict:
 
 
 def run_ours(bench: Path, config: str, threads: int, size: int, seconds: float, warmup: float,
-             server_pids: list[int], extra: list[str] | None = None, tls_dir: Path | None = None) -> dict:
+             server_pids: list[int], extra: list[str] | None = None, tls_dir: Path | None = None,
+             prefix: list[str] | None = None) -> dict:
     """One timed run of ors_bench; returns its RESULT fields plus server and
-    machine CPU over the measured window (the bench prints PHASE lines)."""
-    cmd = [str(bench), "--config", config, "--threads", str(threads), "--value-size", str(size),
+    machine CPU over the measured window (the bench prints PHASE lines).
+    prefix: run it under this command (e.g. taskset -c 1)."""
+    cmd = [*(prefix or []), str(bench), "--config", config, "--threads", str(threads), "--value-size", str(size),
            "--duration", str(seconds), "--warmup", str(warmup), "--phase-lines", "--quiet", *(extra or [])]
     if tls_dir:
         cmd += ["--tls", str(tls_dir)]

@@ -5,7 +5,7 @@ setting saves in Redis and what it costs the calls.
     bench/compression.py [--port 7130] [--count 2000] [--seed 29]
                          [--settings off,lz4,zstd-1,zstd-3,zstd-9,zstd-3-dict]
                          [--threads 1,4,16] [--seconds 3] [--rounds 1]
-                         [--reuse] [--smoke] [--no-write]
+                         [--reuse] [--smoke] [--no-write] [--pin]
 
 1. Memory, measured on the server: for each setting, the corpus's sessions
    are put through the library (ctypes), and the growth of `used_memory`
@@ -142,10 +142,22 @@ def memory_per_session(lib: Library, cluster: bl.Cluster, masters: list[int], se
 
 
 def throughput(bench: Path, cluster: bl.Cluster, setting: str, threads: int, seconds: float,
-               value_file: Path, pids: list[int]) -> dict:
+               value_file: Path, pids: list[int], pin: bool) -> dict:
     config = f"redis-nodes={cluster.nodes()} cluster-name=bench-cmp {setting_config(setting)}"
     return bl.run_ours(bench, config, threads, 0, seconds, min(1.0, seconds / 3), pids,
-                       extra=["--value-file", str(value_file)])
+                       extra=["--value-file", str(value_file)],
+                       prefix=["taskset", "-c", "1"] if pin else None)
+
+
+def pin_servers(pids: list[int]) -> None:
+    """--pin: every Redis server (all its threads) on CPU 0; the client runs
+    on CPU 1. ORS's hosts do not run the Redis nodes: what a call costs the
+    calling host's CPU should not be taken from Redis's, as it is when both
+    share the same two cores."""
+    if (os.cpu_count() or 1) < 2:
+        raise bl.BenchError("--pin needs 2 CPUs")
+    for pid in pids:
+        subprocess.run(["taskset", "-a", "-p", "-c", "0", str(pid)], check=True, capture_output=True)
 
 
 def train_dictionary(lib: Library, lib_dir: Path, cluster: bl.Cluster, seed: int, count: int) -> dict:
@@ -230,6 +242,8 @@ def main() -> int:
     ap.add_argument("--reuse", action="store_true", help="use a cluster already running on --port")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--pin", action="store_true",
+                    help="Redis servers on CPU 0, the client on CPU 1 (writes compression-results-pinned.*)")
     args = ap.parse_args()
     if args.smoke:
         args.count, args.seconds, args.threads, args.settings = 150, 0.4, "1,4", "off,lz4,zstd-3,zstd-3-dict"
@@ -259,6 +273,8 @@ def main() -> int:
         cluster.start()
         masters = cluster.masters()
         pids = cluster.server_pids()
+        if args.pin:
+            pin_servers(pids)
         if any(s.endswith("-dict") for s in settings):
             result["trained"] = train_dictionary(lib, lib_dir, cluster, args.seed, max(args.count, 200))
         for s in settings:
@@ -268,7 +284,7 @@ def main() -> int:
             bl.log(f"memory {s}: {corpus_b:.0f} B per corpus session, {median_b:.0f} B at the median")
         for t in threads:
             for s in settings:
-                runs = [throughput(bench, cluster, s, t, args.seconds, value_file, pids)
+                runs = [throughput(bench, cluster, s, t, args.seconds, value_file, pids, args.pin)
                         for _ in range(args.rounds)]
                 for r in runs:
                     if r["errors"]:
@@ -290,7 +306,10 @@ def main() -> int:
     lines = [f"# Compressed values on the corpus (bench/compression.py)\n",
              f"Corpus: bench/corpus.py --seed {args.seed}, {len(sessions)} sessions, median {len(median)} B "
              f"({sizes[0]} .. {sizes[-1]} B, mean {result['corpus']['mean_bytes']} B). "
-             f"Machine: {os.cpu_count()} cores shared with other work; Redis on loopback.\n",
+             f"Machine: {os.cpu_count()} cores shared with other work; Redis on loopback"
+             + ("; pinned (--pin): the Redis servers on CPU 0, the client on CPU 1, so that the "
+                "client's CPU per call is not taken from Redis's (ORS's hosts do not run the Redis "
+                "nodes).\n" if args.pin else "; the Redis servers and the client share the cores.\n"),
              "## Redis used_memory per session (measured on the server)\n",
              "| setting | whole corpus | vs off | median-size sessions | vs off |", "|---|---|---|---|---|"]
     for s, m in result["memory"].items():
@@ -330,8 +349,9 @@ def main() -> int:
                 return 1
         print("compression smoke: every setting read back what it wrote; each used less memory than off")
     elif not args.no_write:
-        (HERE / "compression-results.md").write_text(text)
-        (HERE / "compression-results.json").write_text(json.dumps(result, indent=1) + "\n")
+        name = "compression-results-pinned" if args.pin else "compression-results"
+        (HERE / f"{name}.md").write_text(text)
+        (HERE / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
     shutil.rmtree(work, ignore_errors=True)
     return 0
 
