@@ -12,6 +12,12 @@
  * shuts down within a bound (the parent's worker does not exist in the child:
  * waiting for its lock would hang). The parent's connections must still work
  * afterwards, with no retry and no new socket. Keys live under ORS:t_fork:.
+ *
+ * Then the same with a compression dictionary (compression-dictionary, one
+ * trained by the operator command, $ORS_CLI): the parent runs the
+ * dictionary's keeper thread, which the child does not have; the child reads
+ * a value compressed with it and shuts down within the bound (a shutdown
+ * that waited for the parent's keeper would hang). Keys under ORS:t_forkd:.
  */
 #define _GNU_SOURCE 1
 #include "harness.h"
@@ -84,6 +90,128 @@ static int child_main(void)
     if (st != ORS_OK) return 2;
     if (h_now_ms() - t0 > 5000) return 3;
     return 0;
+}
+
+#define DICT_CLUSTER "t_forkd"
+#define DICT_SESSIONS 80
+
+/* A session-like value: a shared vocabulary, figures that vary. */
+static size_t dict_value(int i, char *out, size_t cap)
+{
+    int n = snprintf(out, cap,
+                     "{\"sid\":\"%08x-77a1\",\"state\":\"routing\",\"queue\":\"VQ_Sales_%d\",\"events\":["
+                     "{\"name\":\"interaction.added\",\"at\":%d},{\"name\":\"target.selected\",\"agent\":"
+                     "\"Agent_%d@StatServer\"}],\"attached\":{\"Language\":\"en-US\",\"CallerId\":\"+1555%07d\"}}",
+                     (unsigned)i * 2654435761u, i % 7, 1700000000 + i * 37, i % 50, i * 7919 % 10000000);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+/* Trains and stores a dictionary on DICT_SESSIONS sessions with the
+ * operator command; its id in `id` (9 bytes). */
+static int train_dictionary(char id[9])
+{
+    char value[512], command[4096], out[8192];
+    const char *cli = getenv("ORS_CLI"), *at;
+    size_t n = 0, len;
+    FILE *p;
+    int i;
+    if (!cli || !*cli) return 0;
+    if (ors_redis_init(config_for(DICT_CLUSTER, NULL)) != ORS_OK) return 0;
+    for (i = 0; i < DICT_SESSIONS; i++) {
+        char sid[64];
+        snprintf(sid, sizeof sid, "train-%d", i);
+        len = dict_value(i, value, sizeof value);
+        if (ors_session_put(sid, (const uint8_t *)value, len, 600) != ORS_OK) break;
+    }
+    ors_redis_shutdown();
+    if (i < DICT_SESSIONS) return 0;
+    setenv("ORS_REDIS_CONFIG", config_for(DICT_CLUSTER, NULL), 1);
+    snprintf(command, sizeof command, "'%s' --json dictionary train --sample %d 2>&1", cli, DICT_SESSIONS);
+    p = popen(command, "r");
+    if (!p) return 0;
+    n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    pclose(p);
+    at = strstr(out, "\"id\":");
+    if (at) at += 5;
+    while (at && (*at == ' ' || *at == '"')) at++;
+    if (!at || strlen(at) < 8) {
+        h_note("ors-redis dictionary train: %s", out);
+        return 0;
+    }
+    memcpy(id, at, 8);
+    id[8] = '\0';
+    return 1;
+}
+
+/* The child of a parent that runs a dictionary's keeper: reads the value
+ * compressed with it, then a bounded shutdown. */
+static int dict_child_main(const char *expected, size_t expected_len)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int64_t t0;
+    int32_t st;
+    alarm(30);
+    st = ors_session_get("dict-fork", &data, &len);
+    if (st != ORS_OK || len != expected_len || memcmp(data, expected, len) != 0) return 1;
+    ors_free(data);
+    t0 = h_now_ms();
+    st = ors_redis_shutdown();
+    h_note("child with a dictionary: shutdown %s in %lld ms", h_code_name(st), (long long)(h_now_ms() - t0));
+    if (st != ORS_OK) return 2;
+    if (h_now_ms() - t0 > 5000) return 3;
+    return 0;
+}
+
+static void fork_with_a_dictionary(void)
+{
+    char id[9], extra[256], value[512], key[128];
+    size_t len = dict_value(4242, value, sizeof value);
+    int status = 0, i;
+    pid_t pid;
+
+    if (!CHECK(train_dictionary(id), "a dictionary trained and stored by $ORS_CLI (%s)", h_env("ORS_CLI", "unset")))
+        return;
+    snprintf(extra, sizeof extra, "compression=zstd compression-dictionary=%s compression-min-bytes=64", id);
+    if (CHECK_STATUS(ors_redis_init(config_for(DICT_CLUSTER, extra)), ORS_OK, "init with dictionary %s", id) != ORS_OK)
+        return;
+    CHECK_STATUS(ors_session_put("dict-fork", (const uint8_t *)value, len, 600), ORS_OK, "put with the dictionary");
+    snprintf(key, sizeof key, "ORS:%s:{dict-fork}", DICT_CLUSTER);
+    CHECK(redis_cli_key_int("STRLEN", key) < (long long)len / 2, "stored with the dictionary: %lld of %zu bytes",
+          redis_cli_key_int("STRLEN", key), len);
+    fflush(stdout);
+    pid = fork();
+    if (pid < 0) {
+        CHECK(0, "fork: %s", strerror(errno));
+    } else if (pid == 0) {
+        char exit_code[32];
+        snprintf(exit_code, sizeof exit_code, "exit %d", dict_child_main(value, len));
+        fflush(stdout);
+        execl("/bin/sh", "sh", "-c", exit_code, (char *)NULL);
+        _exit(127);
+    } else {
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        if (WIFSIGNALED(status))
+            CHECK(0, "child with a dictionary: killed by signal %d (%s)", WTERMSIG(status),
+                  WTERMSIG(status) == SIGALRM ? "hung: alarm" : "crashed");
+        else
+            CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "child of a parent running the dictionary's keeper: read the compressed value and shut down "
+                  "within 5 s (exit code %d)",
+                  WEXITSTATUS(status));
+    }
+    ors_session_del("dict-fork");
+    for (i = 0; i < DICT_SESSIONS; i++) {
+        char sid[64];
+        snprintf(sid, sizeof sid, "train-%d", i);
+        ors_session_del(sid);
+    }
+    CHECK_STATUS(ors_redis_shutdown(), ORS_OK, "shutdown with the dictionary");
+    snprintf(key, sizeof key, "ORS:%s:dict:%s", DICT_CLUSTER, id);
+    redis_cli_key("DEL", key);
+    CHECK(h_count_keys("ORS:" DICT_CLUSTER ":*") == 0, "no key left under ORS:%s:", DICT_CLUSTER);
 }
 
 int main(void)
@@ -166,5 +294,7 @@ int main(void)
     }
     snprintf(pattern, sizeof pattern, "ORS:%s:{fork-*", CLUSTER);
     CHECK(h_count_keys(pattern) == 0, "no key of this run left under %s", pattern);
+
+    fork_with_a_dictionary();
     return h_done();
 }

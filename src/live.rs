@@ -13,6 +13,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
+use crate::fork;
 
 static CURRENT: Mutex<Option<Arc<Client>>> = Mutex::new(None);
 /// The generation of the live client; 0 when not initialized.
@@ -23,7 +24,10 @@ static ACTIVE_GENERATION: AtomicU64 = AtomicU64::new(0);
 static ACTIVE_SETTINGS: AtomicU64 = AtomicU64::new(0);
 
 /// Worker threads running now that may hold sockets.
-static WORKERS: Mutex<usize> = Mutex::new(0);
+static WORKERS: Mutex<Running> = Mutex::new(Running {
+    fork_generation: 0,
+    count: 0,
+});
 static WORKER_EXITED: Condvar = Condvar::new();
 
 pub(crate) fn not_initialized() -> Error {
@@ -98,12 +102,32 @@ pub(crate) fn newer_settings(client: &Client) -> Option<Arc<Client>> {
         .filter(|c| c.generation == client.generation && c.settings != client.settings)
 }
 
+/// The worker threads of one process. Counted per fork generation: a
+/// forked child has none of its parent's threads (a prober, a dictionary's
+/// keeper), so its shutdown must not wait for them.
+#[derive(Debug)]
+struct Running {
+    fork_generation: u64,
+    count: usize,
+}
+
+impl Running {
+    /// The count of the process of fork generation `now`.
+    fn of(&mut self, now: u64) -> &mut usize {
+        if self.fork_generation != now {
+            self.fork_generation = now;
+            self.count = 0;
+        }
+        &mut self.count
+    }
+}
+
 /// Held by a worker thread while it may hold sockets.
 pub(crate) struct Worker(());
 
 impl Worker {
     pub(crate) fn enter() -> Worker {
-        *WORKERS.lock() += 1;
+        *WORKERS.lock().of(fork::generation()) += 1;
         Worker(())
     }
 }
@@ -111,18 +135,38 @@ impl Worker {
 impl Drop for Worker {
     fn drop(&mut self) {
         let mut running = WORKERS.lock();
-        *running -= 1;
-        if *running == 0 {
+        let count = running.of(fork::generation());
+        *count = count.saturating_sub(1);
+        if *count == 0 {
             WORKER_EXITED.notify_all();
         }
     }
 }
 
-/// Waits until no worker runs: each checks the generation between slices
-/// of every wait, so this takes a slice, or a connect attempt at most.
+/// Waits until no worker of this process runs: each checks the generation
+/// between slices of every wait, so this takes a slice, or a connect
+/// attempt at most.
 pub(crate) fn workers_gone() {
     let mut running = WORKERS.lock();
-    while *running > 0 {
+    while *running.of(fork::generation()) > 0 {
         WORKER_EXITED.wait(&mut running);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forked_child_counts_none_of_its_parents_workers() {
+        let mut running = Running {
+            fork_generation: 0,
+            count: 0,
+        };
+        *running.of(0) += 2;
+        assert_eq!(*running.of(0), 2);
+        assert_eq!(*running.of(1), 0, "the child of a fork");
+        *running.of(1) += 1;
+        assert_eq!(*running.of(1), 1);
     }
 }
