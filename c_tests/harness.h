@@ -252,6 +252,59 @@ static inline const char *config_for(const char *cluster_name, const char *extra
     return buf;
 }
 
+/* A session-like value (JSON of a shared vocabulary, figures that vary
+ * with i) in `out`; its length (0 when it does not fit). */
+static inline size_t h_session_like(int i, char *out, size_t cap)
+{
+    int n = snprintf(out, cap,
+                     "{\"sid\":\"%08x-77a1\",\"state\":\"routing\",\"queue\":\"VQ_Sales_%d\",\"events\":["
+                     "{\"name\":\"interaction.added\",\"at\":%d},{\"name\":\"target.selected\",\"agent\":"
+                     "\"Agent_%d@StatServer\"}],\"attached\":{\"Language\":\"en-US\",\"CallerId\":\"+1555%07d\"}}",
+                     (unsigned)i * 2654435761u, i % 7, 1700000000 + i * 37, i % 50, i * 7919 % 10000000);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+/* Trains a compression dictionary on 80 session-like values with the
+ * operator command ($ORS_CLI, which CMake sets): the library, initialized
+ * for cluster name `cluster`, puts them, `ors-redis dictionary train`
+ * trains and stores the dictionary, they are deleted again. Its id (8 hex
+ * digits) in `id`; 0 when it could not. The dictionary's key
+ * (ORS:<cluster>:dict:<id>) is the caller's to delete. */
+static inline int h_train_dictionary(const char *cluster, char id[9])
+{
+    char value[512], command[4096], out[8192], sid[64];
+    const char *cli = getenv("ORS_CLI"), *at;
+    size_t n, len;
+    FILE *p;
+    int i, put = 0;
+    if (!cli || !*cli) return 0;
+    for (i = 0; i < 80; i++) {
+        snprintf(sid, sizeof sid, "train-%ld-%d", (long)getpid(), i);
+        len = h_session_like(i, value, sizeof value);
+        put += ors_session_put(sid, (const uint8_t *)value, len, 600) == ORS_OK;
+    }
+    setenv("ORS_REDIS_CONFIG", config_for(cluster, NULL), 1);
+    snprintf(command, sizeof command, "'%s' --json dictionary train --sample 80 2>&1", cli);
+    p = put == 80 ? popen(command, "r") : NULL;
+    n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+    out[n] = '\0';
+    if (p) pclose(p);
+    for (i = 0; i < 80; i++) {
+        snprintf(sid, sizeof sid, "train-%ld-%d", (long)getpid(), i);
+        ors_session_del(sid);
+    }
+    at = strstr(out, "\"id\":");
+    if (at) at += 5;
+    while (at && (*at == ' ' || *at == '"')) at++;
+    if (!at || strlen(at) < 8) {
+        h_note("ors-redis dictionary train (%d of 80 sessions put): %s", put, out);
+        return 0;
+    }
+    memcpy(id, at, 8);
+    id[8] = '\0';
+    return 1;
+}
+
 /* "<pid>-<suffix>": session ids that a rerun or a crashed earlier run cannot
  * collide with. Rotating static buffers: up to 16 live at a time. */
 static inline const char *h_id(const char *suffix)

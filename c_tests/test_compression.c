@@ -230,6 +230,48 @@ int main(void)
     CHECK_STATUS(ors_session_restore(prefix, on_restore, &r), ORS_OK, "restore");
     CHECK(r.found_exact, "and the plain session's");
 
+    /* A dictionary, set live (trained and stored by the operator command):
+     * a value compressed with it names it; one written after it is unset
+     * does not; both read back, by get and by restore. */
+    {
+        char id[9], key[160], small[512];
+        const char *dict_id = h_id("dict"), *after_id = h_id("after-dict");
+        size_t small_len = h_session_like(777, small, sizeof small);
+        uint8_t header[22], id_bytes[4];
+        unsigned long parsed;
+        if (CHECK(h_train_dictionary(CLUSTER, id), "a dictionary trained and stored by $ORS_CLI (%s)",
+                  h_env("ORS_CLI", "unset"))) {
+            snprintf(extra, sizeof extra, "compression=zstd compression-dictionary=%s compression-min-bytes=64", id);
+            CHECK_STATUS(ors_redis_reconfigure(config_for(CLUSTER, extra)), ORS_OK, "reconfigure: dictionary %s", id);
+            CHECK(round_trip(dict_id, (const uint8_t *)small, small_len), "a %zu-byte session round-trips",
+                  small_len);
+            parsed = strtoul(id, NULL, 16);
+            id_bytes[0] = (uint8_t)parsed, id_bytes[1] = (uint8_t)(parsed >> 8);
+            id_bytes[2] = (uint8_t)(parsed >> 16), id_bytes[3] = (uint8_t)(parsed >> 24);
+            CHECK(stored_prefix(dict_id, header, sizeof header) == 22 && memcmp(header, MAGIC, 8) == 0 &&
+                      header[13] == 3 && memcmp(header + 18, id_bytes, 4) == 0,
+                  "stored as algorithm 3, naming dictionary %s", id);
+            CHECK(redis_cli_key_int("STRLEN", h_key(CLUSTER, dict_id)) * 2 < (long long)small_len,
+                  "in %lld of %zu bytes", redis_cli_key_int("STRLEN", h_key(CLUSTER, dict_id)), small_len);
+            CHECK_STATUS(ors_redis_reconfigure(config_for(CLUSTER, "compression=zstd compression-min-bytes=64")),
+                         ORS_OK, "reconfigure: the dictionary unset");
+            CHECK(round_trip(after_id, (const uint8_t *)small, small_len), "a session written without it");
+            CHECK(stored_prefix(after_id, header, sizeof header) == 22 && header[13] == 2,
+                  "stored as algorithm 2 (zstd alone)");
+            st = CHECK_STATUS(ors_session_get(dict_id, &data, &len), ORS_OK, "the dictionary's session, read again");
+            CHECK(st == ORS_OK && len == small_len && memcmp(data, small, len) == 0, "exact bytes");
+            ors_free(data);
+            data = NULL;
+            r = (struct restored){dict_id, (const uint8_t *)small, small_len, 0};
+            CHECK_STATUS(ors_session_restore(prefix, on_restore, &r), ORS_OK, "restore");
+            CHECK(r.found_exact, "restore hands over the dictionary's session's exact bytes");
+            ors_session_del(dict_id);
+            ors_session_del(after_id);
+            snprintf(key, sizeof key, "ORS:%s:dict:%s", CLUSTER, id);
+            redis_cli_key("DEL", key);
+        }
+    }
+
     /* Too large once decompressed: a 150000-byte value, then a smaller max. */
     memset(value, 'a', 150000);
     snprintf(extra, sizeof extra, "compression=zstd");

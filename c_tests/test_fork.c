@@ -93,57 +93,6 @@ static int child_main(void)
 }
 
 #define DICT_CLUSTER "t_forkd"
-#define DICT_SESSIONS 80
-
-/* A session-like value: a shared vocabulary, figures that vary. */
-static size_t dict_value(int i, char *out, size_t cap)
-{
-    int n = snprintf(out, cap,
-                     "{\"sid\":\"%08x-77a1\",\"state\":\"routing\",\"queue\":\"VQ_Sales_%d\",\"events\":["
-                     "{\"name\":\"interaction.added\",\"at\":%d},{\"name\":\"target.selected\",\"agent\":"
-                     "\"Agent_%d@StatServer\"}],\"attached\":{\"Language\":\"en-US\",\"CallerId\":\"+1555%07d\"}}",
-                     (unsigned)i * 2654435761u, i % 7, 1700000000 + i * 37, i % 50, i * 7919 % 10000000);
-    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
-}
-
-/* Trains and stores a dictionary on DICT_SESSIONS sessions with the
- * operator command; its id in `id` (9 bytes). */
-static int train_dictionary(char id[9])
-{
-    char value[512], command[4096], out[8192];
-    const char *cli = getenv("ORS_CLI"), *at;
-    size_t n = 0, len;
-    FILE *p;
-    int i;
-    if (!cli || !*cli) return 0;
-    if (ors_redis_init(config_for(DICT_CLUSTER, NULL)) != ORS_OK) return 0;
-    for (i = 0; i < DICT_SESSIONS; i++) {
-        char sid[64];
-        snprintf(sid, sizeof sid, "train-%d", i);
-        len = dict_value(i, value, sizeof value);
-        if (ors_session_put(sid, (const uint8_t *)value, len, 600) != ORS_OK) break;
-    }
-    ors_redis_shutdown();
-    if (i < DICT_SESSIONS) return 0;
-    setenv("ORS_REDIS_CONFIG", config_for(DICT_CLUSTER, NULL), 1);
-    snprintf(command, sizeof command, "'%s' --json dictionary train --sample %d 2>&1", cli, DICT_SESSIONS);
-    p = popen(command, "r");
-    if (!p) return 0;
-    n = fread(out, 1, sizeof out - 1, p);
-    out[n] = '\0';
-    pclose(p);
-    at = strstr(out, "\"id\":");
-    if (at) at += 5;
-    while (at && (*at == ' ' || *at == '"')) at++;
-    if (!at || strlen(at) < 8) {
-        h_note("ors-redis dictionary train: %s", out);
-        return 0;
-    }
-    memcpy(id, at, 8);
-    id[8] = '\0';
-    return 1;
-}
-
 /* The child of a parent that runs a dictionary's keeper: reads the value
  * compressed with it, then a bounded shutdown. */
 static int dict_child_main(const char *expected, size_t expected_len)
@@ -167,12 +116,14 @@ static int dict_child_main(const char *expected, size_t expected_len)
 static void fork_with_a_dictionary(void)
 {
     char id[9], extra[256], value[512], key[128];
-    size_t len = dict_value(4242, value, sizeof value);
-    int status = 0, i;
+    size_t len = h_session_like(4242, value, sizeof value);
+    int status = 0, trained;
     pid_t pid;
 
-    if (!CHECK(train_dictionary(id), "a dictionary trained and stored by $ORS_CLI (%s)", h_env("ORS_CLI", "unset")))
-        return;
+    if (CHECK_STATUS(ors_redis_init(config_for(DICT_CLUSTER, NULL)), ORS_OK, "init") != ORS_OK) return;
+    trained = h_train_dictionary(DICT_CLUSTER, id);
+    ors_redis_shutdown();
+    if (!CHECK(trained, "a dictionary trained and stored by $ORS_CLI (%s)", h_env("ORS_CLI", "unset"))) return;
     snprintf(extra, sizeof extra, "compression=zstd compression-dictionary=%s compression-min-bytes=64", id);
     if (CHECK_STATUS(ors_redis_init(config_for(DICT_CLUSTER, extra)), ORS_OK, "init with dictionary %s", id) != ORS_OK)
         return;
@@ -203,11 +154,6 @@ static void fork_with_a_dictionary(void)
                   WEXITSTATUS(status));
     }
     ors_session_del("dict-fork");
-    for (i = 0; i < DICT_SESSIONS; i++) {
-        char sid[64];
-        snprintf(sid, sizeof sid, "train-%d", i);
-        ors_session_del(sid);
-    }
     CHECK_STATUS(ors_redis_shutdown(), ORS_OK, "shutdown with the dictionary");
     snprintf(key, sizeof key, "ORS:%s:dict:%s", DICT_CLUSTER, id);
     redis_cli_key("DEL", key);
