@@ -15,7 +15,7 @@ use serde::Serialize;
 use ors_redis::dictionaries::{self, DICTIONARY_TTL};
 use ors_redis::dictionary::{self, Dictionary};
 use ors_redis::envelope::{self, Algorithm, Compression};
-use ors_redis::operator::{Error, ErrorKind, KeyBuilder, NodeAddr, Result, SessionId, Value};
+use ors_redis::operator::{Error, ErrorKind, KeyBuilder, NodeAddr, Result, Value};
 
 use crate::cli::DictionaryCommand;
 use crate::cluster::Cluster;
@@ -150,21 +150,7 @@ fn sample_values(
     progress: &mut ProgressFn<'_>,
 ) -> Result<Vec<Vec<u8>>> {
     let listing = admin.list_sessions(b"", progress)?;
-    let total = listing.ids.len() as u64;
-    let picks = sample.min(total);
-    let keys = KeyBuilder::new(&admin.config().cluster_name);
-    let mut per_master: Vec<Vec<Vec<u8>>> = vec![Vec::new(); listing.masters.len()];
-    for j in 0..picks {
-        let Some((id, master)) = usize::try_from(j * total / picks)
-            .ok()
-            .and_then(|i| listing.ids.get(i))
-        else {
-            continue;
-        };
-        if let (Ok(id), Some(list)) = (SessionId::parse(id), per_master.get_mut(*master)) {
-            list.push(keys.key(id));
-        }
-    }
+    let per_master = listing.strided_sample(sample, &KeyBuilder::new(&admin.config().cluster_name));
     let max = admin.config().max_value_bytes;
     let client = admin.client.clone();
     let find = |id| dictionaries::find(&client, id);

@@ -14,9 +14,7 @@ use ors_redis::operator::recommend::{
     self, HOST_WARN_PERCENT, MEMORY_HEADROOM, PROJECTION_WARN_PERCENT,
 };
 
-use ors_redis::operator::{
-    ClusterName, Error, KeyBuilder, NodeAddr, ReplyClass, Result, SessionId, Value,
-};
+use ors_redis::operator::{ClusterName, Error, KeyBuilder, NodeAddr, ReplyClass, Result, Value};
 
 use crate::cluster::Cluster;
 use crate::output::{human_bytes, Status};
@@ -118,23 +116,11 @@ pub(super) fn measure(
     progress: &mut ProgressFn<'_>,
 ) -> Result<Measured> {
     let listing = admin.list_sessions(b"", progress)?;
-    let masters = listing.masters;
     let total = listing.ids.len() as u64;
     let picks = sample_limit.min(total);
-    let keys = KeyBuilder::new(&admin.config().cluster_name);
-    let mut to_sample: Vec<Vec<Vec<u8>>> = vec![Vec::new(); masters.len()];
-    for j in 0..picks {
-        let Some((id, master)) = usize::try_from(j * total / picks)
-            .ok()
-            .and_then(|i| listing.ids.get(i))
-        else {
-            continue;
-        };
-        let (Ok(id), Some(list)) = (SessionId::parse(id), to_sample.get_mut(*master)) else {
-            continue;
-        };
-        list.push(keys.key(id));
-    }
+    let to_sample =
+        listing.strided_sample(sample_limit, &KeyBuilder::new(&admin.config().cluster_name));
+    let masters = listing.masters;
     let sessions_per_master = listing.per_master;
 
     let mut costs = Vec::new();

@@ -67,6 +67,29 @@ pub(crate) struct PurgeReport {
     pub found_in_last_pass: u64,
 }
 
+impl Listing {
+    /// The keys of up to `limit` of the listed sessions, evenly strided
+    /// over the sorted ids (so spread over every master and every ORS
+    /// node's ids), grouped by master (in `masters` order).
+    pub(crate) fn strided_sample(&self, limit: u64, layout: &KeyBuilder) -> Vec<Vec<Vec<u8>>> {
+        let total = self.ids.len() as u64;
+        let picks = limit.min(total);
+        let mut per_master: Vec<Vec<Vec<u8>>> = vec![Vec::new(); self.masters.len()];
+        for j in 0..picks {
+            let Some((id, master)) = usize::try_from(j * total / picks)
+                .ok()
+                .and_then(|i| self.ids.get(i))
+            else {
+                continue;
+            };
+            if let (Ok(id), Some(list)) = (SessionId::parse(id), per_master.get_mut(*master)) {
+                list.push(layout.key(id));
+            }
+        }
+        per_master
+    }
+}
+
 impl Cluster {
     /// Runs `SCAN ... MATCH pattern` to the end on every master, handing
     /// each page of keys to `visit`.
