@@ -232,6 +232,16 @@ pub(crate) fn attach(client: &mut Client, previous: Option<&Client>) -> Option<A
         client.dictionary = Some(kept.clone());
         return None;
     }
+    let compression = &client.config.compression;
+    if let (Some(id), algorithm) = (compression.dictionary, compression.algorithm) {
+        if algorithm != Algorithm::Zstd {
+            tracing::warn!(
+                dictionary = %dictionary::format_id(id),
+                compression = algorithm.name(),
+                "compression-dictionary is set, but only compression=zstd writes with a dictionary"
+            );
+        }
+    }
     let writing = Arc::new(Writing::for_config(&client.config)?);
     if let Err(e) = writing.keep(client) {
         tracing::warn!(
