@@ -114,7 +114,7 @@ pub fn store(client: &Client, dictionary: &Arc<Dictionary>) -> Result<()> {
         &mut |conn| {
             conn.send(&command)?;
             match conn.receive()? {
-                Value::Okay => Ok(Reply::Done(())),
+                Value::Okay => Ok(Reply::Done(Stored)),
                 Value::ServerError(e) => Ok(Reply::Error(e)),
                 other => Err(unexpected("SET", &other)),
             }
@@ -123,6 +123,12 @@ pub fn store(client: &Client, dictionary: &Arc<Dictionary>) -> Result<()> {
     remember(dictionary.clone());
     Ok(())
 }
+
+/// What a store's `route` returns: a type of its own, so that its
+/// instance of the generic router is not the one a put calls (a second
+/// caller of that instance makes the compiler stop inlining it into the
+/// put: +100 instructions per put with compression off, callgrind).
+struct Stored;
 
 fn get(client: &Client, key: &[u8]) -> Result<Option<Vec<u8>>> {
     let mut command = Vec::new();
