@@ -21,7 +21,9 @@
 #         tls-replication), test_roundtrip and test_status over TLS.
 #
 # Options: --full, --only ROW..., --results FILE (default: c_tests/matrix/results.md
-# with --full, target/matrix/results.md otherwise), --no-auth, --no-tls.
+# with --full, target/matrix/results.md otherwise), --no-auth, --no-tls,
+# --passes-on "ROW ..." (the authentication and TLS passes on these rows only;
+# the core harness on every row).
 # Environment: ORS_MATRIX_CACHE (downloads and builds, default
 # ~/.cache/ors-redis-matrix), REDIS_CLI (a redis-cli with --cluster, Redis 5+;
 # default redis-cli), CARGO.
@@ -49,11 +51,16 @@ die() {
     exit 1
 }
 
-FULL=0 AUTH_PASS=1 TLS_PASS=1 RESULTS="" ONLY=()
+FULL=0 AUTH_PASS=1 TLS_PASS=1 RESULTS="" ONLY=() PASS_ROWS=()
 while (($# > 0)); do
     case "$1" in
     --full) FULL=1 ;;
     --no-auth) AUTH_PASS=0 ;;
+    --passes-on)
+        (($# >= 2)) || die "--passes-on needs a list of rows"
+        read -r -a PASS_ROWS <<<"$2"
+        shift
+        ;;
     --no-tls) TLS_PASS=0 ;;
     --results)
         (($# >= 2)) || die "--results needs a file"
@@ -435,12 +442,19 @@ for i in "${SELECTED[@]}"; do
     step "$row: core harness (cluster 127.0.0.1:$PORT-$((PORT + 5)), standalone $STANDALONE_PORT)"
     core_pass "$row" "$launcher" || ANY_FAILED=1
     say "$row: ${R_SERVER[$row]:-?}: ${R_CORE[$row]:-}, checks ${R_CHECKS[$row]:-}, ${R_DEL[$row]:-}"
-    if ((AUTH_PASS)); then
+    # --passes-on: the authentication and TLS passes only on these rows.
+    passes=1
+    if ((${#PASS_ROWS[@]} > 0)) && ! printf '%s\n' "${PASS_ROWS[@]}" | grep -qxF "$row"; then
+        passes=0
+        R_AUTH[$row]="not run (--passes-on)"
+        R_TLS[$row]="not run (--passes-on)"
+    fi
+    if ((AUTH_PASS && passes)); then
         step "$row: authentication pass"
         auth_pass "$row" "$launcher" "$num" || ANY_FAILED=1
         say "$row: ${R_AUTH[$row]}"
     fi
-    if ((TLS_PASS)); then
+    if ((TLS_PASS && passes)); then
         step "$row: TLS pass"
         tls_pass "$row" "$launcher" "$num" || ANY_FAILED=1
         say "$row: TLS ${R_TLS[$row]}"
