@@ -11,7 +11,7 @@ use crate::cluster::topology::{SlotMap, Topology};
 use crate::cluster::Reach;
 use crate::config::{self, Config, NodeAddr, OnChange};
 use crate::connection::ConnectParams;
-use crate::dictionaries::Writing;
+use crate::dictionary::Writing;
 use crate::error::Result;
 use crate::keys::KeyBuilder;
 

@@ -5,7 +5,7 @@
 //! The writer's dictionary (`compression-dictionary`, with
 //! `compression=zstd`) is a [`Writing`]: loaded at init (or reconfigure),
 //! then stored again with a fresh TTL of [`DICTIONARY_TTL`] every
-//! [`KEEP_EVERY`] by a keeper thread, which also puts the key back if it was
+//! [`dictionary::KEEP_EVERY`] by a keeper thread, which also puts the key back if it was
 //! deleted. A put names the dictionary only while the key is known to
 //! outlive the value: the last store's send time plus the TTL must be past
 //! the value's own expiry (its TTL, the call's op-timeout and a margin).
@@ -15,16 +15,14 @@
 //! keeper could not store it for weeks, or a TTL near 90 days) is written
 //! with zstd alone. docs/compression.md gives the operator's side.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use once_cell::sync::{Lazy, OnceCell};
 use parking_lot::Mutex;
 
 use crate::client::Client;
 use crate::config::Config;
-use crate::dictionary::{self, Dictionary, Encoder};
+use crate::dictionary::{self, now_ms, Dictionary, Writing, DICTIONARY_TTL, RETRY_EVERY};
 use crate::envelope::Algorithm;
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::key_slot;
@@ -33,18 +31,6 @@ use crate::reply::{Bulk, Value};
 use crate::resp::pack_command;
 use crate::router::{route, Reply, Routes};
 
-/// How long a stored dictionary lives after its last store: 90 days, three
-/// times `default-ttl`'s default, so that every value a put may write
-/// names it. The same for every process, so that a store only lengthens
-/// the key's life.
-pub const DICTIONARY_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
-/// How often a writer stores its dictionary again.
-pub const KEEP_EVERY: Duration = Duration::from_secs(600);
-/// How soon a writer tries again after a load or store failed.
-const RETRY_EVERY: Duration = Duration::from_secs(30);
-/// Between a put's own deadline and the dictionary's expiry: clocks of the
-/// host and the node tick at slightly different rates.
-const MARGIN: Duration = Duration::from_secs(60);
 /// How often the keeper looks whether its client is still the live one
 /// (shutdown waits for it, as for a prober).
 const TICK: Duration = Duration::from_millis(25);
@@ -52,12 +38,6 @@ const TICK: Duration = Duration::from_millis(25);
 const CACHE_MAX: usize = 64;
 
 static CACHE: Mutex<Vec<Arc<Dictionary>>> = Mutex::new(Vec::new());
-static PROCESS_START: Lazy<Instant> = Lazy::new(Instant::now);
-
-/// Milliseconds on the process's monotonic clock.
-fn now_ms() -> u64 {
-    PROCESS_START.elapsed().as_millis() as u64
-}
 
 /// The dictionary `id`, from the process's cache or else read from the
 /// cluster of `client` (one `GET`, on a connection of its own: a bulk read
@@ -158,71 +138,32 @@ fn unexpected(command: &str, reply: &Value) -> Error {
     )
 }
 
-/// The dictionary a writer compresses with, and how long it is known to
-/// stay in the cluster.
-pub struct Writing {
-    id: u32,
-    level: i32,
-    loaded: OnceCell<(Arc<Dictionary>, Encoder)>,
-    /// Until when (`now_ms`) the stored dictionary is known to live: the
-    /// send time of the last store that succeeded, plus the TTL.
-    kept_until_ms: AtomicU64,
+/// The writer's dictionary that `config` asks for, not loaded yet; `None`
+/// unless `compression=zstd` with `compression-dictionary`.
+pub fn writing_for(config: &Config) -> Option<Writing> {
+    let compression = &config.compression;
+    let id = compression.dictionary?;
+    (compression.algorithm == Algorithm::Zstd).then(|| Writing::new(id, compression.level))
 }
 
-impl Writing {
-    /// The writer's dictionary that `config` asks for, not loaded yet;
-    /// `None` unless `compression=zstd` with `compression-dictionary`.
-    pub fn for_config(config: &Config) -> Option<Writing> {
-        let id = config.compression.dictionary?;
-        (config.compression.algorithm == Algorithm::Zstd).then_some(Writing {
-            id,
-            level: config.compression.level,
-            loaded: OnceCell::new(),
-            kept_until_ms: AtomicU64::new(0),
-        })
-    }
+/// Whether `writing` is the dictionary `config` asks for.
+fn serves(writing: &Writing, config: &Config) -> bool {
+    config.compression.algorithm == Algorithm::Zstd
+        && config.compression.dictionary == Some(writing.id())
+        && config.compression.level == writing.level()
+}
 
-    /// The id of the dictionary (`compression-dictionary`).
-    pub fn id(&self) -> u32 {
-        self.id
-    }
-
-    /// Whether this writer's dictionary is the one `config` asks for.
-    fn serves(&self, config: &Config) -> bool {
-        config.compression.algorithm == Algorithm::Zstd
-            && config.compression.dictionary == Some(self.id)
-            && config.compression.level == self.level
-    }
-
-    /// The encoder for a value that lives `ttl_secs` and is written within
-    /// `op_timeout`: `None` while the dictionary is not loaded, or not known
-    /// to outlive such a value.
-    #[inline]
-    pub fn for_value(&self, ttl_secs: u32, op_timeout: Duration) -> Option<&Encoder> {
-        let (_, encoder) = self.loaded.get()?;
-        let needed =
-            now_ms() + u64::from(ttl_secs) * 1000 + (op_timeout + MARGIN).as_millis() as u64;
-        (needed <= self.kept_until_ms.load(Ordering::Relaxed)).then_some(encoder)
-    }
-
-    /// Loads the dictionary (the first time: [`find`]), then stores it
-    /// again with a fresh TTL.
-    pub fn keep(&self, client: &Client) -> Result<()> {
-        let dictionary = match self.loaded.get() {
-            Some((dictionary, _)) => dictionary.clone(),
-            None => {
-                let dictionary = find(client, self.id)?;
-                let encoder = dictionary.encoder(self.level)?;
-                let _ = self.loaded.set((dictionary.clone(), encoder));
-                dictionary
-            }
-        };
-        let sent = now_ms();
-        store(client, &dictionary)?;
-        self.kept_until_ms
-            .fetch_max(sent + DICTIONARY_TTL.as_millis() as u64, Ordering::Relaxed);
-        Ok(())
-    }
+/// Loads the writer's dictionary (the first time: [`find`]), then stores
+/// it again with a fresh TTL.
+pub fn keep(writing: &Writing, client: &Client) -> Result<()> {
+    let dictionary = match writing.dictionary() {
+        Some(dictionary) => dictionary.clone(),
+        None => writing.load(find(client, writing.id())?)?,
+    };
+    let sent = now_ms();
+    store(client, &dictionary)?;
+    writing.stored(sent);
+    Ok(())
 }
 
 /// The writer's dictionary of `client` (a new init's, or a reconfigure's,
@@ -233,7 +174,7 @@ impl Writing {
 pub(crate) fn attach(client: &mut Client, previous: Option<&Client>) -> Option<Arc<Writing>> {
     if let Some(kept) = previous
         .and_then(|p| p.dictionary.as_ref())
-        .filter(|w| w.serves(&client.config))
+        .filter(|w| serves(w, &client.config))
     {
         client.dictionary = Some(kept.clone());
         return None;
@@ -248,10 +189,10 @@ pub(crate) fn attach(client: &mut Client, previous: Option<&Client>) -> Option<A
             );
         }
     }
-    let writing = Arc::new(Writing::for_config(&client.config)?);
-    if let Err(e) = writing.keep(client) {
+    let writing = Arc::new(writing_for(&client.config)?);
+    if let Err(e) = keep(&writing, client) {
         tracing::warn!(
-            dictionary = %dictionary::format_id(writing.id),
+            dictionary = %dictionary::format_id(writing.id()),
             error = %e.message,
             "compression-dictionary: cannot use it yet; values are written with zstd alone until it can be loaded (tried again every {}s)",
             RETRY_EVERY.as_secs()
@@ -263,7 +204,7 @@ pub(crate) fn attach(client: &mut Client, previous: Option<&Client>) -> Option<A
 
 /// Starts the keeper of `writing`, the writer's dictionary of the live
 /// client of `generation`: it stores the dictionary again every
-/// [`KEEP_EVERY`] (every [`RETRY_EVERY`] while that fails) and ends when the
+/// [`dictionary::KEEP_EVERY`] (every [`RETRY_EVERY`] while that fails) and ends when the
 /// live client no longer writes with it, or at shutdown.
 pub(crate) fn start_keeper(generation: u64, writing: Arc<Writing>) {
     let spawned = std::thread::Builder::new()
@@ -276,7 +217,7 @@ pub(crate) fn start_keeper(generation: u64, writing: Arc<Writing>) {
 
 fn keep_while_live(generation: u64, writing: &Arc<Writing>) {
     let _holds_sockets = live::Worker::enter();
-    let mut next = Instant::now() + next_keep(writing);
+    let mut next = Instant::now() + writing.next_store_in();
     loop {
         let client = loop {
             let Some(client) = live::live_client()
@@ -297,81 +238,21 @@ fn keep_while_live(generation: u64, writing: &Arc<Writing>) {
             drop(client);
             std::thread::sleep(TICK.min(next - now));
         };
-        if let Err(e) = writing.keep(&client) {
+        if let Err(e) = keep(writing, &client) {
             tracing::warn!(
-                dictionary = %dictionary::format_id(writing.id),
+                dictionary = %dictionary::format_id(writing.id()),
                 error = %e.message,
                 "compression-dictionary: could not store it again; trying again in {}s",
                 RETRY_EVERY.as_secs()
             );
         }
-        next = Instant::now() + next_keep(writing);
-    }
-}
-
-/// How long until the keeper stores `writing` again: soon while it is not
-/// loaded or its last store is older than one period.
-fn next_keep(writing: &Writing) -> Duration {
-    let fresh = writing.loaded.get().is_some()
-        && writing.kept_until_ms.load(Ordering::Relaxed)
-            >= now_ms() + (DICTIONARY_TTL - KEEP_EVERY).as_millis() as u64;
-    if fresh {
-        KEEP_EVERY
-    } else {
-        RETRY_EVERY
+        next = Instant::now() + writing.next_store_in();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn writing_with(kept_until_ms: u64) -> Writing {
-        let samples = crate::dictionary::tests::samples(100);
-        let bytes = crate::dictionary::train(&samples, 2048).unwrap();
-        let dictionary = Arc::new(Dictionary::new(&bytes).unwrap());
-        let encoder = dictionary.encoder(3).unwrap();
-        let writing = Writing {
-            id: dictionary.id(),
-            level: 3,
-            loaded: OnceCell::new(),
-            kept_until_ms: AtomicU64::new(kept_until_ms),
-        };
-        let _ = writing.loaded.set((dictionary, encoder));
-        writing
-    }
-
-    /// A put names the dictionary only while the stored key outlives the
-    /// value: its TTL, the call's op-timeout and the margin.
-    #[test]
-    fn a_value_names_the_dictionary_only_while_the_key_outlives_it() {
-        let op = Duration::from_secs(5);
-        let day = 24 * 3600;
-        let fresh = writing_with(now_ms() + DICTIONARY_TTL.as_millis() as u64);
-        assert!(fresh.for_value(3600, op).is_some());
-        assert!(
-            fresh.for_value(30 * day, op).is_some(),
-            "default-ttl's default"
-        );
-        assert!(fresh.for_value(89 * day, op).is_some());
-        assert!(
-            fresh.for_value(90 * day, op).is_none(),
-            "no room for the margin"
-        );
-        let stale = writing_with(now_ms() + 2 * 3600 * 1000);
-        assert!(stale.for_value(3600, op).is_some());
-        assert!(stale.for_value(2 * 3600, op).is_none());
-        let never = writing_with(0);
-        assert!(never.for_value(1, op).is_none());
-        assert_eq!(next_keep(&fresh), KEEP_EVERY);
-        assert_eq!(next_keep(&stale), RETRY_EVERY);
-        let unloaded = Writing {
-            loaded: OnceCell::new(),
-            ..writing_with(u64::MAX)
-        };
-        assert!(unloaded.for_value(1, op).is_none());
-        assert_eq!(next_keep(&unloaded), RETRY_EVERY);
-    }
 
     #[test]
     fn the_cache_is_bounded_and_finds_by_id() {

@@ -8,6 +8,12 @@
 //! against the id the envelope names: a dictionary that is not the one a
 //! value was written with is refused, never used to decode garbage.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use once_cell::sync::{Lazy, OnceCell};
+
 use crate::error::{Error, ErrorKind, Result};
 
 /// The largest dictionary the library loads (zstd's own guidance is about
@@ -16,6 +22,26 @@ pub(crate) const MAX_DICTIONARY_BYTES: usize = 1 << 20;
 /// The fewest samples a training is given: zstd's trainer needs many
 /// examples of what repeats.
 pub(crate) const MIN_TRAINING_SAMPLES: usize = 16;
+
+/// How long a stored dictionary lives after its last store: 90 days, three
+/// times `default-ttl`'s default, so that every value a put may write
+/// names it. The same for every process, so that a store only lengthens
+/// the key's life.
+pub const DICTIONARY_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
+/// How often a writer stores its dictionary again.
+pub const KEEP_EVERY: Duration = Duration::from_secs(600);
+/// How soon a writer tries again after a load or store failed.
+pub const RETRY_EVERY: Duration = Duration::from_secs(30);
+/// Between a put's own deadline and the dictionary's expiry: clocks of the
+/// host and the node tick at slightly different rates.
+const MARGIN: Duration = Duration::from_secs(60);
+
+static PROCESS_START: Lazy<Instant> = Lazy::new(Instant::now);
+
+/// Milliseconds on the process's monotonic clock.
+pub(crate) fn now_ms() -> u64 {
+    PROCESS_START.elapsed().as_millis() as u64
+}
 
 /// The id of a dictionary of `bytes`: the one a key and an envelope name.
 pub fn id_of(bytes: &[u8]) -> u32 {
@@ -152,6 +178,84 @@ impl Encoder {
     }
 }
 
+/// The dictionary a writer compresses with (`compression-dictionary`), once
+/// loaded, and how long its key is known to stay in the cluster
+/// (dictionaries.rs loads and stores it).
+pub struct Writing {
+    id: u32,
+    level: i32,
+    loaded: OnceCell<(Arc<Dictionary>, Encoder)>,
+    /// Until when (`now_ms`) the stored dictionary is known to live: the
+    /// send time of the last store that succeeded, plus the TTL.
+    kept_until_ms: AtomicU64,
+}
+
+impl Writing {
+    /// The writer's dictionary `id` at zstd `level`, not loaded yet.
+    pub fn new(id: u32, level: i32) -> Writing {
+        Writing {
+            id,
+            level,
+            loaded: OnceCell::new(),
+            kept_until_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// The id of the dictionary (`compression-dictionary`).
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The zstd level it compresses at (`compression-level`).
+    pub fn level(&self) -> i32 {
+        self.level
+    }
+
+    /// The dictionary, once loaded.
+    pub fn dictionary(&self) -> Option<&Arc<Dictionary>> {
+        self.loaded.get().map(|(dictionary, _)| dictionary)
+    }
+
+    /// Takes the dictionary read from the cluster (the first load wins).
+    pub fn load(&self, dictionary: Arc<Dictionary>) -> Result<Arc<Dictionary>> {
+        let encoder = dictionary.encoder(self.level)?;
+        let _ = self.loaded.set((dictionary.clone(), encoder));
+        Ok(self.dictionary().cloned().unwrap_or(dictionary))
+    }
+
+    /// A store of the dictionary sent at `sent_ms` (`now_ms`) succeeded.
+    pub fn stored(&self, sent_ms: u64) {
+        self.kept_until_ms.fetch_max(
+            sent_ms + DICTIONARY_TTL.as_millis() as u64,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The encoder for a value that lives `ttl_secs` and is written within
+    /// `op_timeout`: `None` while the dictionary is not loaded, or not known
+    /// to outlive such a value.
+    #[inline]
+    pub fn for_value(&self, ttl_secs: u32, op_timeout: Duration) -> Option<&Encoder> {
+        let (_, encoder) = self.loaded.get()?;
+        let needed =
+            now_ms() + u64::from(ttl_secs) * 1000 + (op_timeout + MARGIN).as_millis() as u64;
+        (needed <= self.kept_until_ms.load(Ordering::Relaxed)).then_some(encoder)
+    }
+
+    /// How long until the keeper stores it again: soon while it is not
+    /// loaded or its last store is older than one period.
+    pub fn next_store_in(&self) -> Duration {
+        let fresh = self.loaded.get().is_some()
+            && self.kept_until_ms.load(Ordering::Relaxed)
+                >= now_ms() + (DICTIONARY_TTL - KEEP_EVERY).as_millis() as u64;
+        if fresh {
+            KEEP_EVERY
+        } else {
+            RETRY_EVERY
+        }
+    }
+}
+
 /// Trains a dictionary of at most `max_bytes` on `samples` (sessions as
 /// ORS gave them): zstd's trainer (`ZDICT_trainFromBuffer`).
 pub fn train<S: AsRef<[u8]>>(samples: &[S], max_bytes: usize) -> Result<Vec<u8>> {
@@ -227,6 +331,56 @@ pub(crate) mod tests {
         let e = Dictionary::named(0, b"").unwrap_err();
         assert!(e.message.contains("0 bytes"), "{}", e.message);
         assert_eq!(dict.encoder(3).unwrap().level(), 3);
+    }
+
+    fn writing_with(kept_until_ms: u64) -> Writing {
+        let bytes = train(&samples(100), 2048).unwrap();
+        let writing = Writing::new(id_of(&bytes), 3);
+        writing
+            .load(Arc::new(Dictionary::new(&bytes).unwrap()))
+            .unwrap();
+        writing
+            .kept_until_ms
+            .store(kept_until_ms, Ordering::Relaxed);
+        writing
+    }
+
+    /// A put names the dictionary only while the stored key outlives the
+    /// value: its TTL, the call's op-timeout and the margin.
+    #[test]
+    fn a_value_names_the_dictionary_only_while_the_key_outlives_it() {
+        let op = Duration::from_secs(5);
+        let day = 24 * 3600;
+        let fresh = writing_with(0);
+        fresh.stored(now_ms());
+        assert!(fresh.for_value(3600, op).is_some());
+        assert!(
+            fresh.for_value(30 * day, op).is_some(),
+            "default-ttl's default"
+        );
+        assert!(fresh.for_value(89 * day, op).is_some());
+        assert!(
+            fresh.for_value(90 * day, op).is_none(),
+            "no room for the margin"
+        );
+        let stale = writing_with(now_ms() + 2 * 3600 * 1000);
+        assert!(stale.for_value(3600, op).is_some());
+        assert!(stale.for_value(2 * 3600, op).is_none());
+        let kept = fresh.kept_until_ms.load(Ordering::Relaxed);
+        fresh.stored(now_ms().saturating_sub(1000));
+        assert_eq!(
+            fresh.kept_until_ms.load(Ordering::Relaxed),
+            kept,
+            "an older store never shortens what a newer one gave"
+        );
+        let never = writing_with(0);
+        assert!(never.for_value(1, op).is_none());
+        assert_eq!(fresh.next_store_in(), KEEP_EVERY);
+        assert_eq!(stale.next_store_in(), RETRY_EVERY);
+        let unloaded = Writing::new(1, 3);
+        unloaded.stored(now_ms());
+        assert!(unloaded.for_value(1, op).is_none());
+        assert_eq!(unloaded.next_store_in(), RETRY_EVERY);
     }
 
     #[test]

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use ors_redis::dictionaries::{self, DICTIONARY_TTL};
-use ors_redis::dictionary::{self, Dictionary};
+use ors_redis::dictionaries;
+use ors_redis::dictionary::{self, Dictionary, DICTIONARY_TTL};
 use ors_redis::envelope::{self, Algorithm, Compression};
 use ors_redis::operator::{Error, ErrorKind, KeyBuilder, NodeAddr, Result, Value};
 

@@ -29,7 +29,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use ors_redis::dictionaries::Writing;
+use ors_redis::dictionaries;
 use ors_redis::envelope;
 use ors_redis::operator::{
     may_repeat, Error, KeyBuilder, NodeAddr, Reply, ReplyClass, Result, ServerError, SessionId,
@@ -483,7 +483,7 @@ fn run_import<R: io::BufRead>(
     let op_timeout = admin.config().op_timeout;
     // The target's dictionary (compression-dictionary), loaded and stored
     // again with a fresh TTL; without it, zstd alone.
-    let dictionary = Writing::for_config(admin.config()).filter(|w| match w.keep(&admin.client) {
+    let dictionary = dictionaries::writing_for(admin.config()).filter(|w| match dictionaries::keep(w, &admin.client) {
         Ok(()) => true,
         Err(e) => {
             tracing::warn!(error = %e.message, "compression-dictionary: not used by this import");
