@@ -120,6 +120,19 @@ def used_memory(cluster: bl.Cluster, masters: list[int]) -> int:
     return total
 
 
+def settle(cluster: bl.Cluster, masters: list[int]) -> None:
+    """Waits (2 s at most) until no master frees deleted values in the
+    background (lazyfree_pending_objects 0: Valkey 8 frees a deleted key
+    lazily by default), so that used_memory does not fall while a setting
+    is measured."""
+    for _ in range(40):
+        pending = [re.search(r"^lazyfree_pending_objects:(\d+)", cluster.cli(p, "info", "memory"), re.M)
+                   for p in masters]
+        if all(m is None or m.group(1) == "0" for m in pending):
+            return
+        time.sleep(0.05)
+
+
 def memory_per_session(lib: Library, cluster: bl.Cluster, masters: list[int], setting: str,
                        sessions: list[bytes], tag: str, verify: int) -> float:
     """used_memory growth per session for `sessions` put with `setting`."""
@@ -127,6 +140,7 @@ def memory_per_session(lib: Library, cluster: bl.Cluster, masters: list[int], se
     try:
         ids = [f"{tag}-{setting}-{i}".encode() for i in range(len(sessions))]
         time.sleep(0.2)
+        settle(cluster, masters)
         before = used_memory(cluster, masters)
         for sid, value in zip(ids, sessions):
             lib.put(sid, value)

@@ -284,7 +284,9 @@ static inline int h_train_dictionary(const char *cluster, char id[9])
         put += ors_session_put(sid, (const uint8_t *)value, len, 600) == ORS_OK;
     }
     setenv("ORS_REDIS_CONFIG", config_for(cluster, NULL), 1);
-    snprintf(command, sizeof command, "'%s' --json dictionary train --sample 80 2>&1", cli);
+    /* --prefix: these 80 alone, whatever else the cluster name holds. */
+    snprintf(command, sizeof command, "'%s' --json dictionary train --sample 80 --prefix train-%ld- 2>&1", cli,
+             (long)getpid());
     p = put == 80 ? popen(command, "r") : NULL;
     n = p ? fread(out, 1, sizeof out - 1, p) : 0;
     out[n] = '\0';

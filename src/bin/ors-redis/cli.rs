@@ -300,6 +300,10 @@ pub(crate) enum DictionaryCommand {
         /// Measure only: do not store the dictionary
         #[arg(long)]
         dry_run: bool,
+        /// Only sessions whose id starts with this text (one ORS
+        /// application's, say)
+        #[arg(long, value_name = "P", default_value = "")]
+        prefix: String,
     },
 }
 

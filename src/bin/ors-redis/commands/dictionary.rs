@@ -41,8 +41,9 @@ pub(crate) fn run(ctx: &Ctx, command: &DictionaryCommand) -> i32 {
         bytes,
         sample,
         dry_run,
+        prefix,
     } = command;
-    match train(ctx, *bytes as usize, *sample, *dry_run) {
+    match train(ctx, *bytes as usize, *sample, *dry_run, prefix.as_bytes()) {
         Ok(report) => {
             if ctx.json {
                 output::json("dictionary_train", true, &report);
@@ -98,10 +99,10 @@ impl Saving {
     }
 }
 
-fn train(ctx: &Ctx, max_bytes: usize, sample: u64, dry_run: bool) -> Result<Report> {
+fn train(ctx: &Ctx, max_bytes: usize, sample: u64, dry_run: bool, prefix: &[u8]) -> Result<Report> {
     let mut admin = Cluster::connect(ctx.config.clone())?;
     let values = with_progress("sampling", ctx.quiet, |progress| {
-        sample_values(&mut admin, sample, progress)
+        sample_values(&mut admin, sample, prefix, progress)
     })?;
     if values.len() < MIN_SESSIONS {
         return Err(Error::new(
@@ -143,13 +144,15 @@ fn train(ctx: &Ctx, max_bytes: usize, sample: u64, dry_run: bool) -> Result<Repo
     })
 }
 
-/// Up to `sample` sessions' values as ORS gave them, spread over the ids.
+/// Up to `sample` values (as ORS gave them) of the sessions whose id starts
+/// with `prefix`, spread over the ids.
 fn sample_values(
     admin: &mut Cluster,
     sample: u64,
+    prefix: &[u8],
     progress: &mut ProgressFn<'_>,
 ) -> Result<Vec<Vec<u8>>> {
-    let listing = admin.list_sessions(b"", progress)?;
+    let listing = admin.list_sessions(prefix, progress)?;
     let per_master = listing.strided_sample(sample, &KeyBuilder::new(&admin.config().cluster_name));
     let max = admin.config().max_value_bytes;
     let client = admin.client.clone();
