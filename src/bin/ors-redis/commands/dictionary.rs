@@ -15,7 +15,7 @@ use serde::Serialize;
 use ors_redis::dictionaries;
 use ors_redis::dictionary::{self, Dictionary, DICTIONARY_TTL};
 use ors_redis::envelope::{self, Algorithm, Compression};
-use ors_redis::operator::{Error, ErrorKind, KeyBuilder, NodeAddr, Result, Value};
+use ors_redis::operator::{Error, ErrorKind, KeyBuilder, Result};
 
 use crate::cli::DictionaryCommand;
 use crate::cluster::Cluster;
@@ -23,8 +23,6 @@ use crate::ctx::{failure, Ctx, EXIT_OK};
 use crate::output::{self, Table};
 use crate::progress::{with_progress, ProgressFn};
 
-/// Sessions read per pipeline.
-const READ_BATCH: usize = 100;
 /// What the figures call small: the sizes a dictionary helps most.
 const SMALL_BYTES: usize = 2048;
 /// The level the figures are measured at (`compression-level`'s default).
@@ -154,35 +152,11 @@ fn sample_values(
 ) -> Result<Vec<Vec<u8>>> {
     let listing = admin.list_sessions(prefix, progress)?;
     let per_master = listing.strided_sample(sample, &KeyBuilder::new(&admin.config().cluster_name));
-    let max = admin.config().max_value_bytes;
-    let client = admin.client.clone();
-    let find = |id| dictionaries::find(&client, id);
     let mut values = Vec::new();
-    for (node, keys) in listing.masters.iter().zip(&per_master) {
-        for batch in keys.chunks(READ_BATCH) {
-            read_batch(admin, node, batch, max, &find, &mut values)?;
-        }
-    }
+    admin.read_sampled(&listing.masters, &per_master, &mut |_, _, value| {
+        values.push(value.to_vec())
+    })?;
     Ok(values)
-}
-
-fn read_batch(
-    admin: &mut Cluster,
-    node: &NodeAddr,
-    keys: &[Vec<u8>],
-    max: usize,
-    find: envelope::Find<'_>,
-    values: &mut Vec<Vec<u8>>,
-) -> Result<()> {
-    let commands: Vec<Vec<&[u8]>> = keys.iter().map(|k| vec![&b"GET"[..], k]).collect();
-    for reply in admin.pipeline(node, &commands)? {
-        // Expired since the listing, or not a string: not sampled.
-        if let Value::BulkString(stored) = reply {
-            let value = envelope::open(&stored, max, find).map_err(|e| e.at_node(node))?;
-            values.push(value.into_owned());
-        }
-    }
-    Ok(())
 }
 
 /// zstd at `LEVEL` with and without `trained`, on `held_out`: the small

@@ -6,15 +6,11 @@
 //! projection (`estimate_session_bytes`), so "saved per node" is in the
 //! same terms as the sizing next to it.
 
-use ors_redis::dictionaries;
 use ors_redis::envelope::{self, Algorithm, Compression};
-use ors_redis::operator::{NodeAddr, Result, Value};
+use ors_redis::operator::{NodeAddr, Result};
 
 use super::memory::estimate_session_bytes;
 use crate::cluster::Cluster;
-
-/// Values read per pipeline.
-const READ_BATCH: usize = 50;
 
 /// The settings measured: lz4, and zstd at the levels worth choosing from.
 pub(super) const OPTIONS: &[(Algorithm, i32)] = &[
@@ -82,24 +78,10 @@ pub(super) fn measure(
     masters: &[NodeAddr],
     keys: &[Vec<Vec<u8>>],
 ) -> Result<CompressionSample> {
-    let max = admin.config().max_value_bytes;
-    let client = admin.client.clone();
-    let find = |id| dictionaries::find(&client, id);
-    let min_bytes = admin.config().compression.min_bytes;
-    let mut tally = Tally::new(min_bytes);
-    for (node, keys) in masters.iter().zip(keys) {
-        for batch in keys.chunks(READ_BATCH) {
-            let commands: Vec<Vec<&[u8]>> = batch.iter().map(|k| vec![&b"GET"[..], k]).collect();
-            for (key, reply) in batch.iter().zip(admin.pipeline(node, &commands)?) {
-                // Expired since the scan, or not a string: not measured.
-                let Value::BulkString(stored) = reply else {
-                    continue;
-                };
-                let value = envelope::open(&stored, max, &find).map_err(|e| e.at_node(node))?;
-                tally.add(key.len() as u64, &stored, &value);
-            }
-        }
-    }
+    let mut tally = Tally::new(admin.config().compression.min_bytes);
+    admin.read_sampled(masters, keys, &mut |key, stored, value| {
+        tally.add(key.len() as u64, stored, value)
+    })?;
     Ok(tally.finish())
 }
 

@@ -90,7 +90,44 @@ impl Listing {
     }
 }
 
+/// Sampled sessions read per pipeline (`Cluster::read_sampled`).
+const SAMPLE_READ_BATCH: usize = 50;
+
+/// What `Cluster::read_sampled` hands on: a key, its stored bytes, and the
+/// value as ORS gave it.
+pub(crate) type SampleFn<'a> = dyn FnMut(&[u8], &[u8], &[u8]) + 'a;
+
 impl Cluster {
+    /// Reads the stored values of `keys[i]` on `masters[i]` (a pipeline of
+    /// GETs at a time) and hands `visit` each key, its stored bytes and the
+    /// value as ORS gave it (a compressed one opened, its dictionary found
+    /// in the cluster). A key gone since it was listed, or not a string, is
+    /// passed over.
+    pub(crate) fn read_sampled(
+        &mut self,
+        masters: &[NodeAddr],
+        keys: &[Vec<Vec<u8>>],
+        visit: &mut SampleFn<'_>,
+    ) -> Result<()> {
+        let max = self.config().max_value_bytes;
+        let client = self.client.clone();
+        let find = |id| dictionaries::find(&client, id);
+        for (node, keys) in masters.iter().zip(keys) {
+            for batch in keys.chunks(SAMPLE_READ_BATCH) {
+                let commands: Vec<Vec<&[u8]>> =
+                    batch.iter().map(|k| vec![&b"GET"[..], k]).collect();
+                for (key, reply) in batch.iter().zip(self.pipeline(node, &commands)?) {
+                    let Value::BulkString(stored) = reply else {
+                        continue;
+                    };
+                    let value = envelope::open(&stored, max, &find).map_err(|e| e.at_node(node))?;
+                    visit(key, &stored, &value);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Runs `SCAN ... MATCH pattern` to the end on every master, handing
     /// each page of keys to `visit`.
     pub(crate) fn scan_keys(
