@@ -12,6 +12,7 @@ use ors_redis::operator::{
 use ors_redis::{dictionary, envelope};
 
 use crate::cluster::Cluster;
+use crate::commands::sessions::store::packed;
 
 /// PINGs per node; the median is reported.
 pub(super) const PINGS: usize = 5;
@@ -253,11 +254,7 @@ fn sample_envelopes(admin: &mut Cluster) -> ors_redis::operator::Result<Envelope
     for (id, values) in named {
         let key = client.keys.dictionary_key(id);
         let pttl: [&[u8]; 2] = [b"PTTL", &key];
-        let command = {
-            let mut packed = Vec::new();
-            ors_redis::operator::pack_command(&mut packed, &pttl);
-            packed
-        };
+        let command = packed(&pttl);
         let (_, reply) = admin.route(key_slot(&key), &mut |x| {
             x.send(&command)?;
             match x.receive()? {

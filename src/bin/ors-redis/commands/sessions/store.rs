@@ -393,7 +393,7 @@ pub(super) fn refused<T>(e: ServerError, args: &[&[u8]]) -> Result<Reply<T>> {
 }
 
 /// `args` as the bytes of one command.
-pub(super) fn packed(args: &[&[u8]]) -> Vec<u8> {
+pub(crate) fn packed(args: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
     pack_command(&mut out, args);
     out
